@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both build .venv from scratch.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV     := $(BIN)/uv
+export UV_NATIVE_TLS := 1
+
+.PHONY: install test lint typecheck unit demo up clean lock
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip install --python $(BIN)/python --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+demo: install
+	$(BIN)/bts demo
+
+up: install
+	$(BIN)/bts up
+
+# Re-pin every transitive dependency after changing pyproject.toml.
+lock:
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv==0.13.9; }
+	$(UV) pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o constraints.txt
+
+clean:
+	rm -rf $(VENV) .bts .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from bts.cli import main
+
+main()

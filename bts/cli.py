@@ -1,0 +1,117 @@
+"""`bts`: the command line of the platform."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import typer
+
+from bts.console import CliError, err, out
+from shared.settings import Settings
+
+app = typer.Typer(
+    name="bts",
+    help="Backtesting platform on NautilusTrader: run the stack, load data, run and inspect backtests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@app.command()
+def up() -> None:
+    """Start the whole stack (embedded PostgreSQL and Kafka where no URL is set); Ctrl-C stops it."""
+    from bts.up import StartupError, run_until_signalled
+
+    settings = Settings()
+
+    def ready(stack: object) -> None:
+        out.print(f"[bold green]gateway[/] {settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
+        out.print("Press Ctrl-C to stop.")
+
+    try:
+        code = run_until_signalled(settings, lambda line: out.print(line), ready)
+    except StartupError as exc:
+        raise CliError(str(exc)) from exc
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo() -> None:
+    """Start the stack, show what each service reports, and stop it cleanly."""
+    import httpx
+    from rich.table import Table
+
+    from bts.up import Stack, StartupError
+
+    settings = Settings()
+    stack = Stack(settings, lambda line: out.print(line))
+    try:
+        stackfile = stack.start()
+        table = Table(title="bts stack", show_lines=False)
+        for column in ("service", "url", "pid", "ready", "checks"):
+            table.add_column(column)
+        with httpx.Client(timeout=5) as client:
+            for svc in stackfile.services:
+                report = client.get(svc.url + "/ready").json()
+                checks = ", ".join(f"{k}={v}" for k, v in report["checks"].items())
+                table.add_row(svc.name, svc.url, str(svc.pid), str(report["ready"]), checks)
+        out.print(table)
+        out.print(f"logs: {stack.state_dir / 'logs'}")
+    except StartupError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        out.print("stopping ...")
+        stack.stop()
+        out.print("stopped")
+
+
+@app.command()
+def migrate() -> None:
+    """Create roles and schemas, run every service's migrations and apply the read-only grants."""
+    from bts.migrations import migrate_all
+
+    settings = Settings()
+    if not settings.database_url:
+        raise CliError("BTS_DATABASE_URL is not set: give an admin URL of the database to migrate")
+    timescaledb = migrate_all(settings.database_url, settings.db_role_password)
+    out.print(f"migrated ({'TimescaleDB hypertables' if timescaledb else 'native partitions'})")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic with its partitions and its dead-letter twin."""
+    from shared.kafka.admin import ensure_topics
+
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        raise CliError("BTS_KAFKA_BOOTSTRAP is not set: give the Kafka bootstrap servers")
+    asyncio.run(ensure_topics(settings.kafka_bootstrap))
+    out.print("topics ready")
+
+
+def main() -> None:
+    """Console-script entry: expected failures print one line and exit non-zero, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except CliError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(exc.code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: say what failed, not how
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        sys.exit(1)

@@ -1,0 +1,45 @@
+"""`<state dir>/stack.json`: what a running `bts up` started, so other commands can find it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class ServiceProcess(BaseModel):
+    name: str
+    pid: int
+    port: int
+    url: str
+    log: str
+
+
+class StackFile(BaseModel):
+    pid: int
+    api_url: str
+    database_url: str
+    kafka_bootstrap: str
+    embedded_postgres: bool
+    embedded_kafka: bool
+    timescaledb: bool
+    services: list[ServiceProcess]
+
+
+def stack_path(state_dir: Path) -> Path:
+    return state_dir / "stack.json"
+
+
+def write_stack(state_dir: Path, stack: StackFile) -> None:
+    path = stack_path(state_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(stack.model_dump_json(indent=2))
+    tmp.replace(path)
+
+
+def read_stack(state_dir: Path) -> StackFile | None:
+    path = stack_path(state_dir)
+    if not path.exists():
+        return None
+    return StackFile.model_validate(json.loads(path.read_text()))

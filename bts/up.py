@@ -1,0 +1,197 @@
+"""`bts up`: the whole stack on this machine, embedded parts where no URL is set, until Ctrl-C / SIGTERM.
+
+Every process it starts is its child and dies with it: on a signal it stops the services (SIGTERM,
+then SIGKILL after a grace period), then the broker, then the database. Children also get
+PR_SET_PDEATHSIG, so even a `kill -9` of `bts up` leaves no orphan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from shared.kafka.admin import ensure_topics
+
+from bts.migrations import migrate_all
+from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
+from shared.db.ownership import SERVICE_NAMES
+from shared.db.urls import redact, role_url
+from shared.embedded.process import die_with_parent, free_port, port_open, stop_process
+from shared.embedded.stack import EmbeddedStack, Endpoints
+from shared.settings import Settings
+
+Say = Callable[[str], None]
+
+
+class StartupError(RuntimeError):
+    """The stack could not start; the message says what and where to look."""
+
+
+@dataclass
+class RunningService:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    say: Say
+    embedded: EmbeddedStack = field(init=False)
+    endpoints: Endpoints | None = None
+    services: list[RunningService] = field(default_factory=list)
+    timescaledb: bool = False
+
+    def __post_init__(self) -> None:
+        self.embedded = EmbeddedStack(self.settings)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.embedded.state_dir
+
+    def start(self, ready_timeout: float = 120.0) -> StackFile:
+        started = time.monotonic()
+        api_port = self.settings.api_port
+        if port_open("127.0.0.1", api_port):
+            raise StartupError(
+                f"port {api_port} is taken (BTS_API_URL={self.settings.api_url}): is a stack already up? "
+                "Stop it, or set BTS_API_URL to another port."
+            )
+        self.endpoints = self.embedded.start()
+        ep = self.endpoints
+        self.say(f"database  {redact(ep.database_url)} ({'embedded' if ep.embedded_postgres else 'external'})")
+        self.say(f"kafka     {ep.kafka_bootstrap} ({'embedded Tansu' if ep.embedded_kafka else 'external'})")
+        asyncio.run(ensure_topics(ep.kafka_bootstrap))
+        self.timescaledb = migrate_all(ep.database_url, self.settings.db_role_password)
+        self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
+        for name in SERVICE_NAMES:
+            self.services.append(self._spawn(name, api_port if name == "api" else free_port()))
+        self._wait_ready(ready_timeout)
+        stack = StackFile(
+            pid=os.getpid(),
+            api_url=self.settings.api_url,
+            database_url=ep.database_url,
+            kafka_bootstrap=ep.kafka_bootstrap,
+            embedded_postgres=ep.embedded_postgres,
+            embedded_kafka=ep.embedded_kafka,
+            timescaledb=self.timescaledb,
+            services=[
+                ServiceProcess(name=s.name, pid=s.proc.pid, port=s.port, url=s.url, log=str(s.log_path))
+                for s in self.services
+            ],
+        )
+        write_stack(self.state_dir, stack)
+        self.say(f"ready in {time.monotonic() - started:.1f} s")
+        return stack
+
+    def _spawn(self, name: str, port: int) -> RunningService:
+        assert self.endpoints is not None
+        log_path = self.state_dir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "BTS_DATABASE_URL": role_url(self.endpoints.database_url, name, self.settings.db_role_password),
+            "BTS_KAFKA_BOOTSTRAP": self.endpoints.kafka_bootstrap,
+            "BTS_STATE_DIR": str(self.state_dir),
+            "BTS_API_URL": self.settings.api_url,
+            "BTS_SERVICE_PORT": str(port),
+        }
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent(signal.SIGTERM),
+            )
+        return RunningService(name=name, proc=proc, port=port, log_path=log_path)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {s.name: s for s in self.services}
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name, svc in list(pending.items()):
+                    if svc.proc.poll() is not None:
+                        raise StartupError(
+                            f"service {name} exited with code {svc.proc.returncode} while starting; "
+                            f"its log ({svc.log_path}) ends with:\n{_tail(svc.log_path)}"
+                        )
+                    try:
+                        if client.get(svc.url + "/ready").status_code == 200:
+                            self.say(f"service   {name:<10} {svc.url}  ready")
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if time.monotonic() > deadline:
+                    names = ", ".join(pending)
+                    raise StartupError(f"not ready within {timeout:.0f} s: {names}; see {self.state_dir}/logs")
+                time.sleep(0.2)
+
+    def exited(self) -> RunningService | None:
+        return next((s for s in self.services if s.proc.poll() is not None), None)
+
+    def stop(self) -> None:
+        # Signal all first so they shut down in parallel, then wait for each.
+        for svc in self.services:
+            if svc.proc.poll() is None:
+                svc.proc.send_signal(signal.SIGTERM)
+        for svc in self.services:
+            stop_process(svc.proc, signal.SIGTERM, timeout=15)
+        self.services.clear()
+        self.embedded.stop()
+        stack_path(self.state_dir).unlink(missing_ok=True)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[StackFile], None]) -> int:
+    """Start the stack, block until SIGINT/SIGTERM or a service dies, stop everything. Exit code."""
+    stop_requested = threading.Event()
+    received: list[int] = []
+
+    def handle(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = Stack(settings, say)
+    code = 0
+    try:
+        stackfile = stack.start()
+        on_ready(stackfile)
+        while not stop_requested.wait(0.5):
+            dead = stack.exited()
+            if dead is not None:
+                say(f"service {dead.name} exited with code {dead.proc.returncode}; stopping the stack")
+                say(_tail(dead.log_path))
+                code = 1
+                break
+    finally:
+        say("stopping ...")
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        say("stopped")
+    return code

@@ -1,0 +1,3 @@
+from services.engine.app import main
+
+main()

@@ -1,0 +1,3 @@
+from shared.db.alembic_env import run_migrations
+
+run_migrations(service="reporting")

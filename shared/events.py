@@ -1,0 +1,191 @@
+"""Kafka messages: a CloudEvents-style envelope and one payload model per topic.
+
+A `backtest.requested` carries everything the engine needs, so producers outside the gateway can
+publish one directly (see the README's ten-line producer).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared import topics
+from shared.models import (
+    BacktestConfiguration,
+    BacktestStatus,
+    DataSource,
+    PerformanceMetrics,
+    ReportType,
+    StrategyType,
+    Timeframe,
+)
+
+SCHEMA_VERSION = 1
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RowError(Payload):
+    """One rejected input row: which line, which field, what was expected."""
+
+    line: int = Field(ge=0, description="1-based line in the file (header is line 1); 0 = whole file")
+    field: str
+    message: str
+
+
+class IngestRequested(Payload):
+    job_id: UUID
+    user_id: UUID | None = None
+    source: DataSource
+    instrument_id: str
+    timeframe: Timeframe
+    file_uri: str | None = Field(default=None, description="claim check: file:// URI of an uploaded CSV")
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    skip_invalid: bool = False
+    naive_timestamps_in_exchange_tz: bool = Field(
+        default=False, description="read timestamps without a zone in the exchange's time zone"
+    )
+
+
+class IngestProgress(Payload):
+    job_id: UUID
+    instrument_id: str
+    rows_done: int = Field(ge=0)
+    rows_total: int | None = Field(default=None, ge=0)
+
+
+class IngestFailed(Payload):
+    job_id: UUID
+    instrument_id: str
+    error: str
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    errors: list[RowError] = Field(default_factory=list)
+    errors_total: int = 0
+
+
+class BarsLoaded(Payload):
+    job_id: UUID | None = None
+    instrument_id: str
+    timeframe: Timeframe
+    first: AwareDatetime
+    last: AwareDatetime
+    rows: int = Field(ge=0, description="rows written (inserted + updated)")
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_rejected: int = 0
+    errors: list[RowError] = Field(default_factory=list)
+
+
+class StrategySpec(Payload):
+    id: UUID | None = None
+    name: str | None = None
+    strategy_type: StrategyType
+    parameters: dict[str, Any]
+
+
+class BacktestRequested(Payload):
+    backtest_id: UUID = Field(description="id of the BacktestResult the engine will write")
+    user_id: UUID
+    configuration: BacktestConfiguration
+    strategy: StrategySpec
+    requested_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class BacktestProgress(Payload):
+    backtest_id: UUID
+    user_id: UUID
+    status: BacktestStatus
+    progress_pct: float = Field(ge=0, le=100)
+    estimated_completion: AwareDatetime | None = None
+    message: str | None = None
+
+
+class BacktestCompleted(Payload):
+    backtest_id: UUID
+    user_id: UUID
+    configuration_id: UUID
+    trades_count: int
+    winning_trades: int
+    losing_trades: int
+    metrics: PerformanceMetrics
+    start_date: date
+    end_date: date
+    initial_capital: Decimal
+    final_value: Decimal
+    warnings: list[str] = Field(default_factory=list)
+
+
+class BacktestFailed(Payload):
+    backtest_id: UUID
+    user_id: UUID
+    configuration_id: UUID | None = None
+    error_message: str
+
+
+class ReportGenerated(Payload):
+    backtest_id: UUID
+    report_id: UUID
+    report_type: ReportType
+    file_path: str
+    content_hash: str
+
+
+TOPIC_PAYLOADS: dict[str, type[Payload]] = {
+    topics.INGEST_REQUESTED: IngestRequested,
+    topics.INGEST_PROGRESS: IngestProgress,
+    topics.INGEST_FAILED: IngestFailed,
+    topics.BARS_LOADED: BarsLoaded,
+    topics.BACKTEST_REQUESTED: BacktestRequested,
+    topics.BACKTEST_PROGRESS: BacktestProgress,
+    topics.BACKTEST_COMPLETED: BacktestCompleted,
+    topics.BACKTEST_FAILED: BacktestFailed,
+    topics.REPORT_GENERATED: ReportGenerated,
+}
+
+P = TypeVar("P", bound=Payload)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """CloudEvents-style envelope; `type` is the topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID = Field(default_factory=uuid4)
+    type: str
+    source: str = Field(description="producing service, e.g. bts/engine")
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str | None = Field(default=None, description="id of the entity the event is about")
+    correlation_id: str = Field(default_factory=lambda: str(uuid4()))
+    schema_version: int = SCHEMA_VERSION
+    data: P
+
+
+def make_event(
+    topic: str, data: P, *, source: str, subject: str | None = None, correlation_id: str | None = None
+) -> Envelope[P]:
+    expected = TOPIC_PAYLOADS.get(topic)
+    if expected is None:
+        raise ValueError(f"unknown topic {topic!r}; known: {', '.join(sorted(TOPIC_PAYLOADS))}")
+    if not isinstance(data, expected):
+        raise TypeError(f"topic {topic} carries {expected.__name__}, not {type(data).__name__}")
+    extra = {"correlation_id": correlation_id} if correlation_id else {}
+    return Envelope[P](type=topic, source=source, subject=subject, data=data, **extra)
+
+
+def parse_event(topic: str, raw: bytes | str) -> Envelope[Any]:
+    """Validate a message of `topic`; raises pydantic.ValidationError or ValueError with the reason."""
+    payload = TOPIC_PAYLOADS.get(topic)
+    if payload is None:
+        raise ValueError(f"no payload model for topic {topic!r}")
+    envelope: Envelope[Any] = Envelope[payload].model_validate_json(raw)  # type: ignore[valid-type]
+    if envelope.type != topic:
+        raise ValueError(f"envelope type {envelope.type!r} does not match topic {topic!r}")
+    return envelope

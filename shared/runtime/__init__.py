@@ -1,0 +1,1 @@
+"""What every service process has in common: logging, health/readiness/metrics routes, serving."""

@@ -1,0 +1,55 @@
+"""Settings from the environment (prefix BTS_). An unset URL means: start the embedded part."""
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BTS_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. For migrations an admin URL; for a service, its own role's URL.",
+    )
+    kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port] of Kafka")
+    state_dir: Path = Field(default=Path(".bts"), description="embedded data, uploads, reports, ports")
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: str | None = None
+    ib_host: str = "127.0.0.1"
+    ib_port: int = 7497
+    ib_client_id: int = 1
+    db_role_password: str = Field(
+        default="bts", description="password of the per-service login roles created by `bts migrate`"
+    )
+    service_port: int | None = Field(default=None, description="health/metrics port of a worker service")
+    bind_host: str = Field(
+        default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)"
+    )
+    log_level: str = "INFO"
+    # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
+    # (whose group.min.session.timeout.ms is 6000).
+    kafka_session_timeout_ms: int = 6000
+    kafka_heartbeat_interval_ms: int = 1000
+    kafka_fetch_max_wait_ms: int = 20
+
+    @field_validator("database_url", "kafka_bootstrap", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def api_port(self) -> int:
+        return urlsplit(self.api_url).port or 8000
+
+    @property
+    def api_host(self) -> str:
+        return urlsplit(self.api_url).hostname or "127.0.0.1"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,60 @@
+"""The embedded parts start on free loopback ports, keep their data, and refuse to share a data dir."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.embedded.postgres import EmbeddedPostgres
+from shared.embedded.process import port_open
+from shared.embedded.stack import EmbeddedStack
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def _scalar(url: str, sql: str) -> object:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def test_postgres_keeps_its_data_across_restarts(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    url = pg.start()
+    try:
+        asyncio.run(_scalar(url, "CREATE TABLE kept AS SELECT 42 AS answer"))
+        second = EmbeddedPostgres(tmp_path / "pg")
+        with pytest.raises(RuntimeError, match="already runs on"):
+            second.start()
+    finally:
+        pg.stop()
+    assert not port_open("127.0.0.1", pg.port)
+    again = EmbeddedPostgres(tmp_path / "pg")
+    url = again.start()
+    try:
+        assert asyncio.run(_scalar(url, "SELECT answer FROM kept")) == 42
+    finally:
+        again.stop()
+
+
+def test_stack_starts_only_what_is_not_configured(tmp_path: Path) -> None:
+    external = EmbeddedPostgres(tmp_path / "external-pg")
+    external_url = external.start()
+    try:
+        stack = EmbeddedStack(Settings(database_url=external_url, state_dir=tmp_path / "state"))
+        with stack as endpoints:
+            assert endpoints.database_url == external_url
+            assert not endpoints.embedded_postgres
+            assert endpoints.embedded_kafka
+            assert stack.postgres is None
+            host, port = endpoints.kafka_bootstrap.split(":")
+            assert port_open(host, int(port))
+        assert not port_open(host, int(port))
+    finally:
+        external.stop()
