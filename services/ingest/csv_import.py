@@ -1,0 +1,156 @@
+"""One CSV import: stream, validate, binary-COPY into staging, merge. Runs inside the caller's transaction.
+
+Strict by default: one bad row fails the job and nothing is written (the caller rolls back).
+With `skip_invalid` the valid rows load and the rejects are reported the same way. Either way
+rows_loaded + rows_rejected = the data rows of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+from services.ingest import repository
+from services.ingest.csv_source import CsvSource
+from services.ingest.domain.bar_checks import check_chunk
+from services.ingest.domain.pgcopy import encode_rows
+from services.ingest.domain.sessions import SessionTable
+from services.ingest.domain.timestamps import parse_timestamps
+
+ERROR_CAP = 1000  # errors reported in full; the total is always counted
+BAR_NANOS = {"BAR_1MIN": 60 * 10**9, "BAR_5MIN": 300 * 10**9, "BAR_1HOUR": 3600 * 10**9, "BAR_DAILY": 86400 * 10**9}
+
+Progress = Callable[[int, int | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    field: str
+    message: str
+
+
+@dataclass
+class ImportPlan:
+    path: Path
+    instrument_id: str
+    timeframe: str
+    sessions: SessionTable
+    skip_invalid: bool = False
+    naive_timestamps_in_exchange_tz: bool = False
+
+
+@dataclass
+class ImportOutcome:
+    rows_total: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    errors: list[LineError] = field(default_factory=list)
+    errors_total: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return (self.rows_rejected > 0 and self.rows_loaded == 0) or (self.rows_total == 0)
+
+    def reject_many(self, positions: npt.NDArray[np.intp], describe: Callable[[int], LineError]) -> None:
+        """Count every rejected row, but format messages only up to the cap (a file can be all bad)."""
+        room = max(0, ERROR_CAP - len(self.errors))
+        self.errors.extend(describe(int(i)) for i in positions[:room])
+        self.errors_total += len(positions)
+
+    def reject(self, error: LineError) -> None:
+        self.errors_total += 1
+        if len(self.errors) < ERROR_CAP:
+            self.errors.append(error)
+
+
+class StrictImportFailed(Exception):
+    """Raised inside the job's savepoint so nothing of a strict job with bad rows is written."""
+
+    def __init__(self, outcome: ImportOutcome) -> None:
+        super().__init__(f"{outcome.rows_rejected} invalid row(s)")
+        self.outcome = outcome
+
+
+async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Progress | None = None) -> ImportOutcome:
+    """Load `plan.path` into market_data. Raises CsvFileError for an unreadable file and
+    StrictImportFailed for a strict job with bad rows (in both cases the caller's transaction or
+    savepoint must be rolled back)."""
+    source = CsvSource(plan.path)
+    source.open()
+    outcome = ImportOutcome(rows_total=source.count_rows())
+    daily = plan.timeframe == "BAR_DAILY"
+    naive_zone = plan.sessions.tz if plan.naive_timestamps_in_exchange_tz else None
+    bad_lines: set[int] = set()
+    rows_done = 0
+    # Files are nearly always sorted; then no duplicate is possible and the SQL check is skipped.
+    ascending, last_ns = True, int(np.iinfo(np.int64).min)
+    await repository.create_staging(conn)
+    for batch in source.batches():
+        stamps = parse_timestamps(batch.columns["timestamp"], daily=daily, naive_zone=naive_zone)
+        checked = check_chunk(batch.columns, stamps.ns, stamps.valid)
+        for pos, message in stamps.errors.items():
+            outcome.reject(LineError(int(batch.lines[pos]), "timestamp", message))
+        for problem in checked.problems:
+            outcome.reject(LineError(int(batch.lines[problem.position]), problem.field, problem.message))
+        in_session = (
+            plan.sessions.daily_ok(stamps.ns)
+            if daily
+            else plan.sessions.intraday_ok(stamps.ns, BAR_NANOS[plan.timeframe])
+        )
+        outside = stamps.valid & ~in_session
+        what = "a trading day" if daily else "trading hours"
+        column, lines = batch.columns["timestamp"], batch.lines
+        outcome.reject_many(
+            np.flatnonzero(outside),
+            lambda i: LineError(int(lines[i]), "timestamp", f"{column[i].as_py()} is not in {what} of the exchange"),
+        )
+        valid = checked.valid & in_session
+        bad_lines.update(batch.lines[~valid].tolist())
+        if plan.skip_invalid or not bad_lines:  # strict jobs stop writing at the first bad row
+            keep = np.flatnonzero(valid)
+            kept_ns = stamps.ns[keep]
+            if len(kept_ns):
+                ascending = ascending and bool(kept_ns[0] > last_ns) and bool(np.all(np.diff(kept_ns) > 0))
+                last_ns = int(kept_ns[-1])
+            await repository.copy_rows(
+                conn,
+                encode_rows(batch.lines[keep], stamps.ns[keep], checked.open[keep], checked.high[keep],
+                            checked.low[keep], checked.close[keep], checked.volume[keep]),
+            )  # fmt: skip
+        rows_done += len(batch.lines)
+        if on_progress is not None:
+            await on_progress(rows_done, outcome.rows_total)
+    for rejected in source.rejected:
+        bad_lines.add(rejected.line)
+        outcome.reject(LineError(rejected.line, "row", rejected.message))
+    dup_total, duplicates = (0, []) if ascending else await repository.find_duplicates(conn, ERROR_CAP)
+    for dup in duplicates:
+        bad_lines.add(dup.line)
+        message = f"duplicate timestamp {dup.timestamp.isoformat()}: line {dup.first_line} has it too"
+        outcome.reject(LineError(dup.line, "timestamp", message))
+    outcome.errors_total += max(0, dup_total - len(duplicates))
+    outcome.rows_rejected = len(bad_lines) + max(0, dup_total - len(duplicates))
+    outcome.errors.sort(key=lambda e: (e.line, e.field))
+    if outcome.rows_rejected and not plan.skip_invalid:
+        raise StrictImportFailed(outcome)
+    if dup_total:
+        await repository.drop_duplicates(conn)
+    lo, hi, staged = await repository.staged_range(conn)
+    outcome.rows_loaded = staged
+    if staged and lo is not None and hi is not None:
+        counts = await repository.merge(conn, plan.instrument_id, plan.timeframe, lo, hi)
+        outcome.inserted, outcome.updated, outcome.unchanged = counts.inserted, counts.updated, counts.unchanged
+        outcome.first, outcome.last = lo, hi
+    return outcome
