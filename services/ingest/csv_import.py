@@ -114,7 +114,7 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         column, lines = batch.columns["timestamp"], batch.lines
         outcome.reject_many(
             np.flatnonzero(outside),
-            lambda i: LineError(int(lines[i]), "timestamp", f"{column[i].as_py()} is not in {what} of the exchange"),
+            lambda i: LineError(int(lines[i]), "timestamp", f"{column[i].as_py()} is not in {what} of the exchange"),  # noqa: B023 (called at once)
         )
         valid = checked.valid & in_session
         bad_lines.update(batch.lines[~valid].tolist())
