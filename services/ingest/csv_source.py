@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 
 from services.ingest.domain.csv_layout import BAR_FIELDS, CsvLayout, detect_layout
 
-BLOCK_SIZE = 8 << 20  # bytes per parsed block: ~150k one-minute bars
+BLOCK_SIZE = 2 << 20  # bytes per parsed block: ~35k one-minute bars; bigger blocks only cost memory
 
 
 class CsvFileError(ValueError):
@@ -93,7 +93,7 @@ class CsvSource:
         reader = pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(
-                block_size=self.block_size, use_threads=False, skip_rows=1, column_names=names, encoding="utf8"
+                block_size=self.block_size, use_threads=False, skip_rows=1, column_names=names
             ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_invalid_row, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ async def test_every_schema_is_at_head_and_migrating_again_changes_nothing(
         "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1) ORDER BY 1, 2",
         list(SERVICE_NAMES),
     )
-    migrate_all(migrated.database_url, "bts")  # a second run: no error, no change
+    await asyncio.to_thread(migrate_all, migrated.database_url, "bts")  # again: no error, no change
     for service in SERVICE_NAMES:
         assert await applied_revision(admin_conn, service) == head_revision(migrations_dir(service))
     tables_after = await admin_conn.fetch(
@@ -123,7 +124,7 @@ async def test_market_data_partitions_are_created_ahead_by_month(connect_as: Con
             "AND \"timestamp\" = $1",
             datetime(2019, 2, 28, tzinfo=UTC),
         )
-        assert landed == "ingest.market_data_p2019_02"
+        assert landed.split(".")[-1] == "market_data_p2019_02"
     finally:
         await conn.execute("DELETE FROM ingest.market_data WHERE instrument_id = 'AAPL.NASDAQ'")
         await conn.close()
@@ -193,7 +194,7 @@ BAR = {"instrument_id": "MSFT.NASDAQ", "timeframe": "BAR_DAILY", "timestamp": da
         ({"high": 100.5}, "market_data_high_ge_open_close"),
         ({"low": 100.5}, "market_data_low_le_open_close"),
         ({"volume": -1}, "market_data_volume_check"),
-        ({"open": 0, "low": 0}, "market_data_open_check"),
+        ({"low": 0}, "market_data_low_check"),  # low > 0 and low <= open, close: all prices > 0
         ({"timeframe": "BAR_2MIN"}, "market_data_timeframe_check"),
     ],
 )
