@@ -12,14 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from shared.kafka.admin import ensure_topics
 
 from bts.migrations import migrate_all
 from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
@@ -27,6 +25,7 @@ from shared.db.ownership import SERVICE_NAMES
 from shared.db.urls import redact, role_url
 from shared.embedded.process import die_with_parent, free_port, port_open, stop_process
 from shared.embedded.stack import EmbeddedStack, Endpoints
+from shared.kafka.admin import ensure_topics
 from shared.settings import Settings
 
 Say = Callable[[str], None]
@@ -118,6 +117,9 @@ class Stack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Own process group: a terminal's Ctrl-C reaches only `bts up`, which then stops
+                # everything in order (services, broker, database).
+                process_group=0,
                 preexec_fn=die_with_parent(signal.SIGTERM),
             )
         return RunningService(name=name, proc=proc, port=port, log_path=log_path)
@@ -168,12 +170,12 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[StackFile], None]) -> int:
     """Start the stack, block until SIGINT/SIGTERM or a service dies, stop everything. Exit code."""
-    stop_requested = threading.Event()
     received: list[int] = []
 
     def handle(signum: int, _frame: object) -> None:
+        # Only a list append: a handler that takes a lock (Event.set) deadlocks when a second
+        # signal lands while the first handler holds it.
         received.append(signum)
-        stop_requested.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     stack = Stack(settings, say)
@@ -181,7 +183,8 @@ def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[StackF
     try:
         stackfile = stack.start()
         on_ready(stackfile)
-        while not stop_requested.wait(0.5):
+        while not received:
+            time.sleep(0.25)
             dead = stack.exited()
             if dead is not None:
                 say(f"service {dead.name} exited with code {dead.proc.returncode}; stopping the stack")

@@ -26,9 +26,7 @@ class Settings(BaseSettings):
         default="bts", description="password of the per-service login roles created by `bts migrate`"
     )
     service_port: int | None = Field(default=None, description="health/metrics port of a worker service")
-    bind_host: str = Field(
-        default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)"
-    )
+    bind_host: str = Field(default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)")
     log_level: str = "INFO"
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).

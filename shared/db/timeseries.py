@@ -74,7 +74,5 @@ async def ensure_partitions(conn: Any, table: str, lo: datetime, hi: datetime) -
     """Make sure `table` can take rows stamped lo..hi (asyncpg connection); returns partitions created."""
     schema = table.split(".", 1)[0]
     _, step = TIME_SERIES[table]
-    created = await conn.fetchval(
-        f"SELECT {schema}.ensure_partitions($1::regclass, $2, $3, $4)", table, step, lo, hi
-    )
+    created = await conn.fetchval(f"SELECT {schema}.ensure_partitions($1::regclass, $2, $3, $4)", table, step, lo, hi)
     return int(created or 0)

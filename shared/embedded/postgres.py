@@ -100,7 +100,7 @@ class EmbeddedPostgres:
                 "-c", "shared_buffers=256MB", "-c", "max_locks_per_transaction=256",
             ),
             stdout=log, stderr=subprocess.STDOUT, user=self._user,
-            preexec_fn=die_with_parent(signal.SIGINT),
+            preexec_fn=die_with_parent(signal.SIGINT), process_group=0,
         )  # fmt: skip
         log.close()
         try:

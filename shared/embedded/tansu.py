@@ -42,7 +42,7 @@ class EmbeddedTansu:
                     broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
                     "--storage-engine", "memory://tansu/",
                 ],
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM),
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM), process_group=0,
             )  # fmt: skip
         try:
             wait_until(self._ready, timeout, f"Tansu on port {self.port} (log: {self.log_path})")

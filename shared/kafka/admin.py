@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -23,9 +24,7 @@ async def ensure_topics(bootstrap: str, names: Iterable[str] = topics.ALL_TOPICS
             if topics.dlq(name) not in existing:
                 wanted.append(NewTopic(topics.dlq(name), topics.DLQ_PARTITIONS, replication_factor=1))
         for topic in wanted:  # one by one: a concurrent creator makes "already exists" harmless
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()

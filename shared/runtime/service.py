@@ -96,9 +96,7 @@ def create_service_app(
 
 def serve(app: FastAPI, name: str, settings: Settings, port: int) -> None:
     configure_logging(name, settings.log_level)
-    config = uvicorn.Config(
-        app, host=settings.bind_host, port=port, log_config=None, access_log=False, lifespan="on"
-    )
+    config = uvicorn.Config(app, host=settings.bind_host, port=port, log_config=None, access_log=False, lifespan="on")
     uvicorn.Server(config).run()
 
 

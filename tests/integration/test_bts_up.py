@@ -72,7 +72,11 @@ def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: si
         assert "postgres" in names
         assert "tansu" in names
         assert "services.engine" in names
-        proc.send_signal(stop_signal)
+        if stop_signal == signal.SIGINT:  # as a terminal's Ctrl-C: to the whole foreground group, twice
+            os.killpg(proc.pid, signal.SIGINT)
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(stop_signal)
         assert proc.wait(timeout=60) == 0
         _, alive = psutil.wait_procs(descendants, timeout=10)
         assert alive == [], f"orphans left: {[p.pid for p in alive]}"

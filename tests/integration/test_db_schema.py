@@ -59,8 +59,8 @@ async def test_seed_indexes_exist(admin_conn: asyncpg.Connection) -> None:
     )
     defs = {(r["t"], r["indexdef"].split(" USING ")[1]) for r in rows}
     assert ("engine.trades", "btree (backtest_result_id, entry_time)") in defs
-    assert ("ingest.market_data", "btree (instrument_id, timeframe, \"timestamp\")") in defs
-    assert ("engine.portfolio_snapshots", "btree (backtest_result_id, \"timestamp\")") in defs
+    assert ("ingest.market_data", 'btree (instrument_id, timeframe, "timestamp")') in defs
+    assert ("engine.portfolio_snapshots", 'btree (backtest_result_id, "timestamp")') in defs
 
 
 @pytest.mark.parametrize(
@@ -87,9 +87,7 @@ async def test_seed_indexes_exist(admin_conn: asyncpg.Connection) -> None:
         ("ingest", "CREATE TABLE engine.intruder (x int)", False),
     ],
 )
-async def test_grants_follow_the_ownership_table(
-    connect_as: ConnectAs, service: str, sql: str, allowed: bool
-) -> None:
+async def test_grants_follow_the_ownership_table(connect_as: ConnectAs, service: str, sql: str, allowed: bool) -> None:
     conn = await connect_as(service)
     try:
         if allowed:
@@ -121,7 +119,7 @@ async def test_market_data_partitions_are_created_ahead_by_month(connect_as: Con
         )
         landed = await conn.fetchval(
             "SELECT tableoid::regclass::text FROM ingest.market_data WHERE instrument_id = 'AAPL.NASDAQ' "
-            "AND \"timestamp\" = $1",
+            'AND "timestamp" = $1',
             datetime(2019, 2, 28, tzinfo=UTC),
         )
         assert landed.split(".")[-1] == "market_data_p2019_02"
@@ -172,9 +170,7 @@ async def _insert(conn: asyncpg.Connection, table: str, row: dict[str, Any]) -> 
         ({"margin_requirement": 0}, "instruments_margin_requirement_check"),
     ],
 )
-async def test_instrument_constraints(
-    connect_as: ConnectAs, change: dict[str, Any], constraint: str
-) -> None:
+async def test_instrument_constraints(connect_as: ConnectAs, change: dict[str, Any], constraint: str) -> None:
     conn = await connect_as("api")
     try:
         with pytest.raises(asyncpg.CheckViolationError) as info:

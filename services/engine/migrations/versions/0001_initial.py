@@ -5,9 +5,9 @@ Revises:
 """
 
 from alembic import context, op
-from shared.kafka.sql import messaging_ddl
 
 from shared.db.timeseries import create_time_series_table_sql, ensure_partitions_function_sql
+from shared.kafka.sql import messaging_ddl
 
 revision = "0001"
 down_revision = None
@@ -131,9 +131,7 @@ def upgrade() -> None:
     op.execute(TRADES)
     op.execute("CREATE INDEX trades_result_entry_time_idx ON trades (backtest_result_id, entry_time)")
     op.execute(ensure_partitions_function_sql("engine"))
-    for statement in create_time_series_table_sql(
-        "engine.portfolio_snapshots", SNAPSHOT_COLUMNS, has_timescaledb
-    ):
+    for statement in create_time_series_table_sql("engine.portfolio_snapshots", SNAPSHOT_COLUMNS, has_timescaledb):
         op.execute(statement)
     op.execute(
         "CREATE INDEX portfolio_snapshots_result_time_idx "

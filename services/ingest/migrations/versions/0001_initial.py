@@ -5,9 +5,9 @@ Revises:
 """
 
 from alembic import context, op
-from shared.kafka.sql import messaging_ddl
 
 from shared.db.timeseries import create_time_series_table_sql, ensure_partitions_function_sql
+from shared.kafka.sql import messaging_ddl
 
 revision = "0001"
 down_revision = None

@@ -5,6 +5,7 @@ Revises:
 """
 
 from alembic import op
+
 from shared.kafka.sql import messaging_ddl
 
 revision = "0001"
