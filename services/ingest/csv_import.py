@@ -118,17 +118,17 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         )
         valid = checked.valid & in_session
         bad_lines.update(batch.lines[~valid].tolist())
-        if plan.skip_invalid or not bad_lines:  # strict jobs stop writing at the first bad row
-            keep = np.flatnonzero(valid)
-            kept_ns = stamps.ns[keep]
-            if len(kept_ns):
-                ascending = ascending and bool(kept_ns[0] > last_ns) and bool(np.all(np.diff(kept_ns) > 0))
-                last_ns = int(kept_ns[-1])
-            await repository.copy_rows(
-                conn,
-                encode_rows(batch.lines[keep], stamps.ns[keep], checked.open[keep], checked.high[keep],
-                            checked.low[keep], checked.close[keep], checked.volume[keep]),
-            )  # fmt: skip
+        # Valid rows are staged even in a strict job that will fail: duplicates are found in staging.
+        keep = np.flatnonzero(valid)
+        kept_ns = stamps.ns[keep]
+        if len(kept_ns):
+            ascending = ascending and bool(kept_ns[0] > last_ns) and bool(np.all(np.diff(kept_ns) > 0))
+            last_ns = int(kept_ns[-1])
+        await repository.copy_rows(
+            conn,
+            encode_rows(batch.lines[keep], stamps.ns[keep], checked.open[keep], checked.high[keep],
+                        checked.low[keep], checked.close[keep], checked.volume[keep]),
+        )  # fmt: skip
         rows_done += len(batch.lines)
         if on_progress is not None:
             await on_progress(rows_done, outcome.rows_total)
