@@ -1,0 +1,1 @@
+"""Pure engine logic: strategies, position sizing, commission, metrics. No database, no Kafka."""
