@@ -151,6 +151,9 @@ def run_backtest(request: RunInput) -> RunOutput:
                 position_size_pct=float(request.position_size_pct),
                 margin_pct={str(_nautilus_id(s)): float(s.margin_pct) for s in request.instruments},
                 lot_sizes={str(_nautilus_id(s)): s.lot_size for s in request.instruments},
+                slippage_per_share={
+                    str(_nautilus_id(s)): float(s.tick_size * request.slippage_ticks) for s in request.instruments
+                },
                 currency=str(currency),
                 venue=VENUE,
             )

@@ -2,7 +2,8 @@
 sized by the seed's rules:
 
 - entry size = position_size_pct of equity, rounded down to the lot size;
-- no single position above 10% of portfolio value;
+- no single position above 10% of portfolio value when it is opened (prices move afterwards;
+  positions are not trimmed);
 - total margin (|quantity| x price x margin requirement) at most 3x the account value.
 
 Orders are market orders; with bar execution Nautilus fills them at the close of the bar that
@@ -31,6 +32,7 @@ class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
     max_leverage: float = 3.0
     margin_pct: dict[str, float] | None = None  # per Nautilus instrument id, percent
     lot_sizes: dict[str, int] | None = None
+    slippage_per_share: dict[str, float] | None = None  # ticks x tick size: sizes use the expected fill price
     currency: str = "USD"
     venue: str = "SIM"
 
@@ -109,6 +111,8 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         return Decimal(str((self.config.margin_pct or {}).get(str(iid), 100.0))) / 100
 
     def entry_quantity(self, iid: InstrumentId, price: Decimal) -> int:
+        """Caps apply at entry, at the expected fill price (close + slippage)."""
+        price += Decimal(str((self.config.slippage_per_share or {}).get(str(iid), 0.0)))
         equity = self.equity()
         if equity <= 0 or price <= 0:
             return 0
