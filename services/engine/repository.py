@@ -1,0 +1,135 @@
+"""The engine's SQL: backtest results, trades and portfolio snapshots (schema `engine`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.engine.domain.ledger import Snapshot, TradeRecord
+from shared.db.timeseries import ensure_partitions
+
+
+async def claim_result(
+    conn: asyncpg.Connection, result_id: UUID, configuration_id: UUID, user_id: UUID, request: dict[str, Any]
+) -> str:
+    """Create the PENDING row if needed and return the current status (a redelivery finds it done)."""
+    await conn.execute(
+        "INSERT INTO engine.backtest_results (id, configuration_id, user_id, status, request) "
+        "VALUES ($1, $2, $3, 'PENDING', $4::jsonb) ON CONFLICT (id) DO NOTHING",
+        result_id, configuration_id, user_id, json.dumps(request, default=str),
+    )  # fmt: skip
+    status = await conn.fetchval("SELECT status FROM engine.backtest_results WHERE id = $1 FOR UPDATE", result_id)
+    return str(status)
+
+
+async def mark_running(conn: asyncpg.Connection, result_id: UUID, started_at: datetime) -> None:
+    await conn.execute(
+        "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2 WHERE id = $1 AND status = 'PENDING'",
+        result_id,
+        started_at,
+    )
+
+
+async def set_progress(conn: asyncpg.Connection, result_id: UUID, progress_pct: float) -> None:
+    await conn.execute(
+        "UPDATE engine.backtest_results SET progress_pct = $2 WHERE id = $1 AND status = 'RUNNING'",
+        result_id,
+        progress_pct,
+    )
+
+
+async def mark_failed(conn: asyncpg.Connection, result_id: UUID, message: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE engine.backtest_results SET status = 'FAILED', error_message = $2, completed_at = $3, "
+        "started_at = COALESCE(started_at, $3) WHERE id = $1 AND status IN ('PENDING', 'RUNNING')",
+        result_id, message[:4000], at,
+    )  # fmt: skip
+
+
+async def mark_completed(
+    conn: asyncpg.Connection,
+    result_id: UUID,
+    at: datetime,
+    counts: tuple[int, int, int],
+    metrics: dict[str, Any],
+    warnings: list[str],
+    sharpe_unrealistic: bool,
+) -> None:
+    trades_count, winning, losing = counts
+    await conn.execute(
+        "UPDATE engine.backtest_results SET status = 'COMPLETED', completed_at = $2, trades_count = $3, "
+        "winning_trades = $4, losing_trades = $5, metrics = $6::jsonb, warnings = $7::jsonb, "
+        "sharpe_unrealistic = $8, progress_pct = 100 WHERE id = $1",
+        result_id, at, trades_count, winning, losing, json.dumps(metrics), json.dumps(warnings), sharpe_unrealistic,
+    )  # fmt: skip
+
+
+async def write_trades(conn: asyncpg.Connection, result_id: UUID, trades: list[TradeRecord]) -> None:
+    """Trade ids derive from the result id and position, so a rerun writes the same ids (deterministic)."""
+    records = [
+        (
+            uuid.uuid5(result_id, f"trade-{n}"), result_id, t.instrument_id, t.entry_time.to_pydatetime(),
+            t.entry_price, t.exit_time.to_pydatetime() if t.exit_time is not None else None, t.exit_price,
+            t.quantity, t.side, t.commission, t.slippage, t.pnl, t.pnl_pct,
+        )
+        for n, t in enumerate(trades)
+    ]  # fmt: skip
+    await conn.copy_records_to_table(
+        "trades",
+        schema_name="engine",
+        records=records,
+        columns=[
+            "id",
+            "backtest_result_id",
+            "instrument_id",
+            "entry_time",
+            "entry_price",
+            "exit_time",
+            "exit_price",
+            "quantity",
+            "side",
+            "commission",
+            "slippage",
+            "pnl",
+            "pnl_pct",
+        ],
+    )
+
+
+async def write_snapshots(conn: asyncpg.Connection, result_id: UUID, snapshots: list[Snapshot]) -> None:
+    if not snapshots:
+        return
+    lo = min(s.timestamp for s in snapshots).to_pydatetime()
+    hi = max(s.timestamp for s in snapshots).to_pydatetime()
+    await ensure_partitions(conn, "engine.portfolio_snapshots", lo, hi)
+    records = [
+        (
+            result_id, s.timestamp.to_pydatetime(), seq, s.kind, s.cash_balance,
+            json.dumps([{"instrument_id": h.instrument_id, "quantity": h.quantity, "avg_price": str(h.avg_price),
+                         "market_price": str(h.market_price), "market_value": str(h.market_value)}
+                        for h in s.positions]),
+            s.total_value, s.margin_used, s.buying_power,
+        )
+        for seq, s in enumerate(snapshots)
+    ]  # fmt: skip
+    await conn.copy_records_to_table(
+        "portfolio_snapshots",
+        schema_name="engine",
+        records=records,
+        columns=[
+            "backtest_result_id",
+            "timestamp",
+            "seq",
+            "kind",
+            "cash_balance",
+            "positions",
+            "total_value",
+            "margin_used",
+            "buying_power",
+        ],
+    )
