@@ -8,14 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from services.engine.domain.ledger import Snapshot, TradeRecord
 from shared.db.timeseries import ensure_partitions
+from shared.db.types import Connection
 
 
 async def claim_result(
-    conn: asyncpg.Connection, result_id: UUID, configuration_id: UUID, user_id: UUID, request: dict[str, Any]
+    conn: Connection, result_id: UUID, configuration_id: UUID, user_id: UUID, request: dict[str, Any]
 ) -> str:
     """Create the PENDING row if needed and return the current status (a redelivery finds it done)."""
     await conn.execute(
@@ -27,7 +26,7 @@ async def claim_result(
     return str(status)
 
 
-async def mark_running(conn: asyncpg.Connection, result_id: UUID, started_at: datetime) -> None:
+async def mark_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2 WHERE id = $1 AND status = 'PENDING'",
         result_id,
@@ -35,7 +34,7 @@ async def mark_running(conn: asyncpg.Connection, result_id: UUID, started_at: da
     )
 
 
-async def set_progress(conn: asyncpg.Connection, result_id: UUID, progress_pct: float) -> None:
+async def set_progress(conn: Connection, result_id: UUID, progress_pct: float) -> None:
     await conn.execute(
         "UPDATE engine.backtest_results SET progress_pct = $2 WHERE id = $1 AND status = 'RUNNING'",
         result_id,
@@ -43,7 +42,7 @@ async def set_progress(conn: asyncpg.Connection, result_id: UUID, progress_pct: 
     )
 
 
-async def mark_failed(conn: asyncpg.Connection, result_id: UUID, message: str, at: datetime) -> None:
+async def mark_failed(conn: Connection, result_id: UUID, message: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'FAILED', error_message = $2, completed_at = $3, "
         "started_at = COALESCE(started_at, $3) WHERE id = $1 AND status IN ('PENDING', 'RUNNING')",
@@ -52,7 +51,7 @@ async def mark_failed(conn: asyncpg.Connection, result_id: UUID, message: str, a
 
 
 async def mark_completed(
-    conn: asyncpg.Connection,
+    conn: Connection,
     result_id: UUID,
     at: datetime,
     counts: tuple[int, int, int],
@@ -69,7 +68,7 @@ async def mark_completed(
     )  # fmt: skip
 
 
-async def write_trades(conn: asyncpg.Connection, result_id: UUID, trades: list[TradeRecord]) -> None:
+async def write_trades(conn: Connection, result_id: UUID, trades: list[TradeRecord]) -> None:
     """Trade ids derive from the result id and position, so a rerun writes the same ids (deterministic)."""
     records = [
         (
@@ -101,7 +100,7 @@ async def write_trades(conn: asyncpg.Connection, result_id: UUID, trades: list[T
     )
 
 
-async def write_snapshots(conn: asyncpg.Connection, result_id: UUID, snapshots: list[Snapshot]) -> None:
+async def write_snapshots(conn: Connection, result_id: UUID, snapshots: list[Snapshot]) -> None:
     if not snapshots:
         return
     lo = min(s.timestamp for s in snapshots).to_pydatetime()

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.ingest.domain.pgcopy import HEADER, STAGING_COLUMNS, TRAILER
 from shared.db.timeseries import ensure_partitions
+from shared.db.types import Connection
 
 STAGING = "bars_staging"
 
@@ -28,7 +29,7 @@ class Duplicate:
     timestamp: datetime
 
 
-async def create_staging(conn: asyncpg.Connection) -> None:
+async def create_staging(conn: Connection) -> None:
     """A temporary table that lives as long as the transaction of the job."""
     await conn.execute(
         f"CREATE TEMP TABLE {STAGING} (line int4 NOT NULL, ts timestamptz NOT NULL, open float8, high float8,"
@@ -36,7 +37,7 @@ async def create_staging(conn: asyncpg.Connection) -> None:
     )
 
 
-async def copy_rows(conn: asyncpg.Connection, body: bytes) -> None:
+async def copy_rows(conn: Connection, body: bytes) -> None:
     """Binary COPY of rows encoded by `domain.pgcopy.encode_rows`."""
     if body:
         await conn.copy_to_table(
@@ -44,7 +45,7 @@ async def copy_rows(conn: asyncpg.Connection, body: bytes) -> None:
         )
 
 
-async def find_duplicates(conn: asyncpg.Connection, limit: int) -> tuple[int, list[Duplicate]]:
+async def find_duplicates(conn: Connection, limit: int) -> tuple[int, list[Duplicate]]:
     """Rows whose timestamp an earlier line of the same file already has: (count, first `limit`)."""
     await conn.execute(f"CREATE INDEX ON {STAGING} (ts, line)")
     rows = await conn.fetch(
@@ -60,19 +61,17 @@ async def find_duplicates(conn: asyncpg.Connection, limit: int) -> tuple[int, li
     return total, [Duplicate(r["line"], r["first_line"], r["ts"]) for r in rows]
 
 
-async def drop_duplicates(conn: asyncpg.Connection) -> None:
+async def drop_duplicates(conn: Connection) -> None:
     await conn.execute(f"DELETE FROM {STAGING} s USING {STAGING} f WHERE s.ts = f.ts AND s.line > f.line")
 
 
-async def staged_range(conn: asyncpg.Connection) -> tuple[datetime | None, datetime | None, int]:
+async def staged_range(conn: Connection) -> tuple[datetime | None, datetime | None, int]:
     row = await conn.fetchrow(f"SELECT min(ts) AS lo, max(ts) AS hi, count(*) AS n FROM {STAGING}")
     assert row is not None
     return row["lo"], row["hi"], int(row["n"])
 
 
-async def merge(
-    conn: asyncpg.Connection, instrument_id: str, timeframe: str, lo: datetime, hi: datetime
-) -> MergeCounts:
+async def merge(conn: Connection, instrument_id: str, timeframe: str, lo: datetime, hi: datetime) -> MergeCounts:
     """Upsert staged rows: new bars inserted, changed bars updated, identical bars left alone."""
     await ensure_partitions(conn, "ingest.market_data", lo, hi)
     # Two statements because RETURNING xmax is not allowed on a partitioned table: first the bars
@@ -103,7 +102,7 @@ async def merge(
     return MergeCounts(inserted=inserted, updated=updated, unchanged=int(staged) - inserted - updated)
 
 
-async def _insert_new(conn: asyncpg.Connection, instrument_id: str, timeframe: str, conflict_check: bool) -> str:
+async def _insert_new(conn: Connection, instrument_id: str, timeframe: str, conflict_check: bool) -> str:
     """INSERT the staged bars; without ON CONFLICT (a third faster) when the range was empty."""
     insert = f"""
         INSERT INTO ingest.market_data (instrument_id, timeframe, "timestamp", open, high, low, close, volume)

@@ -14,6 +14,8 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
+from shared.db.types import Connection
+
 
 class InstrumentRow(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -40,7 +42,7 @@ class BarRow(BaseModel):
     volume: int
 
 
-async def fetch_instruments(conn: asyncpg.Connection, ids: list[str]) -> dict[str, InstrumentRow]:
+async def fetch_instruments(conn: Connection, ids: list[str]) -> dict[str, InstrumentRow]:
     """api.instruments by id (readers: ingest, engine)."""
     rows = await conn.fetch(
         "SELECT id, symbol, exchange, asset_class, currency, tick_size, lot_size, trading_hours, margin_requirement "
@@ -55,7 +57,7 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def fetch_instruments_by_symbol(conn: asyncpg.Connection, symbol: str) -> list[InstrumentRow]:
+async def fetch_instruments_by_symbol(conn: Connection, symbol: str) -> list[InstrumentRow]:
     """Instruments whose symbol is `symbol` (a benchmark is named by symbol, e.g. SPY)."""
     rows = await conn.fetch("SELECT id FROM api.instruments WHERE symbol = $1 ORDER BY id", symbol)
     found = await fetch_instruments(conn, [r["id"] for r in rows])
@@ -69,7 +71,7 @@ BARS_SQL = (
 
 
 async def stream_bars(
-    conn: asyncpg.Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime, batch: int = 50_000
+    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime, batch: int = 50_000
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """ingest.market_data in time order, a batch of rows at a time (a server-side cursor: memory stays
     flat for years of minute bars). Must run inside a transaction. Readers: engine."""
@@ -79,7 +81,7 @@ async def stream_bars(
 
 
 async def count_sessions_with_bars(
-    conn: asyncpg.Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime
+    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime
 ) -> int:
     """Distinct UTC dates holding bars: the "at least 30 trading days of data" check. Readers: api, engine."""
     value = await conn.fetchval(

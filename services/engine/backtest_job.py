@@ -1,0 +1,192 @@
+"""One backtest, from request to stored result: the engine's use case.
+
+Validates what needs the data (instruments exist, at least 30 trading days, benchmark present),
+runs Nautilus in a worker thread (the event loop keeps heart-beating the consumer group), builds
+trades, snapshots and metrics, and stores them in one transaction with the COMPLETED row.
+A failure at any point becomes a FAILED result with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pandas as pd
+
+from services.engine import repository
+from services.engine.bars import load_bars, stamp_at_close, trading_days
+from services.engine.domain.ledger import build_ledger, equity_curve
+from services.engine.domain.metrics import performance_metrics
+from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
+from shared.calendars import UnknownExchangeError, calendar_for
+from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
+from shared.db.types import Connection
+
+MIN_TRADING_DAYS = 30
+SHARPE_REALISTIC = (-3.0, 5.0)
+
+Progress = Callable[[float, datetime | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class BacktestJob:
+    backtest_id: UUID
+    user_id: UUID
+    configuration_id: UUID
+    strategy_type: str
+    parameters: dict[str, Any]
+    instrument_ids: list[str]
+    start_date: date
+    end_date: date
+    initial_capital: Decimal
+    position_size_pct: Decimal
+    commission_model: dict[str, Any]
+    benchmark_symbol: str
+    timeframe: str = "BAR_DAILY"
+    request: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BacktestOutcome:
+    status: str  # COMPLETED / FAILED / SKIPPED (already finished: a redelivery)
+    error_message: str | None = None
+    metrics: dict[str, Any] | None = None
+    trades_count: int = 0
+    winning_trades: int = 0
+    losing_trades: int = 0
+    final_value: Decimal = Decimal(0)
+    warnings: list[str] = field(default_factory=list)
+
+
+class JobRejected(Exception):
+    """The request cannot run; the message becomes the FAILED result's error_message."""
+
+
+def _commission(model: dict[str, Any]) -> tuple[str, dict[str, Decimal], int]:
+    kind = str(model.get("type", "PER_SHARE"))
+    params = {k: Decimal(str(v)) for k, v in model.items() if k not in {"type", "slippage_ticks"} and v is not None}
+    return kind, params, int(model.get("slippage_ticks", 1) or 0)
+
+
+async def _load(
+    conn: Connection, job: BacktestJob
+) -> tuple[dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series | None, list[str]]:
+    instruments = await fetch_instruments(conn, job.instrument_ids)
+    missing = [i for i in job.instrument_ids if i not in instruments]
+    if missing:
+        raise JobRejected(f"unknown instrument(s): {', '.join(missing)}")
+    bars: dict[str, pd.DataFrame] = {}
+    async with conn.transaction():
+        for iid in job.instrument_ids:
+            frame = await load_bars(conn, iid, job.timeframe, job.start_date, job.end_date)
+            days = trading_days(frame)
+            if days < MIN_TRADING_DAYS:
+                raise JobRejected(
+                    f"{iid} has {days} trading day(s) of {job.timeframe} data between {job.start_date} and "
+                    f"{job.end_date}; at least {MIN_TRADING_DAYS} are required"
+                )
+            try:
+                calendar = calendar_for(instruments[iid].exchange)
+                bars[iid] = stamp_at_close(frame, job.timeframe, calendar)
+            except (UnknownExchangeError, ValueError) as exc:
+                raise JobRejected(f"{iid}: {exc}") from exc
+        benchmark, warnings = await _benchmark(conn, job)
+    return instruments, bars, benchmark, warnings
+
+
+async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | None, list[str]]:
+    candidates = await fetch_instruments_by_symbol(conn, job.benchmark_symbol)
+    for instrument in candidates:
+        frame = await load_bars(conn, instrument.id, "BAR_DAILY", job.start_date, job.end_date)
+        if len(frame) >= 2:
+            closes = frame["close"].astype(float)
+            closes.index = closes.index.tz_convert(None).normalize()
+            return closes, []
+    where = "no instrument with that symbol" if not candidates else "no daily bars in the period"
+    return None, [f"benchmark {job.benchmark_symbol}: {where}; benchmark metrics are null"]
+
+
+def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame],
+             benchmark: pd.Series | None) -> tuple[BacktestOutcome, Any]:  # fmt: skip
+    """CPU-bound part (Nautilus run, ledger, metrics): runs in a worker thread."""
+    kind, params, slippage = _commission(job.commission_model)
+    specs = [
+        InstrumentSpec(i, instruments[i].asset_class, instruments[i].currency, instruments[i].tick_size,
+                       instruments[i].lot_size, instruments[i].margin_requirement)
+        for i in job.instrument_ids
+    ]  # fmt: skip
+    output = run_backtest(
+        RunInput(job.strategy_type, job.parameters, specs, bars, job.timeframe, job.initial_capital,
+                 job.position_size_pct, kind, params, slippage)
+    )  # fmt: skip
+    if output.signals == 0:
+        raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
+    # End-of-day marks: the last close of each session per instrument.
+    closes = pd.DataFrame({i: f["close"] for i, f in bars.items()}).sort_index()
+    daily = closes.groupby(closes.index.tz_convert(None).normalize()).tail(1).ffill()
+    ledger = build_ledger(output.fills, daily, job.initial_capital, {s.id: s.margin_pct for s in specs})
+    curve = equity_curve(ledger)
+    # The curve starts from the initial capital the day before the first session.
+    start = pd.Series([float(job.initial_capital)], index=[curve.index[0] - timedelta(days=1)])
+    curve = pd.concat([start, curve])
+    curve.index = pd.DatetimeIndex(curve.index).tz_convert(None).normalize()
+    closed = [t for t in ledger.trades if t.pnl is not None]
+    metrics = performance_metrics(curve, float(job.initial_capital), [t.pnl for t in closed if t.pnl is not None],
+                                  len(ledger.trades), benchmark)  # fmt: skip
+    outcome = BacktestOutcome(
+        status="COMPLETED",
+        metrics=metrics,
+        trades_count=len(ledger.trades),
+        winning_trades=sum(1 for t in closed if t.pnl is not None and t.pnl > 0),
+        losing_trades=sum(1 for t in closed if t.pnl is not None and t.pnl < 0),
+        final_value=ledger.snapshots[-1].total_value if ledger.snapshots else job.initial_capital,
+    )
+    sharpe = metrics["risk"]["sharpe_ratio"]
+    if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
+        outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
+    return outcome, ledger
+
+
+async def run_job(pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | None = None) -> BacktestOutcome:
+    async def progress(pct: float, eta: datetime | None = None) -> None:
+        async with pool.acquire() as conn:
+            await repository.set_progress(conn, job.backtest_id, pct)
+        if on_progress is not None:
+            await on_progress(pct, eta)
+
+    async with pool.acquire() as conn, conn.transaction():
+        status = await repository.claim_result(conn, job.backtest_id, job.configuration_id, job.user_id, job.request)
+        if status in ("COMPLETED", "FAILED"):
+            return BacktestOutcome(status="SKIPPED")
+        await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
+    started = time.monotonic()
+    try:
+        async with pool.acquire() as conn:
+            instruments, bars, benchmark, warnings = await _load(conn, job)
+        await progress(20.0)
+        outcome, ledger = await asyncio.to_thread(_compute, job, instruments, bars, benchmark)
+        outcome.warnings = warnings + outcome.warnings
+        await progress(80.0, datetime.now(UTC) + timedelta(seconds=(time.monotonic() - started) * 0.25))
+        async with pool.acquire() as conn, conn.transaction():
+            await repository.write_trades(conn, job.backtest_id, ledger.trades)
+            await repository.write_snapshots(conn, job.backtest_id, ledger.snapshots)
+            await repository.mark_completed(
+                conn, job.backtest_id, datetime.now(UTC),
+                (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
+                outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
+            )  # fmt: skip
+        return outcome
+    except (JobRejected, RunError) as exc:
+        message = str(exc)
+    except Exception as exc:  # a bug or a broken dependency: the result says so, the consumer goes on
+        message = f"internal error: {type(exc).__name__}: {exc}"
+    async with pool.acquire() as conn:
+        await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC))
+    return BacktestOutcome(status="FAILED", error_message=message)

@@ -1,0 +1,64 @@
+"""Bars for a run: read from market_data (streamed) and re-stamped at their close for Nautilus.
+
+market_data stamps a bar with its open (daily: the session date at 00:00 UTC). Nautilus must see a
+bar when it is complete, or fills happen before the bar they trade on was known (Nautilus #1537):
+intraday bars move to open + bar length, daily bars to the session's close from the exchange calendar.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+
+from shared.db.reads import stream_bars
+from shared.db.types import Connection
+
+BAR_LENGTH = {"BAR_1MIN": timedelta(minutes=1), "BAR_5MIN": timedelta(minutes=5), "BAR_1HOUR": timedelta(hours=1)}
+
+
+def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00 UTC, end + 1 day 00:00 UTC): the backtest's dates, inclusive."""
+    return datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
+
+
+async def load_bars(conn: Connection, instrument_id: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
+    """Bars of one instrument as a frame indexed by bar open (UTC). Call inside a transaction."""
+    lo, hi = day_bounds(start, end)
+    chunks: list[pd.DataFrame] = []
+    async for rows in stream_bars(conn, instrument_id, timeframe, lo, hi):
+        chunks.append(pd.DataFrame([tuple(r) for r in rows], columns=["timestamp", "open", "high", "low", "close",
+                                                                    "volume"]))  # fmt: skip
+    if not chunks:
+        return pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
+    frame = pd.concat(chunks, ignore_index=True)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame.set_index("timestamp")
+
+
+def stamp_at_close(frame: pd.DataFrame, timeframe: str, calendar: Any) -> pd.DataFrame:
+    """Re-index bars from their open to their close."""
+    if frame.empty:
+        return frame
+    if timeframe == "BAR_DAILY":
+        sessions = frame.index.tz_convert(None).normalize()
+        closes = calendar.closes.reindex(sessions)
+        if closes.isna().any():
+            missing = ", ".join(str(d.date()) for d in sessions[closes.isna().to_numpy()][:5])
+            raise ValueError(f"daily bars on dates that are not sessions of the exchange: {missing}")
+        index = (
+            pd.DatetimeIndex(closes.to_numpy()).tz_localize("UTC")
+            if closes.dt.tz is None
+            else pd.DatetimeIndex(closes.dt.tz_convert("UTC"))
+        )
+    else:
+        index = frame.index + BAR_LENGTH[timeframe]
+    stamped = frame.copy()
+    stamped.index = index
+    return stamped
+
+
+def trading_days(frame: pd.DataFrame) -> int:
+    """Distinct session dates with at least one bar (index: bar open, UTC)."""
+    return int(frame.index.tz_convert(None).normalize().nunique()) if not frame.empty else 0
