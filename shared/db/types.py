@@ -1,8 +1,13 @@
 """What database code accepts: a plain connection or one borrowed from a pool."""
 
-from typing import Any, TypeAlias
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-Connection: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+if TYPE_CHECKING:  # the stubs make these generic; the runtime classes are not subscriptable
+    Connection: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+else:
+    Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
