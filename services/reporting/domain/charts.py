@@ -1,0 +1,161 @@
+"""The report's charts (plotly): labelled axes, units, percentages shown as percentages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from services.reporting.domain.report_data import ReportData
+
+TEMPLATE = "plotly_white"
+ROLLING_DAYS = 63  # a quarter of trading days
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, y_format: str | None = None, height: int = 380) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.15},
+        hovermode="x unified",
+    )
+    fig.update_yaxes(title_text=y_title, tickformat=y_format)
+    fig.update_xaxes(title_text="Date")
+    return fig
+
+
+def equity_vs_benchmark(data: ReportData) -> go.Figure:
+    equity = data.equity
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=equity.index, y=equity / equity.iloc[0] - 1, name="Strategy", mode="lines"))
+    if data.benchmark is not None and len(data.benchmark) > 1:
+        bench = data.benchmark.astype(float)
+        fig.add_trace(
+            go.Scatter(
+                x=bench.index,
+                y=bench / bench.iloc[0] - 1,
+                mode="lines",
+                name=f"Benchmark ({data.configuration.get('benchmark_symbol', '')})",
+            )
+        )
+    return _layout(fig, "Cumulative return: strategy vs benchmark", "Cumulative return", ".1%")
+
+
+def drawdown(data: ReportData) -> go.Figure:
+    equity = data.equity
+    underwater = equity / equity.cummax() - 1
+    fig = go.Figure(
+        go.Scatter(
+            x=underwater.index, y=underwater, fill="tozeroy", name="Drawdown", mode="lines", line={"color": "#d62728"}
+        )
+    )
+    return _layout(fig, "Drawdown (underwater curve)", "Drawdown from peak", ".1%")
+
+
+def monthly_returns(data: ReportData) -> go.Figure:
+    equity = data.equity
+    monthly = equity.resample("ME").last().pct_change()
+    monthly.iloc[0] = equity.resample("ME").last().iloc[0] / equity.iloc[0] - 1
+    table = pd.DataFrame({"year": monthly.index.year, "month": monthly.index.month, "ret": monthly.to_numpy()})
+    grid = table.pivot(index="year", columns="month", values="ret").reindex(columns=range(1, 13))
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    text = [[f"{v:.1%}" if pd.notna(v) else "" for v in row] for row in grid.to_numpy()]
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=months,
+            y=[str(y) for y in grid.index],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="RdYlGn",
+            zmid=0,
+            colorbar={"title": "Return", "tickformat": ".0%"},
+            hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>",
+        )
+    )
+    fig = _layout(fig, "Monthly returns", "Year", height=120 + 40 * len(grid))
+    fig.update_xaxes(title_text="Month")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return fig
+
+
+def rolling_risk(data: ReportData) -> go.Figure:
+    returns = data.equity.pct_change().dropna()
+    mean = returns.rolling(ROLLING_DAYS).mean()
+    std = returns.rolling(ROLLING_DAYS).std()
+    sharpe = (mean / std.replace(0, np.nan)) * np.sqrt(252)
+    vol = std * np.sqrt(252)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=sharpe.index, y=sharpe, name=f"Rolling Sharpe ({ROLLING_DAYS} days)", mode="lines"))
+    fig.add_trace(go.Scatter(x=vol.index, y=vol, name="Rolling volatility (annualised)", mode="lines", yaxis="y2"))
+    fig = _layout(fig, f"Rolling Sharpe ratio and volatility ({ROLLING_DAYS} trading days)", "Sharpe ratio")
+    fig.update_layout(yaxis2={"title": "Volatility", "overlaying": "y", "side": "right", "tickformat": ".0%"})
+    return fig
+
+
+def trades_on_prices(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    trades = data.trades
+    for instrument, closes in sorted(data.prices.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=closes.index, y=closes.astype(float), name=f"{instrument} close", mode="lines", line={"width": 1}
+            )
+        )
+        mine = trades[trades["instrument_id"] == instrument]
+        if mine.empty:
+            continue
+        buys = mine[mine["side"] == "LONG"]
+        sells = mine[mine["side"] == "SHORT"]
+        for label, frame, symbol, color in (
+            ("long entry", buys, "triangle-up", "#2ca02c"),
+            ("short entry", sells, "triangle-down", "#d62728"),
+        ):
+            if not frame.empty:
+                fig.add_trace(
+                    go.Scatter(
+                        x=frame["entry_time"],
+                        y=frame["entry_price"].astype(float),
+                        mode="markers",
+                        name=f"{instrument} {label}",
+                        marker={"symbol": symbol, "size": 9, "color": color},
+                    )
+                )
+        exits = mine.dropna(subset=["exit_time"])
+        if not exits.empty:
+            fig.add_trace(
+                go.Scatter(
+                    x=exits["exit_time"],
+                    y=exits["exit_price"].astype(float),
+                    mode="markers",
+                    name=f"{instrument} exit",
+                    marker={"symbol": "x", "size": 8, "color": "#555"},
+                )
+            )
+    return _layout(
+        fig, "Trades on prices (entries and exits)", f"Price ({data.configuration.get('currency', 'USD')})", height=460
+    )
+
+
+def pnl_distribution(data: ReportData) -> go.Figure:
+    pnl = data.trades["pnl"].dropna().astype(float)
+    fig = go.Figure(
+        go.Histogram(x=pnl, nbinsx=min(60, max(10, len(pnl) // 5)), name="Trades", marker={"color": "#1f77b4"})
+    )
+    fig = _layout(fig, "Distribution of trade P&L (net of commission)", "Number of trades")
+    fig.update_xaxes(title_text=f"P&L per trade ({data.configuration.get('currency', 'USD')})")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def all_charts(data: ReportData) -> list[tuple[str, go.Figure]]:
+    return [
+        ("equity", equity_vs_benchmark(data)),
+        ("drawdown", drawdown(data)),
+        ("monthly", monthly_returns(data)),
+        ("rolling", rolling_risk(data)),
+        ("trades", trades_on_prices(data)),
+        ("pnl", pnl_distribution(data)),
+    ]

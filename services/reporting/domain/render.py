@@ -1,0 +1,214 @@
+"""Render the three report types from ReportData: one self-contained HTML file, CSVs, and JSON.
+
+The HTML inlines plotly.js once (about 4.8 MB), so it opens offline and never fetches anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+import plotly.offline
+
+from services.reporting.domain.charts import all_charts
+from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TRADE_COLUMNS, ReportData
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+PERCENT_METRICS = {
+    "total_return",
+    "cagr",
+    "annualized_return",
+    "max_drawdown",
+    "volatility",
+    "win_rate",
+    "benchmark_return",
+    "alpha",
+}
+MONEY_METRICS = {"avg_win", "avg_loss", "expectancy"}
+LABELS = {
+    "total_return": "Total return",
+    "cagr": "CAGR",
+    "annualized_return": "Annualised return",
+    "max_drawdown": "Max drawdown",
+    "sharpe_ratio": "Sharpe ratio",
+    "sortino_ratio": "Sortino ratio",
+    "volatility": "Volatility (annualised)",
+    "win_rate": "Win rate",
+    "avg_win": "Average win",
+    "avg_loss": "Average loss",
+    "profit_factor": "Profit factor",
+    "expectancy": "Expectancy per trade",
+    "benchmark_return": "Benchmark return",
+    "alpha": "Alpha (annualised)",
+    "beta": "Beta",
+}
+GROUP_TITLES = {"returns": "Returns", "risk": "Risk", "trading": "Trading", "benchmark": "Against the benchmark"}
+HEADLINE = [
+    ("returns", "total_return"),
+    ("returns", "cagr"),
+    ("risk", "sharpe_ratio"),
+    ("risk", "max_drawdown"),
+    ("risk", "volatility"),
+    ("trading", "win_rate"),
+    ("trading", "profit_factor"),
+    ("benchmark", "benchmark_return"),
+]
+
+
+def format_metric(name: str, value: float | None, currency: str = "USD") -> str:
+    if value is None:
+        return "n/a"
+    if name in PERCENT_METRICS:
+        return f"{value:.2%}"
+    if name in MONEY_METRICS:
+        return f"{value:,.2f} {currency}"
+    return f"{value:.2f}"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["j2"]))
+
+
+def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
+    def show(value: Any) -> str:
+        return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+    order = [
+        "strategy_name",
+        "strategy_type",
+        "parameters",
+        "instrument_ids",
+        "start_date",
+        "end_date",
+        "initial_capital",
+        "position_size_pct",
+        "commission_model",
+        "data_source",
+        "benchmark_symbol",
+    ]
+    rows = [(k.replace("_", " "), show(config[k])) for k in order if k in config]
+    rows += [(k.replace("_", " "), show(v)) for k, v in sorted(config.items()) if k not in order]
+    return rows
+
+
+def render_html(data: ReportData, generated_at: datetime) -> str:
+    currency = str(data.configuration.get("currency", "USD"))
+    completed = data.status == "COMPLETED" and data.metrics is not None and not data.daily.empty
+    charts: list[str] = []
+    cards: list[dict[str, str]] = []
+    groups: list[dict[str, Any]] = []
+    trades: list[list[str]] = []
+    if completed and data.metrics is not None:
+        charts = [
+            fig.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=f"chart-{name}",
+                config={"displaylogo": False, "responsive": True},
+            )
+            for name, fig in all_charts(data)
+        ]
+        for group, name in HEADLINE:
+            value = data.metrics[group].get(name)
+            css = "" if value is None or name in {"volatility"} else ("pos" if value >= 0 else "neg")
+            cards.append({"label": LABELS[name], "value": format_metric(name, value, currency), "css": css})
+        groups = [
+            {
+                "title": GROUP_TITLES[g],
+                "rows": [{"label": LABELS[k], "value": format_metric(k, v, currency)} for k, v in values.items()],
+            }
+            for g, values in data.metrics.items()
+        ]
+        trades = [_trade_row(t) for t in data.trades.itertuples(index=False)]
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            backtest_id=data.backtest_id,
+            status=data.status,
+            error_message=data.error_message,
+            config=data.configuration,
+            config_rows=_config_rows(data.configuration),
+            cards=cards,
+            metric_groups=groups,
+            charts=charts,
+            plotly_js=plotly.offline.get_plotlyjs() if charts else "",
+            warnings=data.warnings,
+            trades=trades,
+            trade_headers=[
+                "Instrument",
+                "Side",
+                "Entry",
+                "Entry price",
+                "Exit",
+                "Exit price",
+                "Quantity",
+                "Commission",
+                "Slippage",
+                "P&L",
+                "P&L %",
+            ],
+            generated_at=generated_at.isoformat(timespec="seconds"),
+        )
+    )
+
+
+def _trade_row(t: Any) -> list[str]:
+    def when(v: Any) -> str:
+        return "" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
+
+    def num(v: Any, fmt: str = "{:,.2f}") -> str:
+        return "" if v is None or pd.isna(v) else fmt.format(float(v))
+
+    return [
+        t.instrument_id,
+        t.side,
+        when(t.entry_time),
+        num(t.entry_price),
+        when(t.exit_time),
+        num(t.exit_price),
+        str(t.quantity),
+        num(t.commission),
+        num(t.slippage),
+        num(t.pnl),
+        num(t.pnl_pct, "{:.2f}%"),
+    ]
+
+
+def render_trades_csv(data: ReportData) -> str:
+    buffer = io.StringIO()
+    data.trades.reindex(columns=TRADE_COLUMNS).to_csv(buffer, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return buffer.getvalue()
+
+
+def render_portfolio_csv(data: ReportData) -> str:
+    frame = data.daily.reindex(columns=PORTFOLIO_COLUMNS).copy()
+    frame["positions"] = frame["positions"].map(lambda p: json.dumps(p, sort_keys=True))
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, date_format="%Y-%m-%dT%H:%M:%SZ", quoting=csv.QUOTE_MINIMAL)
+    return buffer.getvalue()
+
+
+def render_json(data: ReportData, generated_at: datetime) -> str:
+    document = {
+        "backtest_id": str(data.backtest_id),
+        "status": data.status,
+        "error_message": data.error_message,
+        "configuration": data.configuration,
+        "metrics": data.metrics,
+        "warnings": data.warnings,
+        "trades_count": len(data.trades),
+        "started_at": data.started_at,
+        "completed_at": data.completed_at,
+        "generated_at": generated_at,
+    }
+    return json.dumps(document, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,44 @@
+"""Everything one report shows, gathered before rendering (the repository fills it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import pandas as pd
+
+TRADE_COLUMNS = [
+    "instrument_id",
+    "side",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "quantity",
+    "commission",
+    "slippage",
+    "pnl",
+    "pnl_pct",
+]
+PORTFOLIO_COLUMNS = ["timestamp", "cash_balance", "total_value", "margin_used", "buying_power", "positions"]
+
+
+@dataclass
+class ReportData:
+    backtest_id: UUID
+    status: str
+    configuration: dict[str, Any]  # strategy, parameters, dates, capital, commission model, data source, ...
+    metrics: dict[str, dict[str, float | None]] | None
+    trades: pd.DataFrame  # TRADE_COLUMNS
+    daily: pd.DataFrame  # PORTFOLIO_COLUMNS, end-of-day snapshots
+    prices: dict[str, pd.Series] = field(default_factory=dict)  # closes per instrument, for trade markers
+    benchmark: pd.Series | None = None  # benchmark closes on the same days
+    error_message: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    started_at: Any = None
+    completed_at: Any = None
+
+    @property
+    def equity(self) -> pd.Series:
+        return self.daily.set_index("timestamp")["total_value"].astype(float)
