@@ -12,6 +12,16 @@ TEMPLATE = "plotly_white"
 ROLLING_DAYS = 63  # a quarter of trading days
 
 
+def _x(index: pd.Index | pd.Series) -> list[str]:
+    """Dates as plain strings ('2024-01-02' or '2024-01-02 14:30'): fewer bytes than full timestamps."""
+    stamps = pd.DatetimeIndex(index)
+    if len(stamps) and (stamps.tz_convert(None) if stamps.tz is not None else stamps).normalize().nunique() == len(
+        stamps
+    ):
+        return list(stamps.strftime("%Y-%m-%d"))
+    return list(stamps.strftime("%Y-%m-%d %H:%M"))
+
+
 def _layout(fig: go.Figure, title: str, y_title: str, y_format: str | None = None, height: int = 380) -> go.Figure:
     fig.update_layout(
         title=title,
@@ -29,13 +39,15 @@ def _layout(fig: go.Figure, title: str, y_title: str, y_format: str | None = Non
 def equity_vs_benchmark(data: ReportData) -> go.Figure:
     equity = data.equity
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=equity.index, y=equity / equity.iloc[0] - 1, name="Strategy", mode="lines"))
+    fig.add_trace(
+        go.Scatter(x=_x(equity.index), y=(equity / equity.iloc[0] - 1).round(6), name="Strategy", mode="lines")
+    )
     if data.benchmark is not None and len(data.benchmark) > 1:
         bench = data.benchmark.astype(float)
         fig.add_trace(
             go.Scatter(
-                x=bench.index,
-                y=bench / bench.iloc[0] - 1,
+                x=_x(bench.index),
+                y=(bench / bench.iloc[0] - 1).round(6),
                 mode="lines",
                 name=f"Benchmark ({data.configuration.get('benchmark_symbol', '')})",
             )
@@ -88,10 +100,14 @@ def rolling_risk(data: ReportData) -> go.Figure:
     sharpe = (mean / std.replace(0, np.nan)) * np.sqrt(252)
     vol = std * np.sqrt(252)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=sharpe.index, y=sharpe, name=f"Rolling Sharpe ({ROLLING_DAYS} days)", mode="lines"))
-    fig.add_trace(go.Scatter(x=vol.index, y=vol, name="Rolling volatility (annualised)", mode="lines", yaxis="y2"))
+    fig.add_trace(
+        go.Scatter(x=_x(sharpe.index), y=sharpe.round(4), name=f"Rolling Sharpe ({ROLLING_DAYS} days)", mode="lines")
+    )
+    fig.add_trace(
+        go.Scatter(x=_x(vol.index), y=vol.round(5), name="Rolling volatility (annualised)", mode="lines", yaxis="y2")
+    )
     fig = _layout(fig, f"Rolling Sharpe ratio and volatility ({ROLLING_DAYS} trading days)", "Sharpe ratio")
-    fig.update_layout(yaxis2={"title": "Volatility", "overlaying": "y", "side": "right", "tickformat": ".0%"})
+    fig.update_layout(yaxis2={"title": "Volatility", "overlaying": "y", "side": "right", "tickformat": ".1%"})
     return fig
 
 
@@ -116,7 +132,7 @@ def trades_on_prices(data: ReportData) -> go.Figure:
             if not frame.empty:
                 fig.add_trace(
                     go.Scatter(
-                        x=frame["entry_time"],
+                        x=_x(frame["entry_time"]),
                         y=frame["entry_price"].astype(float),
                         mode="markers",
                         name=f"{instrument} {label}",
@@ -127,7 +143,7 @@ def trades_on_prices(data: ReportData) -> go.Figure:
         if not exits.empty:
             fig.add_trace(
                 go.Scatter(
-                    x=exits["exit_time"],
+                    x=_x(exits["exit_time"]),
                     y=exits["exit_price"].astype(float),
                     mode="markers",
                     name=f"{instrument} exit",
