@@ -63,6 +63,7 @@ class BacktestOutcome:
     losing_trades: int = 0
     final_value: Decimal = Decimal(0)
     warnings: list[str] = field(default_factory=list)
+    series: dict[str, Any] | None = None
 
 
 class JobRejected(Exception):
@@ -148,10 +149,25 @@ def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict
         losing_trades=sum(1 for t in closed if t.pnl is not None and t.pnl < 0),
         final_value=ledger.snapshots[-1].total_value if ledger.snapshots else job.initial_capital,
     )
+    outcome.series = _series(daily, benchmark, job.benchmark_symbol)
     sharpe = metrics["risk"]["sharpe_ratio"]
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
     return outcome, ledger
+
+
+def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> dict[str, Any]:
+    """The daily closes the run used, stored with the result for its reports."""
+
+    def pack(values: pd.Series) -> dict[str, list[Any]]:
+        dates = pd.DatetimeIndex(values.index)
+        dates = dates.tz_convert(None) if dates.tz is not None else dates
+        return {"dates": list(dates.strftime("%Y-%m-%d")), "values": [round(float(v), 6) for v in values]}
+
+    series: dict[str, Any] = {"closes": {str(c): pack(daily[c].dropna()) for c in daily.columns}}
+    if benchmark is not None:
+        series["benchmark"] = {"symbol": symbol, **pack(benchmark)}
+    return series
 
 
 async def run_job(pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | None = None) -> BacktestOutcome:
@@ -181,6 +197,7 @@ async def run_job(pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | 
                 conn, job.backtest_id, datetime.now(UTC),
                 (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
                 outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
+                outcome.series,
             )  # fmt: skip
         return outcome
     except (JobRejected, RunError) as exc:

@@ -58,13 +58,15 @@ async def mark_completed(
     metrics: dict[str, Any],
     warnings: list[str],
     sharpe_unrealistic: bool,
+    series: dict[str, Any] | None = None,
 ) -> None:
     trades_count, winning, losing = counts
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'COMPLETED', completed_at = $2, trades_count = $3, "
         "winning_trades = $4, losing_trades = $5, metrics = $6::jsonb, warnings = $7::jsonb, "
-        "sharpe_unrealistic = $8, progress_pct = 100 WHERE id = $1",
+        "sharpe_unrealistic = $8, progress_pct = 100, series = $9::jsonb WHERE id = $1",
         result_id, at, trades_count, winning, losing, json.dumps(metrics), json.dumps(warnings), sharpe_unrealistic,
+        json.dumps(series) if series is not None else None,
     )  # fmt: skip
 
 

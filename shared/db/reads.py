@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+from asyncpg import Record
 from pydantic import BaseModel, ConfigDict
 
 from shared.db.types import Connection
@@ -93,3 +95,63 @@ async def count_sessions_with_bars(
         end,
     )
     return int(value or 0)
+
+
+class ResultRow(BaseModel):
+    """engine.backtest_results as readers see it (readers: reporting, api)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    configuration_id: UUID
+    user_id: UUID
+    status: str
+    request: dict[str, Any]
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_message: str | None
+    trades_count: int
+    winning_trades: int
+    losing_trades: int
+    metrics: dict[str, Any] | None
+    warnings: list[str]
+    progress_pct: Decimal
+    series: dict[str, Any] | None = None  # daily closes the run used: {"closes": {id: {...}}, "benchmark": {...}}
+
+
+async def fetch_result(conn: Connection, result_id: UUID) -> ResultRow | None:
+    row = await conn.fetchrow(
+        "SELECT id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
+        "winning_trades, losing_trades, metrics, warnings, progress_pct, series FROM engine.backtest_results "
+        "WHERE id = $1",
+        result_id,
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    for key in ("request", "metrics", "warnings", "series"):
+        values[key] = _json(values[key])
+    return ResultRow(**values)
+
+
+TRADES_SQL = (
+    "SELECT instrument_id, side, entry_time, entry_price, exit_time, exit_price, quantity, commission, slippage, pnl, "
+    "pnl_pct FROM engine.trades WHERE backtest_result_id = $1 ORDER BY entry_time, instrument_id, id"
+)
+
+
+async def fetch_trades(conn: Connection, result_id: UUID) -> list[Record]:
+    return list(await conn.fetch(TRADES_SQL, result_id))
+
+
+async def fetch_snapshots(conn: Connection, result_id: UUID, kind: str | None = None) -> list[Record]:
+    """Snapshots in time order; `kind` DAILY for end-of-day ones, TRADE for those at fills."""
+    return list(
+        await conn.fetch(
+            'SELECT "timestamp", seq, kind, cash_balance, total_value, margin_used, buying_power, positions '
+            "FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 AND ($2::text IS NULL OR kind = $2) "
+            'ORDER BY "timestamp", seq',
+            result_id,
+            kind,
+        )
+    )
