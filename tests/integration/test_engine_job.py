@@ -7,57 +7,24 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
-import numpy as np
-import pandas as pd
 import pytest
 import pytest_asyncio
 
 from services.engine.backtest_job import BacktestJob, run_job
-from services.ingest.csv_import import ImportPlan, import_csv
-from services.ingest.domain.sessions import SessionTable
-from shared.calendars import calendar_for
-from shared.db.urls import asyncpg_dsn, role_url
+from shared.db.urls import role_url
 from shared.embedded.stack import Endpoints
+from tests.integration.market import load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 SYMBOLS = ("ENGA", "ENGB", "SPY")
 
 
-def _daily_csv(path: Path, seed: int) -> None:
-    sessions = calendar_for("NASDAQ").sessions_in_range("2020-01-01", "2021-12-31")
-    rng = np.random.default_rng(seed)
-    close = np.round(100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, len(sessions)))), 2)
-    open_ = np.round(close * (1 + rng.normal(0, 0.003, len(sessions))), 2)
-    pd.DataFrame(
-        {"timestamp": sessions.strftime("%Y-%m-%d"), "open": open_, "high": np.maximum(open_, close) + 0.3,
-         "low": np.minimum(open_, close) - 0.3, "close": close, "volume": 100_000}
-    ).to_csv(path, index=False)  # fmt: skip
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncpg.Pool]:
-    admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
-    ingest = await asyncpg.connect(role_url(migrated.database_url, "ingest", "bts"))
-    try:
-        for seed, symbol in enumerate(SYMBOLS):
-            await admin.execute(
-                "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
-                "trading_hours, margin_requirement) VALUES ($1, $2, 'NASDAQ', 'EQUITY', 'USD', 0.01, 1, '{}', 25) "
-                "ON CONFLICT DO NOTHING",
-                f"{symbol}.NASDAQ", symbol,
-            )  # fmt: skip
-            path = tmp_path_factory.mktemp("bars") / f"{symbol}.csv"
-            _daily_csv(path, seed)
-            plan = ImportPlan(path, f"{symbol}.NASDAQ", "BAR_DAILY", SessionTable(calendar_for("NASDAQ")))
-            async with ingest.transaction():
-                await import_csv(ingest, plan)
-    finally:
-        await admin.close()
-        await ingest.close()
+    await load_daily_symbols(migrated.database_url, tmp_path_factory.mktemp("bars"), SYMBOLS)
     pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=4)
     yield pool
     await pool.close()

@@ -1,0 +1,144 @@
+"""Generate the three reports of one backtest result: files under the state dir, rows with their SHA-256.
+
+Idempotent: the same result always writes the same paths, so a redelivered backtest.completed
+replaces files and updates rows instead of duplicating them. A FAILED result gets one short HTML
+report that says why, and no charts of nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pandas as pd
+
+from services.reporting import repository
+from services.reporting.domain.render import render_html, render_json, render_portfolio_csv, render_trades_csv
+from services.reporting.domain.report_data import ReportData
+from shared.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
+
+RETENTION = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class GeneratedReport:
+    id: UUID
+    report_type: str
+    file_path: str
+    content_hash: str
+
+
+class ResultNotFound(Exception):
+    pass
+
+
+def _series(values: dict[str, Any] | None) -> pd.Series | None:
+    if not values or not values.get("dates"):
+        return None
+    return pd.Series(values["values"], index=pd.DatetimeIndex(values["dates"]), dtype=float)
+
+
+def _configuration(result: ResultRow) -> dict[str, Any]:
+    request = result.request or {}
+    config = dict(request.get("configuration", {}))
+    strategy = request.get("strategy", {})
+    config.update(
+        strategy_type=strategy.get("strategy_type", config.get("strategy_type")),
+        strategy_name=strategy.get("name"),
+        parameters=strategy.get("parameters", config.get("parameters")),
+    )
+    return {k: v for k, v in config.items() if v is not None and k != "id"}
+
+
+async def load_report_data(conn: asyncpg.Connection, result_id: UUID) -> ReportData:
+    result = await fetch_result(conn, result_id)
+    if result is None:
+        raise ResultNotFound(f"backtest result {result_id} does not exist")
+    trades = pd.DataFrame([dict(r) for r in await fetch_trades(conn, result_id)])
+    daily = pd.DataFrame([dict(r) for r in await fetch_snapshots(conn, result_id, "DAILY")])
+    if not daily.empty:
+        daily["positions"] = daily["positions"].map(lambda p: json.loads(p) if isinstance(p, str) else p)
+        daily["timestamp"] = pd.DatetimeIndex(daily["timestamp"]).tz_convert(None).normalize()
+    series = result.series or {}
+    prices = {k: s for k, v in series.get("closes", {}).items() if (s := _series(v)) is not None}
+    return ReportData(
+        backtest_id=result.id,
+        status=result.status,
+        configuration=_configuration(result),
+        metrics=result.metrics,
+        trades=trades,
+        daily=daily,
+        prices=prices,
+        benchmark=_series(series.get("benchmark")),
+        error_message=result.error_message,
+        warnings=result.warnings,
+        started_at=result.started_at,
+        completed_at=result.completed_at,
+    )
+
+
+def _write(path: Path, content: str) -> str:
+    """Write atomically and return the SHA-256 of exactly the bytes written."""
+    data = content.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _render_files(
+    data: ReportData, folder: Path, generated_at: datetime
+) -> list[tuple[str, Path, str, dict[str, Any]]]:
+    """CPU and file work (runs in a worker thread): render, write, hash."""
+    files: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("HTML", "report.html", render_html(data, generated_at), {"charts": data.status == "COMPLETED"}),
+    ]
+    if data.status == "COMPLETED":
+        files += [
+            ("CSV", "trades.csv", render_trades_csv(data), {"content": "trades"}),
+            ("CSV", "portfolio_daily.csv", render_portfolio_csv(data), {"content": "daily portfolio values"}),
+            ("JSON", "result.json", render_json(data, generated_at), {"content": "result, metrics, configuration"}),
+        ]
+    written = []
+    for report_type, name, content, meta in files:
+        path = folder / name
+        digest = _write(path, content)
+        written.append((report_type, path, digest, {**meta, "status": data.status, "bytes": path.stat().st_size}))
+    return written
+
+
+async def generate_reports(
+    conn: asyncpg.Connection, result_id: UUID, reports_dir: Path, now: datetime | None = None
+) -> list[GeneratedReport]:
+    generated_at = now or datetime.now(UTC)
+    data = await load_report_data(conn, result_id)
+    written = await asyncio.to_thread(_render_files, data, reports_dir / str(result_id), generated_at)
+    reports: list[GeneratedReport] = []
+    async with conn.transaction():
+        for report_type, path, digest, metadata in written:
+            report_id = await repository.upsert_report(
+                conn, uuid.uuid5(result_id, str(path)), result_id, report_type, str(path), digest, generated_at,
+                metadata,
+            )  # fmt: skip
+            reports.append(GeneratedReport(report_id, report_type, str(path), digest))
+    return reports
+
+
+async def purge_expired(conn: asyncpg.Connection, now: datetime) -> int:
+    """Retention: reports older than 90 days go, row and file."""
+    removed = 0
+    for row in await repository.expired_reports(conn, now - RETENTION):
+        await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
+        await repository.delete_report(conn, row["id"])
+        removed += 1
+    return removed

@@ -1,0 +1,47 @@
+"""Test data: instruments registered and daily bars loaded through the ingest code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import pandas as pd
+
+from services.ingest.csv_import import ImportPlan, import_csv
+from services.ingest.domain.sessions import SessionTable
+from shared.calendars import calendar_for
+from shared.db.urls import asyncpg_dsn, role_url
+
+
+def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str = "2021-12-31") -> None:
+    sessions = calendar_for("NASDAQ").sessions_in_range(start, end)
+    rng = np.random.default_rng(seed)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, len(sessions)))), 2)
+    open_ = np.round(close * (1 + rng.normal(0, 0.003, len(sessions))), 2)
+    pd.DataFrame(
+        {"timestamp": sessions.strftime("%Y-%m-%d"), "open": open_, "high": np.maximum(open_, close) + 0.3,
+         "low": np.minimum(open_, close) - 0.3, "close": close, "volume": 100_000}
+    ).to_csv(path, index=False)  # fmt: skip
+
+
+async def load_daily_symbols(admin_url: str, folder: Path, symbols: tuple[str, ...]) -> None:
+    """Register SYMBOL.NASDAQ instruments and load 2020-2021 daily bars for each (idempotent)."""
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    ingest = await asyncpg.connect(role_url(admin_url, "ingest", "bts"))
+    try:
+        for seed, symbol in enumerate(symbols):
+            await admin.execute(
+                "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
+                "trading_hours, margin_requirement) VALUES ($1, $2, 'NASDAQ', 'EQUITY', 'USD', 0.01, 1, '{}', 25) "
+                "ON CONFLICT DO NOTHING",
+                f"{symbol}.NASDAQ", symbol,
+            )  # fmt: skip
+            path = folder / f"{symbol}.csv"
+            write_daily_csv(path, seed)
+            plan = ImportPlan(path, f"{symbol}.NASDAQ", "BAR_DAILY", SessionTable(calendar_for("NASDAQ")))
+            async with ingest.transaction():
+                await import_csv(ingest, plan)
+    finally:
+        await admin.close()
+        await ingest.close()

@@ -1,0 +1,128 @@
+"""Reports on the real database: files with matching SHA-256, idempotent rows, failed results, retention."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from services.engine.backtest_job import BacktestJob, run_job
+from services.reporting.report_job import generate_reports, purge_expired
+from shared.db.urls import role_url
+from shared.embedded.stack import Endpoints
+from tests.integration.market import load_daily_symbols
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+
+def _job(**overrides: object) -> BacktestJob:
+    fields: dict[str, object] = {
+        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
+        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
+        "instrument_ids": ["REPA.NASDAQ"], "start_date": date(2020, 1, 1), "end_date": date(2021, 12, 31),
+        "initial_capital": Decimal(100_000), "position_size_pct": Decimal(5),
+        "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
+        "benchmark_symbol": "REPB",
+        "request": {"configuration": {"instrument_ids": ["REPA.NASDAQ"], "start_date": "2020-01-01",
+                                      "end_date": "2021-12-31", "benchmark_symbol": "REPB"},
+                    "strategy": {"strategy_type": "SMA_CROSSOVER", "name": "sma test",
+                                 "parameters": {"fast_period": 5, "slow_period": 20}}},
+    }  # fmt: skip
+    fields.update(overrides)
+    return BacktestJob(**fields)  # type: ignore[arg-type]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def results(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, uuid.UUID]]:
+    await load_daily_symbols(migrated.database_url, tmp_path_factory.mktemp("bars"), ("REPA", "REPB"))
+    pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=2)
+    try:
+        completed, failed = _job(), _job(instrument_ids=["NOPE.NASDAQ"])
+        assert (await run_job(pool, completed)).status == "COMPLETED"
+        assert (await run_job(pool, failed)).status == "FAILED"
+        yield {"completed": completed.backtest_id, "failed": failed.backtest_id}
+    finally:
+        await pool.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def reporting(migrated: Endpoints) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(role_url(migrated.database_url, "reporting", "bts"))
+    yield conn
+    await conn.close()
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+async def test_three_report_types_with_matching_hashes(
+    results: dict[str, uuid.UUID], reporting: asyncpg.Connection, tmp_path: Path
+) -> None:
+    reports = await generate_reports(reporting, results["completed"], tmp_path)
+    assert sorted((r.report_type, Path(r.file_path).name) for r in reports) == [
+        ("CSV", "portfolio_daily.csv"), ("CSV", "trades.csv"), ("HTML", "report.html"), ("JSON", "result.json"),
+    ]  # fmt: skip
+    for report in reports:
+        assert _sha256(report.file_path) == report.content_hash
+    html = Path(next(r.file_path for r in reports if r.report_type == "HTML")).read_text()
+    assert html.count('class="plotly-graph-div"') == 6
+    assert "<script src=" not in html  # plotly.js is inlined: the file opens offline
+    assert "sma test" in html
+    assert len(html.encode()) < 6_000_000
+    trades_csv = Path(next(r.file_path for r in reports if r.file_path.endswith("trades.csv"))).read_text()
+    assert trades_csv.splitlines()[0] == (
+        "instrument_id,side,entry_time,entry_price,exit_time,exit_price,quantity,commission,slippage,pnl,pnl_pct"
+    )
+    # Tampering is caught: the stored hash no longer matches the file.
+    Path(reports[0].file_path).write_text("tampered")
+    stored = await reporting.fetchval(
+        "SELECT content_hash FROM reporting.performance_reports WHERE id = $1", reports[0].id
+    )
+    assert _sha256(reports[0].file_path) != stored
+
+
+async def test_redelivery_does_not_duplicate(
+    results: dict[str, uuid.UUID], reporting: asyncpg.Connection, tmp_path: Path
+) -> None:
+    first = await generate_reports(reporting, results["completed"], tmp_path)
+    second = await generate_reports(reporting, results["completed"], tmp_path)
+    assert [r.id for r in first] == [r.id for r in second]
+    count = await reporting.fetchval(
+        "SELECT count(*) FROM reporting.performance_reports WHERE backtest_result_id = $1 AND file_path LIKE $2",
+        results["completed"],
+        f"{tmp_path}%",
+    )
+    assert count == 4
+
+
+async def test_a_failed_backtest_gets_a_short_report_that_says_why(
+    results: dict[str, uuid.UUID], reporting: asyncpg.Connection, tmp_path: Path
+) -> None:
+    reports = await generate_reports(reporting, results["failed"], tmp_path)
+    assert [r.report_type for r in reports] == ["HTML"]
+    html = Path(reports[0].file_path).read_text()
+    assert "did not complete" in html
+    assert "unknown instrument(s): NOPE.NASDAQ" in html
+    assert "plotly-graph-div" not in html
+
+
+async def test_retention_removes_reports_older_than_90_days(
+    results: dict[str, uuid.UUID], reporting: asyncpg.Connection, tmp_path: Path
+) -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    old = await generate_reports(reporting, results["failed"], tmp_path / "old", now=now - timedelta(days=91))
+    young = await generate_reports(reporting, results["completed"], tmp_path / "young", now=now - timedelta(days=89))
+    removed = await purge_expired(reporting, now)
+    assert removed >= 1
+    assert not Path(old[0].file_path).exists()
+    assert await reporting.fetchval("SELECT count(*) FROM reporting.performance_reports WHERE id = $1", old[0].id) == 0
+    for report in young:
+        assert Path(report.file_path).exists()
