@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 UV     := $(BIN)/uv
 export UV_NATIVE_TLS := 1
 
-.PHONY: install test lint typecheck unit demo up clean lock
+.PHONY: install test lint typecheck unit demo up clean lock browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -25,7 +25,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+# The report's browser test needs Chromium (Debian's package; root installs it here and in CI).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "error: the browser test needs chromium (Debian: sudo apt-get install chromium)"; exit 1; fi; }
+
+test: lint typecheck browser
 	$(BIN)/pytest
 
 unit: install

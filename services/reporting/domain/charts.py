@@ -83,7 +83,7 @@ def monthly_returns(data: ReportData) -> go.Figure:
             texttemplate="%{text}",
             colorscale="RdYlGn",
             zmid=0,
-            colorbar={"title": "Return", "tickformat": ".0%"},
+            colorbar={"title": "Return", "tickformat": ".1%"},
             hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>",
         )
     )
