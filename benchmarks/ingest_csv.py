@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -72,6 +71,15 @@ def floor_seconds(url: str, path: Path) -> float:
     )
 
 
+def _peak_rss_mb() -> float:
+    """This process's own high-water mark (VmHWM). Not getrusage: Linux carries ru_maxrss across exec,
+    so a child would report its parent's peak (here: the generated 1M-row frame)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 async def _ingest(url: str, path: Path) -> dict[str, float]:
     import asyncpg
 
@@ -80,7 +88,7 @@ async def _ingest(url: str, path: Path) -> dict[str, float]:
     from shared.calendars import calendar_for
     from shared.db.urls import role_url
 
-    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base_mb = _peak_rss_mb()
     sessions = SessionTable(calendar_for("IDEALPRO"))
     conn = await asyncpg.connect(role_url(url, "ingest", "bts"))
     try:
@@ -90,8 +98,7 @@ async def _ingest(url: str, path: Path) -> dict[str, float]:
         seconds = time.perf_counter() - start
     finally:
         await conn.close()
-    # Linux reports KiB; measured here so the parent's work (generation, floor) does not count.
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = _peak_rss_mb()
     return {"seconds": seconds, "rows": outcome.rows_loaded, "rss_mb": rss_mb, "rss_after_imports_mb": base_mb}
 
 

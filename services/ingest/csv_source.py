@@ -90,8 +90,9 @@ class CsvSource:
     def batches(self) -> Iterator[CsvBatch]:
         layout = self.layout or self.open()
         names = [f"c{i}" for i in range(len(layout.header))]
+        handle = self.path.open("rb")  # a Python file: Arrow then reads block by block (a path is read ahead)
         reader = pacsv.open_csv(
-            self.path,
+            handle,
             read_options=pacsv.ReadOptions(
                 block_size=self.block_size, use_threads=False, skip_rows=1, column_names=names
             ),
@@ -110,6 +111,8 @@ class CsvSource:
                 yield CsvBatch(columns=columns, lines=self._lines(record_batch.num_rows))
         except pa.ArrowInvalid as exc:
             raise CsvFileError(f"{self.path}: {exc}") from exc
+        finally:
+            handle.close()
 
     def _lines(self, count: int) -> npt.NDArray[np.int64]:
         """File lines of the next `count` rows, stepping over the lines rejected for their field count."""
