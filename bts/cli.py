@@ -19,6 +19,45 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+def user_create(
+    name: str = typer.Argument(..., help="user name, unique"),
+    as_json: bool = typer.Option(False, "--json", help='print {"user_id": ..., "api_key": ...}'),
+) -> None:
+    """Create a user and print a new API key (shown once; only its hash is stored)."""
+    import json
+
+    import asyncpg
+
+    from bts.database import service_database_url
+    from services.api.users import UserExistsError, create_user
+
+    url = service_database_url(Settings(), "api")
+
+    async def create() -> tuple[str, str]:
+        try:
+            conn = await asyncpg.connect(url, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise CliError(f"cannot reach the database ({exc}); is `bts up` running?") from exc
+        try:
+            created = await create_user(conn, name)
+        except (UserExistsError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+        finally:
+            await conn.close()
+        return str(created.user_id), created.api_key
+
+    user_id, api_key = asyncio.run(create())
+    if as_json:
+        print(json.dumps({"user_id": user_id, "api_key": api_key}))
+    else:
+        out.print(f"user [bold]{name}[/] created ({user_id})")
+        out.print(f"API key (shown once): [bold]{api_key}[/]")
+        out.print(f"use it as: export BTS_API_KEY={api_key}")
 
 
 @app.command()
@@ -108,10 +147,8 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # the last line of defence: say what failed, not how
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if callable(getattr(exc, "show", None)):  # click's usage errors (typer vendors its own click)
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
         sys.exit(1)
