@@ -63,12 +63,13 @@ def user_create(
 @app.command()
 def up() -> None:
     """Start the whole stack (embedded PostgreSQL and Kafka where no URL is set); Ctrl-C stops it."""
-    from bts.up import StartupError, run_until_signalled
+    from bts.up import Stack, StartupError, run_until_signalled
 
     settings = Settings()
 
-    def ready(stack: object) -> None:
+    def ready(stack: Stack) -> None:
         out.print(f"[bold green]gateway[/] {settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
+        out.print(f"demo API key: {stack.demo_key}  (export BTS_API_KEY=... for the bts commands)")
         out.print("Press Ctrl-C to stop.")
 
     try:

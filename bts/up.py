@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from bts.migrations import migrate_all
 from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
+from services.api.users import new_key_for
 from shared.db.ownership import SERVICE_NAMES
-from shared.db.urls import redact, role_url
+from shared.db.urls import asyncpg_dsn, redact, role_url
 from shared.embedded.process import die_with_parent, free_port, port_open, stop_process
 from shared.embedded.stack import EmbeddedStack, Endpoints
 from shared.kafka.admin import ensure_topics
@@ -55,6 +57,7 @@ class Stack:
     endpoints: Endpoints | None = None
     services: list[RunningService] = field(default_factory=list)
     timescaledb: bool = False
+    demo_key: str = ""
 
     def __post_init__(self) -> None:
         self.embedded = EmbeddedStack(self.settings)
@@ -78,6 +81,7 @@ class Stack:
         asyncio.run(ensure_topics(ep.kafka_bootstrap))
         self.timescaledb = migrate_all(ep.database_url, self.settings.db_role_password)
         self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
+        self.demo_key = asyncio.run(_demo_key(role_url(ep.database_url, "api", self.settings.db_role_password)))
         for name in SERVICE_NAMES:
             self.services.append(self._spawn(name, api_port if name == "api" else free_port()))
         self._wait_ready(ready_timeout)
@@ -161,6 +165,14 @@ class Stack:
         stack_path(self.state_dir).unlink(missing_ok=True)
 
 
+async def _demo_key(api_url: str) -> str:
+    conn = await asyncpg.connect(asyncpg_dsn(api_url))
+    try:
+        return (await new_key_for(conn, "demo")).api_key
+    finally:
+        await conn.close()
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -168,7 +180,7 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[StackFile], None]) -> int:
+def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[Stack], None]) -> int:
     """Start the stack, block until SIGINT/SIGTERM or a service dies, stop everything. Exit code."""
     received: list[int] = []
 
@@ -181,8 +193,8 @@ def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[StackF
     stack = Stack(settings, say)
     code = 0
     try:
-        stackfile = stack.start()
-        on_ready(stackfile)
+        stack.start()
+        on_ready(stack)
         while not received:
             time.sleep(0.25)
             dead = stack.exited()

@@ -48,3 +48,19 @@ async def user_for_key(conn: Connection, plaintext: str) -> UUID | None:
         "SELECT user_id FROM api.api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_key(plaintext)
     )
     return UUID(str(value)) if value is not None else None
+
+
+async def new_key_for(conn: Connection, name: str) -> CreatedUser:
+    """Another key for user `name`, creating the user if needed (used by `bts up` for its demo key)."""
+    user_id = await conn.fetchval("SELECT id FROM api.users WHERE name = $1", name)
+    if user_id is None:
+        try:
+            return await create_user(conn, name)
+        except UserExistsError:  # created concurrently: fall through and add a key
+            user_id = await conn.fetchval("SELECT id FROM api.users WHERE name = $1", name)
+    key = new_key()
+    await conn.execute(
+        "INSERT INTO api.api_keys (id, user_id, key_hash, prefix) VALUES ($1, $2, $3, $4)",
+        uuid.uuid4(), user_id, key.hash, key.prefix,
+    )  # fmt: skip
+    return CreatedUser(user_id=UUID(str(user_id)), name=name, api_key=key.plaintext)

@@ -58,6 +58,7 @@ def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: si
     try:
         lines = _wait_for_line(proc, "Press Ctrl-C", timeout=180)
         assert any(f"http://127.0.0.1:{api_port}" in line for line in lines)
+        assert any(line.startswith("demo API key: bts_") for line in lines)
         stack = read_stack(tmp_path / "state")
         assert stack is not None
         assert {s.name for s in stack.services} == {"api", "ingest", "engine", "reporting"}
