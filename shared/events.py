@@ -6,6 +6,7 @@ publish one directly (see the README's ten-line producer).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -181,11 +182,17 @@ def make_event(
 
 
 def parse_event(topic: str, raw: bytes | str) -> Envelope[Any]:
-    """Validate a message of `topic`; raises pydantic.ValidationError or ValueError with the reason."""
+    """Validate a message of `topic`; raises ValueError (pydantic's ValidationError is one) with the reason."""
     payload = TOPIC_PAYLOADS.get(topic)
     if payload is None:
         raise ValueError(f"no payload model for topic {topic!r}")
-    envelope: Envelope[Any] = Envelope[payload].model_validate_json(raw)  # type: ignore[valid-type]
-    if envelope.type != topic:
-        raise ValueError(f"envelope type {envelope.type!r} does not match topic {topic!r}")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"message is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"an event is a JSON object with an envelope, got {type(document).__name__}")
+    if document.get("type") != topic:
+        raise ValueError(f"envelope type {document.get('type')!r} does not match topic {topic!r}")
+    envelope: Envelope[Any] = Envelope[payload].model_validate(document)  # type: ignore[valid-type]
     return envelope

@@ -1,0 +1,157 @@
+"""BacktestConfiguration (what to run) and BacktestResult (what came of it, PENDING -> RUNNING ->
+COMPLETED | FAILED; a COMPLETED result is immutable)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Self
+from uuid import UUID, uuid4
+
+import numpy as np
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+
+from shared.models.commission import CommissionModel
+from shared.models.enums import BacktestStatus, DataSource
+from shared.models.errors import ReadOnlyError
+from shared.models.metrics import PerformanceMetrics
+from shared.models.transitions import next_result_status
+
+EARLIEST: Final = date(2019, 1, 1)
+LATEST: Final = date(2024, 12, 31)
+MIN_TRADING_DAYS: Final = 30
+SHARPE_REALISTIC: Final = (-3.0, 5.0)
+INSTRUMENT_ID_PATTERN: Final = r"^[A-Z0-9][A-Z0-9./-]{0,19}\.[A-Z0-9]{2,12}$"
+
+
+class BacktestConfiguration(BaseModel):
+    """ "At least 30 days of data" needs the data: here only the cheap part (30 weekdays in the period);
+    the gateway and the engine count the trading days that have bars."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID = Field(default_factory=uuid4)
+    strategy_id: UUID
+    instrument_ids: list[str] = Field(min_length=1, examples=[["AAPL.NASDAQ", "MSFT.NASDAQ"]])
+    start_date: date = Field(examples=["2019-01-02"])
+    end_date: date = Field(examples=["2024-12-31"])
+    initial_capital: Decimal = Field(default=Decimal(100_000), ge=1000, description="money, >= 1000")
+    position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10, description="percent of equity")
+    commission_model: CommissionModel = Field(default_factory=CommissionModel)
+    data_source: DataSource = DataSource.CSV_FILE
+    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
+
+    @field_validator("instrument_ids")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [v for v in value if not re.match(INSTRUMENT_ID_PATTERN, v)]
+        if bad:
+            raise ValueError(f"instrument ids must look like SYMBOL.EXCHANGE (e.g. AAPL.NASDAQ), got {bad}")
+        if len(set(value)) != len(value):
+            raise ValueError("instrument_ids must not repeat an instrument")
+        return value
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _in_range(cls, value: date) -> date:
+        if not EARLIEST <= value <= LATEST:
+            raise ValueError(f"dates must be within {EARLIEST}..{LATEST}, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.end_date <= self.start_date:
+            raise ValueError(
+                f"end_date must be after start_date (start_date={self.start_date}, end_date={self.end_date})"
+            )
+        weekdays = int(np.busday_count(self.start_date, self.end_date + timedelta(days=1)))
+        if weekdays < MIN_TRADING_DAYS:
+            raise ValueError(
+                f"end_date: the period has {weekdays} weekdays; backtests need at least {MIN_TRADING_DAYS} trading days"
+            )
+        return self
+
+
+class BacktestResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    configuration_id: UUID
+    user_id: UUID | None = None
+    status: BacktestStatus = BacktestStatus.PENDING
+    started_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+    error_message: str | None = None
+    trades_count: int = Field(default=0, ge=0)
+    winning_trades: int = Field(default=0, ge=0)
+    losing_trades: int = Field(default=0, ge=0)
+    metrics: PerformanceMetrics | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.winning_trades + self.losing_trades > self.trades_count:
+            raise ValueError(
+                f"winning_trades + losing_trades must be <= trades_count ({self.winning_trades} + "
+                f"{self.losing_trades} > {self.trades_count})"
+            )
+        if self.status is BacktestStatus.COMPLETED:
+            if self.metrics is None:
+                raise ValueError("metrics: completed results must have all metrics")
+            if self.completed_at is None:
+                raise ValueError("completed_at: a completed result needs its completion time")
+        if self.status is BacktestStatus.FAILED and not self.error_message:
+            raise ValueError("error_message: a failed result must say why")
+        if self.started_at and self.completed_at and self.completed_at < self.started_at:
+            raise ValueError("completed_at must not be before started_at")
+        if self.metrics is not None:
+            expected = self.winning_trades / self.trades_count if self.trades_count else 0.0
+            if abs(self.metrics.trading.win_rate - expected) > 1e-9:
+                raise ValueError(
+                    f"win_rate must equal winning_trades / trades_count = {expected:.6f}, "
+                    f"got {self.metrics.trading.win_rate}"
+                )
+            sharpe = self.metrics.risk.sharpe_ratio
+            note = f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5"
+            if self.sharpe_unrealistic and note not in self.warnings:
+                object.__setattr__(self, "warnings", [*self.warnings, note])
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sharpe_unrealistic(self) -> bool:
+        """Kept, not dropped: a Sharpe ratio outside -3..5 is flagged for the reader."""
+        if self.metrics is None:
+            return False
+        low, high = SHARPE_REALISTIC
+        return not low <= self.metrics.risk.sharpe_ratio <= high
+
+    def _ensure_mutable(self) -> None:
+        if self.status is BacktestStatus.COMPLETED:
+            raise ReadOnlyError(f"backtest result {self.id} is COMPLETED and cannot be modified")
+
+    def _update(self, **changes: Any) -> BacktestResult:
+        self._ensure_mutable()
+        data = self.model_dump(exclude={"sharpe_unrealistic"})
+        data.update(changes)
+        return BacktestResult.model_validate(data)
+
+    def start(self, now: datetime) -> BacktestResult:
+        self._ensure_mutable()
+        return self._update(status=next_result_status(self.status, BacktestStatus.RUNNING), started_at=now)
+
+    def complete(
+        self, now: datetime, metrics: PerformanceMetrics, trades_count: int, winning: int, losing: int
+    ) -> BacktestResult:
+        self._ensure_mutable()
+        status = next_result_status(self.status, BacktestStatus.COMPLETED)
+        return self._update(status=status, completed_at=now, metrics=metrics, trades_count=trades_count,
+                            winning_trades=winning, losing_trades=losing)  # fmt: skip
+
+    def fail(self, now: datetime, message: str) -> BacktestResult:
+        self._ensure_mutable()
+        status = next_result_status(self.status, BacktestStatus.FAILED)
+        return self._update(status=status, completed_at=now, error_message=message,
+                            started_at=self.started_at or now)  # fmt: skip

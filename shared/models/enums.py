@@ -1,0 +1,83 @@
+"""The seed's enums; values are the seed's spellings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+
+class StrategyType(StrEnum):
+    SMA_CROSSOVER = "SMA_CROSSOVER"
+    MEAN_REVERSION = "MEAN_REVERSION"
+    MOMENTUM = "MOMENTUM"
+
+
+class StrategyStatus(StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+class AssetClass(StrEnum):
+    EQUITY = "EQUITY"
+    ETF = "ETF"
+    FX = "FX"
+    FUTURE = "FUTURE"
+    OPTION = "OPTION"
+
+
+class Currency(StrEnum):
+    USD = "USD"
+    EUR = "EUR"
+    GBP = "GBP"
+    JPY = "JPY"
+
+
+class Timeframe(StrEnum):
+    BAR_1MIN = "BAR_1MIN"
+    BAR_5MIN = "BAR_5MIN"
+    BAR_1HOUR = "BAR_1HOUR"
+    BAR_DAILY = "BAR_DAILY"
+
+    @property
+    def bar_length(self) -> timedelta:
+        return {
+            "BAR_1MIN": timedelta(minutes=1),
+            "BAR_5MIN": timedelta(minutes=5),
+            "BAR_1HOUR": timedelta(hours=1),
+            "BAR_DAILY": timedelta(days=1),
+        }[self.value]
+
+
+class DataSource(StrEnum):
+    IBKR = "IBKR"
+    CSV_FILE = "CSV_FILE"
+
+
+class BacktestStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class TradeSide(StrEnum):
+    LONG = "LONG"
+    SHORT = "SHORT"
+
+
+class ReportType(StrEnum):
+    HTML = "HTML"
+    CSV = "CSV"
+    JSON = "JSON"
+
+
+class CommissionType(StrEnum):
+    PER_SHARE = "PER_SHARE"
+    PERCENT = "PERCENT"
+    FIXED = "FIXED"
+
+
+class SnapshotKind(StrEnum):
+    TRADE = "TRADE"
+    DAILY = "DAILY"

@@ -1,0 +1,38 @@
+"""The seed's API response models, exactly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from shared.models.enums import BacktestStatus, StrategyType
+
+
+class StrategyResponse(BaseModel):
+    id: UUID
+    name: str
+    strategy_type: StrategyType
+    parameters: dict[str, Any]
+    created_at: datetime
+    is_active: bool
+
+
+class BacktestStatusResponse(BaseModel):
+    id: UUID
+    status: BacktestStatus
+    progress_pct: float = Field(ge=0, le=100, description="percent, 0..100")
+    estimated_completion: datetime | None
+    error_message: str | None
+
+
+class PerformanceMetricsResponse(BaseModel):
+    total_return: Decimal
+    sharpe_ratio: float
+    max_drawdown: float
+    win_rate: float
+    trades_count: int
+    benchmark_comparison: dict[str, float]
