@@ -1,0 +1,152 @@
+"""Consuming a topic in a consumer group: parse, hand to the handler, commit; bad messages go to the DLQ.
+
+- A message that cannot be parsed (not JSON, wrong schema, wrong type, too big) goes to `<topic>.dlq`
+  at once with the error; one whose handler keeps failing goes there after `max_attempts`. Either way
+  the offset is committed and the consumer carries on.
+- Messages of a partition are handled one after another, in order (per-key order: backtests are keyed
+  by user, so one user's backtests run one at a time).
+- Offsets are committed after handling (at-least-once); handlers are idempotent (see `inbox`).
+- Consumer timeouts suit Tansu's slow group joins and stay valid on Apache Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from shared import topics
+from shared.events import Envelope, parse_event
+from shared.kafka.dlq import DeadLetter
+from shared.kafka.producer import EventPublisher
+from shared.settings import Settings
+
+log = structlog.get_logger()
+
+Handler = Callable[[Envelope[Any]], Awaitable[None]]
+MAX_MESSAGE_BYTES = 1_000_000
+
+
+@dataclass
+class ConsumerStats:
+    """Counters a service exports as metrics."""
+
+    consumed: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    dead_lettered: dict[str, int] = field(default_factory=dict)
+    handler_seconds: list[float] = field(default_factory=list)
+    observe: Callable[[str, str, float], None] | None = None  # (topic, outcome, seconds)
+
+    def count(self, bucket: dict[str, int], topic: str) -> None:
+        bucket[topic] = bucket.get(topic, 0) + 1
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        group_id: str,
+        topic_names: list[str],
+        handler: Handler,
+        publisher: EventPublisher,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.5,
+        parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
+    ) -> None:
+        self.parse = parse
+        self.group_id, self.topic_names, self.handler, self.publisher = group_id, topic_names, handler, publisher
+        self.max_attempts, self.retry_backoff_s = max_attempts, retry_backoff_s
+        self.stats = ConsumerStats()
+        self._consumer = AIOKafkaConsumer(
+            *topic_names,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            rebalance_timeout_ms=settings.kafka_session_timeout_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            max_poll_interval_ms=3_600_000,  # a backtest may run for many minutes between polls
+            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._consumer.stop()
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end offset as the last fetch saw it (right on Tansu, unlike end_offsets)."""
+        value = self._consumer.highwater(tp)
+        return int(value) if value is not None else None
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=1000, max_records=50)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.process(record)
+                    await self._consumer.commit({tp: record.offset + 1})
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        topic = record.topic
+        self.stats.count(self.stats.consumed, topic)
+        raw = record.value or b""
+        try:
+            if len(raw) > MAX_MESSAGE_BYTES:
+                raise ValueError(f"message of {len(raw)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
+            envelope = self.parse(topic, raw)
+        except ValueError as exc:
+            await self._dead_letter(record, f"cannot parse: {exc}", attempts=0)
+            return
+        structlog.contextvars.bind_contextvars(event_id=str(envelope.id), correlation_id=envelope.correlation_id)
+        try:
+            for attempt in range(1, self.max_attempts + 1):
+                started = time.perf_counter()
+                try:
+                    await self.handler(envelope)
+                    self._observe(topic, "ok", started)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._observe(topic, "error", started)
+                    log.warning("handler failed", topic=topic, attempt=attempt, error=repr(exc))
+                    if attempt == self.max_attempts:
+                        await self._dead_letter(record, f"handler failed {attempt} times: {exc!r}", attempts=attempt)
+                        return
+                    await asyncio.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+        finally:
+            structlog.contextvars.unbind_contextvars("event_id", "correlation_id")
+
+    def _observe(self, topic: str, outcome: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.stats.handler_seconds.append(seconds)
+        del self.stats.handler_seconds[:-1000]
+        if self.stats.observe is not None:
+            self.stats.observe(topic, outcome, seconds)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str, attempts: int) -> None:
+        self.stats.count(self.stats.failed, record.topic)
+        letter = DeadLetter.of(record, error=error, group=self.group_id, attempts=attempts)
+        await self.publisher.send_raw(topics.dlq(record.topic), letter.model_dump_json().encode(),
+                                      record.key.decode(errors="replace") if record.key else None)  # fmt: skip
+        self.stats.count(self.stats.dead_lettered, record.topic)
+        log.error("message dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
+                  error=error)  # fmt: skip

@@ -1,0 +1,209 @@
+"""Kafka plumbing on the real embedded broker and database: topics, consumer group, DLQ, idempotency, outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared import topics
+from shared.db.urls import asyncpg_dsn
+from shared.embedded.stack import Endpoints
+from shared.events import BarsLoaded, Envelope, make_event, parse_event
+from shared.kafka.admin import ensure_topics
+from shared.kafka.consumer import EventConsumer
+from shared.kafka.dlq import read_dlq, replay
+from shared.kafka.inbox import idempotent
+from shared.kafka.outbox import OutboxRelay, enqueue
+from shared.kafka.producer import EventPublisher
+from shared.kafka.sql import messaging_ddl
+from shared.models import Timeframe
+from shared.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
+
+
+def _event(instrument: str = "AAPL.NASDAQ", rows: int = 1) -> Envelope[BarsLoaded]:
+    now = datetime.now(UTC)
+    data = BarsLoaded(instrument_id=instrument, timeframe=Timeframe.BAR_DAILY, first=now, last=now, rows=rows)
+    return make_event(topics.BARS_LOADED, data, source="bts/test", subject=instrument)
+
+
+def _as_bars_loaded(_topic: str, raw: bytes) -> Envelope[Any]:
+    return parse_event(topics.BARS_LOADED, raw)
+
+
+async def _wait_for(predicate: Callable[[], bool], within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def topic(endpoints: Endpoints) -> str:
+    name = f"test.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(endpoints.kafka_bootstrap, [name])
+    return name
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def publisher(endpoints: Endpoints) -> AsyncIterator[EventPublisher]:
+    async with EventPublisher(endpoints.kafka_bootstrap) as started:
+        yield started
+
+
+Start = Callable[..., Awaitable[EventConsumer]]
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def consumer_for(endpoints: Endpoints, publisher: EventPublisher) -> AsyncIterator[Start]:
+    started: list[EventConsumer] = []
+
+    async def start(topic: str, handler: Callable[[Envelope[Any]], Awaitable[None]], **kw: Any) -> EventConsumer:
+        consumer = EventConsumer(Settings(), endpoints.kafka_bootstrap, f"g-{uuid.uuid4().hex[:8]}", [topic], handler,
+                                 publisher, retry_backoff_s=0.01, parse=_as_bars_loaded, **kw)  # fmt: skip
+        await consumer.start()
+        started.append(consumer)
+        return consumer
+
+    yield start
+    for consumer in started:
+        await consumer.stop()
+
+
+async def test_topics_have_their_partitions_and_dead_letter_twins(endpoints: Endpoints, topic: str) -> None:
+    await ensure_topics(endpoints.kafka_bootstrap)  # every platform topic; idempotent
+    admin = AIOKafkaAdminClient(bootstrap_servers=endpoints.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(
+            [topics.BACKTEST_REQUESTED, topics.dlq(topics.BACKTEST_REQUESTED), topic]
+        )
+    finally:
+        await admin.close()
+    counts = {d["topic"]: len(d["partitions"]) for d in described}
+    assert counts == {topics.BACKTEST_REQUESTED: 6, topics.dlq(topics.BACKTEST_REQUESTED): 1, topic: 6}
+
+
+async def test_keyed_events_reach_a_consumer_group_intact(
+    topic: str, publisher: EventPublisher, consumer_for: Start
+) -> None:
+    received: list[Envelope[Any]] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        received.append(envelope)
+
+    await consumer_for(topic, handler)
+    sent = [_event(f"S{i}.NASDAQ") for i in range(5)]
+    for event in sent:
+        await publisher.send_raw(topic, event.model_dump_json().encode(), event.data.instrument_id)
+    await _wait_for(lambda: len(received) == 5)
+    assert sorted(str(e.id) for e in received) == sorted(str(e.id) for e in sent)
+    assert {e.data.instrument_id for e in received} == {e.data.instrument_id for e in sent}
+
+
+async def test_bad_messages_go_to_the_dlq_and_the_consumer_carries_on(
+    endpoints: Endpoints, topic: str, publisher: EventPublisher, consumer_for: Start
+) -> None:
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        if envelope.data.instrument_id == "POISON.NASDAQ":
+            raise RuntimeError("cannot handle this one")
+        handled.append(envelope.data.instrument_id)
+
+    consumer = await consumer_for(topic, handler)
+    await publisher.send_raw(topic, b"not json at all", "k1")
+    poison = _event("POISON.NASDAQ")
+    await publisher.send_raw(topic, poison.model_dump_json().encode(), "k2")
+    await publisher.send_raw(topic, _event("GOOD.NASDAQ").model_dump_json().encode(), "k3")
+    await _wait_for(lambda: handled == ["GOOD.NASDAQ"] and consumer.stats.dead_lettered.get(topic) == 2)
+    letters = await read_dlq(endpoints.kafka_bootstrap, topic)
+    errors = sorted(letter.error for letter in letters)
+    assert errors[0].startswith("cannot parse: message is not JSON")
+    assert errors[1].startswith("handler failed 3 times: RuntimeError('cannot handle this one')")
+    assert len(letters) == 2
+    # After the fix, a replay puts them back on the topic.
+    replayed = await replay(endpoints.kafka_bootstrap, topic)
+    assert replayed == 2
+
+
+async def test_a_redelivered_event_is_handled_once(
+    migrated: Endpoints, topic: str, publisher: EventPublisher, consumer_for: Start
+) -> None:
+    schema = f"t{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    for statement in messaging_ddl(schema):
+        await admin.execute(statement)
+    await admin.execute(f"CREATE TABLE {schema}.effects (event_id uuid)")
+    pool = await asyncpg.create_pool(asyncpg_dsn(migrated.database_url), min_size=1, max_size=2)
+    try:
+
+        async def handler(conn: Any, envelope: Envelope[Any]) -> None:
+            await conn.execute(f"INSERT INTO {schema}.effects VALUES ($1)", envelope.id)
+
+        consumer = await consumer_for(topic, idempotent(pool, schema, "group-a", handler))
+        event = _event("ONCE.NASDAQ")
+        for _ in range(2):  # the same event twice, as at-least-once delivery may bring it
+            await publisher.send_raw(topic, event.model_dump_json().encode(), "once")
+        await _wait_for(lambda: consumer.stats.consumed.get(topic, 0) >= 2)
+        assert await admin.fetchval(f"SELECT count(*) FROM {schema}.effects") == 1
+        assert await admin.fetchval(f"SELECT count(*) FROM {schema}.processed_events") == 1
+    finally:
+        await pool.close()
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+async def test_outbox_publishes_only_what_was_committed(
+    migrated: Endpoints, publisher: EventPublisher, consumer_for: Start
+) -> None:
+    schema = f"t{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    for statement in messaging_ddl(schema):
+        await admin.execute(statement)
+    pool = await asyncpg.create_pool(asyncpg_dsn(migrated.database_url), min_size=1, max_size=4)
+    received: list[str] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        received.append(envelope.data.instrument_id)
+
+    relay = OutboxRelay(pool, schema, publisher, poll_s=0.2)
+    try:
+        rolled_back, committed = _event("NO.NASDAQ"), _event("YES.NASDAQ")
+
+        async def failing_business_write() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, schema, rolled_back, "k")
+                raise RuntimeError("the business write failed")
+
+        with pytest.raises(RuntimeError):
+            await failing_business_write()
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, schema, committed, "k")
+        assert await relay.backlog() == 1
+        await consumer_for(topics.BARS_LOADED, handler)
+        await relay.start()
+        await _wait_for(lambda: "YES.NASDAQ" in received)
+        assert "NO.NASDAQ" not in received
+        await _wait_for(lambda: relay.published == 1)
+        assert await relay.backlog() == 0
+        await relay.stop()
+        await relay.start()  # a restarted relay does not publish it again
+        await asyncio.sleep(0.5)
+        assert received.count("YES.NASDAQ") == 1
+    finally:
+        await relay.stop()
+        await pool.close()
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
