@@ -42,6 +42,9 @@ class OutboxRelay:
         self._listener: Any = None
         self.published = 0
 
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
 
@@ -59,7 +62,7 @@ class OutboxRelay:
     async def _listen(self) -> Any:
         try:
             conn = await self.pool.acquire()
-            await conn.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
+            await conn.add_listener(notify_channel(self.schema), self._on_notify)
             return conn
         except (OSError, asyncpg.PostgresError):
             return None
@@ -81,6 +84,7 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 10.0)
                     if listener is not None:
                         with contextlib.suppress(Exception):
+                            await listener.remove_listener(notify_channel(self.schema), self._on_notify)
                             await self.pool.release(listener)
                         listener = None
                     continue
@@ -90,7 +94,7 @@ class OutboxRelay:
         finally:
             if listener is not None:
                 with contextlib.suppress(Exception):
-                    await listener.remove_listener(notify_channel(self.schema), lambda *_: None)
+                    await listener.remove_listener(notify_channel(self.schema), self._on_notify)
                 with contextlib.suppress(Exception):
                     await self.pool.release(listener)
 
