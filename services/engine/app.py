@@ -1,12 +1,17 @@
 """Engine service: backtest.requested -> NautilusTrader run -> results, trades, snapshots, backtest.completed.
 
-Wiring only: what runs in this process and with which settings.
+Wiring only: what runs in this process and with which settings. Replicas share one consumer group;
+backtest.requested is keyed by user, so one user's backtests run one at a time, in order.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from services.engine.handlers import BacktestHandler
+from shared import topics
+from shared.kafka.producer import EventPublisher
+from shared.runtime.messaging import consumer, messaging
 from shared.runtime.service import Component, ServiceContext, run_worker
 
 SERVICE = "engine"
@@ -14,7 +19,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 async def build_components(ctx: ServiceContext) -> list[Component]:
-    return []
+    publisher = EventPublisher(ctx.kafka_bootstrap)
+    requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], BacktestHandler(ctx, publisher))
+    return messaging(ctx, publisher, [requests])
 
 
 def main() -> None:

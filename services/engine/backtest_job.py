@@ -33,6 +33,7 @@ MIN_TRADING_DAYS = 30
 SHARPE_REALISTIC = (-3.0, 5.0)
 
 Progress = Callable[[float, datetime | None], Awaitable[None]]
+Announce = Callable[[Connection, "BacktestOutcome"], Awaitable[None]]  # runs in the result's transaction
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,11 @@ def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> di
     return series
 
 
-async def run_job(pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | None = None) -> BacktestOutcome:
+async def run_job(
+    pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | None = None, announce: Announce | None = None
+) -> BacktestOutcome:
+    """Run `job`; `announce` enqueues the outcome's events in the same transaction as the final status."""
+
     async def progress(pct: float, eta: datetime | None = None) -> None:
         async with pool.acquire() as conn:
             await repository.set_progress(conn, job.backtest_id, pct)
@@ -199,11 +204,16 @@ async def run_job(pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | 
                 outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
                 outcome.series,
             )  # fmt: skip
+            if announce is not None:
+                await announce(conn, outcome)
         return outcome
     except (JobRejected, RunError) as exc:
         message = str(exc)
     except Exception as exc:  # a bug or a broken dependency: the result says so, the consumer goes on
         message = f"internal error: {type(exc).__name__}: {exc}"
-    async with pool.acquire() as conn:
+    failed = BacktestOutcome(status="FAILED", error_message=message)
+    async with pool.acquire() as conn, conn.transaction():
         await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC))
-    return BacktestOutcome(status="FAILED", error_message=message)
+        if announce is not None:
+            await announce(conn, failed)
+    return failed

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.ingest.handlers import IngestHandler
+from shared import topics
+from shared.kafka.inbox import idempotent
+from shared.kafka.producer import EventPublisher
+from shared.runtime.messaging import consumer, messaging
 from shared.runtime.service import Component, ServiceContext, run_worker
 
 SERVICE = "ingest"
@@ -14,7 +19,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 async def build_components(ctx: ServiceContext) -> list[Component]:
-    return []
+    publisher = EventPublisher(ctx.kafka_bootstrap)
+    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher))
+    return messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)])
 
 
 def main() -> None:

@@ -113,7 +113,7 @@ class BacktestResult(BaseModel):
                     f"win_rate must equal winning_trades / trades_count = {expected:.6f}, "
                     f"got {self.metrics.trading.win_rate}"
                 )
-            sharpe = self.metrics.risk.sharpe_ratio
+            sharpe = self.metrics.risk.sharpe_ratio or 0.0
             note = f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5"
             if self.sharpe_unrealistic and note not in self.warnings:
                 object.__setattr__(self, "warnings", [*self.warnings, note])
@@ -123,7 +123,7 @@ class BacktestResult(BaseModel):
     @property
     def sharpe_unrealistic(self) -> bool:
         """Kept, not dropped: a Sharpe ratio outside -3..5 is flagged for the reader."""
-        if self.metrics is None:
+        if self.metrics is None or self.metrics.risk.sharpe_ratio is None:
             return False
         low, high = SHARPE_REALISTIC
         return not low <= self.metrics.risk.sharpe_ratio <= high

@@ -1,7 +1,8 @@
 """The seed's metrics JSON, exactly: returns, risk, trading, benchmark (fractions: 0.15 is 15%).
 
 Every key is present. A value is null only where it is undefined: no winning or losing trade
-(avg_win, avg_loss, profit_factor), no downside (sortino_ratio), no benchmark data.
+(avg_win, avg_loss, profit_factor), no downside (sortino_ratio), no variance (sharpe_ratio), no
+benchmark data.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ReturnMetrics(_Group):
 
 class RiskMetrics(_Group):
     max_drawdown: float = Field(le=0, description="negative fraction")
-    sharpe_ratio: float
+    sharpe_ratio: float | None = Field(description="null when returns have no variance")
     sortino_ratio: float | None
     volatility: float = Field(ge=0)
 

@@ -1,0 +1,119 @@
+"""ingest.requested in; market_data written; bars.loaded or ingest.failed out via the outbox,
+ingest.progress out directly while the file streams."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import structlog
+
+from services.ingest.csv_import import ImportOutcome, ImportPlan, StrictImportFailed, import_csv
+from services.ingest.csv_source import CsvFileError
+from services.ingest.domain.sessions import SessionTable
+from shared import topics
+from shared.calendars import UnknownExchangeError, calendar_for
+from shared.db.reads import fetch_instruments
+from shared.db.types import Connection
+from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
+from shared.kafka.outbox import enqueue
+from shared.kafka.producer import EventPublisher
+from shared.models import DataSource
+from shared.runtime.metrics import BARS_INGESTED
+
+SOURCE = "bts/ingest"
+PROGRESS_EVERY_S = 0.5
+log = structlog.get_logger()
+
+
+class IngestRejected(Exception):
+    def __init__(self, message: str, outcome: ImportOutcome | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+def file_path(uri: str | None) -> Path:
+    if not uri:
+        raise IngestRejected("file_uri is required for a CSV import")
+    parts = urlsplit(uri)
+    if parts.scheme not in ("", "file"):
+        raise IngestRejected(f"file_uri must be a file:// URI (a claim check), got {uri!r}")
+    return Path(unquote(parts.path))
+
+
+class IngestHandler:
+    """Runs inside the idempotent transaction; the import itself inside a savepoint, so a strict job
+    with bad rows writes nothing but still records its failure event."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self.publisher = publisher
+
+    async def __call__(self, conn: Connection, envelope: Envelope[Any]) -> None:
+        request: IngestRequested = envelope.data
+        try:
+            outcome = await self._import(conn, envelope)
+        except (IngestRejected, CsvFileError, StrictImportFailed) as exc:
+            await self._announce_failure(conn, envelope, str(exc), getattr(exc, "outcome", None))
+            return
+        if outcome.rows_loaded == 0 or outcome.first is None or outcome.last is None:
+            await self._announce_failure(conn, envelope, "no valid rows to load", outcome)
+            return
+        data = BarsLoaded(
+            job_id=request.job_id, instrument_id=request.instrument_id, timeframe=request.timeframe,
+            first=outcome.first, last=outcome.last, rows=outcome.inserted + outcome.updated,
+            rows_inserted=outcome.inserted, rows_updated=outcome.updated, rows_rejected=outcome.rows_rejected,
+            errors=[RowError(line=e.line, field=e.field, message=e.message) for e in outcome.errors],
+        )  # fmt: skip
+        event = make_event(topics.BARS_LOADED, data, source=SOURCE, subject=request.instrument_id,
+                           correlation_id=envelope.correlation_id)  # fmt: skip
+        await enqueue(conn, "ingest", event, key=request.instrument_id)
+        BARS_INGESTED.labels(request.timeframe.value).inc(outcome.inserted + outcome.updated)
+
+    async def _import(self, conn: Connection, envelope: Envelope[Any]) -> ImportOutcome:
+        request: IngestRequested = envelope.data
+        if request.source is not DataSource.CSV_FILE:
+            raise IngestRejected("IBKR history imports are not available in this version of the ingest service")
+        instruments = await fetch_instruments(conn, [request.instrument_id])
+        instrument = instruments.get(request.instrument_id)
+        if instrument is None:
+            raise IngestRejected(f"unknown instrument {request.instrument_id}: register it first (POST /instruments)")
+        try:
+            sessions = SessionTable(calendar_for(instrument.exchange))
+        except UnknownExchangeError as exc:
+            raise IngestRejected(str(exc)) from exc
+        plan = ImportPlan(file_path(request.file_uri), request.instrument_id, request.timeframe.value, sessions,
+                          request.skip_invalid, request.naive_timestamps_in_exchange_tz)  # fmt: skip
+        last = [0.0]
+
+        async def progress(done: int, total: int | None) -> None:
+            if time.monotonic() - last[0] < PROGRESS_EVERY_S and done != total:
+                return
+            last[0] = time.monotonic()
+            data = IngestProgress(job_id=request.job_id, instrument_id=request.instrument_id, rows_done=done,
+                                  rows_total=total)  # fmt: skip
+            event = make_event(topics.INGEST_PROGRESS, data, source=SOURCE, subject=str(request.job_id),
+                               correlation_id=envelope.correlation_id)  # fmt: skip
+            try:
+                await self.publisher.publish(event, key=request.instrument_id)
+            except Exception as exc:  # progress is best effort
+                log.warning("progress not published", error=str(exc))
+
+        async with conn.transaction():  # a savepoint: a failing strict job leaves nothing behind
+            return await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+
+    async def _announce_failure(self, conn: Connection, envelope: Envelope[Any], message: str,
+                                outcome: ImportOutcome | None) -> None:  # fmt: skip
+        request: IngestRequested = envelope.data
+        rejected = outcome.errors if outcome else []
+        data = IngestFailed(
+            job_id=request.job_id, instrument_id=request.instrument_id, error=message,
+            rows_loaded=0, rows_rejected=outcome.rows_rejected if outcome else 0,
+            errors=[RowError(line=e.line, field=e.field, message=e.message) for e in rejected],
+            errors_total=outcome.errors_total if outcome else 0,
+        )  # fmt: skip
+        event = make_event(topics.INGEST_FAILED, data, source=SOURCE, subject=str(request.job_id),
+                           correlation_id=envelope.correlation_id)  # fmt: skip
+        await enqueue(conn, "ingest", event, key=request.instrument_id)
+        log.info("ingest failed", job_id=str(request.job_id), error=message)

@@ -1,0 +1,69 @@
+"""The messaging components a service runs: publisher, outbox relay, and its consumers, with metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from shared.events import Envelope
+from shared.kafka.consumer import EventConsumer
+from shared.kafka.outbox import OutboxRelay
+from shared.kafka.producer import EventPublisher
+from shared.runtime.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_FAILED, OUTBOX_BACKLOG
+from shared.runtime.service import Component, ServiceContext
+
+
+def consumer(
+    ctx: ServiceContext,
+    publisher: EventPublisher,
+    topic_names: list[str],
+    handler: Callable[[Envelope[Any]], Awaitable[None]],
+) -> EventConsumer:
+    """A consumer in the service's group (one group per service: replicas share the work)."""
+    service = ctx.name
+    instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, f"bts-{service}", topic_names, handler, publisher)
+
+    def observe(topic: str, outcome: str, seconds: float) -> None:
+        MESSAGES_CONSUMED.labels(service, topic).inc()
+        HANDLER_SECONDS.labels(service, topic, outcome).observe(seconds)
+
+    instance.stats.observe = observe
+    original = instance._dead_letter
+
+    async def dead_letter(record: Any, error: str, attempts: int) -> None:
+        MESSAGES_FAILED.labels(service, record.topic).inc()
+        await original(record, error, attempts)
+
+    instance._dead_letter = dead_letter  # type: ignore[method-assign]
+    return instance
+
+
+class BacklogGauge:
+    """Samples the outbox backlog into a gauge every few seconds."""
+
+    def __init__(self, service: str, relay: OutboxRelay, every_s: float = 5.0) -> None:
+        self.service, self.relay, self.every_s = service, relay, every_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                OUTBOX_BACKLOG.labels(self.service).set(await self.relay.backlog())
+            await asyncio.sleep(self.every_s)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def messaging(ctx: ServiceContext, publisher: EventPublisher, consumers: list[EventConsumer]) -> list[Component]:
+    """Start order: publisher, outbox relay, backlog gauge, consumers (stopped in reverse)."""
+    relay = OutboxRelay(ctx.pool, ctx.name, publisher)
+    return [publisher, relay, BacklogGauge(ctx.name, relay), *consumers]
