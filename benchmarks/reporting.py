@@ -39,7 +39,7 @@ def backtest_report_data() -> ReportData:
              "close": close, "volume": 1e6}, index=index,
         )  # fmt: skip
         specs.append(InstrumentSpec(symbol, "EQUITY", "USD", Decimal("0.01"), 1, Decimal(25)))
-    params = {"lookback": 10, "entry_z": 1.3, "exit_z": 0.2, "allow_short": True}
+    params = {"lookback": 10, "entry_z": 1.1, "exit_z": 0.3, "allow_short": True}
     output = run_backtest(
         RunInput("MEAN_REVERSION", params, specs, bars, "BAR_DAILY", Decimal(100_000), Decimal(5), "PER_SHARE",
                  {"per_share": Decimal("0.005"), "minimum": Decimal("1.00")}, 1)

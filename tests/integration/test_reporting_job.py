@@ -14,7 +14,8 @@ import pytest
 import pytest_asyncio
 
 from services.engine.backtest_job import BacktestJob, run_job
-from services.reporting.report_job import generate_reports, purge_expired
+from services.reporting.report_job import generate_reports
+from services.reporting.retention import RetentionJob
 from shared.db.urls import role_url
 from shared.embedded.stack import Endpoints
 from tests.integration.market import load_daily_symbols
@@ -115,12 +116,16 @@ async def test_a_failed_backtest_gets_a_short_report_that_says_why(
 
 
 async def test_retention_removes_reports_older_than_90_days(
-    results: dict[str, uuid.UUID], reporting: asyncpg.Connection, tmp_path: Path
+    migrated: Endpoints, results: dict[str, uuid.UUID], reporting: asyncpg.Connection, tmp_path: Path
 ) -> None:
     now = datetime(2026, 6, 1, tzinfo=UTC)
     old = await generate_reports(reporting, results["failed"], tmp_path / "old", now=now - timedelta(days=91))
     young = await generate_reports(reporting, results["completed"], tmp_path / "young", now=now - timedelta(days=89))
-    removed = await purge_expired(reporting, now)
+    pool = await asyncpg.create_pool(role_url(migrated.database_url, "reporting", "bts"), min_size=1, max_size=1)
+    try:  # the scheduled job, run once on a fake clock
+        removed = await RetentionJob(pool, clock=lambda: now).run_once()
+    finally:
+        await pool.close()
     assert removed >= 1
     assert not Path(old[0].file_path).exists()
     assert await reporting.fetchval("SELECT count(*) FROM reporting.performance_reports WHERE id = $1", old[0].id) == 0
