@@ -81,32 +81,14 @@ def up() -> None:
 
 @app.command()
 def demo() -> None:
-    """Start the stack, show what each service reports, and stop it cleanly."""
-    import httpx
-    from rich.table import Table
+    """Start the stack, load sample data, run the three strategies, print metrics and report paths, stop."""
+    from bts.demo import run_demo
+    from bts.up import StartupError
 
-    from bts.up import Stack, StartupError
-
-    settings = Settings()
-    stack = Stack(settings, lambda line: out.print(line))
     try:
-        stackfile = stack.start()
-        table = Table(title="bts stack", show_lines=False)
-        for column in ("service", "url", "pid", "ready", "checks"):
-            table.add_column(column)
-        with httpx.Client(timeout=5) as client:
-            for svc in stackfile.services:
-                report = client.get(svc.url + "/ready").json()
-                checks = ", ".join(f"{k}={v}" for k, v in report["checks"].items())
-                table.add_row(svc.name, svc.url, str(svc.pid), str(report["ready"]), checks)
-        out.print(table)
-        out.print(f"logs: {stack.state_dir / 'logs'}")
+        run_demo(Settings())
     except StartupError as exc:
         raise CliError(str(exc)) from exc
-    finally:
-        out.print("stopping ...")
-        stack.stop()
-        out.print("stopped")
 
 
 @app.command()
