@@ -25,8 +25,10 @@ def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str =
     ).to_csv(path, index=False)  # fmt: skip
 
 
-async def load_daily_symbols(admin_url: str, folder: Path, symbols: tuple[str, ...]) -> None:
-    """Register SYMBOL.NASDAQ instruments and load 2020-2021 daily bars for each (idempotent)."""
+async def load_daily_symbols(
+    admin_url: str, folder: Path, symbols: tuple[str, ...], start: str = "2020-01-01", end: str = "2021-12-31"
+) -> None:
+    """Register SYMBOL.NASDAQ instruments and load daily bars for each (idempotent)."""
     admin = await asyncpg.connect(asyncpg_dsn(admin_url))
     ingest = await asyncpg.connect(role_url(admin_url, "ingest", "bts"))
     try:
@@ -38,7 +40,7 @@ async def load_daily_symbols(admin_url: str, folder: Path, symbols: tuple[str, .
                 f"{symbol}.NASDAQ", symbol,
             )  # fmt: skip
             path = folder / f"{symbol}.csv"
-            write_daily_csv(path, seed)
+            write_daily_csv(path, seed, start, end)
             plan = ImportPlan(path, f"{symbol}.NASDAQ", "BAR_DAILY", SessionTable(calendar_for("NASDAQ")))
             async with ingest.transaction():
                 await import_csv(ingest, plan)
