@@ -11,6 +11,7 @@ import asyncpg
 import structlog
 
 from services.reporting.report_job import purge_expired
+from shared.runtime.tasks import cancel
 
 log = structlog.get_logger()
 
@@ -38,7 +39,5 @@ class RetentionJob:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
+        self._task = None

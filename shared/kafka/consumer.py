@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from shared import topics
 from shared.events import Envelope, parse_event
 from shared.kafka.dlq import DeadLetter
 from shared.kafka.producer import EventPublisher
+from shared.runtime.tasks import cancel
 from shared.settings import Settings
 
 log = structlog.get_logger()
@@ -84,11 +84,8 @@ class EventConsumer:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self._consumer.stop()
 
     def highwater(self, tp: TopicPartition) -> int | None:

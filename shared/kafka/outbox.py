@@ -16,6 +16,7 @@ from shared.db.types import Connection
 from shared.events import Envelope
 from shared.kafka.producer import EventPublisher
 from shared.kafka.sql import notify_channel
+from shared.runtime.tasks import cancel
 
 log = structlog.get_logger()
 
@@ -49,11 +50,8 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def backlog(self) -> int:
         async with self.pool.acquire() as conn:

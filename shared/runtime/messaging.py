@@ -13,6 +13,7 @@ from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import EventPublisher
 from shared.runtime.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_FAILED, OUTBOX_BACKLOG
 from shared.runtime.service import Component, ServiceContext
+from shared.runtime.tasks import cancel
 
 
 def consumer(
@@ -57,10 +58,8 @@ class BacklogGauge:
             await asyncio.sleep(self.every_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
+        self._task = None
 
 
 def messaging(ctx: ServiceContext, publisher: EventPublisher, consumers: list[EventConsumer]) -> list[Component]:
