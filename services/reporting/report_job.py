@@ -113,7 +113,11 @@ def _render_files(
     for report_type, name, content, meta in files:
         path = folder / name
         digest = _write(path, content)
-        written.append((report_type, path, digest, {**meta, "status": data.status, "bytes": path.stat().st_size}))
+        # The report's configuration: what it shows and of which run, so a row is understandable alone.
+        config = {k: data.configuration.get(k) for k in ("strategy_type", "instrument_ids", "start_date", "end_date")}
+        metadata = {**meta, "status": data.status, "bytes": path.stat().st_size, "backtest": config,
+                    "format_version": 1}  # fmt: skip
+        written.append((report_type, path, digest, metadata))
     return written
 
 

@@ -73,6 +73,10 @@ async def test_three_report_types_with_matching_hashes(
     ]  # fmt: skip
     for report in reports:
         assert _sha256(report.file_path) == report.content_hash
+    metadata = await reporting.fetchval(
+        "SELECT metadata FROM reporting.performance_reports WHERE id = $1", reports[0].id
+    )
+    assert '"instrument_ids": ["REPA.NASDAQ"]' in metadata
     html = Path(next(r.file_path for r in reports if r.report_type == "HTML")).read_text()
     assert html.count('class="plotly-graph-div"') == 6
     assert "<script src=" not in html  # plotly.js is inlined: the file opens offline
