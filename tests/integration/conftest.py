@@ -1,0 +1,73 @@
+"""Shared by the tests that need a whole running stack: start `bts up`, publish and read events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bts.stackfile import StackFile, read_stack
+from shared import topics
+from shared.embedded.process import free_port
+from shared.events import parse_event
+
+
+@pytest.fixture(scope="module")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFile]:
+    state = tmp_path_factory.mktemp("pipeline-state")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
+    env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}")
+    proc = subprocess.Popen([sys.executable, "-m", "bts", "up"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while (found := read_stack(state)) is None:
+            assert proc.poll() is None, "bts up exited"
+            assert time.monotonic() < deadline, "bts up did not become ready"
+            time.sleep(0.2)
+        yield found
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def publish(bootstrap: str, events: list[tuple[Any, str]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)  # any producer: this one is an "outside" tool
+    await producer.start()
+    try:
+        for event, key in events:
+            await producer.send_and_wait(event.type, event.model_dump_json().encode(), key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def wait_for_events(bootstrap: str, topic: str, subjects: set[str], within: float = 120) -> list[Any]:
+    """Read `topic` from the start (no group: no join delay) until every subject has an event."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    found: dict[str, Any] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p in range(topics.PARTITIONS[topic])]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + within
+        while set(found) < subjects:
+            assert time.monotonic() < deadline, f"no {topic} for {subjects - set(found)}"
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    event = parse_event(topic, record.value or b"")
+                    if event.subject in subjects:
+                        found[event.subject] = event
+    finally:
+        await consumer.stop()
+    return list(found.values())

@@ -1,0 +1,134 @@
+"""Engine replicas share one consumer group: two engine processes, requests from several users, every
+request completed exactly once, and both replicas did work."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from bts.stackfile import StackFile
+from shared import topics
+from shared.db.urls import asyncpg_dsn, role_url
+from shared.embedded.process import free_port
+from shared.events import BacktestRequested, StrategySpec, make_event
+from shared.models import BacktestConfiguration, StrategyType
+from tests.integration.conftest import publish, wait_for_events
+from tests.integration.market import load_daily_symbols
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def _users_covering_every_partition(count: int) -> list[uuid.UUID]:
+    """User ids whose keys land on every partition of backtest.requested, so both replicas get work."""
+    partitions = list(range(topics.PARTITIONS[topics.BACKTEST_REQUESTED]))
+    partitioner = DefaultPartitioner()
+    chosen: dict[int, uuid.UUID] = {}
+    extra: list[uuid.UUID] = []
+    while len(chosen) < len(partitions) or len(chosen) + len(extra) < count:
+        user = uuid.uuid4()
+        partition = partitioner(str(user).encode(), partitions, partitions)
+        if partition not in chosen:
+            chosen[partition] = user
+        elif len(chosen) + len(extra) < count:
+            extra.append(user)
+    return [*chosen.values(), *extra][:count]
+
+
+def _finished(log: Path, ids: set[str]) -> set[str]:
+    """Backtests a replica finished, from its structured JSON log."""
+    done = set()
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("event") == "backtest finished" and record.get("backtest_id") in ids:
+                done.add(record["backtest_id"])
+    return done
+
+
+@pytest.fixture(scope="module")
+def second_engine(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    stack = running_stack
+    log = tmp_path_factory.mktemp("engine2") / "engine2.log"
+    port = free_port()
+    first = next(s for s in stack.services if s.name == "engine")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
+    env.update(
+        BTS_DATABASE_URL=role_url(stack.database_url, "engine", "bts"), BTS_KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
+        BTS_SERVICE_PORT=str(port), BTS_STATE_DIR=str(Path(first.log).parent.parent),
+    )  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "services.engine"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "second engine not ready"
+            time.sleep(0.2)
+        yield log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_two_engine_replicas_share_the_work_exactly_once(
+    running_stack: StackFile, second_engine: Path, tmp_path: Path
+) -> None:
+    stack = running_stack
+    asyncio.run(load_daily_symbols(stack.database_url, tmp_path, ("SCA", "SCB", "SPY")))
+    time.sleep(15)  # the group rebalances onto both replicas (Tansu takes one to two session timeouts)
+    users = _users_covering_every_partition(8)
+    events = []
+    for user in users:
+        config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["SCA.NASDAQ", "SCB.NASDAQ"],
+                                       start_date=date(2020, 1, 1), end_date=date(2021, 12, 31))  # fmt: skip
+        strategy = StrategySpec(
+            strategy_type=StrategyType.SMA_CROSSOVER, parameters={"fast_period": 5, "slow_period": 20}
+        )
+        request = BacktestRequested(backtest_id=uuid.uuid4(), user_id=user, configuration=config, strategy=strategy)
+        events.append((make_event(topics.BACKTEST_REQUESTED, request, source="test/producer",
+                                  subject=str(request.backtest_id)), str(user)))  # fmt: skip
+    asyncio.run(publish(stack.kafka_bootstrap, events))
+    ids = {str(e.data.backtest_id) for e, _ in events}
+    completed = asyncio.run(wait_for_events(stack.kafka_bootstrap, topics.BACKTEST_COMPLETED, ids, within=180))
+    assert {str(e.data.backtest_id) for e in completed} == ids
+
+    async def rows() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+        try:
+            return list(await conn.fetch(
+                "SELECT id, status, (SELECT count(*) FROM engine.trades t WHERE t.backtest_result_id = r.id) AS n "
+                "FROM engine.backtest_results r WHERE id = ANY($1::uuid[])",
+                [uuid.UUID(i) for i in ids],
+            ))  # fmt: skip
+        finally:
+            await conn.close()
+
+    results = asyncio.run(rows())
+    assert len(results) == 8
+    assert {r["status"] for r in results} == {"COMPLETED"}
+    first = _finished(Path(next(s.log for s in stack.services if s.name == "engine")), ids)
+    second = _finished(second_engine, ids)
+    assert first, "the first replica did nothing"
+    assert second, "the second replica did nothing"
+    assert first | second == ids
+    assert not first & second  # each request was run once
