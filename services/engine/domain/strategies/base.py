@@ -13,6 +13,7 @@ signal never fills at a price from before it was known.
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -49,19 +50,29 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         self.skipped_entries = 0
         self.last_close: dict[InstrumentId, Decimal] = {}
         self.positions_qty: dict[InstrumentId, int] = {}
+        self.closes: dict[InstrumentId, deque[float]] = {}  # the last `window()` closes per instrument
+        self.side: dict[InstrumentId, int] = {}  # the strategy's own view: +1 long, -1 short, 0 flat
 
     # -- to implement ------------------------------------------------------------------------------
-    def setup(self, instrument_id: InstrumentId) -> None:
-        """Create per-instrument state."""
+    def window(self) -> int:
+        """How many closes the signal needs."""
+        raise NotImplementedError
 
     def target(self, instrument_id: InstrumentId, bar: Bar) -> int | None:
         raise NotImplementedError
+
+    def full_window(self, instrument_id: InstrumentId, bar: Bar) -> deque[float] | None:
+        """Record the bar's close; the closes once there are `window()` of them, else None."""
+        closes = self.closes[instrument_id]
+        closes.append(float(bar.close))
+        return closes if len(closes) == closes.maxlen else None
 
     # -- Nautilus callbacks ------------------------------------------------------------------------
     def on_start(self) -> None:
         for text in self.config.bar_types:
             bar_type = BarType.from_str(text)
-            self.setup(bar_type.instrument_id)
+            self.closes[bar_type.instrument_id] = deque(maxlen=self.window())
+            self.side[bar_type.instrument_id] = 0
             self.subscribe_bars(bar_type)
 
     def on_bar(self, bar: Bar) -> None:

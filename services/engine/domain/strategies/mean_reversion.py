@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from collections import deque
 
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.identifiers import InstrumentId
@@ -12,24 +11,19 @@ from services.engine.domain.strategies.base import SignalStrategy
 
 
 class MeanReversion(SignalStrategy):
-    def setup(self, instrument_id: InstrumentId) -> None:
-        if not hasattr(self, "_closes"):
-            self._closes: dict[InstrumentId, deque[float]] = {}
-            self._side: dict[InstrumentId, int] = {}
-        self._closes[instrument_id] = deque(maxlen=int(self.params["lookback"]))
-        self._side[instrument_id] = 0
+    def window(self) -> int:
+        return int(self.params["lookback"])
 
     def target(self, instrument_id: InstrumentId, bar: Bar) -> int | None:
-        closes = self._closes[instrument_id]
-        closes.append(float(bar.close))
-        if len(closes) < closes.maxlen:  # type: ignore[operator]
+        closes = self.full_window(instrument_id, bar)
+        if closes is None:
             return None
         mean, stdev = statistics.fmean(closes), statistics.pstdev(closes)
         if stdev == 0:
             return None
         z = (closes[-1] - mean) / stdev
         entry, exit_ = float(self.params["entry_z"]), float(self.params["exit_z"])
-        side = self._side[instrument_id]
+        side = self.side[instrument_id]
         if side == 0:
             if z <= -entry:
                 side = 1
@@ -37,5 +31,5 @@ class MeanReversion(SignalStrategy):
                 side = -1
         elif abs(z) <= exit_ or (side > 0 and z >= entry) or (side < 0 and z <= -entry):
             side = 0
-        self._side[instrument_id] = side
+        self.side[instrument_id] = side
         return side

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.identifiers import InstrumentId
 
@@ -11,26 +9,21 @@ from services.engine.domain.strategies.base import SignalStrategy
 
 
 class Momentum(SignalStrategy):
-    def setup(self, instrument_id: InstrumentId) -> None:
-        if not hasattr(self, "_closes"):
-            self._closes: dict[InstrumentId, deque[float]] = {}
-            self._side: dict[InstrumentId, int] = {}
-        self._closes[instrument_id] = deque(maxlen=int(self.params["lookback"]) + 1)
-        self._side[instrument_id] = 0
+    def window(self) -> int:
+        return int(self.params["lookback"]) + 1
 
     def target(self, instrument_id: InstrumentId, bar: Bar) -> int | None:
-        closes = self._closes[instrument_id]
-        closes.append(float(bar.close))
-        if len(closes) < closes.maxlen:  # type: ignore[operator]
+        closes = self.full_window(instrument_id, bar)
+        if closes is None:
             return None
         change = closes[-1] / closes[0] - 1.0
         threshold = float(self.params["threshold"])
-        side = self._side[instrument_id]
+        side = self.side[instrument_id]
         if change > threshold:
             side = 1
         elif change < -threshold and self.allow_short:
             side = -1
         elif (side > 0 and change <= 0) or (side < 0 and change >= 0):
             side = 0
-        self._side[instrument_id] = side
+        self.side[instrument_id] = side
         return side
