@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,31 @@ async def publisher(endpoints: Endpoints) -> AsyncIterator[EventPublisher]:
 
 
 Start = Callable[..., Awaitable[EventConsumer]]
+
+
+@dataclass
+class Scratch:
+    """A throw-away schema with the messaging tables, an admin connection and a pool."""
+
+    schema: str
+    admin: asyncpg.Connection
+    pool: asyncpg.Pool
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def scratch(migrated: Endpoints) -> AsyncIterator[Scratch]:
+    schema = f"t{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    for statement in messaging_ddl(schema):
+        await admin.execute(statement)
+    pool = await asyncpg.create_pool(asyncpg_dsn(migrated.database_url), min_size=1, max_size=4)
+    try:
+        yield Scratch(schema, admin, pool)
+    finally:
+        await pool.close()
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -137,42 +163,27 @@ async def test_bad_messages_go_to_the_dlq_and_the_consumer_carries_on(
 
 
 async def test_a_redelivered_event_is_handled_once(
-    migrated: Endpoints, topic: str, publisher: EventPublisher, consumer_for: Start
+    scratch: Scratch, topic: str, publisher: EventPublisher, consumer_for: Start
 ) -> None:
-    schema = f"t{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    for statement in messaging_ddl(schema):
-        await admin.execute(statement)
-    await admin.execute(f"CREATE TABLE {schema}.effects (event_id uuid)")
-    pool = await asyncpg.create_pool(asyncpg_dsn(migrated.database_url), min_size=1, max_size=2)
-    try:
+    schema = scratch.schema
+    await scratch.admin.execute(f"CREATE TABLE {schema}.effects (event_id uuid)")
 
-        async def handler(conn: Any, envelope: Envelope[Any]) -> None:
-            await conn.execute(f"INSERT INTO {schema}.effects VALUES ($1)", envelope.id)
+    async def handler(conn: Any, envelope: Envelope[Any]) -> None:
+        await conn.execute(f"INSERT INTO {schema}.effects VALUES ($1)", envelope.id)
 
-        consumer = await consumer_for(topic, idempotent(pool, schema, "group-a", handler))
-        event = _event("ONCE.NASDAQ")
-        for _ in range(2):  # the same event twice, as at-least-once delivery may bring it
-            await publisher.send_raw(topic, event.model_dump_json().encode(), "once")
-        await _wait_for(lambda: consumer.stats.consumed.get(topic, 0) >= 2)
-        assert await admin.fetchval(f"SELECT count(*) FROM {schema}.effects") == 1
-        assert await admin.fetchval(f"SELECT count(*) FROM {schema}.processed_events") == 1
-    finally:
-        await pool.close()
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
+    consumer = await consumer_for(topic, idempotent(scratch.pool, schema, "group-a", handler))
+    event = _event("ONCE.NASDAQ")
+    for _ in range(2):  # the same event twice, as at-least-once delivery may bring it
+        await publisher.send_raw(topic, event.model_dump_json().encode(), "once")
+    await _wait_for(lambda: consumer.stats.consumed.get(topic, 0) >= 2)
+    assert await scratch.admin.fetchval(f"SELECT count(*) FROM {schema}.effects") == 1
+    assert await scratch.admin.fetchval(f"SELECT count(*) FROM {schema}.processed_events") == 1
 
 
 async def test_outbox_publishes_only_what_was_committed(
-    migrated: Endpoints, publisher: EventPublisher, consumer_for: Start
+    scratch: Scratch, publisher: EventPublisher, consumer_for: Start
 ) -> None:
-    schema = f"t{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    for statement in messaging_ddl(schema):
-        await admin.execute(statement)
-    pool = await asyncpg.create_pool(asyncpg_dsn(migrated.database_url), min_size=1, max_size=4)
+    schema, pool = scratch.schema, scratch.pool
     received: list[str] = []
 
     async def handler(envelope: Envelope[Any]) -> None:
@@ -204,6 +215,3 @@ async def test_outbox_publishes_only_what_was_committed(
         assert received.count("YES.NASDAQ") == 1
     finally:
         await relay.stop()
-        await pool.close()
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        await admin.close()
