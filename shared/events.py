@@ -97,6 +97,7 @@ class BacktestRequested(Payload):
     user_id: UUID
     configuration: BacktestConfiguration
     strategy: StrategySpec
+    timeframe: Timeframe = Field(default=Timeframe.BAR_DAILY, description="bars the strategy runs on")
     requested_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

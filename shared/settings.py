@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     service_port: int | None = Field(default=None, description="health/metrics port of a worker service")
     bind_host: str = Field(default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)")
     log_level: str = "INFO"
+    max_upload_bytes: int = Field(default=2 * 1024**3, description="largest CSV upload the gateway accepts")
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000

@@ -1,33 +1,97 @@
 """The REST gateway (FastAPI): the front door for people and programs.
 
-Wiring only: routes come from `handlers`, the database from `repository`.
+Wiring only. Routes come from `handlers`; writes that must reach Kafka go through the transactional
+outbox (relayed by the shared publisher); the read models are fed by a FastStream KafkaRouter
+subscriber that hands each record to the shared processor (inbox, retries, dead letters). The same
+router documents every topic and payload at /asyncapi.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from faststream import AckPolicy
+from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
-from shared.runtime.service import Component, ServiceContext, create_service_app, serve
+from services.api import problems
+from services.api.handlers import backtests, instruments, market_data, reports, strategies
+from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
+from shared import topics
+from shared.events import TOPIC_PAYLOADS, Envelope
+from shared.kafka.consumer import MessageProcessor, consumer_timeouts
+from shared.kafka.inbox import idempotent
+from shared.kafka.producer import EventPublisher
+from shared.runtime.messaging import messaging, observed
+from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
 
 SERVICE = "api"
+GROUP = "bts-api"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+PRODUCERS = {
+    topics.INGEST_REQUESTED: "api", topics.BACKTEST_REQUESTED: "api or any outside producer",
+    topics.INGEST_PROGRESS: "ingest", topics.INGEST_FAILED: "ingest", topics.BARS_LOADED: "ingest",
+    topics.BACKTEST_PROGRESS: "engine", topics.BACKTEST_COMPLETED: "engine", topics.BACKTEST_FAILED: "engine",
+    topics.REPORT_GENERATED: "reporting",
+}  # fmt: skip
 
 
-async def build_components(ctx: ServiceContext) -> list[Component]:
-    return []
+def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
+    kafka = KafkaRouter(
+        required(settings.kafka_bootstrap, "BTS_KAFKA_BOOTSTRAP"),
+        schema_url="/asyncapi",
+        description="Every topic of the platform and its CloudEvents-style envelope; JSON, keyed as documented.",
+    )
+
+    @kafka.subscriber(  # type: ignore[call-overload,untyped-decorator,misc]
+        *READ_MODEL_TOPICS,
+        group_id=GROUP,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.ACK,  # the processor never raises: commit after it, whatever happened
+        max_poll_interval_ms=600_000,
+        description="the gateway's read models (backtest status, import jobs)",
+        **consumer_timeouts(settings),  # type: ignore[arg-type]
+    )
+    async def read_models(message: KafkaMessage) -> None:
+        processor: MessageProcessor = gateway.state.read_models
+        await processor.process(message.raw_message)
+
+    for topic, payload in TOPIC_PAYLOADS.items():  # the contract for producers and consumers outside the platform
+        kafka.publisher(
+            topic,
+            schema=Envelope[payload],  # type: ignore[valid-type]
+            description=f"produced by {PRODUCERS.get(topic, '?')}; dead letters on {topics.dlq(topic)}",
+        )
+    return kafka
 
 
 def create_app(settings: Settings) -> FastAPI:
     gateway = FastAPI(
         title="bts gateway",
         version="0.1.0",
-        description="Backtesting platform on NautilusTrader: strategies, instruments, market data, backtests.",
+        description=(
+            "Backtesting platform on NautilusTrader: strategies, instruments, market data, backtests and reports. "
+            "Authenticate with `Authorization: Bearer <api key>` (`bts user create NAME`). Errors are "
+            "application/problem+json (RFC 9457) with field-level details. Kafka contract: /asyncapi."
+        ),
         docs_url="/docs",
     )
-    return create_service_app(SERVICE, MIGRATIONS_DIR, settings, build_components, app=gateway)
+    problems.install(gateway)
+    api = APIRouter(prefix="/api/v1")
+    for module in (strategies, instruments, market_data, backtests, reports):
+        api.include_router(module.router)
+    gateway.include_router(api)
+    gateway.include_router(kafka_router(settings, gateway))
+
+    async def components(ctx: ServiceContext) -> list[Component]:
+        publisher = EventPublisher(ctx.kafka_bootstrap)
+        gateway.state.read_models = observed(
+            SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, apply_event), publisher)
+        )
+        return messaging(ctx, publisher, [])
+
+    return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 
 
 def main() -> None:

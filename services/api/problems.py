@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -44,6 +44,21 @@ def not_found(what: str, ident: object) -> ProblemError:
     return ProblemError(404, "Not Found", f"{what} {ident} does not exist")
 
 
+def unprocessable(errors: list[FieldError]) -> ProblemError:
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return ProblemError(422, "Unprocessable Content", detail, errors)
+
+
+def validation_problem(exc: ValidationError, prefix: str = "body") -> ProblemError:
+    """A pydantic error raised by a domain model (not by FastAPI's own parsing) as a 422 problem."""
+    errors = [
+        FieldError(field=".".join([prefix, *(str(p) for p in e["loc"])]) if e["loc"] else prefix,
+                   message=str(e["msg"]).removeprefix("Value error, "), type=e["type"])
+        for e in exc.errors()
+    ]  # fmt: skip
+    return unprocessable(errors)
+
+
 def problem_response(problem: Problem, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
     problem.instance = problem.instance or request.url.path
     return JSONResponse(
@@ -53,7 +68,11 @@ def problem_response(problem: Problem, request: Request, headers: dict[str, str]
 
 def _field_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
     return [
-        FieldError(field=".".join(str(p) for p in e.get("loc", ())), message=str(e.get("msg", "")), type=e.get("type"))
+        FieldError(
+            field=".".join(str(p) for p in e.get("loc", ())),
+            message=str(e.get("msg", "")).removeprefix("Value error, "),
+            type=e.get("type"),
+        )
         for e in errors
     ]
 
@@ -65,11 +84,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(list(exc.errors()))
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
-        return problem_response(
-            Problem(title="Unprocessable Content", status=422, detail=detail, errors=errors), request
-        )
+        return problem_response(unprocessable(_field_errors(list(exc.errors()))).problem, request)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

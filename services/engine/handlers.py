@@ -36,6 +36,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         position_size_pct=config.position_size_pct,
         commission_model=config.commission_model.model_dump(mode="json"),
         benchmark_symbol=config.benchmark_symbol,
+        timeframe=request.timeframe.value,
         request=request.model_dump(mode="json"),
     )
 

@@ -155,3 +155,21 @@ async def fetch_snapshots(conn: Connection, result_id: UUID, kind: str | None = 
             kind,
         )
     )
+
+
+REPORT_COLUMNS = "id, backtest_result_id, report_type, generated_at, file_path, content_hash"
+
+
+async def fetch_reports(conn: Connection, result_id: UUID) -> list[Record]:
+    """reporting.performance_reports of one backtest (readers: api)."""
+    return list(
+        await conn.fetch(
+            f"SELECT {REPORT_COLUMNS} FROM reporting.performance_reports WHERE backtest_result_id = $1 "
+            "ORDER BY report_type, generated_at",
+            result_id,
+        )
+    )
+
+
+async def fetch_report(conn: Connection, report_id: UUID) -> Record | None:
+    return await conn.fetchrow(f"SELECT {REPORT_COLUMNS} FROM reporting.performance_reports WHERE id = $1", report_id)

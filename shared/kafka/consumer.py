@@ -47,59 +47,23 @@ class ConsumerStats:
         bucket[topic] = bucket.get(topic, 0) + 1
 
 
-class EventConsumer:
+class MessageProcessor:
+    """Parse, hand to the handler with retries, or dead-letter: one record at a time. Never raises (but for
+    cancellation), so whoever drives it (our aiokafka loop, or a FastStream subscriber) can commit after it."""
+
     def __init__(
         self,
-        settings: Settings,
-        bootstrap: str,
         group_id: str,
-        topic_names: list[str],
         handler: Handler,
         publisher: EventPublisher,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.5,
         parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
     ) -> None:
-        self.parse = parse
-        self.group_id, self.topic_names, self.handler, self.publisher = group_id, topic_names, handler, publisher
+        self.group_id, self.handler, self.publisher, self.parse = group_id, handler, publisher, parse
         self.max_attempts, self.retry_backoff_s = max_attempts, retry_backoff_s
         self.stats = ConsumerStats()
-        self._consumer = AIOKafkaConsumer(
-            *topic_names,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-            rebalance_timeout_ms=settings.kafka_session_timeout_ms,
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-            max_poll_interval_ms=3_600_000,  # a backtest may run for many minutes between polls
-            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
-        )
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
-
-    async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
-        await self._consumer.stop()
-
-    def highwater(self, tp: TopicPartition) -> int | None:
-        """The partition's end offset as the last fetch saw it (right on Tansu, unlike end_offsets)."""
-        value = self._consumer.highwater(tp)
-        return int(value) if value is not None else None
-
-    async def _run(self) -> None:
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=1000, max_records=50)
-            for tp, records in batches.items():
-                for record in records:
-                    await self.process(record)
-                    await self._consumer.commit({tp: record.offset + 1})
+        self.on_dead_letter: Callable[[str], None] | None = None  # (topic) -> None, for metrics
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
@@ -145,5 +109,76 @@ class EventConsumer:
         await self.publisher.send_raw(topics.dlq(record.topic), letter.model_dump_json().encode(),
                                       record.key.decode(errors="replace") if record.key else None)  # fmt: skip
         self.stats.count(self.stats.dead_lettered, record.topic)
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(record.topic)
         log.error("message dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
                   error=error)  # fmt: skip
+
+
+class EventConsumer:
+    """Our aiokafka consumer loop around a MessageProcessor."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        group_id: str,
+        topic_names: list[str],
+        handler: Handler,
+        publisher: EventPublisher,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.5,
+        parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
+    ) -> None:
+        self.group_id, self.topic_names = group_id, topic_names
+        self.processor = MessageProcessor(group_id, handler, publisher, max_attempts, retry_backoff_s, parse)
+        self._consumer = AIOKafkaConsumer(
+            *topic_names,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **consumer_timeouts(settings),
+            max_poll_interval_ms=3_600_000,  # a backtest may run for many minutes between polls
+            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def stats(self) -> ConsumerStats:
+        return self.processor.stats
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
+
+    async def stop(self) -> None:
+        await cancel(self._task)
+        self._task = None
+        await self._consumer.stop()
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end offset as the last fetch saw it (right on Tansu, unlike end_offsets)."""
+        value = self._consumer.highwater(tp)
+        return int(value) if value is not None else None
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        await self.processor.process(record)
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=1000, max_records=50)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.processor.process(record)
+                    await self._consumer.commit({tp: record.offset + 1})
+
+
+def consumer_timeouts(settings: Settings) -> dict[str, int]:
+    """Group timeouts that suit Tansu's slow joins and stay valid on Apache Kafka."""
+    return {
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "rebalance_timeout_ms": settings.kafka_session_timeout_ms,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+    }

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.events import Envelope
-from shared.kafka.consumer import EventConsumer
+from shared.kafka.consumer import EventConsumer, MessageProcessor
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import EventPublisher
 from shared.runtime.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_FAILED, OUTBOX_BACKLOG
@@ -23,22 +23,21 @@ def consumer(
     handler: Callable[[Envelope[Any]], Awaitable[None]],
 ) -> EventConsumer:
     """A consumer in the service's group (one group per service: replicas share the work)."""
-    service = ctx.name
-    instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, f"bts-{service}", topic_names, handler, publisher)
+    instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, f"bts-{ctx.name}", topic_names, handler, publisher)
+    observed(ctx.name, instance.processor)
+    return instance
+
+
+def observed(service: str, processor: MessageProcessor) -> MessageProcessor:
+    """Export a processor's counts and handler latencies as Prometheus metrics."""
 
     def observe(topic: str, outcome: str, seconds: float) -> None:
         MESSAGES_CONSUMED.labels(service, topic).inc()
         HANDLER_SECONDS.labels(service, topic, outcome).observe(seconds)
 
-    instance.stats.observe = observe
-    original = instance._dead_letter
-
-    async def dead_letter(record: Any, error: str, attempts: int) -> None:
-        MESSAGES_FAILED.labels(service, record.topic).inc()
-        await original(record, error, attempts)
-
-    instance._dead_letter = dead_letter  # type: ignore[method-assign]
-    return instance
+    processor.stats.observe = observe
+    processor.on_dead_letter = lambda topic: MESSAGES_FAILED.labels(service, topic).inc()
+    return processor
 
 
 class BacklogGauge:

@@ -78,7 +78,8 @@ def create_service_app(
             for component in ctx.components:
                 await component.start()
             log.info("service started", components=[type(c).__name__ for c in ctx.components])
-            yield
+            async with inner(target):  # the app's own lifespan (e.g. FastStream's broker), inside ours
+                yield
         finally:
             for component in reversed(ctx.components):
                 try:
@@ -90,6 +91,7 @@ def create_service_app(
 
     target = app or FastAPI(title=f"bts {name}", docs_url=None, redoc_url=None)
     target.include_router(health_router(name, checks))
+    inner = target.router.lifespan_context
     target.router.lifespan_context = lifespan
     return target
 

@@ -1,0 +1,80 @@
+"""How events move the gateway's read models (pure: the current view and an event in, the next view out).
+
+Events arrive at least once and, across topics, in any order (a late `backtest.progress` after the
+`backtest.completed`): a terminal status never changes again and progress never goes backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from shared import topics
+from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BarsLoaded, IngestFailed, IngestProgress
+
+TERMINAL = frozenset({"COMPLETED", "FAILED"})
+
+
+@dataclass(frozen=True)
+class BacktestView:
+    status: str
+    progress_pct: float
+    estimated_completion: datetime | None
+    error_message: str | None
+
+
+PENDING = BacktestView(status="PENDING", progress_pct=0.0, estimated_completion=None, error_message=None)
+
+
+def next_backtest_view(current: BacktestView, topic: str, data: Any) -> BacktestView:
+    """The status after `data` (a payload of `topic`); unchanged when the event is stale."""
+    if current.status in TERMINAL:
+        return current
+    if topic == topics.BACKTEST_COMPLETED and isinstance(data, BacktestCompleted):
+        return BacktestView("COMPLETED", 100.0, None, None)
+    if topic == topics.BACKTEST_FAILED and isinstance(data, BacktestFailed):
+        return replace(current, status="FAILED", estimated_completion=None, error_message=data.error_message)
+    if topic == topics.BACKTEST_PROGRESS and isinstance(data, BacktestProgress):
+        if data.status.value in TERMINAL:  # the completed/failed events carry the details; wait for them
+            return current
+        return BacktestView(
+            status=data.status.value if data.status.value == "RUNNING" else current.status,
+            progress_pct=max(current.progress_pct, float(data.progress_pct)),
+            estimated_completion=data.estimated_completion,
+            error_message=None,
+        )
+    return current
+
+
+@dataclass(frozen=True)
+class ImportView:
+    status: str
+    rows_done: int
+    rows_total: int | None
+    rows_loaded: int
+    rows_rejected: int
+    errors: list[dict[str, Any]]
+    error_message: str | None
+
+
+def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
+    if current.status in TERMINAL:
+        return current
+    if topic == topics.INGEST_PROGRESS and isinstance(data, IngestProgress):
+        return replace(current, status="RUNNING", rows_done=max(current.rows_done, data.rows_done),
+                       rows_total=data.rows_total if data.rows_total is not None else current.rows_total)  # fmt: skip
+    if topic == topics.BARS_LOADED and isinstance(data, BarsLoaded):
+        return ImportView(
+            status="COMPLETED",
+            rows_done=data.rows_inserted + data.rows_updated + data.rows_rejected,
+            rows_total=current.rows_total,
+            rows_loaded=data.rows,
+            rows_rejected=data.rows_rejected,
+            errors=[e.model_dump() for e in data.errors],
+            error_message=None,
+        )
+    if topic == topics.INGEST_FAILED and isinstance(data, IngestFailed):
+        return replace(current, status="FAILED", rows_loaded=data.rows_loaded, rows_rejected=data.rows_rejected,
+                       errors=[e.model_dump() for e in data.errors], error_message=data.error)  # fmt: skip
+    return current

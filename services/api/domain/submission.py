@@ -1,0 +1,44 @@
+"""What `POST /backtests` checks before it publishes (pure): each problem names its field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from shared.models import StrategyStatus
+from shared.models.strategy import TradingStrategy
+
+MIN_TRADING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+
+def strategy_problems(strategy: TradingStrategy | None, strategy_id: object) -> list[Problem]:
+    if strategy is None:
+        return [Problem("body.strategy_id", f"no strategy {strategy_id} among yours")]
+    if strategy.status is not StrategyStatus.ACTIVE:
+        return [Problem("body.strategy_id", f"strategy {strategy.id} is {strategy.status}: only ACTIVE strategies "
+                        f"can be backtested (POST /strategies/{strategy.id}/activate)")]  # fmt: skip
+    return []
+
+
+def instrument_problems(requested: Sequence[str], known: set[str]) -> list[Problem]:
+    return [
+        Problem(f"body.instrument_ids.{i}", f"unknown instrument {iid}: register it first (POST /instruments)")
+        for i, iid in enumerate(requested)
+        if iid not in known
+    ]
+
+
+def data_problems(requested: Sequence[str], sessions_with_bars: Mapping[str, int], timeframe: str) -> list[Problem]:
+    """At least 30 trading days of bars in the period, per instrument (the seed's business rule)."""
+    return [
+        Problem(f"body.instrument_ids.{i}", f"{iid} has {sessions_with_bars[iid]} trading day(s) of {timeframe} data "
+                f"in the period; at least {MIN_TRADING_DAYS} are required (load data: POST /market-data/import)")
+        for i, iid in enumerate(requested)
+        if iid in sessions_with_bars and sessions_with_bars[iid] < MIN_TRADING_DAYS
+    ]  # fmt: skip

@@ -1,0 +1,215 @@
+"""/backtests: submit (checked, then published through the outbox), follow, and read the results."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import ValidationError
+
+from services.api.auth import CurrentUser
+from services.api.domain.read_models import TERMINAL
+from services.api.domain.submission import data_problems, instrument_problems, strategy_problems
+from services.api.handlers.deps import Ctx, Db
+from services.api.problems import FieldError, ProblemError, not_found, unprocessable, validation_problem
+from services.api.repository.backtests import insert_configuration, list_status, record_requested, status_fields
+from services.api.repository.backtests import status_row as read_status_row
+from services.api.repository.strategies import get_strategy
+from services.api.schemas import (
+    BacktestAccepted,
+    BacktestSubmit,
+    BacktestSummary,
+    ReportOut,
+    ResultOut,
+    SnapshotOut,
+    TradeOut,
+)
+from shared import topics
+from shared.db.reads import count_sessions_with_bars, fetch_instruments, fetch_reports, fetch_result, fetch_snapshots
+from shared.db.reads import fetch_trades as read_trades
+from shared.events import BacktestRequested, StrategySpec, make_event
+from shared.kafka.outbox import enqueue
+from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
+from shared.models.backtest import SHARPE_REALISTIC
+
+router = APIRouter(prefix="/backtests", tags=["backtests"])
+SOURCE = "bts/api"
+POLL_S = 0.25
+
+
+async def owned(backtest_id: UUID, user: CurrentUser, conn: Db) -> dict[str, Any]:
+    """The backtest's status row if it is the caller's; 404 otherwise (also for another user's id)."""
+    row = await read_status_row(conn, user, backtest_id)
+    if row is None:
+        raise not_found("backtest", backtest_id)
+    return status_fields(row)
+
+
+Owned = Annotated[dict[str, Any], Depends(owned)]
+
+
+def _summary(values: dict[str, Any]) -> BacktestSummary:
+    return BacktestSummary.model_validate(values)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=BacktestAccepted)
+async def submit(
+    body: BacktestSubmit,
+    user: CurrentUser,
+    conn: Db,
+    timeframe: Annotated[Timeframe, Query(description="bars the strategy runs on")] = Timeframe.BAR_DAILY,
+) -> BacktestAccepted:
+    """Check everything that can be checked now (422 with the reasons), then queue the run: the status
+    is PENDING at once and follows the engine's events."""
+    try:
+        config = body.configuration()
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+    strategy = await get_strategy(conn, user, body.strategy_id)
+    problems = strategy_problems(strategy, body.strategy_id)
+    known = await fetch_instruments(conn, list(config.instrument_ids))
+    problems += instrument_problems(config.instrument_ids, set(known))
+    lo = datetime.combine(config.start_date, datetime.min.time(), UTC)
+    hi = datetime.combine(config.end_date, datetime.max.time(), UTC)
+    sessions = {iid: await count_sessions_with_bars(conn, iid, timeframe.value, lo, hi) for iid in known}
+    problems += data_problems(config.instrument_ids, sessions, timeframe.value)
+    if problems or strategy is None:
+        raise unprocessable([FieldError(field=p.field, message=p.message) for p in problems])
+    request = BacktestRequested(
+        backtest_id=uuid.uuid4(), user_id=user, configuration=config, timeframe=timeframe,
+        strategy=StrategySpec(id=strategy.id, name=strategy.name, strategy_type=strategy.strategy_type,
+                              parameters=strategy.parameters),
+    )  # fmt: skip
+    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id))
+    async with conn.transaction():
+        await insert_configuration(conn, request)
+        await record_requested(conn, request, request.requested_at)
+        await enqueue(conn, "api", event, key=str(user))  # keyed by user: one user's runs stay in order
+    return BacktestAccepted(id=request.backtest_id, status="PENDING")
+
+
+@router.get("", response_model=list[BacktestSummary])
+async def list_backtests(
+    user: CurrentUser,
+    conn: Db,
+    status: Annotated[BacktestStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[BacktestSummary]:
+    """Your backtests, newest first (also those published straight to Kafka)."""
+    rows = await list_status(conn, user, status.value if status else None, limit, offset)
+    return [_summary(status_fields(r)) for r in rows]
+
+
+@router.get("/{backtest_id}", response_model=BacktestStatusResponse)
+async def get_status(backtest: Owned) -> BacktestStatusResponse:
+    """The seed's BacktestStatusResponse: status, progress_pct, estimated_completion, error_message."""
+    return BacktestStatusResponse.model_validate(backtest)
+
+
+@router.get("/{backtest_id}/events", response_class=EventSourceResponse,
+            responses={200: {"description": "text/event-stream of `status` events until the run ends"}})  # fmt: skip
+async def events(backtest: Owned, ctx: Ctx, request: Request) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events: one `status` event per change (progress_pct, status); the stream ends when the
+    backtest is COMPLETED or FAILED."""
+    user, backtest_id = backtest["user_id"], backtest["id"]
+    last: str | None = None
+    while True:
+        async with ctx.pool.acquire() as conn:
+            row = await read_status_row(conn, user, backtest_id)
+        if row is None:
+            return
+        current = BacktestStatusResponse.model_validate(status_fields(row))
+        text = current.model_dump_json()
+        if text != last:
+            last = text
+            yield ServerSentEvent(data=current.model_dump(mode="json"), event="status", id=str(row["updated_at"]))
+        if current.status.value in TERMINAL or await request.is_disconnected():
+            return
+        await asyncio.sleep(POLL_S)
+
+
+async def _result(conn: asyncpg.Connection, backtest: dict[str, Any]) -> Any:
+    result = await fetch_result(conn, backtest["id"])
+    if result is None:
+        raise ProblemError(409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: no result yet")
+    return result
+
+
+@router.get("/{backtest_id}/result", response_model=ResultOut,
+            responses={409: {"description": "the engine has not started it yet"}})  # fmt: skip
+async def get_result(backtest: Owned, conn: Db) -> ResultOut:
+    """The seed's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
+    result = await _result(conn, backtest)
+    sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
+    low, high = SHARPE_REALISTIC
+    return ResultOut(**result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
+                     sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high)  # fmt: skip
+
+
+Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per item, the seed's column names")]
+TRADE_COLUMNS = list(TradeOut.model_fields)
+SNAPSHOT_COLUMNS = list(SnapshotOut.model_fields)
+
+
+def _csv(columns: list[str], rows: Iterable[dict[str, Any]]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v for k, v in row.items()})
+    return Response(buffer.getvalue(), media_type="text/csv")
+
+
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/{backtest_id}/trades", response_model=list[TradeOut], responses=CSV_RESPONSE)
+async def get_trades(backtest: Owned, conn: Db, format: Format = "json") -> Any:
+    """The seed's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
+    trades = [TradeOut.model_validate(dict(r)) for r in await read_trades(conn, backtest["id"])]
+    if format == "csv":
+        return _csv(TRADE_COLUMNS, (t.model_dump(mode="json") for t in trades))
+    return trades
+
+
+@router.get("/{backtest_id}/portfolio", response_model=list[SnapshotOut], responses=CSV_RESPONSE)
+async def get_portfolio(
+    backtest: Owned,
+    conn: Db,
+    daily: Annotated[bool, Query(description="only the end-of-day snapshots")] = False,
+    format: Format = "json",
+) -> Any:
+    """Portfolio snapshots at each trade event and at each day's end, in time order."""
+    rows = await fetch_snapshots(conn, backtest["id"], "DAILY" if daily else None)
+    snapshots = [SnapshotOut.model_validate({**dict(r), "positions": _positions(r["positions"])}) for r in rows]
+    if format == "csv":
+        return _csv(SNAPSHOT_COLUMNS, (s.model_dump(mode="json") for s in snapshots))
+    return snapshots
+
+
+def _positions(value: Any) -> list[dict[str, Any]]:
+    loaded = json.loads(value) if isinstance(value, str) else value
+    return list(loaded or [])
+
+
+@router.get("/{backtest_id}/reports", response_model=list[ReportOut])
+async def get_reports(backtest: Owned, conn: Db, request: Request) -> list[ReportOut]:
+    """The HTML, CSV and JSON reports of a completed backtest, each with its download URL."""
+    rows = await fetch_reports(conn, backtest["id"])
+    return [
+        ReportOut(**{k: r[k] for k in ("id", "backtest_result_id", "report_type", "generated_at", "content_hash")},
+                  download_url=str(request.url_for("download_report", report_id=r["id"])))
+        for r in rows
+    ]  # fmt: skip

@@ -1,0 +1,25 @@
+"""Dependencies every route shares: a pooled connection and the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from shared.runtime.service import ServiceContext
+
+
+def context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with context(request).pool.acquire() as conn:
+        yield conn  # type: ignore[misc]  # a pool proxy behaves as a Connection
+
+
+Db = Annotated[asyncpg.Connection, Depends(connection)]
+Ctx = Annotated[ServiceContext, Depends(context)]

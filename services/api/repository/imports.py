@@ -1,0 +1,58 @@
+"""The import-job read model (api.import_jobs), fed by ingest.progress, bars.loaded and ingest.failed."""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+import asyncpg
+
+from services.api.domain.read_models import ImportView
+from shared.db.types import Connection
+from shared.events import IngestRequested
+
+COLUMNS = (
+    "id AS job_id, instrument_id, timeframe, source, status, rows_done, rows_total, rows_loaded, rows_rejected, "
+    "errors, error_message, submitted_at, updated_at"
+)
+
+
+async def insert_job(conn: Connection, request: IngestRequested, file_name: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO api.import_jobs (id, user_id, instrument_id, timeframe, source, status, file_name) "
+        "VALUES ($1, $2, $3, $4, $5, 'PENDING', $6)",
+        request.job_id, request.user_id, request.instrument_id, request.timeframe.value, request.source.value,
+        file_name,
+    )  # fmt: skip
+
+
+async def job_row(conn: Connection, user_id: UUID, job_id: UUID) -> dict[str, object] | None:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM api.import_jobs WHERE id = $1 AND user_id = $2",
+                              job_id, user_id)  # fmt: skip
+    if row is None:
+        return None
+    values = dict(row)
+    values["errors"] = json.loads(values["errors"]) if isinstance(values["errors"], str) else values["errors"]
+    return values
+
+
+async def view_for_update(conn: Connection, job_id: UUID) -> ImportView | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT status, rows_done, rows_total, rows_loaded, rows_rejected, errors, error_message "
+        "FROM api.import_jobs WHERE id = $1 FOR UPDATE",
+        job_id,
+    )
+    if row is None:
+        return None
+    errors = json.loads(row["errors"]) if isinstance(row["errors"], str) else row["errors"]
+    return ImportView(row["status"], row["rows_done"], row["rows_total"], row["rows_loaded"], row["rows_rejected"],
+                      errors, row["error_message"])  # fmt: skip
+
+
+async def save_view(conn: Connection, job_id: UUID, view: ImportView) -> None:
+    await conn.execute(
+        "UPDATE api.import_jobs SET status = $2, rows_done = $3, rows_total = $4, rows_loaded = $5, "
+        "rows_rejected = $6, errors = $7::jsonb, error_message = $8, updated_at = now() WHERE id = $1",
+        job_id, view.status, view.rows_done, view.rows_total, view.rows_loaded, view.rows_rejected,
+        json.dumps(view.errors), view.error_message,
+    )  # fmt: skip

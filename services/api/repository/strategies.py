@@ -1,0 +1,60 @@
+"""api.strategies: a user's trading strategies."""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+import asyncpg
+
+from shared.db.types import Connection
+from shared.models.strategy import TradingStrategy
+
+COLUMNS = "id, user_id, name, strategy_type, parameters, status, created_at, updated_at"
+
+
+class DuplicateStrategyName(Exception):
+    pass
+
+
+def _strategy(row: asyncpg.Record) -> TradingStrategy:
+    values = dict(row)
+    if isinstance(values["parameters"], str):
+        values["parameters"] = json.loads(values["parameters"])
+    return TradingStrategy.model_validate(values)
+
+
+async def insert_strategy(conn: Connection, strategy: TradingStrategy) -> None:
+    try:
+        await conn.execute(
+            f"INSERT INTO api.strategies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)",
+            strategy.id, strategy.user_id, strategy.name, strategy.strategy_type.value,
+            json.dumps(strategy.parameters), strategy.status.value, strategy.created_at, strategy.updated_at,
+        )  # fmt: skip
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateStrategyName(f"you already have a strategy named {strategy.name!r}") from exc
+
+
+async def get_strategy(conn: Connection, user_id: UUID, strategy_id: UUID) -> TradingStrategy | None:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM api.strategies WHERE id = $1 AND user_id = $2",
+                              strategy_id, user_id)  # fmt: skip
+    return _strategy(row) if row else None
+
+
+async def list_strategies(conn: Connection, user_id: UUID, status: str | None = None) -> list[TradingStrategy]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM api.strategies WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) "
+        "ORDER BY created_at, id",
+        user_id, status,
+    )  # fmt: skip
+    return [_strategy(r) for r in rows]
+
+
+async def save_strategy(conn: Connection, strategy: TradingStrategy) -> None:
+    try:
+        await conn.execute(
+            "UPDATE api.strategies SET name = $3, parameters = $4::jsonb, status = $5 WHERE id = $1 AND user_id = $2",
+            strategy.id, strategy.user_id, strategy.name, json.dumps(strategy.parameters), strategy.status.value,
+        )  # fmt: skip
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateStrategyName(f"you already have a strategy named {strategy.name!r}") from exc

@@ -1,0 +1,209 @@
+"""HTTP request and response bodies. Field names are the seed's; entities come from `shared.models`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models import CommissionModel, DataSource, StrategyStatus, StrategyType, Timeframe
+from shared.models.backtest import BacktestConfiguration
+from shared.models.responses import BacktestStatusResponse, StrategyResponse
+
+
+class StrategyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "SMA 20/50",
+                    "strategy_type": "SMA_CROSSOVER",
+                    "parameters": {"fast_period": 20, "slow_period": 50},
+                }
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
+    strategy_type: StrategyType
+    parameters: dict[str, Any] = Field(description="typed per strategy_type; see the strategy's parameter schema")
+
+
+class StrategyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
+    parameters: dict[str, Any] | None = None
+
+
+class StrategyOut(StrategyResponse):
+    """The seed's StrategyResponse plus the lifecycle status."""
+
+    status: StrategyStatus
+    updated_at: datetime
+
+
+class BacktestSubmit(BaseModel):
+    """What to run: the seed's BacktestConfiguration fields (the id is made by the gateway)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "strategy_id": "7f7c8a52-1f0e-4a6b-9d3e-0a4f3c1d2b10",
+                    "instrument_ids": ["AAPL.NASDAQ", "MSFT.NASDAQ"],
+                    "start_date": "2019-01-02",
+                    "end_date": "2024-12-31",
+                    "initial_capital": "100000",
+                    "position_size_pct": "1",
+                    "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00",
+                                         "slippage_ticks": 1},
+                    "data_source": "CSV_FILE",
+                    "benchmark_symbol": "SPY",
+                }
+            ]
+        },
+    )  # fmt: skip
+
+    strategy_id: UUID
+    instrument_ids: list[str] = Field(min_length=1, max_length=50)
+    start_date: date
+    end_date: date
+    initial_capital: Decimal = Field(default=Decimal(100_000), ge=1000, le=Decimal("1e12"))
+    position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10)
+    commission_model: CommissionModel = Field(default_factory=CommissionModel)
+    data_source: DataSource = DataSource.CSV_FILE
+    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
+
+    def configuration(self) -> BacktestConfiguration:
+        """The shared model runs the cross-field rules (dates, 30 weekdays, id shapes); raises ValueError."""
+        return BacktestConfiguration(**self.model_dump())
+
+
+class BacktestAccepted(BaseModel):
+    id: UUID
+    status: str = "PENDING"
+
+
+class BacktestSummary(BacktestStatusResponse):
+    """One line of `GET /backtests`: the status plus what was run."""
+
+    configuration_id: UUID | None
+    strategy_id: UUID | None = None
+    strategy_type: StrategyType | None = None
+    instrument_ids: list[str] = Field(default_factory=list)
+    start_date: date | None = None
+    end_date: date | None = None
+    submitted_at: datetime
+    updated_at: datetime
+
+
+class JobAccepted(BaseModel):
+    job_id: UUID
+    status: str = "PENDING"
+
+
+class RowErrorOut(BaseModel):
+    line: int
+    field: str
+    message: str
+
+
+class ImportJobOut(BaseModel):
+    job_id: UUID
+    instrument_id: str
+    timeframe: Timeframe
+    source: DataSource
+    status: str
+    rows_done: int
+    rows_total: int | None
+    rows_loaded: int
+    rows_rejected: int
+    errors: list[RowErrorOut]
+    error_message: str | None
+    submitted_at: datetime
+    updated_at: datetime
+
+
+class IbkrImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instrument_id: str = Field(examples=["AAPL.NASDAQ"])
+    timeframe: Timeframe
+    start: datetime = Field(examples=["2024-01-02T00:00:00Z"], description="UTC unless an offset is given")
+    end: datetime = Field(examples=["2024-02-01T00:00:00Z"])
+
+
+class BarOut(BaseModel):
+    timestamp: datetime = Field(description="bar open time, UTC")
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+
+class TradeOut(BaseModel):
+    instrument_id: str
+    side: str
+    entry_time: datetime
+    entry_price: Decimal
+    exit_time: datetime | None
+    exit_price: Decimal | None
+    quantity: Decimal
+    commission: Decimal
+    slippage: Decimal
+    pnl: Decimal | None
+    pnl_pct: Decimal | None
+
+
+class SnapshotOut(BaseModel):
+    timestamp: datetime
+    cash_balance: Decimal
+    total_value: Decimal
+    margin_used: Decimal
+    buying_power: Decimal
+    positions: list[dict[str, Any]] = Field(
+        description="holdings: instrument_id, quantity, avg_price, market_price, market_value"
+    )
+
+
+class ResultOut(BaseModel):
+    """The seed's BacktestResult with its metrics JSON."""
+
+    id: UUID
+    configuration_id: UUID
+    status: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_message: str | None
+    trades_count: int
+    winning_trades: int
+    losing_trades: int
+    metrics: dict[str, Any] | None
+    warnings: list[str]
+    sharpe_unrealistic: bool = False
+
+
+class ReportOut(BaseModel):
+    id: UUID
+    backtest_result_id: UUID
+    report_type: str
+    generated_at: datetime
+    content_hash: str
+    download_url: str
+
+
+class ConsumerPartitionLag(BaseModel):
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    end_offset: int | None
+    lag: int | None
+    members: list[str] = Field(default_factory=list)
