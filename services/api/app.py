@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs",
     )
     problems.install(gateway)
+    problems.document(gateway)
     api = APIRouter(prefix="/api/v1")
     for module in (strategies, instruments, market_data, backtests, reports):
         api.include_router(module.router)
