@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from bts import backtest_cmd, ingest_cmd, instrument_cmd, strategy_cmd
 from bts.console import CliError, err, out
 from shared.settings import Settings
 
@@ -21,6 +22,10 @@ topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(instrument_cmd.app, name="instrument")
+app.add_typer(ingest_cmd.app, name="ingest")
+app.add_typer(strategy_cmd.app, name="strategy")
+app.add_typer(backtest_cmd.app, name="backtest")
 
 
 @user_app.command("create")

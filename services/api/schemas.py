@@ -196,6 +196,7 @@ class ReportOut(BaseModel):
     report_type: str
     generated_at: datetime
     content_hash: str
+    file_path: str = Field(description="where the reporting service stored it (its state directory or volume)")
     download_url: str
 
 

@@ -209,7 +209,8 @@ async def get_reports(backtest: Owned, conn: Db, request: Request) -> list[Repor
     """The HTML, CSV and JSON reports of a completed backtest, each with its download URL."""
     rows = await fetch_reports(conn, backtest["id"])
     return [
-        ReportOut(**{k: r[k] for k in ("id", "backtest_result_id", "report_type", "generated_at", "content_hash")},
+        ReportOut(**{k: r[k] for k in ("id", "backtest_result_id", "report_type", "generated_at", "content_hash",
+                                             "file_path")},
                   download_url=str(request.url_for("download_report", report_id=r["id"])))
         for r in rows
     ]  # fmt: skip

@@ -1,0 +1,140 @@
+"""`bts backtest submit|status|wait|result|list`: run backtests through the gateway and read them back."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from bts.console import CliError, out
+from bts.gateway import Gateway
+from bts.progress import bars, metrics_table
+from bts.strategy_cmd import resolve
+from shared.settings import Settings
+
+app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
+TERMINAL = {"COMPLETED", "FAILED"}
+JsonOpt = typer.Option(False, "--json", help="machine-readable output")
+
+
+def wait_all(gateway: Gateway, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Progress bars for several backtests until each is COMPLETED or FAILED; returns the final statuses."""
+    final: dict[str, dict[str, Any]] = {}
+    with bars() as progress:
+        tasks = {bid: progress.add_task(label, total=100) for bid, label in ids.items()}
+        while len(final) < len(ids):
+            for bid, task in tasks.items():
+                if bid in final:
+                    continue
+                status = gateway.get(f"/backtests/{bid}")
+                progress.update(task, completed=status["progress_pct"],
+                                description=f"{ids[bid]} {status['status'].lower()}")  # fmt: skip
+                if status["status"] in TERMINAL:
+                    final[bid] = status
+            if len(final) < len(ids):
+                time.sleep(0.3)
+    return final
+
+
+@app.command("submit")
+def submit(
+    strategy: str = typer.Option(..., "--strategy", "-s", help="strategy name or id (must be ACTIVE)"),
+    instruments: str = typer.Option(..., "--instruments", "-i", help="comma-separated, e.g. AAPL.NASDAQ,MSFT.NASDAQ"),
+    start: str = typer.Option(..., "--start", help="first day, YYYY-MM-DD"),
+    end: str = typer.Option(..., "--end", help="last day, YYYY-MM-DD"),
+    capital: str = typer.Option("100000", "--capital", help="initial capital"),
+    position_size_pct: str = typer.Option("1", "--position-size-pct", help="percent of equity per entry (0.1..10)"),
+    commission: str = typer.Option(None, "--commission", help='JSON, e.g. {"type": "PERCENT", "percent": "0.05"}'),
+    benchmark: str = typer.Option("SPY", "--benchmark", help="symbol of the benchmark instrument"),
+    wait: bool = typer.Option(False, "--wait", help="wait with a progress bar, then print the metrics"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Submit a backtest; prints its id (202: queued)."""
+    body: dict[str, Any] = {"instrument_ids": [i.strip() for i in instruments.split(",") if i.strip()],
+                            "start_date": start, "end_date": end, "initial_capital": capital,
+                            "position_size_pct": position_size_pct, "benchmark_symbol": benchmark}  # fmt: skip
+    if commission:
+        try:
+            body["commission_model"] = json.loads(commission)
+        except ValueError as exc:
+            raise CliError(f"--commission must be JSON: {exc}") from exc
+    with Gateway(Settings()) as gateway:
+        body["strategy_id"] = resolve(gateway, strategy)["id"]
+        accepted = gateway.post("/backtests", json=body)
+        if not wait:
+            print(json.dumps(accepted)) if as_json else out.print(f"backtest {accepted['id']} {accepted['status']}")
+            return
+        final = wait_all(gateway, {accepted["id"]: strategy})[accepted["id"]]
+        _show_result(gateway, accepted["id"], final, as_json)
+
+
+@app.command("status")
+def status(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+    with Gateway(Settings()) as gateway:
+        current = gateway.get(f"/backtests/{backtest_id}")
+    if as_json:
+        print(json.dumps(current))
+    else:
+        eta = f", ETA {current['estimated_completion']}" if current.get("estimated_completion") else ""
+        error = f": {current['error_message']}" if current.get("error_message") else ""
+        out.print(f"{backtest_id} {current['status']} {current['progress_pct']:.0f}%{eta}{error}")
+
+
+@app.command("wait")
+def wait_cmd(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+    """Wait with a progress bar; exit 0 when COMPLETED, 1 when FAILED."""
+    with Gateway(Settings()) as gateway:
+        final = wait_all(gateway, {backtest_id: backtest_id[:8]})[backtest_id]
+        _show_result(gateway, backtest_id, final, as_json)
+
+
+def _show_result(gateway: Gateway, backtest_id: str, final: dict[str, Any], as_json: bool) -> None:
+    if final["status"] == "FAILED":
+        if as_json:
+            print(json.dumps(final))
+        raise CliError(f"backtest {backtest_id} FAILED: {final['error_message']}")
+    result = gateway.get(f"/backtests/{backtest_id}/result")
+    if as_json:
+        print(json.dumps(result))
+        return
+    out.print(metrics_table(f"backtest {backtest_id}", [("result", result["metrics"], result["trades_count"])]))
+    for warning in result.get("warnings") or []:
+        out.print(f"[yellow]warning:[/] {warning}")
+
+
+@app.command("result")
+def result_cmd(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+    """Metrics of a finished backtest and the paths of its reports."""
+    with Gateway(Settings()) as gateway:
+        current = gateway.get(f"/backtests/{backtest_id}")
+        if current["status"] not in TERMINAL:
+            raise CliError(f"backtest {backtest_id} is {current['status']}: `bts backtest wait {backtest_id}`")
+        _show_result(gateway, backtest_id, current, as_json)
+        if not as_json:
+            for report in gateway.get(f"/backtests/{backtest_id}/reports"):
+                out.print(f"{report['report_type']:<5} {report['download_url']}", soft_wrap=True)
+
+
+@app.command("list")
+def list_cmd(
+    status_filter: str = typer.Option(None, "--status", help="PENDING, RUNNING, COMPLETED or FAILED"),
+    limit: int = typer.Option(50, "--limit"),
+    as_json: bool = JsonOpt,
+) -> None:
+    params: dict[str, Any] = {"limit": limit} | ({"status": status_filter.upper()} if status_filter else {})
+    with Gateway(Settings()) as gateway:
+        rows = gateway.get("/backtests", params=params)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table()
+    for column in ("id", "status", "progress", "strategy", "instruments", "period", "submitted"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["id"], r["status"], f"{r['progress_pct']:.0f}%", r.get("strategy_type") or "",
+                      ",".join(r.get("instrument_ids") or []), f"{r.get('start_date')}..{r.get('end_date')}",
+                      r["submitted_at"][:19])  # fmt: skip
+    out.print(table)

@@ -1,0 +1,99 @@
+"""`bts ingest csv|ibkr`: load market data through the gateway, with a progress bar and a summary."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bts.console import CliError, out
+from bts.gateway import Gateway
+from bts.progress import bars, row_errors_table
+from shared.models import Timeframe
+from shared.settings import Settings
+
+app = typer.Typer(help="Load market data (CSV files, Interactive Brokers history).", no_args_is_help=True)
+TERMINAL = {"COMPLETED", "FAILED"}
+
+InstrumentOpt = typer.Option(..., "--instrument", "-i", help="instrument id, e.g. AAPL.NASDAQ")
+TimeframeOpt = typer.Option(Timeframe.BAR_DAILY, "--timeframe", "-t", help="bar size")
+JsonOpt = typer.Option(False, "--json", help="print the final job as JSON")
+
+
+def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str, Any]:
+    """Poll an import job with a progress bar; print the summary; raise when it failed."""
+    job: dict[str, Any] = {}
+    with bars(rows=True) as progress:
+        task = progress.add_task(label, total=None)
+        for job in gateway.poll(f"/market-data/import/{job_id}", lambda j: j["status"] in TERMINAL):
+            progress.update(task, completed=job["rows_done"], total=job["rows_total"])
+    if as_json:
+        print(json.dumps(job))
+    elif job["status"] == "COMPLETED":
+        out.print(f"[green]loaded[/] {job['rows_loaded']} rows of {job['instrument_id']} {job['timeframe']}"
+                  f" ({job['rows_rejected']} rejected)  job {job_id}")  # fmt: skip
+    if job["errors"] and not as_json:
+        out.print(row_errors_table(job["errors"], job["rows_rejected"] or None))
+    if job["status"] == "FAILED":
+        raise CliError(f"import failed: {job['error_message']}")
+    return job
+
+
+@app.command("csv")
+def ingest_csv(
+    file: Path = typer.Argument(..., help="CSV file: timestamp,open,high,low,close,volume or a common export"),
+    instrument: str = InstrumentOpt,
+    timeframe: Timeframe = TimeframeOpt,
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="load valid rows, report the rejects"),
+    exchange_time: bool = typer.Option(
+        False, "--naive-exchange-time", help="read timestamps without a zone in the exchange's time zone"
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Upload a CSV file and wait for the ingest service to validate and load it."""
+    if not file.is_file():
+        raise CliError(f"no such file: {file}")
+    if file.stat().st_size == 0:
+        raise CliError(f"the file is empty: {file}")
+    with Gateway(Settings()) as gateway:
+        accepted = gateway.upload(file, {"instrument_id": instrument, "timeframe": timeframe.value,
+                                         "skip_invalid": str(skip_invalid).lower(),
+                                         "naive_timestamps_in_exchange_tz": str(exchange_time).lower()})  # fmt: skip
+        follow(gateway, accepted["job_id"], f"{file.name} -> {instrument}", as_json)
+
+
+def _utc(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{option}: expected a date or ISO timestamp such as 2024-01-02 or 2024-01-02T14:30Z, "
+                       f"got {text!r}") from None  # fmt: skip
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@app.command("ibkr")
+def ingest_ibkr(
+    instrument: str = InstrumentOpt,
+    timeframe: Timeframe = TimeframeOpt,
+    start: str = typer.Option(..., "--start", help="UTC unless an offset is given, e.g. 2024-01-02"),
+    end: str = typer.Option(..., "--end", help="exclusive"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fetch history from Interactive Brokers (TWS / IB Gateway at BTS_IB_HOST:BTS_IB_PORT) and load it."""
+    lo, hi = _utc(start, "--start"), _utc(end, "--end")
+    if hi <= lo:
+        raise CliError(f"--end ({hi:%Y-%m-%d %H:%M}) must be after --start ({lo:%Y-%m-%d %H:%M})")
+    with Gateway(Settings()) as gateway:
+        accepted = gateway.post(
+            "/market-data/ibkr",
+            json={
+                "instrument_id": instrument,
+                "timeframe": timeframe.value,
+                "start": lo.isoformat(),
+                "end": hi.isoformat(),
+            },
+        )
+        follow(gateway, accepted["job_id"], f"IB {instrument} {timeframe.value}", as_json)
