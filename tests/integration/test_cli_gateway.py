@@ -133,3 +133,13 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
                     "2020-01-01", "--end", "2020-01-20", env=cli_env)  # fmt: skip
     assert too_short.returncode == 1
     assert "30 trading days" in too_short.stderr
+
+
+def test_ops_lag_lists_the_service_groups(cli_env: dict[str, str]) -> None:
+    result = bts("ops", "lag", "--json", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    groups = {r["group"] for r in rows}
+    assert {"bts-api", "bts-ingest"} <= groups  # both have consumed by now (the uploads above)
+    assert all(r["lag"] is None or r["lag"] >= 0 for r in rows)
+    assert bts("ops", "lag", env=cli_env).returncode == 0

@@ -22,6 +22,7 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.consumer import EventConsumer
 from shared.kafka.dlq import read_dlq, replay
 from shared.kafka.inbox import idempotent
+from shared.kafka.lag import consumer_lag
 from shared.kafka.outbox import OutboxRelay, enqueue
 from shared.kafka.producer import EventPublisher
 from shared.kafka.sql import messaging_ddl
@@ -215,3 +216,41 @@ async def test_outbox_publishes_only_what_was_committed(
         assert received.count("YES.NASDAQ") == 1
     finally:
         await relay.stop()
+
+
+async def test_lag_counts_what_a_stopped_group_has_not_read_and_drains(
+    endpoints: Endpoints, topic: str, publisher: EventPublisher
+) -> None:
+    group = f"lag-{uuid.uuid4().hex[:8]}"
+    seen: list[str] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        seen.append(str(envelope.id))
+
+    def consumer() -> EventConsumer:
+        return EventConsumer(Settings(), endpoints.kafka_bootstrap, group, [topic], handler, publisher,
+                             parse=_as_bars_loaded)  # fmt: skip
+
+    async def total_lag() -> int:
+        rows = await consumer_lag(endpoints.kafka_bootstrap, [group], topic_names=[topic])
+        return sum(r.lag or 0 for r in rows)
+
+    first = consumer()
+    await first.start()
+    await publisher.send_raw(topic, _event("LAG0.NASDAQ").model_dump_json().encode(), "LAG0.NASDAQ")
+    await _wait_for(lambda: len(seen) == 1)
+    await first.stop()  # the group is gone: what follows piles up as lag
+    await asyncio.gather(*(publisher.send_raw(topic, _event(f"LAG{i}.NASDAQ").model_dump_json().encode(),
+                                              f"LAG{i}.NASDAQ") for i in range(1, 8)))  # fmt: skip
+    assert await total_lag() == 7  # batched produces: the high watermark, not ListOffsets, gets this right
+
+    second = consumer()
+    await second.start()
+    try:
+        await _wait_for(lambda: len(seen) == 8, within=60)
+        deadline = asyncio.get_running_loop().time() + 30
+        while (lag := await total_lag()) != 0:
+            assert asyncio.get_running_loop().time() < deadline, f"lag stuck at {lag}"
+            await asyncio.sleep(0.2)
+    finally:
+        await second.stop()
