@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.ingest.handlers import IngestHandler
+from services.ingest.ib_source import IbEndpoint
 from shared import topics
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
@@ -20,7 +21,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
-    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher))
+    settings = ctx.settings
+    ib = IbEndpoint(settings.ib_host, settings.ib_port, settings.ib_client_id)
+    uploads = (settings.state_dir / "uploads").resolve()
+    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib))
     return messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)])
 
 

@@ -10,12 +10,14 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 
-from services.ingest.csv_import import ImportOutcome, ImportPlan, StrictImportFailed, import_csv
+from services.ingest.csv_import import ImportOutcome, ImportPlan, Progress, StrictImportFailed, import_csv
 from services.ingest.csv_source import CsvFileError
+from services.ingest.domain.ib_pacing import HistoricalPacer
 from services.ingest.domain.sessions import SessionTable
+from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
 from shared import topics
 from shared.calendars import UnknownExchangeError, calendar_for
-from shared.db.reads import fetch_instruments
+from shared.db.reads import InstrumentRow, fetch_instruments
 from shared.db.types import Connection
 from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
 from shared.kafka.outbox import enqueue
@@ -43,12 +45,24 @@ def file_path(uri: str | None) -> Path:
     return Path(unquote(parts.path))
 
 
+class PartialFetch(Exception):
+    """IB history stopped part way: what was fetched is loaded and kept, and the job fails saying so."""
+
+    def __init__(self, message: str, outcome: ImportOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
 class IngestHandler:
     """Runs inside the idempotent transaction; the import itself inside a savepoint, so a strict job
     with bad rows writes nothing but still records its failure event."""
 
-    def __init__(self, publisher: EventPublisher) -> None:
+    def __init__(self, publisher: EventPublisher, uploads: Path | None = None, ib: IbEndpoint | None = None,
+                 pacer: HistoricalPacer | None = None) -> None:  # fmt: skip
         self.publisher = publisher
+        self.uploads = uploads or Path(".bts/uploads")
+        self.ib = ib or IbEndpoint("127.0.0.1", 7497, 1)
+        self.pacer = pacer or HistoricalPacer()  # one per process: pacing holds across jobs
 
     async def __call__(self, conn: Connection, envelope: Envelope[Any]) -> None:
         request: IngestRequested = envelope.data
@@ -56,6 +70,9 @@ class IngestHandler:
             outcome = await self._import(conn, envelope)
         except (IngestRejected, CsvFileError, StrictImportFailed) as exc:
             await self._announce_failure(conn, envelope, str(exc), getattr(exc, "outcome", None))
+            return
+        except PartialFetch as exc:  # the savepoint committed what was fetched: keep it, say what happened
+            await self._announce_failure(conn, envelope, str(exc), exc.outcome, kept=exc.outcome.rows_loaded)
             return
         if outcome.rows_loaded == 0 or outcome.first is None or outcome.last is None:
             await self._announce_failure(conn, envelope, "no valid rows to load", outcome)
@@ -73,8 +90,6 @@ class IngestHandler:
 
     async def _import(self, conn: Connection, envelope: Envelope[Any]) -> ImportOutcome:
         request: IngestRequested = envelope.data
-        if request.source is not DataSource.CSV_FILE:
-            raise IngestRejected("IBKR history imports are not available in this version of the ingest service")
         instruments = await fetch_instruments(conn, [request.instrument_id])
         instrument = instruments.get(request.instrument_id)
         if instrument is None:
@@ -83,8 +98,43 @@ class IngestHandler:
             sessions = SessionTable(calendar_for(instrument.exchange))
         except UnknownExchangeError as exc:
             raise IngestRejected(str(exc)) from exc
+        progress = self._progress_publisher(envelope)
+        if request.source is DataSource.IBKR:
+            return await self._import_ib(conn, request, instrument, sessions, progress)
         plan = ImportPlan(file_path(request.file_uri), request.instrument_id, request.timeframe.value, sessions,
                           request.skip_invalid, request.naive_timestamps_in_exchange_tz)  # fmt: skip
+        async with conn.transaction():  # a savepoint: a failing strict job leaves nothing behind
+            return await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+
+    async def _import_ib(self, conn: Connection, request: IngestRequested, instrument: InstrumentRow,
+                         sessions: SessionTable, progress: Progress) -> ImportOutcome:  # fmt: skip
+        if request.start is None or request.end is None or request.end <= request.start:
+            raise IngestRejected("an IBKR import needs start and end, with end after start")
+        try:
+            contract_for(instrument)
+        except ValueError as exc:
+            raise IngestRejected(str(exc)) from exc
+        target = self.uploads / f"ibkr-{request.job_id}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+
+        async def on_chunk(done: int, total: int, bars: int) -> None:
+            await progress(bars, None)
+
+        try:
+            fetched = await IbHistory(self.ib, self.pacer).fetch(instrument, request.timeframe.value, request.start,
+                                                                 request.end, target, on_chunk)  # fmt: skip
+        except IbUnavailable as exc:
+            raise IngestRejected(str(exc)) from exc
+        plan = ImportPlan(target, request.instrument_id, request.timeframe.value, sessions, request.skip_invalid)
+        async with conn.transaction():
+            outcome = await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+        if fetched.error:
+            raise PartialFetch(f"{fetched.error} (after {fetched.chunks_done} of {fetched.chunks_total} requests; "
+                               f"the {outcome.rows_loaded} bars fetched before are kept)", outcome)  # fmt: skip
+        return outcome
+
+    def _progress_publisher(self, envelope: Envelope[Any]) -> Progress:
+        request: IngestRequested = envelope.data
         last = [0.0]
 
         async def progress(done: int, total: int | None) -> None:
@@ -100,16 +150,15 @@ class IngestHandler:
             except Exception as exc:  # progress is best effort
                 log.warning("progress not published", error=str(exc))
 
-        async with conn.transaction():  # a savepoint: a failing strict job leaves nothing behind
-            return await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+        return progress
 
     async def _announce_failure(self, conn: Connection, envelope: Envelope[Any], message: str,
-                                outcome: ImportOutcome | None) -> None:  # fmt: skip
+                                outcome: ImportOutcome | None, kept: int = 0) -> None:  # fmt: skip
         request: IngestRequested = envelope.data
         rejected = outcome.errors if outcome else []
         data = IngestFailed(
             job_id=request.job_id, instrument_id=request.instrument_id, error=message,
-            rows_loaded=0, rows_rejected=outcome.rows_rejected if outcome else 0,
+            rows_loaded=kept, rows_rejected=outcome.rows_rejected if outcome else 0,
             errors=[RowError(line=e.line, field=e.field, message=e.message) for e in rejected],
             errors_total=outcome.errors_total if outcome else 0,
         )  # fmt: skip
