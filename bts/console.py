@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Errors stay on one line whatever the width, so scripts and logs can grep them.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CliError(Exception):
