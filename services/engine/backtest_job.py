@@ -8,7 +8,6 @@ A failure at any point becomes a FAILED result with a message a person can act o
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,12 +18,15 @@ from uuid import UUID
 
 import asyncpg
 import pandas as pd
+import structlog
 
 from services.engine import repository
 from services.engine.bars import load_bars, stamp_at_close, trading_days
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
+from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
 from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
+from services.engine.run_progress import run_with_progress
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
 from shared.db.types import Connection
@@ -34,6 +36,7 @@ SHARPE_REALISTIC = (-3.0, 5.0)
 
 Progress = Callable[[float, datetime | None], Awaitable[None]]
 Announce = Callable[[Connection, "BacktestOutcome"], Awaitable[None]]  # runs in the result's transaction
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | No
 
 
 def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame],
-             benchmark: pd.Series | None) -> tuple[BacktestOutcome, Any]:  # fmt: skip
+             benchmark: pd.Series | None, tracker: RunTracker | None = None
+             ) -> tuple[BacktestOutcome, Any]:  # fmt: skip
     """CPU-bound part (Nautilus run, ledger, metrics): runs in a worker thread."""
     kind, params, slippage = _commission(job.commission_model)
     specs = [
@@ -126,13 +130,16 @@ def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict
     ]  # fmt: skip
     output = run_backtest(
         RunInput(job.strategy_type, job.parameters, specs, bars, job.timeframe, job.initial_capital,
-                 job.position_size_pct, kind, params, slippage)
+                 job.position_size_pct, kind, params, slippage),
+        tracker,
     )  # fmt: skip
     if output.signals == 0:
         raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
-    # End-of-day marks: the last close of each session per instrument.
+    # End-of-day marks: the last close of each session per instrument. Bars are stamped at their close,
+    # so a session ending at 24:00 UTC (24/5 FX) ends on the next date: group by the instant before.
     closes = pd.DataFrame({i: f["close"] for i, f in bars.items()}).sort_index()
-    daily = closes.groupby(closes.index.tz_convert(None).normalize()).tail(1).ffill()
+    sessions = (closes.index - pd.Timedelta(1, "ns")).tz_convert(None).normalize()
+    daily = closes.groupby(sessions).tail(1).ffill()
     ledger = build_ledger(output.fills, daily, job.initial_capital, {s.id: s.margin_pct for s in specs})
     curve = equity_curve(ledger)
     # The curve starts from the initial capital the day before the first session.
@@ -174,28 +181,49 @@ def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> di
 async def run_job(
     pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | None = None, announce: Announce | None = None
 ) -> BacktestOutcome:
-    """Run `job`; `announce` enqueues the outcome's events in the same transaction as the final status."""
+    """Run `job`; `announce` enqueues the outcome's events in the same transaction as the final status.
+
+    One replica at a time runs a given request (`repository.run_lock`); a request whose replica died
+    mid-run (RUNNING, lock free) is run again from the start by whoever holds the lock next.
+    """
+    monotonic = MonotonicProgress()
 
     async def progress(pct: float, eta: datetime | None = None) -> None:
+        pct = monotonic(pct)
         async with pool.acquire() as conn:
             await repository.set_progress(conn, job.backtest_id, pct)
         if on_progress is not None:
             await on_progress(pct, eta)
 
-    async with pool.acquire() as conn, conn.transaction():
-        status = await repository.claim_result(conn, job.backtest_id, job.configuration_id, job.user_id, job.request)
-        if status in ("COMPLETED", "FAILED"):
-            return BacktestOutcome(status="SKIPPED")
-        await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
-    started = time.monotonic()
+    async with pool.acquire() as conn, repository.run_lock(conn, job.backtest_id):
+        async with conn.transaction():
+            status = await repository.claim_result(conn, job.backtest_id, job.configuration_id, job.user_id,
+                                                   job.request)  # fmt: skip
+            if status in ("COMPLETED", "FAILED"):
+                return BacktestOutcome(status="SKIPPED")
+            if status == "RUNNING":
+                await repository.restart_running(conn, job.backtest_id, datetime.now(UTC))
+            else:
+                await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
+        log.info("backtest started", backtest_id=str(job.backtest_id), taken_over=status == "RUNNING")
+        await progress(0.0, None)
+        return await _run_claimed(conn, job, progress, announce)
+
+
+async def _run_claimed(conn: Connection, job: BacktestJob, progress: Progress, announce: Announce | None
+                       ) -> BacktestOutcome:  # fmt: skip
+    """The claimed run; `conn` holds the run lock, so the result is written through it."""
     try:
-        async with pool.acquire() as conn:
-            instruments, bars, benchmark, warnings = await _load(conn, job)
-        await progress(20.0)
-        outcome, ledger = await asyncio.to_thread(_compute, job, instruments, bars, benchmark)
+        instruments, bars, benchmark, warnings = await _load(conn, job)
+        await progress(LOADED, None)
+        started = time.monotonic()
+        outcome, ledger = await run_with_progress(
+            lambda tracker: _compute(job, instruments, bars, benchmark, tracker), progress
+        )
         outcome.warnings = warnings + outcome.warnings
-        await progress(80.0, datetime.now(UTC) + timedelta(seconds=(time.monotonic() - started) * 0.25))
-        async with pool.acquire() as conn, conn.transaction():
+        after_run = (time.monotonic() - started) * (100 - RAN) / (RAN - LOADED)
+        await progress(RAN, datetime.now(UTC) + timedelta(seconds=after_run))
+        async with conn.transaction():
             await repository.write_trades(conn, job.backtest_id, ledger.trades)
             await repository.write_snapshots(conn, job.backtest_id, ledger.snapshots)
             await repository.mark_completed(
@@ -212,7 +240,7 @@ async def run_job(
     except Exception as exc:  # a bug or a broken dependency: the result says so, the consumer goes on
         message = f"internal error: {type(exc).__name__}: {exc}"
     failed = BacktestOutcome(status="FAILED", error_message=message)
-    async with pool.acquire() as conn, conn.transaction():
+    async with conn.transaction():
         await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC))
         if announce is not None:
             await announce(conn, failed)

@@ -1,4 +1,5 @@
-"""Bars for a run: read from market_data (streamed) and re-stamped at their close for Nautilus.
+"""Bars for a run: read from market_data (a streamed binary COPY into column arrays) and re-stamped at
+their close for Nautilus.
 
 market_data stamps a bar with its open (daily: the session date at 00:00 UTC). Nautilus must see a
 bar when it is complete, or fills happen before the bar they trade on was known (Nautilus #1537):
@@ -10,9 +11,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from shared.db.reads import stream_bars
+from shared.db.reads import read_bar_columns
 from shared.db.types import Connection
 
 BAR_LENGTH = {"BAR_1MIN": timedelta(minutes=1), "BAR_5MIN": timedelta(minutes=5), "BAR_1HOUR": timedelta(hours=1)}
@@ -24,17 +26,16 @@ def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 
 async def load_bars(conn: Connection, instrument_id: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
-    """Bars of one instrument as a frame indexed by bar open (UTC). Call inside a transaction."""
+    """Bars of one instrument as a float frame indexed by bar open (UTC)."""
     lo, hi = day_bounds(start, end)
-    chunks: list[pd.DataFrame] = []
-    async for rows in stream_bars(conn, instrument_id, timeframe, lo, hi):
-        chunks.append(pd.DataFrame([tuple(r) for r in rows], columns=["timestamp", "open", "high", "low", "close",
-                                                                    "volume"]))  # fmt: skip
-    if not chunks:
-        return pd.DataFrame(columns=["open", "high", "low", "close", "volume"])
-    frame = pd.concat(chunks, ignore_index=True)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    return frame.set_index("timestamp")
+    columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi)
+    index = pd.DatetimeIndex(columns.timestamp.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+    return pd.DataFrame(
+        {"open": columns.open, "high": columns.high, "low": columns.low, "close": columns.close,
+         "volume": columns.volume.astype(np.float64)},
+        index=index,
+        copy=False,
+    )  # fmt: skip
 
 
 def stamp_at_close(frame: pd.DataFrame, timeframe: str, calendar: Any) -> pd.DataFrame:

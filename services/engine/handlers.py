@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -84,11 +84,13 @@ class BacktestHandler:
         async def progress(pct: float, eta: datetime | None) -> None:
             await self._progress(envelope, BacktestStatus.RUNNING, pct, eta)
 
-        await self._progress(envelope, BacktestStatus.RUNNING, 0.0, datetime.now(UTC))
         BACKTESTS_RUNNING.inc()
         try:
             outcome = await run_job(self.ctx.pool, job, progress, announce)
         finally:
             BACKTESTS_RUNNING.dec()
+        if outcome.status == "SKIPPED":  # a redelivery of a request already done
+            log.info("backtest already done", backtest_id=str(job.backtest_id))
+            return
         log.info("backtest finished", backtest_id=str(job.backtest_id), status=outcome.status,
                  error=outcome.error_message)  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,6 +13,29 @@ from uuid import UUID
 from services.engine.domain.ledger import Snapshot, TradeRecord
 from shared.db.timeseries import ensure_partitions
 from shared.db.types import Connection
+
+
+@contextlib.asynccontextmanager
+async def run_lock(conn: Connection, result_id: UUID) -> AsyncIterator[None]:
+    """Hold the run of `result_id` for as long as `conn`'s session lives (a session advisory lock).
+
+    A redelivered request waits here while another replica runs it (it then finds the result done);
+    if that replica dies, PostgreSQL ends its session and frees the lock, and the waiter takes the
+    run over. Everything that writes the result goes through `conn`, so a replica that lost its
+    session (and with it the lock) can no longer write. Needs session-level connections (no
+    transaction-pooling proxy in between).
+    """
+    key = _lock_key(result_id)
+    await conn.execute("SELECT pg_advisory_lock($1)", key)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a lost session has freed it already
+            await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+def _lock_key(result_id: UUID) -> int:
+    return int.from_bytes(result_id.bytes[:8], "big", signed=True)
 
 
 async def claim_result(
@@ -29,6 +54,15 @@ async def claim_result(
 async def mark_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2 WHERE id = $1 AND status = 'PENDING'",
+        result_id,
+        started_at,
+    )
+
+
+async def restart_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
+    """A RUNNING result whose replica died (its lock is free) starts again from the beginning."""
+    await conn.execute(
+        "UPDATE engine.backtest_results SET started_at = $2, progress_pct = 0 WHERE id = $1 AND status = 'RUNNING'",
         result_id,
         started_at,
     )

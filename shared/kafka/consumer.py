@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from shared import topics
 from shared.events import Envelope, parse_event
@@ -171,7 +172,20 @@ class EventConsumer:
             for tp, records in batches.items():
                 for record in records:
                     await self.processor.process(record)
-                    await self._consumer.commit({tp: record.offset + 1})
+                    if not await self._commit(tp, record.offset + 1):
+                        break  # the partition moved to another member, which reads on from the last commit
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> bool:
+        """Commit after handling. If the group rebalanced meanwhile (a replica joined or died), the commit
+        is refused: the record is handled again by the partition's new owner (handlers are idempotent),
+        and this loop must go on rather than die."""
+        try:
+            await self._consumer.commit({tp: offset})
+            return True
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("offset not committed after a rebalance", topic=tp.topic, partition=tp.partition,
+                        offset=offset, error=str(exc))  # fmt: skip
+            return False
 
 
 def consumer_timeouts(settings: Settings) -> dict[str, int]:

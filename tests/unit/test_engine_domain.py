@@ -132,9 +132,9 @@ def test_commission_models(
 
 
 def test_unsupported_asset_class_is_a_clear_error() -> None:
-    fx = InstrumentSpec("EUR/USD.IDEALPRO", "FX", "USD", Decimal("0.00001"), 1000, Decimal(3))
-    with pytest.raises(RunError, match="asset class FX is not supported"):
-        _run("SMA_CROSSOVER", SMA, bars={"EUR/USD.IDEALPRO": _bars(1)}, instruments=[fx])
+    future = InstrumentSpec("ES.CME", "FUTURE", "USD", Decimal("0.25"), 1, Decimal(5))
+    with pytest.raises(RunError, match="asset class FUTURE is not supported"):
+        _run("SMA_CROSSOVER", SMA, bars={"ES.CME": _bars(1)}, instruments=[future])
 
 
 def test_metrics_follow_empyrical_conventions() -> None:

@@ -17,17 +17,18 @@ from nautilus_trader.config import LoggingConfig
 from nautilus_trader.model.data import BarType
 from nautilus_trader.model.enums import AccountType, OmsType
 from nautilus_trader.model.identifiers import InstrumentId, Symbol, Venue
-from nautilus_trader.model.instruments import Equity
+from nautilus_trader.model.instruments import CurrencyPair, Equity
 from nautilus_trader.model.objects import Currency, Money, Price, Quantity
 from nautilus_trader.persistence.wranglers import BarDataWrangler
 
 from services.engine.domain.fees import CommissionFeeModel
 from services.engine.domain.fills import TickSlippageFillModel
+from services.engine.domain.progress import RunTracker
 from services.engine.domain.strategies import STRATEGIES, SignalConfig
 
 VENUE = "SIM"
 BAR_SPEC = {"BAR_1MIN": "1-MINUTE", "BAR_5MIN": "5-MINUTE", "BAR_1HOUR": "1-HOUR", "BAR_DAILY": "1-DAY"}
-SUPPORTED_ASSET_CLASSES = {"EQUITY", "ETF"}
+SUPPORTED_ASSET_CLASSES = {"EQUITY", "ETF", "FX"}
 
 
 class RunError(Exception):
@@ -86,28 +87,42 @@ def _nautilus_id(spec: InstrumentSpec) -> InstrumentId:
     return InstrumentId(Symbol(spec.id), Venue(VENUE))
 
 
-def _instrument(spec: InstrumentSpec) -> Equity:
+def _instrument(spec: InstrumentSpec) -> Equity | CurrencyPair:
     if spec.asset_class not in SUPPORTED_ASSET_CLASSES:
         raise RunError(f"instrument {spec.id}: asset class {spec.asset_class} is not supported by the engine yet "
                        f"(supported: {', '.join(sorted(SUPPORTED_ASSET_CLASSES))})")  # fmt: skip
     margin = spec.margin_pct / 100
-    return Equity(
-        instrument_id=_nautilus_id(spec),
-        raw_symbol=Symbol(spec.id),
-        currency=Currency.from_str(spec.currency),
-        price_precision=spec.price_precision,
-        price_increment=Price(spec.tick_size, spec.price_precision),
-        lot_size=Quantity.from_int(spec.lot_size),
-        ts_event=0,
-        ts_init=0,
-        margin_init=margin,
-        margin_maint=margin,
-        maker_fee=Decimal(0),
-        taker_fee=Decimal(0),
-    )
+    common = {
+        "instrument_id": _nautilus_id(spec),
+        "raw_symbol": Symbol(spec.id),
+        "price_precision": spec.price_precision,
+        "price_increment": Price(spec.tick_size, spec.price_precision),
+        "lot_size": Quantity.from_int(spec.lot_size),
+        "ts_event": 0,
+        "ts_init": 0,
+        "margin_init": margin,
+        "margin_maint": margin,
+        "maker_fee": Decimal(0),
+        "taker_fee": Decimal(0),
+    }
+    if spec.asset_class == "FX":  # quantities in units of the base currency, prices and P&L in the quote currency
+        return CurrencyPair(base_currency=Currency.from_str(_fx_base(spec)),
+                            quote_currency=Currency.from_str(spec.currency), size_precision=0,
+                            size_increment=Quantity.from_int(1), **common)  # fmt: skip
+    return Equity(currency=Currency.from_str(spec.currency), **common)
 
 
-def run_backtest(request: RunInput) -> RunOutput:
+def _fx_base(spec: InstrumentSpec) -> str:
+    """EUR/USD, EUR.USD or EURUSD (IB's spellings) quoted in the instrument's currency -> EUR."""
+    pair = spec.id.rsplit(".", 1)[0].replace("/", "").replace(".", "").upper()
+    if len(pair) != 6 or pair[3:] != spec.currency:
+        raise RunError(f"instrument {spec.id}: an FX symbol must be BASE/QUOTE with the quote currency "
+                       f"{spec.currency} (the instrument's currency), e.g. EUR/{spec.currency}")  # fmt: skip
+    return pair[:3]
+
+
+def run_backtest(request: RunInput, tracker: RunTracker | None = None) -> RunOutput:
+    """`tracker`, if given, can be read from another thread to follow the run (bars seen of bars fed)."""
     strategy_cls = STRATEGIES.get(request.strategy_type)
     if strategy_cls is None:
         raise RunError(f"unknown strategy_type {request.strategy_type!r}; known: {', '.join(STRATEGIES)}")
@@ -159,6 +174,8 @@ def run_backtest(request: RunInput) -> RunOutput:
             )
         )
         engine.add_strategy(strategy)
+        if tracker is not None:
+            tracker.attach(strategy, fed)
         engine.run()
         output = RunOutput(bars_fed=fed, bars_processed=strategy.bars_seen, signals=strategy.signals,
                            skipped_entries=strategy.skipped_entries)  # fmt: skip

@@ -1,0 +1,40 @@
+"""Progress while Nautilus runs: the run goes to a worker thread, the event loop samples its bar count.
+
+Every `every_s` seconds the loop reads how many bars the strategy has seen (an int the strategy
+increments; nothing else is added per bar), turns it into progress_pct and an estimated completion,
+and hands both to `report` (which stores and publishes them). The thread is never waited on
+synchronously, so the consumer keeps heart-beating its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import structlog
+
+from services.engine.domain.progress import RateMeter, RunTracker, run_estimate
+
+T = TypeVar("T")
+Report = Callable[[float, datetime | None], Awaitable[None]]
+log = structlog.get_logger()
+
+
+async def run_with_progress(work: Callable[[RunTracker], T], report: Report, every_s: float = 1.0) -> T:
+    tracker = RunTracker()
+    task = asyncio.ensure_future(asyncio.to_thread(work, tracker))
+    rate = RateMeter()
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=every_s)
+        if done:
+            return task.result()
+        bars_done = tracker.bars_done
+        estimate = run_estimate(bars_done, tracker.bars_total, rate(time.monotonic(), bars_done))
+        eta = None if estimate.seconds_left is None else datetime.now(UTC) + timedelta(seconds=estimate.seconds_left)
+        try:
+            await report(estimate.progress_pct, eta)
+        except Exception as exc:  # progress is best effort: it must not fail the run
+            log.warning("progress not reported", error=str(exc))
