@@ -47,3 +47,47 @@ async def load_daily_symbols(
     finally:
         await admin.close()
         await ingest.close()
+
+
+FX_PAIR = "EUR/USD.IDEALPRO"
+
+
+def write_minute_fx_csv(path: Path, bars: int, seed: int = 11, start: str = "2022-01-03") -> pd.Timestamp:
+    """`bars` one-minute EUR/USD bars on the 24/5 calendar (every minute of every weekday, UTC), from
+    `start`; returns the open of the last bar."""
+    weeks = bars // (5 * 1440) + 2
+    minutes = pd.date_range(start, periods=weeks * 7 * 1440, freq="min", tz="UTC")
+    minutes = minutes[minutes.dayofweek < 5][:bars]
+    rng = np.random.default_rng(seed)
+    close = np.round(1.1 * np.exp(np.cumsum(rng.normal(0.0, 0.0002, bars))), 5)
+    open_ = np.round(np.r_[close[0], close[:-1]], 5)
+    spread = np.round(np.abs(rng.normal(0, 0.00008, bars)), 5)
+    stamps = np.char.add(np.datetime_as_string(minutes.tz_convert(None).to_numpy(), unit="s"), "Z")
+    pd.DataFrame(
+        {"timestamp": stamps, "open": open_, "high": np.maximum(open_, close) + spread,
+         "low": np.minimum(open_, close) - spread, "close": close, "volume": 1_000}
+    ).to_csv(path, index=False, float_format="%.5f")  # fmt: skip
+    return minutes[-1]
+
+
+async def load_minute_fx(admin_url: str, folder: Path, bars: int, seed: int = 11) -> pd.Timestamp:
+    """Register EUR/USD on IDEALPRO (24/5) and load `bars` one-minute bars through the ingest code
+    (idempotent for the same arguments); returns the open of the last bar."""
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    ingest = await asyncpg.connect(role_url(admin_url, "ingest", "bts"))
+    try:
+        await admin.execute(
+            "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
+            "trading_hours, margin_requirement) VALUES ($1, 'EUR/USD', 'IDEALPRO', 'FX', 'USD', 0.00001, 1000, "
+            "'{\"timezone\": \"UTC\"}', 3.33) ON CONFLICT DO NOTHING",
+            FX_PAIR,
+        )
+        path = folder / f"eurusd-{bars}.csv"
+        last = write_minute_fx_csv(path, bars, seed)
+        plan = ImportPlan(path, FX_PAIR, "BAR_1MIN", SessionTable(calendar_for("IDEALPRO")))
+        async with ingest.transaction():
+            await import_csv(ingest, plan)
+        return last
+    finally:
+        await admin.close()
+        await ingest.close()

@@ -5,26 +5,34 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import asyncpg
+import empyrical
+import numpy as np
+import pandas as pd
 import pytest
 import pytest_asyncio
 
 from services.engine.backtest_job import BacktestJob, run_job
-from shared.db.urls import role_url
+from shared.calendars import calendar_for
+from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints
-from tests.integration.market import load_daily_symbols
+from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 SYMBOLS = ("ENGA", "ENGB", "SPY")
+FX_BARS = 80_000  # one-minute EUR/USD bars: a run of several seconds, long enough to report progress
+FX_LAST_BAR = pd.Timestamp("2022-01-03", tz="UTC")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncpg.Pool]:
     await load_daily_symbols(migrated.database_url, tmp_path_factory.mktemp("bars"), SYMBOLS)
+    global FX_LAST_BAR
+    FX_LAST_BAR = await load_minute_fx(migrated.database_url, tmp_path_factory.mktemp("fx"), FX_BARS)
     pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=4)
     yield pool
     await pool.close()
@@ -110,3 +118,136 @@ async def test_missing_benchmark_is_said_not_invented(engine_pool: asyncpg.Pool)
     assert outcome.metrics is not None
     assert outcome.metrics["benchmark"] == {"benchmark_return": None, "alpha": None, "beta": None}
     assert any("benchmark QQQ" in w for w in outcome.warnings)
+
+
+async def _stored(conn: asyncpg.Connection, backtest_id: uuid.UUID) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+    row = await conn.fetchrow("SELECT * FROM engine.backtest_results WHERE id = $1", backtest_id)
+    trades = await conn.fetch("SELECT * FROM engine.trades WHERE backtest_result_id = $1", backtest_id)
+    return row, list(trades)
+
+
+async def test_metrics_equal_empyrical_on_the_stored_daily_values_and_benchmark_closes(
+    engine_pool: asyncpg.Pool, migrated: Endpoints
+) -> None:
+    job = _job(strategy_type="MEAN_REVERSION", parameters={"lookback": 15, "entry_z": 1.5, "exit_z": 0.2,
+                                                           "allow_short": True})  # fmt: skip
+    assert (await run_job(engine_pool, job)).status == "COMPLETED"
+    admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
+    try:
+        row, _ = await _stored(admin, job.backtest_id)
+        daily = await admin.fetch(
+            'SELECT "timestamp", total_value FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 '
+            "AND kind = 'DAILY' ORDER BY \"timestamp\"",
+            job.backtest_id,
+        )
+        spy = await admin.fetch(
+            "SELECT \"timestamp\", close FROM ingest.market_data WHERE instrument_id = 'SPY.NASDAQ' "
+            "AND timeframe = 'BAR_DAILY' ORDER BY \"timestamp\""
+        )
+    finally:
+        await admin.close()
+    metrics = json.loads(row["metrics"])
+    # The equity curve: the initial capital, then every session's closing portfolio value.
+    values = [float(job.initial_capital)] + [float(r["total_value"]) for r in daily]
+    days = [pd.Timestamp(daily[0]["timestamp"]).tz_convert(None).normalize() - pd.Timedelta(days=1)]
+    days += [pd.Timestamp(r["timestamp"]).tz_convert(None).normalize() for r in daily]
+    equity = pd.Series(values, index=pd.DatetimeIndex(days))
+    returns = equity.pct_change().dropna()
+    total = values[-1] / values[0] - 1
+    assert metrics["returns"]["total_return"] == pytest.approx(total, rel=1e-12)
+    assert metrics["returns"]["cagr"] == pytest.approx((1 + total) ** (365.25 / (days[-1] - days[0]).days) - 1)
+    assert metrics["returns"]["annualized_return"] == pytest.approx(empyrical.annual_return(returns))
+    assert metrics["risk"]["sharpe_ratio"] == pytest.approx(empyrical.sharpe_ratio(returns, annualization=252))
+    assert metrics["risk"]["sortino_ratio"] == pytest.approx(empyrical.sortino_ratio(returns, annualization=252))
+    assert metrics["risk"]["volatility"] == pytest.approx(np.std(returns, ddof=1) * np.sqrt(252))
+    peak = equity.cummax()
+    assert metrics["risk"]["max_drawdown"] == pytest.approx(((equity - peak) / peak).min())
+    assert metrics["risk"]["max_drawdown"] < 0
+    bench = pd.Series([float(r["close"]) for r in spy],
+                      index=pd.DatetimeIndex([pd.Timestamp(r["timestamp"]).tz_convert(None) for r in spy]))  # fmt: skip
+    both = pd.concat({"s": equity, "b": bench}, axis=1).dropna()
+    assert len(both) == len(daily)  # every session of the run has a benchmark close
+    pair = both.pct_change().dropna()
+    beta = np.cov(pair["s"], pair["b"], ddof=1)[0, 1] / np.var(pair["b"], ddof=1)
+    alpha = ((pair["s"] - beta * pair["b"]).mean() + 1) ** 252 - 1
+    assert metrics["benchmark"]["beta"] == pytest.approx(beta, rel=1e-9)
+    assert metrics["benchmark"]["alpha"] == pytest.approx(alpha, rel=1e-9)
+    assert metrics["benchmark"]["benchmark_return"] == pytest.approx(both["b"].iloc[-1] / both["b"].iloc[0] - 1)
+
+
+async def test_trade_statistics_equal_those_recomputed_from_the_stored_trades(engine_pool: asyncpg.Pool) -> None:
+    job = _job(strategy_type="MEAN_REVERSION", parameters={"lookback": 10, "entry_z": 1.0, "exit_z": 0.3})
+    assert (await run_job(engine_pool, job)).status == "COMPLETED"
+    async with engine_pool.acquire() as conn:
+        row, trades = await _stored(conn, job.backtest_id)
+    trading = json.loads(row["metrics"])["trading"]
+    closed = [t["pnl"] for t in trades if t["exit_time"] is not None]
+    for t in trades:  # pnl is net of the commission of both fills
+        if t["exit_time"] is not None:
+            gross = (t["exit_price"] - t["entry_price"]) * t["quantity"] * (1 if t["side"] == "LONG" else -1)
+            assert t["pnl"] == gross - t["commission"]
+    wins = [p for p in closed if p > 0]
+    losses = [p for p in closed if p < 0]
+    assert wins
+    assert losses
+    assert row["trades_count"] == len(trades)
+    assert (row["winning_trades"], row["losing_trades"]) == (len(wins), len(losses))
+    assert trading["win_rate"] == pytest.approx(len(wins) / len(trades), rel=1e-12)
+    assert trading["avg_win"] == pytest.approx(float(sum(wins) / len(wins)), rel=1e-12)
+    assert trading["avg_loss"] == pytest.approx(float(sum(losses) / len(losses)), rel=1e-12)
+    assert trading["profit_factor"] == pytest.approx(float(sum(wins) / -sum(losses)), rel=1e-12)
+    assert trading["expectancy"] == pytest.approx(float(sum(closed) / len(closed)), rel=1e-12)
+
+
+@pytest.mark.parametrize(("sessions", "runs"), [(29, False), (30, True)])
+async def test_thirty_trading_days_are_required_before_running(
+    engine_pool: asyncpg.Pool, sessions: int, runs: bool
+) -> None:
+    last = calendar_for("NASDAQ").sessions_in_range("2020-01-01", "2020-12-31")[sessions - 1].date()
+    job = _job(end_date=last, parameters={"fast_period": 2, "slow_period": 4})
+    outcome = await run_job(engine_pool, job)
+    async with engine_pool.acquire() as conn:
+        snapshots = await conn.fetchval(
+            "SELECT count(*) FROM engine.portfolio_snapshots WHERE backtest_result_id = $1", job.backtest_id
+        )
+    if runs:
+        assert outcome.status == "COMPLETED", outcome.error_message
+        assert snapshots > 0
+    else:
+        assert outcome.status == "FAILED"
+        assert outcome.error_message == (
+            f"ENGA.NASDAQ has 29 trading day(s) of BAR_DAILY data between 2020-01-01 and {last}; "
+            "at least 30 are required"
+        )
+        assert snapshots == 0
+
+
+async def test_a_long_run_reports_progress_and_a_sane_estimate(engine_pool: asyncpg.Pool) -> None:
+    fx_costs = {"type": "PERCENT", "percent": "0.002", "minimum": "2.00", "slippage_ticks": 1}
+    job = _job(instrument_ids=[FX_PAIR], timeframe="BAR_1MIN", start_date=date(2022, 1, 3),
+               end_date=FX_LAST_BAR.date(), parameters={"fast_period": 10, "slow_period": 30},
+               commission_model=fx_costs)  # fmt: skip
+    seen: list[tuple[float, datetime | None, datetime, float]] = []
+
+    async def on_progress(pct: float, eta: datetime | None) -> None:
+        async with engine_pool.acquire() as conn:
+            stored = await conn.fetchval("SELECT progress_pct FROM engine.backtest_results WHERE id = $1",
+                                         job.backtest_id)  # fmt: skip
+        seen.append((pct, eta, datetime.now(UTC), float(stored)))
+
+    outcome = await run_job(engine_pool, job, on_progress)
+    assert outcome.status == "COMPLETED", outcome.error_message
+    finished = datetime.now(UTC)
+    values = [pct for pct, *_ in seen]
+    assert values == sorted(values)  # never goes back
+    assert values[0] == 0.0
+    assert [stored for *_, stored in seen] == values  # each value was stored before it was published
+    assert any(10.0 < pct < 90.0 for pct in values), values  # a value from inside the run itself
+    estimates = [(eta, at) for _, eta, at, _ in seen if eta is not None]
+    assert estimates
+    for eta, at in estimates:  # in the future when given, and not absurdly far
+        assert at <= eta <= at + (finished - at) * 20 + pd.Timedelta(seconds=60)
+    async with engine_pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status, progress_pct FROM engine.backtest_results WHERE id = $1",
+                                  job.backtest_id)  # fmt: skip
+    assert (row["status"], float(row["progress_pct"])) == ("COMPLETED", 100.0)

@@ -7,11 +7,13 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from nautilus_trader.model.identifiers import InstrumentId
 
 from services.engine.domain.fees import commission
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
+from services.engine.domain.strategies import SignalConfig, SmaCrossover
 
 PER_SHARE = {"per_share": Decimal("0.005"), "minimum": Decimal("1.00")}
 
@@ -159,3 +161,53 @@ def test_equity_curve_is_daily_total_value() -> None:
     curve = equity_curve(ledger)
     assert len(curve) == len(closes)
     assert curve.index.equals(closes.index)
+
+
+class _Sizing(SmaCrossover):
+    """The strategy's sizing with a known equity and open positions (no engine needed)."""
+
+    def __init__(self, config: SignalConfig, equity: Decimal) -> None:
+        super().__init__(config)
+        self._equity = equity
+
+    def equity(self) -> Decimal:
+        return self._equity
+
+
+def _sizing(equity: int, position_size_pct: float, margin_pct: float, lot: int = 1) -> _Sizing:
+    ids = [f"S{i}.NASDAQ.SIM" for i in range(40)]
+    config = SignalConfig(bar_types=[f"{i}-1-DAY-LAST-EXTERNAL" for i in ids], parameters=SMA,
+                          position_size_pct=position_size_pct, margin_pct=dict.fromkeys(ids, margin_pct),
+                          lot_sizes=dict.fromkeys(ids, lot), slippage_per_share=dict.fromkeys(ids, 0.0))  # fmt: skip
+    return _Sizing(config, Decimal(equity))
+
+
+def test_entry_size_is_position_size_pct_of_equity_rounded_down_to_the_lot() -> None:
+    strategy = _sizing(123_457, 2.5, 25, lot=100)
+    iid = InstrumentId.from_str("S0.NASDAQ.SIM")
+    assert strategy.entry_quantity(iid, Decimal("12.34")) == 200  # 3086.43 / 12.34 = 250.1 shares -> 2 lots
+    assert _sizing(123_457, 2.5, 25).entry_quantity(iid, Decimal("12.34")) == 250
+
+
+def test_no_entry_above_ten_percent_of_the_portfolio_whatever_the_size_asked() -> None:
+    iid = InstrumentId.from_str("S0.NASDAQ.SIM")
+    assert _sizing(100_000, 50, 25).entry_quantity(iid, Decimal(100)) == 100  # 10% of 100k at 100
+
+
+def test_entries_stop_where_total_margin_would_pass_three_times_the_account_value() -> None:
+    strategy = _sizing(100_000, 10, 100)
+    for n in range(29):  # 29 positions of 10,000 at full margin: 290,000 of the 300,000 allowed
+        iid = InstrumentId.from_str(f"S{n}.NASDAQ.SIM")
+        strategy.last_close[iid] = Decimal(100)
+        strategy.positions_qty[iid] = 100
+    new = InstrumentId.from_str("S30.NASDAQ.SIM")
+    assert strategy.margin_used() == Decimal(290_000)
+    assert strategy.entry_quantity(new, Decimal(100)) == 100  # exactly the room that is left
+    strategy.positions_qty[InstrumentId.from_str("S29.NASDAQ.SIM")] = 60
+    strategy.last_close[InstrumentId.from_str("S29.NASDAQ.SIM")] = Decimal(100)
+    assert strategy.entry_quantity(new, Decimal(100)) == 40  # 4,000 of room, not the 10,000 asked
+    strategy.positions_qty[InstrumentId.from_str("S29.NASDAQ.SIM")] = 100
+    assert strategy.entry_quantity(new, Decimal(100)) == 0  # no room: the entry is skipped
+    half = _sizing(100_000, 10, 50)  # at 50% margin the same book uses half the margin
+    half.last_close, half.positions_qty = strategy.last_close, strategy.positions_qty
+    assert half.entry_quantity(new, Decimal(100)) == 100
