@@ -79,7 +79,7 @@ async def load_minute_fx(admin_url: str, folder: Path, bars: int, seed: int = 11
         await admin.execute(
             "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
             "trading_hours, margin_requirement) VALUES ($1, 'EUR/USD', 'IDEALPRO', 'FX', 'USD', 0.00001, 1000, "
-            "'{\"timezone\": \"UTC\"}', 3.33) ON CONFLICT DO NOTHING",
+            '\'{"timezone": "UTC"}\', 3.33) ON CONFLICT DO NOTHING',
             FX_PAIR,
         )
         path = folder / f"eurusd-{bars}.csv"
