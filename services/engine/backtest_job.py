@@ -118,21 +118,25 @@ async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | No
     return None, [f"benchmark {job.benchmark_symbol}: {where}; benchmark metrics are null"]
 
 
-def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame],
-             benchmark: pd.Series | None, tracker: RunTracker | None = None
-             ) -> tuple[BacktestOutcome, Any]:  # fmt: skip
-    """CPU-bound part (Nautilus run, ledger, metrics): runs in a worker thread."""
+def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame]) -> RunInput:
+    """What Nautilus is given for `job` (the benchmarks run the same input bare)."""
     kind, params, slippage = _commission(job.commission_model)
     specs = [
         InstrumentSpec(i, instruments[i].asset_class, instruments[i].currency, instruments[i].tick_size,
                        instruments[i].lot_size, instruments[i].margin_requirement)
         for i in job.instrument_ids
     ]  # fmt: skip
-    output = run_backtest(
-        RunInput(job.strategy_type, job.parameters, specs, bars, job.timeframe, job.initial_capital,
-                 job.position_size_pct, kind, params, slippage),
-        tracker,
-    )  # fmt: skip
+    return RunInput(job.strategy_type, job.parameters, specs, bars, job.timeframe, job.initial_capital,
+                    job.position_size_pct, kind, params, slippage)  # fmt: skip
+
+
+def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame],
+             benchmark: pd.Series | None, tracker: RunTracker | None = None
+             ) -> tuple[BacktestOutcome, Any]:  # fmt: skip
+    """CPU-bound part (Nautilus run, ledger, metrics): runs in a worker thread."""
+    request = run_input(job, instruments, bars)
+    specs = request.instruments
+    output = run_backtest(request, tracker)
     if output.signals == 0:
         raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
     # End-of-day marks: the last close of each session per instrument. Bars are stamped at their close,

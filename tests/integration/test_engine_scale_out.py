@@ -1,5 +1,5 @@
 """Engine replicas share one consumer group: two engine processes, requests from several users, every
-request completed exactly once, and both replicas did work."""
+request completed exactly once, and both replicas did work; a user's second request waits for the first."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 
 from bts.stackfile import StackFile
 from shared import topics
@@ -27,25 +26,10 @@ from shared.embedded.process import free_port
 from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration, StrategyType
 from tests.integration.conftest import publish, wait_for_events
+from tests.integration.engine_replicas import users_covering_every_partition
 from tests.integration.market import load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-def _users_covering_every_partition(count: int) -> list[uuid.UUID]:
-    """User ids whose keys land on every partition of backtest.requested, so both replicas get work."""
-    partitions = list(range(topics.PARTITIONS[topics.BACKTEST_REQUESTED]))
-    partitioner = DefaultPartitioner()
-    chosen: dict[int, uuid.UUID] = {}
-    extra: list[uuid.UUID] = []
-    while len(chosen) < len(partitions) or len(chosen) + len(extra) < count:
-        user = uuid.uuid4()
-        partition = partitioner(str(user).encode(), partitions, partitions)
-        if partition not in chosen:
-            chosen[partition] = user
-        elif len(chosen) + len(extra) < count:
-            extra.append(user)
-    return [*chosen.values(), *extra][:count]
 
 
 def _finished(log: Path, ids: set[str]) -> set[str]:
@@ -96,7 +80,7 @@ def test_two_engine_replicas_share_the_work_exactly_once(
     stack = running_stack
     asyncio.run(load_daily_symbols(stack.database_url, tmp_path, ("SCA", "SCB", "SPY")))
     time.sleep(15)  # the group rebalances onto both replicas (Tansu takes one to two session timeouts)
-    users = _users_covering_every_partition(8)
+    users = users_covering_every_partition(8)
     events = []
     for user in users:
         config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["SCA.NASDAQ", "SCB.NASDAQ"],
@@ -107,6 +91,15 @@ def test_two_engine_replicas_share_the_work_exactly_once(
         request = BacktestRequested(backtest_id=uuid.uuid4(), user_id=user, configuration=config, strategy=strategy)
         events.append((make_event(topics.BACKTEST_REQUESTED, request, source="test/producer",
                                   subject=str(request.backtest_id)), str(user)))  # fmt: skip
+    # The first user asks twice: the second request waits its turn (same key, same partition, in order).
+    first_user = events[0]
+    second_config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["SCA.NASDAQ"],
+                                          start_date=date(2020, 1, 1), end_date=date(2021, 12, 31))  # fmt: skip
+    again = BacktestRequested(backtest_id=uuid.uuid4(), user_id=users[0], configuration=second_config,
+                              strategy=StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER,
+                                                    parameters={"fast_period": 3, "slow_period": 10}))  # fmt: skip
+    events.insert(1, (make_event(topics.BACKTEST_REQUESTED, again, source="test/producer",
+                                 subject=str(again.backtest_id)), str(users[0])))  # fmt: skip
     asyncio.run(publish(stack.kafka_bootstrap, events))
     ids = {str(e.data.backtest_id) for e, _ in events}
     completed = asyncio.run(wait_for_events(stack.kafka_bootstrap, topics.BACKTEST_COMPLETED, ids, within=180))
@@ -116,7 +109,8 @@ def test_two_engine_replicas_share_the_work_exactly_once(
         conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
         try:
             return list(await conn.fetch(
-                "SELECT id, status, (SELECT count(*) FROM engine.trades t WHERE t.backtest_result_id = r.id) AS n "
+                "SELECT id, status, started_at, completed_at, "
+                "(SELECT count(*) FROM engine.trades t WHERE t.backtest_result_id = r.id) AS n "
                 "FROM engine.backtest_results r WHERE id = ANY($1::uuid[])",
                 [uuid.UUID(i) for i in ids],
             ))  # fmt: skip
@@ -124,8 +118,11 @@ def test_two_engine_replicas_share_the_work_exactly_once(
             await conn.close()
 
     results = asyncio.run(rows())
-    assert len(results) == 8
+    assert len(results) == 9
     assert {r["status"] for r in results} == {"COMPLETED"}
+    by_id = {r["id"]: r for r in results}
+    earlier, later = by_id[first_user[0].data.backtest_id], by_id[again.backtest_id]
+    assert later["started_at"] >= earlier["completed_at"]  # one running backtest per user, none lost
     first = _finished(Path(next(s.log for s in stack.services if s.name == "engine")), ids)
     second = _finished(second_engine, ids)
     assert first, "the first replica did nothing"
