@@ -21,7 +21,7 @@ import pandas as pd
 import structlog
 
 from services.engine import repository
-from services.engine.bars import load_bars, stamp_at_close, trading_days
+from services.engine.bars import load_bars, session_dates, stamp_at_close, trading_days
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
@@ -139,17 +139,15 @@ def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict
     output = run_backtest(request, tracker)
     if output.signals == 0:
         raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
-    # End-of-day marks: the last close of each session per instrument. Bars are stamped at their close,
-    # so a session ending at 24:00 UTC (24/5 FX) ends on the next date: group by the instant before.
+    # End-of-day marks: the last close of each session per instrument.
     closes = pd.DataFrame({i: f["close"] for i, f in bars.items()}).sort_index()
-    sessions = (closes.index - pd.Timedelta(1, "ns")).tz_convert(None).normalize()
-    daily = closes.groupby(sessions).tail(1).ffill()
+    daily = closes.groupby(session_dates(closes.index)).tail(1).ffill()
     ledger = build_ledger(output.fills, daily, job.initial_capital, {s.id: s.margin_pct for s in specs})
     curve = equity_curve(ledger)
+    curve.index = session_dates(pd.DatetimeIndex(curve.index))
     # The curve starts from the initial capital the day before the first session.
     start = pd.Series([float(job.initial_capital)], index=[curve.index[0] - timedelta(days=1)])
     curve = pd.concat([start, curve])
-    curve.index = pd.DatetimeIndex(curve.index).tz_convert(None).normalize()
     closed = [t for t in ledger.trades if t.pnl is not None]
     metrics = performance_metrics(curve, float(job.initial_capital), [t.pnl for t in closed if t.pnl is not None],
                                   len(ledger.trades), benchmark)  # fmt: skip
@@ -161,7 +159,8 @@ def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict
         losing_trades=sum(1 for t in closed if t.pnl is not None and t.pnl < 0),
         final_value=ledger.snapshots[-1].total_value if ledger.snapshots else job.initial_capital,
     )
-    outcome.series = _series(daily, benchmark, job.benchmark_symbol)
+    outcome.series = _series(daily.set_axis(session_dates(pd.DatetimeIndex(daily.index))), benchmark,
+                             job.benchmark_symbol)  # fmt: skip
     sharpe = metrics["risk"]["sharpe_ratio"]
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")

@@ -60,6 +60,12 @@ def stamp_at_close(frame: pd.DataFrame, timeframe: str, calendar: Any) -> pd.Dat
     return stamped
 
 
+def session_dates(close_stamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The session date (naive) of bars stamped at their close: the UTC date of the instant before the close,
+    so a session that ends at 24:00 UTC (24/5 FX) keeps its own date, and a partial last session too."""
+    return (close_stamps - pd.Timedelta(1, "ns")).tz_convert(None).normalize()
+
+
 def trading_days(frame: pd.DataFrame) -> int:
     """Distinct session dates with at least one bar (index: bar open, UTC)."""
     return int(frame.index.tz_convert(None).normalize().nunique()) if not frame.empty else 0

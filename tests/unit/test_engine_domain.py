@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from nautilus_trader.model.identifiers import InstrumentId
 
+from services.engine.bars import session_dates
 from services.engine.domain.fees import commission
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
@@ -211,3 +212,13 @@ def test_entries_stop_where_total_margin_would_pass_three_times_the_account_valu
     half = _sizing(100_000, 10, 50)  # at 50% margin the same book uses half the margin
     half.last_close, half.positions_qty = strategy.last_close, strategy.positions_qty
     assert half.entry_quantity(new, Decimal(100)) == 100
+
+
+def test_session_dates_of_close_stamped_bars() -> None:
+    stamps = pd.DatetimeIndex(
+        ["2022-01-03 23:59", "2022-01-04 00:00", "2022-01-04 00:01", "2022-01-05 00:00", "2022-01-05 13:20",
+         "2022-01-05 21:00"], tz="UTC",
+    )  # fmt: skip
+    # 24/5: the 23:59-24:00 bar closes at 00:00 and belongs to the session it ends; a partial last session
+    # (13:20) and a US close (21:00) keep their own date.
+    assert list(session_dates(stamps).strftime("%m-%d")) == ["01-03", "01-03", "01-04", "01-04", "01-05", "01-05"]

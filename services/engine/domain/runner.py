@@ -121,8 +121,13 @@ def _fx_base(spec: InstrumentSpec) -> str:
     return pair[:3]
 
 
-def run_backtest(request: RunInput, tracker: RunTracker | None = None) -> RunOutput:
-    """`tracker`, if given, can be read from another thread to follow the run (bars seen of bars fed)."""
+def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautilus_analysis: bool = False) -> RunOutput:
+    """`tracker`, if given, can be read from another thread to follow the run (bars seen of bars fed).
+
+    Nautilus' own post-run analysis is off by default: the engine computes the seed's metrics itself
+    (Nautilus' are per position, not daily equity), and that analysis grows faster than linearly
+    with the number of positions (a quarter of a 100k-bar run, more on longer ones).
+    """
     strategy_cls = STRATEGIES.get(request.strategy_type)
     if strategy_cls is None:
         raise RunError(f"unknown strategy_type {request.strategy_type!r}; known: {', '.join(STRATEGIES)}")
@@ -130,9 +135,10 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None) -> RunOut
     if len(currencies) != 1:
         raise RunError(f"all instruments of one backtest must share a currency, got {', '.join(sorted(currencies))}")
     currency = Currency.from_str(currencies.pop())
-    engine = BacktestEngine(
-        config=BacktestEngineConfig(trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR"))
+    config = BacktestEngineConfig(
+        trader_id="BACKTESTER-001", logging=LoggingConfig(log_level="ERROR"), run_analysis=nautilus_analysis
     )
+    engine = BacktestEngine(config=config)
     try:
         engine.add_venue(
             venue=Venue(VENUE),
