@@ -129,6 +129,7 @@ def test_killed_replicas_request_is_redone_by_the_other_exactly_once(
     assert redone["trades"] == undisturbed["trades"]
     assert redone["trades_count"] == len(redone["trades"]) > 0
     assert redone["snapshots"] == undisturbed["snapshots"]
+    assert redone["metrics"] == undisturbed["metrics"]
     assert redone["daily"] == len(set(redone["days"]))  # one DAILY snapshot per session, none twice
 
 
@@ -146,6 +147,8 @@ async def _compare(url: str, backtest_id: uuid.UUID, reference: BacktestJob) -> 
                                                   result_id),
                     "trades_count": await conn.fetchval(
                         "SELECT trades_count FROM engine.backtest_results WHERE id = $1", result_id),
+                    "metrics": await conn.fetchval(
+                        "SELECT metrics::text FROM engine.backtest_results WHERE id = $1", result_id),
                     "trades": [tuple(r) for r in await conn.fetch(
                         "SELECT instrument_id, side, entry_time, entry_price, exit_time, exit_price, quantity, "
                         "commission, slippage, pnl, pnl_pct FROM engine.trades WHERE backtest_result_id = $1 "
