@@ -39,7 +39,7 @@ class EngineReplica:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_ready(self, within: float = 90) -> None:
+    def wait_ready(self, within: float = 180) -> None:
         deadline = time.monotonic() + within
         while True:
             assert self.proc.poll() is None, self.log.read_text()
@@ -48,7 +48,7 @@ class EngineReplica:
                     return
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, f"{self.name} not ready"
+            assert time.monotonic() < deadline, f"{self.name} not ready: {self.log.read_text()[-3000:]}"
             time.sleep(0.2)
 
     def records(self, event: str) -> list[dict[str, Any]]:
