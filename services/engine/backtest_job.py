@@ -130,9 +130,13 @@ def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dic
                     job.position_size_pct, kind, params, slippage)  # fmt: skip
 
 
-def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame],
-             benchmark: pd.Series | None, tracker: RunTracker | None = None
-             ) -> tuple[BacktestOutcome, Any]:  # fmt: skip
+def _compute(
+    job: BacktestJob,
+    instruments: dict[str, InstrumentRow],
+    bars: dict[str, pd.DataFrame],
+    benchmark: pd.Series | None,
+    tracker: RunTracker | None = None,
+) -> tuple[BacktestOutcome, Any]:
     """CPU-bound part (Nautilus run, ledger, metrics): runs in a worker thread."""
     request = run_input(job, instruments, bars)
     specs = request.instruments
@@ -213,8 +217,9 @@ async def run_job(
         return await _run_claimed(conn, job, progress, announce)
 
 
-async def _run_claimed(conn: Connection, job: BacktestJob, progress: Progress, announce: Announce | None
-                       ) -> BacktestOutcome:  # fmt: skip
+async def _run_claimed(
+    conn: Connection, job: BacktestJob, progress: Progress, announce: Announce | None
+) -> BacktestOutcome:
     """The claimed run; `conn` holds the run lock, so the result is written through it."""
     try:
         instruments, bars, benchmark, warnings = await _load(conn, job)
