@@ -15,7 +15,7 @@ from faststream import AckPolicy
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
 from services.api import problems
-from services.api.handlers import backtests, instruments, market_data, ops, reports, strategies
+from services.api.handlers import backtests, instruments, market_data, ops, reports, strategies, strategy_types
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(gateway)
     problems.document(gateway)
     api = APIRouter(prefix="/api/v1")
-    for module in (strategies, instruments, market_data, backtests, reports, ops):
+    for module in (strategy_types, strategies, instruments, market_data, backtests, reports, ops):
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))
