@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     service_port: int | None = Field(default=None, description="health/metrics port of a worker service")
     bind_host: str = Field(default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)")
     log_level: str = "INFO"
+    git_commit: str | None = Field(
+        default=None, description="commit the code was built from (set at image build time); run manifests record it"
+    )
     max_upload_bytes: int = Field(default=2 * 1024**3, description="largest CSV upload the gateway accepts")
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
@@ -35,7 +38,7 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 1000
     kafka_fetch_max_wait_ms: int = 20
 
-    @field_validator("database_url", "kafka_bootstrap", "api_key", mode="before")
+    @field_validator("database_url", "kafka_bootstrap", "api_key", "git_commit", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -25,6 +25,8 @@ from services.engine.bars import load_bars, stamp_at_close, trading_days
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
+from services.engine.domain.strategy_loader import resolve_strategy
+from services.engine.manifest import run_manifest
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
 from shared.db.types import Connection
@@ -65,6 +67,7 @@ class BacktestOutcome:
     final_value: Decimal = Decimal(0)
     warnings: list[str] = field(default_factory=list)
     series: dict[str, Any] | None = None
+    manifest: dict[str, Any] | None = None
 
 
 class JobRejected(Exception):
@@ -151,6 +154,7 @@ def _compute(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict
         final_value=ledger.snapshots[-1].total_value if ledger.snapshots else job.initial_capital,
     )
     outcome.series = _series(daily, benchmark, job.benchmark_symbol)
+    outcome.manifest = run_manifest(job, bars, benchmark, ledger.trades)
     sharpe = metrics["risk"]["sharpe_ratio"]
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
@@ -189,6 +193,7 @@ async def run_job(
         await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
     started = time.monotonic()
     try:
+        resolve_strategy(job.strategy_type, job.parameters)  # an unregistered type fails before any data is read
         async with pool.acquire() as conn:
             instruments, bars, benchmark, warnings = await _load(conn, job)
         await progress(20.0)
@@ -202,7 +207,7 @@ async def run_job(
                 conn, job.backtest_id, datetime.now(UTC),
                 (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
                 outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
-                outcome.series,
+                outcome.series, outcome.manifest,
             )  # fmt: skip
             if announce is not None:
                 await announce(conn, outcome)
@@ -213,7 +218,7 @@ async def run_job(
         message = f"internal error: {type(exc).__name__}: {exc}"
     failed = BacktestOutcome(status="FAILED", error_message=message)
     async with pool.acquire() as conn, conn.transaction():
-        await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC))
+        await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC), run_manifest(job))
         if announce is not None:
             await announce(conn, failed)
     return failed
