@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, strategy_cmd
+from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, research_cmd, strategy_cmd
 from bts.console import CliError, err, out
 from shared.settings import Settings
 
@@ -26,6 +26,10 @@ app.add_typer(instrument_cmd.app, name="instrument")
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(strategy_cmd.app, name="strategy")
 app.add_typer(backtest_cmd.app, name="backtest")
+backtest_cmd.app.command("manifest")(research_cmd.manifest)
+backtest_cmd.app.command("reproduce")(research_cmd.reproduce)
+backtest_cmd.app.command("compare")(research_cmd.compare)
+strategy_cmd.app.command("types")(research_cmd.strategy_types)
 app.add_typer(ops_cmd.app, name="ops")
 
 
@@ -124,7 +128,7 @@ def topics_create() -> None:
 def main() -> None:
     """Console-script entry: expected failures print one line and exit non-zero, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # without standalone mode, click returns typer.Exit's code
     except CliError as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(exc.code)
@@ -141,3 +145,5 @@ def main() -> None:
             sys.exit(int(getattr(exc, "exit_code", 2)))
         err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

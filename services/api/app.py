@@ -15,7 +15,17 @@ from faststream import AckPolicy
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
 from services.api import problems
-from services.api.handlers import backtests, instruments, market_data, ops, reports, strategies, strategy_types
+from services.api.handlers import (
+    backtests,
+    comparisons,
+    instruments,
+    market_data,
+    ops,
+    reports,
+    reproducibility,
+    strategies,
+    strategy_types,
+)
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
@@ -80,7 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(gateway)
     problems.document(gateway)
     api = APIRouter(prefix="/api/v1")
-    for module in (strategy_types, strategies, instruments, market_data, backtests, reports, ops):
+    # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
+    for module in (strategy_types, strategies, instruments, market_data, comparisons, backtests, reproducibility,
+                   reports, ops):  # fmt: skip
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))

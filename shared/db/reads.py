@@ -173,3 +173,20 @@ async def fetch_reports(conn: Connection, result_id: UUID) -> list[Record]:
 
 async def fetch_report(conn: Connection, report_id: UUID) -> Record | None:
     return await conn.fetchrow(f"SELECT {REPORT_COLUMNS} FROM reporting.performance_reports WHERE id = $1", report_id)
+
+
+async def fetch_manifest(conn: Connection, result_id: UUID) -> dict[str, Any] | None:
+    """engine.backtest_results.manifest: the run manifest (readers: api). None when absent."""
+    value = await conn.fetchval("SELECT manifest FROM engine.backtest_results WHERE id = $1", result_id)
+    return _json(value) if value is not None else None
+
+
+async def fetch_daily_equity(conn: Connection, result_id: UUID) -> list[Record]:
+    """End-of-day portfolio values (timestamp, total_value) in time order: equity curves (readers: api)."""
+    return list(
+        await conn.fetch(
+            'SELECT "timestamp", total_value FROM engine.portfolio_snapshots '
+            "WHERE backtest_result_id = $1 AND kind = 'DAILY' ORDER BY \"timestamp\", seq",
+            result_id,
+        )
+    )

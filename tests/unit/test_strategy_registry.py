@@ -27,7 +27,7 @@ from shared.strategy_types import (
     validate_parameters,
 )
 
-PLUGIN = '''
+PLUGIN = """
 from pydantic import Field
 from shared.strategy_types import StrategyParameters, StrategyTypeSpec
 
@@ -48,7 +48,7 @@ LOWER = spec("lower")
 SMA_CROSSOVER = spec("SMA_CROSSOVER")
 NOT_A_SIGNAL_STRATEGY = spec("NOT_A_SIGNAL_STRATEGY", "collections:OrderedDict")
 MISSING_CLASS = spec("MISSING_CLASS", "fake_band_plugin:Nope")
-'''
+"""
 
 ENTRY_POINTS = {
     "BAND": "fake_band_plugin:BAND",
@@ -137,9 +137,7 @@ def test_an_unregistered_type_is_named_with_the_registered_ones() -> None:
         validate_parameters("SMA_CROSS", {"fast_period": 5})
     [(field, message)] = info.value.errors
     assert field == "strategy_type"
-    assert message == (
-        "strategy type 'SMA_CROSS' is not registered; registered: " + ", ".join(sorted(registry()))
-    )
+    assert message == ("strategy type 'SMA_CROSS' is not registered; registered: " + ", ".join(sorted(registry())))
 
 
 NOW = datetime(2024, 1, 2, tzinfo=UTC)
