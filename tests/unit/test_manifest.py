@@ -12,6 +12,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
+from bts.manifests import manifest_checks
 from services.engine import manifest as engine_manifest
 from services.engine.backtest_job import BacktestJob
 from services.engine.domain.ledger import TradeRecord
@@ -152,3 +153,15 @@ def test_versions_and_the_commit_set_at_build_time(monkeypatch: pytest.MonkeyPat
     assert manifest.code_version == f"{manifest.engine_version}+0123456789abcdef"
     assert manifest.nautilus_trader_version == "1.221.0"
     assert manifest.engine_version == "0.1.0"
+
+
+def test_reproduce_compares_manifests_input_by_input() -> None:
+    original = run_manifest(_job(), {"AAA.NASDAQ": _bars()}, trades=[_trade()])
+    changed_bars = _bars()
+    changed_bars.iloc[3, 3] = Decimal("101.01")
+    rerun = run_manifest(_job(), {"AAA.NASDAQ": changed_bars}, trades=[_trade(pnl=Decimal(1))])
+    checks = {c.what: c.same for c in manifest_checks(original, rerun)}
+    assert checks == {"bars AAA.NASDAQ": False, "benchmark closes": True, "configuration": True, "parameters": True,
+                      "engine version": True, "NautilusTrader": True, "code version": True, "strategy package": True,
+                      "trades": False}  # fmt: skip
+    assert all(c.same for c in manifest_checks(original, original))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,17 +34,33 @@ BAR_COLUMNS: Final = ("open", "high", "low", "close", "volume")
 
 
 def canonical_number(value: Any) -> str:
-    """A number as a plain decimal: no exponent, no trailing zeros, no sign on zero; None is empty."""
-    if value is None:
+    """A number as a plain decimal: no exponent, no trailing zeros, no sign on zero; None is empty.
+
+    Hot (five values per bar): the common types are dispatched first, and plain notation is trimmed as
+    text; only exponents, nan and inf go through Decimal."""
+    kind = type(value)
+    if kind is Decimal:
+        text = str(value)
+    elif kind is int:
+        return str(value)
+    elif value is None:
         return ""
-    if isinstance(value, bool):
+    elif kind is bool:
         raise TypeError("a boolean is not a number here")
-    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if not number.is_finite():
-        raise ValueError(f"not a finite number: {value!r}")
-    if number == 0:
-        return "0"
-    return format(number.normalize(), "f")
+    elif isinstance(value, numbers.Integral):
+        return str(int(value))
+    elif isinstance(value, float):
+        text = float.__repr__(float(value))
+    else:
+        text = str(value)
+    if "e" in text or "E" in text or "n" in text or "N" in text:  # exponent, nan, inf
+        number = Decimal(text)
+        if not number.is_finite():
+            raise ValueError(f"not a finite number: {value!r}")
+        return "0" if number == 0 else format(number.normalize(), "f")
+    if "." in text:  # drop trailing zeros (100.10 -> 100.1, 100.00 -> 100)
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def canonical_time(value: Any) -> str:
@@ -66,7 +83,10 @@ def _digest(header: str, lines: Iterable[str]) -> str:
 def bars_sha256(frame: pd.DataFrame) -> str:
     """Digest of bars indexed by (aware) timestamp with columns open, high, low, close, volume."""
     ordered = frame.sort_index(kind="stable")
-    stamps = [canonical_time(t) for t in ordered.index]
+    index = pd.DatetimeIndex(ordered.index)
+    if len(index) and index.tz is None:
+        raise ValueError("bar timestamps have no time zone")
+    stamps = [str(ns) for ns in index.as_unit("ns").asi8.tolist()]
     columns = [[canonical_number(v) for v in ordered[c].tolist()] for c in BAR_COLUMNS]
     return _digest("bts-bars-v1", (",".join(row) for row in zip(stamps, *columns, strict=True)))
 
