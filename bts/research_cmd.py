@@ -141,7 +141,8 @@ def strategy_types(as_json: bool = JsonOpt) -> None:
     for t in types:
         schema = t["parameters_schema"]
         required = set(schema.get("required") or [])
-        params = ", ".join(f"{name}{'' if name in required else '?'}" for name in schema.get("properties") or {})
+        names = sorted(schema.get("properties") or {}, key=lambda name: name not in required)  # required first
+        params = ", ".join(f"{name}{'' if name in required else '?'}" for name in names)
         table.add_row(t["name"], params, f"{t['distribution']} {t['version']}", t["description"])
     out.print(table)
     out.print("[dim]?: optional. Full JSON Schemas: bts strategy types --json[/]")

@@ -150,6 +150,11 @@ def test_the_registered_types_are_listed_with_their_json_schemas(alice: Api) -> 
     missing = alice.http.get("/strategy-types/NOPE")
     assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
     assert httpx.get(str(alice.http.base_url).rstrip("/") + "/strategy-types").status_code == 401
+    listed_by_cli = bts("strategy", "types", env=alice.cli_env)
+    assert listed_by_cli.returncode == 0, listed_by_cli.stderr
+    assert re.search(r"SMA_CROSSOVER\W+fast_period, slow_period, allow_short\?\W+bts 0\.1\.0", listed_by_cli.stdout)
+    as_json = json.loads(bts("strategy", "types", "--json", env=alice.cli_env).stdout)
+    assert {t["name"] for t in as_json} == set(listed)
 
 
 @pytest.mark.parametrize(
@@ -236,6 +241,10 @@ def test_every_result_serves_its_manifest_to_its_owner_only(alice: Api, bob: Api
     assert manifest["nautilus_trader_version"] == "1.221.0"
     assert manifest["code_version"].startswith("0.1.0+")
     assert manifest["trades_count"] == alice.http.get(f"/backtests/{first}/result").json()["trades_count"]
+    shown = bts("backtest", "manifest", first, env=alice.cli_env)
+    assert shown.returncode == 0, shown.stderr
+    assert manifest["trades_sha256"] in shown.stdout
+    assert json.loads(bts("backtest", "manifest", first, "--json", env=alice.cli_env).stdout) == manifest
     assert bob.http.get(f"/backtests/{first}/manifest").status_code == 404
     assert bob.http.post(f"/backtests/{first}/reproduce").status_code == 404
 
