@@ -21,8 +21,12 @@ from shared.settings import Settings
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
-def _short(digest: str) -> str:
-    return digest[:16] if len(digest) == 64 else digest
+def _short(value: str) -> str:
+    """Digests and commits cut to 16 characters: enough to tell them apart in a table."""
+    if len(value) == 64:
+        return value[:16]
+    package, plus, commit = value.partition("+")
+    return f"{package}+{commit[:12]}{'-dirty' if commit.endswith('-dirty') else ''}" if plus else value
 
 
 def manifest(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
@@ -72,7 +76,7 @@ def reproduce(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -
                                      for c in checks]}))  # fmt: skip
     else:
         table = Table(title=f"backtest {backtest_id} reproduced as {rerun_id}")
-        for column in ("", "original", "rerun", ""):
+        for column in ("input / output", "original", "rerun", ""):
             table.add_column(column, no_wrap=True)
         for check in checks:
             mark = "[green]same[/]" if check.same else "[red]different[/]"
