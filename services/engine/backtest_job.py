@@ -189,6 +189,8 @@ async def run_job(
         if status in ("COMPLETED", "FAILED"):
             return BacktestOutcome(status="SKIPPED")
         await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
+    if on_progress is not None:  # only now: a redelivered request that is already finished announces nothing
+        await on_progress(0.0, datetime.now(UTC))
     started = time.monotonic()
     try:
         async with pool.acquire() as conn:

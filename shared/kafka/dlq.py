@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from shared import topics
 from shared.kafka.producer import EventPublisher
 
-
 # A dead letter must itself fit in a Kafka message (1 MiB by default) once base64-encoded: a bigger
 # original (e.g. one rejected for its size) is kept only as a prefix, with its size.
 KEEP_WHOLE_BYTES = 512 * 1024
