@@ -105,7 +105,9 @@ class LiveStack:
     async def unpublished_outbox(self) -> dict[str, int]:
         counts = {}
         for schema in SCHEMAS:
-            counts[schema] = int(await self.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"))
+            counts[schema] = int(
+                await self.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL")
+            )
         return counts
 
     # -- readiness ------------------------------------------------------------------------------------------

@@ -52,8 +52,8 @@ class World:
     async def upload(self, key: str, instrument: str, path: Path) -> uuid.UUID:
         async with httpx.AsyncClient(base_url=self.stack.stack.settings.api_url + "/api/v1", timeout=30,
                                      headers={"Authorization": f"Bearer {key}"}) as http:  # fmt: skip
-            response = await http.post("/market-data/import", data={"instrument_id": instrument,
-                                       "timeframe": "BAR_DAILY"}, files={"file": (path.name, path.read_bytes())})  # fmt: skip
+            form = {"instrument_id": instrument, "timeframe": "BAR_DAILY"}
+            response = await http.post("/market-data/import", data=form, files={"file": (path.name, path.read_bytes())})
         assert response.status_code == 202, response.text
         return uuid.UUID(response.json()["job_id"])
 
@@ -61,8 +61,9 @@ class World:
         stack = self.stack
         await load_daily_symbols(stack.database_url, folder, (TRADED.split(".")[0], BROKEN.split(".")[0], "SPY"),
                                  start="2020-01-01", end="2020-12-31")  # fmt: skip
-        await load_daily_symbols(stack.database_url, folder, (UPLOADED.split(".")[0],), start="2020-01-01",
-                                 end="2020-01-31")  # registered, with a month of bars the upload extends
+        await load_daily_symbols(
+            stack.database_url, folder, (UPLOADED.split(".")[0],), start="2020-01-01", end="2020-01-31"
+        )  # registered, with a month of bars the upload extends
         conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
         try:
             key = (await new_key_for(conn, "duplicates")).api_key
@@ -135,11 +136,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, dic
 def _changed(before: dict[str, Any], after: dict[str, Any], resent: dict[str, int]) -> dict[str, Any]:
     expected = {k: v + resent.get(k.removeprefix("events on "), 0) if k.startswith("events on ") else v
                 for k, v in before.items()}  # fmt: skip
-    return {k: (expected.get(k), after.get(k)) for k in expected.keys() | after.keys() if expected.get(k) != after.get(k)}
+    return {
+        k: (expected.get(k), after.get(k)) for k in expected.keys() | after.keys() if expected.get(k) != after.get(k)
+    }
 
 
 def test_the_first_delivery_did_the_work(world: tuple[World, dict[str, Any]]) -> None:
-    run, before = world
+    _, before = world
     for topic in CONSUMERS:  # every consumed event type was delivered, so the next tests cover each
         assert before[f"events on {topic}"] > 0, topic
     assert all(before[f"events on {topics.dlq(t)}"] == 0 for t in topics.ALL_TOPICS)

@@ -130,12 +130,14 @@ def test_each_poison_is_dead_lettered_once_per_consumer_with_its_error(scenario:
             assert len(match) == 1, f"{group}: no single dead letter for the {kind} at {sent}"
             letter = match[0]
             assert expected_error in letter.error, f"{group}, {kind}: {letter.error[:300]}"
-            assert letter.topic == topic and letter.key == sent.key and letter.attempts == 0
+            assert (letter.topic, letter.key, letter.attempts) == (topic, sent.key, 0)
             if kind == "huge payload":  # kept as a prefix with its size: the letter itself must fit in Kafka
-                assert letter.truncated and letter.value_bytes > MAX_MESSAGE_BYTES
+                assert letter.truncated
+                assert letter.value_bytes > MAX_MESSAGE_BYTES
                 assert 0 < len(letter.value) < letter.value_bytes
             else:  # kept whole, so it can be replayed after a fix
-                assert not letter.truncated and letter.value == scenario.values[(topic, kind)]
+                assert not letter.truncated
+                assert letter.value == scenario.values[(topic, kind)]
 
 
 def test_good_work_behind_the_poison_is_handled(scenario: Scenario) -> None:
@@ -148,7 +150,8 @@ def test_good_work_behind_the_poison_is_handled(scenario: Scenario) -> None:
         results = {r["id"]: r for r in await stack.fetch(
             "SELECT id, status, error_message, trades_count FROM engine.backtest_results WHERE id = ANY($1::uuid[])",
             [good, unknown])}  # fmt: skip
-        assert results[good]["status"] == "COMPLETED" and results[good]["trades_count"] > 0
+        assert results[good]["status"] == "COMPLETED"
+        assert results[good]["trades_count"] > 0
         reports = await stack.fetch(
             "SELECT backtest_result_id, report_type FROM reporting.performance_reports "
             "WHERE backtest_result_id = ANY($1::uuid[])",
@@ -177,7 +180,8 @@ def test_an_unknown_instrument_is_a_handled_failure_not_a_dead_letter(scenario: 
         assert row["error_message"] == f"unknown instrument(s): {UNKNOWN}"
         failed = await stack.fetchval(
             "SELECT payload FROM ingest.outbox WHERE topic = $1 AND payload->'data'->>'job_id' = $2",
-            topics.INGEST_FAILED, str(scenario.unknown_ingest.data.job_id),
+            topics.INGEST_FAILED,
+            str(scenario.unknown_ingest.data.job_id),
         )
         event = parse_event(topics.INGEST_FAILED, failed)
         assert event.data.error.startswith(f"unknown instrument {UNKNOWN}")
