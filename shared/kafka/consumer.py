@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -199,6 +200,9 @@ class EventConsumer:
                         break  # revoked in a rebalance: the new owner reads from the last commit
                     await self.processor.process(record)
                     if not await self._commit(tp, record.offset + 1):
+                        # the rest of this batch is fetched again (if the partition is still ours): none skipped
+                        with contextlib.suppress(IllegalStateError, AssertionError):
+                            self._consumer.seek(tp, record.offset + 1)
                         break
 
     async def _commit(self, tp: TopicPartition, offset: int) -> bool:
