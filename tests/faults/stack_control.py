@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -287,3 +288,31 @@ async def register_instrument(database_url: str, instrument: str) -> None:
         )  # fmt: skip
     finally:
         await conn.close()
+
+
+@contextlib.contextmanager
+def engine_frozen_mid_run(stack: LiveStack, ids: list[uuid.UUID], within: float = 120) -> Iterator[uuid.UUID]:
+    """Freeze the engine process (SIGSTOP) while one of `ids` is RUNNING, and thaw it on exit: whatever the
+    caller breaks inside happens while that backtest is in flight, however fast runs are on this machine."""
+    proc = stack.service("engine").proc
+    deadline = time.monotonic() + within
+
+    async def running() -> uuid.UUID | None:
+        found = await stack.fetchval(
+            "SELECT id FROM engine.backtest_results WHERE id = ANY($1::uuid[]) AND status = 'RUNNING' LIMIT 1", ids
+        )
+        return found if isinstance(found, uuid.UUID) else None
+
+    while True:
+        caught = asyncio.run(running())
+        if caught is not None:
+            proc.send_signal(signal.SIGSTOP)
+            if asyncio.run(running()) == caught:
+                break  # frozen with that run in flight
+            proc.send_signal(signal.SIGCONT)  # it finished in between: try the next one
+        assert time.monotonic() < deadline, "no backtest was caught running"
+        time.sleep(0.02)
+    try:
+        yield caught
+    finally:
+        proc.send_signal(signal.SIGCONT)

@@ -34,6 +34,7 @@ from shared.db.urls import asyncpg_dsn
 from tests.faults.stack_control import (
     LiveStack,
     backtest_event,
+    engine_frozen_mid_run,
     environment,
     ingest_event,
     live_stack,
@@ -47,7 +48,8 @@ from tests.integration.market import load_daily_symbols, write_daily_csv
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 TRADED = "RSA.NASDAQ"
-OUTAGE_S = 4.0  # long enough for several retries of every service
+OUTAGE_S = 3.0  # long enough for several retries of every service (backoff 0.5, 1, 2 s)
+END = date(2020, 6, 30)  # half a year of daily bars: short runs, the test is about the outage
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +60,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         live_stack(tmp_path_factory.mktemp("restart-state"), tansu_storage="s3://tansu/") as started,
     ):
         asyncio.run(load_daily_symbols(started.database_url, tmp_path_factory.mktemp("restart-data"),
-                                       ("RSA", "SPY"), start="2020-01-01", end="2021-06-30"))  # fmt: skip
+                                       ("RSA", "SPY"), start="2020-01-01", end=END.isoformat()))  # fmt: skip
         yield started
 
 
 def _requests(count: int) -> list[Any]:
     users = [uuid.uuid4(), uuid.uuid4()]
-    return [backtest_event(users[n % 2], [TRADED], end=date(2021, 6, 30)) for n in range(count)]
+    return [backtest_event(users[n % 2], [TRADED], end=END) for n in range(count)]
 
 
 def _not_ready_because(answers: dict[str, tuple[int, dict[str, Any]]], check: str) -> None:
@@ -116,19 +118,8 @@ async def _finished_exactly_once(stack: LiveStack, requests: list[Any]) -> None:
     stack.assert_services_alive()
 
 
-async def _wait_running(stack: LiveStack, ids: list[uuid.UUID]) -> None:
-    async def any_started() -> bool:
-        return bool(
-            await stack.fetchval(
-                "SELECT count(*) FROM engine.backtest_results WHERE id = ANY($1::uuid[]) AND status <> 'PENDING'", ids
-            )
-        )
-
-    await until(any_started, "a backtest started", within=120, every=0.05)
-
-
 def test_database_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
-    before = _requests(6)
+    before = _requests(4)
     during = _requests(2)
     uploads = stack.state_dir / "uploads"
     uploads.mkdir(exist_ok=True)
@@ -138,8 +129,8 @@ def test_database_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
     ingest = ingest_event("RSC.NASDAQ", csv)
 
     asyncio.run(stack.send([message(e, str(e.data.user_id)) for e in before]))
-    asyncio.run(_wait_running(stack, [e.data.backtest_id for e in before]))
-    stack.postgres.stop()
+    with engine_frozen_mid_run(stack, [e.data.backtest_id for e in before]):
+        stack.postgres.stop()  # while a backtest is in flight
     try:
         _not_ready_because(stack.wait_ready_state(ready=False, within=30), "database")
         # work keeps arriving while the database is away: it waits, it is not dead-lettered
@@ -158,7 +149,7 @@ def test_database_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
 
 
 def test_broker_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
-    requests = _requests(6)
+    requests = _requests(4)
 
     async def api_key() -> str:
         conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
@@ -173,12 +164,12 @@ def test_broker_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
     write_daily_csv(csv, seed=12, start="2020-01-01", end="2020-12-31")
 
     asyncio.run(stack.send([message(e, str(e.data.user_id)) for e in requests]))
-    asyncio.run(_wait_running(stack, [e.data.backtest_id for e in requests]))
-    stack.tansu.stop()
+    with engine_frozen_mid_run(stack, [e.data.backtest_id for e in requests]):
+        stack.tansu.stop()  # while a backtest is in flight
     try:
         _not_ready_because(stack.wait_ready_state(ready=False, within=30), "kafka")
 
-        async def announced_but_unpublished() -> bool:  # a run finished during the outage: its event waits
+        async def announced_but_unpublished() -> bool:  # the run in flight finished: its event waits
             return (await stack.unpublished_outbox())["engine"] > 0
 
         asyncio.run(until(announced_but_unpublished, "an outbox row waiting for the broker", within=120))
