@@ -237,7 +237,7 @@ def s3_endpoint() -> Iterator[dict[str, str]]:
         yield {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "eu-west-2",
                "AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true"}  # fmt: skip
     finally:
-        stop_process(server)  # type: ignore[arg-type]
+        stop_process(server)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ announced again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from services.api.users import new_key_for
 from shared import topics
 from shared.db.urls import asyncpg_dsn
 from shared.events import parse_event
-from tests.faults.stack_control import CONSUMERS, LiveStack, backtest_event, live_stack, message, until
+from tests.faults.stack_control import CONSUMERS, LiveStack, backtest_event, file_digest, live_stack, message, until
 from tests.integration.market import load_daily_symbols, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -98,8 +97,7 @@ class World:
                 f"FROM {table} t"))[0]  # fmt: skip
             snapshot[table] = (row["n"], row["digest"])
         for record in await self.stack.fetch("SELECT file_path FROM reporting.performance_reports"):
-            path = Path(record["file_path"])
-            snapshot[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+            snapshot[record["file_path"]] = file_digest(Path(record["file_path"]))  # content and mtime
         for topic in ALL_TOPICS:
             snapshot[f"events on {topic}"] = await self.stack.high_watermark(topic)
         return snapshot
