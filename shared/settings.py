@@ -16,6 +16,10 @@ class Settings(BaseSettings):
         description="PostgreSQL URL. For migrations an admin URL; for a service, its own role's URL.",
     )
     kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port] of Kafka")
+    tansu_storage: str = Field(
+        default="memory://tansu/",
+        description="storage of the embedded broker: memory:// (lost on restart) or s3://BUCKET/ (AWS_* variables)",
+    )
     state_dir: Path = Field(default=Path(".bts"), description="embedded data, uploads, reports, ports")
     api_url: str = "http://127.0.0.1:8000"
     api_key: str | None = None

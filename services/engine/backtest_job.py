@@ -3,7 +3,8 @@
 Validates what needs the data (instruments exist, at least 30 trading days, benchmark present),
 runs Nautilus in a worker thread (the event loop keeps heart-beating the consumer group), builds
 trades, snapshots and metrics, and stores them in one transaction with the COMPLETED row.
-A failure at any point becomes a FAILED result with a message a person can act on.
+A failure at any point becomes a FAILED result with a message a person can act on, except a
+transient one (database or broker away): that propagates, and the consumer runs the job again later.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from services.engine.manifest import run_manifest
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
 from shared.db.types import Connection
+from shared.runtime.transient import is_transient
 
 MIN_TRADING_DAYS = 30
 SHARPE_REALISTIC = (-3.0, 5.0)
@@ -191,6 +193,8 @@ async def run_job(
         if status in ("COMPLETED", "FAILED"):
             return BacktestOutcome(status="SKIPPED")
         await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
+    if on_progress is not None:  # only now: a redelivered request that is already finished announces nothing
+        await on_progress(0.0, datetime.now(UTC))
     started = time.monotonic()
     try:
         resolve_strategy(job.strategy_type, job.parameters)  # an unregistered type fails before any data is read
@@ -214,8 +218,10 @@ async def run_job(
         return outcome
     except (JobRejected, RunError) as exc:
         message = str(exc)
-    except Exception as exc:  # a bug or a broken dependency: the result says so, the consumer goes on
-        message = f"internal error: {type(exc).__name__}: {exc}"
+    except Exception as exc:
+        if is_transient(exc):  # the database or broker is away: not the request's fault, the consumer retries
+            raise
+        message = f"internal error: {type(exc).__name__}: {exc}"  # a bug: the result says so, the consumer goes on
     failed = BacktestOutcome(status="FAILED", error_message=message)
     async with pool.acquire() as conn, conn.transaction():
         await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC), run_manifest(job))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -84,7 +84,6 @@ class BacktestHandler:
         async def progress(pct: float, eta: datetime | None) -> None:
             await self._progress(envelope, BacktestStatus.RUNNING, pct, eta)
 
-        await self._progress(envelope, BacktestStatus.RUNNING, 0.0, datetime.now(UTC))
         BACKTESTS_RUNNING.inc()
         try:
             outcome = await run_job(self.ctx.pool, job, progress, announce)

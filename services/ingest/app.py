@@ -24,7 +24,9 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     settings = ctx.settings
     ib = IbEndpoint(settings.ib_host, settings.ib_port, settings.ib_client_id)
     uploads = (settings.state_dir / "uploads").resolve()
-    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib))
+    # one run per import job: the same job re-sent in a new envelope is recognised by its job_id
+    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib),
+                         key=lambda envelope: envelope.data.job_id)  # fmt: skip
     return messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)])
 
 

@@ -12,13 +12,20 @@ from pydantic import BaseModel, Field
 from shared import topics
 from shared.kafka.producer import EventPublisher
 
+# A dead letter must itself fit in a Kafka message (1 MiB by default) once base64-encoded: a bigger
+# original (e.g. one rejected for its size) is kept only as a prefix, with its size.
+KEEP_WHOLE_BYTES = 512 * 1024
+TRUNCATED_PREFIX_BYTES = 64 * 1024
+
 
 class DeadLetter(BaseModel):
     topic: str
     partition: int
     offset: int
     key: str | None
-    value_b64: str = Field(description="the original message, base64")
+    value_b64: str = Field(description="the original message, base64 (only its start when `truncated`)")
+    value_bytes: int = Field(default=0, description="size of the original message")
+    truncated: bool = Field(default=False, description="the original was too big to keep whole; not replayable")
     error: str
     consumer_group: str
     attempts: int
@@ -26,11 +33,14 @@ class DeadLetter(BaseModel):
 
     @classmethod
     def of(cls, record: Any, *, error: str, group: str, attempts: int) -> DeadLetter:
+        value: bytes = record.value or b""
+        truncated = len(value) > KEEP_WHOLE_BYTES
+        kept = value[:TRUNCATED_PREFIX_BYTES] if truncated else value
         return cls(
             topic=record.topic, partition=record.partition, offset=record.offset,
             key=record.key.decode(errors="replace") if record.key else None,
-            value_b64=base64.b64encode(record.value or b"").decode(), error=error[:4000], consumer_group=group,
-            attempts=attempts, failed_at=datetime.now(UTC),
+            value_b64=base64.b64encode(kept).decode(), value_bytes=len(value), truncated=truncated,
+            error=error[:4000], consumer_group=group, attempts=attempts, failed_at=datetime.now(UTC),
         )  # fmt: skip
 
     @property
@@ -68,6 +78,7 @@ async def replay(bootstrap: str, topic: str, limit: int = 100) -> int:
     """Put dead letters back on their original topic (after the cause was fixed)."""
     letters = await read_dlq(bootstrap, topic, limit)
     async with EventPublisher(bootstrap) as publisher:
-        for letter in letters:
+        replayable = [letter for letter in letters if not letter.truncated]  # a prefix is not the message
+        for letter in replayable:
             await publisher.send_raw(letter.topic, letter.value, letter.key)
-    return len(letters)
+    return len(replayable)
