@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.ingest.handlers import IngestHandler
 from services.ingest.ib_source import IbEndpoint
+from services.ingest.retention import MarketDataRetention
 from shared import topics
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
@@ -25,7 +26,8 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     ib = IbEndpoint(settings.ib_host, settings.ib_port, settings.ib_client_id)
     uploads = (settings.state_dir / "uploads").resolve()
     handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib))
-    return messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)])
+    retention = MarketDataRetention(ctx.pool, settings.market_data_retention_years, settings.retention_every_s)
+    return [*messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)]), retention]
 
 
 def main() -> None:
