@@ -22,10 +22,10 @@ from tests.integration.market import write_daily_csv
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-async def _key(stack: StackFile) -> str:
+async def _key(stack: StackFile, admin: bool = False) -> str:
     conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
     try:
-        return (await create_user(conn, f"cli-{uuid.uuid4().hex[:6]}")).api_key
+        return (await create_user(conn, f"cli-{uuid.uuid4().hex[:6]}", admin)).api_key
     finally:
         await conn.close()
 
@@ -135,7 +135,11 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     assert "30 trading days" in too_short.stderr
 
 
-def test_ops_lag_lists_the_service_groups(cli_env: dict[str, str]) -> None:
+def test_ops_lag_lists_the_service_groups(running_stack: StackFile, cli_env: dict[str, str]) -> None:
+    refused = bts("ops", "lag", env=cli_env)  # operations are for admins
+    assert refused.returncode == 1
+    assert "admin" in refused.stderr
+    cli_env = {**cli_env, "BTS_API_KEY": asyncio.run(_key(running_stack, admin=True))}
     result = bts("ops", "lag", "--json", env=cli_env)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
