@@ -76,7 +76,7 @@ def up() -> None:
 
     def ready(stack: Stack) -> None:
         out.print(f"[bold green]gateway[/] {settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
-        out.print(f"demo API key: {stack.demo_key}  (an admin key; export BTS_API_KEY=... for the bts commands)")
+        out.print(f"demo API key: {stack.demo_key}  (admin; export BTS_API_KEY=... for the bts commands)")
         out.print("Press Ctrl-C to stop.")
 
     try:

@@ -83,6 +83,8 @@ class MessageProcessor:
                 try:
                     await self.handler(envelope)
                     self._observe(topic, "ok", started)
+                    log.info("message handled", topic=topic, partition=record.partition, offset=record.offset,
+                             attempt=attempt, ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
                     return
                 except asyncio.CancelledError:
                     raise
