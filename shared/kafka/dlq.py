@@ -4,7 +4,9 @@ A replay puts dead letters back on their original topic and remembers how far it
 offset of the consumer group `bts-dlq-replay` on `<topic>.dlq` (committed after each letter the broker
 acknowledged): the next replay starts after it, so no letter is ever sent twice, and any Kafka tool sees
 the replay position (its "lag" on the DLQ is what was never replayed). Replays of one topic must not run
-concurrently (the gateway holds a database advisory lock around them).
+concurrently (the gateway holds a database advisory lock around them). On Apache Kafka the position must
+outlive the letters: offsets.retention.minutes above the DLQ topics' retention (docker-compose.yml sets it).
+Should it ever be lost, a letter sent again is still handled once: every consumer is idempotent.
 """
 
 from __future__ import annotations
@@ -98,8 +100,10 @@ class _Dlq:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap, self.topic, self.name = bootstrap, topic, topics.dlq(topic)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=REPLAY_GROUP, enable_auto_commit=False,
-                                         fetch_max_wait_ms=50, request_timeout_ms=15_000)  # fmt: skip
+                                         auto_offset_reset="earliest", fetch_max_wait_ms=50,
+                                         request_timeout_ms=15_000)  # fmt: skip
         self.tps: list[TopicPartition] = []
+        self.starts: dict[TopicPartition, int] = {}
         self.replayed_up_to: dict[TopicPartition, int] = {}
         self.ends: dict[TopicPartition, int] = {}
 
@@ -113,8 +117,10 @@ class _Dlq:
         if not self.tps:
             return
         self.consumer.assign(self.tps)
+        # Where each partition starts now (the broker's retention may have deleted the oldest letters).
+        self.starts = {tp: int(offset) for tp, offset in (await self.consumer.beginning_offsets(self.tps)).items()}
         for tp in self.tps:
-            self.replayed_up_to[tp] = await self.consumer.committed(tp) or 0
+            self.replayed_up_to[tp] = max(await self.consumer.committed(tp) or 0, self.starts[tp])
         self.ends = await high_watermarks(self.bootstrap, self.tps, {})
 
     async def close(self) -> None:
@@ -123,9 +129,10 @@ class _Dlq:
     async def records(self, start: dict[TopicPartition, int],
                       limit: int | None = None) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:  # fmt: skip
         """Records from `start` up to the end offsets seen when opened (letters added later wait for next time)."""
-        wanted = {tp: self.ends.get(tp, 0) for tp in self.tps if start.get(tp, 0) < self.ends.get(tp, 0)}
+        begin = {tp: max(start.get(tp, 0), self.starts.get(tp, 0)) for tp in self.tps}
+        wanted = {tp: self.ends.get(tp, 0) for tp in self.tps if begin[tp] < self.ends.get(tp, 0)}
         for tp in wanted:
-            self.consumer.seek(tp, start.get(tp, 0))
+            self.consumer.seek(tp, begin[tp])
         sent, idle = 0, 0
         while wanted and idle < IDLE_POLLS:
             batch = await self.consumer.getmany(*wanted, timeout_ms=500, max_records=100)
@@ -166,7 +173,7 @@ async def list_dlq(bootstrap: str, topic: str, limit: int = 100, pending_only: b
                                     error=f"not a dead-letter record: {exc.errors()[0]['msg']}")  # fmt: skip
             letters.append(ListedLetter(**letter.model_dump(), dlq_partition=record.partition, dlq_offset=record.offset,
                                         replayed=record.offset < dlq.replayed_up_to.get(tp, 0)))  # fmt: skip
-        total = sum(dlq.ends.values())
+        total = sum(max(dlq.ends.get(tp, 0) - dlq.starts.get(tp, 0), 0) for tp in dlq.tps)
         pending = sum(max(dlq.ends.get(tp, 0) - dlq.replayed_up_to.get(tp, 0), 0) for tp in dlq.tps)
         return DlqListing(topic=topic, dlq_topic=dlq.name, total=total, pending=pending, letters=letters)
     finally:
