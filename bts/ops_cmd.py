@@ -63,9 +63,9 @@ def dlq_list(
         print(json.dumps(listing))
         return
     table = Table(title=f"{listing['dlq_topic']}")
-    for column in ("offset", "key", "consumer group", "attempts", "failed_at", "replayed", "error"):
-        table.add_column(column, justify="right" if column in ("offset", "attempts") else "left",
-                         overflow="fold")  # fmt: skip
+    for column in ("offset", "key", "consumer group", "attempts", "failed_at", "replayed"):
+        table.add_column(column, justify="right" if column in ("offset", "attempts") else "left", no_wrap=True)
+    table.add_column("error", overflow="fold")  # only the error wraps: the rest stays on one line
     for letter in listing["letters"]:
         table.add_row(str(letter["dlq_offset"]), letter["key"] or "", letter["consumer_group"],
                       str(letter["attempts"]), letter["failed_at"][:19].replace("T", " "),

@@ -1,9 +1,10 @@
 """Dead letters: what could not be handled, with the error, so an operator can look and replay.
 
-A replay puts dead letters back on their original topic and remembers how far it got as the committed
-offset of the consumer group `bts-dlq-replay` on `<topic>.dlq` (committed after each letter the broker
-acknowledged): the next replay starts after it, so no letter is ever sent twice, and any Kafka tool sees
-the replay position (its "lag" on the DLQ is what was never replayed). Replays of one topic must not run
+A replay puts dead letters back on their original topic, each addressed (header `bts-replay-for`) to the
+consumer group that gave up on it: the topic's other groups skip it. It remembers how far it got as the
+committed offset of the consumer group `bts-dlq-replay` on `<topic>.dlq` (committed after each letter the
+broker acknowledged): the next replay starts after it, so no letter is ever sent twice, and any Kafka tool
+sees the replay position (its "lag" on the DLQ is what was never replayed). Replays of one topic must not run
 concurrently (the gateway holds a database advisory lock around them). On Apache Kafka the position must
 outlive the letters: offsets.retention.minutes above the DLQ topics' retention (docker-compose.yml sets it).
 Should it ever be lost, a letter sent again is still handled once: every consumer is idempotent.
@@ -24,6 +25,7 @@ from shared.kafka.lag import high_watermarks
 from shared.kafka.producer import EventPublisher
 
 REPLAY_GROUP = "bts-dlq-replay"
+REPLAY_FOR_HEADER = "bts-replay-for"  # the consumer group a replayed letter is meant for (the one that failed it)
 IDLE_POLLS = 10  # give up after this many empty half-second polls (a broker that stopped answering)
 
 
@@ -204,7 +206,8 @@ async def replay(bootstrap: str, topic: str, limit: int | None = None) -> Replay
                                                          reason=str(exc).splitlines()[0][:300]))  # fmt: skip
                 else:
                     origin = f"{dlq.name}:{record.partition}:{record.offset}".encode()
-                    await publisher.send_raw(topic, letter.value, letter.key, [("replayed_from", origin)])
+                    headers = [("replayed_from", origin), (REPLAY_FOR_HEADER, letter.consumer_group.encode())]
+                    await publisher.send_raw(topic, letter.value, letter.key, headers)
                     outcome.replayed.append(ReplayedLetter(dlq_partition=record.partition, dlq_offset=record.offset,
                                                            partition=letter.partition, offset=letter.offset,
                                                            key=letter.key))  # fmt: skip
