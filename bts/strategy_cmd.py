@@ -60,6 +60,7 @@ def create(
 
 @app.command("list")
 def list_strategies(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Your strategies and their state."""
     with Gateway(Settings()) as gateway:
         strategies = gateway.get("/strategies")
     if as_json:
@@ -81,9 +82,11 @@ def _transition(name_or_id: str, action: str) -> None:
 
 @app.command("activate")
 def activate_cmd(strategy: str = typer.Argument(..., help="name or id")) -> None:
+    """DRAFT -> ACTIVE: it can be backtested from now on."""
     _transition(strategy, "activate")
 
 
 @app.command("archive")
 def archive_cmd(strategy: str = typer.Argument(..., help="name or id")) -> None:
+    """-> ARCHIVED: read-only from now on."""
     _transition(strategy, "archive")

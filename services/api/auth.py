@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+from cachetools import TTLCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.problems import ProblemError
 from services.api.users import KeyOwner, key_owner
+from shared.apikeys import hash_key
+
+# Known keys are remembered briefly so a read costs no extra database round trip; a revoked key (or a
+# change of admin rights) takes effect within KEY_CACHE_TTL_S. Only hits are cached: an unknown key is
+# always looked up.
+KEY_CACHE_TTL_S = 30.0
+_known_keys: TTLCache[str, KeyOwner] = TTLCache(maxsize=10_000, ttl=KEY_CACHE_TTL_S)
 
 bearer = HTTPBearer(auto_error=False, description="an API key from `bts user create NAME`")
 
@@ -19,10 +27,15 @@ async def caller(
 ) -> KeyOwner:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(401, "Unauthorized", "send an API key as `Authorization: Bearer <key>`")
+    digest = hash_key(credentials.credentials)  # never keep plaintext keys around
+    owner = _known_keys.get(digest)
+    if owner is not None:
+        return owner
     async with request.app.state.ctx.pool.acquire() as conn:
         owner = await key_owner(conn, credentials.credentials)
     if owner is None:
         raise ProblemError(401, "Unauthorized", "unknown or revoked API key")
+    _known_keys[digest] = owner
     return owner
 
 

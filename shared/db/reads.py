@@ -119,18 +119,23 @@ class ResultRow(BaseModel):
     series: dict[str, Any] | None = None  # daily closes the run used: {"closes": {id: {...}}, "benchmark": {...}}
 
 
-async def fetch_result(conn: Connection, result_id: UUID) -> ResultRow | None:
-    row = await conn.fetchrow(
-        "SELECT id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
-        "winning_trades, losing_trades, metrics, warnings, progress_pct, series FROM engine.backtest_results "
-        "WHERE id = $1",
-        result_id,
-    )
+RESULT_COLUMNS = (
+    "id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
+    "winning_trades, losing_trades, metrics, warnings, progress_pct"
+)
+
+
+async def fetch_result(conn: Connection, result_id: UUID, with_series: bool = True) -> ResultRow | None:
+    """A result; `with_series=False` leaves out the stored closes (the bulk of the row) for readers that
+    show only the metrics."""
+    columns = RESULT_COLUMNS + (", series" if with_series else "")
+    row = await conn.fetchrow(f"SELECT {columns} FROM engine.backtest_results WHERE id = $1", result_id)
     if row is None:
         return None
     values = dict(row)
     for key in ("request", "metrics", "warnings", "series"):
-        values[key] = _json(values[key])
+        if key in values:
+            values[key] = _json(values[key])
     return ResultRow(**values)
 
 

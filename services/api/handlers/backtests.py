@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import asyncpg
+from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -46,6 +46,7 @@ from shared.db.reads import (
     result_exists,
 )
 from shared.db.reads import fetch_trades as read_trades
+from shared.db.types import Connection
 from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
@@ -57,12 +58,27 @@ SOURCE = "bts/api"
 POLL_S = 0.25
 
 
-async def owned(backtest_id: UUID, user: CurrentUser, conn: Db) -> dict[str, Any]:
+# A finished backtest never changes (the seed: no modification after COMPLETED), so its status row and
+# its result are served from memory after the first read. The TTL bounds how long a result removed by
+# retention stays visible; the size bounds the memory.
+FINISHED_TTL_S = 300.0
+_finished_status: TTLCache[tuple[UUID, UUID], dict[str, Any]] = TTLCache(maxsize=20_000, ttl=FINISHED_TTL_S)
+_finished_result: TTLCache[UUID, bytes] = TTLCache(maxsize=2_000, ttl=FINISHED_TTL_S)
+
+
+async def owned(backtest_id: UUID, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
     """The backtest's status row if it is the caller's; 404 otherwise (also for another user's id)."""
-    row = await read_status_row(conn, user, backtest_id)
+    cached = _finished_status.get((user, backtest_id))
+    if cached is not None:
+        return cached
+    async with ctx.pool.acquire() as conn:
+        row = await read_status_row(conn, user, backtest_id)
     if row is None:
         raise not_found("backtest", backtest_id)
-    return status_fields(row)
+    fields = status_fields(row)
+    if fields["status"] in TERMINAL:
+        _finished_status[(user, backtest_id)] = fields
+    return fields
 
 
 Owned = Annotated[dict[str, Any], Depends(owned)]
@@ -123,9 +139,10 @@ async def list_backtests(
 
 
 @router.get("/{backtest_id}", response_model=BacktestStatusResponse)
-async def get_status(backtest: Owned) -> BacktestStatusResponse:
+async def get_status(backtest: Owned) -> Response:
     """The seed's BacktestStatusResponse: status, progress_pct, estimated_completion, error_message."""
-    return BacktestStatusResponse.model_validate(backtest)
+    body = BacktestStatusResponse.model_validate(backtest).model_dump_json()  # validated once, not twice
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{backtest_id}/events", response_class=EventSourceResponse,
@@ -159,14 +176,14 @@ def _no_result(backtest: dict[str, Any], settings: Settings) -> ProblemError:
     return ProblemError(409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: no result yet")
 
 
-async def _result(conn: asyncpg.Connection, backtest: dict[str, Any], settings: Settings) -> Any:
-    result = await fetch_result(conn, backtest["id"])
+async def _result(conn: Connection, backtest: dict[str, Any], settings: Settings) -> Any:
+    result = await fetch_result(conn, backtest["id"], with_series=False)
     if result is None:
         raise _no_result(backtest, settings)
     return result
 
 
-async def _still_there(conn: asyncpg.Connection, backtest: dict[str, Any], settings: Settings) -> None:
+async def _still_there(conn: Connection, backtest: dict[str, Any], settings: Settings) -> None:
     """Trades and snapshots of a finished backtest whose result expired: 410, not an empty list."""
     if backtest["status"] in TERMINAL and not await result_exists(conn, backtest["id"]):
         raise _no_result(backtest, settings)
@@ -179,13 +196,20 @@ GONE: dict[int | str, dict[str, Any]] = {
 
 @router.get("/{backtest_id}/result", response_model=ResultOut,
             responses={409: {"description": "the engine has not started it yet"}, **GONE})  # fmt: skip
-async def get_result(backtest: Owned, conn: Db, ctx: Ctx) -> ResultOut:
+async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     """The seed's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
-    result = await _result(conn, backtest, ctx.settings)
-    sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
-    low, high = SHARPE_REALISTIC
-    return ResultOut(**result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
-                     sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high)  # fmt: skip
+    body = _finished_result.get(backtest["id"])
+    if body is None:
+        async with ctx.pool.acquire() as conn:
+            result = await _result(conn, backtest, ctx.settings)
+        sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
+        low, high = SHARPE_REALISTIC
+        shown = ResultOut(**result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
+                          sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high)  # fmt: skip
+        body = shown.model_dump_json().encode()
+        if result.status in TERMINAL:
+            _finished_result[backtest["id"]] = body
+    return Response(body, media_type="application/json")
 
 
 Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per item, the seed's column names")]
