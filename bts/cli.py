@@ -37,6 +37,7 @@ app.add_typer(ops_cmd.app, name="ops")
 def user_create(
     name: str = typer.Argument(..., help="user name, unique"),
     as_json: bool = typer.Option(False, "--json", help='print {"user_id": ..., "api_key": ...}'),
+    admin: bool = typer.Option(False, "--admin", help="an operator: may also call `bts ops` (lag, dead letters)"),
 ) -> None:
     """Create a user and print a new API key (shown once; only its hash is stored)."""
     import json
@@ -54,7 +55,7 @@ def user_create(
         except (OSError, asyncpg.PostgresError) as exc:
             raise CliError(f"cannot reach the database ({exc}); is `bts up` running?") from exc
         try:
-            created = await create_user(conn, name)
+            created = await create_user(conn, name, admin)
         except (UserExistsError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         finally:
@@ -63,9 +64,9 @@ def user_create(
 
     user_id, api_key = asyncio.run(create())
     if as_json:
-        print(json.dumps({"user_id": user_id, "api_key": api_key}))
+        print(json.dumps({"user_id": user_id, "api_key": api_key, "is_admin": admin}))
     else:
-        out.print(f"user [bold]{name}[/] created ({user_id})")
+        out.print(f"{'admin' if admin else 'user'} [bold]{name}[/] created ({user_id})")
         out.print(f"API key (shown once): [bold]{api_key}[/]")
         out.print(f"use it as: export BTS_API_KEY={api_key}")
 
@@ -79,7 +80,7 @@ def up() -> None:
 
     def ready(stack: Stack) -> None:
         out.print(f"[bold green]gateway[/] {settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
-        out.print(f"demo API key: {stack.demo_key}  (export BTS_API_KEY=... for the bts commands)")
+        out.print(f"demo API key: {stack.demo_key}  (admin; export BTS_API_KEY=... for the bts commands)")
         out.print("Press Ctrl-C to stop.")
 
     try:

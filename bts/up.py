@@ -169,7 +169,7 @@ class Stack:
 async def _demo_key(api_url: str) -> str:
     conn = await asyncpg.connect(asyncpg_dsn(api_url))
     try:
-        return (await new_key_for(conn, "demo")).api_key
+        return (await new_key_for(conn, "demo", admin=True)).api_key  # the operator of a local stack
     finally:
         await conn.close()
 

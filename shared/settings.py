@@ -36,6 +36,14 @@ class Settings(BaseSettings):
         default=None, description="commit the code was built from (set at image build time); run manifests record it"
     )
     max_upload_bytes: int = Field(default=2 * 1024**3, description="largest CSV upload the gateway accepts")
+    max_request_bytes: int = Field(default=1024**2, description="largest request body other than an upload")
+    # Retention (the seed): each owning service runs its job every retention_every_s.
+    retention_every_s: float = Field(default=3600.0, gt=0, description="how often the retention jobs run")
+    market_data_retention_years: int = Field(
+        default=5, ge=1, description="rolling window of market data; never cuts into the backtestable range"
+    )
+    result_retention_days: int = Field(default=365, ge=1, description="backtest results (trades, snapshots)")
+    report_retention_days: int = Field(default=90, ge=1, description="performance reports, row and file")
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000

@@ -138,3 +138,15 @@ async def write_snapshots(conn: Connection, result_id: UUID, snapshots: list[Sna
             "buying_power",
         ],
     )
+
+
+async def delete_finished_before(conn: Connection, cutoff: datetime, batch: int = 100) -> list[UUID]:
+    """Retention: up to `batch` results that finished (COMPLETED or FAILED) before `cutoff`, deleted with
+    their trades and portfolio snapshots (ON DELETE CASCADE). Snapshots are partitioned by market time, not
+    by the result's age, so they go per result rather than by partition."""
+    rows = await conn.fetch(
+        "DELETE FROM engine.backtest_results WHERE id IN (SELECT id FROM engine.backtest_results "
+        "WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < $1 ORDER BY completed_at LIMIT $2) RETURNING id",
+        cutoff, batch,
+    )  # fmt: skip
+    return [UUID(str(r["id"])) for r in rows]

@@ -139,6 +139,11 @@ async def fetch_result(conn: Connection, result_id: UUID, with_series: bool = Tr
     return ResultRow(**values)
 
 
+async def result_exists(conn: Connection, result_id: UUID) -> bool:
+    """Whether the engine still has the result (retention deletes finished ones after a year). Readers: api."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM engine.backtest_results WHERE id = $1)", result_id))
+
+
 TRADES_SQL = (
     "SELECT instrument_id, side, entry_time, entry_price, exit_time, exit_price, quantity, commission, slippage, pnl, "
     "pnl_pct FROM engine.trades WHERE backtest_result_id = $1 ORDER BY entry_time, instrument_id, id"

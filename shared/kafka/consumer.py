@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared import topics
 from shared.events import Envelope, parse_event
-from shared.kafka.dlq import DeadLetter
+from shared.kafka.dlq import REPLAY_FOR_HEADER, DeadLetter
 from shared.kafka.producer import EventPublisher
 from shared.runtime.tasks import cancel
 from shared.runtime.transient import backoff_delay, is_transient, retry_while_transient
@@ -73,6 +73,8 @@ class MessageProcessor:
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
+        if replayed_for_another_group(record, self.group_id):
+            return  # a dead letter of another group, replayed: that group handles it, we did long ago
         self.stats.count(self.stats.consumed, topic)
         raw = record.value or b""
         try:
@@ -90,6 +92,8 @@ class MessageProcessor:
                 try:
                     await self.handler(envelope)
                     self._observe(topic, "ok", started)
+                    log.info("message handled", topic=topic, partition=record.partition, offset=record.offset,
+                             attempt=attempt, ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
                     return
                 except asyncio.CancelledError:
                     raise
@@ -130,6 +134,16 @@ class MessageProcessor:
             self.on_dead_letter(record.topic)
         log.error("message dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
                   error=error)  # fmt: skip
+
+
+def replayed_for_another_group(record: ConsumerRecord[bytes, bytes], group_id: str) -> bool:
+    """A replayed dead letter is meant for the consumer group that gave up on it (header REPLAY_FOR_HEADER):
+    other groups of the topic handled the original already, and a poison message that several groups
+    dead-lettered must not come back once per group to every group (and multiply with each replay)."""
+    for name, value in record.headers or ():
+        if name == REPLAY_FOR_HEADER:
+            return bytes(value).decode(errors="replace") != group_id
+    return False
 
 
 class EventConsumer:
