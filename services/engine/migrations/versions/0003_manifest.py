@@ -1,13 +1,13 @@
 """backtest_results.manifest: the run manifest (digests of the bars, configuration, parameters and trades;
 engine, NautilusTrader and code versions), served by the gateway and checked by `bts backtest reproduce`.
 
-Revision ID: research_0003_manifest
+Revision ID: 0003
 Revises: 0002
 """
 
 from alembic import op
 
-revision = "research_0003_manifest"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

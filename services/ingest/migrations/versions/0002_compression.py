@@ -1,7 +1,7 @@
 """market_data compression on TimescaleDB (segmented by instrument and timeframe, chunks older than 90
 days); nothing on plain PostgreSQL. Retention is the ingest service's scheduled job (services/ingest/retention.py).
 
-Revision ID: ops_0002_compression
+Revision ID: 0002
 Revises: 0001
 """
 
@@ -9,7 +9,7 @@ from alembic import context, op
 
 from shared.db.timeseries import compression_sql, remove_compression_sql
 
-revision = "ops_0002_compression"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

@@ -1,13 +1,13 @@
 """Operators: users with is_admin may call /ops (consumer lag, dead letters and their replay).
 
-Revision ID: ops_0003_admin_users
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from alembic import op
 
-revision = "ops_0003_admin_users"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

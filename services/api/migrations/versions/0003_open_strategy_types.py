@@ -5,13 +5,13 @@ gateway checks that a new strategy's type is registered, and the column keeps on
 The status read model also records requests of outside producers, whose type the engine may refuse:
 there any non-empty name up to 64 characters is kept, so the FAILED status can show what was asked.
 
-Revision ID: research_0003_open_types
+Revision ID: 0003
 Revises: 0002
 """
 
 from alembic import op
 
-revision = "research_0003_open_types"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
