@@ -49,9 +49,20 @@ async def _stamps(pool: asyncpg.Pool, instrument: str) -> list[datetime]:
     return [r["timestamp"] for r in rows]
 
 
-async def _partition_exists(pool: asyncpg.Pool, name: str) -> bool:
+async def _timescaledb(pool: asyncpg.Pool) -> bool:
     async with pool.acquire() as conn:
-        return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"ingest.{name}"))
+        return bool(await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"))
+
+
+async def _stored_at(pool: asyncpg.Pool, at: datetime) -> bool:
+    """Whether market_data still has the storage that holds `at`: its monthly partition, or on TimescaleDB
+    its chunk (30 days wide, aligned to the epoch, so its bounds are not the month's)."""
+    async with pool.acquire() as conn:
+        if await _timescaledb(pool):
+            return bool(await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM timescaledb_information.chunks WHERE hypertable_schema = 'ingest' "
+                "AND hypertable_name = 'market_data' AND range_start <= $1 AND $1 < range_end)", at))  # fmt: skip
+        return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"ingest.market_data_p{at:%Y_%m}"))
 
 
 def utc(*args: int) -> datetime:
@@ -69,9 +80,9 @@ async def test_market_data_older_than_the_rolling_window_goes(ingest_pool: async
 
     assert await _stamps(ingest_pool, instrument) == [utc(2015, 6, 15, 0, 1), *young[1:]]
     assert removed >= 2 + 2  # two whole partitions dropped, the boundary partition's two old rows deleted
-    assert not await _partition_exists(ingest_pool, "market_data_p2014_12")  # wholly past the cutoff: dropped
-    assert not await _partition_exists(ingest_pool, "market_data_p2015_05")
-    assert await _partition_exists(ingest_pool, "market_data_p2015_06")  # the boundary partition stays
+    assert not await _stored_at(ingest_pool, utc(2014, 12, 15))  # wholly past the cutoff: dropped
+    assert not await _stored_at(ingest_pool, utc(2015, 5, 20))
+    assert await _stored_at(ingest_pool, utc(2015, 6, 15, 0, 1))  # the boundary partition (or chunk) stays
     await MarketDataRetention(ingest_pool, window_years=5, clock=lambda: now).run_once()  # again: a no-op for ours
     assert await _stamps(ingest_pool, instrument) == [utc(2015, 6, 15, 0, 1), *young[1:]]
 
@@ -85,8 +96,9 @@ async def test_market_data_a_backtest_may_request_is_never_deleted(ingest_pool: 
     await MarketDataRetention(ingest_pool, window_years=5, clock=lambda: now).run_once()
 
     assert await _stamps(ingest_pool, instrument) == [utc(2019, 1, 1), utc(2019, 1, 2), utc(2021, 6, 1)]
-    assert not await _partition_exists(ingest_pool, "market_data_p2018_12")  # its upper bound is the cutoff
-    assert await _partition_exists(ingest_pool, "market_data_p2019_01")
+    if not await _timescaledb(ingest_pool):  # the 2018-12 partition ends at the cutoff (a chunk need not)
+        assert not await _stored_at(ingest_pool, utc(2018, 12, 28))
+    assert await _stored_at(ingest_pool, utc(2019, 1, 1))
 
 
 def _job(**overrides: object) -> BacktestJob:
