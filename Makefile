@@ -33,7 +33,9 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "error: the browser test needs chromium (Debian: sudo apt-get install chromium)"; exit 1; fi; }
 
+# The example strategy plugin is installed first, so its own tests (and the gateway's plugin test) run.
 test: lint typecheck browser
+	$(UV) pip install --python $(BIN)/python --quiet -c constraints.txt -e examples/donchian-breakout
 	$(BIN)/pytest
 
 unit: install

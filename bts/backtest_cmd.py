@@ -73,6 +73,7 @@ def submit(
 
 @app.command("status")
 def status(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+    """Status, progress and ETA of a backtest (the error when it FAILED)."""
     with Gateway(Settings()) as gateway:
         current = gateway.get(f"/backtests/{backtest_id}")
     if as_json:
@@ -124,6 +125,7 @@ def list_cmd(
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Your backtests, newest first (also those published straight to Kafka)."""
     params: dict[str, Any] = {"limit": limit} | ({"status": status_filter.upper()} if status_filter else {})
     with Gateway(Settings()) as gateway:
         rows = gateway.get("/backtests", params=params)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, strategy_cmd
+from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, research_cmd, strategy_cmd
 from bts.console import CliError, err, out
 from shared.settings import Settings
 
@@ -26,6 +26,10 @@ app.add_typer(instrument_cmd.app, name="instrument")
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(strategy_cmd.app, name="strategy")
 app.add_typer(backtest_cmd.app, name="backtest")
+backtest_cmd.app.command("manifest")(research_cmd.manifest)
+backtest_cmd.app.command("reproduce")(research_cmd.reproduce)
+backtest_cmd.app.command("compare")(research_cmd.compare)
+strategy_cmd.app.command("types")(research_cmd.strategy_types)
 app.add_typer(ops_cmd.app, name="ops")
 
 
@@ -33,6 +37,7 @@ app.add_typer(ops_cmd.app, name="ops")
 def user_create(
     name: str = typer.Argument(..., help="user name, unique"),
     as_json: bool = typer.Option(False, "--json", help='print {"user_id": ..., "api_key": ...}'),
+    admin: bool = typer.Option(False, "--admin", help="an operator: may also call `bts ops` (lag, dead letters)"),
 ) -> None:
     """Create a user and print a new API key (shown once; only its hash is stored)."""
     import json
@@ -50,7 +55,7 @@ def user_create(
         except (OSError, asyncpg.PostgresError) as exc:
             raise CliError(f"cannot reach the database ({exc}); is `bts up` running?") from exc
         try:
-            created = await create_user(conn, name)
+            created = await create_user(conn, name, admin)
         except (UserExistsError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         finally:
@@ -59,9 +64,9 @@ def user_create(
 
     user_id, api_key = asyncio.run(create())
     if as_json:
-        print(json.dumps({"user_id": user_id, "api_key": api_key}))
+        print(json.dumps({"user_id": user_id, "api_key": api_key, "is_admin": admin}))
     else:
-        out.print(f"user [bold]{name}[/] created ({user_id})")
+        out.print(f"{'admin' if admin else 'user'} [bold]{name}[/] created ({user_id})")
         out.print(f"API key (shown once): [bold]{api_key}[/]")
         out.print(f"use it as: export BTS_API_KEY={api_key}")
 
@@ -75,7 +80,7 @@ def up() -> None:
 
     def ready(stack: Stack) -> None:
         out.print(f"[bold green]gateway[/] {settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
-        out.print(f"demo API key: {stack.demo_key}  (export BTS_API_KEY=... for the bts commands)")
+        out.print(f"demo API key: {stack.demo_key}  (admin; export BTS_API_KEY=... for the bts commands)")
         out.print("Press Ctrl-C to stop.")
 
     try:
@@ -124,7 +129,7 @@ def topics_create() -> None:
 def main() -> None:
     """Console-script entry: expected failures print one line and exit non-zero, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # without standalone mode, click returns typer.Exit's code
     except CliError as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(exc.code)
@@ -141,3 +146,5 @@ def main() -> None:
             sys.exit(int(getattr(exc, "exit_code", 2)))
         err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

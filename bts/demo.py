@@ -36,7 +36,7 @@ def _instrument(symbol: str) -> dict[str, Any]:
             "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
 
 
-def _register_and_load(gateway: Gateway, files: dict[str, Path]) -> None:
+def register_and_load(gateway: Gateway, files: dict[str, Path]) -> None:
     known = {i["id"] for i in gateway.get("/instruments")}
     for symbol in files:
         if f"{symbol}.NASDAQ" not in known:
@@ -60,7 +60,7 @@ def _register_and_load(gateway: Gateway, files: dict[str, Path]) -> None:
             time.sleep(0.2)
 
 
-def _strategies(gateway: Gateway) -> dict[str, str]:
+def create_strategies(gateway: Gateway) -> dict[str, str]:
     """title -> id of an ACTIVE strategy (a fresh name per run: names are unique per user)."""
     run = uuid.uuid4().hex[:6]
     ids = {}
@@ -85,8 +85,8 @@ def _reports(gateway: Gateway, backtest_id: str, timeout_s: float = 120) -> dict
 def _run(settings: Settings, stack: Stack) -> None:
     files = write_sample_files(stack.state_dir / "samples")
     with Gateway(settings.model_copy(update={"api_key": stack.demo_key})) as gateway:
-        _register_and_load(gateway, files)
-        strategies = _strategies(gateway)
+        register_and_load(gateway, files)
+        strategies = create_strategies(gateway)
         submitted = {}
         for title, strategy_id in strategies.items():
             accepted = gateway.post("/backtests", json={

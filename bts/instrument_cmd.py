@@ -39,6 +39,7 @@ def add(
 
 @app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Registered instruments."""
     with Gateway(Settings()) as gateway:
         instruments = gateway.get("/instruments")
     if as_json:

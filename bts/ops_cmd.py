@@ -1,10 +1,12 @@
-"""`bts ops lag`: consumer groups and their lag, as operators watch them."""
+"""`bts ops lag` and `bts ops dlq list|replay`: consumer lag and dead letters, as operators watch them
+(an admin's API key: `bts user create NAME --admin`, or the demo key `bts up` prints)."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from typing import Any
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
@@ -13,7 +15,10 @@ from bts.console import out
 from bts.gateway import Gateway
 from shared.settings import Settings
 
-app = typer.Typer(help="Operations: consumer lag.", no_args_is_help=True)
+app = typer.Typer(help="Operations (admin key): consumer lag, dead letters.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: messages a consumer could not handle, and their replay.",
+                      no_args_is_help=True)  # fmt: skip
+app.add_typer(dlq_app, name="dlq")
 
 
 @app.command("lag")
@@ -41,3 +46,53 @@ def lag(
     out.print(table)
     for name, total in sorted(totals.items()):
         out.print(f"{name}: total lag {total}")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: str = typer.Argument(..., help="the original topic, e.g. backtest.requested"),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="at most this many letters"),
+    pending: bool = typer.Option(False, "--pending", help="only those no replay has sent back yet"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The dead letters of TOPIC: offset, key, consumer group, attempts, when and why it failed."""
+    params: dict[str, Any] = {"limit": limit, "pending": pending}
+    with Gateway(Settings()) as gateway:
+        listing: dict[str, Any] = gateway.get(f"/ops/dlq/{quote(topic, safe='')}", params=params)
+    if as_json:
+        print(json.dumps(listing))
+        return
+    table = Table(title=f"{listing['dlq_topic']}")
+    for column in ("offset", "key", "consumer group", "attempts", "failed_at", "replayed"):
+        table.add_column(column, justify="right" if column in ("offset", "attempts") else "left", no_wrap=True)
+    table.add_column("error", overflow="fold")  # only the error wraps: the rest stays on one line
+    for letter in listing["letters"]:
+        table.add_row(str(letter["dlq_offset"]), letter["key"] or "", letter["consumer_group"],
+                      str(letter["attempts"]), letter["failed_at"][:19].replace("T", " "),
+                      "yes" if letter["replayed"] else "no", letter["error"])  # fmt: skip
+    if listing["letters"]:
+        out.print(table)
+    out.print(f"{listing['total']} dead letter(s) of {topic}, {listing['pending']} not replayed yet")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    topic: str = typer.Argument(..., help="the original topic, e.g. backtest.requested"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="at most this many letters"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Put the dead letters of TOPIC back on it, after the cause was fixed; each letter is sent only once."""
+    with Gateway(Settings(), timeout=600) as gateway:
+        outcome: dict[str, Any] = gateway.post(f"/ops/dlq/{quote(topic, safe='')}/replay",
+                                               params={"limit": limit} if limit else None)  # fmt: skip
+    if as_json:
+        print(json.dumps(outcome))
+        return
+    replayed = outcome["replayed"]
+    if replayed:
+        offsets = ", ".join(str(r["dlq_offset"]) for r in replayed)
+        out.print(f"replayed {len(replayed)} dead letter(s) to {topic} (DLQ offsets {offsets})")
+    else:
+        out.print(f"nothing to replay: every dead letter of {topic} was replayed before")
+    for skipped in outcome["skipped"]:
+        out.print(f"skipped DLQ offset {skipped['dlq_offset']}: {skipped['reason']}")

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
-from shared.models import StrategyType
 from shared.settings import Settings
 
 app = typer.Typer(help="Trading strategies (DRAFT -> ACTIVE -> ARCHIVED).", no_args_is_help=True)
@@ -41,14 +40,14 @@ def resolve(gateway: Gateway, name_or_id: str) -> dict[str, Any]:
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="unique among your strategies"),
-    strategy_type: StrategyType = typer.Option(..., "--type", help="strategy type"),
+    strategy_type: str = typer.Option(..., "--type", help="a registered strategy type (`bts strategy types`)"),
     param: list[str] = typer.Option([], "--param", "-p", help="parameter name=value, repeatable"),
     activate: bool = typer.Option(False, "--activate", help="make it ACTIVE at once (ready to backtest)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create a strategy, e.g. `bts strategy create sma --type SMA_CROSSOVER -p fast_period=20 -p slow_period=50`."""
     with Gateway(Settings()) as gateway:
-        created = gateway.post("/strategies", json={"name": name, "strategy_type": strategy_type.value,
+        created = gateway.post("/strategies", json={"name": name, "strategy_type": strategy_type,
                                                     "parameters": parse_params(param)})  # fmt: skip
         if activate:
             created = gateway.post(f"/strategies/{created['id']}/activate")
@@ -60,6 +59,7 @@ def create(
 
 @app.command("list")
 def list_strategies(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Your strategies and their state."""
     with Gateway(Settings()) as gateway:
         strategies = gateway.get("/strategies")
     if as_json:
@@ -81,9 +81,11 @@ def _transition(name_or_id: str, action: str) -> None:
 
 @app.command("activate")
 def activate_cmd(strategy: str = typer.Argument(..., help="name or id")) -> None:
+    """DRAFT -> ACTIVE: it can be backtested from now on."""
     _transition(strategy, "activate")
 
 
 @app.command("archive")
 def archive_cmd(strategy: str = typer.Argument(..., help="name or id")) -> None:
+    """-> ARCHIVED: read-only from now on."""
     _transition(strategy, "archive")

@@ -58,6 +58,7 @@ class Stack:
     services: list[RunningService] = field(default_factory=list)
     timescaledb: bool = False
     demo_key: str = ""
+    service_names: tuple[str, ...] = SERVICE_NAMES  # fault and load tests start a subset
 
     def __post_init__(self) -> None:
         self.embedded = EmbeddedStack(self.settings)
@@ -82,7 +83,7 @@ class Stack:
         self.timescaledb = migrate_all(ep.database_url, self.settings.db_role_password)
         self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
         self.demo_key = asyncio.run(_demo_key(role_url(ep.database_url, "api", self.settings.db_role_password)))
-        for name in SERVICE_NAMES:
+        for name in self.service_names:
             self.services.append(self._spawn(name, api_port if name == "api" else free_port()))
         self._wait_ready(ready_timeout)
         stack = StackFile(
@@ -168,7 +169,7 @@ class Stack:
 async def _demo_key(api_url: str) -> str:
     conn = await asyncpg.connect(asyncpg_dsn(api_url))
     try:
-        return (await new_key_for(conn, "demo")).api_key
+        return (await new_key_for(conn, "demo", admin=True)).api_key  # the operator of a local stack
     finally:
         await conn.close()
 

@@ -21,7 +21,6 @@ from shared.models import (
     DataSource,
     PerformanceMetrics,
     ReportType,
-    StrategyType,
     Timeframe,
 )
 
@@ -88,7 +87,11 @@ class BarsLoaded(Payload):
 class StrategySpec(Payload):
     id: UUID | None = None
     name: str | None = None
-    strategy_type: StrategyType
+    strategy_type: str = Field(
+        min_length=1, max_length=64, examples=["SMA_CROSSOVER"],
+        description="a registered strategy type (GET /api/v1/strategy-types); the engine fails a request for "
+        "a type it does not have, with that reason",
+    )  # fmt: skip
     parameters: dict[str, Any]
 
 

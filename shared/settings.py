@@ -16,6 +16,10 @@ class Settings(BaseSettings):
         description="PostgreSQL URL. For migrations an admin URL; for a service, its own role's URL.",
     )
     kafka_bootstrap: str | None = Field(default=None, description="host:port[,host:port] of Kafka")
+    tansu_storage: str = Field(
+        default="memory://tansu/",
+        description="storage of the embedded broker: memory:// (lost on restart) or s3://BUCKET/ (AWS_* variables)",
+    )
     state_dir: Path = Field(default=Path(".bts"), description="embedded data, uploads, reports, ports")
     api_url: str = "http://127.0.0.1:8000"
     api_key: str | None = None
@@ -28,14 +32,25 @@ class Settings(BaseSettings):
     service_port: int | None = Field(default=None, description="health/metrics port of a worker service")
     bind_host: str = Field(default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)")
     log_level: str = "INFO"
+    git_commit: str | None = Field(
+        default=None, description="commit the code was built from (set at image build time); run manifests record it"
+    )
     max_upload_bytes: int = Field(default=2 * 1024**3, description="largest CSV upload the gateway accepts")
+    max_request_bytes: int = Field(default=1024**2, description="largest request body other than an upload")
+    # Retention (the seed): each owning service runs its job every retention_every_s.
+    retention_every_s: float = Field(default=3600.0, gt=0, description="how often the retention jobs run")
+    market_data_retention_years: int = Field(
+        default=5, ge=1, description="rolling window of market data; never cuts into the backtestable range"
+    )
+    result_retention_days: int = Field(default=365, ge=1, description="backtest results (trades, snapshots)")
+    report_retention_days: int = Field(default=90, ge=1, description="performance reports, row and file")
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000
     kafka_heartbeat_interval_ms: int = 1000
     kafka_fetch_max_wait_ms: int = 20
 
-    @field_validator("database_url", "kafka_bootstrap", "api_key", mode="before")
+    @field_validator("database_url", "kafka_bootstrap", "api_key", "git_commit", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

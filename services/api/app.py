@@ -8,6 +8,7 @@ router documents every topic and payload at /asyncapi.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -15,7 +16,19 @@ from faststream import AckPolicy
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
 from services.api import problems
-from services.api.handlers import backtests, instruments, market_data, ops, reports, strategies
+from services.api.body_limit import BodyLimitMiddleware
+from services.api.correlation import CorrelationMiddleware
+from services.api.handlers import (
+    backtests,
+    comparisons,
+    instruments,
+    market_data,
+    ops,
+    reports,
+    reproducibility,
+    strategies,
+    strategy_types,
+)
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
@@ -41,6 +54,7 @@ def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
     kafka = KafkaRouter(
         required(settings.kafka_bootstrap, "BTS_KAFKA_BOOTSTRAP"),
         schema_url="/asyncapi",
+        logger=logging.getLogger("bts.kafka"),  # through the root handler: JSON lines like every other
         description="Every topic of the platform and its CloudEvents-style envelope; JSON, keyed as documented.",
     )
 
@@ -79,8 +93,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     problems.install(gateway)
     problems.document(gateway)
+    gateway.add_middleware(BodyLimitMiddleware, upload_paths=frozenset({"/api/v1/market-data/import"}),
+                           upload_limit=settings.max_upload_bytes, other_limit=settings.max_request_bytes)  # fmt: skip
+    gateway.add_middleware(CorrelationMiddleware)  # outermost: its log line and header cover every answer
     api = APIRouter(prefix="/api/v1")
-    for module in (strategies, instruments, market_data, backtests, reports, ops):
+    # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
+    for module in (strategy_types, strategies, instruments, market_data, comparisons, backtests, reproducibility,
+                   reports, ops):  # fmt: skip
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models import CommissionModel, DataSource, StrategyStatus, StrategyType, Timeframe
+from shared.models import CommissionModel, DataSource, StrategyStatus, Timeframe
 from shared.models.backtest import BacktestConfiguration
 from shared.models.responses import BacktestStatusResponse, StrategyResponse
 
@@ -29,8 +29,12 @@ class StrategyCreate(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
-    strategy_type: StrategyType
-    parameters: dict[str, Any] = Field(description="typed per strategy_type; see the strategy's parameter schema")
+    strategy_type: str = Field(
+        min_length=1, max_length=64, examples=["SMA_CROSSOVER"],
+        description="a registered strategy type: the seed's SMA_CROSSOVER, MEAN_REVERSION, MOMENTUM and any "
+        "installed plugin's (GET /strategy-types lists them with their parameter schemas)",
+    )  # fmt: skip
+    parameters: dict[str, Any] = Field(description="typed per strategy_type: GET /strategy-types gives each schema")
 
 
 class StrategyUpdate(BaseModel):
@@ -95,7 +99,7 @@ class BacktestSummary(BacktestStatusResponse):
 
     configuration_id: UUID | None
     strategy_id: UUID | None = None
-    strategy_type: StrategyType | None = None
+    strategy_type: str | None = None
     instrument_ids: list[str] = Field(default_factory=list)
     start_date: date | None = None
     end_date: date | None = None
@@ -208,3 +212,55 @@ class ConsumerPartitionLag(BaseModel):
     end_offset: int | None
     lag: int | None
     members: list[str] = Field(default_factory=list)
+
+
+class StrategyTypeOut(BaseModel):
+    """A registered strategy type: what `strategy_type` may name, and the JSON Schema of its parameters."""
+
+    name: str = Field(examples=["SMA_CROSSOVER"])
+    description: str
+    parameters_schema: dict[str, Any] = Field(description="JSON Schema (draft 2020-12) of `parameters`")
+    distribution: str | None = Field(description="the installed package that registered it (bts: a built-in)")
+    version: str | None
+    builtin: bool
+
+
+class ReproductionAccepted(BaseModel):
+    id: UUID = Field(description="the new backtest")
+    status: str = "PENDING"
+    reproduces: UUID = Field(description="the backtest whose recorded request it replays")
+
+
+class EquityCurve(BaseModel):
+    dates: list[date]
+    values: list[float] = Field(description="end-of-day portfolio total value")
+
+
+class ComparedBacktest(BaseModel):
+    id: UUID
+    label: str = Field(description="strategy name (or type) and parameters, for legends and column heads")
+    strategy_type: str | None
+    strategy_name: str | None
+    parameters: dict[str, Any]
+    instrument_ids: list[str]
+    start_date: date | None
+    end_date: date | None
+    initial_capital: Decimal | None
+    trades_count: int
+    winning_trades: int
+    losing_trades: int
+    completed_at: datetime | None
+    metrics: dict[str, Any] = Field(description="the seed's metrics JSON (fractions)")
+    equity: EquityCurve | None = Field(default=None, description="with curves=true")
+
+
+class MetricRow(BaseModel):
+    group: str = Field(examples=["risk"])
+    metric: str = Field(examples=["sharpe_ratio"])
+    values: list[float | None] = Field(description="one per backtest, in the order of `backtests`")
+    best: UUID | None = Field(description="the backtest with the best value (null when no order makes sense)")
+
+
+class ComparisonOut(BaseModel):
+    backtests: list[ComparedBacktest]
+    metrics: list[MetricRow] = Field(description="metrics side by side: one row per metric of the seed's JSON")

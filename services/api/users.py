@@ -1,4 +1,4 @@
-"""Users and their API keys (schema `api`)."""
+"""Users and their API keys (schema `api`). Admins (operators) may also call /ops."""
 
 from __future__ import annotations
 
@@ -17,13 +17,20 @@ class CreatedUser:
     user_id: UUID
     name: str
     api_key: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    user_id: UUID
+    is_admin: bool
 
 
 class UserExistsError(Exception):
     pass
 
 
-async def create_user(conn: Connection, name: str) -> CreatedUser:
+async def create_user(conn: Connection, name: str, admin: bool = False) -> CreatedUser:
     """A user and a first API key; the key is returned once and only its hash is stored."""
     name = name.strip()
     if not 1 <= len(name) <= 100:
@@ -32,35 +39,47 @@ async def create_user(conn: Connection, name: str) -> CreatedUser:
     user_id = uuid.uuid4()
     try:
         async with conn.transaction():
-            await conn.execute("INSERT INTO api.users (id, name) VALUES ($1, $2)", user_id, name)
+            await conn.execute("INSERT INTO api.users (id, name, is_admin) VALUES ($1, $2, $3)", user_id, name, admin)
             await conn.execute(
                 "INSERT INTO api.api_keys (id, user_id, key_hash, prefix) VALUES ($1, $2, $3, $4)",
                 uuid.uuid4(), user_id, key.hash, key.prefix,
             )  # fmt: skip
     except asyncpg.UniqueViolationError as exc:
         raise UserExistsError(f"a user named {name!r} already exists") from exc
-    return CreatedUser(user_id=user_id, name=name, api_key=key.plaintext)
+    return CreatedUser(user_id=user_id, name=name, api_key=key.plaintext, is_admin=admin)
+
+
+async def key_owner(conn: Connection, plaintext: str) -> KeyOwner | None:
+    """Who a presented key belongs to, or None for an unknown or revoked key."""
+    row = await conn.fetchrow(
+        "SELECT u.id, u.is_admin FROM api.api_keys k JOIN api.users u ON u.id = k.user_id "
+        "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        hash_key(plaintext),
+    )
+    return KeyOwner(UUID(str(row["id"])), bool(row["is_admin"])) if row is not None else None
 
 
 async def user_for_key(conn: Connection, plaintext: str) -> UUID | None:
-    """The user a presented key belongs to, or None for an unknown or revoked key."""
-    value = await conn.fetchval(
-        "SELECT user_id FROM api.api_keys WHERE key_hash = $1 AND revoked_at IS NULL", hash_key(plaintext)
-    )
-    return UUID(str(value)) if value is not None else None
+    owner = await key_owner(conn, plaintext)
+    return owner.user_id if owner is not None else None
 
 
-async def new_key_for(conn: Connection, name: str) -> CreatedUser:
-    """Another key for user `name`, creating the user if needed (used by `bts up` for its demo key)."""
+async def new_key_for(conn: Connection, name: str, admin: bool = False) -> CreatedUser:
+    """Another key for user `name`, creating the user if needed (used by `bts up` for its demo key, an
+    admin one); `admin` makes an existing user an admin too."""
     user_id = await conn.fetchval("SELECT id FROM api.users WHERE name = $1", name)
     if user_id is None:
         try:
-            return await create_user(conn, name)
+            return await create_user(conn, name, admin)
         except UserExistsError:  # created concurrently: fall through and add a key
             user_id = await conn.fetchval("SELECT id FROM api.users WHERE name = $1", name)
     key = new_key()
-    await conn.execute(
-        "INSERT INTO api.api_keys (id, user_id, key_hash, prefix) VALUES ($1, $2, $3, $4)",
-        uuid.uuid4(), user_id, key.hash, key.prefix,
-    )  # fmt: skip
-    return CreatedUser(user_id=UUID(str(user_id)), name=name, api_key=key.plaintext)
+    async with conn.transaction():
+        is_admin = await conn.fetchval(
+            "UPDATE api.users SET is_admin = is_admin OR $2 WHERE id = $1 RETURNING is_admin", user_id, admin
+        )
+        await conn.execute(
+            "INSERT INTO api.api_keys (id, user_id, key_hash, prefix) VALUES ($1, $2, $3, $4)",
+            uuid.uuid4(), user_id, key.hash, key.prefix,
+        )  # fmt: skip
+    return CreatedUser(user_id=UUID(str(user_id)), name=name, api_key=key.plaintext, is_admin=bool(is_admin))

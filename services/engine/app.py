@@ -6,9 +6,11 @@ backtest.requested is keyed by user, so one user's backtests run one at a time, 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from services.engine.handlers import BacktestHandler
+from services.engine.retention import ResultRetention
 from shared import topics
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import consumer, messaging
@@ -21,7 +23,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
     requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], BacktestHandler(ctx, publisher))
-    return messaging(ctx, publisher, [requests])
+    settings = ctx.settings
+    retention = ResultRetention(ctx.pool, timedelta(days=settings.result_retention_days), settings.retention_every_s)
+    return [*messaging(ctx, publisher, [requests]), retention]
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 Validates what needs the data (instruments exist, at least 30 trading days, benchmark present),
 runs Nautilus in a worker thread (the event loop keeps heart-beating the consumer group), builds
 trades, snapshots and metrics, and stores them in one transaction with the COMPLETED row.
-A failure at any point becomes a FAILED result with a message a person can act on.
+A failure at any point becomes a FAILED result with a message a person can act on, except a
+transient one (database or broker away): that propagates, and the consumer runs the job again later.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
 from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
+from services.engine.domain.strategy_loader import resolve_strategy
+from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
 from shared.db.types import Connection
+from shared.runtime.transient import is_transient
 
 MIN_TRADING_DAYS = 30
 SHARPE_REALISTIC = (-3.0, 5.0)
@@ -68,6 +72,7 @@ class BacktestOutcome:
     final_value: Decimal = Decimal(0)
     warnings: list[str] = field(default_factory=list)
     series: dict[str, Any] | None = None
+    manifest: dict[str, Any] | None = None
 
 
 class JobRejected(Exception):
@@ -165,6 +170,7 @@ def _compute(
     )
     outcome.series = _series(daily.set_axis(session_dates(pd.DatetimeIndex(daily.index))), benchmark,
                              job.benchmark_symbol)  # fmt: skip
+    outcome.manifest = run_manifest(job, bars, benchmark, ledger.trades)
     sharpe = metrics["risk"]["sharpe_ratio"]
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
@@ -222,6 +228,7 @@ async def _run_claimed(
 ) -> BacktestOutcome:
     """The claimed run; `conn` holds the run lock, so the result is written through it."""
     try:
+        resolve_strategy(job.strategy_type, job.parameters)  # an unregistered type fails before any data is read
         instruments, bars, benchmark, warnings = await _load(conn, job)
         await progress(LOADED, None)
         started = time.monotonic()
@@ -238,18 +245,20 @@ async def _run_claimed(
                 conn, job.backtest_id, datetime.now(UTC),
                 (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
                 outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
-                outcome.series,
+                outcome.series, outcome.manifest,
             )  # fmt: skip
             if announce is not None:
                 await announce(conn, outcome)
         return outcome
     except (JobRejected, RunError) as exc:
         message = str(exc)
-    except Exception as exc:  # a bug or a broken dependency: the result says so, the consumer goes on
-        message = f"internal error: {type(exc).__name__}: {exc}"
+    except Exception as exc:
+        if is_transient(exc):  # the database or broker is away: not the request's fault, the consumer retries
+            raise
+        message = f"internal error: {type(exc).__name__}: {exc}"  # a bug: the result says so, the consumer goes on
     failed = BacktestOutcome(status="FAILED", error_message=message)
     async with conn.transaction():
-        await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC))
+        await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC), run_manifest(job))
         if announce is not None:
             await announce(conn, failed)
     return failed

@@ -27,7 +27,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         backtest_id=request.backtest_id,
         user_id=request.user_id,
         configuration_id=config.id,
-        strategy_type=request.strategy.strategy_type.value,
+        strategy_type=request.strategy.strategy_type,
         parameters=dict(request.strategy.parameters),
         instrument_ids=list(config.instrument_ids),
         start_date=config.start_date,

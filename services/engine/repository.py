@@ -76,11 +76,14 @@ async def set_progress(conn: Connection, result_id: UUID, progress_pct: float) -
     )
 
 
-async def mark_failed(conn: Connection, result_id: UUID, message: str, at: datetime) -> None:
+async def mark_failed(
+    conn: Connection, result_id: UUID, message: str, at: datetime, manifest: dict[str, Any] | None = None
+) -> None:
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'FAILED', error_message = $2, completed_at = $3, "
-        "started_at = COALESCE(started_at, $3) WHERE id = $1 AND status IN ('PENDING', 'RUNNING')",
-        result_id, message[:4000], at,
+        "started_at = COALESCE(started_at, $3), manifest = $4::jsonb "
+        "WHERE id = $1 AND status IN ('PENDING', 'RUNNING')",
+        result_id, message[:4000], at, json.dumps(manifest) if manifest is not None else None,
     )  # fmt: skip
 
 
@@ -93,14 +96,15 @@ async def mark_completed(
     warnings: list[str],
     sharpe_unrealistic: bool,
     series: dict[str, Any] | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> None:
     trades_count, winning, losing = counts
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'COMPLETED', completed_at = $2, trades_count = $3, "
         "winning_trades = $4, losing_trades = $5, metrics = $6::jsonb, warnings = $7::jsonb, "
-        "sharpe_unrealistic = $8, progress_pct = 100, series = $9::jsonb WHERE id = $1",
+        "sharpe_unrealistic = $8, progress_pct = 100, series = $9::jsonb, manifest = $10::jsonb WHERE id = $1",
         result_id, at, trades_count, winning, losing, json.dumps(metrics), json.dumps(warnings), sharpe_unrealistic,
-        json.dumps(series) if series is not None else None,
+        json.dumps(series) if series is not None else None, json.dumps(manifest) if manifest is not None else None,
     )  # fmt: skip
 
 
@@ -168,3 +172,15 @@ async def write_snapshots(conn: Connection, result_id: UUID, snapshots: list[Sna
             "buying_power",
         ],
     )
+
+
+async def delete_finished_before(conn: Connection, cutoff: datetime, batch: int = 100) -> list[UUID]:
+    """Retention: up to `batch` results that finished (COMPLETED or FAILED) before `cutoff`, deleted with
+    their trades and portfolio snapshots (ON DELETE CASCADE). Snapshots are partitioned by market time, not
+    by the result's age, so they go per result rather than by partition."""
+    rows = await conn.fetch(
+        "DELETE FROM engine.backtest_results WHERE id IN (SELECT id FROM engine.backtest_results "
+        "WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < $1 ORDER BY completed_at LIMIT $2) RETURNING id",
+        cutoff, batch,
+    )  # fmt: skip
+    return [UUID(str(r["id"])) for r in rows]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.ingest.handlers import IngestHandler
 from services.ingest.ib_source import IbEndpoint
+from services.ingest.retention import MarketDataRetention
 from shared import topics
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
@@ -24,8 +25,11 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     settings = ctx.settings
     ib = IbEndpoint(settings.ib_host, settings.ib_port, settings.ib_client_id)
     uploads = (settings.state_dir / "uploads").resolve()
-    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib))
-    return messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)])
+    # one run per import job: the same job re-sent in a new envelope is recognised by its job_id
+    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib),
+                         key=lambda envelope: envelope.data.job_id)  # fmt: skip
+    retention = MarketDataRetention(ctx.pool, settings.market_data_retention_years, settings.retention_every_s)
+    return [*messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)]), retention]
 
 
 def main() -> None:

@@ -101,10 +101,19 @@ class IngestHandler:
         progress = self._progress_publisher(envelope)
         if request.source is DataSource.IBKR:
             return await self._import_ib(conn, request, instrument, sessions, progress)
-        plan = ImportPlan(file_path(request.file_uri), request.instrument_id, request.timeframe.value, sessions,
+        plan = ImportPlan(self._uploaded(request.file_uri), request.instrument_id, request.timeframe.value, sessions,
                           request.skip_invalid, request.naive_timestamps_in_exchange_tz)  # fmt: skip
         async with conn.transaction():  # a savepoint: a failing strict job leaves nothing behind
             return await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+
+    def _uploaded(self, uri: str | None) -> Path:
+        """The claim check must name a file in the uploads folder the gateway shares with us: a message
+        never makes ingest read any other file (e.g. file:///etc/passwd, or ../ out of the folder)."""
+        path = file_path(uri).resolve()
+        if not path.is_relative_to(self.uploads.resolve()):
+            raise IngestRejected(f"file_uri must name a file in the uploads folder shared with the gateway "
+                                 f"(claim check), got {uri!r}")  # fmt: skip
+        return path
 
     async def _import_ib(self, conn: Connection, request: IngestRequested, instrument: InstrumentRow,
                          sessions: SessionTable, progress: Progress) -> ImportOutcome:  # fmt: skip

@@ -5,6 +5,7 @@ Wiring only: what runs in this process and with which settings.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from services.reporting.handlers import ReportHandler
@@ -22,9 +23,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
     reports_dir = (ctx.settings.state_dir / "reports").resolve()
-    handler = idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir))
+    # one set of reports per result (finished results never change): keyed by backtest_id, not event id
+    handler = idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir),
+                         key=lambda envelope: envelope.data.backtest_id)  # fmt: skip
     finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED], handler)
-    return [*messaging(ctx, publisher, [finished]), RetentionJob(ctx.pool)]
+    settings = ctx.settings
+    retention = RetentionJob(ctx.pool, settings.retention_every_s, keep=timedelta(days=settings.report_retention_days))
+    return [*messaging(ctx, publisher, [finished]), retention]
 
 
 def main() -> None:

@@ -138,10 +138,10 @@ async def generate_reports(
     return reports
 
 
-async def purge_expired(conn: asyncpg.Connection, now: datetime) -> int:
-    """Retention: reports older than 90 days go, row and file."""
+async def purge_expired(conn: asyncpg.Connection, now: datetime, keep: timedelta = RETENTION) -> int:
+    """Retention: reports older than `keep` (90 days) go, row and file."""
     removed = 0
-    for row in await repository.expired_reports(conn, now - RETENTION):
+    for row in await repository.expired_reports(conn, now - keep):
         await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
         await repository.delete_report(conn, row["id"])
         removed += 1

@@ -1,43 +1,20 @@
-"""The scheduled retention job: reports older than 90 days are deleted, row and file."""
+"""The scheduled retention job: reports older than 90 days (BTS_REPORT_RETENTION_DAYS) go, row and file."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
 import asyncpg
-import structlog
 
-from services.reporting.report_job import purge_expired
-from shared.runtime.tasks import cancel
-
-log = structlog.get_logger()
+from services.reporting.report_job import RETENTION, purge_expired
+from shared.runtime.schedule import Clock, PeriodicJob, utc_now
 
 
-class RetentionJob:
-    def __init__(self, pool: asyncpg.Pool, every_s: float = 3600.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
-        self.pool, self.every_s, self.clock = pool, every_s, clock
-        self._task: asyncio.Task[None] | None = None
+class RetentionJob(PeriodicJob):
+    def __init__(self, pool: asyncpg.Pool, every_s: float = 3600.0, clock: Clock = utc_now,
+                 keep: timedelta = RETENTION) -> None:  # fmt: skip
+        async def purge(now: datetime) -> int:
+            async with pool.acquire() as conn:
+                return await purge_expired(conn, now, keep)  # type: ignore[arg-type]
 
-    async def run_once(self) -> int:
-        async with self.pool.acquire() as conn:
-            removed = await purge_expired(conn, self.clock())  # type: ignore[arg-type]
-        if removed:
-            log.info("expired reports removed", count=removed)
-        return removed
-
-    async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                await self.run_once()
-            await asyncio.sleep(self.every_s)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
+        super().__init__("report retention", purge, every_s, clock)

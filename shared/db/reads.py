@@ -199,19 +199,29 @@ class ResultRow(BaseModel):
     series: dict[str, Any] | None = None  # daily closes the run used: {"closes": {id: {...}}, "benchmark": {...}}
 
 
-async def fetch_result(conn: Connection, result_id: UUID) -> ResultRow | None:
-    row = await conn.fetchrow(
-        "SELECT id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
-        "winning_trades, losing_trades, metrics, warnings, progress_pct, series FROM engine.backtest_results "
-        "WHERE id = $1",
-        result_id,
-    )
+RESULT_COLUMNS = (
+    "id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
+    "winning_trades, losing_trades, metrics, warnings, progress_pct"
+)
+
+
+async def fetch_result(conn: Connection, result_id: UUID, with_series: bool = True) -> ResultRow | None:
+    """A result; `with_series=False` leaves out the stored closes (the bulk of the row) for readers that
+    show only the metrics."""
+    columns = RESULT_COLUMNS + (", series" if with_series else "")
+    row = await conn.fetchrow(f"SELECT {columns} FROM engine.backtest_results WHERE id = $1", result_id)
     if row is None:
         return None
     values = dict(row)
     for key in ("request", "metrics", "warnings", "series"):
-        values[key] = _json(values[key])
+        if key in values:
+            values[key] = _json(values[key])
     return ResultRow(**values)
+
+
+async def result_exists(conn: Connection, result_id: UUID) -> bool:
+    """Whether the engine still has the result (retention deletes finished ones after a year). Readers: api."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM engine.backtest_results WHERE id = $1)", result_id))
 
 
 TRADES_SQL = (
@@ -253,3 +263,20 @@ async def fetch_reports(conn: Connection, result_id: UUID) -> list[Record]:
 
 async def fetch_report(conn: Connection, report_id: UUID) -> Record | None:
     return await conn.fetchrow(f"SELECT {REPORT_COLUMNS} FROM reporting.performance_reports WHERE id = $1", report_id)
+
+
+async def fetch_manifest(conn: Connection, result_id: UUID) -> dict[str, Any] | None:
+    """engine.backtest_results.manifest: the run manifest (readers: api). None when absent."""
+    value = await conn.fetchval("SELECT manifest FROM engine.backtest_results WHERE id = $1", result_id)
+    return _json(value) if value is not None else None
+
+
+async def fetch_daily_equity(conn: Connection, result_id: UUID) -> list[Record]:
+    """End-of-day portfolio values (timestamp, total_value) in time order: equity curves (readers: api)."""
+    return list(
+        await conn.fetch(
+            'SELECT "timestamp", total_value FROM engine.portfolio_snapshots '
+            "WHERE backtest_result_id = $1 AND kind = 'DAILY' ORDER BY \"timestamp\", seq",
+            result_id,
+        )
+    )

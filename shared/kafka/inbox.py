@@ -1,10 +1,15 @@
 """Idempotent handling: a handler's writes and the record of the event id commit together, so a
-redelivered event is recognised and skipped."""
+redelivered event is recognised and skipped.
+
+The key recorded is the event id by default. A consumer whose events each describe one unit of work
+(an import job, a backtest result) records that unit's id instead, so the same work re-sent in a new
+envelope (a producer's retry, a replay by hand) is recognised too."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -12,26 +17,33 @@ from shared.db.types import Connection
 from shared.events import Envelope
 
 TxHandler = Callable[[Connection, Envelope[Any]], Awaitable[None]]
+IdempotencyKey = Callable[[Envelope[Any]], UUID]
 
 
-async def claim(conn: Connection, schema: str, group: str, envelope: Envelope[Any]) -> bool:
-    """Inside a transaction: True the first time this group sees the event, False for a redelivery."""
+def event_id(envelope: Envelope[Any]) -> UUID:
+    return envelope.id
+
+
+async def claim(conn: Connection, schema: str, group: str, envelope: Envelope[Any],
+                key: IdempotencyKey = event_id) -> bool:  # fmt: skip
+    """Inside a transaction: True the first time this group sees the key, False for a redelivery."""
     inserted = await conn.fetchval(
         f"INSERT INTO {schema}.processed_events (consumer_group, event_id, topic) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING RETURNING true",
-        group, envelope.id, envelope.type,
+        group, key(envelope), envelope.type,
     )  # fmt: skip
     return bool(inserted)
 
 
 def idempotent(
-    pool: asyncpg.Pool, schema: str, group: str, handler: TxHandler
+    pool: asyncpg.Pool, schema: str, group: str, handler: TxHandler, key: IdempotencyKey = event_id
 ) -> Callable[[Envelope[Any]], Awaitable[None]]:
-    """Wrap a transactional handler: it runs once per event id, in the transaction that records the id."""
+    """Wrap a transactional handler: it runs once per key (the event id unless given), in the transaction
+    that records the key."""
 
     async def handle(envelope: Envelope[Any]) -> None:
         async with pool.acquire() as conn, conn.transaction():
-            if await claim(conn, schema, group, envelope):
+            if await claim(conn, schema, group, envelope, key):
                 await handler(conn, envelope)
 
     return handle

@@ -20,7 +20,6 @@ from shared.models.instrument import Instrument, Session, TradingHours
 from shared.models.market_data import Bar, MarketData
 from shared.models.metrics import BenchmarkMetrics, PerformanceMetrics, ReturnMetrics, RiskMetrics, TradingMetrics
 from shared.models.parameters import (
-    PARAMETER_SCHEMAS,
     MeanReversionParameters,
     MomentumParameters,
     ParameterError,
@@ -41,7 +40,7 @@ from shared.models.transitions import (
 )
 
 __all__ = [
-    "PARAMETER_SCHEMAS", "RESULT_TRANSITIONS", "STRATEGY_TRANSITIONS", "AssetClass", "BacktestConfiguration",
+    "RESULT_TRANSITIONS", "STRATEGY_TRANSITIONS", "AssetClass", "BacktestConfiguration",
     "BacktestResult", "BacktestStatus", "BacktestStatusResponse", "Bar", "BenchmarkMetrics", "CommissionModel",
     "CommissionType", "Currency", "DataSource", "DomainError", "IllegalTransitionError", "Instrument", "MarketData",
     "MeanReversionParameters", "MomentumParameters", "ParameterError", "PerformanceMetrics",

@@ -1,18 +1,21 @@
-"""Typed parameter schemas per strategy type (the names ARCHITECTURE.md fixes). Unknown names are errors."""
+"""Typed parameter schemas of the built-in strategy types (the names ARCHITECTURE.md fixes).
+
+Unknown names are errors. Which schema belongs to which type is the registry's business
+(`shared.strategy_types`): plugins add their own types and schemas there.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Final, Self
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from shared.models.enums import StrategyType
+from shared.strategy_types import ParameterError, StrategyParameters, validate_parameters
 
-
-class StrategyParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    allow_short: bool = Field(default=False, description="also take short positions (long-only by default)")
+__all__ = [
+    "MeanReversionParameters", "MomentumParameters", "ParameterError", "SmaCrossoverParameters",
+    "StrategyParameters", "validate_parameters",
+]  # fmt: skip
 
 
 class SmaCrossoverParameters(StrategyParameters):
@@ -43,38 +46,3 @@ class MeanReversionParameters(StrategyParameters):
 class MomentumParameters(StrategyParameters):
     lookback: int = Field(ge=1, description="bars over which the return is measured", examples=[20])
     threshold: float = Field(ge=0, description="return (a fraction, 0.02 = 2%) that triggers an entry", examples=[0.02])
-
-
-PARAMETER_SCHEMAS: Final[dict[StrategyType, type[StrategyParameters]]] = {
-    StrategyType.SMA_CROSSOVER: SmaCrossoverParameters,
-    StrategyType.MEAN_REVERSION: MeanReversionParameters,
-    StrategyType.MOMENTUM: MomentumParameters,
-}
-
-
-class ParameterError(ValueError):
-    """Parameters that do not match their strategy type's schema; `errors` names each field."""
-
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
-        self.errors = errors
-
-
-def validate_parameters(strategy_type: StrategyType | str, parameters: dict[str, Any]) -> StrategyParameters:
-    """The typed parameters, or ParameterError naming `parameters.<field>` and the rule."""
-    if not parameters:
-        raise ParameterError([("parameters", "at least one parameter is required")])
-    schema = PARAMETER_SCHEMAS[StrategyType(strategy_type)]
-    try:
-        return schema.model_validate(parameters)
-    except ValidationError as exc:
-        errors = []
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = f"unknown parameter for {StrategyType(strategy_type).value}; expected: " + ", ".join(
-                    schema.model_fields
-                )
-            errors.append((f"parameters.{loc}" if loc else "parameters", message))
-        raise ParameterError(errors) from None

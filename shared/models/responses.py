@@ -9,13 +9,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared.models.enums import BacktestStatus, StrategyType
+from shared.models.enums import BacktestStatus
 
 
 class StrategyResponse(BaseModel):
     id: UUID
     name: str
-    strategy_type: StrategyType
+    strategy_type: str = Field(description="a registered strategy type, e.g. SMA_CROSSOVER (GET /strategy-types)")
     parameters: dict[str, Any]
     created_at: datetime
     is_active: bool

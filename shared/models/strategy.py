@@ -1,6 +1,8 @@
 """TradingStrategy: trading logic with typed parameters and the DRAFT -> ACTIVE -> ARCHIVED lifecycle.
 
 "Name must be unique per user" is a database rule (a unique constraint on (user_id, name)).
+`strategy_type` is one of the registered strategy types (`shared.strategy_types`): the seed's three
+built-ins and whatever plugins are installed.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, computed_field, model_validator
 
-from shared.models.enums import StrategyStatus, StrategyType
+from shared.models.enums import StrategyStatus
 from shared.models.errors import DomainError, ReadOnlyError
-from shared.models.parameters import validate_parameters
 from shared.models.transitions import next_strategy_status
+from shared.strategy_types import registry, validate_parameters
+from shared.strategy_types.spec import NAME_PATTERN
 
 
 class TradingStrategy(BaseModel):
@@ -23,7 +26,7 @@ class TradingStrategy(BaseModel):
     id: UUID
     user_id: UUID
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
-    strategy_type: StrategyType
+    strategy_type: str = Field(pattern=NAME_PATTERN, description="a registered strategy type (GET /strategy-types)")
     parameters: dict[str, Any]
     status: StrategyStatus = StrategyStatus.DRAFT
     created_at: AwareDatetime
@@ -37,7 +40,9 @@ class TradingStrategy(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _parameters_match_type(self) -> Self:
+    def _parameters_match_type(self, info: ValidationInfo) -> Self:
+        if info.context and info.context.get("stored") and self.strategy_type not in registry():
+            return self  # a stored strategy whose plugin is gone stays readable; it cannot run (the gateway says so)
         typed = validate_parameters(self.strategy_type, self.parameters)  # raises ParameterError (a ValueError)
         object.__setattr__(self, "parameters", typed.model_dump())
         return self

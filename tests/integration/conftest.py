@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +21,11 @@ from shared.embedded.process import free_port
 from shared.events import parse_event
 
 
-@pytest.fixture(scope="module")
-def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFile]:
-    state = tmp_path_factory.mktemp("pipeline-state")
+@contextlib.contextmanager
+def started_stack(state: Path, extra_env: dict[str, str] | None = None) -> Iterator[StackFile]:
+    """`bts up` on a state dir of its own (plus `extra_env`, e.g. a small BTS_MAX_UPLOAD_BYTES), until exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}")
+    env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}", **(extra_env or {}))
     proc = subprocess.Popen([sys.executable, "-m", "bts", "up"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
@@ -39,6 +41,12 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFil
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFile]:
+    with started_stack(tmp_path_factory.mktemp("pipeline-state")) as stack:
+        yield stack
 
 
 async def publish(bootstrap: str, events: list[tuple[Any, str]]) -> None:

@@ -5,42 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bts.stackfile import StackFile
-from services.api.users import create_user
-from shared.db.urls import asyncpg_dsn
+from tests.integration.clients import bts, new_user
 from tests.integration.market import write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-async def _key(stack: StackFile) -> str:
-    conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
-    try:
-        return (await create_user(conn, f"cli-{uuid.uuid4().hex[:6]}")).api_key
-    finally:
-        await conn.close()
+async def _key(stack: StackFile, admin: bool = False) -> str:
+    return (await new_user(stack, f"cli-{uuid.uuid4().hex[:6]}", admin))[1]
 
 
 @pytest.fixture(scope="module")
 def cli_env(running_stack: StackFile) -> dict[str, str]:
     return {"BTS_API_URL": running_stack.api_url, "BTS_API_KEY": asyncio.run(_key(running_stack))}
-
-
-def bts(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    result = subprocess.run([sys.executable, "-m", "bts", *args], env={**clean, **env, "COLUMNS": "200"},
-                            capture_output=True, text=True, timeout=240)  # fmt: skip
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    return result
 
 
 def test_a_gateway_that_is_not_running_or_a_missing_key_says_what_to_do(cli_env: dict[str, str]) -> None:
@@ -135,7 +118,11 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     assert "30 trading days" in too_short.stderr
 
 
-def test_ops_lag_lists_the_service_groups(cli_env: dict[str, str]) -> None:
+def test_ops_lag_lists_the_service_groups(running_stack: StackFile, cli_env: dict[str, str]) -> None:
+    refused = bts("ops", "lag", env=cli_env)  # operations are for admins
+    assert refused.returncode == 1
+    assert "admin" in refused.stderr
+    cli_env = {**cli_env, "BTS_API_KEY": asyncio.run(_key(running_stack, admin=True))}
     result = bts("ops", "lag", "--json", env=cli_env)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)

@@ -14,46 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from bts.stackfile import StackFile
-from services.api.users import create_user
 from shared import topics
-from shared.db.urls import asyncpg_dsn
 from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration, StrategyType
+from tests.integration.clients import PROBLEM, Api
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-PROBLEM = "application/problem+json"
-
-
-async def _new_user(stack: StackFile, name: str) -> tuple[uuid.UUID, str]:
-    conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
-    try:
-        created = await create_user(conn, name)
-    finally:
-        await conn.close()
-    return created.user_id, created.api_key
-
-
-class Api:
-    def __init__(self, stack: StackFile, name: str) -> None:
-        self.user_id, key = asyncio.run(_new_user(stack, f"{name}-{uuid.uuid4().hex[:6]}"))
-        self.http = httpx.Client(base_url=stack.api_url + "/api/v1", headers={"Authorization": f"Bearer {key}"},
-                                 timeout=30)  # fmt: skip
-
-    def wait(self, path: str, done: set[str], within: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
-            body: dict[str, Any] = self.http.get(path).json()
-            if body.get("status") in done:
-                return body
-            assert time.monotonic() < deadline, f"{path} still {body}"
-            time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")

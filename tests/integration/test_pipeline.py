@@ -47,10 +47,12 @@ async def _register_and_upload(stack: StackFile, folder: Path) -> list[tuple[Any
     return events
 
 
-def test_csv_to_bars_to_backtest_to_reports_over_kafka(running_stack: StackFile, tmp_path: Path) -> None:
+def test_csv_to_bars_to_backtest_to_reports_over_kafka(running_stack: StackFile) -> None:
     stack = running_stack
     bootstrap = stack.kafka_bootstrap
-    ingest_events = asyncio.run(_register_and_upload(stack, tmp_path))
+    uploads = Path(stack.services[0].log).parent.parent / "uploads"  # <state dir>/uploads, shared with ingest
+    uploads.mkdir(exist_ok=True)
+    ingest_events = asyncio.run(_register_and_upload(stack, uploads))
     asyncio.run(publish(bootstrap, ingest_events))
     loaded = asyncio.run(wait_for_events(bootstrap, topics.BARS_LOADED, {f"{s}.NASDAQ" for s in SYMBOLS}))
     assert {e.data.rows for e in loaded} == {505}

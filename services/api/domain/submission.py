@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from shared.models import StrategyStatus
 from shared.models.strategy import TradingStrategy
+from shared.strategy_types import ParameterError, UnknownStrategyType, get_strategy_type
 
 MIN_TRADING_DAYS = 30
 
@@ -23,6 +24,13 @@ def strategy_problems(strategy: TradingStrategy | None, strategy_id: object) -> 
     if strategy.status is not StrategyStatus.ACTIVE:
         return [Problem("body.strategy_id", f"strategy {strategy.id} is {strategy.status}: only ACTIVE strategies "
                         f"can be backtested (POST /strategies/{strategy.id}/activate)")]  # fmt: skip
+    try:  # a plugin uninstalled (or changed) since the strategy was made
+        get_strategy_type(strategy.strategy_type).validate(strategy.parameters)
+    except UnknownStrategyType as exc:
+        return [Problem("body.strategy_id", f"strategy {strategy.id}: {exc}")]
+    except ParameterError as exc:
+        return [Problem("body.strategy_id", f"strategy {strategy.id}: its parameters no longer match "
+                        f"{strategy.strategy_type}: {exc}")]  # fmt: skip
     return []
 
 

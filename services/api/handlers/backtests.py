@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import asyncpg
+from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
+from services.api import correlation
 from services.api.auth import CurrentUser
 from services.api.domain.read_models import TERMINAL
 from services.api.domain.submission import data_problems, instrument_problems, strategy_problems
@@ -36,24 +37,48 @@ from services.api.schemas import (
     TradeOut,
 )
 from shared import topics
-from shared.db.reads import count_sessions_with_bars, fetch_instruments, fetch_reports, fetch_result, fetch_snapshots
+from shared.db.reads import (
+    count_sessions_with_bars,
+    fetch_instruments,
+    fetch_reports,
+    fetch_result,
+    fetch_snapshots,
+    result_exists,
+)
 from shared.db.reads import fetch_trades as read_trades
+from shared.db.types import Connection
 from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
 from shared.models.backtest import SHARPE_REALISTIC
+from shared.settings import Settings
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 SOURCE = "bts/api"
 POLL_S = 0.25
 
 
-async def owned(backtest_id: UUID, user: CurrentUser, conn: Db) -> dict[str, Any]:
+# A finished backtest never changes (the seed: no modification after COMPLETED), so its status row and
+# its result are served from memory after the first read. The TTL bounds how long a result removed by
+# retention stays visible; the size bounds the memory.
+FINISHED_TTL_S = 300.0
+_finished_status: TTLCache[tuple[UUID, UUID], dict[str, Any]] = TTLCache(maxsize=20_000, ttl=FINISHED_TTL_S)
+_finished_result: TTLCache[UUID, bytes] = TTLCache(maxsize=2_000, ttl=FINISHED_TTL_S)
+
+
+async def owned(backtest_id: UUID, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
     """The backtest's status row if it is the caller's; 404 otherwise (also for another user's id)."""
-    row = await read_status_row(conn, user, backtest_id)
+    cached = _finished_status.get((user, backtest_id))
+    if cached is not None:
+        return cached
+    async with ctx.pool.acquire() as conn:
+        row = await read_status_row(conn, user, backtest_id)
     if row is None:
         raise not_found("backtest", backtest_id)
-    return status_fields(row)
+    fields = status_fields(row)
+    if fields["status"] in TERMINAL:
+        _finished_status[(user, backtest_id)] = fields
+    return fields
 
 
 Owned = Annotated[dict[str, Any], Depends(owned)]
@@ -91,7 +116,8 @@ async def submit(
         strategy=StrategySpec(id=strategy.id, name=strategy.name, strategy_type=strategy.strategy_type,
                               parameters=strategy.parameters),
     )  # fmt: skip
-    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id))
+    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id),
+                       correlation_id=correlation.current())  # fmt: skip
     async with conn.transaction():
         await insert_configuration(conn, request)
         await record_requested(conn, request, request.requested_at)
@@ -113,9 +139,10 @@ async def list_backtests(
 
 
 @router.get("/{backtest_id}", response_model=BacktestStatusResponse)
-async def get_status(backtest: Owned) -> BacktestStatusResponse:
+async def get_status(backtest: Owned) -> Response:
     """The seed's BacktestStatusResponse: status, progress_pct, estimated_completion, error_message."""
-    return BacktestStatusResponse.model_validate(backtest)
+    body = BacktestStatusResponse.model_validate(backtest).model_dump_json()  # validated once, not twice
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{backtest_id}/events", response_class=EventSourceResponse,
@@ -140,22 +167,49 @@ async def events(backtest: Owned, ctx: Ctx, request: Request) -> AsyncIterator[S
         await asyncio.sleep(POLL_S)
 
 
-async def _result(conn: asyncpg.Connection, backtest: dict[str, Any]) -> Any:
-    result = await fetch_result(conn, backtest["id"])
+def _no_result(backtest: dict[str, Any], settings: Settings) -> ProblemError:
+    """No engine row: not started yet (409), or finished and deleted by retention (410 Gone)."""
+    if backtest["status"] in TERMINAL:
+        kept = settings.result_retention_days
+        return ProblemError(410, "Gone", f"the result of backtest {backtest['id']} ({backtest['status']}) was deleted: "
+                                         f"results are kept {kept} days after they finish")  # fmt: skip
+    return ProblemError(409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: no result yet")
+
+
+async def _result(conn: Connection, backtest: dict[str, Any], settings: Settings) -> Any:
+    result = await fetch_result(conn, backtest["id"], with_series=False)
     if result is None:
-        raise ProblemError(409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: no result yet")
+        raise _no_result(backtest, settings)
     return result
 
 
+async def _still_there(conn: Connection, backtest: dict[str, Any], settings: Settings) -> None:
+    """Trades and snapshots of a finished backtest whose result expired: 410, not an empty list."""
+    if backtest["status"] in TERMINAL and not await result_exists(conn, backtest["id"]):
+        raise _no_result(backtest, settings)
+
+
+GONE: dict[int | str, dict[str, Any]] = {
+    410: {"description": "the result was deleted by retention (kept BTS_RESULT_RETENTION_DAYS, 365)"}
+}
+
+
 @router.get("/{backtest_id}/result", response_model=ResultOut,
-            responses={409: {"description": "the engine has not started it yet"}})  # fmt: skip
-async def get_result(backtest: Owned, conn: Db) -> ResultOut:
+            responses={409: {"description": "the engine has not started it yet"}, **GONE})  # fmt: skip
+async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     """The seed's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
-    result = await _result(conn, backtest)
-    sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
-    low, high = SHARPE_REALISTIC
-    return ResultOut(**result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
-                     sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high)  # fmt: skip
+    body = _finished_result.get(backtest["id"])
+    if body is None:
+        async with ctx.pool.acquire() as conn:
+            result = await _result(conn, backtest, ctx.settings)
+        sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
+        low, high = SHARPE_REALISTIC
+        shown = ResultOut(**result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
+                          sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high)  # fmt: skip
+        body = shown.model_dump_json().encode()
+        if result.status in TERMINAL:
+            _finished_result[backtest["id"]] = body
+    return Response(body, media_type="application/json")
 
 
 Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per item, the seed's column names")]
@@ -172,12 +226,14 @@ def _csv(columns: list[str], rows: Iterable[dict[str, Any]]) -> Response:
     return Response(buffer.getvalue(), media_type="text/csv")
 
 
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+                                                  **GONE}  # fmt: skip
 
 
 @router.get("/{backtest_id}/trades", response_model=list[TradeOut], responses=CSV_RESPONSE)
-async def get_trades(backtest: Owned, conn: Db, format: Format = "json") -> Any:
+async def get_trades(backtest: Owned, conn: Db, ctx: Ctx, format: Format = "json") -> Any:
     """The seed's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
+    await _still_there(conn, backtest, ctx.settings)
     trades = [TradeOut.model_validate(dict(r)) for r in await read_trades(conn, backtest["id"])]
     if format == "csv":
         return _csv(TRADE_COLUMNS, (t.model_dump(mode="json") for t in trades))
@@ -188,10 +244,12 @@ async def get_trades(backtest: Owned, conn: Db, format: Format = "json") -> Any:
 async def get_portfolio(
     backtest: Owned,
     conn: Db,
+    ctx: Ctx,
     daily: Annotated[bool, Query(description="only the end-of-day snapshots")] = False,
     format: Format = "json",
 ) -> Any:
     """Portfolio snapshots at each trade event and at each day's end, in time order."""
+    await _still_there(conn, backtest, ctx.settings)
     rows = await fetch_snapshots(conn, backtest["id"], "DAILY" if daily else None)
     snapshots = [SnapshotOut.model_validate({**dict(r), "positions": _positions(r["positions"])}) for r in rows]
     if format == "csv":

@@ -11,13 +11,13 @@ from fastapi import Depends, Request
 from shared.runtime.service import ServiceContext
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:  # async: a sync dependency costs a thread hop
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
 
 async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with context(request).pool.acquire() as conn:
+    async with (await context(request)).pool.acquire() as conn:
         yield conn  # type: ignore[misc]  # a pool proxy behaves as a Connection
 
 

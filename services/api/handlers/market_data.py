@@ -16,6 +16,7 @@ import anyio
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
 
+from services.api import correlation
 from services.api.auth import CurrentUser
 from services.api.handlers.deps import Ctx, Db
 from services.api.handlers.instruments import InstrumentId
@@ -61,10 +62,18 @@ async def _store(upload: UploadFile, target: Path, limit: int) -> int:
     return size
 
 
+def _display_name(file_name: str | None) -> str | None:
+    """The client's file name, kept only to show it back: printable characters, at most 255 (never a path
+    we use, and PostgreSQL text cannot hold a NUL)."""
+    shown = "".join(ch for ch in (file_name or "") if ch.isprintable())[:255]
+    return shown or None
+
+
 async def _submit(conn: Connection, request: IngestRequested, file_name: str | None) -> None:
     async with conn.transaction():
         await insert_job(conn, request, file_name)
-        event = make_event(topics.INGEST_REQUESTED, request, source=SOURCE, subject=str(request.job_id))
+        event = make_event(topics.INGEST_REQUESTED, request, source=SOURCE, subject=str(request.job_id),
+                           correlation_id=correlation.current())  # fmt: skip
         await enqueue(conn, "api", event, key=request.instrument_id)
 
 
@@ -88,7 +97,11 @@ async def import_csv(
     request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.CSV_FILE, instrument_id=instrument_id,
                               timeframe=timeframe, file_uri=target.as_uri(), skip_invalid=skip_invalid,
                               naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz)  # fmt: skip
-    await _submit(conn, request, (file.filename or "")[:255] or None)
+    try:
+        await _submit(conn, request, _display_name(file.filename))
+    except BaseException:  # no job, no file: an upload the database did not take leaves nothing behind
+        await anyio.Path(target).unlink(missing_ok=True)
+        raise
     return JobAccepted(job_id=job_id)
 
 

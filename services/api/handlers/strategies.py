@@ -21,7 +21,7 @@ from services.api.repository.strategies import (
     save_strategy,
 )
 from services.api.schemas import StrategyCreate, StrategyOut, StrategyUpdate
-from shared.models import DomainError, StrategyStatus, StrategyType
+from shared.models import DomainError, StrategyStatus
 from shared.models.parameters import ParameterError, validate_parameters
 from shared.models.strategy import TradingStrategy
 
@@ -39,15 +39,15 @@ async def _owned(conn: Db, user: UUID, strategy_id: UUID) -> TradingStrategy:
     return strategy
 
 
-def _check_parameters(strategy_type: StrategyType, parameters: dict[str, Any] | None) -> None:
-    """Name each bad parameter as body.parameters.<name> (the model alone would say only "body")."""
+def _check_parameters(strategy_type: str, parameters: dict[str, Any] | None) -> None:
+    """Name each bad parameter as body.parameters.<name>, an unregistered type as body.strategy_type
+    (the model alone would say only "body")."""
     if parameters is None:
         return
     try:
         validate_parameters(strategy_type, parameters)
     except ParameterError as exc:
-        raise unprocessable([FieldError(field=f"body.{f}" if f.startswith("parameters") else f"body.parameters.{f}",
-                                        message=m) for f, m in exc.errors]) from exc  # fmt: skip
+        raise unprocessable([FieldError(field=f"body.{f}", message=m) for f, m in exc.errors]) from exc
 
 
 def _conflict(exc: Exception) -> ProblemError:
@@ -57,7 +57,8 @@ def _conflict(exc: Exception) -> ProblemError:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StrategyOut,
              responses={409: {"description": "a strategy of yours already has this name"}})  # fmt: skip
 async def create_strategy(body: StrategyCreate, user: CurrentUser, conn: Db) -> StrategyOut:
-    """A new DRAFT strategy; parameters are checked against the strategy type's schema."""
+    """A new DRAFT strategy; the type must be registered and the parameters must match its schema
+    (GET /strategy-types): 422 names an unknown parameter or a value out of range."""
     _check_parameters(body.strategy_type, body.parameters)
     now = datetime.now(UTC)
     try:

@@ -42,7 +42,7 @@ async def record_requested(conn: Connection, request: BacktestRequested, submitt
         "instrument_ids = EXCLUDED.instrument_ids, start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date "
         "WHERE api.backtest_status.strategy_type IS NULL RETURNING true",
         request.backtest_id, request.user_id, request.configuration.id, submitted_at, request.configuration.strategy_id,
-        request.strategy.strategy_type.value, request.configuration.instrument_ids, request.configuration.start_date,
+        request.strategy.strategy_type, request.configuration.instrument_ids, request.configuration.start_date,
         request.configuration.end_date,
     )  # fmt: skip
     return bool(inserted)

@@ -28,7 +28,7 @@ async def insert_strategy(conn: Connection, strategy: TradingStrategy) -> None:
     try:
         await conn.execute(
             f"INSERT INTO api.strategies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)",
-            strategy.id, strategy.user_id, strategy.name, strategy.strategy_type.value,
+            strategy.id, strategy.user_id, strategy.name, strategy.strategy_type,
             json.dumps(strategy.parameters), strategy.status.value, strategy.created_at, strategy.updated_at,
         )  # fmt: skip
     except asyncpg.UniqueViolationError as exc:

@@ -21,18 +21,16 @@ from nautilus_trader.model.instruments import CurrencyPair, Equity
 from nautilus_trader.model.objects import Currency, Money, Price, Quantity
 from nautilus_trader.persistence.wranglers import BarDataWrangler
 
+from services.engine.domain.errors import RunError as RunError  # callers import it from here
 from services.engine.domain.fees import CommissionFeeModel
 from services.engine.domain.fills import TickSlippageFillModel
 from services.engine.domain.progress import RunTracker
-from services.engine.domain.strategies import STRATEGIES, SignalConfig
+from services.engine.domain.strategies import SignalConfig
+from services.engine.domain.strategy_loader import resolve_strategy
 
 VENUE = "SIM"
 BAR_SPEC = {"BAR_1MIN": "1-MINUTE", "BAR_5MIN": "5-MINUTE", "BAR_1HOUR": "1-HOUR", "BAR_DAILY": "1-DAY"}
 SUPPORTED_ASSET_CLASSES = {"EQUITY", "ETF", "FX"}
-
-
-class RunError(Exception):
-    """The run cannot be done as asked; the message is the result's error_message."""
 
 
 @dataclass(frozen=True)
@@ -128,9 +126,7 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
     (Nautilus' are per position, not daily equity), and that analysis grows faster than linearly
     with the number of positions (a quarter of a 100k-bar run, more on longer ones).
     """
-    strategy_cls = STRATEGIES.get(request.strategy_type)
-    if strategy_cls is None:
-        raise RunError(f"unknown strategy_type {request.strategy_type!r}; known: {', '.join(STRATEGIES)}")
+    strategy = resolve_strategy(request.strategy_type, request.parameters)  # a registered type, or RunError
     currencies = {s.currency for s in request.instruments}
     if len(currencies) != 1:
         raise RunError(f"all instruments of one backtest must share a currency, got {', '.join(sorted(currencies))}")
@@ -165,10 +161,10 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
             engine.add_data(BarDataWrangler(bar_type, instrument).process(frame))
             bar_types.append(str(bar_type))
             fed += len(frame)
-        strategy = strategy_cls(
+        signal = strategy.strategy_class(
             SignalConfig(
                 bar_types=bar_types,
-                parameters=dict(request.parameters),
+                parameters=strategy.parameters,
                 position_size_pct=float(request.position_size_pct),
                 margin_pct={str(_nautilus_id(s)): float(s.margin_pct) for s in request.instruments},
                 lot_sizes={str(_nautilus_id(s)): s.lot_size for s in request.instruments},
@@ -179,12 +175,12 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
                 venue=VENUE,
             )
         )
-        engine.add_strategy(strategy)
+        engine.add_strategy(signal)
         if tracker is not None:
-            tracker.attach(strategy, fed)
+            tracker.attach(signal, fed)
         engine.run()
-        output = RunOutput(bars_fed=fed, bars_processed=strategy.bars_seen, signals=strategy.signals,
-                           skipped_entries=strategy.skipped_entries)  # fmt: skip
+        output = RunOutput(bars_fed=fed, bars_processed=signal.bars_seen, signals=signal.signals,
+                           skipped_entries=signal.skipped_entries)  # fmt: skip
         if output.bars_processed != fed:  # Nautilus stops silently on some account errors (see notes)
             raise RunError(f"the engine stopped after {output.bars_processed} of {fed} bars")
         output.fills = _fills(engine, request)

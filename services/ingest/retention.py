@@ -1,0 +1,31 @@
+"""The scheduled retention job of market data: bars older than the cutoff of `domain.retention` go,
+whole partitions (or TimescaleDB chunks) first, then the boundary partition's rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from services.ingest.domain.retention import market_data_cutoff
+from shared.db.timeseries import purge_before
+from shared.runtime.schedule import Clock, PeriodicJob, utc_now
+
+log = structlog.get_logger()
+TABLE = "ingest.market_data"
+
+
+class MarketDataRetention(PeriodicJob):
+    def __init__(self, pool: asyncpg.Pool, window_years: int = 5, every_s: float = 3600.0,
+                 clock: Clock = utc_now) -> None:  # fmt: skip
+        async def purge(now: datetime) -> int:
+            cutoff = market_data_cutoff(now, window_years)
+            async with pool.acquire() as conn:
+                dropped, deleted = await purge_before(conn, TABLE, cutoff)
+            if dropped or deleted:
+                log.info("market data retention", cutoff=cutoff.isoformat(), partitions_dropped=dropped,
+                         rows_deleted=deleted)  # fmt: skip
+            return dropped + deleted
+
+        super().__init__("market data retention", purge, every_s, clock)

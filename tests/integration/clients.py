@@ -1,0 +1,56 @@
+"""Talking to a running stack as its users do: a gateway client with a key of its own, and `bts` itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bts.stackfile import StackFile
+from services.api.users import create_user
+from shared.db.urls import asyncpg_dsn
+
+PROBLEM = "application/problem+json"
+
+
+async def new_user(stack: StackFile, name: str, admin: bool = False) -> tuple[uuid.UUID, str]:
+    conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+    try:
+        created = await create_user(conn, name, admin)
+    finally:
+        await conn.close()
+    return created.user_id, created.api_key
+
+
+class Api:
+    """A user (an admin if asked) of the stack's gateway, with an httpx client on /api/v1."""
+
+    def __init__(self, stack: StackFile, name: str, admin: bool = False) -> None:
+        self.user_id, self.key = asyncio.run(new_user(stack, f"{name}-{uuid.uuid4().hex[:6]}", admin))
+        self.http = httpx.Client(base_url=stack.api_url + "/api/v1", headers={"Authorization": f"Bearer {self.key}"},
+                                 timeout=30)  # fmt: skip
+
+    def wait(self, path: str, done: set[str], within: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while True:
+            body: dict[str, Any] = self.http.get(path).json()
+            if body.get("status") in done:
+                return body
+            assert time.monotonic() < deadline, f"{path} still {body}"
+            time.sleep(0.3)
+
+
+def bts(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI as a person runs it (only the BTS_* variables given), never with a traceback."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
+    result = subprocess.run([sys.executable, "-m", "bts", *args], env={**clean, **env, "COLUMNS": "200"},
+                            capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    return result
