@@ -26,7 +26,7 @@ from services.engine.bars import load_bars, session_dates, stamp_at_close, tradi
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
-from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
+from services.engine.domain.runner import InstrumentSpec, MarginCall, RunError, RunInput, run_backtest
 from services.engine.domain.strategy_loader import resolve_strategy
 from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
@@ -148,10 +148,18 @@ def _compute(
     output = run_backtest(request, tracker)
     if output.signals == 0:
         raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
-    # End-of-day marks: the last close of each session per instrument.
-    closes = pd.DataFrame({i: f["close"] for i, f in bars.items()}).sort_index()
-    daily = closes.groupby(session_dates(closes.index)).tail(1).ffill()
-    ledger = build_ledger(output.fills, daily, job.initial_capital, {s.id: s.margin_pct for s in specs})
+    # Marks: each instrument's last close at or before a snapshot's time, as Nautilus had them; end of
+    # day is the last bar of each session.
+    closes = output.closes.ffill()
+    daily = closes.groupby(session_dates(pd.DatetimeIndex(closes.index))).tail(1)
+    ledger = build_ledger(output.fills, daily, job.initial_capital, {s.id: s.margin_pct for s in specs}, closes)
+    breach = ledger.first_breach()
+    if breach is not None:  # only an account value below zero gets past the margin calls
+        raise RunError(
+            f"on {breach.timestamp:%Y-%m-%d %H:%M} UTC the account value fell to {breach.total_value} with "
+            f"{breach.margin_used} of margin in use: no book is within 3x the account value then, even after "
+            "closing positions (a loss larger than the account in one bar)"
+        )
     curve = equity_curve(ledger)
     curve.index = session_dates(pd.DatetimeIndex(curve.index))
     # The curve starts from the initial capital the day before the first session.
@@ -171,10 +179,22 @@ def _compute(
     outcome.series = _series(daily.set_axis(session_dates(pd.DatetimeIndex(daily.index))), benchmark,
                              job.benchmark_symbol)  # fmt: skip
     outcome.manifest = run_manifest(job, bars, benchmark, ledger.trades)
+    if output.margin_calls:
+        outcome.warnings.append(margin_call_warning(output.margin_calls))
     sharpe = metrics["risk"]["sharpe_ratio"]
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
     return outcome, ledger
+
+
+def margin_call_warning(calls: list[MarginCall]) -> str:
+    first = calls[0]
+    closed = sum(len(c.closed) for c in calls)
+    return (
+        f"margin call: {len(calls)} time(s), {closed} position(s) closed to keep total margin within 3x the "
+        f"account value (first on {first.ts:%Y-%m-%d}: margin {first.margin_used:.2f} against an account value "
+        f"of {first.account_value:.2f}, closed {', '.join(first.closed)})"
+    )
 
 
 def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> dict[str, Any]:
@@ -236,6 +256,9 @@ async def _run_claimed(
             lambda tracker: _compute(job, instruments, bars, benchmark, tracker), progress
         )
         outcome.warnings = warnings + outcome.warnings
+        for warning in outcome.warnings:
+            if warning.startswith("margin call"):
+                log.warning("margin call", backtest_id=str(job.backtest_id), detail=warning)
         after_run = (time.monotonic() - started) * (100 - RAN) / (RAN - LOADED)
         await progress(RAN, datetime.now(UTC) + timedelta(seconds=after_run))
         async with conn.transaction():

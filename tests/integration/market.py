@@ -14,10 +14,15 @@ from shared.calendars import calendar_for
 from shared.db.urls import asyncpg_dsn, role_url
 
 
-def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str = "2021-12-31") -> None:
+def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str = "2021-12-31",
+                    close: np.ndarray | None = None) -> None:  # fmt: skip
+    """A random walk of daily bars on the NASDAQ sessions from `start` to `end`, or the given closes, one per
+    session from `start`."""
     sessions = calendar_for("NASDAQ").sessions_in_range(start, end)
     rng = np.random.default_rng(seed)
-    close = np.round(100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, len(sessions)))), 2)
+    if close is None:
+        close = np.round(100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, len(sessions)))), 2)
+    sessions = sessions[: len(close)]
     open_ = np.round(close * (1 + rng.normal(0, 0.003, len(sessions))), 2)
     pd.DataFrame(
         {"timestamp": sessions.strftime("%Y-%m-%d"), "open": open_, "high": np.maximum(open_, close) + 0.3,
@@ -25,22 +30,39 @@ def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str =
     ).to_csv(path, index=False)  # fmt: skip
 
 
+def falling_at_the_cap_closes(seed: int, days: int = 80, fall_day: int = 36, fall: float = 0.04) -> np.ndarray:
+    """Daily closes that fall for 25 sessions, then rise (an SMA 5/20 crosses up within a few days on every
+    seed), with a fall of `fall` on `fall_day` too short to cross back: a book of many such instruments is
+    full up to the margin cap when the fall comes."""
+    rng = np.random.default_rng(seed)
+    returns = np.where(np.arange(days) < 25, -0.002, 0.006) + rng.normal(0, 0.002, days)
+    returns[fall_day] = -fall
+    return np.round(100 * np.exp(np.cumsum(returns)), 2)
+
+
 async def load_daily_symbols(
-    admin_url: str, folder: Path, symbols: tuple[str, ...], start: str = "2020-01-01", end: str = "2021-12-31"
+    admin_url: str,
+    folder: Path,
+    symbols: tuple[str, ...],
+    start: str = "2020-01-01",
+    end: str = "2021-12-31",
+    closes: dict[str, np.ndarray] | None = None,
+    margin_requirement: int = 25,
 ) -> None:
-    """Register SYMBOL.NASDAQ instruments and load daily bars for each (idempotent)."""
+    """Register SYMBOL.NASDAQ instruments and load daily bars for each (idempotent): a random walk per
+    symbol, or the symbol's `closes` from `start`."""
     admin = await asyncpg.connect(asyncpg_dsn(admin_url))
     ingest = await asyncpg.connect(role_url(admin_url, "ingest", "bts"))
     try:
         for seed, symbol in enumerate(symbols):
             await admin.execute(
                 "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
-                "trading_hours, margin_requirement) VALUES ($1, $2, 'NASDAQ', 'EQUITY', 'USD', 0.01, 1, '{}', 25) "
+                "trading_hours, margin_requirement) VALUES ($1, $2, 'NASDAQ', 'EQUITY', 'USD', 0.01, 1, '{}', $3) "
                 "ON CONFLICT DO NOTHING",
-                f"{symbol}.NASDAQ", symbol,
+                f"{symbol}.NASDAQ", symbol, margin_requirement,
             )  # fmt: skip
             path = folder / f"{symbol}.csv"
-            write_daily_csv(path, seed, start, end)
+            write_daily_csv(path, seed, start, end, (closes or {}).get(symbol))
             plan = ImportPlan(path, f"{symbol}.NASDAQ", "BAR_DAILY", SessionTable(calendar_for("NASDAQ")))
             async with ingest.transaction():
                 await import_csv(ingest, plan)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import empyrical
@@ -19,7 +20,7 @@ from services.engine.backtest_job import BacktestJob, run_job
 from shared.calendars import calendar_for
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints
-from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx
+from tests.integration.market import FX_PAIR, falling_at_the_cap_closes, load_daily_symbols, load_minute_fx
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -251,3 +252,43 @@ async def test_a_long_run_reports_progress_and_a_sane_estimate(engine_pool: asyn
         row = await conn.fetchrow("SELECT status, progress_pct FROM engine.backtest_results WHERE id = $1",
                                   job.backtest_id)  # fmt: skip
     assert (row["status"], float(row["progress_pct"])) == ("COMPLETED", 100.0)
+
+
+async def test_a_book_at_the_margin_cap_that_falls_completes_with_a_margin_call(
+    engine_pool: asyncpg.Pool, migrated: Endpoints, tmp_path: Path
+) -> None:
+    """36 stocks at 100% margin, 10% positions: the 3x cap binds after 30, and a 4% fall puts the book over
+    it. The run used to end FAILED with "internal error: CheckViolation"; now a margin call closes positions
+    and every stored snapshot satisfies the database's portfolio_snapshots_margin_within_leverage."""
+    closes = {f"MRG{i:02d}": falling_at_the_cap_closes(i) for i in range(36)}
+    await load_daily_symbols(migrated.database_url, tmp_path, tuple(closes), start="2020-01-01", end="2020-06-30",
+                             closes=closes, margin_requirement=100)  # fmt: skip
+    job = _job(instrument_ids=[f"{s}.NASDAQ" for s in closes], start_date=date(2020, 1, 1),
+               end_date=date(2020, 6, 30), position_size_pct=Decimal(10))  # fmt: skip
+    outcome = await run_job(engine_pool, job)
+    assert outcome.status == "COMPLETED", outcome.error_message
+    calls = [w for w in outcome.warnings if w.startswith("margin call")]
+    assert len(calls) == 1
+    assert calls[0].startswith("margin call: 1 time(s), 2 position(s) closed")
+    fall = calendar_for("NASDAQ").sessions_in_range("2020-01-01", "2020-06-30")[36]
+    assert f"first on {fall:%Y-%m-%d}" in calls[0]
+    async with engine_pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status, warnings FROM engine.backtest_results WHERE id = $1",
+                                  job.backtest_id)  # fmt: skip
+        snapshots = await conn.fetch(
+            'SELECT "timestamp", kind, total_value, margin_used, leverage FROM engine.portfolio_snapshots '
+            'WHERE backtest_result_id = $1 ORDER BY "timestamp", seq',
+            job.backtest_id,
+        )
+        closed = await conn.fetch(
+            "SELECT instrument_id FROM engine.trades WHERE backtest_result_id = $1 AND exit_time::date = $2",
+            job.backtest_id, fall.date(),
+        )  # fmt: skip
+    assert row["status"] == "COMPLETED"
+    assert calls[0] in json.loads(row["warnings"])
+    assert len([s for s in snapshots if s["kind"] == "DAILY"]) == 80  # every session
+    assert {s["kind"] for s in snapshots} == {"TRADE", "DAILY"}
+    assert all(s["margin_used"] <= s["total_value"] * s["leverage"] for s in snapshots)
+    ratio = max(s["margin_used"] / s["total_value"] for s in snapshots)
+    assert ratio > Decimal("2.99")  # the book did sit at the cap
+    assert len(closed) == 2

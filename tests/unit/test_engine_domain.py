@@ -86,9 +86,12 @@ def test_no_position_above_ten_percent_and_margin_within_three_times_equity() ->
     request, output = _run("SMA_CROSSOVER", SMA, position_size_pct=10)
     ledger = build_ledger(output.fills, pd.DataFrame({k: v["close"] for k, v in request.bars.items()}),  # type: ignore[attr-defined]
                           request.initial_capital, {s.id: s.margin_pct for s in request.instruments})  # fmt: skip
-    trade_snaps = [s for s in ledger.snapshots if s.kind == "TRADE"]
-    openings = [(f, s) for f, s in zip(output.fills, trade_snaps, strict=True)  # type: ignore[attr-defined]
-                if any(h.instrument_id == f.instrument_id for h in s.positions)]  # fmt: skip
+    # One TRADE snapshot per timestamp with fills, after all of them (a timestamp's fills are one trade event).
+    trade_snaps = {s.timestamp: s for s in ledger.snapshots if s.kind == "TRADE"}
+    assert len(trade_snaps) == len([s for s in ledger.snapshots if s.kind == "TRADE"])
+    assert set(trade_snaps) == {f.ts for f in output.fills}  # type: ignore[attr-defined]
+    openings = [(f, trade_snaps[f.ts]) for f in output.fills  # type: ignore[attr-defined]
+                if any(h.instrument_id == f.instrument_id for h in trade_snaps[f.ts].positions)]  # fmt: skip
     assert openings
     for fill, snap in openings:  # at entry, at the fill price, within 10% of the portfolio
         assert fill.quantity * fill.price <= snap.total_value * Decimal("0.10")

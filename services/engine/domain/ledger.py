@@ -1,9 +1,16 @@
 """From fills and closing prices to the seed's trades and portfolio snapshots (pure, Decimal).
 
 Cash moves by quantity x price and commission at each fill; the portfolio's total value is cash
-plus every position marked at its last price (the seed's "total value = cash + sum(position
-values)"). Margin used is |quantity| x price x the instrument's margin requirement; the capacity is
-total value x leverage (3), and buying power what is left of it.
+plus every position marked at its price (the seed's "total value = cash + sum(position values)").
+Margin used is |quantity| x price x the instrument's margin requirement; the capacity is total
+value x leverage (3), and buying power what is left of it.
+
+A snapshot marks every position at the last close known at its time: the close of the
+instrument's latest bar stamped at or before it (a position just opened is worth its close, not
+what was paid for it; the slippage shows as a cost at once). The fills of one timestamp are one
+trade event: they are applied in the order they were submitted, and one TRADE snapshot is taken
+after the last of them. The strategy decides on the same marks once all of a timestamp's bars are
+in (services.engine.domain.strategies.base), so its margin checks hold for what is stored here.
 """
 
 from __future__ import annotations
@@ -11,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import groupby
 
 import pandas as pd
 
+from services.engine.domain.margin import CENT, LEVERAGE, within_leverage
 from services.engine.domain.runner import Fill
-
-CENT = Decimal("0.01")
-LEVERAGE = Decimal(3)
 
 
 @dataclass
@@ -102,7 +108,6 @@ class Ledger:
         else:  # the strategies only open from flat and close fully; anything else is a bug to see
             raise ValueError(f"unexpected fill {fill} with position {held} in {fill.instrument_id}")
         self.quantities[fill.instrument_id] = held + signed
-        self.snapshots.append(self.snapshot(fill.ts, "TRADE"))
 
     def mark(self, closes: dict[str, Decimal]) -> None:
         self.prices.update(closes)
@@ -127,29 +132,50 @@ class Ledger:
             buying_power=max(Decimal(0), total * LEVERAGE - margin).quantize(CENT, ROUND_HALF_EVEN),
         )
 
+    def trade_event(self, fills: list[Fill], closes: dict[str, Decimal]) -> None:
+        """The fills of one timestamp, in submission order, then one TRADE snapshot at the closes."""
+        for fill in fills:
+            self.apply(fill)
+        self.mark(closes)
+        self.snapshots.append(self.snapshot(fills[-1].ts, "TRADE"))
+
+    def first_breach(self) -> Snapshot | None:
+        """The first snapshot whose margin is above leverage x its total value (the database refuses it)."""
+        return next((s for s in self.snapshots if not within_leverage(s.margin_used, s.total_value)), None)
+
+
+def _decimals(row: pd.Series) -> dict[str, Decimal]:
+    return {str(k): Decimal(str(v)) for k, v in row.items() if pd.notna(v)}
+
 
 def build_ledger(
     fills: Iterable[Fill],
     daily_closes: pd.DataFrame,
     initial_capital: Decimal,
     margin_pct: dict[str, Decimal],
+    closes: pd.DataFrame | None = None,
 ) -> Ledger:
-    """`daily_closes`: index = end-of-day timestamps (UTC), one column of closes per instrument.
+    """`daily_closes`: index = end-of-day timestamps (UTC), one column of closes per instrument, each the
+    last close at or before that time; `closes`: every bar's close the same way, indexed by bar close
+    (default: `daily_closes`, as for daily bars), for the marks of the TRADE snapshots.
 
-    Fills and end-of-day marks are merged in time order; a fill at a session's close comes before
-    that day's snapshot, so the daily value includes it.
+    Fills (in time order; those of one timestamp in submission order) and end-of-day marks are merged
+    in time order; the fills at a session's close come before that day's snapshot, so the daily value
+    includes them.
     """
     ledger = Ledger(initial_capital=initial_capital, margin_pct=margin_pct)
-    pending = sorted(fills, key=lambda f: f.ts)
+    events = [list(group) for _, group in groupby(sorted(fills, key=lambda f: f.ts), key=lambda f: f.ts)]
+    marks = daily_closes if closes is None else closes
+    at_fills = marks.sort_index().ffill().reindex(pd.DatetimeIndex([e[0].ts for e in events]), method="ffill")
     position = 0
     for ts, row in daily_closes.iterrows():
-        while position < len(pending) and pending[position].ts <= ts:
-            ledger.apply(pending[position])
+        while position < len(events) and events[position][0].ts <= ts:
+            ledger.trade_event(events[position], _decimals(at_fills.iloc[position]))
             position += 1
-        ledger.mark({str(k): Decimal(str(v)) for k, v in row.items() if pd.notna(v)})
+        ledger.mark(_decimals(row))
         ledger.snapshots.append(ledger.snapshot(pd.Timestamp(ts), "DAILY"))
-    for fill in pending[position:]:
-        ledger.apply(fill)
+    for index in range(position, len(events)):
+        ledger.trade_event(events[index], _decimals(at_fills.iloc[index]))
     return ledger
 
 

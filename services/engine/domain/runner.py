@@ -7,9 +7,11 @@ and the fill model has no randomness, so the same input gives the same fills.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
@@ -26,6 +28,7 @@ from services.engine.domain.fees import CommissionFeeModel
 from services.engine.domain.fills import TickSlippageFillModel
 from services.engine.domain.progress import RunTracker
 from services.engine.domain.strategies import SignalConfig
+from services.engine.domain.strategies.base import TimestampGroups
 from services.engine.domain.strategy_loader import resolve_strategy
 
 VENUE = "SIM"
@@ -72,6 +75,14 @@ class Fill:
     slippage: Decimal  # cost of slippage in money: ticks x tick size x quantity
 
 
+@dataclass(frozen=True)
+class MarginCall:
+    ts: pd.Timestamp  # the bar timestamp whose closes pushed total margin above 3x the account value
+    closed: tuple[str, ...]  # our instrument ids, in the order they were closed
+    margin_used: Decimal  # before the call
+    account_value: Decimal
+
+
 @dataclass
 class RunOutput:
     fills: list[Fill] = field(default_factory=list)
@@ -79,6 +90,10 @@ class RunOutput:
     bars_processed: int = 0
     signals: int = 0
     skipped_entries: int = 0
+    margin_calls: list[MarginCall] = field(default_factory=list)
+    # The closes Nautilus was given (on the tick grid), one column per instrument (our ids), indexed by bar
+    # close: the marks of the ledger, the same as the strategy's.
+    closes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _nautilus_id(spec: InstrumentSpec) -> InstrumentId:
@@ -148,6 +163,7 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
             bar_execution=True,
         )
         bar_types: list[str] = []
+        frames: dict[str, pd.DataFrame] = {}
         fed = 0
         for spec in request.instruments:
             instrument = _instrument(spec)
@@ -156,8 +172,9 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
             if frame is None or frame.empty:
                 raise RunError(f"no bars for {spec.id} in the requested period")
             bar_type = BarType.from_str(f"{instrument.id}-{BAR_SPEC[request.timeframe]}-LAST-EXTERNAL")
-            frame = frame[["open", "high", "low", "close", "volume"]].astype(float)
+            frame = on_tick_grid(frame[["open", "high", "low", "close", "volume"]].astype(float), spec)
             frame.index.name = "timestamp"
+            frames[spec.id] = frame
             engine.add_data(BarDataWrangler(bar_type, instrument).process(frame))
             bar_types.append(str(bar_type))
             fed += len(frame)
@@ -171,10 +188,13 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
                 slippage_per_share={
                     str(_nautilus_id(s)): float(s.tick_size * request.slippage_ticks) for s in request.instruments
                 },
+                commission_kind=request.commission_kind,
+                commission_params={k: str(v) for k, v in request.commission_params.items()},
                 currency=str(currency),
                 venue=VENUE,
             )
         )
+        signal.groups = timestamp_groups(frames.values())
         engine.add_strategy(signal)
         if tracker is not None:
             tracker.attach(signal, fed)
@@ -183,19 +203,56 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
                            skipped_entries=signal.skipped_entries)  # fmt: skip
         if output.bars_processed != fed:  # Nautilus stops silently on some account errors (see notes)
             raise RunError(f"the engine stopped after {output.bars_processed} of {fed} bars")
-        output.fills = _fills(engine, request)
+        output.fills = _fills(engine, request, signal.submission_order)
+        ours = {str(_nautilus_id(s)): s.id for s in request.instruments}
+        output.margin_calls = [
+            MarginCall(pd.Timestamp(c.ts, tz="UTC"), tuple(ours[i] for i in c.closed), c.margin_used, c.account_value)
+            for c in signal.margin_calls
+        ]
+        output.closes = pd.DataFrame({i: f["close"] for i, f in frames.items()}).sort_index()
         return output
     finally:
         engine.dispose()
 
 
-def _fills(engine: BacktestEngine, request: RunInput) -> list[Fill]:
+def on_tick_grid(frame: pd.DataFrame, spec: InstrumentSpec) -> pd.DataFrame:
+    """Prices rounded to the instrument's price precision, as Nautilus will hold them.
+
+    Nautilus rounds every price it is given to the instrument's precision (half away from zero on the
+    scaled float); rounding here first (numpy, half to even) makes the closes the ledger marks with
+    exactly the ones the strategy and the matching engine see. Prices already on the grid are unchanged.
+    """
+    prices = ["open", "high", "low", "close"]
+    values = frame[prices].to_numpy()
+    rounded = np.round(values, spec.price_precision)
+    if np.array_equal(rounded, values):
+        return frame
+    frame = frame.copy()
+    frame[prices] = rounded
+    return frame
+
+
+def timestamp_groups(frames: Iterable[pd.DataFrame]) -> TimestampGroups:
+    """How many bars Nautilus will deliver at each timestamp (index: bar close, UTC)."""
+    stamps = [f.index.asi8 for f in frames]
+    if len(stamps) == 1:
+        return TimestampGroups(1)
+    unique, counts = np.unique(np.concatenate(stamps), return_counts=True)
+    if (counts == len(stamps)).all():
+        return TimestampGroups(len(stamps))
+    return TimestampGroups(0, unique.tolist(), counts.tolist())
+
+
+def _fills(engine: BacktestEngine, request: RunInput, submission_order: dict[str, int]) -> list[Fill]:
+    """Fills in time order, those of one timestamp in the order their orders were submitted (Nautilus'
+    report sorts by client order id as text, which puts ...-10 before ...-9)."""
     report = engine.trader.generate_order_fills_report()
     if report.empty:
         return []
     ticks = {str(_nautilus_id(s)): (s.id, s.tick_size) for s in request.instruments}
+    report["submitted"] = [submission_order.get(str(i), -1) for i in report.index]
     fills: list[Fill] = []
-    for row in report.sort_values(["ts_last"], kind="stable").itertuples():
+    for row in report.sort_values(["ts_last", "submitted"], kind="stable").itertuples():
         our_id, tick = ticks[str(row.instrument_id)]
         quantity = int(Decimal(str(row.filled_qty)))
         commission = sum((Decimal(str(m).split()[0]) for m in row.commissions), Decimal(0))

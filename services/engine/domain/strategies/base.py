@@ -4,25 +4,45 @@ sized by the seed's rules:
 - entry size = position_size_pct of equity, rounded down to the lot size;
 - no single position above 10% of portfolio value when it is opened (prices move afterwards;
   positions are not trimmed);
-- total margin (|quantity| x price x margin requirement) at most 3x the account value.
+- total margin (|quantity| x price x margin requirement) at most 3x the account value: entries are
+  sized to stay within it, and a margin call closes whole positions when prices push the book over it
+  (services.engine.domain.margin).
 
 Orders are market orders; with bar execution Nautilus fills them at the close of the bar that
 produced the signal (plus slippage), and bars reach the strategy stamped at their close, so a
 signal never fills at a price from before it was known.
+
+Bars that share a timestamp (daily bars of several instruments) reach `on_bar` one at a time, in the
+order their data was added to the engine (a stable sort by ts_init). The strategy records each bar's
+signal as it comes, and acts once the timestamp's last bar is in: exits, then the margin check, then
+entries, each in instrument-id order, with every instrument marked at its close of that timestamp. So
+a decision never depends on the order of the instruments in the request, and the portfolio the
+strategy sizes against is the one the ledger stores for that timestamp. The orders still fill at the
+close of the signal's own bar: each instrument's matching engine has processed its bar of that
+timestamp before the orders reach it, and nothing of a later timestamp has arrived.
+
+The strategy keeps its own book the way the ledger does (cash moves by quantity x price and
+commission at each fill, positions are marked at their last close), and books each order at its
+expected fill price (close -/+ slippage) and commission from the moment it is submitted until its
+fill arrives, so equity and margin are right in the middle of a timestamp's orders too.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.identifiers import InstrumentId, Venue
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, Venue
 from nautilus_trader.model.objects import Currency, Quantity
 from nautilus_trader.trading.strategy import Strategy
+
+from services.engine.domain.fees import commission
+from services.engine.domain.margin import Exposure, positions_to_close, within_leverage
 
 
 class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
@@ -34,8 +54,60 @@ class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
     margin_pct: dict[str, float] | None = None  # per Nautilus instrument id, percent
     lot_sizes: dict[str, int] | None = None
     slippage_per_share: dict[str, float] | None = None  # ticks x tick size: sizes use the expected fill price
+    # The request's commission model (services.engine.domain.fees), so that entries and margin calls count
+    # their own costs; None: no commission.
+    commission_kind: str | None = None
+    commission_params: dict[str, str] | None = None
     currency: str = "USD"
     venue: str = "SIM"
+
+
+@dataclass(frozen=True)
+class MarginCall:
+    ts: int  # ns since the epoch (UTC): the timestamp whose closes pushed the book over the cap
+    closed: tuple[str, ...]  # Nautilus instrument ids, in the order they were closed
+    margin_used: Decimal  # before the call
+    account_value: Decimal
+
+
+@dataclass
+class _InFlight:
+    """A submitted order not filled yet, booked at its expected fill."""
+
+    instrument_id: InstrumentId
+    signed_quantity: int
+    price: Decimal
+    commission: Decimal
+
+
+class TimestampGroups:
+    """How many bars share each timestamp, so the strategy knows when a timestamp's last bar is in.
+
+    `size` when every timestamp has the same number of bars (one instrument, or instruments with the
+    same sessions and no gaps); otherwise the sorted distinct timestamps and their bar counts.
+    """
+
+    def __init__(self, size: int = 1, timestamps: list[int] | None = None, counts: list[int] | None = None) -> None:
+        self._timestamps, self._counts = timestamps, counts
+        self._cursor = 0
+        self._ts = -1
+        self._size = size
+        self._seen = 0
+
+    def complete(self, ts: int) -> bool:
+        """Count a bar stamped `ts` (bars arrive in time order); True for the last bar of its timestamp."""
+        if ts != self._ts:
+            self._ts, self._seen = ts, 0
+            if self._timestamps is not None and self._counts is not None:
+                stamps, cursor = self._timestamps, self._cursor
+                while cursor < len(stamps) and stamps[cursor] < ts:
+                    cursor += 1
+                if cursor == len(stamps) or stamps[cursor] != ts:
+                    raise RuntimeError(f"a bar stamped {ts} that the run was not given")
+                self._cursor = cursor
+                self._size = self._counts[self._cursor]
+        self._seen += 1
+        return self._seen == self._size
 
 
 class SignalStrategy(Strategy):  # type: ignore[misc]
@@ -49,9 +121,19 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         self.signals = 0
         self.skipped_entries = 0
         self.last_close: dict[InstrumentId, Decimal] = {}
-        self.positions_qty: dict[InstrumentId, int] = {}
+        self.positions_qty: dict[InstrumentId, int] = {}  # including submitted orders not filled yet
         self.closes: dict[InstrumentId, deque[float]] = {}  # the last `window()` closes per instrument
         self.side: dict[InstrumentId, int] = {}  # the strategy's own view: +1 long, -1 short, 0 flat
+        self.cash = Decimal(0)  # the ledger's cash: initial capital - sum(signed quantity x price + commission)
+        self.margin_calls: list[MarginCall] = []
+        self.submission_order: dict[str, int] = {}  # client order id -> n-th order submitted
+        self.groups = TimestampGroups()
+        self._in_flight: dict[ClientOrderId, _InFlight] = {}
+        self._wanted: dict[InstrumentId, int] = {}  # this timestamp's signals
+        self._margins: dict[InstrumentId, Decimal] = {}
+        self._slippages: dict[InstrumentId, Decimal] = {}
+        self._commission_params = {k: Decimal(v) for k, v in (config.commission_params or {}).items()}
+        self._leverage = Decimal(str(config.max_leverage))
 
     # -- to implement ------------------------------------------------------------------------------
     def window(self) -> int:
@@ -69,6 +151,9 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
 
     # -- Nautilus callbacks ------------------------------------------------------------------------
     def on_start(self) -> None:
+        account = self.portfolio.account(Venue(self.config.venue))
+        if account is not None:  # the starting balance: nothing is held yet
+            self.cash = account.balance_total(Currency.from_str(self.config.currency)).as_decimal()
         for text in self.config.bar_types:
             bar_type = BarType.from_str(text)
             self.closes[bar_type.instrument_id] = deque(maxlen=self.window())
@@ -80,37 +165,83 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         iid = bar.bar_type.instrument_id
         self.last_close[iid] = bar.close.as_decimal()
         wanted = self.target(iid, bar)
-        if wanted is None:
-            return
-        if wanted < 0 and not self.allow_short:
-            wanted = 0
-        held = self.positions_qty.get(iid, 0)
-        current = (held > 0) - (held < 0)
-        if wanted == current:
-            return
-        if held != 0:
-            self._submit(iid, OrderSide.SELL if held > 0 else OrderSide.BUY, abs(held))
-            self.positions_qty[iid] = 0
-        if wanted != 0:
+        if wanted is not None:
+            self._wanted[iid] = wanted if wanted >= 0 or self.allow_short else 0
+        if self.groups.complete(bar.ts_init):
+            self._act(bar.ts_init)
+
+    def on_order_filled(self, event: Any) -> None:
+        quantity = event.last_qty.as_decimal()
+        signed = quantity if event.order_side == OrderSide.BUY else -quantity
+        self.cash -= signed * event.last_px.as_decimal() + event.commission.as_decimal()
+        flight = self._in_flight.get(event.client_order_id)
+        if flight is not None:
+            flight.signed_quantity -= int(signed)
+            flight.commission = Decimal(0)
+            if flight.signed_quantity == 0:
+                del self._in_flight[event.client_order_id]
+
+    def on_order_denied(self, event: Any) -> None:
+        self._dropped(event.client_order_id)
+
+    def on_order_rejected(self, event: Any) -> None:
+        self._dropped(event.client_order_id)
+
+    def _dropped(self, client_order_id: ClientOrderId) -> None:
+        """An order that will not fill: what the book expected of it is undone."""
+        flight = self._in_flight.pop(client_order_id, None)
+        if flight is not None:
+            self.positions_qty[flight.instrument_id] -= flight.signed_quantity
+
+    # -- one timestamp's decisions -----------------------------------------------------------------
+    def _act(self, ts: int) -> None:
+        wanted, self._wanted = self._wanted, {}
+        entries: list[tuple[InstrumentId, int]] = []
+        for iid in sorted(wanted, key=str):
+            side = wanted[iid]
+            held = self.positions_qty.get(iid, 0)
+            if side == (held > 0) - (held < 0):
+                continue
+            if held != 0:
+                self._close(iid)
+            if side != 0:
+                entries.append((iid, side))
+        if any(self.positions_qty.values()):
+            self._margin_call(ts)
+        for iid, side in entries:
             self.signals += 1
-            quantity = self.entry_quantity(iid, bar.close.as_decimal())
+            quantity = self.entry_quantity(iid, self.last_close[iid])
             if quantity <= 0:
                 self.skipped_entries += 1
-                return
-            self._submit(iid, OrderSide.BUY if wanted > 0 else OrderSide.SELL, quantity)
-            self.positions_qty[iid] = quantity if wanted > 0 else -quantity
+                continue
+            self._submit(iid, OrderSide.BUY if side > 0 else OrderSide.SELL, quantity)
 
-    # -- sizing ------------------------------------------------------------------------------------
+    def _margin_call(self, ts: int) -> None:
+        """Close whole positions if this timestamp's closes put margin above the cap (see margin.py)."""
+        margin, equity = self.margin_used(), self.equity()
+        if within_leverage(margin, equity, self._leverage):
+            return
+        held = {str(i): i for i, q in self.positions_qty.items() if q}
+        exposures = []
+        for key, iid in held.items():
+            quantity = abs(self.positions_qty[iid])
+            close, slip = self.last_close[iid], self._slippage(iid)
+            fill = close - slip if self.positions_qty[iid] > 0 else close + slip
+            exposures.append(Exposure(key, quantity * close * self._margin(iid),
+                                      quantity * slip + self._commission(quantity, fill)))  # fmt: skip
+        closed = positions_to_close(exposures, margin, equity, self._leverage)
+        for key in closed:
+            self._close(held[key])
+        self.margin_calls.append(MarginCall(ts, tuple(closed), margin, equity))
+        self.log.warning(f"margin call: margin {margin:.2f} > {self._leverage} x account value {equity:.2f}; "
+                         f"closed {', '.join(closed)}")  # fmt: skip
+
+    # -- the book ----------------------------------------------------------------------------------
     def equity(self) -> Decimal:
-        """Cash balance plus the open positions marked at their last close."""
-        account = self.portfolio.account(Venue(self.config.venue))
-        cash = account.balance_total(Currency.from_str(self.config.currency)).as_decimal() if account else Decimal(0)
-        unrealized = Decimal(0)
-        for iid, qty in self.positions_qty.items():
-            if qty:
-                pnl = self.portfolio.unrealized_pnl(iid)
-                unrealized += pnl.as_decimal() if pnl is not None else Decimal(0)
-        return cash + unrealized
+        """Cash (submitted orders at their expected fills) plus the open positions marked at their last close."""
+        cash = self.cash - sum((f.signed_quantity * f.price + f.commission for f in self._in_flight.values()),
+                               Decimal(0))  # fmt: skip
+        return cash + sum((q * self.last_close[i] for i, q in self.positions_qty.items() if q), Decimal(0))
 
     def margin_used(self) -> Decimal:
         return sum(
@@ -119,24 +250,64 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         )
 
     def _margin(self, iid: InstrumentId) -> Decimal:
-        return Decimal(str((self.config.margin_pct or {}).get(str(iid), 100.0))) / 100
+        margin = self._margins.get(iid)
+        if margin is None:
+            margin = self._margins[iid] = Decimal(str((self.config.margin_pct or {}).get(str(iid), 100.0))) / 100
+        return margin
 
+    def _slippage(self, iid: InstrumentId) -> Decimal:
+        slip = self._slippages.get(iid)
+        if slip is None:
+            slip = self._slippages[iid] = Decimal(str((self.config.slippage_per_share or {}).get(str(iid), 0.0)))
+        return slip
+
+    def _commission(self, quantity: int | Decimal, price: Decimal) -> Decimal:
+        if self.config.commission_kind is None or quantity <= 0:
+            return Decimal(0)
+        return commission(self.config.commission_kind, Decimal(quantity), price, self._commission_params)
+
+    # -- sizing ------------------------------------------------------------------------------------
     def entry_quantity(self, iid: InstrumentId, price: Decimal) -> int:
-        """Caps apply at entry, at the expected fill price (close + slippage)."""
-        price += Decimal(str((self.config.slippage_per_share or {}).get(str(iid), 0.0)))
+        """Shares to open at `price` (the close): position_size_pct and 10% of equity at the expected fill
+        price (close + slippage), and total margin at most 3x the account value once the entry and its own
+        costs (slippage and commission lower the account value) are booked, to the cent as stored."""
+        slip = self._slippage(iid)
+        fill = price + slip
         equity = self.equity()
-        if equity <= 0 or price <= 0:
+        if equity <= 0 or fill <= 0:
             return 0
         lot = Decimal((self.config.lot_sizes or {}).get(str(iid), 1))
         size_cap = equity * Decimal(str(self.config.position_size_pct)) / 100
         position_cap = equity * Decimal(str(self.config.max_position_pct)) / 100
-        margin_room = equity * Decimal(str(self.config.max_leverage)) - self.margin_used()
-        notional = min(size_cap, position_cap, margin_room / self._margin(iid))
-        if notional <= 0:
-            return 0
-        lots = (notional / price / lot).to_integral_value(rounding=ROUND_FLOOR)
-        return int(lots * lot)
+        lots = (min(size_cap, position_cap) / fill / lot).to_integral_value(rounding=ROUND_FLOOR)
+        margin, requirement = self.margin_used(), self._margin(iid)
+        # Each share adds price x requirement of margin and takes slippage off the account value, which
+        # counts leverage times against the room; the commission too (at most that of the larger size).
+        per_share = price * requirement + self._leverage * slip
+        if per_share > 0:
+            room = equity * self._leverage - margin - self._leverage * self._commission(lots * lot, fill)
+            lots = min(lots, (room / per_share / lot).to_integral_value(rounding=ROUND_FLOOR))
+
+        def fits(n: Decimal) -> bool:
+            quantity = n * lot
+            after = equity - quantity * slip - self._commission(quantity, fill)
+            return within_leverage(margin + quantity * price * requirement, after, self._leverage)
+
+        while lots > 0 and not fits(lots):  # a minimum commission or the cent rounding can still tip it
+            lots -= 1
+        return int(max(lots, Decimal(0)) * lot)
+
+    def _close(self, iid: InstrumentId) -> None:
+        held = self.positions_qty[iid]
+        self._submit(iid, OrderSide.SELL if held > 0 else OrderSide.BUY, abs(held))
 
     def _submit(self, iid: InstrumentId, side: OrderSide, quantity: int) -> None:
         order = self.order_factory.market(iid, side, Quantity.from_int(quantity))
+        buy = side == OrderSide.BUY
+        slip = self._slippage(iid)
+        price = self.last_close[iid] + (slip if buy else -slip)
+        signed = quantity if buy else -quantity
+        self._in_flight[order.client_order_id] = _InFlight(iid, signed, price, self._commission(quantity, price))
+        self.positions_qty[iid] = self.positions_qty.get(iid, 0) + signed
+        self.submission_order[order.client_order_id.value] = len(self.submission_order)
         self.submit_order(order)
