@@ -9,6 +9,7 @@ transient one (database or broker away): that propagates, and the consumer runs 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,13 +24,14 @@ import structlog
 
 from services.engine import repository
 from services.engine.bars import load_bars, session_dates, stamp_at_close, trading_days
-from services.engine.domain.ledger import build_ledger, equity_curve
+from services.engine.domain.ledger import Ledger, Snapshot, build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
-from services.engine.domain.runner import InstrumentSpec, MarginCall, RunError, RunInput, run_backtest
+from services.engine.domain.runner import InstrumentSpec, MarginCall, RunError, RunInput, RunOutput, run_backtest
 from services.engine.domain.strategy_loader import resolve_strategy
 from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
+from services.engine.snapshot_feed import SnapshotFeed
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
 from shared.db.types import Connection
@@ -141,25 +143,51 @@ def _compute(
     bars: dict[str, pd.DataFrame],
     benchmark: pd.Series | None,
     tracker: RunTracker | None = None,
+    feed: SnapshotFeed | None = None,
 ) -> tuple[BacktestOutcome, Any]:
-    """CPU-bound part (Nautilus run, ledger, metrics): runs in a worker thread."""
-    request = run_input(job, instruments, bars)
-    specs = request.instruments
-    output = run_backtest(request, tracker)
-    if output.signals == 0:
-        raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
-    # Marks: each instrument's last close at or before a snapshot's time, as Nautilus had them; end of
-    # day is the last bar of each session.
-    closes = output.closes.ffill()
-    daily = closes.groupby(session_dates(pd.DatetimeIndex(closes.index))).tail(1)
-    ledger = build_ledger(output.fills, daily, job.initial_capital, {s.id: s.margin_pct for s in specs}, closes)
-    breach = ledger.first_breach()
-    if breach is not None:  # only an account value below zero gets past the margin calls
-        raise RunError(
-            f"on {breach.timestamp:%Y-%m-%d %H:%M} UTC the account value fell to {breach.total_value} with "
-            f"{breach.margin_used} of margin in use: no book is within 3x the account value then, even after "
-            "closing positions (a loss larger than the account in one bar)"
-        )
+    """CPU-bound part (Nautilus run, ledger, metrics): runs in a worker thread. With a `feed`, the snapshots
+    go into it as rows of engine.portfolio_snapshots while the ledger is built, and it is closed once all
+    are in (or the run failed: the exception says why)."""
+    try:
+        request = run_input(job, instruments, bars)
+        output = run_backtest(request, tracker)
+        if output.signals == 0:
+            raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
+        # Marks: each instrument's last close at or before a snapshot's time, as Nautilus had them; end of
+        # day is the last bar of each session.
+        closes = output.closes.ffill()
+        daily = closes.groupby(session_dates(pd.DatetimeIndex(closes.index))).tail(1)
+        ledger = build_ledger(output.fills, daily, job.initial_capital,
+                              {s.id: s.margin_pct for s in request.instruments}, closes,
+                              sink=_records_into(feed, job.backtest_id), batch=repository.SNAPSHOT_BATCH)  # fmt: skip
+    finally:
+        if feed is not None:
+            feed.close()
+    return _summary(job, bars, benchmark, output, daily, ledger), ledger
+
+
+def _records_into(feed: SnapshotFeed | None, result_id: UUID) -> Callable[[list[Snapshot]], None] | None:
+    if feed is None:
+        return None
+    written = 0
+
+    def sink(batch: list[Snapshot]) -> None:
+        nonlocal written
+        feed.put(repository.snapshot_records(result_id, batch, written))
+        written += len(batch)
+
+    return sink
+
+
+def _summary(
+    job: BacktestJob,
+    bars: dict[str, pd.DataFrame],
+    benchmark: pd.Series | None,
+    output: RunOutput,
+    daily: pd.DataFrame,
+    ledger: Ledger,
+) -> BacktestOutcome:
+    """Metrics, series, manifest and warnings of a run whose ledger is built."""
     curve = equity_curve(ledger)
     curve.index = session_dates(pd.DatetimeIndex(curve.index))
     # The curve starts from the initial capital the day before the first session.
@@ -184,7 +212,22 @@ def _compute(
     sharpe = metrics["risk"]["sharpe_ratio"]
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
-    return outcome, ledger
+    return outcome
+
+
+def _bar_span(bars: dict[str, pd.DataFrame]) -> tuple[datetime, datetime]:
+    """First and last bar close of a run: every snapshot is stamped at one of its bars."""
+    return (min(f.index[0] for f in bars.values()).to_pydatetime(),
+            max(f.index[-1] for f in bars.values()).to_pydatetime())  # fmt: skip
+
+
+async def _settled(*tasks: asyncio.Future[Any]) -> None:
+    """Let `tasks` finish (a worker thread cannot be stopped) whatever happened; their errors were seen or
+    are superseded by the one being raised."""
+    await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
 
 
 def margin_call_warning(calls: list[MarginCall]) -> str:
@@ -252,27 +295,40 @@ async def _run_claimed(
         instruments, bars, benchmark, warnings = await _load(conn, job)
         await progress(LOADED, None)
         started = time.monotonic()
-        outcome, ledger = await run_with_progress(
-            lambda tracker: _compute(job, instruments, bars, benchmark, tracker), progress
-        )
-        outcome.warnings = warnings + outcome.warnings
-        for warning in outcome.warnings:
-            if warning.startswith("margin call"):
-                log.warning("margin call", backtest_id=str(job.backtest_id), detail=warning)
-        after_run = (time.monotonic() - started) * (100 - RAN) / (RAN - LOADED)
-        await progress(RAN, datetime.now(UTC) + timedelta(seconds=after_run))
-        async with conn.transaction():
-            await repository.write_trades(conn, job.backtest_id, ledger.trades)
-            await repository.write_snapshots(conn, job.backtest_id, ledger.snapshots)
-            await repository.mark_completed(
-                conn, job.backtest_id, datetime.now(UTC),
-                (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
-                outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
-                outcome.series, outcome.manifest,
-            )  # fmt: skip
-            if announce is not None:
-                await announce(conn, outcome)
-        return outcome
+        # While Nautilus runs (a worker thread), `conn` makes the snapshots' partitions; once the run is done,
+        # the snapshots are stored batch by batch as the ledger makes them, while this process goes on to the
+        # metrics and the manifest (see snapshot_feed).
+        partitions = asyncio.ensure_future(repository.ensure_snapshot_partitions(conn, *_bar_span(bars)))
+        feed = SnapshotFeed(asyncio.get_running_loop())
+        compute = asyncio.ensure_future(run_with_progress(
+            lambda tracker: _compute(job, instruments, bars, benchmark, tracker, feed), progress
+        ))  # fmt: skip
+        try:
+            await partitions
+            if not await feed.ready():  # the run failed before its first snapshot: its exception says why
+                await compute
+                raise RuntimeError("the run made no portfolio snapshot")
+            async with conn.transaction():
+                await repository.copy_snapshot_records(conn, feed.batches())
+                outcome, ledger = await compute
+                outcome.warnings = warnings + outcome.warnings
+                for warning in outcome.warnings:
+                    if warning.startswith("margin call"):
+                        log.warning("margin call", backtest_id=str(job.backtest_id), detail=warning)
+                after_run = (time.monotonic() - started) * (100 - RAN) / (RAN - LOADED)
+                await progress(RAN, datetime.now(UTC) + timedelta(seconds=after_run))
+                await repository.write_trades(conn, job.backtest_id, ledger.trades)
+                await repository.mark_completed(
+                    conn, job.backtest_id, datetime.now(UTC),
+                    (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
+                    outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
+                    outcome.series, outcome.manifest,
+                )  # fmt: skip
+                if announce is not None:
+                    await announce(conn, outcome)
+            return outcome
+        finally:
+            await _settled(partitions, compute)
     except (JobRejected, RunError) as exc:
         message = str(exc)
     except Exception as exc:

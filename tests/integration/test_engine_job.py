@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import pytest_asyncio
 
+from services.engine import repository
 from services.engine.backtest_job import BacktestJob, run_job
 from shared.calendars import calendar_for
 from shared.db.urls import asyncpg_dsn, role_url
@@ -292,3 +293,42 @@ async def test_a_book_at_the_margin_cap_that_falls_completes_with_a_margin_call(
     ratio = max(s["margin_used"] / s["total_value"] for s in snapshots)
     assert ratio > Decimal("2.99")  # the book did sit at the cap
     assert len(closed) == 2
+
+
+async def test_a_loss_beyond_the_account_fails_the_run_and_stores_no_snapshot(
+    engine_pool: asyncpg.Pool, migrated: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A book at the cap, a year of slow rise, then a 50% fall: the account value goes below zero, which no
+    margin call can undo. The year of snapshots already stored while the ledger was being built goes with the
+    rolled-back transaction."""
+    closes = {}
+    for i in range(36):
+        entry = falling_at_the_cap_closes(i, days=45, fall_day=44, fall=0.0)
+        year = np.round(entry[-1] * 1.0005 ** np.arange(1, 261), 2)
+        closes[f"CRS{i:02d}"] = np.concatenate([entry, year, np.full(10, round(year[-1] / 2, 2))])
+    await load_daily_symbols(migrated.database_url, tmp_path, tuple(closes), start="2020-01-01", end="2021-12-31",
+                             closes=closes, margin_requirement=100)  # fmt: skip
+    copied: list[int] = []
+    copy = repository.copy_snapshot_records
+
+    async def counted(conn: asyncpg.Connection, batches: AsyncIterable[list[tuple[object, ...]]]) -> int:
+        copied.append(await copy(conn, batches))
+        return copied[-1]
+
+    monkeypatch.setattr(repository, "copy_snapshot_records", counted)
+    job = _job(instrument_ids=[f"{s}.NASDAQ" for s in closes], start_date=date(2020, 1, 1),
+               end_date=date(2021, 12, 31), position_size_pct=Decimal(10))  # fmt: skip
+    outcome = await run_job(engine_pool, job)
+    fall = calendar_for("NASDAQ").sessions_in_range("2020-01-01", "2021-12-31")[305]  # its close: 16:00 EDT
+    assert outcome.status == "FAILED"
+    assert (outcome.error_message or "").startswith(f"on {fall:%Y-%m-%d} 20:00 UTC the account value fell below zero")
+    assert copied
+    assert copied[0] >= repository.SNAPSHOT_BATCH  # a batch was stored before the ledger got there
+    async with engine_pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status, error_message FROM engine.backtest_results WHERE id = $1",
+                                  job.backtest_id)  # fmt: skip
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM engine.portfolio_snapshots WHERE backtest_result_id = $1", job.backtest_id
+        )
+    assert (row["status"], row["error_message"]) == ("FAILED", outcome.error_message)
+    assert stored == 0

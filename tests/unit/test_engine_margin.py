@@ -3,6 +3,7 @@ sit at the cap when prices fall, checked snapshot by snapshot against the databa
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from services.engine.bars import session_dates
-from services.engine.domain.ledger import Ledger, build_ledger
+from services.engine.domain.ledger import Ledger, MarginBreach, Snapshot, build_ledger
 from services.engine.domain.margin import Exposure, positions_to_close, within_leverage
 from services.engine.domain.runner import Fill, RunInput, RunOutput
 from services.engine.domain.strategies.base import TimestampGroups
@@ -146,8 +147,7 @@ def test_a_fall_at_the_cap_gets_a_margin_call_and_every_snapshot_stays_within_3x
     for fill in closings:
         assert fill.side == "SELL"
         assert fill.price == Decimal(str(bars[fill.instrument_id].loc[fall, "close"])) - Decimal("0.01")
-    # every stored snapshot within the rule, as the database checks it
-    assert ledger.first_breach() is None
+    # every stored snapshot within the rule, as the database checks it (the ledger also refuses to make one)
     for snapshot in ledger.snapshots:
         assert snapshot.margin_used <= 3 * snapshot.total_value
     after = next(s for s in ledger.snapshots if s.kind == "TRADE" and s.timestamp == fall)
@@ -177,9 +177,35 @@ def test_prices_off_the_tick_grid_are_marked_as_nautilus_holds_them() -> None:
     for fill in output.fills:
         close = Decimal(str(output.closes.loc[fill.ts, fill.instrument_id]))
         assert fill.price == close + (Decimal("0.01") if fill.side == "BUY" else Decimal("-0.01"))
-    assert _ledger(request, output).first_breach() is None
+    assert all(s.margin_used <= 3 * s.total_value for s in _ledger(request, output).snapshots)
 
 
 def test_a_quiet_book_has_no_margin_call() -> None:
     _, output = _run("SMA_CROSSOVER", SMA, bars={"AAA.NASDAQ": _bars(1), "BBB.NASDAQ": _bars(2)})
     assert output.margin_calls == []  # type: ignore[attr-defined]
+
+
+def test_the_ledger_hands_its_snapshots_on_in_batches_as_it_makes_them() -> None:
+    request, output = _run("SMA_CROSSOVER", SMA)
+    assert isinstance(output, RunOutput)
+    batches: list[list[Snapshot]] = []
+    ledger = build_ledger(output.fills, output.closes, request.initial_capital,
+                          {s.id: s.margin_pct for s in request.instruments}, sink=batches.append, batch=64)  # fmt: skip
+    assert [len(b) for b in batches[:-1]] == [64] * (len(batches) - 1)
+    assert 0 < len(batches[-1]) <= 64
+    assert [s for b in batches for s in b] == ledger.snapshots
+
+
+def test_a_loss_beyond_the_account_fails_before_the_snapshot_is_handed_on() -> None:
+    ts = pd.date_range("2020-01-02 21:00", periods=3, freq="B", tz="UTC")
+    fills = [Fill("A", ts[0], "BUY", 3_000, Decimal(100), Decimal(0), Decimal(0))]  # 300,000 long on 100,000
+    handed: list[Snapshot] = []
+    closes = pd.DataFrame({"A": [100.0, 99.0, 60.0]}, index=ts)  # -40% on day 3 is -120,000
+    below_zero = re.escape("fell below zero, to -20000.00 (margin in use 90000.00)")
+    with pytest.raises(MarginBreach, match=below_zero) as breach:
+        build_ledger(fills, closes, Decimal(100_000), {"A": Decimal(50)}, sink=handed.extend, batch=1)
+    assert breach.value.snapshot.timestamp == ts[2]
+    assert [s.timestamp for s in handed] == [ts[0], ts[0], ts[1]]  # TRADE and DAILY of day 1, DAILY of day 2
+    # a book the strategy should have cut back (no margin call in a ledger of hand-made fills)
+    with pytest.raises(MarginBreach, match="which a margin call should have prevented"):
+        build_ledger(fills, closes, Decimal(100_000), {"A": Decimal(100)})

@@ -15,13 +15,14 @@ in (services.engine.domain.strategies.base), so its margin checks hold for what 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from itertools import groupby
 
 import pandas as pd
 
+from services.engine.domain.errors import RunError
 from services.engine.domain.margin import CENT, LEVERAGE, within_leverage
 from services.engine.domain.runner import Fill
 
@@ -86,6 +87,9 @@ class Ledger:
     open_trades: dict[str, TradeRecord] = field(default_factory=dict)
     trades: list[TradeRecord] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)
+    sink: Callable[[list[Snapshot]], None] | None = None
+    batch: int = 256
+    _sunk: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.cash = self.initial_capital
@@ -137,15 +141,46 @@ class Ledger:
         for fill in fills:
             self.apply(fill)
         self.mark(closes)
-        self.snapshots.append(self.snapshot(fills[-1].ts, "TRADE"))
+        self.record(self.snapshot(fills[-1].ts, "TRADE"))
 
-    def first_breach(self) -> Snapshot | None:
-        """The first snapshot whose margin is above leverage x its total value (the database refuses it)."""
-        return next((s for s in self.snapshots if not within_leverage(s.margin_used, s.total_value)), None)
+    def record(self, snapshot: Snapshot) -> None:
+        """Keep `snapshot`, and hand every `batch` new ones to the sink (the writer, while the rest is built)."""
+        if not within_leverage(snapshot.margin_used, snapshot.total_value):
+            raise MarginBreach(snapshot)
+        self.snapshots.append(snapshot)
+        if self.sink is not None and len(self.snapshots) - self._sunk >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.sink is not None and len(self.snapshots) > self._sunk:
+            self.sink(self.snapshots[self._sunk :])
+            self._sunk = len(self.snapshots)
 
 
-def _decimals(row: pd.Series) -> dict[str, Decimal]:
-    return {str(k): Decimal(str(v)) for k, v in row.items() if pd.notna(v)}
+class MarginBreach(RunError):
+    """A snapshot no book can satisfy: margin above leverage x a total value that fell below zero (the margin
+    calls close everything else first). The database would refuse it; the run fails saying why."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        when = f"on {snapshot.timestamp:%Y-%m-%d %H:%M} UTC"
+        if snapshot.total_value < 0:
+            message = (f"{when} the account value fell below zero, to {snapshot.total_value} (margin in use "
+                       f"{snapshot.margin_used}): no book satisfies margin used <= 3 x total value then, not even "
+                       "with every position closed (a loss larger than the account in one bar)")  # fmt: skip
+        else:  # the strategy's margin calls keep every other book within the rule
+            message = (f"{when} margin in use {snapshot.margin_used} is above 3 x the account value "
+                       f"{snapshot.total_value}, which a margin call should have prevented (a bug)")  # fmt: skip
+        super().__init__(message)
+        self.snapshot = snapshot
+
+
+def _marks(frame: pd.DataFrame) -> list[dict[str, Decimal]]:
+    """Each row's closes as Decimals (the text of the float, as the prices were given), NaN left out."""
+    columns = [str(c) for c in frame.columns]
+    return [
+        {c: Decimal(repr(v)) for c, v in zip(columns, row, strict=True) if v == v}  # v != v: NaN
+        for row in frame.to_numpy(dtype=float).tolist()
+    ]
 
 
 def build_ledger(
@@ -154,6 +189,8 @@ def build_ledger(
     initial_capital: Decimal,
     margin_pct: dict[str, Decimal],
     closes: pd.DataFrame | None = None,
+    sink: Callable[[list[Snapshot]], None] | None = None,
+    batch: int = 256,
 ) -> Ledger:
     """`daily_closes`: index = end-of-day timestamps (UTC), one column of closes per instrument, each the
     last close at or before that time; `closes`: every bar's close the same way, indexed by bar close
@@ -161,21 +198,24 @@ def build_ledger(
 
     Fills (in time order; those of one timestamp in submission order) and end-of-day marks are merged
     in time order; the fills at a session's close come before that day's snapshot, so the daily value
-    includes them.
+    includes them. `sink`, if given, receives the snapshots in order, `batch` at a time, as they are made.
+    A snapshot above the margin rule raises MarginBreach before it is kept or handed on.
     """
-    ledger = Ledger(initial_capital=initial_capital, margin_pct=margin_pct)
+    ledger = Ledger(initial_capital=initial_capital, margin_pct=margin_pct, sink=sink, batch=batch)
     events = [list(group) for _, group in groupby(sorted(fills, key=lambda f: f.ts), key=lambda f: f.ts)]
     marks = daily_closes if closes is None else closes
-    at_fills = marks.sort_index().ffill().reindex(pd.DatetimeIndex([e[0].ts for e in events]), method="ffill")
+    at_fills = _marks(marks.sort_index().ffill().reindex(pd.DatetimeIndex([e[0].ts for e in events]),
+                                                         method="ffill"))  # fmt: skip
     position = 0
-    for ts, row in daily_closes.iterrows():
+    for ts, row in zip(pd.DatetimeIndex(daily_closes.index), _marks(daily_closes), strict=True):
         while position < len(events) and events[position][0].ts <= ts:
-            ledger.trade_event(events[position], _decimals(at_fills.iloc[position]))
+            ledger.trade_event(events[position], at_fills[position])
             position += 1
-        ledger.mark(_decimals(row))
-        ledger.snapshots.append(ledger.snapshot(pd.Timestamp(ts), "DAILY"))
+        ledger.mark(row)
+        ledger.record(ledger.snapshot(ts, "DAILY"))
     for index in range(position, len(events)):
-        ledger.trade_event(events[index], _decimals(at_fills.iloc[index]))
+        ledger.trade_event(events[index], at_fills[index])
+    ledger.flush()
     return ledger
 
 
