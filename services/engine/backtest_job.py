@@ -243,14 +243,18 @@ def margin_call_warning(calls: list[MarginCall]) -> str:
 def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> dict[str, Any]:
     """The daily closes the run used, stored with the result for its reports."""
 
-    def pack(values: pd.Series) -> dict[str, list[Any]]:
+    def dates_of(values: pd.Series | pd.DataFrame) -> Any:
         dates = pd.DatetimeIndex(values.index)
-        dates = dates.tz_convert(None) if dates.tz is not None else dates
-        return {"dates": list(dates.strftime("%Y-%m-%d")), "values": [round(float(v), 6) for v in values]}
+        return (dates.tz_convert(None) if dates.tz is not None else dates).strftime("%Y-%m-%d").to_numpy()
 
-    series: dict[str, Any] = {"closes": {str(c): pack(daily[c].dropna()) for c in daily.columns}}
+    def pack(values: pd.Series, dates: Any) -> dict[str, list[Any]]:
+        present = values.notna().to_numpy()
+        return {"dates": dates[present].tolist(), "values": [round(v, 6) for v in values[present].tolist()]}
+
+    days = dates_of(daily)  # the instruments share the index: its dates are formatted once
+    series: dict[str, Any] = {"closes": {str(c): pack(daily[c].astype(float), days) for c in daily.columns}}
     if benchmark is not None:
-        series["benchmark"] = {"symbol": symbol, **pack(benchmark)}
+        series["benchmark"] = {"symbol": symbol, **pack(benchmark.astype(float), dates_of(benchmark))}
     return series
 
 

@@ -16,7 +16,7 @@ from bts.manifests import manifest_checks
 from services.engine import manifest as engine_manifest
 from services.engine.backtest_job import BacktestJob
 from services.engine.domain.ledger import TradeRecord
-from services.engine.domain.manifest import bars_sha256, canonical_number, json_sha256, trades_sha256
+from services.engine.domain.manifest import bars_sha256, canonical_floats, canonical_number, json_sha256, trades_sha256
 from services.engine.manifest import run_manifest
 from shared.models.manifest import RunManifest
 
@@ -165,3 +165,10 @@ def test_reproduce_compares_manifests_input_by_input() -> None:
                       "engine version": True, "NautilusTrader": True, "code version": True, "strategy package": True,
                       "trades": False}  # fmt: skip
     assert all(c.same for c in manifest_checks(original, original))
+
+
+def test_whole_float_columns_are_canonical_like_single_numbers() -> None:
+    values = [100.0, 100.25, -0.0, 0.0, -5.5, 1e16, 1e-05, 123456789.125, 0.1 + 0.2, 2.5e-7, -1e22, 7.0]
+    assert canonical_floats(values) == [canonical_number(v) for v in values]
+    with pytest.raises(ValueError, match="not a finite number"):
+        canonical_floats([float("nan")])

@@ -74,10 +74,23 @@ def canonical_time(value: Any) -> str:
 
 
 def _digest(header: str, lines: Iterable[str]) -> str:
-    sha = hashlib.sha256(f"{header}\n".encode())
-    for line in lines:
-        sha.update(f"{line}\n".encode())
-    return sha.hexdigest()
+    """SHA-256 of the header line and `lines`, each ended by a newline (hashed as one text: one call)."""
+    text = "".join(f"{line}\n" for line in lines)
+    return hashlib.sha256(f"{header}\n{text}".encode()).hexdigest()
+
+
+def canonical_floats(values: list[float]) -> list[str]:
+    """canonical_number of each float, for whole columns: repr() is already the shortest round-trip text
+    without trailing zeros, so only "x.0", "-0.0", exponents, nan and inf need more."""
+    texts = []
+    for value in values:
+        text = float.__repr__(value)
+        if text[-2:] == ".0":
+            text = "0" if text == "-0.0" else text[:-2]
+        elif "e" in text or "n" in text:  # 1e+16, 1e-05, nan, inf
+            text = canonical_number(value)
+        texts.append(text)
+    return texts
 
 
 def bars_sha256(frame: pd.DataFrame) -> str:
@@ -87,7 +100,11 @@ def bars_sha256(frame: pd.DataFrame) -> str:
     if len(index) and index.tz is None:
         raise ValueError("bar timestamps have no time zone")
     stamps = [str(ns) for ns in index.as_unit("ns").asi8.tolist()]
-    columns = [[canonical_number(v) for v in ordered[c].tolist()] for c in BAR_COLUMNS]
+    columns = [
+        canonical_floats(ordered[c].tolist()) if ordered[c].dtype == "float64"
+        else [canonical_number(v) for v in ordered[c].tolist()]
+        for c in BAR_COLUMNS
+    ]  # fmt: skip
     return _digest("bts-bars-v1", (",".join(row) for row in zip(stamps, *columns, strict=True)))
 
 
@@ -96,8 +113,10 @@ def series_sha256(series: pd.Series) -> str:
     ordered = series.sort_index(kind="stable")
     index = pd.DatetimeIndex(ordered.index)
     index = index.tz_localize("UTC") if index.tz is None else index
-    return _digest("bts-series-v1", (f"{canonical_time(t)},{canonical_number(v)}" for t, v in
-                                     zip(index, ordered.tolist(), strict=True)))  # fmt: skip
+    values = ordered.tolist()
+    texts = canonical_floats(values) if ordered.dtype == "float64" else [canonical_number(v) for v in values]
+    return _digest("bts-series-v1", (f"{ns},{text}" for ns, text in
+                                     zip(index.as_unit("ns").asi8.tolist(), texts, strict=True)))  # fmt: skip
 
 
 def trade_line(trade: TradeRecord) -> str:
