@@ -222,12 +222,13 @@ def _bar_span(bars: dict[str, pd.DataFrame]) -> tuple[datetime, datetime]:
 
 
 async def _settled(*tasks: asyncio.Future[Any]) -> None:
-    """Let `tasks` finish (a worker thread cannot be stopped) whatever happened; their errors were seen or
-    are superseded by the one being raised."""
-    await asyncio.wait(tasks)
+    """Let `tasks` finish (a worker thread cannot be stopped) whatever happened; their errors were seen or are
+    superseded by the one being raised. A job being cancelled (the service stopping) does not wait for them."""
     for task in tasks:
-        if not task.cancelled():
-            task.exception()
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    current = asyncio.current_task()
+    if current is None or not current.cancelling():
+        await asyncio.wait(tasks)
 
 
 def margin_call_warning(calls: list[MarginCall]) -> str:
