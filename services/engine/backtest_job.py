@@ -298,7 +298,6 @@ async def _run_claimed(
     try:
         resolve_strategy(job.strategy_type, job.parameters)  # an unregistered type fails before any data is read
         instruments, bars, benchmark, warnings = await _load(conn, job)
-        await progress(LOADED, None)
         started = time.monotonic()
         # While Nautilus runs (a worker thread), `conn` makes the snapshots' partitions; once the run is done,
         # the snapshots are stored batch by batch as the ledger makes them, while this process goes on to the
@@ -306,13 +305,17 @@ async def _run_claimed(
         partitions = asyncio.ensure_future(repository.ensure_snapshot_partitions(conn, *_bar_span(bars)))
         feed = SnapshotFeed(asyncio.get_running_loop())
         compute = asyncio.ensure_future(run_with_progress(
-            lambda tracker: _compute(job, instruments, bars, benchmark, tracker, feed), progress
+            lambda tracker: _compute(job, instruments, bars, benchmark, tracker, feed), progress, first=LOADED
         ))  # fmt: skip
+        ran: asyncio.Future[None] | None = None
         try:
             await partitions
             if not await feed.ready():  # the run failed before its first snapshot: its exception says why
                 await compute
                 raise RuntimeError("the run made no portfolio snapshot")
+            # The first snapshot comes after the Nautilus run: reported while the snapshots are stored.
+            after_run = (time.monotonic() - started) * (100 - RAN) / (RAN - LOADED)
+            ran = asyncio.ensure_future(progress(RAN, datetime.now(UTC) + timedelta(seconds=after_run)))
             async with conn.transaction():
                 await repository.copy_snapshot_records(conn, feed.batches())
                 outcome, ledger = await compute
@@ -320,8 +323,7 @@ async def _run_claimed(
                 for warning in outcome.warnings:
                     if warning.startswith("margin call"):
                         log.warning("margin call", backtest_id=str(job.backtest_id), detail=warning)
-                after_run = (time.monotonic() - started) * (100 - RAN) / (RAN - LOADED)
-                await progress(RAN, datetime.now(UTC) + timedelta(seconds=after_run))
+                await ran  # before the result is COMPLETED, so progress never follows completion
                 await repository.write_trades(conn, job.backtest_id, ledger.trades)
                 await repository.mark_completed(
                     conn, job.backtest_id, datetime.now(UTC),
@@ -333,7 +335,7 @@ async def _run_claimed(
                     await announce(conn, outcome)
             return outcome
         finally:
-            await _settled(partitions, compute)
+            await _settled(partitions, compute, *([ran] if ran is not None else []))
     except (JobRejected, RunError) as exc:
         message = str(exc)
     except Exception as exc:

@@ -23,10 +23,15 @@ Report = Callable[[float, datetime | None], Awaitable[None]]
 log = structlog.get_logger()
 
 
-async def run_with_progress(work: Callable[[RunTracker], T], report: Report, every_s: float = 1.0) -> T:
+async def run_with_progress(
+    work: Callable[[RunTracker], T], report: Report, every_s: float = 1.0, first: float | None = None
+) -> T:
+    """`first`, if given, is reported as soon as the work has started (in parallel with it)."""
     tracker = RunTracker()
     task = asyncio.ensure_future(asyncio.to_thread(work, tracker))
     rate = RateMeter()
+    if first is not None:
+        await _best_effort(report, first, None)
     while True:
         done, _ = await asyncio.wait({task}, timeout=every_s)
         if done:
@@ -34,7 +39,11 @@ async def run_with_progress(work: Callable[[RunTracker], T], report: Report, eve
         bars_done = tracker.bars_done
         estimate = run_estimate(bars_done, tracker.bars_total, rate(time.monotonic(), bars_done))
         eta = None if estimate.seconds_left is None else datetime.now(UTC) + timedelta(seconds=estimate.seconds_left)
-        try:
-            await report(estimate.progress_pct, eta)
-        except Exception as exc:  # progress is best effort: it must not fail the run
-            log.warning("progress not reported", error=str(exc))
+        await _best_effort(report, estimate.progress_pct, eta)
+
+
+async def _best_effort(report: Report, pct: float, eta: datetime | None) -> None:
+    try:
+        await report(pct, eta)
+    except Exception as exc:  # progress is best effort: it must not fail the run
+        log.warning("progress not reported", error=str(exc))
