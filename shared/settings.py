@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     bind_host: str = Field(default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)")
     log_level: str = "INFO"
     max_upload_bytes: int = Field(default=2 * 1024**3, description="largest CSV upload the gateway accepts")
+    sweep_max_runs: int = Field(default=10_000, ge=1, description="most backtests one sweep may expand to")
+    sweep_queue_per_partition: int = Field(
+        default=2, ge=1, description="a sweep's children queued at once per partition of backtest.requested"
+    )
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000

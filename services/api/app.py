@@ -15,7 +15,7 @@ from faststream import AckPolicy
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
 from services.api import problems
-from services.api.handlers import backtests, instruments, market_data, ops, reports, strategies
+from services.api.handlers import backtests, instruments, market_data, ops, reports, strategies, sweeps
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
@@ -33,7 +33,7 @@ PRODUCERS = {
     topics.INGEST_REQUESTED: "api", topics.BACKTEST_REQUESTED: "api or any outside producer",
     topics.INGEST_PROGRESS: "ingest", topics.INGEST_FAILED: "ingest", topics.BARS_LOADED: "ingest",
     topics.BACKTEST_PROGRESS: "engine", topics.BACKTEST_COMPLETED: "engine", topics.BACKTEST_FAILED: "engine",
-    topics.REPORT_GENERATED: "reporting",
+    topics.REPORT_GENERATED: "reporting", topics.SWEEP_COMPLETED: "api",
 }  # fmt: skip
 
 
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(gateway)
     problems.document(gateway)
     api = APIRouter(prefix="/api/v1")
-    for module in (strategies, instruments, market_data, backtests, reports, ops):
+    for module in (strategies, instruments, market_data, backtests, sweeps, reports, ops):
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))

@@ -25,6 +25,7 @@ from services.engine.bars import load_bars, stamp_at_close, trading_days
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
+from services.engine.input_cache import InputCache
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
 from shared.db.types import Connection
@@ -52,6 +53,7 @@ class BacktestJob:
     benchmark_symbol: str
     timeframe: str = "BAR_DAILY"
     request: dict[str, Any] = field(default_factory=dict)
+    sweep_id: UUID | None = None  # a sweep's child: its bars are read once per sweep (see bar_cache)
 
 
 @dataclass
@@ -77,9 +79,10 @@ def _commission(model: dict[str, Any]) -> tuple[str, dict[str, Decimal], int]:
     return kind, params, int(model.get("slippage_ticks", 1) or 0)
 
 
-async def _load(
-    conn: Connection, job: BacktestJob
-) -> tuple[dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series | None, list[str]]:
+Inputs = tuple[dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series | None, list[str]]
+
+
+async def _load(conn: Connection, job: BacktestJob) -> Inputs:
     instruments = await fetch_instruments(conn, job.instrument_ids)
     missing = [i for i in job.instrument_ids if i not in instruments]
     if missing:
@@ -101,6 +104,22 @@ async def _load(
                 raise JobRejected(f"{iid}: {exc}") from exc
         benchmark, warnings = await _benchmark(conn, job)
     return instruments, bars, benchmark, warnings
+
+
+async def _inputs(pool: asyncpg.Pool, job: BacktestJob, cache: InputCache | None) -> Inputs:
+    """`_load`, through the cache for a sweep's children."""
+    key = None
+    if cache is not None and job.sweep_id is not None:
+        key = (job.sweep_id, tuple(job.instrument_ids), job.timeframe, job.start_date, job.end_date,
+               job.benchmark_symbol)  # fmt: skip
+        found: Inputs | None = cache.get(key)
+        if found is not None:
+            return found
+    async with pool.acquire() as conn:
+        loaded = await _load(conn, job)
+    if cache is not None and key is not None:
+        cache.put(key, loaded)
+    return loaded
 
 
 async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | None, list[str]]:
@@ -172,9 +191,14 @@ def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> di
 
 
 async def run_job(
-    pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | None = None, announce: Announce | None = None
+    pool: asyncpg.Pool,
+    job: BacktestJob,
+    on_progress: Progress | None = None,
+    announce: Announce | None = None,
+    cache: InputCache | None = None,
 ) -> BacktestOutcome:
-    """Run `job`; `announce` enqueues the outcome's events in the same transaction as the final status."""
+    """Run `job`; `announce` enqueues the outcome's events in the same transaction as the final status.
+    `cache` keeps a sweep's inputs between its children."""
 
     async def progress(pct: float, eta: datetime | None = None) -> None:
         async with pool.acquire() as conn:
@@ -189,11 +213,10 @@ async def run_job(
         await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
     started = time.monotonic()
     try:
-        async with pool.acquire() as conn:
-            instruments, bars, benchmark, warnings = await _load(conn, job)
+        instruments, bars, benchmark, warnings = await _inputs(pool, job, cache)
         await progress(20.0)
         outcome, ledger = await asyncio.to_thread(_compute, job, instruments, bars, benchmark)
-        outcome.warnings = warnings + outcome.warnings
+        outcome.warnings = [*warnings, *outcome.warnings]
         await progress(80.0, datetime.now(UTC) + timedelta(seconds=(time.monotonic() - started) * 0.25))
         async with pool.acquire() as conn, conn.transaction():
             await repository.write_trades(conn, job.backtest_id, ledger.trades)

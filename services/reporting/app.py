@@ -1,4 +1,5 @@
-"""Reporting service: backtest.completed -> HTML, CSV and JSON reports, then report.generated.
+"""Reporting service: backtest.completed -> HTML, CSV and JSON reports, then report.generated; sweep.completed ->
+the sweep's report (and its best children's).
 
 Wiring only: what runs in this process and with which settings.
 """
@@ -23,7 +24,8 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
     reports_dir = (ctx.settings.state_dir / "reports").resolve()
     handler = idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir))
-    finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED], handler)
+    finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED, topics.SWEEP_COMPLETED],
+                        handler)  # fmt: skip
     return [*messaging(ctx, publisher, [finished]), RetentionJob(ctx.pool)]
 
 
