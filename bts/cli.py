@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, strategy_cmd
+from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, strategy_cmd, sweep_cmd
 from bts.console import CliError, err, out
 from shared.settings import Settings
 
@@ -26,6 +26,7 @@ app.add_typer(instrument_cmd.app, name="instrument")
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(strategy_cmd.app, name="strategy")
 app.add_typer(backtest_cmd.app, name="backtest")
+app.add_typer(sweep_cmd.app, name="sweep")
 app.add_typer(ops_cmd.app, name="ops")
 
 

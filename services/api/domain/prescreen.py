@@ -85,8 +85,8 @@ def _sma_block(market: Market, combos: list[dict[str, Any]]) -> np.ndarray:
         own = _positions(fast, slow, shorts)  # on the instrument's own bars
         position = np.zeros((len(combos), days))
         position[:, present] = own
-        position = pd.DataFrame(position.T).where(pd.Series(present).to_numpy()[:, None]).ffill().fillna(0.0)
-        held = position.to_numpy().T
+        last_bar = np.maximum.accumulate(np.where(present, np.arange(days), -1))  # hold between own bars
+        held = np.where(last_bar >= 0, position[:, np.maximum(last_bar, 0)], 0.0)
         filled = series.ffill().to_numpy()
         change = np.zeros(days)
         change[1:] = np.where(np.isnan(filled[:-1]) | np.isnan(filled[1:]), 0.0, filled[1:] / filled[:-1] - 1.0)
