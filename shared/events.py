@@ -99,8 +99,11 @@ class BacktestRequested(Payload):
     strategy: StrategySpec
     timeframe: Timeframe = Field(default=Timeframe.BAR_DAILY, description="bars the strategy runs on")
     requested_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
-    sweep_id: UUID | None = Field(default=None, description="the parameter sweep this run belongs to; null for "
-                                  "an interactive run")  # fmt: skip
+    sweep_id: UUID | None = Field(
+        default=None,
+        description="set by the gateway on a sweep's children (no per-run progress steps or report: the sweep "
+        "reports); null otherwise",
+    )
 
 
 class BacktestProgress(Payload):

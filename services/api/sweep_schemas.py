@@ -16,10 +16,10 @@ Scalar = int | float | bool | str
 
 
 class RangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    low: float
-    high: float
+    low: float = Field(ge=-1e12, le=1e12)
+    high: float = Field(ge=-1e12, le=1e12)
 
 
 class PrescreenIn(BaseModel):

@@ -201,6 +201,8 @@ async def run_job(
     `cache` keeps a sweep's inputs between its children."""
 
     async def progress(pct: float, eta: datetime | None = None) -> None:
+        if job.sweep_id is not None:  # a sweep reports children done/total; steps of a child would triple its events
+            return
         async with pool.acquire() as conn:
             await repository.set_progress(conn, job.backtest_id, pct)
         if on_progress is not None:
