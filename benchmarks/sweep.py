@@ -43,10 +43,11 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from benchmarks.common import migrated_database
 from bts.stackfile import StackFile, read_stack
 from services.api.domain import prescreen
 from services.api.users import create_user
-from services.engine.backtest_job import BacktestJob, _load
+from services.engine.backtest_job import BacktestJob, JobRejected, _compute, _load
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.process import free_port
@@ -206,19 +207,51 @@ def _finished_per_replica(logs: list[Path], ids: set[str]) -> list[int]:
     return counts
 
 
-async def _inputs(found: StackFile) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFrame]:
-    conn = await asyncpg.connect(role_url(found.database_url, "engine", "bts"))
+def _job(parameters: dict[str, Any]) -> BacktestJob:
+    return BacktestJob(backtest_id=uuid.uuid4(), user_id=uuid.uuid4(), configuration_id=uuid.uuid4(),
+                       strategy_type="SMA_CROSSOVER", parameters=parameters, instrument_ids=INSTRUMENTS,
+                       start_date=START, end_date=END, initial_capital=Decimal(100_000), position_size_pct=POSITION_PCT,
+                       commission_model={"type": "PER_SHARE", "per_share": "0.005", "minimum": "1"},
+                       benchmark_symbol="SPY")  # fmt: skip
+
+
+async def _inputs(database_url: str) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFrame, pd.Series | None]:
+    conn = await asyncpg.connect(role_url(database_url, "engine", "bts"))
     try:
-        job = BacktestJob(backtest_id=uuid.uuid4(), user_id=uuid.uuid4(), configuration_id=uuid.uuid4(),
-                          strategy_type="SMA_CROSSOVER", parameters={}, instrument_ids=INSTRUMENTS, start_date=START,
-                          end_date=END, initial_capital=Decimal(100_000), position_size_pct=POSITION_PCT,
-                          commission_model={}, benchmark_symbol="SPY")  # fmt: skip
-        instruments, bars, _, _ = await _load(conn, job)
+        instruments, bars, benchmark, _ = await _load(conn, _job({}))
     finally:
         await conn.close()
     closes = pd.DataFrame({iid: frame["close"].astype(float) for iid, frame in bars.items()})
     closes.index = pd.DatetimeIndex(closes.index).tz_convert(None).normalize()
-    return instruments, bars, closes.sort_index()
+    return instruments, bars, closes.sort_index(), benchmark
+
+
+def screen_only(combos: list[dict[str, Any]]) -> None:
+    """The pre-screen's ranking against the engine's own computation (Nautilus, ledger, metrics) of every
+    combination, in one process: no stack, no storage."""
+    with tempfile.TemporaryDirectory(prefix="bts-bench-screen-") as tmp, migrated_database() as url:
+        asyncio.run(load_daily_symbols(url, Path(tmp), SYMBOLS, start=START.isoformat(), end=END.isoformat()))
+        instruments, bars, closes, benchmark = asyncio.run(_inputs(url))
+    actual: dict[tuple[int, int], float | None] = {}
+    started = time.perf_counter()
+    for params in combos:
+        try:
+            outcome, _ = _compute(_job(params), instruments, bars, benchmark)
+            actual[(params["fast_period"], params["slow_period"])] = outcome.metrics["risk"]["sharpe_ratio"]
+        except JobRejected:  # no signal: no result
+            actual[(params["fast_period"], params["slow_period"])] = None
+    print(f"{len(combos)} engine computations (Nautilus + ledger + metrics) in {time.perf_counter() - started:.1f} s")
+    _print_quality(screen_quality(closes, instruments, combos, actual), len(combos))
+
+
+def _print_quality(quality: dict[str, Any], count: int) -> None:
+    print(
+        f"pre-screen: {quality['seconds'] * 1000:.0f} ms for {count} combinations; Spearman rank "
+        f"correlation with the Nautilus Sharpe ratio {quality['spearman']:.2f}; true best {quality['best']}"
+    )
+    for k, (hit, gap) in quality["top"].items():
+        print(f"  top {k:>2}: true best {'in' if hit else 'NOT in'} it; its best Sharpe is {gap:.3f} below the "
+              "true best")  # fmt: skip
 
 
 def bare_loop(instruments: Any, bars: dict[str, pd.DataFrame], combos: list[dict[str, Any]]) -> tuple[float, float]:
@@ -264,12 +297,17 @@ def screen_quality(closes: pd.DataFrame, instruments: Any, combos: list[dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="20 combinations instead of 200")
+    parser.add_argument("--screen-only", action="store_true", help="only the pre-screen's ranking quality, against "
+                        "the engine's computation of every combination in one process (no stack)")  # fmt: skip
     args = parser.parse_args()
     space = grid(args.small)
     combos = combinations(space)
+    if args.screen_only:
+        screen_only(combos)
+        return
     with tempfile.TemporaryDirectory(prefix="bts-bench-sweep-") as tmp, stack(Path(tmp) / "state") as found:
         key = asyncio.run(_prepare(found, Path(tmp)))
-        instruments, bars, closes = asyncio.run(_inputs(found))
+        instruments, bars, closes, _ = asyncio.run(_inputs(found.database_url))
         print(
             f"case: SMA_CROSSOVER grid of {len(combos)} combinations on {len(INSTRUMENTS)} instruments x "
             f"{START.year}-{END.year} daily ({sum(len(b) for b in bars.values()):,} bars), 2 engine replicas"
