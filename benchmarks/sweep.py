@@ -1,7 +1,9 @@
 """Benchmark: a parameter sweep on the platform (2 engine replicas) against the same runs in a bare loop.
 
-    .venv/bin/python -m benchmarks.sweep            # 200 combinations (the full size; ~5 min on 2 quiet cores)
-    .venv/bin/python -m benchmarks.sweep --small    # 20 combinations, to check it works on a busy machine
+    .venv/bin/python -m benchmarks.sweep                  # 200 combinations (the full size; ~6 min on 2 quiet cores)
+    .venv/bin/python -m benchmarks.sweep --small          # 20 combinations, to check it works on a busy machine
+    .venv/bin/python -m benchmarks.sweep --screen-only    # the pre-screen's ranking of 200 against the engine's
+    .venv/bin/python -m benchmarks.sweep --fetch-max-wait-ms 200   # consumers polling Tansu less often
 
 Case: an SMA_CROSSOVER grid (fast_period x slow_period) on 3 instruments x 6 years of daily bars
 (2019-2024), 5% per position, IBKR-like costs, objective Sharpe ratio.
@@ -31,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -74,9 +76,9 @@ def combinations(space: dict[str, list[int]]) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def stack(state: Path) -> Iterator[StackFile]:
+def stack(state: Path, settings: dict[str, str] | None = None) -> Iterator[StackFile]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}")
+    env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}", **(settings or {}))
     proc = subprocess.Popen([sys.executable, "-m", "bts", "up"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
@@ -97,7 +99,7 @@ def stack(state: Path) -> Iterator[StackFile]:
 @contextlib.contextmanager
 def second_engine(found: StackFile, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     first = next(s for s in found.services if s.name == "engine")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_") or k == "BTS_KAFKA_FETCH_MAX_WAIT_MS"}
     port = free_port()
     env.update(BTS_DATABASE_URL=role_url(found.database_url, "engine", "bts"),
                BTS_KAFKA_BOOTSTRAP=found.kafka_bootstrap, BTS_SERVICE_PORT=str(port),
@@ -166,7 +168,8 @@ def cpu_seconds(groups: dict[str, list[psutil.Process]]) -> dict[str, float]:
     return used
 
 
-def run_sweep(http: httpx.Client, body: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
+def run_sweep(http: httpx.Client, body: dict[str, Any],
+              on_done: Callable[[], None] | None = None) -> tuple[dict[str, Any], float, float]:  # fmt: skip
     """(final state, seconds until COMPLETED, seconds until the report was written)."""
     started = time.perf_counter()
     response = http.post("/sweeps", json=body)
@@ -177,6 +180,8 @@ def run_sweep(http: httpx.Client, body: dict[str, Any]) -> tuple[dict[str, Any],
         state: dict[str, Any] = http.get(f"/sweeps/{sweep_id}", params={"limit": 0}).json()
         if state["status"] in ("COMPLETED", "FAILED") and done_at is None:
             done_at = time.perf_counter() - started
+            if on_done is not None:
+                on_done()
         if done_at is not None and state["report_url"]:
             reported = time.perf_counter() - started
             return http.get(f"/sweeps/{sweep_id}", params={"limit": 1000}).json(), done_at, reported
@@ -237,7 +242,7 @@ def screen_only(combos: list[dict[str, Any]]) -> None:
     for params in combos:
         try:
             outcome, _ = _compute(_job(params), instruments, bars, benchmark)
-            actual[(params["fast_period"], params["slow_period"])] = outcome.metrics["risk"]["sharpe_ratio"]
+            actual[(params["fast_period"], params["slow_period"])] = (outcome.metrics or {})["risk"]["sharpe_ratio"]
         except JobRejected:  # no signal: no result
             actual[(params["fast_period"], params["slow_period"])] = None
     print(f"{len(combos)} engine computations (Nautilus + ledger + metrics) in {time.perf_counter() - started:.1f} s")
@@ -294,18 +299,28 @@ def screen_quality(closes: pd.DataFrame, instruments: Any, combos: list[dict[str
     return {"spearman": float(est.rank().corr(act.rank())), "seconds": seconds, "best": best, "top": found}
 
 
+FETCH_HELP = (
+    "the consumers' BTS_KAFKA_FETCH_MAX_WAIT_MS (default 20): Tansu answers a fetch only after this wait, "
+    "so a short one costs CPU in polling"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="20 combinations instead of 200")
     parser.add_argument("--screen-only", action="store_true", help="only the pre-screen's ranking quality, against "
                         "the engine's computation of every combination in one process (no stack)")  # fmt: skip
+    parser.add_argument("--fetch-max-wait-ms", type=int, help=FETCH_HELP)
     args = parser.parse_args()
     space = grid(args.small)
     combos = combinations(space)
     if args.screen_only:
         screen_only(combos)
         return
-    with tempfile.TemporaryDirectory(prefix="bts-bench-sweep-") as tmp, stack(Path(tmp) / "state") as found:
+    settings = {"BTS_KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_max_wait_ms)} if args.fetch_max_wait_ms else {}
+    if settings:
+        os.environ.update(settings)  # the second engine too
+    with tempfile.TemporaryDirectory(prefix="bts-bench-sweep-") as tmp, stack(Path(tmp) / "state", settings) as found:
         key = asyncio.run(_prepare(found, Path(tmp)))
         instruments, bars, closes, _ = asyncio.run(_inputs(found.database_url))
         print(
@@ -326,7 +341,8 @@ def main() -> None:
             warm_up(http, logs)
             groups = _processes(found, Path(tmp) / "state", [engine2.pid])
             before = cpu_seconds(groups)
-            state, done, reported = run_sweep(http, _body(space))
+            at_done: list[dict[str, float]] = []
+            state, done, reported = run_sweep(http, _body(space), lambda: at_done.append(cpu_seconds(groups)))
             after = cpu_seconds(groups)
             load = os.getloadavg()[0]
             ids = {str(r["backtest_id"]) for r in state["leaderboard"]}
@@ -338,11 +354,12 @@ def main() -> None:
             f"replicas ran {' + '.join(map(str, per_replica))}); report written at {reported:.1f} s"
         )
         print(f"ratio sweep / (bare / 2): {done / (bare / 2):.2f}  (goal <= 1.2)")
-        spent = {k: after[k] - before.get(k, 0.0) for k in after}
-        print("CPU seconds during the sweep (until the report): " + ", ".join(
-            f"{k} {v:.1f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])) +
-            f"; total {sum(spent.values()):.1f} against the bare loop's {bare_cpu:.1f}; load average {load:.1f} "
-            f"on {os.cpu_count()} cores")  # fmt: skip
+        for label, end in (("until COMPLETED", at_done[0]), ("until the report", after)):
+            spent = {k: end[k] - before.get(k, 0.0) for k in end}
+            print(f"CPU seconds {label}: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])) +
+                f"; total {sum(spent.values()):.1f} (the bare loop: {bare_cpu:.1f})")  # fmt: skip
+        print(f"load average {load:.1f} on {os.cpu_count()} cores (other work on the machine inflates wall times)")
         actual = {(r["parameters"]["fast_period"], r["parameters"]["slow_period"]): r["objective"]
                   for r in state["leaderboard"]}  # fmt: skip
         quality = screen_quality(closes, instruments, combos, actual)
