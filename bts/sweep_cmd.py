@@ -18,6 +18,7 @@ from shared.settings import Settings
 
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
 TERMINAL = {"COMPLETED", "FAILED"}
+HEADLINE = [("total_return", "return", pct), ("sharpe_ratio", "Sharpe", num), ("max_drawdown", "max DD", pct)]
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 STRATEGY_HELP = "an ACTIVE strategy of yours (name or id): its parameters are the fixed ones"
 PRESCREEN_HELP = "rank every combination with the vectorised pre-screen, run only the best K (SMA_CROSSOVER)"
@@ -155,14 +156,15 @@ def _leaderboard(sweep: dict[str, Any]) -> Table:
     metric = sweep["objective"]
     table = Table(title=f"{sweep.get('name') or 'sweep ' + sweep['id'][:8]}: best {metric} first "
                         f"({sweep['direction']})")  # fmt: skip
-    for column in ("#", "parameters", metric, "return", "Sharpe", "max DD", "trades", "backtest"):
+    headline = [(k, label, fmt) for k, label, fmt in HEADLINE if k != metric]
+    for column in ("#", "parameters", metric, *(label for _, label, _ in headline), "trades", "backtest"):
         table.add_column(column, justify="left" if column in ("parameters", "backtest") else "right")
     for row in sweep["leaderboard"]:
         params = ", ".join(f"{k}={v}" for k, v in row["parameters"].items() if k != "allow_short" or v)
         window = f" (w{row['window_index']})" if row.get("window_index") is not None else ""
         value = num(row["objective"], 4) if row["status"] == "COMPLETED" else row["status"].lower()
-        table.add_row(str(row["rank"]), params + window, value, pct(row["total_return"]), num(row["sharpe_ratio"]),
-                      pct(row["max_drawdown"]), str(row["trades_count"] if row["trades_count"] is not None else "-"),
+        table.add_row(str(row["rank"]), params + window, value, *(fmt(row[k]) for k, _, fmt in headline),
+                      str(row["trades_count"] if row["trades_count"] is not None else "-"),
                       str(row["backtest_id"] or "")[:8])  # fmt: skip
     return table
 
@@ -198,6 +200,8 @@ def _show(gateway: Gateway, final: dict[str, Any], as_json: bool, limit: int = 1
         out.print(f"{sweep['done']}/{sweep['total']} backtests, {sweep['failed']} failed")
         if sweep.get("report_url"):
             out.print(f"report: {sweep['report_url']}", soft_wrap=True)
+        elif sweep["status"] in TERMINAL:
+            out.print(f"report: being written; `bts sweep result {sweep['id']} --save sweep.html` fetches it")
     if sweep["status"] == "FAILED":
         raise CliError(f"sweep {sweep['id']} FAILED: {sweep.get('error_message') or 'see its children'}")
 

@@ -99,3 +99,14 @@ def test_the_csv_has_every_run_child_and_the_html_links_the_reported_ones() -> N
     assert 'id="chart-objective"' in html
     assert "Plotly.newPlot" in html
     assert "no signal" in html  # a failed child says why
+
+
+def test_a_walk_forwards_heatmap_averages_each_combination_over_its_windows() -> None:
+    children = []
+    for window, values in enumerate(([1.0, 3.0], [2.0, -1.0])):
+        for combination, value in enumerate(values):
+            child = _child(combination, {"fast_period": 5, "slow_period": 20 * (combination + 1)}, value)
+            children.append(child.model_copy(update={"phase": "IN_SAMPLE", "window_index": window, "n": len(children)}))
+    grid = heatmap_grid(SweepReportData(sweep=_sweep(walk_forward={"windows": []}), children=children))
+    assert grid is not None
+    assert grid.z == [[1.5], [1.0]]  # (1 + 2) / 2 and (3 - 1) / 2

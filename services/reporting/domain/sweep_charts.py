@@ -42,8 +42,9 @@ def objective_map(data: SweepReportData) -> go.Figure | None:
             hovertemplate=f"{grid.x_name}=%{{x}}<br>{grid.y_name}=%{{y}}<br>{_label(metric)}=%{{z:{_fmt(metric)}}}"
                           "<extra></extra>",
         ))  # fmt: skip
+        how = "mean over windows, " if data.sweep.walk_forward else ""
         fig = _layout(fig, f"{_label(metric)} over {grid.x_name} and {grid.y_name} ({direction} is better; "
-                      "the best over other parameters)", height=max(360, 120 + 28 * len(grid.y)))  # fmt: skip
+                      f"{how}the best over other parameters)", height=max(360, 120 + 28 * len(grid.y)))  # fmt: skip
         fig.update_xaxes(title_text=grid.x_name, type="category")
         fig.update_yaxes(title_text=grid.y_name, type="category")
         return fig

@@ -91,8 +91,9 @@ class Grid:
 
 
 def heatmap_grid(data: SweepReportData, max_axis: int = 40) -> Grid | None:
-    """The objective over the two heatmap parameters (the best over any other swept parameter), or None when
-    there are not two parameters or too many distinct values for a grid (random search over ranges)."""
+    """The objective over the two heatmap parameters (the best over any other swept parameter; a walk-forward's
+    in-sample results averaged over its windows first), or None when there are not two parameters or too many
+    distinct values for a grid (random search over ranges)."""
     if len(data.sweep.heatmap) != 2:
         return None
     x_name, y_name = data.sweep.heatmap
@@ -100,7 +101,8 @@ def heatmap_grid(data: SweepReportData, max_axis: int = 40) -> Grid | None:
     if not done:
         return None
     frame = pd.DataFrame({"x": [c.parameters.get(x_name) for c in done], "y": [c.parameters.get(y_name) for c in done],
-                          "v": [c.objective_value for c in done]})  # fmt: skip
+                          "v": [c.objective_value for c in done], "combination": [c.combination for c in done]})
+    frame = frame.groupby("combination").agg(x=("x", "first"), y=("y", "first"), v=("v", "mean"))  # fmt: skip
     if frame["x"].nunique() > max_axis or frame["y"].nunique() > max_axis:
         return None
     best = frame.groupby(["y", "x"])["v"].agg("max" if data.goal.direction == "maximize" else "min")
