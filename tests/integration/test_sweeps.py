@@ -200,6 +200,35 @@ async def _requested(bootstrap: str, ids: set[str], within: float = 60) -> dict[
     return found
 
 
+def test_a_stored_strategy_gives_the_fixed_parameters_and_failed_children_are_counted(api: Api) -> None:
+    created = api.http.post(
+        "/strategies",
+        json={
+            "name": f"sma-{uuid.uuid4().hex[:6]}",
+            "strategy_type": "SMA_CROSSOVER",
+            "parameters": {"fast_period": 5, "slow_period": 20, "allow_short": True},
+        },
+    )
+    strategy_id = created.json()["id"]  # fmt: skip
+    draft = api.errors({**{k: v for k, v in BASE.items() if k != "strategy_type"}, "strategy_id": strategy_id,
+                        "grid": {"slow_period": [20]}})  # fmt: skip
+    assert "only ACTIVE strategies" in draft["body.strategy_id"]
+    assert api.http.post(f"/strategies/{strategy_id}/activate").status_code == 200
+    body = {**{k: v for k, v in BASE.items() if k != "strategy_type"}, "strategy_id": strategy_id, "report_top": 0,
+            "instrument_ids": ["SWA.NASDAQ"]}  # fmt: skip
+    # slow_period 505: the window fills on the last of the 505 bars, so no crossing can happen: no signal
+    sweep = api.finished(api.submit({**body, "grid": {"slow_period": [20, 505]}})["id"])
+    assert (sweep["status"], sweep["done"], sweep["failed"], sweep["strategy_id"]) == ("COMPLETED", 2, 1, strategy_id)
+    first, last = sweep["leaderboard"]
+    assert first["parameters"] == {"fast_period": 5, "slow_period": 20, "allow_short": True}  # the strategy's own
+    assert first["status"] == "COMPLETED"
+    assert (last["status"], last["objective"]) == ("FAILED", None)
+    assert "no signal" in last["error_message"]
+    nothing = api.finished(api.submit({**body, "grid": {"slow_period": [505]}})["id"])
+    assert (nothing["status"], nothing["failed"]) == ("FAILED", 1)
+    assert "no backtest of the sweep completed" in nothing["error_message"]
+
+
 def test_a_big_sweep_keeps_at_most_two_children_per_partition_queued(api: Api) -> None:
     grid = {"fast_period": [3, 5, 8, 10, 12, 15, 18], "slow_period": [20, 30]}  # 14 combinations
     accepted = api.submit({**BASE, "instrument_ids": ["SWA.NASDAQ"], "grid": grid, "report_top": 0})
