@@ -16,7 +16,7 @@ The rule (README, "Parameter sweeps"):
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from aiokafka.partitioner import murmur2
@@ -53,9 +53,3 @@ def estimated_completion(started_at: datetime | None, now: datetime, done: int, 
 
 def progress_pct(done: int, total: int) -> float:
     return 100.0 if total <= 0 else round(100.0 * done / total, 2)
-
-
-def elapsed(started_at: datetime | None, finished_at: datetime | None, now: datetime) -> timedelta | None:
-    if started_at is None:
-        return None
-    return (finished_at or now) - started_at

@@ -100,8 +100,14 @@ def heatmap_grid(data: SweepReportData, max_axis: int = 40) -> Grid | None:
     done = [c for c in data.ranked() if c.state == "COMPLETED" and c.objective_value is not None]
     if not done:
         return None
-    frame = pd.DataFrame({"x": [c.parameters.get(x_name) for c in done], "y": [c.parameters.get(y_name) for c in done],
-                          "v": [c.objective_value for c in done], "combination": [c.combination for c in done]})
+    frame = pd.DataFrame(
+        {
+            "x": [c.parameters.get(x_name) for c in done],
+            "y": [c.parameters.get(y_name) for c in done],
+            "v": [c.objective_value for c in done],
+            "combination": [c.combination for c in done],
+        }
+    )
     frame = frame.groupby("combination").agg(x=("x", "first"), y=("y", "first"), v=("v", "mean"))  # fmt: skip
     if frame["x"].nunique() > max_axis or frame["y"].nunique() > max_axis:
         return None
