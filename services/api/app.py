@@ -28,6 +28,7 @@ from services.api.handlers import (
     reproducibility,
     strategies,
     strategy_types,
+    sweeps,
 )
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from shared import topics
@@ -46,7 +47,7 @@ PRODUCERS = {
     topics.INGEST_REQUESTED: "api", topics.BACKTEST_REQUESTED: "api or any outside producer",
     topics.INGEST_PROGRESS: "ingest", topics.INGEST_FAILED: "ingest", topics.BARS_LOADED: "ingest",
     topics.BACKTEST_PROGRESS: "engine", topics.BACKTEST_COMPLETED: "engine", topics.BACKTEST_FAILED: "engine",
-    topics.REPORT_GENERATED: "reporting",
+    topics.REPORT_GENERATED: "reporting", topics.SWEEP_COMPLETED: "api",
 }  # fmt: skip
 
 
@@ -99,7 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
     for module in (strategy_types, strategies, instruments, market_data, comparisons, backtests, reproducibility,
-                   reports, ops):  # fmt: skip
+                   sweeps, reports, ops):  # fmt: skip
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))

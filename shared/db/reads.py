@@ -280,3 +280,97 @@ async def fetch_daily_equity(conn: Connection, result_id: UUID) -> list[Record]:
             result_id,
         )
     )
+
+
+SWEEP_REPORT_COLUMNS = "id, sweep_id, report_type, generated_at, file_path, content_hash"
+
+
+async def fetch_sweep_reports(conn: Connection, sweep_id: UUID) -> list[Record]:
+    """reporting.sweep_reports of one sweep (readers: api)."""
+    return list(
+        await conn.fetch(
+            f"SELECT {SWEEP_REPORT_COLUMNS} FROM reporting.sweep_reports WHERE sweep_id = $1 "
+            "ORDER BY report_type, generated_at",
+            sweep_id,
+        )
+    )
+
+
+class SweepRow(BaseModel):
+    """api.sweeps as reporting sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    user_id: UUID
+    name: str | None
+    strategy_id: UUID | None
+    strategy_type: str
+    base_parameters: dict[str, Any]
+    space: dict[str, Any]
+    configuration: dict[str, Any]
+    timeframe: str
+    objective: str
+    direction: str
+    heatmap: list[str]
+    prescreen_top_k: int | None
+    walk_forward: dict[str, Any] | None
+    report_top: int
+    combinations: int
+    skipped: int
+    total: int
+    status: str
+    submitted_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class SweepChildRow(BaseModel):
+    """api.sweep_children as reporting sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    backtest_id: UUID | None
+    combination: int
+    phase: str
+    window_index: int | None
+    parameters: dict[str, Any]
+    start_date: Any
+    end_date: Any
+    state: str
+    prescreen_score: float | None
+    objective_value: float | None
+    metrics: dict[str, Any] | None
+    trades_count: int | None
+    error_message: str | None
+    published_at: datetime | None
+    finished_at: datetime | None
+
+
+async def fetch_sweep(conn: Connection, sweep_id: UUID) -> SweepRow | None:
+    """api.sweeps (readers: reporting)."""
+    row = await conn.fetchrow(
+        "SELECT id, user_id, name, strategy_id, strategy_type, base_parameters, space, configuration, timeframe, "
+        "objective, direction, heatmap, prescreen_top_k, walk_forward, report_top, combinations, skipped, total, "
+        "status, submitted_at, started_at, completed_at FROM api.sweeps WHERE id = $1",
+        sweep_id,
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    for key in ("base_parameters", "space", "configuration", "walk_forward"):
+        values[key] = _json(values[key])
+    return SweepRow(**values)
+
+
+async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepChildRow]:
+    """api.sweep_children of one sweep in release order (readers: reporting)."""
+    rows = await conn.fetch(
+        "SELECT n, backtest_id, combination, phase, window_index, parameters, start_date, end_date, state, "
+        "prescreen_score, objective_value, metrics, trades_count, error_message, published_at, finished_at "
+        "FROM api.sweep_children WHERE sweep_id = $1 ORDER BY n",
+        sweep_id,
+    )
+    return [SweepChildRow(**{**dict(r), "parameters": _json(r["parameters"]), "metrics": _json(r["metrics"])})
+            for r in rows]  # fmt: skip

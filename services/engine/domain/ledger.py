@@ -8,6 +8,7 @@ total value x leverage (3), and buying power what is left of it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -142,12 +143,14 @@ def build_ledger(
     ledger = Ledger(initial_capital=initial_capital, margin_pct=margin_pct)
     pending = sorted(fills, key=lambda f: f.ts)
     position = 0
-    for ts, row in daily_closes.iterrows():
+    columns = [str(c) for c in daily_closes.columns]
+    values = daily_closes.to_numpy(dtype=float)  # plain rows: iterrows would build a Series per day
+    for ts, row in zip(pd.DatetimeIndex(daily_closes.index), values, strict=True):
         while position < len(pending) and pending[position].ts <= ts:
             ledger.apply(pending[position])
             position += 1
-        ledger.mark({str(k): Decimal(str(v)) for k, v in row.items() if pd.notna(v)})
-        ledger.snapshots.append(ledger.snapshot(pd.Timestamp(ts), "DAILY"))
+        ledger.mark({c: Decimal(repr(float(v))) for c, v in zip(columns, row, strict=True) if not math.isnan(v)})
+        ledger.snapshots.append(ledger.snapshot(ts, "DAILY"))
     for fill in pending[position:]:
         ledger.apply(fill)
     return ledger
