@@ -107,7 +107,7 @@ def test_bad_sweeps_are_refused_naming_the_problem(api: Api) -> None:
     metric = api.errors({**BASE, "grid": {"fast_period": [5], "slow_period": [20]}, "objective": "happiness"})
     assert "unknown metric 'happiness'" in metric["body.objective"]
     kind = api.errors({**BASE, "strategy_type": "NOPE", "grid": {"x": [1]}})
-    assert "unknown strategy type 'NOPE'" in kind["body.strategy_type"]
+    assert "strategy type 'NOPE' is not registered" in kind["body.strategy_type"]
     both = api.errors({**BASE, "strategy_id": str(uuid.uuid4()), "grid": {"fast_period": [5]}})
     assert any("exactly one of strategy_id and strategy_type" in m for m in both.values())
     screen = api.errors({**BASE, "strategy_type": "MOMENTUM", "grid": {"lookback": [5, 10]},
