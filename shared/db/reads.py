@@ -16,7 +16,7 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 from asyncpg import Record
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from shared.db.types import Connection
 
@@ -324,6 +324,11 @@ class SweepRow(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
 
+    @field_validator("base_parameters", "space", "configuration", "walk_forward", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> Any:
+        return _json(value)
+
 
 class SweepChildRow(BaseModel):
     """api.sweep_children as reporting sees it."""
@@ -347,6 +352,11 @@ class SweepChildRow(BaseModel):
     published_at: datetime | None
     finished_at: datetime | None
 
+    @field_validator("parameters", "metrics", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> Any:
+        return _json(value)
+
 
 async def fetch_sweep(conn: Connection, sweep_id: UUID) -> SweepRow | None:
     """api.sweeps (readers: reporting)."""
@@ -356,12 +366,7 @@ async def fetch_sweep(conn: Connection, sweep_id: UUID) -> SweepRow | None:
         "status, submitted_at, started_at, completed_at FROM api.sweeps WHERE id = $1",
         sweep_id,
     )
-    if row is None:
-        return None
-    values = dict(row)
-    for key in ("base_parameters", "space", "configuration", "walk_forward"):
-        values[key] = _json(values[key])
-    return SweepRow(**values)
+    return SweepRow.model_validate(dict(row)) if row is not None else None
 
 
 async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepChildRow]:
@@ -372,5 +377,4 @@ async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepCh
         "FROM api.sweep_children WHERE sweep_id = $1 ORDER BY n",
         sweep_id,
     )
-    return [SweepChildRow(**{**dict(r), "parameters": _json(r["parameters"]), "metrics": _json(r["metrics"])})
-            for r in rows]  # fmt: skip
+    return [SweepChildRow.model_validate(dict(r)) for r in rows]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, field_validator
 
+from shared.db.reads import SweepChildRow, SweepRow
 from shared.db.types import Connection
 
 SWEEP_COLUMNS = (
@@ -24,72 +24,18 @@ CHILD_COLUMNS = (
 TERMINAL_STATES = ("COMPLETED", "FAILED")
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+class SweepRecord(SweepRow):
+    """The gateway's whole row: what reporting reads, plus how its children are keyed and its last error."""
 
-
-class SweepRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: UUID
-    user_id: UUID
-    name: str | None
-    strategy_id: UUID | None
-    strategy_type: str
-    base_parameters: dict[str, Any]
-    space: dict[str, Any]
-    configuration: dict[str, Any]
-    timeframe: str
-    objective: str
-    direction: str
-    heatmap: list[str]
-    prescreen_top_k: int | None
-    walk_forward: dict[str, Any] | None
-    report_top: int
-    combinations: int
-    skipped: int
-    total: int
     kafka_keys: list[str]
-    status: str
     error_message: str | None
-    submitted_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
     updated_at: datetime
 
-    @field_validator("base_parameters", "space", "configuration", "walk_forward", mode="before")
-    @classmethod
-    def _decode(cls, value: Any) -> Any:
-        return _json(value)
 
-
-class ChildRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ChildRecord(SweepChildRow):
     sweep_id: UUID
-    n: int
-    backtest_id: UUID | None
-    combination: int
-    phase: str
-    window_index: int | None
     priority: int
-    parameters: dict[str, Any]
-    start_date: date
-    end_date: date
-    state: str
     kafka_key: str | None
-    prescreen_score: float | None
-    objective_value: float | None
-    metrics: dict[str, Any] | None
-    trades_count: int | None
-    error_message: str | None
-    published_at: datetime | None
-    finished_at: datetime | None
-
-    @field_validator("parameters", "metrics", mode="before")
-    @classmethod
-    def _decode(cls, value: Any) -> Any:
-        return _json(value)
 
 
 def _sweep(row: asyncpg.Record | None) -> SweepRecord | None:
