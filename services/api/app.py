@@ -18,6 +18,7 @@ from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 from services.api import problems
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.correlation import CorrelationMiddleware
+from services.api.finished import FinishedReadsFastPath
 from services.api.handlers import (
     backtests,
     comparisons,
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.document(gateway)
     gateway.add_middleware(BodyLimitMiddleware, upload_paths=frozenset({"/api/v1/market-data/import"}),
                            upload_limit=settings.max_upload_bytes, other_limit=settings.max_request_bytes)  # fmt: skip
+    gateway.add_middleware(FinishedReadsFastPath)  # finished backtests read again: answered from memory
     gateway.add_middleware(CorrelationMiddleware)  # outermost: its log line and header cover every answer
     api = APIRouter(prefix="/api/v1")
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
