@@ -36,6 +36,7 @@ from shared.db.urls import asyncpg_dsn, role_url
 from shared.events import BacktestRequested, Envelope, StrategySpec, make_event
 from shared.kafka.lag import consumer_lag
 from shared.models import BacktestConfiguration, StrategyType
+from shared.runtime.logging import configure_logging
 from tests.faults.stack_control import live_stack
 from tests.integration.market import load_daily_symbols
 
@@ -172,6 +173,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="5 users x 4 requests")
     parser.add_argument("--no-baseline", action="store_true", help="skip the in-process baseline")
     args = parser.parse_args()
+    configure_logging("bench-load", "WARNING")  # the in-process baseline logs like a service: only problems
     users, per_user = (5, 4) if args.small else (args.users, args.per_user)
     with tempfile.TemporaryDirectory(prefix="bts-load-") as tmp, live_stack(Path(tmp) / "state", ("engine",)) as stack:
         url, bootstrap = stack.database_url, stack.bootstrap

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, research_cmd, strategy_cmd
+from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, research_cmd, strategy_cmd, sweep_cmd
 from bts.console import CliError, err, out
 from shared.settings import Settings
 
@@ -30,6 +30,7 @@ backtest_cmd.app.command("manifest")(research_cmd.manifest)
 backtest_cmd.app.command("reproduce")(research_cmd.reproduce)
 backtest_cmd.app.command("compare")(research_cmd.compare)
 strategy_cmd.app.command("types")(research_cmd.strategy_types)
+app.add_typer(sweep_cmd.app, name="sweep")
 app.add_typer(ops_cmd.app, name="ops")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -102,6 +102,11 @@ class BacktestRequested(Payload):
     strategy: StrategySpec
     timeframe: Timeframe = Field(default=Timeframe.BAR_DAILY, description="bars the strategy runs on")
     requested_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    sweep_id: UUID | None = Field(
+        default=None,
+        description="set by the gateway on a sweep's children (no per-run progress steps or report: the sweep "
+        "reports); null otherwise",
+    )
 
 
 class BacktestProgress(Payload):
@@ -126,6 +131,7 @@ class BacktestCompleted(Payload):
     initial_capital: Decimal
     final_value: Decimal
     warnings: list[str] = Field(default_factory=list)
+    sweep_id: UUID | None = Field(default=None, description="copied from the request")
 
 
 class BacktestFailed(Payload):
@@ -133,6 +139,7 @@ class BacktestFailed(Payload):
     user_id: UUID
     configuration_id: UUID | None = None
     error_message: str
+    sweep_id: UUID | None = Field(default=None, description="copied from the request")
 
 
 class ReportGenerated(Payload):
@@ -141,6 +148,23 @@ class ReportGenerated(Payload):
     report_type: ReportType
     file_path: str
     content_hash: str
+
+
+class SweepCompleted(Payload):
+    """Every child of a sweep has finished (the gateway's read model saw the last one)."""
+
+    sweep_id: UUID
+    user_id: UUID
+    status: Literal["COMPLETED", "FAILED"] = Field(description="FAILED when no child completed")
+    total: int = Field(ge=0, description="backtests the sweep ran")
+    completed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    objective: str = Field(description="metric of the seed's metrics JSON the leaderboard is sorted by")
+    direction: Literal["maximize", "minimize"]
+    best_backtest_id: UUID | None = None
+    report_backtest_ids: list[UUID] = Field(
+        default_factory=list, description="children that get a full report: the best ones and walk-forward runs"
+    )
 
 
 TOPIC_PAYLOADS: dict[str, type[Payload]] = {
@@ -153,6 +177,7 @@ TOPIC_PAYLOADS: dict[str, type[Payload]] = {
     topics.BACKTEST_COMPLETED: BacktestCompleted,
     topics.BACKTEST_FAILED: BacktestFailed,
     topics.REPORT_GENERATED: ReportGenerated,
+    topics.SWEEP_COMPLETED: SweepCompleted,
 }
 
 P = TypeVar("P", bound=Payload)

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     )
     result_retention_days: int = Field(default=365, ge=1, description="backtest results (trades, snapshots)")
     report_retention_days: int = Field(default=90, ge=1, description="performance reports, row and file")
+    sweep_max_runs: int = Field(default=10_000, ge=1, description="most backtests one sweep may expand to")
+    sweep_queue_per_partition: int = Field(
+        default=2, ge=1, description="a sweep's children queued at once per partition of backtest.requested"
+    )
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000

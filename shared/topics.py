@@ -1,6 +1,8 @@
 """Kafka topic names: the only place they are spelled out.
 
-Backtest topics are keyed by user id, `bars.loaded` by instrument id. Every topic has a dead-letter
+Backtest topics are keyed by user id (a sweep's `backtest.requested` children by one key per
+partition, see services/api/domain/sweep_queue.py), `bars.loaded` by instrument id, `sweep.completed` by
+user id. Every topic has a dead-letter
 twin `<topic>.dlq` for messages a consumer could not handle.
 """
 
@@ -15,6 +17,7 @@ BACKTEST_PROGRESS: Final = "backtest.progress"
 BACKTEST_COMPLETED: Final = "backtest.completed"
 BACKTEST_FAILED: Final = "backtest.failed"
 REPORT_GENERATED: Final = "report.generated"
+SWEEP_COMPLETED: Final = "sweep.completed"
 
 ALL_TOPICS: Final[tuple[str, ...]] = (
     INGEST_REQUESTED,
@@ -26,6 +29,7 @@ ALL_TOPICS: Final[tuple[str, ...]] = (
     BACKTEST_COMPLETED,
     BACKTEST_FAILED,
     REPORT_GENERATED,
+    SWEEP_COMPLETED,
 )
 
 # Partitions per topic: backtest.requested bounds how many engine replicas can share the work.

@@ -18,6 +18,7 @@ from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 from services.api import problems
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.correlation import CorrelationMiddleware
+from services.api.finished import FinishedReadsFastPath
 from services.api.handlers import (
     backtests,
     comparisons,
@@ -28,6 +29,7 @@ from services.api.handlers import (
     reproducibility,
     strategies,
     strategy_types,
+    sweeps,
 )
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from shared import topics
@@ -46,7 +48,7 @@ PRODUCERS = {
     topics.INGEST_REQUESTED: "api", topics.BACKTEST_REQUESTED: "api or any outside producer",
     topics.INGEST_PROGRESS: "ingest", topics.INGEST_FAILED: "ingest", topics.BARS_LOADED: "ingest",
     topics.BACKTEST_PROGRESS: "engine", topics.BACKTEST_COMPLETED: "engine", topics.BACKTEST_FAILED: "engine",
-    topics.REPORT_GENERATED: "reporting",
+    topics.REPORT_GENERATED: "reporting", topics.SWEEP_COMPLETED: "api",
 }  # fmt: skip
 
 
@@ -95,11 +97,12 @@ def create_app(settings: Settings) -> FastAPI:
     problems.document(gateway)
     gateway.add_middleware(BodyLimitMiddleware, upload_paths=frozenset({"/api/v1/market-data/import"}),
                            upload_limit=settings.max_upload_bytes, other_limit=settings.max_request_bytes)  # fmt: skip
+    gateway.add_middleware(FinishedReadsFastPath)  # finished backtests read again: answered from memory
     gateway.add_middleware(CorrelationMiddleware)  # outermost: its log line and header cover every answer
     api = APIRouter(prefix="/api/v1")
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
     for module in (strategy_types, strategies, instruments, market_data, comparisons, backtests, reproducibility,
-                   reports, ops):  # fmt: skip
+                   sweeps, reports, ops):  # fmt: skip
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))

@@ -22,6 +22,12 @@ _known_keys: TTLCache[str, KeyOwner] = TTLCache(maxsize=10_000, ttl=KEY_CACHE_TT
 bearer = HTTPBearer(auto_error=False, description="an API key from `bts user create NAME`")
 
 
+def known_caller(authorization: str) -> KeyOwner | None:
+    """The owner of an `Authorization: Bearer <key>` header's key if it was checked recently, else None."""
+    scheme, _, key = authorization.partition(" ")
+    return _known_keys.get(hash_key(key.strip())) if scheme.lower() == "bearer" else None
+
+
 async def caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> KeyOwner:

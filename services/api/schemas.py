@@ -51,7 +51,25 @@ class StrategyOut(StrategyResponse):
     updated_at: datetime
 
 
-class BacktestSubmit(BaseModel):
+class ConfigurationFields(BaseModel):
+    """The seed's BacktestConfiguration fields a caller chooses (a backtest's, or every child's of a sweep)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instrument_ids: list[str] = Field(min_length=1, max_length=50)
+    start_date: date
+    end_date: date
+    initial_capital: Decimal = Field(default=Decimal(100_000), ge=1000, le=Decimal("1e12"))
+    position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10)
+    commission_model: CommissionModel = Field(default_factory=CommissionModel)
+    data_source: DataSource = DataSource.CSV_FILE
+    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
+
+    def configuration_values(self) -> dict[str, Any]:
+        return self.model_dump(include=set(ConfigurationFields.model_fields))
+
+
+class BacktestSubmit(ConfigurationFields):
     """What to run: the seed's BacktestConfiguration fields (the id is made by the gateway)."""
 
     model_config = ConfigDict(
@@ -75,18 +93,10 @@ class BacktestSubmit(BaseModel):
     )  # fmt: skip
 
     strategy_id: UUID
-    instrument_ids: list[str] = Field(min_length=1, max_length=50)
-    start_date: date
-    end_date: date
-    initial_capital: Decimal = Field(default=Decimal(100_000), ge=1000, le=Decimal("1e12"))
-    position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10)
-    commission_model: CommissionModel = Field(default_factory=CommissionModel)
-    data_source: DataSource = DataSource.CSV_FILE
-    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
 
     def configuration(self) -> BacktestConfiguration:
         """The shared model runs the cross-field rules (dates, 30 weekdays, id shapes); raises ValueError."""
-        return BacktestConfiguration(**self.model_dump())
+        return BacktestConfiguration(strategy_id=self.strategy_id, **self.configuration_values())
 
 
 class BacktestAccepted(BaseModel):

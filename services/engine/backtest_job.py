@@ -29,6 +29,7 @@ from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
 from services.engine.domain.runner import InstrumentSpec, MarginCall, RunError, RunInput, RunOutput, run_backtest
 from services.engine.domain.strategy_loader import resolve_strategy
+from services.engine.input_cache import InputCache
 from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
 from services.engine.snapshot_feed import SnapshotFeed
@@ -61,6 +62,7 @@ class BacktestJob:
     benchmark_symbol: str
     timeframe: str = "BAR_DAILY"
     request: dict[str, Any] = field(default_factory=dict)
+    sweep_id: UUID | None = None  # a sweep's child: its bars are read once per sweep (see bar_cache)
 
 
 @dataclass
@@ -87,9 +89,10 @@ def _commission(model: dict[str, Any]) -> tuple[str, dict[str, Decimal], int]:
     return kind, params, int(model.get("slippage_ticks", 1) or 0)
 
 
-async def _load(
-    conn: Connection, job: BacktestJob
-) -> tuple[dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series | None, list[str]]:
+Inputs = tuple[dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series | None, list[str]]
+
+
+async def _load(conn: Connection, job: BacktestJob) -> Inputs:
     instruments = await fetch_instruments(conn, job.instrument_ids)
     missing = [i for i in job.instrument_ids if i not in instruments]
     if missing:
@@ -111,6 +114,21 @@ async def _load(
                 raise JobRejected(f"{iid}: {exc}") from exc
         benchmark, warnings = await _benchmark(conn, job)
     return instruments, bars, benchmark, warnings
+
+
+async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) -> Inputs:
+    """`_load`, through the cache for a sweep's children."""
+    key = None
+    if cache is not None and job.sweep_id is not None:
+        key = (job.sweep_id, tuple(job.instrument_ids), job.timeframe, job.start_date, job.end_date,
+               job.benchmark_symbol)  # fmt: skip
+        found: Inputs | None = cache.get(key)
+        if found is not None:
+            return found
+    loaded = await _load(conn, job)
+    if cache is not None and key is not None:
+        cache.put(key, loaded)
+    return loaded
 
 
 async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | None, list[str]]:
@@ -260,9 +278,14 @@ def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> di
 
 
 async def run_job(
-    pool: asyncpg.Pool, job: BacktestJob, on_progress: Progress | None = None, announce: Announce | None = None
+    pool: asyncpg.Pool,
+    job: BacktestJob,
+    on_progress: Progress | None = None,
+    announce: Announce | None = None,
+    cache: InputCache | None = None,
 ) -> BacktestOutcome:
     """Run `job`; `announce` enqueues the outcome's events in the same transaction as the final status.
+    `cache` keeps a sweep's inputs between its children.
 
     One replica at a time runs a given request (`repository.run_lock`); a request whose replica died
     mid-run (RUNNING, lock free) is run again from the start by whoever holds the lock next.
@@ -270,6 +293,8 @@ async def run_job(
     monotonic = MonotonicProgress()
 
     async def progress(pct: float, eta: datetime | None = None) -> None:
+        if job.sweep_id is not None:  # a sweep reports children done/total; steps of a child would triple its events
+            return
         pct = monotonic(pct)
         async with pool.acquire() as conn:
             await repository.set_progress(conn, job.backtest_id, pct)
@@ -288,16 +313,16 @@ async def run_job(
                 await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
         log.info("backtest started", backtest_id=str(job.backtest_id), taken_over=status == "RUNNING")
         await progress(0.0, None)
-        return await _run_claimed(conn, job, progress, announce)
+        return await _run_claimed(conn, job, progress, announce, cache)
 
 
 async def _run_claimed(
-    conn: Connection, job: BacktestJob, progress: Progress, announce: Announce | None
+    conn: Connection, job: BacktestJob, progress: Progress, announce: Announce | None, cache: InputCache | None
 ) -> BacktestOutcome:
     """The claimed run; `conn` holds the run lock, so the result is written through it."""
     try:
         resolve_strategy(job.strategy_type, job.parameters)  # an unregistered type fails before any data is read
-        instruments, bars, benchmark, warnings = await _load(conn, job)
+        instruments, bars, benchmark, warnings = await _inputs(conn, job, cache)
         started = time.monotonic()
         # While Nautilus runs (a worker thread), `conn` makes the snapshots' partitions; once the run is done,
         # the snapshots are stored batch by batch as the ledger makes them, while this process goes on to the

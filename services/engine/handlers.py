@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from services.engine.backtest_job import BacktestJob, BacktestOutcome, run_job
+from services.engine.input_cache import InputCache
 from shared import topics
 from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BacktestRequested, Envelope, make_event
@@ -38,12 +39,14 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         benchmark_symbol=config.benchmark_symbol,
         timeframe=request.timeframe.value,
         request=request.model_dump(mode="json"),
+        sweep_id=request.sweep_id,
     )
 
 
 class BacktestHandler:
     def __init__(self, ctx: ServiceContext, publisher: EventPublisher) -> None:
         self.ctx, self.publisher = ctx, publisher
+        self.inputs = InputCache()  # a sweep's bars, read once per replica
 
     async def _progress(self, envelope: Envelope[Any], status: BacktestStatus, pct: float,
                         eta: datetime | None = None) -> None:  # fmt: skip
@@ -68,13 +71,14 @@ class BacktestHandler:
                     trades_count=outcome.trades_count, winning_trades=outcome.winning_trades,
                     losing_trades=outcome.losing_trades, metrics=PerformanceMetrics.model_validate(outcome.metrics),
                     start_date=job.start_date, end_date=job.end_date, initial_capital=job.initial_capital,
-                    final_value=outcome.final_value, warnings=outcome.warnings,
+                    final_value=outcome.final_value, warnings=outcome.warnings, sweep_id=job.sweep_id,
                 )  # fmt: skip
                 topic = topics.BACKTEST_COMPLETED
             else:
                 data = BacktestFailed(backtest_id=job.backtest_id, user_id=job.user_id,
                                       configuration_id=job.configuration_id,
-                                      error_message=outcome.error_message or "failed")  # fmt: skip
+                                      error_message=outcome.error_message or "failed",
+                                      sweep_id=job.sweep_id)  # fmt: skip
                 topic = topics.BACKTEST_FAILED
             event = make_event(topic, data, source=SOURCE, subject=str(job.backtest_id),
                                correlation_id=envelope.correlation_id)  # fmt: skip
@@ -86,7 +90,7 @@ class BacktestHandler:
 
         BACKTESTS_RUNNING.inc()
         try:
-            outcome = await run_job(self.ctx.pool, job, progress, announce)
+            outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs)
         finally:
             BACKTESTS_RUNNING.dec()
         if outcome.status == "SKIPPED":  # a redelivery of a request already done

@@ -1,4 +1,5 @@
-"""Reporting service: backtest.completed -> HTML, CSV and JSON reports, then report.generated.
+"""Reporting service: backtest.completed -> HTML, CSV and JSON reports, then report.generated; sweep.completed ->
+the sweep's report (and its best children's).
 
 Wiring only: what runs in this process and with which settings.
 """
@@ -7,10 +8,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 from services.reporting.handlers import ReportHandler
 from services.reporting.retention import RetentionJob
 from shared import topics
+from shared.events import Envelope
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import consumer, messaging
@@ -20,13 +24,20 @@ SERVICE = "reporting"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+def unit_of_work(envelope: Envelope[Any]) -> UUID:
+    """What one message asks reporting to do: the reports of a backtest, or of a sweep."""
+    data = envelope.data
+    return data.sweep_id if envelope.type == topics.SWEEP_COMPLETED else data.backtest_id  # type: ignore[no-any-return]
+
+
 async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
     reports_dir = (ctx.settings.state_dir / "reports").resolve()
-    # one set of reports per result (finished results never change): keyed by backtest_id, not event id
-    handler = idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir),
-                         key=lambda envelope: envelope.data.backtest_id)  # fmt: skip
-    finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED], handler)
+    # one set of reports per result (finished results never change) and per sweep: keyed by the
+    # backtest_id / sweep_id, not the event id, so the same work re-sent in a new envelope is recognised
+    handler = idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir), key=unit_of_work)
+    finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED, topics.SWEEP_COMPLETED],
+                        handler)  # fmt: skip
     settings = ctx.settings
     retention = RetentionJob(ctx.pool, settings.retention_every_s, keep=timedelta(days=settings.report_retention_days))
     return [*messaging(ctx, publisher, [finished]), retention]

@@ -1,18 +1,24 @@
-"""backtest.completed / backtest.failed in; files and rows written; report.generated out via the outbox."""
+"""backtest.completed / backtest.failed and sweep.completed in; files and rows written; report.generated out via
+the outbox."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
-from services.reporting.report_job import generate_reports
+import structlog
+
+from services.reporting.report_job import GeneratedReport, generate_reports
+from services.reporting.sweep_report_job import SweepNotFound, generate_sweep_report
 from shared import topics
 from shared.db.types import Connection
-from shared.events import Envelope, ReportGenerated, make_event
+from shared.events import Envelope, ReportGenerated, SweepCompleted, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import ReportType
 
 SOURCE = "bts/reporting"
+log = structlog.get_logger()
 
 
 class ReportHandler:
@@ -22,12 +28,36 @@ class ReportHandler:
         self.reports_dir = reports_dir
 
     async def __call__(self, conn: Connection, envelope: Envelope[Any]) -> None:
-        backtest_id = envelope.data.backtest_id
-        reports = await generate_reports(conn, backtest_id, self.reports_dir)  # type: ignore[arg-type]
+        data = envelope.data
+        if isinstance(data, SweepCompleted):
+            await self._sweep(conn, envelope, data)
+            return
+        if getattr(data, "sweep_id", None) is not None:
+            return  # a sweep's child: reported, if among the best, when the sweep completes
+        reports = await generate_reports(conn, data.backtest_id, self.reports_dir)  # type: ignore[arg-type]
+        await self._announce(conn, envelope, data.backtest_id, data.user_id, reports)
+
+    async def _sweep(self, conn: Connection, envelope: Envelope[Any], data: SweepCompleted) -> None:
+        try:
+            children, own = await generate_sweep_report(conn, data.sweep_id, data.report_backtest_ids,  # type: ignore[arg-type]
+                                                        self.reports_dir)  # fmt: skip
+        except SweepNotFound as exc:
+            log.warning("sweep report skipped", sweep_id=str(data.sweep_id), error=str(exc))
+            return
+        by_backtest: dict[UUID, list[GeneratedReport]] = {}
+        for backtest_id, report in children:
+            by_backtest.setdefault(backtest_id, []).append(report)
+        for backtest_id, reports in by_backtest.items():
+            await self._announce(conn, envelope, backtest_id, data.user_id, reports)
+        log.info("sweep report written", sweep_id=str(data.sweep_id), files=[r.file_path for r in own],
+                 child_reports=len(by_backtest))  # fmt: skip
+
+    async def _announce(self, conn: Connection, envelope: Envelope[Any], backtest_id: UUID, user_id: UUID,
+                        reports: list[GeneratedReport]) -> None:  # fmt: skip
         for report in reports:
             data = ReportGenerated(backtest_id=backtest_id, report_id=report.id,
                                    report_type=ReportType(report.report_type), file_path=report.file_path,
                                    content_hash=report.content_hash)  # fmt: skip
             event = make_event(topics.REPORT_GENERATED, data, source=SOURCE, subject=str(backtest_id),
                                correlation_id=envelope.correlation_id)  # fmt: skip
-            await enqueue(conn, "reporting", event, key=str(envelope.data.user_id))
+            await enqueue(conn, "reporting", event, key=str(user_id))

@@ -86,7 +86,7 @@ async def load_report_data(conn: asyncpg.Connection, result_id: UUID) -> ReportD
     )
 
 
-def _write(path: Path, content: str) -> str:
+def write_file(path: Path, content: str) -> str:
     """Write atomically and return the SHA-256 of exactly the bytes written."""
     data = content.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +112,7 @@ def _render_files(
     written = []
     for report_type, name, content, meta in files:
         path = folder / name
-        digest = _write(path, content)
+        digest = write_file(path, content)
         # The report's configuration: what it shows and of which run, so a row is understandable alone.
         config = {k: data.configuration.get(k) for k in ("strategy_type", "instrument_ids", "start_date", "end_date")}
         metadata = {**meta, "status": data.status, "bytes": path.stat().st_size, "backtest": config,
@@ -139,10 +139,14 @@ async def generate_reports(
 
 
 async def purge_expired(conn: asyncpg.Connection, now: datetime, keep: timedelta = RETENTION) -> int:
-    """Retention: reports older than `keep` (90 days) go, row and file."""
+    """Retention: reports older than `keep` (90 days) go, row and file (backtests' and sweeps')."""
     removed = 0
     for row in await repository.expired_reports(conn, now - keep):
         await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
         await repository.delete_report(conn, row["id"])
+        removed += 1
+    for row in await repository.expired_sweep_reports(conn, now - keep):
+        await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
+        await repository.delete_sweep_report(conn, row["id"])
         removed += 1
     return removed

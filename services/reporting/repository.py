@@ -54,3 +54,37 @@ async def expired_reports(conn: Connection, older_than: datetime) -> list[asyncp
 
 async def delete_report(conn: Connection, report_id: UUID) -> None:
     await conn.execute("DELETE FROM reporting.performance_reports WHERE id = $1", report_id)
+
+
+async def upsert_sweep_report(
+    conn: Connection,
+    report_id: UUID,
+    sweep_id: UUID,
+    report_type: str,
+    file_path: str,
+    content_hash: str,
+    generated_at: datetime,
+    metadata: dict[str, Any],
+) -> UUID:
+    """One row per file of a sweep's report; a regenerated file updates its row."""
+    value = await conn.fetchval(
+        "INSERT INTO reporting.sweep_reports (id, sweep_id, report_type, generated_at, file_path, content_hash, "
+        "metadata) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (sweep_id, report_type, file_path) DO UPDATE "
+        "SET content_hash = EXCLUDED.content_hash, generated_at = EXCLUDED.generated_at, metadata = EXCLUDED.metadata "
+        "RETURNING id",
+        report_id, sweep_id, report_type, generated_at, file_path, content_hash, json.dumps(metadata),
+    )  # fmt: skip
+    return UUID(str(value))
+
+
+async def expired_sweep_reports(conn: Connection, older_than: datetime) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT id, file_path FROM reporting.sweep_reports WHERE generated_at < $1 ORDER BY generated_at",
+            older_than,
+        )
+    )
+
+
+async def delete_sweep_report(conn: Connection, report_id: UUID) -> None:
+    await conn.execute("DELETE FROM reporting.sweep_reports WHERE id = $1", report_id)

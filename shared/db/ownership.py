@@ -28,7 +28,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         role="bts_api",
         owns=(
             "users", "api_keys", "instruments", "strategies", "backtest_configurations",
-            "import_jobs", "backtest_status",
+            "import_jobs", "backtest_status", "sweeps", "sweep_children",
         ),
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
@@ -47,8 +47,10 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         service="reporting",
         schema="reporting",
         role="bts_reporting",
-        owns=("performance_reports",),
-        reads=("engine.backtest_results", "engine.trades", "engine.portfolio_snapshots"),
+        owns=("performance_reports", "sweep_reports"),
+        # a sweep report needs the sweep and its children's rows: what users defined, owned by the gateway
+        reads=("engine.backtest_results", "engine.trades", "engine.portfolio_snapshots", "api.sweeps",
+               "api.sweep_children"),
     ),
 }  # fmt: skip
 

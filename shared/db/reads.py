@@ -16,7 +16,7 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 from asyncpg import Record
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from shared.db.types import Connection
 
@@ -280,3 +280,101 @@ async def fetch_daily_equity(conn: Connection, result_id: UUID) -> list[Record]:
             result_id,
         )
     )
+
+
+SWEEP_REPORT_COLUMNS = "id, sweep_id, report_type, generated_at, file_path, content_hash"
+
+
+async def fetch_sweep_reports(conn: Connection, sweep_id: UUID) -> list[Record]:
+    """reporting.sweep_reports of one sweep (readers: api)."""
+    return list(
+        await conn.fetch(
+            f"SELECT {SWEEP_REPORT_COLUMNS} FROM reporting.sweep_reports WHERE sweep_id = $1 "
+            "ORDER BY report_type, generated_at",
+            sweep_id,
+        )
+    )
+
+
+class SweepRow(BaseModel):
+    """api.sweeps as reporting sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    user_id: UUID
+    name: str | None
+    strategy_id: UUID | None
+    strategy_type: str
+    base_parameters: dict[str, Any]
+    space: dict[str, Any]
+    configuration: dict[str, Any]
+    timeframe: str
+    objective: str
+    direction: str
+    heatmap: list[str]
+    prescreen_top_k: int | None
+    walk_forward: dict[str, Any] | None
+    report_top: int
+    combinations: int
+    skipped: int
+    total: int
+    status: str
+    submitted_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @field_validator("base_parameters", "space", "configuration", "walk_forward", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> Any:
+        return _json(value)
+
+
+class SweepChildRow(BaseModel):
+    """api.sweep_children as reporting sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    backtest_id: UUID | None
+    combination: int
+    phase: str
+    window_index: int | None
+    parameters: dict[str, Any]
+    start_date: Any
+    end_date: Any
+    state: str
+    prescreen_score: float | None
+    objective_value: float | None
+    metrics: dict[str, Any] | None
+    trades_count: int | None
+    error_message: str | None
+    published_at: datetime | None
+    finished_at: datetime | None
+
+    @field_validator("parameters", "metrics", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> Any:
+        return _json(value)
+
+
+async def fetch_sweep(conn: Connection, sweep_id: UUID) -> SweepRow | None:
+    """api.sweeps (readers: reporting)."""
+    row = await conn.fetchrow(
+        "SELECT id, user_id, name, strategy_id, strategy_type, base_parameters, space, configuration, timeframe, "
+        "objective, direction, heatmap, prescreen_top_k, walk_forward, report_top, combinations, skipped, total, "
+        "status, submitted_at, started_at, completed_at FROM api.sweeps WHERE id = $1",
+        sweep_id,
+    )
+    return SweepRow.model_validate(dict(row)) if row is not None else None
+
+
+async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepChildRow]:
+    """api.sweep_children of one sweep in release order (readers: reporting)."""
+    rows = await conn.fetch(
+        "SELECT n, backtest_id, combination, phase, window_index, parameters, start_date, end_date, state, "
+        "prescreen_score, objective_value, metrics, trades_count, error_message, published_at, finished_at "
+        "FROM api.sweep_children WHERE sweep_id = $1 ORDER BY n",
+        sweep_id,
+    )
+    return [SweepChildRow.model_validate(dict(r)) for r in rows]

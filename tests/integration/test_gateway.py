@@ -270,6 +270,15 @@ def test_backtest_through_the_gateway(alice: Api, bob: Api, loaded: list[str]) -
 
     result = alice.http.get(f"/backtests/{backtest_id}/result").json()
     assert result["status"] == "COMPLETED"
+    status = alice.http.get(f"/backtests/{backtest_id}").json()
+    for path, first in (("", status), ("/result", result)):  # read again: served from memory, the same answer
+        again = alice.http.get(f"/backtests/{backtest_id}{path}")
+        assert again.status_code == 200
+        assert again.headers["content-type"] == "application/json"
+        assert again.json() == first
+        assert bob.http.get(f"/backtests/{backtest_id}{path}").status_code == 404  # still only for its owner
+        forged = alice.http.get(f"/backtests/{backtest_id}{path}", headers={"Authorization": "Bearer bts_forged"})
+        assert forged.status_code == 401
     assert set(result["metrics"]) >= {"returns", "risk", "trading"}
     trades = alice.http.get(f"/backtests/{backtest_id}/trades").json()
     assert len(trades) == result["trades_count"] > 0

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -22,6 +21,7 @@ from services.api import correlation
 from services.api.auth import CurrentUser
 from services.api.domain.read_models import TERMINAL
 from services.api.domain.submission import data_problems, instrument_problems, strategy_problems
+from services.api.finished import FINISHED
 from services.api.handlers.deps import Ctx, Db
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable, validation_problem
 from services.api.repository.backtests import insert_configuration, list_status, record_requested, status_fields
@@ -58,17 +58,9 @@ SOURCE = "bts/api"
 POLL_S = 0.25
 
 
-# A finished backtest never changes (the seed: no modification after COMPLETED), so its status row and
-# its result are served from memory after the first read. The TTL bounds how long a result removed by
-# retention stays visible; the size bounds the memory.
-FINISHED_TTL_S = 300.0
-_finished_status: TTLCache[tuple[UUID, UUID], dict[str, Any]] = TTLCache(maxsize=20_000, ttl=FINISHED_TTL_S)
-_finished_result: TTLCache[UUID, bytes] = TTLCache(maxsize=2_000, ttl=FINISHED_TTL_S)
-
-
 async def owned(backtest_id: UUID, user: CurrentUser, ctx: Ctx) -> dict[str, Any]:
     """The backtest's status row if it is the caller's; 404 otherwise (also for another user's id)."""
-    cached = _finished_status.get((user, backtest_id))
+    cached = FINISHED.status.get((user, backtest_id))
     if cached is not None:
         return cached
     async with ctx.pool.acquire() as conn:
@@ -77,7 +69,7 @@ async def owned(backtest_id: UUID, user: CurrentUser, ctx: Ctx) -> dict[str, Any
         raise not_found("backtest", backtest_id)
     fields = status_fields(row)
     if fields["status"] in TERMINAL:
-        _finished_status[(user, backtest_id)] = fields
+        FINISHED.status[(user, backtest_id)] = fields
     return fields
 
 
@@ -141,7 +133,9 @@ async def list_backtests(
 @router.get("/{backtest_id}", response_model=BacktestStatusResponse)
 async def get_status(backtest: Owned) -> Response:
     """The seed's BacktestStatusResponse: status, progress_pct, estimated_completion, error_message."""
-    body = BacktestStatusResponse.model_validate(backtest).model_dump_json()  # validated once, not twice
+    body = BacktestStatusResponse.model_validate(backtest).model_dump_json().encode()  # validated once, not twice
+    if backtest["status"] in TERMINAL:
+        FINISHED.status_body[(backtest["user_id"], backtest["id"])] = body
     return Response(body, media_type="application/json")
 
 
@@ -198,7 +192,7 @@ GONE: dict[int | str, dict[str, Any]] = {
             responses={409: {"description": "the engine has not started it yet"}, **GONE})  # fmt: skip
 async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     """The seed's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
-    body = _finished_result.get(backtest["id"])
+    body = FINISHED.result_body.get(backtest["id"])
     if body is None:
         async with ctx.pool.acquire() as conn:
             result = await _result(conn, backtest, ctx.settings)
@@ -208,7 +202,7 @@ async def get_result(backtest: Owned, ctx: Ctx) -> Response:
                           sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high)  # fmt: skip
         body = shown.model_dump_json().encode()
         if result.status in TERMINAL:
-            _finished_result[backtest["id"]] = body
+            FINISHED.result_body[backtest["id"]] = body
     return Response(body, media_type="application/json")
 
 

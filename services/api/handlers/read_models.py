@@ -1,19 +1,21 @@
-"""Kafka in: the events that feed the gateway's read models (backtest status, import jobs).
+"""Kafka in: the events that feed the gateway's read models (backtest status, import jobs, sweeps).
 
 Runs inside the idempotent transaction of the inbox, so a redelivered event changes nothing.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import structlog
 
+from services.api import sweep_flow
 from services.api.domain.read_models import next_backtest_view, next_import_view
 from services.api.repository import backtests, imports
 from shared import topics
 from shared.db.types import Connection
-from shared.events import BacktestRequested, Envelope
+from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, Envelope
 
 log = structlog.get_logger()
 
@@ -36,6 +38,8 @@ async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
         changed = next_backtest_view(view, topic, data)
         if changed != view:
             await backtests.save_view(conn, data.backtest_id, changed)
+        if isinstance(data, BacktestCompleted | BacktestFailed):  # a sweep's child: release the next one
+            await sweep_flow.on_backtest_finished(conn, data, datetime.now(UTC))
     elif topic in IMPORT_TOPICS and getattr(data, "job_id", None) is not None:
         current = await imports.view_for_update(conn, data.job_id)
         if current is None:  # a job the gateway did not start (e.g. a producer of its own)

@@ -1,0 +1,152 @@
+"""A vectorised pre-screen (pure numpy): rank a sweep's combinations before any of them runs on Nautilus.
+
+SMA_CROSSOVER re-implemented over arrays, with the engine's signal rule: per instrument, the fast and
+slow simple moving averages of the closes; a position is taken when they cross (not on the state
+found at the start), long above, flat (or short with allow_short) below, filled at that bar's close.
+What it leaves out, so its numbers are estimates for ranking only: each position is a constant
+`position_size_pct` of equity (the engine sizes in whole shares at entry), commission is a fraction of
+the notional without the per-order minimum, and margin limits are ignored.
+
+All combinations are evaluated at once, a block at a time: the moving averages are computed once per
+distinct period (cumulative sums), signals and daily portfolio returns as (combinations x days) arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from shared.models.objectives import Objective
+
+TRADING_DAYS: Final = 252
+BLOCK: Final = 256  # combinations per block: (256 x days x instruments) floats stay small
+SUPPORTED_OBJECTIVES: Final = frozenset(
+    {"total_return", "cagr", "annualized_return", "sharpe_ratio", "sortino_ratio", "volatility", "max_drawdown"}
+)
+
+
+@dataclass(frozen=True)
+class Market:
+    """Daily closes (index: session dates, one column per instrument; NaN where an instrument has no bar)
+    and the trading costs as fractions of the notional traded."""
+
+    closes: pd.DataFrame
+    weight: float  # position size as a fraction of equity
+    cost_per_price: dict[str, float]  # money per share traded (slippage ticks x tick, per-share commission)
+    cost_fraction: float  # fraction of the notional per trade (percent commission)
+
+
+def _sma_table(values: np.ndarray, periods: set[int]) -> dict[int, np.ndarray]:
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    table = {}
+    for n in periods:
+        sma = np.full(len(values), np.nan)
+        if n <= len(values):
+            sma[n - 1 :] = (cumulative[n:] - cumulative[:-n]) / n
+        table[n] = sma
+    return table
+
+
+def _positions(fast: np.ndarray, slow: np.ndarray, allow_short: np.ndarray) -> np.ndarray:
+    """(combos x bars) target positions: +1, 0, -1 after crossings, as the engine's strategy acts."""
+    relation = np.sign(fast - slow)  # NaN until the slow window is full
+    previous = np.empty_like(relation)
+    previous[:, 0] = np.nan
+    previous[:, 1:] = relation[:, :-1]
+    trigger = (relation != previous) & (relation != 0) & ~np.isnan(previous) & ~np.isnan(relation)
+    target = np.where(relation < 0, np.where(allow_short[:, None], -1.0, 0.0), 1.0)
+    columns = np.arange(relation.shape[1])
+    last = np.maximum.accumulate(np.where(trigger, columns, -1), axis=1)
+    held = np.take_along_axis(target, np.maximum(last, 0), axis=1)
+    return np.where(last >= 0, held, 0.0)
+
+
+def _sma_block(market: Market, combos: list[dict[str, Any]]) -> np.ndarray:
+    """(combos x days) daily portfolio returns."""
+    closes = market.closes
+    days = len(closes)
+    returns = np.zeros((len(combos), days))
+    fast_n = np.array([int(c["fast_period"]) for c in combos])
+    slow_n = np.array([int(c["slow_period"]) for c in combos])
+    shorts = np.array([bool(c.get("allow_short", False)) for c in combos])
+    for column in closes.columns:
+        series = closes[column]
+        present = series.notna().to_numpy()
+        prices = series.to_numpy()[present]
+        if len(prices) < 2:
+            continue
+        smas = _sma_table(prices, set(fast_n) | set(slow_n))
+        fast = np.stack([smas[n] for n in fast_n])
+        slow = np.stack([smas[n] for n in slow_n])
+        own = _positions(fast, slow, shorts)  # on the instrument's own bars
+        position = np.zeros((len(combos), days))
+        position[:, present] = own
+        last_bar = np.maximum.accumulate(np.where(present, np.arange(days), -1))  # hold between own bars
+        held = np.where(last_bar >= 0, position[:, np.maximum(last_bar, 0)], 0.0)
+        filled = series.ffill().to_numpy()
+        change = np.zeros(days)
+        change[1:] = np.where(np.isnan(filled[:-1]) | np.isnan(filled[1:]), 0.0, filled[1:] / filled[:-1] - 1.0)
+        returns[:, 1:] += market.weight * held[:, :-1] * change[1:]
+        traded = np.abs(np.diff(held, axis=1, prepend=0.0))
+        per_price = np.divide(market.cost_per_price.get(str(column), 0.0), filled, out=np.zeros(days),
+                              where=~np.isnan(filled) & (filled > 0))  # fmt: skip
+        returns -= market.weight * traded * (per_price + market.cost_fraction)
+    return returns
+
+
+def metric(returns: np.ndarray, name: str, calendar_days: int) -> np.ndarray:
+    """One metric per row of daily returns, with empyrical's conventions (252 days, ddof 1)."""
+    growth = np.cumprod(1.0 + returns, axis=1)
+    total = growth[:, -1] - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "total_return":
+            return total
+        if name == "cagr":
+            return np.where(total > -1, (1.0 + total) ** (365.25 / max(calendar_days, 1)) - 1.0, np.nan)
+        if name == "annualized_return":
+            return np.where(total > -1, (1.0 + total) ** (TRADING_DAYS / returns.shape[1]) - 1.0, np.nan)
+        std = returns.std(axis=1, ddof=1)
+        if name == "volatility":
+            volatility: np.ndarray = std * np.sqrt(TRADING_DAYS)
+            return volatility
+        if name == "sharpe_ratio":
+            return np.where(std > 0, returns.mean(axis=1) / std * np.sqrt(TRADING_DAYS), np.nan)
+        if name == "sortino_ratio":
+            downside = np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2, axis=1))
+            return np.where(downside > 0, returns.mean(axis=1) / downside * np.sqrt(TRADING_DAYS), np.nan)
+        if name == "max_drawdown":
+            levels = np.concatenate([np.ones((len(returns), 1)), growth], axis=1)
+            deepest: np.ndarray = (levels / np.maximum.accumulate(levels, axis=1) - 1.0).min(axis=1)
+            return deepest
+    raise ValueError(f"the pre-screen cannot estimate {name}; it can: {', '.join(sorted(SUPPORTED_OBJECTIVES))}")
+
+
+Screen = Callable[[Market, list[dict[str, Any]]], np.ndarray]
+SCREENS: Final[dict[str, Screen]] = {"SMA_CROSSOVER": _sma_block}
+
+
+def supports(strategy_type: str) -> bool:
+    return strategy_type in SCREENS
+
+
+def scores(market: Market, strategy_type: str, combos: list[dict[str, Any]], objective: Objective) -> list[float]:
+    """The estimated objective of every combination (NaN where undefined)."""
+    screen = SCREENS[strategy_type]
+    index = pd.DatetimeIndex(market.closes.index)
+    calendar_days = (index[-1] - index[0]).days + 1 if len(index) else 0
+    found: list[float] = []
+    for start in range(0, len(combos), BLOCK):
+        block = screen(market, combos[start : start + BLOCK])
+        found.extend(float(v) for v in metric(block, objective.metric, calendar_days))
+    return found
+
+
+def top_k(values: list[float], objective: Objective, k: int) -> list[int]:
+    """Indices of the k best estimates (undefined ones last; ties: the earlier combination first)."""
+    keyed = sorted(range(len(values)), key=lambda i: (*objective.sort_key(None if np.isnan(values[i]) else values[i]),
+                                                      i))  # fmt: skip
+    return keyed[:k]

@@ -1,0 +1,158 @@
+"""A sweep's life in the gateway: publish children, release the next as each finishes, run the
+walk-forward's out-of-sample windows, and announce the end (sweep.completed).
+
+Everything here runs inside the caller's transaction (the POST's, or the read model's idempotent
+one), with the sweep row locked, so two gateway replicas never release the same child and an event
+seen twice changes nothing. Publishing is an outbox row: it leaves only if the transaction commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from services.api.domain.sweep_queue import first_release
+from services.api.repository import sweeps as repo
+from services.api.repository.backtests import record_requested
+from services.api.repository.sweeps import ChildRecord, SweepRecord
+from shared import topics
+from shared.db.types import Connection
+from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, StrategySpec, SweepCompleted, make_event
+from shared.kafka.outbox import enqueue
+from shared.models import BacktestConfiguration, Timeframe
+from shared.models.objectives import objective
+
+SOURCE = "bts/api"
+log = structlog.get_logger()
+
+
+def child_request(sweep: SweepRecord, child: ChildRecord) -> BacktestRequested:
+    assert child.backtest_id is not None
+    values = {k: v for k, v in sweep.configuration.items() if k not in {"start_date", "end_date"}}
+    config = BacktestConfiguration(
+        strategy_id=sweep.strategy_id or sweep.id,  # a sweep over a type: the sweep stands for the strategy
+        start_date=child.start_date, end_date=child.end_date, **values,
+    )  # fmt: skip
+    label = sweep.name or f"sweep {str(sweep.id)[:8]}"
+    where = "" if child.window_index is None else f" window {child.window_index} {child.phase.lower()}"
+    return BacktestRequested(
+        backtest_id=child.backtest_id, user_id=sweep.user_id, configuration=config,
+        timeframe=Timeframe(sweep.timeframe), sweep_id=sweep.id,
+        strategy=StrategySpec(id=sweep.strategy_id, name=f"{label} #{child.combination}{where}",
+                              strategy_type=sweep.strategy_type, parameters=child.parameters),
+    )  # fmt: skip
+
+
+async def publish(conn: Connection, sweep: SweepRecord, child: ChildRecord, key: str, now: datetime) -> None:
+    request = child_request(sweep, child)
+    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id),
+                       correlation_id=str(sweep.id))  # fmt: skip
+    await enqueue(conn, "api", event, key=key)
+    await record_requested(conn, request, now)
+    await repo.mark_published(conn, sweep.id, child.n, key, now)
+
+
+async def release(conn: Connection, sweep: SweepRecord, keys: list[str], now: datetime) -> int:
+    """Publish the next queued children, one on each of `keys`."""
+    children = await repo.next_queued(conn, sweep.id, len(keys))
+    for child, key in zip(children, keys, strict=False):
+        await publish(conn, sweep, child, key, now)
+    return len(children)
+
+
+async def start(conn: Connection, sweep: SweepRecord, queued: int, per_partition: int, now: datetime) -> int:
+    """The first children: `per_partition` on each of the sweep's keys."""
+    count = first_release(queued, len(sweep.kafka_keys), per_partition)
+    keys = [sweep.kafka_keys[i % len(sweep.kafka_keys)] for i in range(count)]
+    return await release(conn, sweep, keys, now)
+
+
+async def on_backtest_finished(conn: Connection, data: BacktestCompleted | BacktestFailed, now: datetime) -> None:
+    """A backtest finished: if it is a sweep child, record it, release the next one, and move the sweep on."""
+    sweep_id = data.sweep_id
+    if sweep_id is None:  # also children whose engine predates the field: look the backtest up
+        sweep_id = await conn.fetchval("SELECT sweep_id FROM api.sweep_children WHERE backtest_id = $1",
+                                       data.backtest_id)  # fmt: skip
+        if sweep_id is None:
+            return
+    sweep = await repo.sweep_for_update(conn, sweep_id)  # serialises every change to this sweep
+    if sweep is None:
+        return
+    if isinstance(data, BacktestCompleted):
+        metrics = data.metrics.model_dump(mode="json")
+        value = objective(sweep.objective, sweep.direction).value(metrics)  # type: ignore[arg-type]
+        child = await repo.finish_child(conn, data.backtest_id, "COMPLETED", value, metrics, data.trades_count,
+                                        None, now)  # fmt: skip
+    else:
+        child = await repo.finish_child(conn, data.backtest_id, "FAILED", None, None, None, data.error_message, now)
+    if child is None:  # not a child, or seen already
+        return
+    if sweep.status == "PENDING":
+        await repo.set_status(conn, sweep.id, "RUNNING", now)
+    if child.phase == "IN_SAMPLE" and child.window_index is not None:
+        await _close_window(conn, sweep, child.window_index, now)
+    await release(conn, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
+    if await repo.open_children(conn, sweep.id) == 0:
+        await finish(conn, sweep, now)
+
+
+async def _close_window(conn: Connection, sweep: SweepRecord, window: int, now: datetime) -> None:
+    """Once every in-sample run of a window finished: queue the best parameters out of sample."""
+    still_open, has_oos = await repo.window_open(conn, sweep.id, window)
+    if still_open or has_oos:
+        return
+    best = await repo.ranked(conn, sweep.id, sweep.direction, 1, ("IN_SAMPLE",), window, completed_only=True)
+    spec = (sweep.walk_forward or {})["windows"][window]
+    oos_start, oos_end = date.fromisoformat(spec["out_of_sample_start"]), date.fromisoformat(spec["out_of_sample_end"])
+    n = await repo.max_n(conn, sweep.id) + 1
+    if not best:
+        failed = ChildRecord(
+            sweep_id=sweep.id, n=n, backtest_id=None, combination=0, phase="OUT_OF_SAMPLE", window_index=window,
+            priority=0, parameters={}, start_date=oos_start, end_date=oos_end, state="FAILED", kafka_key=None,
+            prescreen_score=None, objective_value=None, metrics=None, trades_count=None,
+            error_message=f"no in-sample run of window {window} completed: nothing to take out of sample",
+            published_at=None, finished_at=now,
+        )  # fmt: skip
+        await repo.insert_children(conn, [failed])
+        return
+    chosen = best[0]
+    oos = ChildRecord(
+        sweep_id=sweep.id, n=n, backtest_id=uuid.uuid4(), combination=chosen.combination, phase="OUT_OF_SAMPLE",
+        window_index=window, priority=0, parameters=chosen.parameters, start_date=oos_start, end_date=oos_end,
+        state="QUEUED", kafka_key=None, prescreen_score=None, objective_value=None, metrics=None, trades_count=None,
+        error_message=None, published_at=None, finished_at=None,
+    )  # fmt: skip
+    await repo.insert_children(conn, [oos])
+
+
+async def finish(conn: Connection, sweep: SweepRecord, now: datetime) -> None:
+    """Every child finished: the sweep is COMPLETED (FAILED if none completed), announced on sweep.completed."""
+    counts = (await repo.state_counts(conn, [sweep.id]))[sweep.id]
+    completed, failed = counts.get("COMPLETED", 0), counts.get("FAILED", 0)
+    status = "COMPLETED" if completed else "FAILED"
+    error = None if completed else "no backtest of the sweep completed; see the children's error messages"
+    await repo.set_status(conn, sweep.id, status, now, error)
+    best = await repo.ranked(conn, sweep.id, sweep.direction, max(sweep.report_top, 1), completed_only=True)
+    oos = [c.backtest_id for c in await repo.out_of_sample(conn, sweep.id) if c.backtest_id is not None]
+    reported: list[UUID] = [c.backtest_id for c in best[: sweep.report_top] if c.backtest_id is not None] + oos
+    data = SweepCompleted(
+        sweep_id=sweep.id, user_id=sweep.user_id, status=status, total=completed + failed, completed=completed,
+        failed=failed, objective=sweep.objective, direction=sweep.direction,  # type: ignore[arg-type]
+        best_backtest_id=best[0].backtest_id if best else None, report_backtest_ids=list(dict.fromkeys(reported)),
+    )  # fmt: skip
+    event = make_event(topics.SWEEP_COMPLETED, data, source=SOURCE, subject=str(sweep.id),
+                       correlation_id=str(sweep.id))  # fmt: skip
+    await enqueue(conn, "api", event, key=str(sweep.user_id))
+    log.info("sweep finished", sweep_id=str(sweep.id), status=status, completed=completed, failed=failed)
+
+
+def leaderboard_metrics(metrics: dict[str, Any] | None) -> dict[str, float | None]:
+    m = metrics or {}
+    returns, risk, trading = m.get("returns") or {}, m.get("risk") or {}, m.get("trading") or {}
+    return {"total_return": returns.get("total_return"), "cagr": returns.get("cagr"),
+            "sharpe_ratio": risk.get("sharpe_ratio"), "max_drawdown": risk.get("max_drawdown"),
+            "win_rate": trading.get("win_rate")}  # fmt: skip

@@ -1,0 +1,94 @@
+"""The report of a finished sweep: full reports of the children worth one, then the sweep's own HTML and CSV.
+
+Children of a sweep get no report while the sweep runs: a report costs more CPU than a daily backtest
+and writes megabytes, so a 10,000-run sweep would spend most of its time, and tens of gigabytes,
+on reports nobody opens. When the sweep completes, the best `report_top` children and every
+walk-forward out-of-sample run get the same reports as any backtest, and the sweep report links
+them; every child's metrics are in its leaderboard (HTML: the best 500; leaderboard.csv: all).
+Idempotent: the same sweep always writes the same paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.reporting import repository
+from services.reporting.domain.sweep_data import SweepReportData
+from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
+from services.reporting.report_job import GeneratedReport, ResultNotFound, generate_reports, write_file
+from shared.db.reads import fetch_snapshots, fetch_sweep, fetch_sweep_children
+from shared.models.walk_forward import WindowCurve, stitch, summary
+
+
+class SweepNotFound(Exception):
+    pass
+
+
+async def _stitched(conn: asyncpg.Connection, data: SweepReportData) -> None:
+    if data.sweep.walk_forward is None:
+        return
+    curves = []
+    for child in data.children:
+        if child.phase != "OUT_OF_SAMPLE":
+            continue
+        rows = await fetch_snapshots(conn, child.backtest_id, "DAILY") if child.backtest_id and \
+            child.state == "COMPLETED" else []  # fmt: skip
+        curves.append(WindowCurve(index=child.window_index or 0, dates=[r["timestamp"].date() for r in rows] or None,
+                                  values=[float(r["total_value"]) for r in rows] or None))  # fmt: skip
+    capital = float(data.sweep.configuration.get("initial_capital", 100_000))
+    data.stitched = stitch(curves, capital)
+    data.stitched_summary = summary(data.stitched, capital)
+
+
+def _render(data: SweepReportData, folder: Path, generated_at: datetime) -> list[tuple[str, Path, str, dict[str, Any]]]:
+    files = [("HTML", "report.html", render_sweep_html(data, generated_at)),
+             ("CSV", "leaderboard.csv", render_leaderboard_csv(data))]  # fmt: skip
+    written = []
+    for report_type, name, content in files:
+        path = folder / name
+        digest = write_file(path, content)
+        metadata = {"content": "sweep report" if report_type == "HTML" else "every child: parameters and metrics",
+                    "status": data.sweep.status, "bytes": path.stat().st_size, "children": len(data.children),
+                    "objective": data.sweep.objective, "format_version": 1}  # fmt: skip
+        written.append((report_type, path, digest, metadata))
+    return written
+
+
+async def generate_sweep_report(
+    conn: asyncpg.Connection, sweep_id: UUID, reported: list[UUID], reports_dir: Path, now: datetime | None = None
+) -> tuple[list[tuple[UUID, GeneratedReport]], list[GeneratedReport]]:
+    """The children's reports (backtest id, report) and the sweep's files."""
+    generated_at = now or datetime.now(UTC)
+    sweep = await fetch_sweep(conn, sweep_id)
+    if sweep is None:
+        raise SweepNotFound(f"sweep {sweep_id} does not exist")
+    data = SweepReportData(sweep=sweep, children=await fetch_sweep_children(conn, sweep_id))
+    folder = reports_dir / "sweeps" / str(sweep_id)
+    children: list[tuple[UUID, GeneratedReport]] = []
+    for backtest_id in reported:
+        try:
+            made = await generate_reports(conn, backtest_id, reports_dir, generated_at)
+        except ResultNotFound:
+            continue
+        children += [(backtest_id, r) for r in made]
+        html = next((r for r in made if r.report_type == "HTML"), None)
+        if html is not None:
+            # the sweep's folder is reports/sweeps/<id>/: two levels below the children's reports/<id>/
+            data.report_links[backtest_id] = "../../" + Path(html.file_path).relative_to(reports_dir).as_posix()
+    await _stitched(conn, data)
+    written = await asyncio.to_thread(_render, data, folder, generated_at)
+    own: list[GeneratedReport] = []
+    async with conn.transaction():
+        for report_type, path, digest, metadata in written:
+            report_id = await repository.upsert_sweep_report(
+                conn, uuid.uuid5(sweep_id, str(path)), sweep_id, report_type, str(path), digest, generated_at, metadata
+            )
+            own.append(GeneratedReport(report_id, report_type, str(path), digest))
+    return children, own
