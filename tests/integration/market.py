@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 import pandas as pd
 
+from services.engine.backtest_job import BacktestJob
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
 from shared.calendars import calendar_for
@@ -113,3 +117,18 @@ async def load_minute_fx(admin_url: str, folder: Path, bars: int, seed: int = 11
     finally:
         await admin.close()
         await ingest.close()
+
+
+def backtest_job(instruments: list[str], benchmark: str, **overrides: object) -> BacktestJob:
+    """An engine job with fresh ids: SMA 5/20 on the instruments' daily bars of 2020-2021, 5% per entry,
+    IBKR-like costs; `overrides` replace any field."""
+    fields: dict[str, object] = {
+        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
+        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
+        "instrument_ids": instruments, "start_date": date(2020, 1, 1), "end_date": date(2021, 12, 31),
+        "initial_capital": Decimal(100_000), "position_size_pct": Decimal(5),
+        "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
+        "benchmark_symbol": benchmark,
+    }  # fmt: skip
+    fields.update(overrides)
+    return BacktestJob(**fields)  # type: ignore[arg-type]

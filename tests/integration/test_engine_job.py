@@ -21,7 +21,13 @@ from services.engine.backtest_job import BacktestJob, run_job
 from shared.calendars import calendar_for
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints
-from tests.integration.market import FX_PAIR, falling_at_the_cap_closes, load_daily_symbols, load_minute_fx
+from tests.integration.market import (
+    FX_PAIR,
+    backtest_job,
+    falling_at_the_cap_closes,
+    load_daily_symbols,
+    load_minute_fx,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -41,16 +47,7 @@ async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFact
 
 
 def _job(**overrides: object) -> BacktestJob:
-    fields: dict[str, object] = {
-        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
-        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
-        "instrument_ids": ["ENGA.NASDAQ", "ENGB.NASDAQ"], "start_date": date(2020, 1, 1),
-        "end_date": date(2021, 12, 31), "initial_capital": Decimal(100_000), "position_size_pct": Decimal(5),
-        "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
-        "benchmark_symbol": "SPY",
-    }  # fmt: skip
-    fields.update(overrides)
-    return BacktestJob(**fields)  # type: ignore[arg-type]
+    return backtest_job(["ENGA.NASDAQ", "ENGB.NASDAQ"], "SPY", **overrides)
 
 
 async def test_completed_run_stores_result_trades_and_snapshots(engine_pool: asyncpg.Pool) -> None:

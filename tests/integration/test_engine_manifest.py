@@ -4,10 +4,7 @@ data, and the data digest of exactly the instrument whose bar changed moves when
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -18,7 +15,7 @@ from services.engine.backtest_job import BacktestJob, run_job
 from shared.db.urls import role_url
 from shared.embedded.stack import Endpoints
 from shared.models.manifest import RunManifest
-from tests.integration.market import load_daily_symbols
+from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -34,16 +31,7 @@ async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFact
 
 
 def _job(**overrides: object) -> BacktestJob:
-    fields: dict[str, object] = {
-        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
-        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
-        "instrument_ids": ["MANA.NASDAQ", "MANB.NASDAQ"], "start_date": date(2020, 1, 1),
-        "end_date": date(2021, 12, 31), "initial_capital": Decimal(100_000), "position_size_pct": Decimal(5),
-        "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
-        "benchmark_symbol": "MANB",
-    }  # fmt: skip
-    fields.update(overrides)
-    return BacktestJob(**fields)  # type: ignore[arg-type]
+    return backtest_job(["MANA.NASDAQ", "MANB.NASDAQ"], "MANB", **overrides)
 
 
 async def _manifest(pool: asyncpg.Pool, job: BacktestJob) -> RunManifest:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -18,26 +17,17 @@ from services.reporting.report_job import generate_reports
 from services.reporting.retention import RetentionJob
 from shared.db.urls import role_url
 from shared.embedded.stack import Endpoints
-from tests.integration.market import load_daily_symbols
+from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 
 def _job(**overrides: object) -> BacktestJob:
-    fields: dict[str, object] = {
-        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
-        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
-        "instrument_ids": ["REPA.NASDAQ"], "start_date": date(2020, 1, 1), "end_date": date(2021, 12, 31),
-        "initial_capital": Decimal(100_000), "position_size_pct": Decimal(5),
-        "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
-        "benchmark_symbol": "REPB",
-        "request": {"configuration": {"instrument_ids": ["REPA.NASDAQ"], "start_date": "2020-01-01",
-                                      "end_date": "2021-12-31", "benchmark_symbol": "REPB"},
-                    "strategy": {"strategy_type": "SMA_CROSSOVER", "name": "sma test",
-                                 "parameters": {"fast_period": 5, "slow_period": 20}}},
-    }  # fmt: skip
-    fields.update(overrides)
-    return BacktestJob(**fields)  # type: ignore[arg-type]
+    request = {"configuration": {"instrument_ids": ["REPA.NASDAQ"], "start_date": "2020-01-01",
+                                 "end_date": "2021-12-31", "benchmark_symbol": "REPB"},
+               "strategy": {"strategy_type": "SMA_CROSSOVER", "name": "sma test",
+                            "parameters": {"fast_period": 5, "slow_period": 20}}}  # fmt: skip
+    return backtest_job(["REPA.NASDAQ"], "REPB", **{"request": request, **overrides})
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

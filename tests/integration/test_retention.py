@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -20,7 +19,7 @@ from services.ingest.retention import MarketDataRetention
 from shared.db.timeseries import ensure_partitions
 from shared.db.urls import role_url
 from shared.embedded.stack import Endpoints
-from tests.integration.market import load_daily_symbols
+from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
@@ -102,16 +101,7 @@ async def test_market_data_a_backtest_may_request_is_never_deleted(ingest_pool: 
 
 
 def _job(**overrides: object) -> BacktestJob:
-    fields: dict[str, object] = {
-        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
-        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
-        "instrument_ids": ["RETA.NASDAQ"], "start_date": date(2020, 1, 1), "end_date": date(2021, 12, 31),
-        "initial_capital": Decimal(100_000), "position_size_pct": Decimal(5),
-        "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
-        "benchmark_symbol": "RETA",
-    }  # fmt: skip
-    fields.update(overrides)
-    return BacktestJob(**fields)  # type: ignore[arg-type]
+    return backtest_job(["RETA.NASDAQ"], "RETA", **overrides)
 
 
 async def _counts(conn: asyncpg.Connection, result_id: uuid.UUID) -> tuple[int, int, int]:
