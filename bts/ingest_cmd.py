@@ -33,8 +33,9 @@ def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str
     if as_json:
         print(json.dumps(job))
     elif job["status"] == "COMPLETED":
-        out.print(f"[green]loaded[/] {job['rows_loaded']} rows of {job['instrument_id']} {job['timeframe']}"
-                  f" ({job['rows_rejected']} rejected)  job {job_id}")  # fmt: skip
+        out.print(f"[green]loaded[/] {job['rows_loaded']} rows of {job['instrument_id']} {job['timeframe']} "
+                  f"({job['rows_inserted']} new, {job['rows_updated']} changed, {job['rows_unchanged']} unchanged; "
+                  f"{job['rows_rejected']} rejected)  job {job_id}")  # fmt: skip
     if job["errors"] and not as_json:
         out.print(row_errors_table(job["errors"], job["rows_rejected"] or None))
     if job["status"] == "FAILED":

@@ -80,6 +80,7 @@ class BarsLoaded(Payload):
     rows: int = Field(ge=0, description="rows written (inserted + updated)")
     rows_inserted: int = 0
     rows_updated: int = 0
+    rows_unchanged: int = Field(default=0, ge=0, description="valid rows identical to the bars already stored")
     rows_rejected: int = 0
     errors: list[RowError] = Field(default_factory=list)
 

@@ -136,8 +136,11 @@ class ImportJobOut(BaseModel):
     status: str
     rows_done: int
     rows_total: int | None
-    rows_loaded: int
+    rows_loaded: int = Field(description="valid rows: inserted + updated + unchanged")
     rows_rejected: int
+    rows_inserted: int = Field(description="bars that were not stored before")
+    rows_updated: int = Field(description="stored bars whose values changed")
+    rows_unchanged: int = Field(description="bars identical to the stored ones (a re-import)")
     errors: list[RowErrorOut]
     error_message: str | None
     submitted_at: datetime

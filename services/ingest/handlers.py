@@ -80,7 +80,8 @@ class IngestHandler:
         data = BarsLoaded(
             job_id=request.job_id, instrument_id=request.instrument_id, timeframe=request.timeframe,
             first=outcome.first, last=outcome.last, rows=outcome.inserted + outcome.updated,
-            rows_inserted=outcome.inserted, rows_updated=outcome.updated, rows_rejected=outcome.rows_rejected,
+            rows_inserted=outcome.inserted, rows_updated=outcome.updated, rows_unchanged=outcome.unchanged,
+            rows_rejected=outcome.rows_rejected,
             errors=[RowError(line=e.line, field=e.field, message=e.message) for e in outcome.errors],
         )  # fmt: skip
         event = make_event(topics.BARS_LOADED, data, source=SOURCE, subject=request.instrument_id,

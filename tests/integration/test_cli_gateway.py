@@ -51,7 +51,7 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     write_daily_csv(path, 77)
     loaded = bts("ingest", "csv", str(path), "--instrument", instrument, "--timeframe", "BAR_DAILY", env=cli_env)
     assert loaded.returncode == 0, loaded.stderr
-    assert f"loaded 505 rows of {instrument} BAR_DAILY (0 rejected)" in loaded.stdout
+    assert f"loaded 505 rows of {instrument} BAR_DAILY (505 new, 0 changed, 0 unchanged; 0 rejected)" in loaded.stdout
 
     bad = tmp_path / "bad.csv"
     bad.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2021-03-01,10,11,9,10.5,10.5,100\n"

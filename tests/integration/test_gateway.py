@@ -63,7 +63,7 @@ def loaded(alice: Api, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         assert accepted.status_code == 202, accepted.text
         job = alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
         assert job["status"] == "COMPLETED", job
-        assert job["rows_loaded"] == 505
+        assert job["rows_loaded"] == job["rows_inserted"] == 505
         assert job["rows_rejected"] == 0
         ids.append(f"{symbol}.NASDAQ")
     return ids
@@ -150,6 +150,35 @@ def test_instruments_register_once_and_need_a_known_exchange(alice: Api) -> None
     mismatched = alice.http.post("/instruments", json={**_instrument("REG"), "id": "OTHER.NASDAQ"})
     assert mismatched.status_code == 422
     assert alice.http.get("/instruments/NOPE.NASDAQ").status_code == 404
+
+
+def test_a_reimport_counts_every_valid_row_and_says_what_changed(alice: Api, tmp_path: Path) -> None:
+    """rows_loaded + rows_rejected = the file's data rows on a re-import too; the merge's counts say how."""
+    assert alice.http.post("/instruments", json=_instrument("RIM")).status_code in (201, 409)
+    path = tmp_path / "RIM.csv"
+
+    def upload() -> dict[str, Any]:
+        with path.open("rb") as file:
+            accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")},
+                                       data={"instrument_id": "RIM.NASDAQ", "timeframe": "BAR_DAILY"})  # fmt: skip
+        assert accepted.status_code == 202, accepted.text
+        job = alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
+        assert job["status"] == "COMPLETED", job
+        return job
+
+    write_daily_csv(path, 7)
+    first = upload()
+    assert (first["rows_loaded"], first["rows_inserted"], first["rows_unchanged"]) == (505, 505, 0)
+    again = upload()
+    assert (again["rows_loaded"], again["rows_done"], again["rows_rejected"]) == (505, 505, 0)
+    assert (again["rows_inserted"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 505)
+    rows = path.read_text().splitlines()
+    fields = rows[10].split(",")
+    fields[5] = "123456"  # one bar's volume changed
+    rows[10] = ",".join(fields)
+    path.write_text("\n".join(rows) + "\n")
+    changed = upload()
+    assert (changed["rows_loaded"], changed["rows_updated"], changed["rows_unchanged"]) == (505, 1, 504)
 
 
 def test_csv_upload_errors_are_reported_per_line(alice: Api, loaded: list[str], tmp_path: Path) -> None:

@@ -52,10 +52,13 @@ class ImportView:
     status: str
     rows_done: int
     rows_total: int | None
-    rows_loaded: int
+    rows_loaded: int  # valid rows of the source: inserted + updated + unchanged
     rows_rejected: int
     errors: list[dict[str, Any]]
     error_message: str | None
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0  # a re-import of the same bars loads them all and changes none
 
 
 def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
@@ -65,14 +68,18 @@ def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
         return replace(current, status="RUNNING", rows_done=max(current.rows_done, data.rows_done),
                        rows_total=data.rows_total if data.rows_total is not None else current.rows_total)  # fmt: skip
     if topic == topics.BARS_LOADED and isinstance(data, BarsLoaded):
+        loaded = data.rows_inserted + data.rows_updated + data.rows_unchanged
         return ImportView(
             status="COMPLETED",
-            rows_done=data.rows_inserted + data.rows_updated + data.rows_rejected,
+            rows_done=loaded + data.rows_rejected,
             rows_total=current.rows_total,
-            rows_loaded=data.rows,
+            rows_loaded=loaded,
             rows_rejected=data.rows_rejected,
             errors=[e.model_dump() for e in data.errors],
             error_message=None,
+            rows_inserted=data.rows_inserted,
+            rows_updated=data.rows_updated,
+            rows_unchanged=data.rows_unchanged,
         )
     if topic == topics.INGEST_FAILED and isinstance(data, IngestFailed):
         return replace(current, status="FAILED", rows_loaded=data.rows_loaded, rows_rejected=data.rows_rejected,
