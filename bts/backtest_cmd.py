@@ -11,13 +11,23 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.options import (
+    BenchmarkOpt,
+    CapitalOpt,
+    CommissionOpt,
+    EndOpt,
+    InstrumentsOpt,
+    JsonOpt,
+    PositionSizeOpt,
+    StartOpt,
+    configuration_body,
+)
 from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
 from shared.settings import Settings
 
 app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
 TERMINAL = {"COMPLETED", "FAILED"}
-JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
 def wait_all(gateway: Gateway, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -42,25 +52,18 @@ def wait_all(gateway: Gateway, ids: dict[str, str]) -> dict[str, dict[str, Any]]
 @app.command("submit")
 def submit(
     strategy: str = typer.Option(..., "--strategy", "-s", help="strategy name or id (must be ACTIVE)"),
-    instruments: str = typer.Option(..., "--instruments", "-i", help="comma-separated, e.g. AAPL.NASDAQ,MSFT.NASDAQ"),
-    start: str = typer.Option(..., "--start", help="first day, YYYY-MM-DD"),
-    end: str = typer.Option(..., "--end", help="last day, YYYY-MM-DD"),
-    capital: str = typer.Option("100000", "--capital", help="initial capital"),
-    position_size_pct: str = typer.Option("1", "--position-size-pct", help="percent of equity per entry (0.1..10)"),
-    commission: str = typer.Option(None, "--commission", help='JSON, e.g. {"type": "PERCENT", "percent": "0.05"}'),
-    benchmark: str = typer.Option("SPY", "--benchmark", help="symbol of the benchmark instrument"),
+    instruments: str = InstrumentsOpt,
+    start: str = StartOpt,
+    end: str = EndOpt,
+    capital: str = CapitalOpt,
+    position_size_pct: str = PositionSizeOpt,
+    commission: str = CommissionOpt,
+    benchmark: str = BenchmarkOpt,
     wait: bool = typer.Option(False, "--wait", help="wait with a progress bar, then print the metrics"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Submit a backtest; prints its id (202: queued)."""
-    body: dict[str, Any] = {"instrument_ids": [i.strip() for i in instruments.split(",") if i.strip()],
-                            "start_date": start, "end_date": end, "initial_capital": capital,
-                            "position_size_pct": position_size_pct, "benchmark_symbol": benchmark}  # fmt: skip
-    if commission:
-        try:
-            body["commission_model"] = json.loads(commission)
-        except ValueError as exc:
-            raise CliError(f"--commission must be JSON: {exc}") from exc
+    body = configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark)
     with Gateway(Settings()) as gateway:
         body["strategy_id"] = resolve(gateway, strategy)["id"]
         accepted = gateway.post("/backtests", json=body)

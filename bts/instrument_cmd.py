@@ -9,6 +9,7 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.options import JsonOpt
 from shared.models import AssetClass, Currency
 from shared.settings import Settings
 
@@ -38,7 +39,7 @@ def add(
 
 
 @app.command("list")
-def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
+def list_cmd(as_json: bool = JsonOpt) -> None:
     """Registered instruments."""
     with Gateway(Settings()) as gateway:
         instruments = gateway.get("/instruments")

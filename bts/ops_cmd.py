@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bts.console import out
 from bts.gateway import Gateway
+from bts.options import JsonOpt
 from shared.settings import Settings
 
 app = typer.Typer(help="Operations (admin key): consumer lag, dead letters.", no_args_is_help=True)
@@ -25,7 +26,7 @@ app.add_typer(dlq_app, name="dlq")
 def lag(
     group: list[str] = typer.Option([], "--group", "-g", help="only these groups (repeatable)"),
     all_partitions: bool = typer.Option(False, "--all", help="every partition, not only those with lag or members"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Per group, topic and partition: committed offset, end offset, lag and members."""
     with Gateway(Settings()) as gateway:
@@ -53,7 +54,7 @@ def dlq_list(
     topic: str = typer.Argument(..., help="the original topic, e.g. backtest.requested"),
     limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="at most this many letters"),
     pending: bool = typer.Option(False, "--pending", help="only those no replay has sent back yet"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """The dead letters of TOPIC: offset, key, consumer group, attempts, when and why it failed."""
     params: dict[str, Any] = {"limit": limit, "pending": pending}
@@ -79,7 +80,7 @@ def dlq_list(
 def dlq_replay(
     topic: str = typer.Argument(..., help="the original topic, e.g. backtest.requested"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="at most this many letters"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Put the dead letters of TOPIC back on it, after the cause was fixed; each letter is sent only once."""
     with Gateway(Settings(), timeout=600) as gateway:

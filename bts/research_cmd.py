@@ -14,11 +14,10 @@ from bts.backtest_cmd import wait_all
 from bts.console import CliError, err, out
 from bts.gateway import Gateway
 from bts.manifests import manifest_checks
+from bts.options import JsonOpt
 from services.reporting.domain.comparison import render_comparison_html
 from services.reporting.domain.render import GROUP_TITLES, LABELS, format_metric
 from shared.settings import Settings
-
-JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 
 
 def _short(value: str) -> str:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.options import JsonOpt
 from shared.settings import Settings
 
 app = typer.Typer(help="Trading strategies (DRAFT -> ACTIVE -> ARCHIVED).", no_args_is_help=True)
@@ -43,7 +44,7 @@ def create(
     strategy_type: str = typer.Option(..., "--type", help="a registered strategy type (`bts strategy types`)"),
     param: list[str] = typer.Option([], "--param", "-p", help="parameter name=value, repeatable"),
     activate: bool = typer.Option(False, "--activate", help="make it ACTIVE at once (ready to backtest)"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Create a strategy, e.g. `bts strategy create sma --type SMA_CROSSOVER -p fast_period=20 -p slow_period=50`."""
     with Gateway(Settings()) as gateway:
@@ -58,7 +59,7 @@ def create(
 
 
 @app.command("list")
-def list_strategies(as_json: bool = typer.Option(False, "--json")) -> None:
+def list_strategies(as_json: bool = JsonOpt) -> None:
     """Your strategies and their state."""
     with Gateway(Settings()) as gateway:
         strategies = gateway.get("/strategies")

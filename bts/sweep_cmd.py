@@ -12,6 +12,17 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.options import (
+    BenchmarkOpt,
+    CapitalOpt,
+    CommissionOpt,
+    EndOpt,
+    InstrumentsOpt,
+    JsonOpt,
+    PositionSizeOpt,
+    StartOpt,
+    configuration_body,
+)
 from bts.progress import bars, num, pct
 from bts.strategy_cmd import parse_params, resolve
 from shared.settings import Settings
@@ -19,7 +30,6 @@ from shared.settings import Settings
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
 TERMINAL = {"COMPLETED", "FAILED"}
 HEADLINE = [("total_return", "return", pct), ("sharpe_ratio", "Sharpe", num), ("max_drawdown", "max DD", pct)]
-JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 STRATEGY_HELP = "an ACTIVE strategy of yours (name or id): its parameters are the fixed ones"
 PRESCREEN_HELP = "rank every combination with the vectorised pre-screen, run only the best K (SMA_CROSSOVER)"
 
@@ -76,13 +86,13 @@ def submit(
     samples: int = typer.Option(None, "--samples", help="random search: combinations to draw"),
     seed: int = typer.Option(None, "--seed", help="random search: the generator's seed (reproducible)"),
     param: list[str] = typer.Option([], "--param", "-p", help="a fixed parameter name=value; repeatable"),
-    instruments: str = typer.Option(..., "--instruments", "-i", help="comma-separated, e.g. AAPL.NASDAQ,MSFT.NASDAQ"),
-    start: str = typer.Option(..., "--start", help="first day, YYYY-MM-DD"),
-    end: str = typer.Option(..., "--end", help="last day, YYYY-MM-DD"),
-    capital: str = typer.Option("100000", "--capital", help="initial capital"),
-    position_size_pct: str = typer.Option("1", "--position-size-pct", help="percent of equity per entry (0.1..10)"),
-    commission: str = typer.Option(None, "--commission", help='JSON, e.g. {"type": "PERCENT", "percent": "0.05"}'),
-    benchmark: str = typer.Option("SPY", "--benchmark", help="symbol of the benchmark instrument"),
+    instruments: str = InstrumentsOpt,
+    start: str = StartOpt,
+    end: str = EndOpt,
+    capital: str = CapitalOpt,
+    position_size_pct: str = PositionSizeOpt,
+    commission: str = CommissionOpt,
+    benchmark: str = BenchmarkOpt,
     objective: str = typer.Option("sharpe_ratio", "--objective", help="any metric of the metrics JSON"),
     direction: str = typer.Option(None, "--direction", help="maximize or minimize (default: the metric's own)"),
     heatmap: str = typer.Option(None, "--heatmap", help="two swept parameters for the report's heatmap: a,b"),
@@ -100,20 +110,14 @@ def submit(
         raise CliError("give exactly one of --strategy (a stored strategy) and --type (a strategy type)")
     body: dict[str, Any] = {
         "grid": parse_grid(grid), "ranges": parse_ranges(ranges), "parameters": parse_params(param),
-        "instrument_ids": [i.strip() for i in instruments.split(",") if i.strip()], "start_date": start,
-        "end_date": end, "initial_capital": capital, "position_size_pct": position_size_pct,
-        "benchmark_symbol": benchmark, "objective": objective, "report_top": report_top,
+        **configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark),
+        "objective": objective, "report_top": report_top,
     }  # fmt: skip
     optional = {"samples": samples, "seed": seed, "direction": direction, "name": name,
                 "heatmap": [h.strip() for h in heatmap.split(",")] if heatmap else None,
                 "prescreen": {"top_k": prescreen_top} if prescreen_top is not None else None,
                 "walk_forward": parse_walk_forward(walk_forward, anchored)}  # fmt: skip
     body.update({k: v for k, v in optional.items() if v is not None})
-    if commission:
-        try:
-            body["commission_model"] = json.loads(commission)
-        except ValueError as exc:
-            raise CliError(f"--commission must be JSON: {exc}") from exc
     with Gateway(Settings()) as gateway:
         if strategy is not None:
             body["strategy_id"] = resolve(gateway, strategy)["id"]

@@ -131,8 +131,8 @@ async def generate_reports(
     async with conn.transaction():
         for report_type, path, digest, metadata in written:
             report_id = await repository.upsert_report(
-                conn, uuid.uuid5(result_id, str(path)), result_id, report_type, str(path), digest, generated_at,
-                metadata,
+                conn, repository.BACKTEST_REPORTS, uuid.uuid5(result_id, str(path)), result_id, report_type,
+                str(path), digest, generated_at, metadata,
             )  # fmt: skip
             reports.append(GeneratedReport(report_id, report_type, str(path), digest))
     return reports
@@ -141,12 +141,9 @@ async def generate_reports(
 async def purge_expired(conn: asyncpg.Connection, now: datetime, keep: timedelta = RETENTION) -> int:
     """Retention: reports older than `keep` (90 days) go, row and file (backtests' and sweeps')."""
     removed = 0
-    for row in await repository.expired_reports(conn, now - keep):
-        await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
-        await repository.delete_report(conn, row["id"])
-        removed += 1
-    for row in await repository.expired_sweep_reports(conn, now - keep):
-        await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
-        await repository.delete_sweep_report(conn, row["id"])
-        removed += 1
+    for table in (repository.BACKTEST_REPORTS, repository.SWEEP_REPORTS):
+        for row in await repository.expired_reports(conn, table, now - keep):
+            await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
+            await repository.delete_report(conn, table, row["id"])
+            removed += 1
     return removed

@@ -87,8 +87,9 @@ async def generate_sweep_report(
     own: list[GeneratedReport] = []
     async with conn.transaction():
         for report_type, path, digest, metadata in written:
-            report_id = await repository.upsert_sweep_report(
-                conn, uuid.uuid5(sweep_id, str(path)), sweep_id, report_type, str(path), digest, generated_at, metadata
-            )
+            report_id = await repository.upsert_report(
+                conn, repository.SWEEP_REPORTS, uuid.uuid5(sweep_id, str(path)), sweep_id, report_type, str(path),
+                digest, generated_at, metadata,
+            )  # fmt: skip
             own.append(GeneratedReport(report_id, report_type, str(path), digest))
     return children, own
