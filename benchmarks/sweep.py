@@ -46,7 +46,7 @@ import pandas as pd
 import psutil
 
 from benchmarks.common import migrated_database
-from bts.stackfile import StackFile, read_stack
+from bts.stackfile import StackFile
 from services.api.domain import prescreen
 from services.api.users import create_user
 from services.engine.backtest_job import BacktestJob, JobRejected, _compute, _load
@@ -55,6 +55,7 @@ from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.process import free_port
 from shared.models.objectives import objective
 from tests.integration.market import load_daily_symbols
+from tests.integration.stack import started_stack
 
 SYMBOLS = ("BSA", "BSB", "BSC", "SPY")
 INSTRUMENTS = [f"{s}.NASDAQ" for s in SYMBOLS[:3]]
@@ -73,27 +74,6 @@ def grid(small: bool) -> dict[str, list[int]]:
 def combinations(space: dict[str, list[int]]) -> list[dict[str, Any]]:
     return [{"fast_period": f, "slow_period": s, "allow_short": False} for f in space["fast_period"]
             for s in space["slow_period"]]  # fmt: skip
-
-
-@contextlib.contextmanager
-def stack(state: Path, settings: dict[str, str] | None = None) -> Iterator[StackFile]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}", **(settings or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "bts", "up"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while (found := read_stack(state)) is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("bts up did not become ready")
-            time.sleep(0.3)
-        yield found
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -320,7 +300,10 @@ def main() -> None:
     settings = {"BTS_KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_max_wait_ms)} if args.fetch_max_wait_ms else {}
     if settings:
         os.environ.update(settings)  # the second engine too
-    with tempfile.TemporaryDirectory(prefix="bts-bench-sweep-") as tmp, stack(Path(tmp) / "state", settings) as found:
+    with (
+        tempfile.TemporaryDirectory(prefix="bts-bench-sweep-") as tmp,
+        started_stack(Path(tmp) / "state", settings, ready_within=300) as found,
+    ):
         key = asyncio.run(_prepare(found, Path(tmp)))
         instruments, bars, closes, _ = asyncio.run(_inputs(found.database_url))
         print(

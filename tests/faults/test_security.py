@@ -25,8 +25,9 @@ from shared.db.urls import asyncpg_dsn
 from shared.events import IngestRequested, make_event
 from shared.models import DataSource, Timeframe
 from tests.integration.clients import PROBLEM, Api
-from tests.integration.conftest import publish, started_stack, wait_for_events
+from tests.integration.conftest import publish, wait_for_events
 from tests.integration.market import write_daily_csv
+from tests.integration.stack import started_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 UPLOAD_LIMIT = 64 * 1024

@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bts.stackfile import StackFile, read_stack
+from bts.stackfile import StackFile
 from shared import topics
-from shared.embedded.process import free_port
 from shared.events import parse_event
-
-
-@contextlib.contextmanager
-def started_stack(state: Path, extra_env: dict[str, str] | None = None) -> Iterator[StackFile]:
-    """`bts up` on a state dir of its own (plus `extra_env`, e.g. a small BTS_MAX_UPLOAD_BYTES), until exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}", **(extra_env or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "bts", "up"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while (found := read_stack(state)) is None:
-            assert proc.poll() is None, "bts up exited"
-            assert time.monotonic() < deadline, "bts up did not become ready"
-            time.sleep(0.2)
-        yield found
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+from tests.integration.stack import started_stack
 
 
 @pytest.fixture(scope="module")
