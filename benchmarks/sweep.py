@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.sweep                  # 200 combinations (the full size; ~6 min on 2 quiet cores)
     .venv/bin/python -m benchmarks.sweep --small          # 20 combinations, to check it works on a busy machine
     .venv/bin/python -m benchmarks.sweep --screen-only    # the pre-screen's ranking of 200 against the engine's
-    .venv/bin/python -m benchmarks.sweep --fetch-max-wait-ms 200   # consumers polling Tansu less often
+    .venv/bin/python -m benchmarks.sweep --fetch-max-wait-ms 20    # consumers polling Tansu more often
 
 Case: an SMA_CROSSOVER grid (fast_period x slow_period) on 3 instruments x 6 years of daily bars
 (2019-2024), 5% per position, IBKR-like costs, objective Sharpe ratio.
@@ -280,7 +280,7 @@ def screen_quality(closes: pd.DataFrame, instruments: Any, combos: list[dict[str
 
 
 FETCH_HELP = (
-    "the consumers' BTS_KAFKA_FETCH_MAX_WAIT_MS (default 20): Tansu answers a fetch only after this wait, "
+    "the consumers' BTS_KAFKA_FETCH_MAX_WAIT_MS (default 100): Tansu answers a fetch only after this wait, "
     "so a short one costs CPU in polling"
 )
 
