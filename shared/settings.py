@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # How long an idle fetch waits for data. Apache Kafka answers as soon as data arrives, so this only paces
     # idle polling; Tansu always waits it out (about half of it is added to each hop), and at 20 ms the idle
     # polling of the services' consumers cost the broker and the services about a sixth of a core (sweep
-    # benchmark: 50.0 s at 20 ms, 42.8 s at 100 ms).
+    # benchmark: 50.0 s at 20 ms, 40.2-42.8 s at 100 ms).
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=1, le=1000)
 
     @field_validator("database_url", "kafka_bootstrap", "api_key", "git_commit", mode="before")
