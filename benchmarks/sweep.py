@@ -25,11 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -52,8 +48,8 @@ from services.api.users import create_user
 from services.engine.backtest_job import BacktestJob, JobRejected, _compute, _load
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
 from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.process import free_port
 from shared.models.objectives import objective
+from tests.integration.engine_replicas import EngineReplica, finished_backtests
 from tests.integration.market import load_daily_symbols
 from tests.integration.stack import started_stack
 
@@ -77,29 +73,16 @@ def combinations(space: dict[str, list[int]]) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def second_engine(found: StackFile, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def second_engine(found: StackFile, folder: Path) -> Iterator[EngineReplica]:
+    """A second engine replica beside the stack's, in its consumer group."""
     first = next(s for s in found.services if s.name == "engine")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_") or k == "BTS_KAFKA_FETCH_MAX_WAIT_MS"}
-    port = free_port()
-    env.update(BTS_DATABASE_URL=role_url(found.database_url, "engine", "bts"),
-               BTS_KAFKA_BOOTSTRAP=found.kafka_bootstrap, BTS_SERVICE_PORT=str(port),
-               BTS_STATE_DIR=str(Path(first.log).parent.parent))  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.engine"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+    replica = EngineReplica(found.database_url, found.kafka_bootstrap, folder, "engine2",
+                            state_dir=Path(first.log).parent.parent)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the second engine did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield proc
+        replica.wait_ready(within=120)
+        yield replica
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        replica.stop()
 
 
 async def _prepare(found: StackFile, folder: Path) -> str:
@@ -181,15 +164,7 @@ def warm_up(http: httpx.Client, logs: list[Path], within: float = 300) -> None:
 
 
 def _finished_per_replica(logs: list[Path], ids: set[str]) -> list[int]:
-    counts = []
-    for log in logs:
-        done = 0
-        for line in log.read_text().splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                done += record.get("event") == "backtest finished" and record.get("backtest_id") in ids
-        counts.append(done)
-    return counts
+    return [len(finished_backtests(log, ids)) for log in logs]
 
 
 def _job(parameters: dict[str, Any]) -> BacktestJob:
@@ -313,14 +288,13 @@ def main() -> None:
         bare, bare_cpu = bare_loop(instruments, bars, combos)
         print(f"bare loop, one process: {bare:.1f} s ({bare / len(combos) * 1000:.0f} ms a run; CPU {bare_cpu:.1f} s); "
               f"bare / 2 = {bare / 2:.1f} s")  # fmt: skip
-        log2 = Path(tmp) / "engine2.log"
         with (
-            second_engine(found, log2) as engine2,
+            second_engine(found, Path(tmp)) as engine2,
             httpx.Client(
                 base_url=found.api_url + "/api/v1", timeout=120, headers={"Authorization": f"Bearer {key}"}
             ) as http,
         ):
-            logs = [Path(next(s.log for s in found.services if s.name == "engine")), log2]
+            logs = [Path(next(s.log for s in found.services if s.name == "engine")), engine2.log]
             warm_up(http, logs)
             groups = _processes(found, Path(tmp) / "state", [engine2.pid])
             before = cpu_seconds(groups)

@@ -23,14 +23,34 @@ from shared.embedded.process import free_port
 from shared.events import BacktestRequested, Envelope, StrategySpec, make_event
 from shared.models import BacktestConfiguration, StrategyType
 
+# Tuning that a replica started beside a stack takes from the caller's environment, as the stack did.
+PASSED_THROUGH = ("BTS_KAFKA_FETCH_MAX_WAIT_MS",)
+
+
+def log_records(log: Path, event: str) -> list[dict[str, Any]]:
+    """The structured JSON log records named `event` of a service's log file."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("event") == event:
+                found.append(record)
+    return found
+
+
+def finished_backtests(log: Path, among: set[str]) -> set[str]:
+    """The backtests of `among` that the engine writing `log` finished."""
+    return {str(r["backtest_id"]) for r in log_records(log, "backtest finished")} & among
+
 
 class EngineReplica:
-    def __init__(self, admin_url: str, bootstrap: str, folder: Path, name: str) -> None:
+    def __init__(self, admin_url: str, bootstrap: str, folder: Path, name: str, state_dir: Path | None = None) -> None:
+        """Logs to `folder`/`name`.log; the state dir is `folder` unless given (e.g. the stack's)."""
         self.name, self.port = name, free_port()
         self.log = folder / f"{name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_") or k in PASSED_THROUGH}
         env.update(BTS_DATABASE_URL=role_url(admin_url, "engine", "bts"), BTS_KAFKA_BOOTSTRAP=bootstrap,
-                   BTS_SERVICE_PORT=str(self.port), BTS_STATE_DIR=str(folder))  # fmt: skip
+                   BTS_SERVICE_PORT=str(self.port), BTS_STATE_DIR=str(state_dir or folder))  # fmt: skip
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "services.engine"], env=env, stdout=out,
                                          stderr=subprocess.STDOUT)  # fmt: skip
@@ -53,13 +73,7 @@ class EngineReplica:
 
     def records(self, event: str) -> list[dict[str, Any]]:
         """The replica's structured log records named `event`."""
-        found = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                if record.get("event") == event:
-                    found.append(record)
-        return found
+        return log_records(self.log, event)
 
     def backtests(self, event: str) -> set[str]:
         return {str(r["backtest_id"]) for r in self.records(event) if "backtest_id" in r}

@@ -4,11 +4,6 @@ request completed exactly once, and both replicas did work; a user's second requ
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,62 +11,31 @@ from datetime import date
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
 from bts.stackfile import StackFile
 from shared import topics
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.process import free_port
+from shared.db.urls import asyncpg_dsn
 from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration, StrategyType
 from tests.integration.conftest import publish, wait_for_events
-from tests.integration.engine_replicas import users_covering_every_partition
+from tests.integration.engine_replicas import EngineReplica, finished_backtests, users_covering_every_partition
 from tests.integration.market import load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-def _finished(log: Path, ids: set[str]) -> set[str]:
-    """Backtests a replica finished, from its structured JSON log."""
-    done = set()
-    for line in log.read_text().splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if record.get("event") == "backtest finished" and record.get("backtest_id") in ids:
-                done.add(record["backtest_id"])
-    return done
-
-
 @pytest.fixture(scope="module")
 def second_engine(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     stack = running_stack
-    log = tmp_path_factory.mktemp("engine2") / "engine2.log"
-    port = free_port()
     first = next(s for s in stack.services if s.name == "engine")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    env.update(
-        BTS_DATABASE_URL=role_url(stack.database_url, "engine", "bts"), BTS_KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
-        BTS_SERVICE_PORT=str(port), BTS_STATE_DIR=str(Path(first.log).parent.parent),
-    )  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.engine"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+    replica = EngineReplica(stack.database_url, stack.kafka_bootstrap, tmp_path_factory.mktemp("engine2"), "engine2",
+                            state_dir=Path(first.log).parent.parent)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "second engine not ready"
-            time.sleep(0.2)
-        yield log
+        replica.wait_ready(within=60)
+        yield replica.log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        replica.stop()
 
 
 def test_two_engine_replicas_share_the_work_exactly_once(
@@ -123,8 +87,8 @@ def test_two_engine_replicas_share_the_work_exactly_once(
     by_id = {r["id"]: r for r in results}
     earlier, later = by_id[first_user[0].data.backtest_id], by_id[again.backtest_id]
     assert later["started_at"] >= earlier["completed_at"]  # one running backtest per user, none lost
-    first = _finished(Path(next(s.log for s in stack.services if s.name == "engine")), ids)
-    second = _finished(second_engine, ids)
+    first = finished_backtests(Path(next(s.log for s in stack.services if s.name == "engine")), ids)
+    second = finished_backtests(second_engine, ids)
     assert first, "the first replica did nothing"
     assert second, "the second replica did nothing"
     assert first | second == ids
