@@ -47,8 +47,8 @@ def backtest_report_data() -> ReportData:
     closes = pd.DataFrame({k: v["close"] for k, v in bars.items()})
     ledger = build_ledger(output.fills, closes, Decimal(100_000), {s.id: s.margin_pct for s in specs})
     benchmark = pd.Series(300 * np.cumprod(1 + rng.normal(0.0004, 0.01, len(index))), index=index)
-    metrics = performance_metrics(equity_curve(ledger), 100_000, [t.pnl for t in ledger.trades if t.pnl is not None],
-                                  len(ledger.trades), benchmark)  # fmt: skip
+    closed = [t.pnl for t in ledger.closed_trades if t.pnl is not None]
+    metrics = performance_metrics(equity_curve(ledger), 100_000, closed, benchmark)
     trades = pd.DataFrame([t.__dict__ for t in ledger.trades])
     daily = pd.DataFrame(
         [{"timestamp": s.timestamp, "cash_balance": s.cash_balance, "total_value": s.total_value,

@@ -199,9 +199,12 @@ class ResultOut(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
     error_message: str | None
-    trades_count: int
+    trades_count: int = Field(description="closed round trips (entry to exit): win_rate = winning_trades / this")
     winning_trades: int
     losing_trades: int
+    open_trades: int = Field(default=0, description="positions still open at the end (not in trades_count)")
+    open_pnl: Decimal = Field(default=Decimal(0), description="their P&L at the last known price, net of commission")
+    benchmark_instrument_id: str | None = Field(default=None, description="what benchmark_symbol resolved to")
     metrics: dict[str, Any] | None
     warnings: list[str]
     sharpe_unrealistic: bool = False

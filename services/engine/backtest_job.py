@@ -24,6 +24,7 @@ import structlog
 
 from services.engine import repository
 from services.engine.bars import load_bars, session_dates, stamp_at_close, trading_days
+from services.engine.domain.data_checks import data_warnings, session_prices
 from services.engine.domain.ledger import Ledger, Snapshot, build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
@@ -34,7 +35,7 @@ from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
 from services.engine.snapshot_feed import SnapshotFeed
 from shared.calendars import UnknownExchangeError, calendar_for
-from shared.db.reads import InstrumentRow, fetch_instruments, fetch_instruments_by_symbol
+from shared.db.reads import InstrumentRow, benchmark_choice, fetch_instruments
 from shared.db.types import Connection
 from shared.runtime.transient import is_transient
 
@@ -70,9 +71,11 @@ class BacktestOutcome:
     status: str  # COMPLETED / FAILED / SKIPPED (already finished: a redelivery)
     error_message: str | None = None
     metrics: dict[str, Any] | None = None
-    trades_count: int = 0
+    trades_count: int = 0  # closed round trips
     winning_trades: int = 0
     losing_trades: int = 0
+    open_trades: int = 0  # still open at the end, marked at the last known price
+    open_pnl: Decimal = Decimal(0)
     final_value: Decimal = Decimal(0)
     warnings: list[str] = field(default_factory=list)
     series: dict[str, Any] | None = None
@@ -98,6 +101,7 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
     if missing:
         raise JobRejected(f"unknown instrument(s): {', '.join(missing)}")
     bars: dict[str, pd.DataFrame] = {}
+    checks: list[str] = []
     async with conn.transaction():
         for iid in job.instrument_ids:
             frame = await load_bars(conn, iid, job.timeframe, job.start_date, job.end_date)
@@ -112,8 +116,17 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
                 bars[iid] = stamp_at_close(frame, job.timeframe, calendar)
             except (UnknownExchangeError, ValueError) as exc:
                 raise JobRejected(f"{iid}: {exc}") from exc
+            checks += _data_checks(job, iid, bars[iid], calendar)
         benchmark, warnings = await _benchmark(conn, job)
-    return instruments, bars, benchmark, warnings
+    return instruments, bars, benchmark, warnings + checks
+
+
+def _data_checks(job: BacktestJob, instrument_id: str, stamped: pd.DataFrame, calendar: Any) -> list[str]:
+    """Coverage, gaps and suspected splits of one instrument's bars over the job's period."""
+    sessions = pd.DatetimeIndex(calendar.sessions)
+    sessions = sessions[(sessions >= pd.Timestamp(job.start_date)) & (sessions <= pd.Timestamp(job.end_date))]
+    prices = session_prices(stamped, session_dates(pd.DatetimeIndex(stamped.index)))
+    return data_warnings(instrument_id, prices, sessions, str(calendar.name), job.start_date, job.end_date)
 
 
 async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) -> Inputs:
@@ -132,15 +145,18 @@ async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) 
 
 
 async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | None, list[str]]:
-    candidates = await fetch_instruments_by_symbol(conn, job.benchmark_symbol)
-    for instrument in candidates:
-        frame = await load_bars(conn, instrument.id, "BAR_DAILY", job.start_date, job.end_date)
-        if len(frame) >= 2:
-            closes = frame["close"].astype(float)
-            closes.index = closes.index.tz_convert(None).normalize()
-            return closes, []
-    where = "no instrument with that symbol" if not candidates else "no daily bars in the period"
-    return None, [f"benchmark {job.benchmark_symbol}: {where}; benchmark metrics are null"]
+    """The benchmark's daily closes, named by the instrument id `benchmark_symbol` resolves to (the gateway
+    resolves it the same way at submission). Unresolved: the default runs on without benchmark metrics
+    (a warning), any other name fails the job."""
+    choice = await benchmark_choice(conn, job.benchmark_symbol, job.start_date, job.end_date)
+    if choice.instrument_id is None:
+        if not choice.tolerated:
+            raise JobRejected(f"benchmark_symbol {job.benchmark_symbol}: {choice.problem}")
+        return None, [f"benchmark {job.benchmark_symbol}: {choice.problem}; benchmark metrics are null"]
+    frame = await load_bars(conn, choice.instrument_id, "BAR_DAILY", job.start_date, job.end_date)
+    closes = frame["close"].astype(float).rename(choice.instrument_id)
+    closes.index = closes.index.tz_convert(None).normalize()
+    return closes, []
 
 
 def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame]) -> RunInput:
@@ -211,15 +227,16 @@ def _summary(
     # The curve starts from the initial capital the day before the first session.
     start = pd.Series([float(job.initial_capital)], index=[curve.index[0] - timedelta(days=1)])
     curve = pd.concat([start, curve])
-    closed = [t for t in ledger.trades if t.pnl is not None]
-    metrics = performance_metrics(curve, float(job.initial_capital), [t.pnl for t in closed if t.pnl is not None],
-                                  len(ledger.trades), benchmark)  # fmt: skip
+    closed = [t.pnl for t in ledger.closed_trades if t.pnl is not None]
+    metrics = performance_metrics(curve, float(job.initial_capital), closed, benchmark)
     outcome = BacktestOutcome(
         status="COMPLETED",
         metrics=metrics,
-        trades_count=len(ledger.trades),
-        winning_trades=sum(1 for t in closed if t.pnl is not None and t.pnl > 0),
-        losing_trades=sum(1 for t in closed if t.pnl is not None and t.pnl < 0),
+        trades_count=len(closed),
+        winning_trades=sum(1 for pnl in closed if pnl > 0),
+        losing_trades=sum(1 for pnl in closed if pnl < 0),
+        open_trades=len(ledger.open_trades),
+        open_pnl=ledger.open_pnl(),
         final_value=ledger.snapshots[-1].total_value if ledger.snapshots else job.initial_capital,
     )
     outcome.series = _series(daily.set_axis(session_dates(pd.DatetimeIndex(daily.index))), benchmark,
@@ -231,6 +248,12 @@ def _summary(
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
     return outcome
+
+
+def _benchmark_id(outcome: BacktestOutcome) -> str | None:
+    """The benchmark's instrument id, as the series recorded it (null when the run had no benchmark)."""
+    benchmark = (outcome.series or {}).get("benchmark")
+    return str(benchmark["instrument_id"]) if benchmark else None
 
 
 def _bar_span(bars: dict[str, pd.DataFrame]) -> tuple[datetime, datetime]:
@@ -273,7 +296,11 @@ def _series(daily: pd.DataFrame, benchmark: pd.Series | None, symbol: str) -> di
     days = dates_of(daily)  # the instruments share the index: its dates are formatted once
     series: dict[str, Any] = {"closes": {str(c): pack(daily[c].astype(float), days) for c in daily.columns}}
     if benchmark is not None:
-        series["benchmark"] = {"symbol": symbol, **pack(benchmark.astype(float), dates_of(benchmark))}
+        series["benchmark"] = {
+            "symbol": symbol,
+            "instrument_id": benchmark.name,
+            **pack(benchmark.astype(float), dates_of(benchmark)),
+        }
     return series
 
 
@@ -355,6 +382,7 @@ async def _run_claimed(
                     (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
                     outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
                     outcome.series, outcome.manifest,
+                    open_trades=(outcome.open_trades, outcome.open_pnl), benchmark_instrument_id=_benchmark_id(outcome),
                 )  # fmt: skip
                 if announce is not None:
                     await announce(conn, outcome)

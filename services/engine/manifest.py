@@ -107,7 +107,8 @@ def run_manifest(
     manifest = RunManifest.model_validate({
         "manifest_version": MANIFEST_VERSION,
         "data": {iid: bars_digest(frame) for iid, frame in (bars or {}).items()},
-        "benchmark": {"symbol": job.benchmark_symbol, "sha256": series_sha256(benchmark), "points": len(benchmark)}
+        "benchmark": {"symbol": job.benchmark_symbol, "instrument_id": benchmark.name,
+                      "sha256": series_sha256(benchmark), "points": len(benchmark)}
         if benchmark is not None else None,
         "configuration": configuration, "configuration_sha256": json_sha256(configuration),
         "strategy_type": job.strategy_type, "parameters": parameters, "parameters_sha256": json_sha256(parameters),

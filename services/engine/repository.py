@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -98,14 +99,22 @@ async def mark_completed(
     sharpe_unrealistic: bool,
     series: dict[str, Any] | None = None,
     manifest: dict[str, Any] | None = None,
+    *,
+    open_trades: tuple[int, Decimal] = (0, Decimal(0)),
+    benchmark_instrument_id: str | None = None,
 ) -> None:
+    """`counts`: closed round trips, winning, losing; `open_trades`: trades still open at the end and their
+    marked P&L."""
     trades_count, winning, losing = counts
+    still_open, open_pnl = open_trades
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'COMPLETED', completed_at = $2, trades_count = $3, "
         "winning_trades = $4, losing_trades = $5, metrics = $6::jsonb, warnings = $7::jsonb, "
-        "sharpe_unrealistic = $8, progress_pct = 100, series = $9::jsonb, manifest = $10::jsonb WHERE id = $1",
+        "sharpe_unrealistic = $8, progress_pct = 100, series = $9::jsonb, manifest = $10::jsonb, "
+        "open_trades = $11, open_pnl = $12, benchmark_instrument_id = $13 WHERE id = $1",
         result_id, at, trades_count, winning, losing, json.dumps(metrics), json.dumps(warnings), sharpe_unrealistic,
         json.dumps(series) if series is not None else None, json.dumps(manifest) if manifest is not None else None,
+        still_open, open_pnl, benchmark_instrument_id,
     )  # fmt: skip
 
 

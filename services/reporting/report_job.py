@@ -83,6 +83,8 @@ async def load_report_data(conn: asyncpg.Connection, result_id: UUID) -> ReportD
         warnings=result.warnings,
         started_at=result.started_at,
         completed_at=result.completed_at,
+        open_pnl=result.open_pnl,
+        benchmark_instrument_id=result.benchmark_instrument_id,
     )
 
 

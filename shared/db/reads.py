@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ import numpy.typing as npt
 from asyncpg import Record
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from shared.benchmark import BenchmarkCandidate, BenchmarkChoice, resolve_benchmark
 from shared.db.types import Connection
 
 
@@ -61,11 +62,20 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def fetch_instruments_by_symbol(conn: Connection, symbol: str) -> list[InstrumentRow]:
-    """Instruments whose symbol is `symbol` (a benchmark is named by symbol, e.g. SPY)."""
-    rows = await conn.fetch("SELECT id FROM api.instruments WHERE symbol = $1 ORDER BY id", symbol)
-    found = await fetch_instruments(conn, [r["id"] for r in rows])
-    return [found[r["id"]] for r in rows]
+async def benchmark_choice(conn: Connection, name: str, start: date, end: date) -> BenchmarkChoice:
+    """The instrument `benchmark_symbol` names for a backtest from `start` to `end` (both included), resolved
+    from the instruments whose id or symbol is `name` and their daily bars. Readers: api, engine."""
+    lo = datetime.combine(start, time(), UTC)
+    hi = datetime.combine(end + timedelta(days=1), time(), UTC)
+    rows = await conn.fetch(
+        "SELECT i.id, i.symbol, (SELECT count(*) FROM ingest.market_data m WHERE m.instrument_id = i.id "
+        'AND m.timeframe = \'BAR_DAILY\' AND m."timestamp" >= $2 AND m."timestamp" < $3) AS daily_bars '
+        "FROM api.instruments i WHERE i.id = $1 OR i.symbol = $1 ORDER BY i.id",
+        name,
+        lo,
+        hi,
+    )
+    return resolve_benchmark(name, [BenchmarkCandidate(r["id"], r["symbol"], int(r["daily_bars"])) for r in rows])
 
 
 BARS_SQL = (
@@ -190,18 +200,21 @@ class ResultRow(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
     error_message: str | None
-    trades_count: int
+    trades_count: int  # closed round trips
     winning_trades: int
     losing_trades: int
     metrics: dict[str, Any] | None
     warnings: list[str]
     progress_pct: Decimal
+    open_trades: int = 0  # still open at the end, marked at the last known price
+    open_pnl: Decimal = Decimal(0)
+    benchmark_instrument_id: str | None = None  # what benchmark_symbol resolved to
     series: dict[str, Any] | None = None  # daily closes the run used: {"closes": {id: {...}}, "benchmark": {...}}
 
 
 RESULT_COLUMNS = (
     "id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
-    "winning_trades, losing_trades, metrics, warnings, progress_pct"
+    "winning_trades, losing_trades, metrics, warnings, progress_pct, open_trades, open_pnl, benchmark_instrument_id"
 )
 
 

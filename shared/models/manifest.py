@@ -26,7 +26,8 @@ class BarsDigest(BaseModel):
 class SeriesDigest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    symbol: str
+    symbol: str = Field(description="benchmark_symbol as requested")
+    instrument_id: str | None = Field(default=None, description="the instrument it resolved to")
     sha256: str = Field(pattern=SHA256)
     points: int = Field(ge=0)
 

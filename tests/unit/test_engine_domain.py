@@ -147,14 +147,14 @@ def test_metrics_follow_empyrical_conventions() -> None:
     idx = pd.bdate_range("2020-01-01", periods=253)
     equity = pd.Series(100_000 * 1.001 ** np.arange(253), index=idx)
     bench = pd.Series(300 * 1.0005 ** np.arange(253), index=idx)
-    metrics = performance_metrics(equity, 100_000, [Decimal(10), Decimal(-5)], 3, bench)
+    metrics = performance_metrics(equity, 100_000, [Decimal(10), Decimal(-5), Decimal(0)], bench)
     assert metrics["returns"]["total_return"] == pytest.approx(1.001**252 - 1)
     assert metrics["risk"]["max_drawdown"] == 0.0
     assert metrics["risk"]["sortino_ratio"] is None  # no downside: undefined, not invented
     assert metrics["trading"] == {"win_rate": 1 / 3, "avg_win": 10.0, "avg_loss": -5.0, "profit_factor": 2.0,
-                                  "expectancy": 2.5}  # fmt: skip
+                                  "expectancy": 5 / 3}  # fmt: skip
     assert metrics["benchmark"]["benchmark_return"] == pytest.approx(1.0005**252 - 1)
-    no_bench = performance_metrics(equity, 100_000, [], 0, None)
+    no_bench = performance_metrics(equity, 100_000, [], None)
     assert no_bench["benchmark"] == {"benchmark_return": None, "alpha": None, "beta": None}
 
 

@@ -1,4 +1,5 @@
-"""The engine against an independent plain-Python SMA crossover, and a proof of no look-ahead."""
+"""The engine against an independent plain-Python SMA crossover (fills and trade statistics), and a proof of
+no look-ahead."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from services.engine.domain.ledger import build_ledger
+from services.engine.domain.metrics import trading_metrics
 from services.engine.domain.runner import Fill, InstrumentSpec, RunInput, run_backtest
 
 TICK = Decimal("0.01")
@@ -91,3 +95,58 @@ def test_changing_later_bars_cannot_change_earlier_decisions() -> None:
     assert before
     assert [f for f in altered if f.ts <= cut] == before
     assert [f for f in altered if f.ts > cut] != [f for f in original if f.ts > cut]
+
+
+def _reference_statistics(fills: list[tuple[object, ...]], last_close: Decimal) -> dict[str, object]:
+    """Trade statistics from the reference's fills, by the rules: a BUY then its SELL is one closed round trip
+    (P&L net of both commissions); a BUY with no SELL is open, marked at the last close net of its commission."""
+    closed: list[Decimal] = []
+    open_pnl = Decimal(0)
+    for n in range(0, len(fills), 2):
+        _, _, quantity, entry, entry_fee = fills[n]
+        if n + 1 < len(fills):
+            _, _, _, exit_, exit_fee = fills[n + 1]
+            closed.append((exit_ - entry) * quantity - entry_fee - exit_fee)  # type: ignore[operator]
+        else:
+            open_pnl = (last_close - entry) * quantity - entry_fee  # type: ignore[operator]
+    wins = [p for p in closed if p > 0]
+    return {
+        "trades_count": len(closed),
+        "winning": len(wins),
+        "win_rate": len(wins) / len(closed),
+        "expectancy": float(sum(closed)) / len(closed),
+        "open_trades": len(fills) % 2,
+        "open_pnl": open_pnl,
+    }
+
+
+def _engine_statistics(bars: pd.DataFrame, fills: list[Fill]) -> dict[str, object]:
+    ledger = build_ledger(fills, bars[["close"]].rename(columns={"close": "REF.NASDAQ"}), CAPITAL, {})
+    closed = [t.pnl for t in ledger.closed_trades if t.pnl is not None]
+    trading = trading_metrics(closed)
+    return {
+        "trades_count": len(closed),
+        "winning": sum(1 for p in closed if p > 0),
+        "win_rate": trading["win_rate"],
+        "expectancy": trading["expectancy"],
+        "open_trades": len(ledger.open_trades),
+        "open_pnl": ledger.open_pnl(),
+    }
+
+
+def test_trade_statistics_count_closed_round_trips_and_mark_open_ones_to_the_cent() -> None:
+    """win_rate is winning / closed round trips, over the same trades as expectancy; an open position is
+    counted apart with its marked P&L. Each run is also cut where a position is open."""
+    ended_open = 0
+    for seed, (fast, slow, pct, slippage) in enumerate([(5, 20, 5, 1), (10, 30, 10, 0), (3, 12, 2, 3)]):
+        full = _bars(seed)
+        buys = [f.ts for f in _engine(full, fast, slow, pct, slippage) if f.side == "BUY"]
+        for bars in (full, full[full.index <= buys[-1] + pd.Timedelta(days=5)]):
+            reference = _reference(bars, fast, slow, pct, slippage)
+            expected = _reference_statistics(reference, Decimal(str(bars["close"].iloc[-1])))
+            engine = _engine_statistics(bars, _engine(bars, fast, slow, pct, slippage))
+            assert engine["expectancy"] == pytest.approx(expected.pop("expectancy"), abs=1e-9)
+            engine.pop("expectancy")
+            assert engine == expected
+            ended_open += int(expected["open_trades"])  # type: ignore[call-overload]
+    assert ended_open >= 3  # every cut run ends with its position open

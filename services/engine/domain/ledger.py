@@ -41,6 +41,15 @@ class TradeRecord:
     pnl: Decimal | None = None
     pnl_pct: Decimal | None = None
 
+    def marked_pnl(self, price: Decimal) -> Decimal:
+        """P&L of this open trade marked at `price`, net of the commission paid so far (the entry's), in cents:
+        what it adds to the portfolio's value beyond its cost, so that total value - initial capital is the
+        closed trades' P&L plus their open ones'."""
+        direction = 1 if self.side == "LONG" else -1
+        return ((price - self.entry_price) * self.quantity * direction - self.commission).quantize(
+            CENT, ROUND_HALF_EVEN
+        )
+
     def close(self, fill: Fill) -> None:
         self.exit_time, self.exit_price = fill.ts, fill.price
         self.commission += fill.commission
@@ -112,6 +121,15 @@ class Ledger:
         else:  # the strategies only open from flat and close fully; anything else is a bug to see
             raise ValueError(f"unexpected fill {fill} with position {held} in {fill.instrument_id}")
         self.quantities[fill.instrument_id] = held + signed
+
+    @property
+    def closed_trades(self) -> list[TradeRecord]:
+        """Round trips, entry to exit: what the trade statistics count."""
+        return [t for t in self.trades if t.pnl is not None]
+
+    def open_pnl(self) -> Decimal:
+        """The trades still open, each marked at its instrument's last price (see TradeRecord.marked_pnl)."""
+        return sum((t.marked_pnl(self.prices[i]) for i, t in self.open_trades.items()), Decimal(0))
 
     def mark(self, closes: dict[str, Decimal]) -> None:
         self.prices.update(closes)

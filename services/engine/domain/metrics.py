@@ -3,7 +3,8 @@
 Conventions (ARCHITECTURE.md): daily returns of the daily portfolio values, 252 periods a year,
 risk-free 0, empyrical's definitions (Sharpe, Sortino, annual volatility, max drawdown as a
 negative fraction, alpha/beta against the benchmark's daily closes); CAGR on calendar days; trade
-statistics over closed trades with pnl net of commission. Values that are undefined (no losing
+statistics over closed round trips with pnl net of commission (a trade still open at the end is
+reported apart, as open_trades and open_pnl, not counted here). Values that are undefined (no losing
 trade, no downside, no benchmark) are None, never invented.
 """
 
@@ -56,11 +57,12 @@ def risk_metrics(equity: pd.Series) -> dict[str, float | None]:
     }
 
 
-def trading_metrics(closed_pnls: Sequence[Decimal], trades_count: int) -> dict[str, float | None]:
+def trading_metrics(closed_pnls: Sequence[Decimal]) -> dict[str, float | None]:
+    """Over closed round trips only: win_rate = winning / closed trades, as avg win/loss and expectancy."""
     pnl = np.array([float(p) for p in closed_pnls], dtype=float)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     return {
-        "win_rate": len(wins) / trades_count if trades_count else 0.0,
+        "win_rate": len(wins) / len(pnl) if len(pnl) else 0.0,
         "avg_win": float(wins.mean()) if len(wins) else None,
         "avg_loss": float(losses.mean()) if len(losses) else None,
         "profit_factor": float(wins.sum() / -losses.sum()) if len(losses) else None,
@@ -91,13 +93,12 @@ def performance_metrics(
     equity: pd.Series,
     initial_capital: float,
     closed_pnls: Sequence[Decimal],
-    trades_count: int,
     benchmark_closes: pd.Series | None,
 ) -> dict[str, dict[str, float | None]]:
     """The seed's JSON: returns, risk, trading, benchmark (fractions, not percent)."""
     return {
         "returns": return_metrics(equity, initial_capital),
         "risk": risk_metrics(equity),
-        "trading": trading_metrics(closed_pnls, trades_count),
+        "trading": trading_metrics(closed_pnls),
         "benchmark": benchmark_metrics(equity, benchmark_closes),
     }

@@ -124,7 +124,8 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
         groups = [
             {
                 "title": GROUP_TITLES[g],
-                "rows": [{"label": LABELS[k], "value": format_metric(k, v, currency)} for k, v in values.items()],
+                "rows": [{"label": LABELS[k], "value": format_metric(k, v, currency)} for k, v in values.items()]
+                + (_trade_count_rows(data, currency) if g == "trading" else []),
             }
             for g, values in data.metrics.items()
         ]
@@ -137,7 +138,7 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
             status=data.status,
             error_message=data.error_message,
             config=data.configuration,
-            config_rows=_config_rows(data.configuration),
+            config_rows=_config_rows(_with_resolved_benchmark(data)),
             cards=cards,
             metric_groups=groups,
             charts=charts,
@@ -160,6 +161,25 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
             generated_at=generated_at.isoformat(timespec="seconds"),
         )
     )
+
+
+def _trade_count_rows(data: ReportData, currency: str) -> list[dict[str, str]]:
+    """The trading group's counts: the statistics above are over the closed trades; open ones are apart."""
+    return [
+        {"label": "Closed trades", "value": str(data.trades_count)},
+        {
+            "label": "Open at the end",
+            "value": f"{data.open_trades} (marked P&L {float(data.open_pnl):,.2f} {currency})",
+        },
+    ]
+
+
+def _with_resolved_benchmark(data: ReportData) -> dict[str, Any]:
+    """The configuration, its benchmark_symbol followed by the instrument it resolved to."""
+    config = dict(data.configuration)
+    if data.benchmark_instrument_id and config.get("benchmark_symbol") != data.benchmark_instrument_id:
+        config["benchmark_symbol"] = f"{config.get('benchmark_symbol', '')} ({data.benchmark_instrument_id})"
+    return config
 
 
 def _trade_row(t: Any) -> list[str]:
@@ -206,7 +226,10 @@ def render_json(data: ReportData, generated_at: datetime) -> str:
         "configuration": data.configuration,
         "metrics": data.metrics,
         "warnings": data.warnings,
-        "trades_count": len(data.trades),
+        "trades_count": data.trades_count,
+        "open_trades": data.open_trades,
+        "open_pnl": data.open_pnl,
+        "benchmark_instrument_id": data.benchmark_instrument_id,
         "started_at": data.started_at,
         "completed_at": data.completed_at,
         "generated_at": generated_at,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +39,17 @@ class ReportData:
     warnings: list[str] = field(default_factory=list)
     started_at: Any = None
     completed_at: Any = None
+    open_pnl: Decimal = Decimal(0)  # trades still open at the end, marked at the last known price
+    benchmark_instrument_id: str | None = None  # what benchmark_symbol resolved to
+
+    @property
+    def trades_count(self) -> int:
+        """Closed round trips (what win rate, average win/loss and expectancy are over)."""
+        return int(self.trades["exit_time"].notna().sum()) if "exit_time" in self.trades else 0
+
+    @property
+    def open_trades(self) -> int:
+        return len(self.trades) - self.trades_count
 
     @property
     def equity(self) -> pd.Series:

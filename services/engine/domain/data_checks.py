@@ -1,0 +1,113 @@
+"""Run-time checks of a backtest's bars against its period and the exchange calendar (pure).
+
+Each finding is a short warning on the result: where the data starts late or ends early (positions are
+then marked at the last known close), sessions of the calendar without a bar (as date ranges), and
+session-to-session moves that match a split ratio (shared.quality) with no corporate action on record.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import pairwise
+from typing import Final
+
+import pandas as pd
+
+from shared.quality import split_match
+
+# Listed per warning at most; the rest are counted ("and N more").
+MAX_LISTED: Final = 5
+
+
+def session_prices(frame: pd.DataFrame, sessions: pd.DatetimeIndex) -> pd.DataFrame:
+    """One row per session that has bars: its first open and last close (`sessions`: each bar's session)."""
+    grouped = frame[["open", "close"]].groupby(sessions.to_numpy())
+    out = pd.DataFrame({"open": grouped["open"].first(), "close": grouped["close"].last()})
+    out.index = pd.DatetimeIndex(out.index)
+    return out
+
+
+def _day(value: pd.Timestamp) -> str:
+    return f"{value:%Y-%m-%d}"
+
+
+def _ranges(missing: pd.DatetimeIndex, sessions: pd.DatetimeIndex) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Runs of consecutive calendar sessions in `missing` (a holiday between them does not split a run)."""
+    position = sessions.get_indexer(missing)
+    runs: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for n, (day, at) in enumerate(zip(missing, position, strict=True)):
+        if n and at == position[n - 1] + 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def coverage_warnings(
+    instrument_id: str, prices: pd.DataFrame, sessions: pd.DatetimeIndex, start: date, end: date
+) -> list[str]:
+    """Data that starts after the period's first session or ends before its last."""
+    if prices.empty or sessions.empty:
+        return []
+    first, last = prices.index[0], prices.index[-1]
+    found: list[str] = []
+    if first > sessions[0]:
+        found.append(
+            f"COVERAGE {instrument_id}: data starts {_day(first)}, after start_date {start} (first session "
+            f"{_day(sessions[0])}); the run has none of its bars before then"
+        )
+    if last < sessions[-1]:
+        found.append(
+            f"COVERAGE {instrument_id}: data ends {_day(last)}, before end_date {end} (last session "
+            f"{_day(sessions[-1])}); a position in it was marked at its last known close "
+            f"({prices['close'].iloc[-1]:g} on {_day(last)}) after that"
+        )
+    return found
+
+
+def gap_warnings(instrument_id: str, prices: pd.DataFrame, sessions: pd.DatetimeIndex, calendar: str) -> list[str]:
+    """Sessions of the calendar between the first and last bar that have no bar."""
+    if prices.empty:
+        return []
+    inside = sessions[(sessions >= prices.index[0]) & (sessions <= prices.index[-1])]
+    missing = inside.difference(prices.index)
+    if missing.empty:
+        return []
+    runs = [_day(a) if a == b else f"{_day(a)}..{_day(b)}" for a, b in _ranges(missing, inside)]
+    return [
+        f"GAP {instrument_id}: {len(missing)} session(s) of {calendar} without a bar, in {len(runs)} range(s): "
+        f"{_listed(runs)}"
+    ]
+
+
+def split_warnings(instrument_id: str, prices: pd.DataFrame) -> list[str]:
+    """Moves from one session's close to the next session's open or close that match a split ratio."""
+    suspects: list[str] = []
+    rows = list(prices[["open", "close"]].itertuples(name=None))
+    for (_, _, before), (day, opened, closed) in pairwise(rows):
+        match = split_match(before, opened) or split_match(before, closed)
+        if match is not None:
+            suspects.append(f"{_day(day)} ({match.label}: close {before:g} -> open {opened:g}, close {closed:g})")
+    if not suspects:
+        return []
+    return [
+        f"SPLIT_SUSPECT {instrument_id}: {len(suspects)} move(s) match a split ratio, no corporate action on "
+        f"record: {_listed(suspects)}"
+    ]
+
+
+def data_warnings(
+    instrument_id: str, prices: pd.DataFrame, sessions: pd.DatetimeIndex, calendar: str, start: date, end: date
+) -> list[str]:
+    """Every check for one instrument: `prices` from session_prices, `sessions` the calendar's sessions of the
+    period (naive dates)."""
+    return (
+        coverage_warnings(instrument_id, prices, sessions, start, end)
+        + gap_warnings(instrument_id, prices, sessions, calendar)
+        + split_warnings(instrument_id, prices)
+    )
