@@ -34,7 +34,7 @@ from services.engine.input_cache import InputCache
 from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
 from services.engine.snapshot_feed import SnapshotFeed
-from shared.calendars import UnknownExchangeError, calendar_for
+from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
 from shared.db.reads import InstrumentRow, benchmark_choice, fetch_instruments
 from shared.db.types import Connection
 from shared.runtime.transient import is_transient
@@ -116,17 +116,18 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
                 bars[iid] = stamp_at_close(frame, job.timeframe, calendar)
             except (UnknownExchangeError, ValueError) as exc:
                 raise JobRejected(f"{iid}: {exc}") from exc
-            checks += _data_checks(job, iid, bars[iid], calendar)
+            checks += _data_checks(job, iid, bars[iid], calendar, calendar_code(instruments[iid].exchange))
         benchmark, warnings = await _benchmark(conn, job)
     return instruments, bars, benchmark, warnings + checks
 
 
-def _data_checks(job: BacktestJob, instrument_id: str, stamped: pd.DataFrame, calendar: Any) -> list[str]:
-    """Coverage, gaps and suspected splits of one instrument's bars over the job's period."""
+def _data_checks(job: BacktestJob, instrument_id: str, stamped: pd.DataFrame, calendar: Any, code: str) -> list[str]:
+    """Coverage, gaps and suspected splits of one instrument's bars over the job's period (`code`: the
+    calendar's MIC, as the exchange was registered: XNAS, though NASDAQ shares XNYS's sessions)."""
     sessions = pd.DatetimeIndex(calendar.sessions)
     sessions = sessions[(sessions >= pd.Timestamp(job.start_date)) & (sessions <= pd.Timestamp(job.end_date))]
     prices = session_prices(stamped, session_dates(pd.DatetimeIndex(stamped.index)))
-    return data_warnings(instrument_id, prices, sessions, str(calendar.name), job.start_date, job.end_date)
+    return data_warnings(instrument_id, prices, sessions, code, job.start_date, job.end_date)
 
 
 async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) -> Inputs:

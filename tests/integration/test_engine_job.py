@@ -65,7 +65,8 @@ async def test_completed_run_stores_result_trades_and_snapshots(engine_pool: asy
         trades = await conn.fetchval(
             "SELECT count(*) FROM engine.trades WHERE backtest_result_id = $1", job.backtest_id
         )
-        assert trades == outcome.trades_count
+        assert trades == outcome.trades_count + outcome.open_trades  # closed round trips + still open
+        assert (row["open_trades"], row["open_pnl"]) == (outcome.open_trades, outcome.open_pnl)
         daily = await conn.fetch(
             'SELECT "timestamp", total_value FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 '
             "AND kind = 'DAILY' ORDER BY \"timestamp\"",
@@ -111,12 +112,12 @@ async def test_requests_that_cannot_run_fail_with_the_reason(
     assert message in row["error_message"]
 
 
-async def test_missing_benchmark_is_said_not_invented(engine_pool: asyncpg.Pool) -> None:
+async def test_an_unknown_benchmark_fails_the_run_naming_it(engine_pool: asyncpg.Pool) -> None:
     outcome = await run_job(engine_pool, _job(benchmark_symbol="QQQ"))
-    assert outcome.status == "COMPLETED"
-    assert outcome.metrics is not None
-    assert outcome.metrics["benchmark"] == {"benchmark_return": None, "alpha": None, "beta": None}
-    assert any("benchmark QQQ" in w for w in outcome.warnings)
+    assert outcome.status == "FAILED"
+    assert outcome.error_message == (
+        "benchmark_symbol QQQ: no instrument has the id or symbol QQQ (register it: POST /instruments)"
+    )
 
 
 async def _stored(conn: asyncpg.Connection, backtest_id: uuid.UUID) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
@@ -189,9 +190,10 @@ async def test_trade_statistics_equal_those_recomputed_from_the_stored_trades(en
     losses = [p for p in closed if p < 0]
     assert wins
     assert losses
-    assert row["trades_count"] == len(trades)
+    assert row["trades_count"] == len(closed)  # closed round trips; open ones are counted apart
+    assert row["open_trades"] == len(trades) - len(closed)
     assert (row["winning_trades"], row["losing_trades"]) == (len(wins), len(losses))
-    assert trading["win_rate"] == pytest.approx(len(wins) / len(trades), rel=1e-12)
+    assert trading["win_rate"] == pytest.approx(len(wins) / len(closed), rel=1e-12)
     assert trading["avg_win"] == pytest.approx(float(sum(wins) / len(wins)), rel=1e-12)
     assert trading["avg_loss"] == pytest.approx(float(sum(losses) / len(losses)), rel=1e-12)
     assert trading["profit_factor"] == pytest.approx(float(sum(wins) / -sum(losses)), rel=1e-12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from shared.benchmark import BenchmarkChoice
 from shared.models import StrategyStatus
 from shared.models.strategy import TradingStrategy
 from shared.strategy_types import ParameterError, UnknownStrategyType, get_strategy_type
@@ -50,3 +51,11 @@ def data_problems(requested: Sequence[str], sessions_with_bars: Mapping[str, int
         for i, iid in enumerate(requested)
         if iid in sessions_with_bars and sessions_with_bars[iid] < MIN_TRADING_DAYS
     ]  # fmt: skip
+
+
+def benchmark_problems(choice: BenchmarkChoice, where: str = "") -> list[Problem]:
+    """A benchmark_symbol that resolves to no instrument: ambiguous, unknown or without data (the default SPY
+    without data is tolerated: the run reports null benchmark metrics, as the engine does)."""
+    if choice.tolerated:
+        return []
+    return [Problem("body.benchmark_symbol", f"{where}benchmark_symbol {choice.name}: {choice.problem}")]

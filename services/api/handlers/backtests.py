@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from services.api import correlation
 from services.api.auth import CurrentUser
 from services.api.domain.read_models import TERMINAL
-from services.api.domain.submission import data_problems, instrument_problems, strategy_problems
+from services.api.domain.submission import benchmark_problems, data_problems, instrument_problems, strategy_problems
 from services.api.finished import FINISHED
 from services.api.handlers.deps import Ctx, Db
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable, validation_problem
@@ -38,6 +38,7 @@ from services.api.schemas import (
 )
 from shared import topics
 from shared.db.reads import (
+    benchmark_choice,
     count_sessions_with_bars,
     fetch_instruments,
     fetch_reports,
@@ -101,6 +102,9 @@ async def submit(
     hi = datetime.combine(config.end_date, datetime.max.time(), UTC)
     sessions = {iid: await count_sessions_with_bars(conn, iid, timeframe.value, lo, hi) for iid in known}
     problems += data_problems(config.instrument_ids, sessions, timeframe.value)
+    problems += benchmark_problems(
+        await benchmark_choice(conn, config.benchmark_symbol, config.start_date, config.end_date)
+    )
     if problems or strategy is None:
         raise unprocessable([FieldError(field=p.field, message=p.message) for p in problems])
     request = BacktestRequested(

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 from services.api import sweep_flow
 from services.api.auth import CurrentUser
 from services.api.domain import prescreen
-from services.api.domain.submission import Problem, data_problems, instrument_problems, strategy_problems
+from services.api.domain.submission import (
+    Problem,
+    benchmark_problems,
+    data_problems,
+    instrument_problems,
+    strategy_problems,
+)
 from services.api.domain.sweep_queue import estimated_completion, partition_keys, progress_pct
 from services.api.domain.sweep_space import (
     Range,
@@ -47,6 +53,7 @@ from services.api.sweep_schemas import (
 )
 from shared import topics
 from shared.db.reads import (
+    benchmark_choice,
     count_sessions_with_bars,
     fetch_instruments,
     fetch_snapshots,
@@ -88,6 +95,7 @@ async def _data_problems(conn: Connection, config: BacktestConfiguration, timefr
         for p in data_problems(config.instrument_ids, sessions, timeframe):
             problems.append(Problem(p.field if not where else "body.walk_forward",
                                     f"{where}{p.message}" if where else p.message))  # fmt: skip
+        problems += benchmark_problems(await benchmark_choice(conn, config.benchmark_symbol, start, end), where)
     return problems
 
 
