@@ -132,3 +132,46 @@ def backtest_job(instruments: list[str], benchmark: str, **overrides: object) ->
     }  # fmt: skip
     fields.update(overrides)
     return BacktestJob(**fields)  # type: ignore[arg-type]
+
+
+def daily_frame(exchange: str, seed: int, start: str = "2022-01-03", end: str = "2023-12-29") -> pd.DataFrame:
+    """Daily opens and closes (a random walk) on the exchange's sessions from `start` to `end`."""
+    sessions = calendar_for(exchange).sessions_in_range(start, end)
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, len(sessions))))
+    open_ = close * (1 + rng.normal(0, 0.002, len(sessions)))
+    return pd.DataFrame({"open": open_, "close": close}, index=sessions)
+
+
+async def load_daily_listing(admin_url: str, folder: Path, symbol: str, exchange: str, frame: pd.DataFrame) -> None:
+    """Register SYMBOL.EXCHANGE and load `frame` (open and close per session) as its daily bars."""
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    ingest = await asyncpg.connect(role_url(admin_url, "ingest", "bts"))
+    try:
+        await admin.execute(
+            "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
+            "trading_hours, margin_requirement) VALUES ($1, $2, $3, 'EQUITY', 'USD', 0.01, 1, '{}', 25) "
+            "ON CONFLICT DO NOTHING",
+            f"{symbol}.{exchange}",
+            symbol,
+            exchange,
+        )
+        open_, close = frame["open"].round(2), frame["close"].round(2)
+        rows = pd.DataFrame(
+            {
+                "timestamp": frame.index.strftime("%Y-%m-%d"),
+                "open": open_,
+                "high": np.maximum(open_, close) + 0.1,
+                "low": np.minimum(open_, close) - 0.1,
+                "close": close,
+                "volume": 100_000,
+            }
+        )
+        path = folder / f"{symbol}.{exchange}.csv"
+        rows.to_csv(path, index=False)
+        plan = ImportPlan(path, f"{symbol}.{exchange}", "BAR_DAILY", SessionTable(calendar_for(exchange)))
+        async with ingest.transaction():
+            await import_csv(ingest, plan)
+    finally:
+        await admin.close()
+        await ingest.close()

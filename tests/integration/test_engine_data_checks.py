@@ -7,21 +7,16 @@ import json
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
-import numpy as np
 import pandas as pd
 import pytest
 import pytest_asyncio
 
 from services.engine.backtest_job import run_job
-from services.ingest.csv_import import ImportPlan, import_csv
-from services.ingest.domain.sessions import SessionTable
-from shared.calendars import calendar_for
-from shared.db.urls import asyncpg_dsn, role_url
+from shared.db.urls import role_url
 from shared.embedded.stack import Endpoints
-from tests.integration.market import backtest_job
+from tests.integration.market import backtest_job, daily_frame, load_daily_listing
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -32,57 +27,16 @@ SPLIT_DAY = "2023-03-01"  # a 2:1 split, prices left raw
 LAST_BAR = "2023-06-30"  # the data ends half a year before END
 
 
-def _daily_frame(exchange: str, seed: int, end: str = "2023-12-29") -> pd.DataFrame:
-    sessions = calendar_for(exchange).sessions_in_range("2022-01-03", end)
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, len(sessions))))
-    open_ = close * (1 + rng.normal(0, 0.002, len(sessions)))
-    return pd.DataFrame({"open": open_, "close": close}, index=sessions)
-
-
-async def _register_and_load(admin_url: str, folder: Path, symbol: str, exchange: str, frame: pd.DataFrame) -> None:
-    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-    ingest = await asyncpg.connect(role_url(admin_url, "ingest", "bts"))
-    try:
-        await admin.execute(
-            "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
-            "trading_hours, margin_requirement) VALUES ($1, $2, $3, 'EQUITY', 'USD', 0.01, 1, '{}', 25) "
-            "ON CONFLICT DO NOTHING",
-            f"{symbol}.{exchange}",
-            symbol,
-            exchange,
-        )
-        open_, close = frame["open"].round(2), frame["close"].round(2)
-        rows = pd.DataFrame(
-            {
-                "timestamp": frame.index.strftime("%Y-%m-%d"),
-                "open": open_,
-                "high": np.maximum(open_, close) + 0.1,
-                "low": np.minimum(open_, close) - 0.1,
-                "close": close,
-                "volume": 100_000,
-            }
-        )
-        path = folder / f"{symbol}.{exchange}.csv"
-        rows.to_csv(path, index=False)
-        plan = ImportPlan(path, f"{symbol}.{exchange}", "BAR_DAILY", SessionTable(calendar_for(exchange)))
-        async with ingest.transaction():
-            await import_csv(ingest, plan)
-    finally:
-        await admin.close()
-        await ingest.close()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncpg.Pool]:
     folder = tmp_path_factory.mktemp("checks")
-    raw = _daily_frame("NASDAQ", 3, end=LAST_BAR)
+    raw = daily_frame("NASDAQ", 3, end=LAST_BAR)
     raw = raw.drop(pd.bdate_range(*HOLE))
     raw.loc[raw.index >= pd.Timestamp(SPLIT_DAY), ["open", "close"]] /= 2
-    await _register_and_load(migrated.database_url, folder, "CHKA", "NASDAQ", raw)
-    await _register_and_load(migrated.database_url, folder, "CHKB", "NASDAQ", _daily_frame("NASDAQ", 4))
+    await load_daily_listing(migrated.database_url, folder, "CHKA", "NASDAQ", raw)
+    await load_daily_listing(migrated.database_url, folder, "CHKB", "NASDAQ", daily_frame("NASDAQ", 4))
     for seed, exchange in enumerate(("NASDAQ", "NYSE")):  # one symbol listed twice, both with bars
-        await _register_and_load(migrated.database_url, folder, "CHKX", exchange, _daily_frame(exchange, 10 + seed))
+        await load_daily_listing(migrated.database_url, folder, "CHKX", exchange, daily_frame(exchange, 10 + seed))
     pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=2)
     yield pool
     await pool.close()
