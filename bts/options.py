@@ -18,7 +18,7 @@ EndOpt = typer.Option(..., "--end", help="last day, YYYY-MM-DD")
 CapitalOpt = typer.Option("100000", "--capital", help="initial capital")
 PositionSizeOpt = typer.Option("1", "--position-size-pct", help="percent of equity per entry (0.1..10)")
 CommissionOpt = typer.Option(None, "--commission", help='JSON, e.g. {"type": "PERCENT", "percent": "0.05"}')
-BenchmarkOpt = typer.Option("SPY", "--benchmark", help="symbol of the benchmark instrument")
+BenchmarkOpt = typer.Option("SPY", "--benchmark", help="benchmark: an instrument id (SPY.ARCA) or a symbol listed once")
 
 
 def configuration_body(instruments: str, start: str, end: str, capital: str, position_size_pct: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 DEFAULT_BENCHMARK: Final = "SPY"
 # Daily bars a benchmark needs in the period: one return needs two closes.
@@ -30,6 +30,9 @@ class BenchmarkCandidate:
         return self.daily_bars >= MIN_BENCHMARK_BARS
 
 
+Unresolved = Literal["ambiguous", "no_data", "unknown"]
+
+
 @dataclass(frozen=True)
 class BenchmarkChoice:
     """The resolved instrument id, or why there is none (`problem`, a sentence naming the candidates)."""
@@ -37,15 +40,13 @@ class BenchmarkChoice:
     name: str
     instrument_id: str | None
     problem: str | None = None
+    unresolved: Unresolved | None = None
 
     @property
     def tolerated(self) -> bool:
-        """An unresolved default runs on without benchmark metrics; any other unresolved name is an error."""
-        return self.instrument_id is not None or (self.name == DEFAULT_BENCHMARK and not self.ambiguous)
-
-    @property
-    def ambiguous(self) -> bool:
-        return self.problem is not None and self.problem.startswith("ambiguous")
+        """An unresolved default without data runs on without benchmark metrics; an ambiguous default, or any
+        other unresolved name, is an error."""
+        return self.instrument_id is not None or (self.name == DEFAULT_BENCHMARK and self.unresolved != "ambiguous")
 
 
 def resolve_benchmark(name: str, candidates: Sequence[BenchmarkCandidate]) -> BenchmarkChoice:
@@ -54,26 +55,24 @@ def resolve_benchmark(name: str, candidates: Sequence[BenchmarkCandidate]) -> Be
     if exact:  # an instrument id names exactly one instrument
         if exact[0].has_data:
             return BenchmarkChoice(name, name)
-        return BenchmarkChoice(
-            name,
-            None,
-            f"{name} has {exact[0].daily_bars} daily bar(s) in the period; at least {MIN_BENCHMARK_BARS} are needed",
-        )
+        needed = f"at least {MIN_BENCHMARK_BARS} are needed"
+        return _unresolved(name, "no_data", f"{name} has {exact[0].daily_bars} daily bar(s) in the period; {needed}")
     listings = sorted((c for c in candidates if c.symbol == name), key=lambda c: c.instrument_id)
-    with_data = [c for c in listings if c.has_data]
+    with_data = [c.instrument_id for c in listings if c.has_data]
     if len(with_data) == 1:
-        return BenchmarkChoice(name, with_data[0].instrument_id)
-    if len(with_data) > 1:
-        ids = ", ".join(c.instrument_id for c in with_data)
-        return BenchmarkChoice(
-            name,
-            None,
-            f"ambiguous: {len(with_data)} instruments with symbol {name} have daily "
-            f"bars in the period ({ids}); name one by its instrument id",
+        return BenchmarkChoice(name, with_data[0])
+    if with_data:
+        found = f"{len(with_data)} instruments with symbol {name} have daily bars in the period"
+        return _unresolved(
+            name, "ambiguous", f"ambiguous: {found} ({', '.join(with_data)}); name one by its instrument id"
         )
     if listings:
         ids = ", ".join(c.instrument_id for c in listings)
-        return BenchmarkChoice(
-            name, None, f"none of the instruments with symbol {name} ({ids}) has daily bars in the period"
+        return _unresolved(
+            name, "no_data", f"none of the instruments with symbol {name} ({ids}) has daily bars in the period"
         )
-    return BenchmarkChoice(name, None, f"no instrument has the id or symbol {name} (register it: POST /instruments)")
+    return _unresolved(name, "unknown", f"no instrument has the id or symbol {name} (register it: POST /instruments)")
+
+
+def _unresolved(name: str, why: Unresolved, problem: str) -> BenchmarkChoice:
+    return BenchmarkChoice(name, None, problem, why)

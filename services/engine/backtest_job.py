@@ -76,6 +76,7 @@ class BacktestOutcome:
     losing_trades: int = 0
     open_trades: int = 0  # still open at the end, marked at the last known price
     open_pnl: Decimal = Decimal(0)
+    benchmark_instrument_id: str | None = None  # what benchmark_symbol resolved to (None: no benchmark data)
     final_value: Decimal = Decimal(0)
     warnings: list[str] = field(default_factory=list)
     series: dict[str, Any] | None = None
@@ -238,6 +239,7 @@ def _summary(
         losing_trades=sum(1 for pnl in closed if pnl < 0),
         open_trades=len(ledger.open_trades),
         open_pnl=ledger.open_pnl(),
+        benchmark_instrument_id=str(benchmark.name) if benchmark is not None else None,
         final_value=ledger.snapshots[-1].total_value if ledger.snapshots else job.initial_capital,
     )
     outcome.series = _series(daily.set_axis(session_dates(pd.DatetimeIndex(daily.index))), benchmark,
@@ -249,12 +251,6 @@ def _summary(
     if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
         outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
     return outcome
-
-
-def _benchmark_id(outcome: BacktestOutcome) -> str | None:
-    """The benchmark's instrument id, as the series recorded it (null when the run had no benchmark)."""
-    benchmark = (outcome.series or {}).get("benchmark")
-    return str(benchmark["instrument_id"]) if benchmark else None
 
 
 def _bar_span(bars: dict[str, pd.DataFrame]) -> tuple[datetime, datetime]:
@@ -383,7 +379,8 @@ async def _run_claimed(
                     (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
                     outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
                     outcome.series, outcome.manifest,
-                    open_trades=(outcome.open_trades, outcome.open_pnl), benchmark_instrument_id=_benchmark_id(outcome),
+                    open_trades=(outcome.open_trades, outcome.open_pnl),
+                    benchmark_instrument_id=outcome.benchmark_instrument_id,
                 )  # fmt: skip
                 if announce is not None:
                     await announce(conn, outcome)
