@@ -140,9 +140,12 @@ def test_bad_strategy_parameters_name_the_field(alice: Api) -> None:
     assert any(e["field"] == "body.strategy_type" for e in wrong_type.json()["errors"])
 
 
-def test_instruments_register_once_and_need_a_known_exchange(alice: Api) -> None:
+def test_instruments_are_overwritten_by_their_owner_and_need_a_known_exchange(alice: Api, bob: Api) -> None:
     assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 201
-    assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 409
+    assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 200  # the owner overwrites
+    refused = bob.http.post("/instruments", json=_instrument("REG"))  # anyone else may not
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == PROBLEM
     assert alice.http.get("/instruments/REG.NASDAQ").json()["symbol"] == "REG"
     unknown = alice.http.post("/instruments", json=_instrument("REG", "MOON"))
     assert unknown.status_code == 422
