@@ -29,7 +29,7 @@ DATABASE = "bts"
 _SYSTEM_USER = "embedded_postgres"
 # Every connection, local or TCP, must prove the password; nothing is trusted.
 HBA_RULES = (
-    "# written by bts: password authentication only (no trust)\n"
+    "# written by bts: every connection must give the password\n"
     "local all all scram-sha-256\n"
     "host all all 127.0.0.1/32 scram-sha-256\n"
     "host all all ::1/128 scram-sha-256\n"
