@@ -112,6 +112,7 @@ class RevokedKeys:
 
     def __init__(self, database_url: str) -> None:
         self.dsn = asyncpg_dsn(database_url)
+        self.listening = asyncio.Event()  # set while revocations reach this process
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -134,16 +135,17 @@ class RevokedKeys:
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("revoked-key listener lost its connection", error=str(exc))
                 finally:
+                    self.listening.clear()
                     await asyncio.shield(_close(conn))
             await asyncio.sleep(self.RETRY_S)
 
-    @staticmethod
-    async def _listen_on(conn: asyncpg.Connection) -> None:
+    async def _listen_on(self, conn: asyncpg.Connection) -> None:
         """Until the connection drops: drop each revoked key from the cache as its notification arrives."""
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         await conn.add_listener(KEY_REVOKED_CHANNEL, lambda _conn, _pid, _channel, payload: forget_key(payload))
         _known_keys.clear()  # anything revoked while we were not listening
+        self.listening.set()
         await lost.wait()
 
 
