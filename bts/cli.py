@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bts import backtest_cmd, ingest_cmd, instrument_cmd, ops_cmd, research_cmd, strategy_cmd, sweep_cmd
+from bts import backtest_cmd, ingest_cmd, instrument_cmd, key_cmd, ops_cmd, research_cmd, strategy_cmd, sweep_cmd
 from bts.console import CliError, err, out
 from shared.settings import Settings
 
@@ -22,6 +22,7 @@ topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(key_cmd.app, name="key")
 app.add_typer(instrument_cmd.app, name="instrument")
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(strategy_cmd.app, name="strategy")

@@ -26,7 +26,8 @@ def add(
     margin: str = typer.Option("25", "--margin", help="margin requirement, percent of position value"),
     timezone: str = typer.Option("America/New_York", "--timezone", help="exchange time zone (IANA)"),
 ) -> None:
-    """Register an instrument; its exchange must have a trading calendar."""
+    """Register an instrument (you own it), or overwrite one you own (admins: any); its exchange must have a
+    trading calendar."""
     symbol, sep, exchange = instrument_id.rpartition(".")
     if not sep or not symbol:
         raise CliError(f"instrument id must be SYMBOL.EXCHANGE (e.g. AAPL.NASDAQ), got {instrument_id!r}")
@@ -34,8 +35,9 @@ def add(
             "currency": currency.value, "tick_size": tick_size, "lot_size": lot_size, "margin_requirement": margin,
             "trading_hours": {"timezone": timezone}}  # fmt: skip
     with Gateway(Settings()) as gateway:
-        created = gateway.post("/instruments", json=body)
-    out.print(f"instrument [bold]{created['id']}[/] registered")
+        response = gateway.request("POST", "/instruments", json=body)
+    how = "registered" if response.status_code == 201 else "registered again (overwritten)"
+    out.print(f"instrument [bold]{response.json()['id']}[/] {how}")
 
 
 @app.command("list")

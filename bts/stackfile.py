@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from shared.private_files import write_private
+
 
 class ServiceProcess(BaseModel):
     name: str
@@ -33,9 +35,7 @@ def stack_path(state_dir: Path) -> Path:
 
 def write_stack(state_dir: Path, stack: StackFile) -> None:
     path = stack_path(state_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(stack.model_dump_json(indent=2))
-    tmp.replace(path)
+    write_private(path, stack.model_dump_json(indent=2))  # its admin database URL carries a password
 
 
 def read_stack(state_dir: Path) -> StackFile | None:

@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 
+from bts.demo_key import kept_demo_key
 from bts.migrations import migrate_all
 from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
-from services.api.users import new_key_for
 from shared.db.ownership import SERVICE_NAMES
-from shared.db.urls import asyncpg_dsn, redact, role_url
+from shared.db.urls import redact, role_url
 from shared.embedded.process import die_with_parent, free_port, port_open, stop_process
 from shared.embedded.stack import EmbeddedStack, Endpoints
 from shared.kafka.admin import ensure_topics
@@ -82,7 +81,7 @@ class Stack:
         asyncio.run(ensure_topics(ep.kafka_bootstrap))
         self.timescaledb = migrate_all(ep.database_url, self.settings.db_role_password)
         self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
-        self.demo_key = asyncio.run(_demo_key(role_url(ep.database_url, "api", self.settings.db_role_password)))
+        self.demo_key = kept_demo_key(self.state_dir, role_url(ep.database_url, "api", self.settings.db_role_password))
         for name in self.service_names:
             self.services.append(self._spawn(name, api_port if name == "api" else free_port()))
         self._wait_ready(ready_timeout)
@@ -164,14 +163,6 @@ class Stack:
         self.services.clear()
         self.embedded.stop()
         stack_path(self.state_dir).unlink(missing_ok=True)
-
-
-async def _demo_key(api_url: str) -> str:
-    conn = await asyncpg.connect(asyncpg_dsn(api_url))
-    try:
-        return (await new_key_for(conn, "demo", admin=True)).api_key  # the operator of a local stack
-    finally:
-        await conn.close()
 
 
 def _tail(path: Path, lines: int = 20) -> str:

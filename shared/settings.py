@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     sweep_queue_per_partition: int = Field(
         default=2, ge=1, description="a sweep's children queued at once per partition of backtest.requested"
     )
+    # Gateway: failed authentication per client (IP) and Server-Sent Event streams.
+    auth_failures_max: int = Field(
+        default=20, ge=1, description="wrong API keys one client may send within the window before it gets 429"
+    )
+    auth_failures_window_s: float = Field(default=60.0, gt=0, description="window of auth_failures_max, seconds")
+    sse_idle_s: float = Field(
+        default=300.0, gt=0, description="an event stream with no news for this long is closed (the client reconnects)"
+    )
+    sse_keepalive_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="a comment line on a quiet event stream this often keeps proxies from cutting it",
+    )
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000

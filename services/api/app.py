@@ -16,6 +16,7 @@ from faststream import AckPolicy
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
 from services.api import problems
+from services.api.auth import RevokedKeys, auth_failures_for
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.correlation import CorrelationMiddleware
 from services.api.finished import FinishedReadsFastPath
@@ -23,6 +24,7 @@ from services.api.handlers import (
     backtests,
     comparisons,
     instruments,
+    keys,
     market_data,
     ops,
     reports,
@@ -94,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs",
     )
     problems.install(gateway)
+    gateway.state.auth_failures = auth_failures_for(settings)
     problems.document(gateway)
     gateway.add_middleware(BodyLimitMiddleware, upload_paths=frozenset({"/api/v1/market-data/import"}),
                            upload_limit=settings.max_upload_bytes, other_limit=settings.max_request_bytes)  # fmt: skip
@@ -102,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
     for module in (strategy_types, strategies, instruments, market_data, comparisons, backtests, reproducibility,
-                   sweeps, reports, ops):  # fmt: skip
+                   sweeps, reports, ops, keys):  # fmt: skip
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))
@@ -112,7 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
         gateway.state.read_models = observed(
             SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, apply_event), publisher)
         )
-        return messaging(ctx, publisher, [])
+        return [*messaging(ctx, publisher, []), RevokedKeys(required(settings.database_url, "BTS_DATABASE_URL"))]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

@@ -35,9 +35,17 @@ class Problem(BaseModel):
 class ProblemError(Exception):
     """Raise from a handler to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, errors: list[FieldError] | None = None):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail or title)
         self.problem = Problem(title=title, status=status, detail=detail, errors=errors or [])
+        self.headers = headers
 
 
 def not_found(what: str, ident: object) -> ProblemError:
@@ -80,7 +88,7 @@ def _field_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(exc.problem.model_copy(), request)
+        return problem_response(exc.problem.model_copy(), request, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,8 +111,9 @@ def install(app: FastAPI) -> None:
         )
 
 
-ERROR_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 410: "Gone",
-                413: "Content Too Large", 422: "Unprocessable Content"}  # fmt: skip
+ERROR_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+                410: "Gone", 413: "Content Too Large", 422: "Unprocessable Content",
+                429: "Too Many Requests"}  # fmt: skip
 
 
 def document(app: FastAPI, public_prefixes: tuple[str, ...] = ("/api/",)) -> None:

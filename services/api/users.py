@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from shared.apikeys import hash_key, new_key
 from shared.db.types import Connection
+
+# PostgreSQL NOTIFY channel: every gateway process listens and drops a revoked key from its cache at once.
+KEY_REVOKED_CHANNEL = "bts_api_key_revoked"
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,68 @@ async def create_user(conn: Connection, name: str, admin: bool = False) -> Creat
     return CreatedUser(user_id=user_id, name=name, api_key=key.plaintext, is_admin=admin)
 
 
+@dataclass(frozen=True)
+class NewApiKey:
+    key_id: UUID
+    api_key: str
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    key_id: UUID
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
 async def key_owner(conn: Connection, plaintext: str) -> KeyOwner | None:
-    """Who a presented key belongs to, or None for an unknown or revoked key."""
+    """Who a presented key belongs to, or None for an unknown or revoked key; notes the key as used now."""
     row = await conn.fetchrow(
-        "SELECT u.id, u.is_admin FROM api.api_keys k JOIN api.users u ON u.id = k.user_id "
-        "WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        "WITH used AS (UPDATE api.api_keys SET last_used_at = now() WHERE key_hash = $1 AND revoked_at IS NULL "
+        "RETURNING user_id) SELECT u.id, u.is_admin FROM used JOIN api.users u ON u.id = used.user_id",
         hash_key(plaintext),
     )
     return KeyOwner(UUID(str(row["id"])), bool(row["is_admin"])) if row is not None else None
+
+
+async def add_key(conn: Connection, user_id: UUID) -> NewApiKey:
+    """Another key for `user_id`; the plaintext is returned once, only its hash is stored."""
+    key, key_id = new_key(), uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO api.api_keys (id, user_id, key_hash, prefix) VALUES ($1, $2, $3, $4)",
+        key_id,
+        user_id,
+        key.hash,
+        key.prefix,
+    )
+    return NewApiKey(key_id=key_id, api_key=key.plaintext)
+
+
+async def list_keys(conn: Connection, user_id: UUID) -> list[ApiKeyInfo]:
+    """The user's keys, newest first (never the key itself: it is not stored)."""
+    rows = await conn.fetch(
+        "SELECT id, prefix, created_at, last_used_at, revoked_at FROM api.api_keys WHERE user_id = $1 "
+        "ORDER BY created_at DESC, id",
+        user_id,
+    )
+    return [
+        ApiKeyInfo(UUID(str(r["id"])), r["prefix"], r["created_at"], r["last_used_at"], r["revoked_at"]) for r in rows
+    ]
+
+
+async def revoke_key(conn: Connection, user_id: UUID, key_id: UUID) -> str | None:
+    """Revoke one of the user's keys (again is fine). Returns its hash, so caches can forget it; None when the
+    user has no such key. Other gateway processes hear of it through `KEY_REVOKED_CHANNEL`."""
+    key_hash: str | None = await conn.fetchval(
+        "UPDATE api.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND user_id = $2 "
+        "RETURNING key_hash",
+        key_id,
+        user_id,
+    )
+    if key_hash is not None:
+        await conn.execute("SELECT pg_notify($1, $2)", KEY_REVOKED_CHANNEL, key_hash)
+    return key_hash
 
 
 async def user_for_key(conn: Connection, plaintext: str) -> UUID | None:

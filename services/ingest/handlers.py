@@ -17,7 +17,7 @@ from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
 from shared import topics
 from shared.calendars import UnknownExchangeError, calendar_for
-from shared.db.reads import InstrumentRow, fetch_instruments
+from shared.db.reads import InstrumentRow, fetch_instruments, may_write_instrument, writer_refused
 from shared.db.types import Connection
 from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
 from shared.kafka.outbox import enqueue
@@ -95,6 +95,10 @@ class IngestHandler:
         instrument = instruments.get(request.instrument_id)
         if instrument is None:
             raise IngestRejected(f"unknown instrument {request.instrument_id}: register it first (POST /instruments)")
+        # The gateway checked this already; a request published straight to Kafka is checked here. One
+        # without a user_id is an operator's (production ACLs let only the gateway write ingest.requested).
+        if request.user_id is not None and not await may_write_instrument(conn, request.user_id, request.instrument_id):
+            raise IngestRejected(writer_refused(request.instrument_id))
         try:
             sessions = SessionTable(calendar_for(instrument.exchange))
         except UnknownExchangeError as exc:

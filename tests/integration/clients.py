@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,24 @@ def bts(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                             capture_output=True, text=True, timeout=240)  # fmt: skip
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     return result
+
+
+def server_sent_events(api: Api, path: str, within: float = 120) -> list[tuple[str, Any]]:
+    """Follow an event stream until the server closes it: (event name, parsed data) per event, and
+    ("comment", text) per comment line. Fails if it is still open after `within` seconds."""
+    found: list[tuple[str, Any]] = []
+    name, data = "message", []
+    with api.http.stream("GET", path, timeout=httpx.Timeout(within, read=within)) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith(":"):
+                found.append(("comment", line[1:].strip()))
+            elif line.startswith("event:"):
+                name = line.removeprefix("event:").strip()
+            elif line.startswith("data:"):
+                data.append(line.removeprefix("data:").strip())
+            elif not line and data:
+                found.append((name, json.loads("\n".join(data))))
+                name, data = "message", []
+    return found

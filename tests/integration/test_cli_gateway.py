@@ -43,9 +43,9 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     symbol = f"C{uuid.uuid4().hex[:4].upper()}"
     instrument = f"{symbol}.NASDAQ"
     assert bts("instrument", "add", instrument, env=cli_env).returncode == 0
-    duplicate = bts("instrument", "add", instrument, env=cli_env)
-    assert duplicate.returncode == 1
-    assert "already registered" in duplicate.stderr
+    again = bts("instrument", "add", instrument, env=cli_env)  # its owner may overwrite it
+    assert again.returncode == 0, again.stderr
+    assert "overwritten" in again.stdout
 
     path = tmp_path / "bars.csv"
     write_daily_csv(path, 77)

@@ -58,3 +58,23 @@ def test_stack_starts_only_what_is_not_configured(tmp_path: Path) -> None:
         assert not port_open(host, int(port))
     finally:
         external.stop()
+
+
+def test_postgres_asks_for_a_password_also_on_a_data_dir_made_with_trust(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg" / "data")
+    pg.start()
+    pg.stop()
+    # what an older version left: trust in pg_hba.conf and no kept secret
+    hba = tmp_path / "pg" / "data" / "pg_hba.conf"
+    hba.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    pg.secret_path.unlink()
+    again = EmbeddedPostgres(tmp_path / "pg" / "data")
+    url = again.start()
+    try:
+        assert "trust" not in hba.read_text()
+        assert again.secret_path.stat().st_mode & 0o777 == 0o600
+        assert asyncio.run(_scalar(url, "SELECT 1")) == 1
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            asyncio.run(_scalar(f"postgresql://postgres@127.0.0.1:{again.port}/bts", "SELECT 1"))
+    finally:
+        again.stop()

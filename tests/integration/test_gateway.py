@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from bts.stackfile import StackFile
 from shared import topics
 from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration, StrategyType
-from tests.integration.clients import PROBLEM, Api
+from tests.integration.clients import PROBLEM, Api, server_sent_events
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv
 
@@ -140,9 +139,12 @@ def test_bad_strategy_parameters_name_the_field(alice: Api) -> None:
     assert any(e["field"] == "body.strategy_type" for e in wrong_type.json()["errors"])
 
 
-def test_instruments_register_once_and_need_a_known_exchange(alice: Api) -> None:
+def test_instruments_are_overwritten_by_their_owner_and_need_a_known_exchange(alice: Api, bob: Api) -> None:
     assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 201
-    assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 409
+    assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 200  # the owner overwrites
+    refused = bob.http.post("/instruments", json=_instrument("REG"))  # anyone else may not
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == PROBLEM
     assert alice.http.get("/instruments/REG.NASDAQ").json()["symbol"] == "REG"
     unknown = alice.http.post("/instruments", json=_instrument("REG", "MOON"))
     assert unknown.status_code == 422
@@ -265,13 +267,12 @@ def test_submission_is_checked_before_it_is_published(alice: Api, bob: Api, load
 
 
 def _sse_events(api: Api, backtest_id: str) -> list[dict[str, Any]]:
-    events = []
-    with api.http.stream("GET", f"/backtests/{backtest_id}/events", timeout=120) as stream:
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                events.append(json.loads(line.removeprefix("data:")))
-    return events
+    """The `status` events of a backtest's stream, after checking that it ends with its `end` event."""
+    events = server_sent_events(api, f"/backtests/{backtest_id}/events", within=120)
+    assert events[-1][0] == "end", events[-3:]
+    assert events[-1][1]["status"] == "COMPLETED"
+    assert events[-1][1]["result"]["trades_count"] >= 0
+    return [data for name, data in events if name == "status"]
 
 
 def test_backtest_through_the_gateway(alice: Api, bob: Api, loaded: list[str]) -> None:

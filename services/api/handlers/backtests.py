@@ -52,6 +52,7 @@ from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
 from shared.models.backtest import SHARPE_REALISTIC
+from shared.runtime.service import ServiceContext
 from shared.settings import Settings
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
@@ -144,25 +145,69 @@ async def get_status(backtest: Owned) -> Response:
 
 
 @router.get("/{backtest_id}/events", response_class=EventSourceResponse,
-            responses={200: {"description": "text/event-stream of `status` events until the run ends"}})  # fmt: skip
+            responses={200: {"description": "text/event-stream: `status` events, then `end` (or `idle`)"}})  # fmt: skip
 async def events(backtest: Owned, ctx: Ctx, request: Request) -> AsyncIterator[ServerSentEvent]:
-    """Server-Sent Events: one `status` event per change (progress_pct, status); the stream ends when the
-    backtest is COMPLETED or FAILED."""
+    """Server-Sent Events: one `status` event per change (progress_pct, status). When the backtest is COMPLETED
+    or FAILED, a final `end` event (status, error_message, and a summary of the result) closes the stream. A
+    stream with no change for BTS_SSE_IDLE_S (300 s) closes with an `idle` event (reconnect to follow on);
+    meanwhile a comment every BTS_SSE_KEEPALIVE_S (15 s) keeps proxies from cutting it."""
+    settings = ctx.settings
     user, backtest_id = backtest["user_id"], backtest["id"]
+    clock = asyncio.get_running_loop().time
     last: str | None = None
+    changed_at = kept_alive_at = clock()
     while True:
         async with ctx.pool.acquire() as conn:
             row = await read_status_row(conn, user, backtest_id)
         if row is None:
             return
         current = BacktestStatusResponse.model_validate(status_fields(row))
-        text = current.model_dump_json()
+        text, now = current.model_dump_json(), clock()
         if text != last:
-            last = text
+            last, changed_at, kept_alive_at = text, now, now
             yield ServerSentEvent(data=current.model_dump(mode="json"), event="status", id=str(row["updated_at"]))
-        if current.status.value in TERMINAL or await request.is_disconnected():
+        elif now - kept_alive_at >= settings.sse_keepalive_s:
+            kept_alive_at = now
+            yield ServerSentEvent(comment="keep-alive")
+        if current.status.value in TERMINAL:
+            yield ServerSentEvent(data=await _ending(ctx, current), event="end")
+            return
+        if now - changed_at >= settings.sse_idle_s:
+            idle = {
+                "status": current.status.value,
+                "idle_s": settings.sse_idle_s,
+                "detail": "no change for a while: the stream closes; reconnect to follow on",
+            }
+            yield ServerSentEvent(data=idle, event="idle")
+            return
+        if await request.is_disconnected():
             return
         await asyncio.sleep(POLL_S)
+
+
+RESULT_SUMMARY = (("returns", "total_return"), ("risk", "sharpe_ratio"), ("risk", "max_drawdown"))
+
+
+async def _ending(ctx: ServiceContext, current: BacktestStatusResponse) -> dict[str, Any]:
+    """The `end` event: how the run ended, with its result's headline figures when there is a result."""
+    async with ctx.pool.acquire() as conn:
+        result = await fetch_result(conn, current.id, with_series=False)
+    ending: dict[str, Any] = {
+        "id": str(current.id),
+        "status": current.status.value,
+        "error_message": current.error_message,
+        "result": None,
+    }
+    if result is not None:
+        metrics = result.metrics or {}
+        ending["result"] = {
+            "trades_count": result.trades_count,
+            "winning_trades": result.winning_trades,
+            "losing_trades": result.losing_trades,
+            "warnings": result.warnings,
+            **{name: (metrics.get(group) or {}).get(name) for group, name in RESULT_SUMMARY},
+        }
+    return ending
 
 
 def _no_result(backtest: dict[str, Any], settings: Settings) -> ProblemError:

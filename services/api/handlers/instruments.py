@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, status
+from typing import Any
+
+from fastapi import APIRouter, Path, Response, status
 
 from services.api.auth import CurrentUser
 from services.api.handlers.deps import Db
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
-from services.api.repository.instruments import DuplicateInstrument, get_instrument, insert_instrument, list_instruments
+from services.api.repository.instruments import (
+    InstrumentNotWritable,
+    Registered,
+    get_instrument,
+    list_instruments,
+    register_instrument,
+)
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.models import Instrument
 from shared.models.backtest import INSTRUMENT_ID_PATTERN
@@ -16,18 +24,30 @@ router = APIRouter(prefix="/instruments", tags=["instruments"])
 InstrumentId = Path(pattern=INSTRUMENT_ID_PATTERN, examples=["AAPL.NASDAQ"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Instrument,
-             responses={409: {"description": "already registered"}})  # fmt: skip
-async def register(body: Instrument, user: CurrentUser, conn: Db) -> Instrument:
-    """Register an instrument; its exchange must map to a trading calendar."""
+WRITE_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "the instrument is another user's: only its owner or an admin may write it"}
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Instrument,
+    responses={200: {"description": "registered again: overwritten", "model": Instrument}, **WRITE_REFUSED},
+)
+async def register(body: Instrument, user: CurrentUser, conn: Db, response: Response) -> Instrument:
+    """Register an instrument (you own it), or register it again to overwrite it: for its owner or an admin
+    only. Its exchange must map to a trading calendar."""
     try:
         calendar_for(body.exchange)
     except UnknownExchangeError as exc:
         raise unprocessable([FieldError(field="body.exchange", message=str(exc))]) from exc
     try:
-        await insert_instrument(conn, body)
-    except DuplicateInstrument as exc:
-        raise ProblemError(409, "Conflict", str(exc)) from exc
+        outcome = await register_instrument(conn, body, user)
+    except InstrumentNotWritable as exc:
+        raise ProblemError(403, "Forbidden", str(exc)) from exc
+    if outcome is Registered.REPLACED:
+        response.status_code = status.HTTP_200_OK
     return body
 
 

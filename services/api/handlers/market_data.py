@@ -19,13 +19,13 @@ from fastapi.responses import StreamingResponse
 from services.api import correlation
 from services.api.auth import CurrentUser
 from services.api.handlers.deps import Ctx, Db
-from services.api.handlers.instruments import InstrumentId
+from services.api.handlers.instruments import WRITE_REFUSED, InstrumentId
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
 from services.api.repository.imports import insert_job, job_row
 from services.api.repository.instruments import get_instrument
 from services.api.schemas import BarOut, IbkrImport, ImportJobOut, JobAccepted
 from shared import topics
-from shared.db.reads import stream_bars
+from shared.db.reads import may_write_instrument, stream_bars, writer_refused
 from shared.db.types import Connection
 from shared.events import IngestRequested, make_event
 from shared.kafka.outbox import enqueue
@@ -36,10 +36,13 @@ SOURCE = "bts/api"
 CHUNK = 1024 * 1024
 
 
-async def _known_instrument(conn: Connection, instrument_id: str, field: str) -> None:
+async def _writable_instrument(conn: Connection, user: UUID, instrument_id: str, field: str) -> None:
+    """Bars of a shared instrument are written by its owner or an admin only (403 for anyone else)."""
     if await get_instrument(conn, instrument_id) is None:
         raise unprocessable([FieldError(field=field, message=f"unknown instrument {instrument_id}: register it "
                                                              "first (POST /instruments)")])  # fmt: skip
+    if not await may_write_instrument(conn, user, instrument_id):
+        raise ProblemError(403, "Forbidden", writer_refused(instrument_id))
 
 
 async def _store(upload: UploadFile, target: Path, limit: int) -> int:
@@ -78,7 +81,7 @@ async def _submit(conn: Connection, request: IngestRequested, file_name: str | N
 
 
 @router.post("/import", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted,
-             responses={413: {"description": "file over the upload limit"}})  # fmt: skip
+             responses={413: {"description": "file over the upload limit"}, **WRITE_REFUSED})  # fmt: skip
 async def import_csv(
     user: CurrentUser,
     conn: Db,
@@ -90,7 +93,7 @@ async def import_csv(
     naive_timestamps_in_exchange_tz: Annotated[bool, Form(description="naive timestamps are exchange time")] = False,
 ) -> JobAccepted:
     """Upload a CSV; the ingest service validates and loads it. Poll the job or watch `bts ingest csv`."""
-    await _known_instrument(conn, instrument_id, "body.instrument_id")
+    await _writable_instrument(conn, user, instrument_id, "body.instrument_id")
     job_id = uuid.uuid4()
     target = (ctx.settings.state_dir / "uploads" / f"{job_id}.csv").resolve()  # our name, never the client's
     await _store(file, target, ctx.settings.max_upload_bytes)
@@ -105,13 +108,13 @@ async def import_csv(
     return JobAccepted(job_id=job_id)
 
 
-@router.post("/ibkr", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
+@router.post("/ibkr", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=WRITE_REFUSED)
 async def import_ibkr(body: IbkrImport, user: CurrentUser, conn: Db) -> JobAccepted:
     """Fetch history from Interactive Brokers (TWS / IB Gateway at BTS_IB_HOST:BTS_IB_PORT)."""
     start, end = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (body.start, body.end))
     if end <= start:
         raise unprocessable([FieldError(field="body.end", message=f"end ({end}) must be after start ({start})")])
-    await _known_instrument(conn, body.instrument_id, "body.instrument_id")
+    await _writable_instrument(conn, user, body.instrument_id, "body.instrument_id")
     job_id = uuid.uuid4()
     request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.IBKR, instrument_id=body.instrument_id,
                               timeframe=body.timeframe, start=start, end=end)  # fmt: skip
