@@ -61,6 +61,7 @@ class RowError(Payload):
 
 
 RowErrors = Annotated[list[RowError], _capped(MAX_ROW_ERRORS)]
+Warnings = Annotated[list[SummaryText], _capped(MAX_WARNINGS)]
 
 
 class IngestRequested(Payload):
@@ -155,7 +156,7 @@ class BacktestCompleted(Payload):
     end_date: date
     initial_capital: Decimal
     final_value: Decimal
-    warnings: Annotated[list[SummaryText], _capped(MAX_WARNINGS)] = Field(default_factory=list)
+    warnings: Warnings = Field(default_factory=list)
     sweep_id: UUID | None = Field(default=None, description="copied from the request")
 
 
