@@ -15,11 +15,14 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
 from aiokafka import errors as kafka_errors
+from pydantic import BaseModel, Field
 
 from shared.db.types import Connection
 from shared.events import Envelope
@@ -250,3 +253,46 @@ class BatchOutcome:
     published: list[int] = field(default_factory=list)
     parked: list[tuple[int, str]] = field(default_factory=list)
     retry: BaseException | None = None
+
+
+class ParkedRow(BaseModel):
+    id: int = Field(description="the row's id in its schema's outbox")
+    event_id: UUID
+    topic: str
+    key: str | None
+    reason: str = Field(description="why the broker (or the client) refused it for good")
+    created_at: datetime
+    parked_at: datetime
+    payload_bytes: int = Field(description="size of the envelope")
+
+
+class OutboxStatus(BaseModel):
+    schema_name: str = Field(description="the service schema whose outbox this is")
+    pending: int = Field(description="rows waiting to be published (the backlog)")
+    oldest_pending_at: datetime | None = Field(description="when the oldest waiting row was written")
+    parked: int = Field(description="rows parked: they hold nothing back, an operator looks at them")
+    latest_parked: list[ParkedRow] = Field(description="the most recently parked rows, newest first")
+
+
+async def outbox_status(conn: Connection, schema: str, limit: int = 20) -> OutboxStatus:
+    """Backlog, parked count and the latest parked rows of one schema's outbox (a read: any role with SELECT)."""
+    counts = await conn.fetchrow(
+        f"SELECT count(*) FILTER (WHERE status = $1) AS pending, min(created_at) FILTER (WHERE status = $1) AS "
+        f"oldest, count(*) FILTER (WHERE status = $2) AS parked FROM {schema}.outbox WHERE status IN ($1, $2)",
+        PENDING,
+        PARKED,
+    )
+    rows = await conn.fetch(
+        "SELECT id, event_id, topic, key, coalesce(parked_reason, '') AS reason, created_at, parked_at, "
+        f"octet_length(payload::text) AS payload_bytes FROM {schema}.outbox WHERE status = $1 "
+        "ORDER BY parked_at DESC, id DESC LIMIT $2",
+        PARKED,
+        limit,
+    )
+    return OutboxStatus(
+        schema_name=schema,
+        pending=counts["pending"],
+        oldest_pending_at=counts["oldest"],
+        parked=counts["parked"],
+        latest_parked=[ParkedRow(**dict(r)) for r in rows],
+    )
