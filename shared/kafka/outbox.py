@@ -276,7 +276,7 @@ class OutboxStatus(BaseModel):
 
 async def outbox_status(conn: Connection, schema: str, limit: int = 20) -> OutboxStatus:
     """Backlog, parked count and the latest parked rows of one schema's outbox (a read: any role with SELECT)."""
-    counts = await conn.fetchrow(
+    (counts,) = await conn.fetch(  # an aggregate: always one row
         f"SELECT count(*) FILTER (WHERE status = $1) AS pending, min(created_at) FILTER (WHERE status = $1) AS "
         f"oldest, count(*) FILTER (WHERE status = $2) AS parked FROM {schema}.outbox WHERE status IN ($1, $2)",
         PENDING,

@@ -19,7 +19,7 @@ from shared import topics
 from shared.db.urls import asyncpg_dsn
 from shared.embedded.stack import Endpoints
 from shared.events import BarsLoaded, Envelope, make_event
-from shared.kafka.outbox import OutboxRelay, RelayRetry, enqueue
+from shared.kafka.outbox import OutboxRelay, RelayRetry, enqueue, outbox_status
 from shared.kafka.producer import EventPublisher
 from shared.kafka.sql import PARKED, PENDING, PUBLISHED, messaging_ddl
 from shared.models import Timeframe
@@ -166,3 +166,24 @@ async def test_an_envelope_over_the_cap_is_parked_at_enqueue(pool: tuple[str, as
     assert row["status"] == PARKED
     assert row["parked_at"] is not None
     assert f"{MAX_EVENT_BYTES:,}-byte cap" in row["parked_reason"]
+
+
+async def test_outbox_status_counts_the_backlog_and_lists_parked_rows_newest_first(
+    pool: tuple[str, asyncpg.Pool],
+) -> None:
+    schema, db = pool
+    await db.execute(f"TRUNCATE {schema}.outbox")
+    await _enqueue(db, schema, ("P1", "p"), ("P2", "p"), ("Q1", "q"))
+    await db.execute(
+        f"UPDATE {schema}.outbox SET status = $1, parked_reason = 'InvalidTopicError: x', parked_at = now() "
+        "WHERE payload->'data'->>'instrument_id' = 'Q1'",
+        PARKED,
+    )
+    async with db.acquire() as conn:
+        status = await outbox_status(conn, schema, limit=5)
+    assert (status.schema_name, status.pending, status.parked) == (schema, 2, 1)
+    assert status.oldest_pending_at is not None
+    assert [(r.topic, r.key, r.reason) for r in status.latest_parked] == [
+        (topics.BARS_LOADED, "q", "InvalidTopicError: x")
+    ]
+    assert status.latest_parked[0].payload_bytes > 100
