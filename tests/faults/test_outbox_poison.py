@@ -108,9 +108,9 @@ def test_a_million_column_csv_fails_short_and_does_not_hold_back_another_users_i
         assert api.http.post("/instruments", json=_instrument(symbol)).status_code == 201
     poison = tmp_path / "wide.csv"
     with poison.open("w") as out:
-        out.write(",".join(f"x{i:07d}" for i in range(UNKNOWN_COLUMNS)) + "\n")
+        out.write(",".join(f"x{i:08d}" for i in range(UNKNOWN_COLUMNS)) + "\n")
         out.write(",".join("1" for _ in range(100)) + "\n")
-    assert poison.stat().st_size > 9 * 1024 * 1024
+    assert poison.stat().st_size > 9_900_000
     normal = tmp_path / "normal.csv"
     write_daily_csv(normal, 7)
 
