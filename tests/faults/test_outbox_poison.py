@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -241,3 +242,60 @@ def test_operators_see_every_outbox_drained_and_nothing_parked(stack: StackFile,
     assert table.returncode == 0, table.stderr
     assert "reporting" in table.stdout
     assert "parked" in table.stdout
+
+
+def test_a_row_the_broker_refuses_is_parked_shown_and_holds_back_nothing(
+    stack: StackFile, users: dict[str, Api]
+) -> None:
+    """Were an event too large anyway (written past enqueue's cap, as a bug might), the relay parks it and the
+    next event of the same key (the same user) still leaves."""
+    bob, ops = users["bob"], users["ops"]
+    oversized = {"type": topics.BACKTEST_FAILED, "padding": "x" * (2 * 1024 * 1024)}
+
+    async def insert_refused_row() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
+        try:
+            await conn.execute(
+                "INSERT INTO engine.outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4::jsonb)",
+                uuid.uuid4(),
+                topics.BACKTEST_FAILED,
+                str(bob.user_id),
+                json.dumps(oversized),
+            )
+        finally:
+            await conn.close()
+
+    strategy = bob.http.post("/strategies", json={"name": f"m-{uuid.uuid4().hex[:6]}", **MOMENTUM}).json()
+    strategy_id = bob.http.post(f"/strategies/{strategy['id']}/activate").json()["id"]
+    started = time.monotonic()
+    asyncio.run(insert_refused_row())
+    accepted = bob.http.post(
+        "/backtests",
+        json={
+            "strategy_id": strategy_id,
+            "instrument_ids": ["NORMB.NASDAQ"],
+            "start_date": "2020-02-03",
+            "end_date": "2021-12-30",
+            "position_size_pct": "10",
+        },
+    )
+    assert accepted.status_code == 202, accepted.text
+    completed = bob.wait(f"/backtests/{accepted.json()['id']}", {"COMPLETED", "FAILED"}, within=JOB_WITHIN_S)
+    print(f"RECOVERY refused outbox row (next backtest of the same user terminal): {time.monotonic() - started:.1f} s")
+    assert completed["status"] == "COMPLETED", completed
+
+    engine = next(s for s in ops.http.get("/ops/outbox").json() if s["schema_name"] == "engine")
+    assert engine["parked"] == 1
+    (parked,) = engine["latest_parked"]
+    assert parked["topic"] == topics.BACKTEST_FAILED
+    assert parked["key"] == str(bob.user_id)
+    assert "MessageSizeTooLargeError" in parked["reason"]
+    assert parked["payload_bytes"] > 2 * 1024 * 1024
+    metrics = httpx.get(next(s.url for s in stack.services if s.name == "engine") + "/metrics", timeout=30).text
+    assert 'bts_outbox_parked_total{service="engine"} 1.0' in metrics
+    table = bts("ops", "outbox", env={"BTS_API_URL": stack.api_url, "BTS_API_KEY": ops.key})
+    assert table.returncode == 0, table.stderr
+    assert "MessageSizeTooLargeError" in table.stdout
+    started = time.monotonic()
+    asyncio.run(settled(stack.database_url, within_s=SETTLE_WITHIN_S))
+    print(f"RECOVERY refused outbox row (invariants settled): {time.monotonic() - started:.1f} s")
