@@ -114,8 +114,10 @@ class IngestHandler:
         path = file_path(uri).resolve()
         if not path.is_relative_to(self.uploads.resolve()):
             name = clip(path.name, MAX_NAME_CHARS)  # the name only: never a server path in a user's message
-            raise IngestRejected(f"file_uri must name a file in the uploads folder shared with the gateway "
-                                 f"(claim check), got one outside it ({name!r})")  # fmt: skip
+            raise IngestRejected(
+                f"file_uri must name a file in the uploads folder shared with the gateway "
+                f"(claim check), got one outside it ({name!r})"
+            )
         return path
 
     async def _import_ib(self, conn: Connection, request: IngestRequested, instrument: InstrumentRow,

@@ -235,8 +235,12 @@ class OutboxRelay:
     async def _send(self, row: asyncpg.Record) -> None:
         payload: str = row["payload"]
         envelope = json.loads(payload)
-        headers = [("event_id", str(row["event_id"]).encode()), ("type", row["topic"].encode()),
-                   ("correlation_id", str(envelope.get("correlation_id", "")).encode())]  # fmt: skip
+        correlation_id = envelope.get("correlation_id", "") if isinstance(envelope, dict) else ""
+        headers = [
+            ("event_id", str(row["event_id"]).encode()),
+            ("type", row["topic"].encode()),
+            ("correlation_id", str(correlation_id).encode()),
+        ]
         await self.publisher.send_raw(row["topic"], payload.encode(), row["key"], headers)
 
 
