@@ -63,29 +63,25 @@ async def enqueue(conn: Connection, schema: str, envelope: Envelope[Any], key: s
     MAX_EVENT_BYTES anyway is stored parked, so the caller's work commits and the relay never sees it."""
     payload = envelope.model_dump_json()
     size = len(payload.encode())
+    reason = None
     if size > MAX_EVENT_BYTES:
         reason = f"envelope of {size:,} bytes is over the {MAX_EVENT_BYTES:,}-byte cap of an event"
         log.error(
             "outbox row parked at enqueue", schema=schema, topic=envelope.type, event_id=str(envelope.id), reason=reason
         )
-        row = (envelope.id, envelope.type, key, payload, PARKED, reason)
-        await conn.execute(
-            f"INSERT INTO {schema}.outbox (event_id, topic, key, payload, status, parked_reason, parked_at) "
-            "VALUES ($1, $2, $3, $4::jsonb, $5, $6, now()) ON CONFLICT (event_id) DO NOTHING",
-            *row,
-        )
-        return
     await conn.execute(
-        f"INSERT INTO {schema}.outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4::jsonb) "
+        f"INSERT INTO {schema}.outbox (event_id, topic, key, payload, status, parked_reason, parked_at) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, $6, CASE WHEN $6::text IS NULL THEN NULL ELSE now() END) "
         "ON CONFLICT (event_id) DO NOTHING",
-        envelope.id, envelope.type, key, payload,
-    )  # fmt: skip
-    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+        *(envelope.id, envelope.type, key, payload, PENDING if reason is None else PARKED, reason),
+    )
+    if reason is None:
+        await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
 
 
 class OutboxRelay:
-    """Publishes a schema's outbox in id order. Several replicas may run one: rows are claimed with
-    FOR UPDATE SKIP LOCKED. Wakes on NOTIFY, and polls every `poll_s` in case a notification is missed."""
+    """Publishes a schema's outbox in id order within each key. Several replicas may run one: rows are claimed
+    with FOR UPDATE SKIP LOCKED. Wakes on NOTIFY, and polls every `poll_s` in case a notification is missed."""
 
     def __init__(self, pool: asyncpg.Pool, schema: str, publisher: EventPublisher, batch: int = 100,
                  poll_s: float = 1.0) -> None:  # fmt: skip
@@ -108,7 +104,7 @@ class OutboxRelay:
         self._task = None
 
     async def backlog(self) -> int:
-        """Rows waiting to be published (parked rows are not waiting: see `parked`)."""
+        """Rows waiting to be published (parked rows are not waiting: see `parked_rows`)."""
         async with self.pool.acquire() as conn:
             return int(await conn.fetchval(f"SELECT count(*) FROM {self.schema}.outbox WHERE status = $1", PENDING))
 
