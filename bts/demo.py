@@ -71,12 +71,14 @@ def create_strategies(gateway: Gateway) -> dict[str, str]:
     return ids
 
 
-def _reports(gateway: Gateway, backtest_id: str, timeout_s: float = 120) -> dict[str, str]:
+def _reports(gateway: Gateway, backtest_id: str, reports_dir: Path, timeout_s: float = 120) -> dict[str, str]:
+    """File name -> local path of a backtest's reports (the demo's own stack writes them under its state dir;
+    the gateway names the files, never where the server keeps them)."""
     deadline = time.monotonic() + timeout_s
     while True:
         reports = gateway.get(f"/backtests/{backtest_id}/reports")
         if len({r["report_type"] for r in reports}) >= REPORT_TYPES:
-            return {Path(r["file_path"]).name: r["file_path"] for r in reports}
+            return {r["file_name"]: str(reports_dir / backtest_id / r["file_name"]) for r in reports}
         if time.monotonic() > deadline:
             raise CliError(f"no reports for {backtest_id} after {timeout_s:.0f} s; see .bts/logs/reporting.log")
         time.sleep(0.2)
@@ -102,7 +104,7 @@ def _run(settings: Settings, stack: Stack) -> None:
                 continue
             result = gateway.get(f"/backtests/{backtest_id}/result")
             rows.append((title, result["metrics"], result["trades_count"]))
-            paths[title] = _reports(gateway, backtest_id).get("report.html", "")
+            paths[title] = _reports(gateway, backtest_id, stack.state_dir / "reports").get("report.html", "")
     symbols = ", ".join(s for s in SYMBOLS if s != "SPY")
     out.print(metrics_table(f"{symbols} daily 2019-2024, 10% per position, IBKR-like costs, vs SPY", rows))
     for title, path in paths.items():

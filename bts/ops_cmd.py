@@ -1,5 +1,6 @@
-"""`bts ops lag` and `bts ops dlq list|replay`: consumer lag and dead letters, as operators watch them
-(an admin's API key: `bts user create NAME --admin`, or the demo key `bts up` prints)."""
+"""`bts ops lag`, `bts ops dlq list|replay` and `bts ops outbox`: consumer lag, dead letters and the services'
+outboxes, as operators watch them (an admin's API key: `bts user create NAME --admin`, or the demo key `bts up`
+prints)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bts.gateway import Gateway
 from bts.options import JsonOpt
 from shared.settings import Settings
 
-app = typer.Typer(help="Operations (admin key): consumer lag, dead letters.", no_args_is_help=True)
+app = typer.Typer(help="Operations (admin key): consumer lag, dead letters, outboxes.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: messages a consumer could not handle, and their replay.",
                       no_args_is_help=True)  # fmt: skip
 app.add_typer(dlq_app, name="dlq")
@@ -97,3 +98,41 @@ def dlq_replay(
         out.print(f"nothing to replay: every dead letter of {topic} was replayed before")
     for skipped in outcome["skipped"]:
         out.print(f"skipped DLQ offset {skipped['dlq_offset']}: {skipped['reason']}")
+
+
+@app.command("outbox")
+def outbox(
+    limit: int = typer.Option(20, "--limit", min=0, max=1000, help="latest parked rows shown per service"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Per service: events waiting to be published, and those parked because the broker refused them for good."""
+    with Gateway(Settings()) as gateway:
+        schemas: list[dict[str, Any]] = gateway.get("/ops/outbox", params={"limit": limit})
+    if as_json:
+        print(json.dumps(schemas))
+        return
+    summary = Table(title="outboxes")
+    for column in ("service", "pending", "oldest pending", "parked"):
+        summary.add_column(column, justify="left" if column == "service" else "right")
+    for s in schemas:
+        oldest = (s["oldest_pending_at"] or "")[:19].replace("T", " ")
+        summary.add_row(s["schema_name"], str(s["pending"]), oldest, str(s["parked"]))
+    out.print(summary)
+    parked = [(s["schema_name"], row) for s in schemas for row in s["latest_parked"]]
+    if not parked:
+        return
+    table = Table(title="latest parked rows")
+    for column in ("service", "id", "topic", "key", "bytes", "parked at"):
+        table.add_column(column, justify="right" if column in ("id", "bytes") else "left", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    for service, row in parked:
+        table.add_row(
+            service,
+            str(row["id"]),
+            row["topic"],
+            row["key"] or "",
+            f"{row['payload_bytes']:,}",
+            row["parked_at"][:19].replace("T", " "),
+            row["reason"],
+        )
+    out.print(table)

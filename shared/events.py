@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared import topics
 from shared.models import (
@@ -23,8 +23,29 @@ from shared.models import (
     ReportType,
     Timeframe,
 )
+from shared.text_bounds import (
+    MAX_FIELD_CHARS,
+    MAX_ROW_ERRORS,
+    MAX_ROW_MESSAGE_CHARS,
+    MAX_SUMMARY_CHARS,
+    MAX_WARNINGS,
+    clip,
+)
 
 SCHEMA_VERSION = 1
+
+
+def _clipped(limit: int) -> AfterValidator:
+    return AfterValidator(lambda text: clip(text, limit))
+
+
+def _capped(limit: int) -> AfterValidator:
+    return AfterValidator(lambda items: items[:limit])
+
+
+# User-derived text in events is bounded by construction (see shared.text_bounds): an event stays far below
+# what the broker accepts whatever the input, and the whole detail stays in the owner's tables.
+SummaryText = Annotated[str, _clipped(MAX_SUMMARY_CHARS)]
 
 
 class Payload(BaseModel):
@@ -35,8 +56,12 @@ class RowError(Payload):
     """One rejected input row: which line, which field, what was expected."""
 
     line: int = Field(ge=0, description="1-based line in the file (header is line 1); 0 = whole file")
-    field: str
-    message: str
+    field: Annotated[str, _clipped(MAX_FIELD_CHARS)]
+    message: Annotated[str, _clipped(MAX_ROW_MESSAGE_CHARS)]
+
+
+RowErrors = Annotated[list[RowError], _capped(MAX_ROW_ERRORS)]
+Warnings = Annotated[list[SummaryText], _capped(MAX_WARNINGS)]
 
 
 class IngestRequested(Payload):
@@ -64,10 +89,10 @@ class IngestProgress(Payload):
 class IngestFailed(Payload):
     job_id: UUID
     instrument_id: str
-    error: str
+    error: SummaryText
     rows_loaded: int = 0
     rows_rejected: int = 0
-    errors: list[RowError] = Field(default_factory=list)
+    errors: RowErrors = Field(default_factory=list, description=f"the first {MAX_ROW_ERRORS} rejected rows")
     errors_total: int = 0
 
 
@@ -81,8 +106,8 @@ class BarsLoaded(Payload):
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_unchanged: int = Field(default=0, ge=0, description="valid rows identical to the bars already stored")
-    rows_rejected: int = 0
-    errors: list[RowError] = Field(default_factory=list)
+    rows_rejected: int = Field(default=0, description="rejected rows in all (errors lists the first ones)")
+    errors: RowErrors = Field(default_factory=list, description=f"the first {MAX_ROW_ERRORS} rejected rows")
 
 
 class StrategySpec(Payload):
@@ -116,7 +141,7 @@ class BacktestProgress(Payload):
     status: BacktestStatus
     progress_pct: float = Field(ge=0, le=100)
     estimated_completion: AwareDatetime | None = None
-    message: str | None = None
+    message: SummaryText | None = None
 
 
 class BacktestCompleted(Payload):
@@ -131,7 +156,7 @@ class BacktestCompleted(Payload):
     end_date: date
     initial_capital: Decimal
     final_value: Decimal
-    warnings: list[str] = Field(default_factory=list)
+    warnings: Warnings = Field(default_factory=list)
     sweep_id: UUID | None = Field(default=None, description="copied from the request")
 
 
@@ -139,7 +164,7 @@ class BacktestFailed(Payload):
     backtest_id: UUID
     user_id: UUID
     configuration_id: UUID | None = None
-    error_message: str
+    error_message: SummaryText
     sweep_id: UUID | None = Field(default=None, description="copied from the request")
 
 

@@ -216,7 +216,7 @@ class ReportOut(BaseModel):
     report_type: str
     generated_at: datetime
     content_hash: str
-    file_path: str = Field(description="where the reporting service stored it (its state directory or volume)")
+    file_name: str = Field(description="the report file's name (where the server keeps it is not shown)")
     download_url: str
 
 

@@ -22,8 +22,8 @@ from services.ingest.domain.bar_checks import check_chunk
 from services.ingest.domain.pgcopy import encode_rows
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.domain.timestamps import parse_timestamps
+from shared.text_bounds import MAX_ROW_ERRORS as ERROR_CAP  # errors reported in full; the total is always counted
 
-ERROR_CAP = 1000  # errors reported in full; the total is always counted
 BAR_NANOS = {"BAR_1MIN": 60 * 10**9, "BAR_5MIN": 300 * 10**9, "BAR_1HOUR": 3600 * 10**9, "BAR_DAILY": 86400 * 10**9}
 
 Progress = Callable[[int, int | None], Awaitable[None]]

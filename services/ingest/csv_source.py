@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from services.ingest.domain.csv_layout import BAR_FIELDS, CsvLayout, detect_layout
+from shared.text_bounds import clip, summarize_names
 
 BLOCK_SIZE = 2 << 20  # bytes per parsed block: ~35k one-minute bars; bigger blocks only cost memory
 
@@ -48,18 +49,18 @@ class CsvSource:
     def open(self) -> CsvLayout:
         """Check the file and read its header; raises CsvFileError with what is wrong."""
         if not self.path.exists():
-            raise CsvFileError(f"file not found: {self.path}")
+            raise CsvFileError(f"file not found: {self.path.name}")
         if not self.path.is_file():
-            raise CsvFileError(f"not a file: {self.path}")
+            raise CsvFileError(f"not a file: {self.path.name}")
         try:
             with self.path.open(newline="", encoding="utf-8-sig") as handle:
                 header = next(csv.reader(handle), None)
         except UnicodeDecodeError as exc:
-            raise CsvFileError(f"{self.path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+            raise CsvFileError(f"{self.path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         except OSError as exc:
-            raise CsvFileError(f"cannot read {self.path}: {exc.strerror}") from exc
+            raise CsvFileError(f"cannot read {self.path.name}: {exc.strerror}") from exc
         if header is None:
-            raise CsvFileError(f"{self.path} is empty: expected a header and at least one row")
+            raise CsvFileError(f"{self.path.name} is empty: expected a header and at least one row")
         try:
             self.layout = detect_layout(header)
         except ValueError as exc:
@@ -82,7 +83,7 @@ class CsvSource:
         expected = self.layout.header if self.layout else ()
         number = int(row.number) if row.number is not None else 0
         self.rejected.append(
-            RejectedLine(number, f"expected {row.expected_columns} fields ({', '.join(expected)}), "
+            RejectedLine(number, f"expected {row.expected_columns} fields ({summarize_names('header', expected)}), "
                          f"found {row.actual_columns}: {row.text[:120]!r}")
         )  # fmt: skip
         return "skip"
@@ -110,7 +111,7 @@ class CsvSource:
                 columns = {f: record_batch.column(names[layout.index(f)]) for f in BAR_FIELDS}
                 yield CsvBatch(columns=columns, lines=self._lines(record_batch.num_rows))
         except pa.ArrowInvalid as exc:
-            raise CsvFileError(f"{self.path}: {exc}") from exc
+            raise CsvFileError(clip(f"{self.path.name}: {exc}")) from exc
         finally:
             handle.close()
 

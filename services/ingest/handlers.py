@@ -24,6 +24,7 @@ from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
 from shared.models import DataSource
 from shared.runtime.metrics import BARS_INGESTED
+from shared.text_bounds import MAX_NAME_CHARS, clip
 
 SOURCE = "bts/ingest"
 PROGRESS_EVERY_S = 0.5
@@ -41,7 +42,7 @@ def file_path(uri: str | None) -> Path:
         raise IngestRejected("file_uri is required for a CSV import")
     parts = urlsplit(uri)
     if parts.scheme not in ("", "file"):
-        raise IngestRejected(f"file_uri must be a file:// URI (a claim check), got {uri!r}")
+        raise IngestRejected(f"file_uri must be a file:// URI (a claim check), got scheme {clip(parts.scheme, 20)!r}")
     return Path(unquote(parts.path))
 
 
@@ -116,8 +117,11 @@ class IngestHandler:
         never makes ingest read any other file (e.g. file:///etc/passwd, or ../ out of the folder)."""
         path = file_path(uri).resolve()
         if not path.is_relative_to(self.uploads.resolve()):
-            raise IngestRejected(f"file_uri must name a file in the uploads folder shared with the gateway "
-                                 f"(claim check), got {uri!r}")  # fmt: skip
+            name = clip(path.name, MAX_NAME_CHARS)  # the name only: never a server path in a user's message
+            raise IngestRejected(
+                f"file_uri must name a file in the uploads folder shared with the gateway "
+                f"(claim check), got one outside it ({name!r})"
+            )
         return path
 
     async def _import_ib(self, conn: Connection, request: IngestRequested, instrument: InstrumentRow,

@@ -1,7 +1,17 @@
 """DDL of the messaging tables every service schema has: the transactional outbox and the inbox
-of processed event ids (idempotent consumers). Each service's first migration applies it."""
+of processed event ids (idempotent consumers). Each service's first migration applies it; a later one
+adds the outbox's parking columns (`outbox_parking_ddl`), which a new schema gets at once."""
 
 from __future__ import annotations
+
+from typing import Final
+
+# An outbox row's life: pending until the broker acknowledges it (published), or parked when the broker
+# refuses it for a reason no retry can fix (too large, invalid topic, unserialisable): it then holds back
+# nothing, and operators see it (GET /api/v1/ops/outbox, `bts ops outbox`).
+PENDING: Final = "pending"
+PUBLISHED: Final = "published"
+PARKED: Final = "parked"
 
 
 def notify_channel(schema: str) -> str:
@@ -24,6 +34,7 @@ def messaging_ddl(schema: str) -> list[str]:
         )
         """,
         f"CREATE INDEX IF NOT EXISTS outbox_unpublished_idx ON {schema}.outbox (id) WHERE published_at IS NULL",
+        *outbox_parking_ddl(schema),
         f"""
         CREATE TABLE IF NOT EXISTS {schema}.processed_events (
             consumer_group text NOT NULL,
@@ -33,4 +44,19 @@ def messaging_ddl(schema: str) -> list[str]:
             PRIMARY KEY (consumer_group, event_id)
         )
         """,
+    ]
+
+
+def outbox_parking_ddl(schema: str) -> list[str]:
+    """Status, parked reason and time of outbox rows, and the indexes the relay's per-key claim uses.
+    Idempotent: run by the first migration of a new schema and by the parking migration of an old one."""
+    return [
+        f"ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT '{PENDING}' "
+        f"CHECK (status IN ('{PENDING}', '{PUBLISHED}', '{PARKED}'))",
+        f"ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS parked_reason text",
+        f"ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS parked_at timestamptz",
+        f"UPDATE {schema}.outbox SET status = '{PUBLISHED}' WHERE published_at IS NOT NULL AND status <> '{PUBLISHED}'",
+        f"CREATE INDEX IF NOT EXISTS outbox_pending_idx ON {schema}.outbox (id) WHERE status = '{PENDING}'",
+        f"CREATE INDEX IF NOT EXISTS outbox_pending_key_idx ON {schema}.outbox (key, id) WHERE status = '{PENDING}'",
+        f"CREATE INDEX IF NOT EXISTS outbox_parked_idx ON {schema}.outbox (parked_at) WHERE status = '{PARKED}'",
     ]

@@ -12,6 +12,22 @@ import sys
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from shared.text_bounds import MAX_LOG_VALUE_CHARS, clip
+
+
+def truncate_long_values(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Cut every value longer than MAX_LOG_VALUE_CHARS (as text): one hostile input (a million-column header
+    in an error) must not become a multi-megabyte log line."""
+    for key, value in event_dict.items():
+        text = value if isinstance(value, str) else None
+        if text is None and not isinstance(value, int | float | bool | type(None)):
+            text = str(value)
+        if text is not None and len(text) > MAX_LOG_VALUE_CHARS:
+            event_dict[key] = clip(text, MAX_LOG_VALUE_CHARS)
+    return event_dict
+
 
 # Context and level and time, for our lines and for those of the standard library's loggers alike.
 _SHARED: list[Any] = [
@@ -19,6 +35,8 @@ _SHARED: list[Any] = [
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+# Last before rendering: exceptions are text by then, so a huge traceback is cut too.
+_BOUNDED: list[Any] = [structlog.processors.format_exc_info, truncate_long_values]
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -28,7 +46,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             foreign_pre_chain=[*_SHARED, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
+                *_BOUNDED,
                 structlog.processors.JSONRenderer(),
             ],
         )
@@ -36,7 +54,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(handlers=[handler], level=level.upper(), force=True)
     logging.captureWarnings(True)  # Python warnings become log lines too, not bare text on stderr
     structlog.configure(
-        processors=[*_SHARED, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[*_SHARED, *_BOUNDED, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,

@@ -11,7 +11,14 @@ from shared.events import Envelope
 from shared.kafka.consumer import EventConsumer, MessageProcessor
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import EventPublisher
-from shared.runtime.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_FAILED, OUTBOX_BACKLOG
+from shared.runtime.metrics import (
+    HANDLER_SECONDS,
+    MESSAGES_CONSUMED,
+    MESSAGES_FAILED,
+    OUTBOX_BACKLOG,
+    OUTBOX_PARKED,
+    OUTBOX_PARKED_TOTAL,
+)
 from shared.runtime.service import Component, ServiceContext
 from shared.runtime.tasks import cancel
 
@@ -41,7 +48,7 @@ def observed(service: str, processor: MessageProcessor) -> MessageProcessor:
 
 
 class BacklogGauge:
-    """Samples the outbox backlog into a gauge every few seconds."""
+    """Samples the outbox backlog and parked rows into gauges every few seconds."""
 
     def __init__(self, service: str, relay: OutboxRelay, every_s: float = 5.0) -> None:
         self.service, self.relay, self.every_s = service, relay, every_s
@@ -54,6 +61,7 @@ class BacklogGauge:
         while True:
             with contextlib.suppress(Exception):
                 OUTBOX_BACKLOG.labels(self.service).set(await self.relay.backlog())
+                OUTBOX_PARKED.labels(self.service).set(await self.relay.parked_rows())
             await asyncio.sleep(self.every_s)
 
     async def stop(self) -> None:
@@ -64,4 +72,5 @@ class BacklogGauge:
 def messaging(ctx: ServiceContext, publisher: EventPublisher, consumers: list[EventConsumer]) -> list[Component]:
     """Start order: publisher, outbox relay, backlog gauge, consumers (stopped in reverse)."""
     relay = OutboxRelay(ctx.pool, ctx.name, publisher)
+    relay.on_parked = OUTBOX_PARKED_TOTAL.labels(ctx.name).inc
     return [publisher, relay, BacklogGauge(ctx.name, relay), *consumers]

@@ -10,7 +10,9 @@ HANDLER_SECONDS = Histogram(
     "bts_handler_seconds", "Time spent handling one message", ["service", "topic", "outcome"],
     buckets=(0.005, 0.02, 0.1, 0.5, 1, 2, 5, 15, 60, 300),
 )  # fmt: skip
-OUTBOX_BACKLOG = Gauge("bts_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_BACKLOG = Gauge("bts_outbox_backlog", "Outbox rows waiting to be published", ["service"])
+OUTBOX_PARKED = Gauge("bts_outbox_parked_rows", "Outbox rows parked: refused by the broker for good", ["service"])
+OUTBOX_PARKED_TOTAL = Counter("bts_outbox_parked_total", "Outbox rows this process parked", ["service"])
 BACKTESTS = Counter("bts_backtests_total", "Backtests finished, by status", ["status"])
 BACKTESTS_RUNNING = Gauge("bts_backtests_running", "Backtests running in this process")
 BARS_INGESTED = Counter("bts_bars_ingested_total", "Bars written to market_data", ["timeframe"])

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -310,8 +311,8 @@ async def get_reports(backtest: Owned, conn: Db, request: Request) -> list[Repor
     """The HTML, CSV and JSON reports of a completed backtest, each with its download URL."""
     rows = await fetch_reports(conn, backtest["id"])
     return [
-        ReportOut(**{k: r[k] for k in ("id", "backtest_result_id", "report_type", "generated_at", "content_hash",
-                                             "file_path")},
+        ReportOut(**{k: r[k] for k in ("id", "backtest_result_id", "report_type", "generated_at", "content_hash")},
+                  file_name=PurePath(r["file_path"]).name,
                   download_url=str(request.url_for("download_report", report_id=r["id"])))
         for r in rows
     ]  # fmt: skip

@@ -1,5 +1,5 @@
-"""/ops: what operators watch and do (consumer lag, dead letters and their replay). Admins only: these
-routes show every user's traffic and can send it again."""
+"""/ops: what operators watch and do (consumer lag, dead letters and their replay, the services' outboxes).
+Admins only: these routes show every user's traffic and can send it again."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from services.api.auth import AdminUser
 from services.api.handlers.deps import Ctx, Db
 from services.api.problems import ProblemError
 from shared import topics
+from shared.db.ownership import SERVICES
 from shared.kafka.dlq import DlqListing, ReplayOutcome, list_dlq, replay
 from shared.kafka.lag import PartitionLag, consumer_lag
+from shared.kafka.outbox import OutboxStatus, outbox_status
 
 router = APIRouter(prefix="/ops", tags=["operations"])
 ADMIN_ONLY: dict[int | str, dict[str, Any]] = {403: {"description": "the API key is not an admin's"}}
@@ -63,3 +65,15 @@ async def replay_dead_letters(
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"bts-dlq-replay:{topic}"):
             raise ProblemError(409, "Conflict", f"a replay of {topic} is running; try again when it has finished")
         return await replay(ctx.kafka_bootstrap, topic, limit)
+
+
+@router.get("/outbox", response_model=list[OutboxStatus], responses=ADMIN_ONLY)
+async def outboxes(
+    admin: AdminUser,
+    conn: Db,
+    limit: Annotated[int, Query(ge=0, le=1000, description="latest parked rows listed per schema")] = 20,
+) -> list[OutboxStatus]:
+    """Per service schema: the unpublished backlog (and its oldest row), the rows parked because the broker
+    refused them for good (too large, invalid topic, ...) and the latest of those with reason and time. A parked
+    row holds nothing back; its event was not sent (the owner's table keeps the whole detail)."""
+    return [await outbox_status(conn, svc.schema, limit) for svc in SERVICES.values()]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from shared.text_bounds import summarize_names
+
 BAR_FIELDS: Final = ("timestamp", "open", "high", "low", "close", "volume")
 
 # Accepted spellings of each field, lower-cased and with spaces/underscores removed.
@@ -63,8 +65,7 @@ def detect_layout(header: list[str]) -> CsvLayout:
                 break
     missing = [f for f in BAR_FIELDS if f not in columns]
     if missing:
-        raise LayoutError(
-            f"missing column(s) {', '.join(missing)}; found: {', '.join(cleaned)}; "
-            f"expected one of: {' | '.join(KNOWN_LAYOUTS)}"
-        )
+        found = summarize_names("found", cleaned)
+        expected = " | ".join(KNOWN_LAYOUTS)
+        raise LayoutError(f"missing column(s) {', '.join(missing)}; {found}; expected one of: {expected}")
     return CsvLayout(columns=columns, header=tuple(cleaned))
