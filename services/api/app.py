@@ -32,6 +32,7 @@ from services.api.handlers import (
     sweeps,
 )
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
+from services.api.strict_json import StrictJsonMiddleware
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
 from shared.kafka.consumer import MessageProcessor, consumer_timeouts
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     problems.install(gateway)
     problems.document(gateway)
+    gateway.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads a bounded body whole
     gateway.add_middleware(BodyLimitMiddleware, upload_paths=frozenset({"/api/v1/market-data/import"}),
                            upload_limit=settings.max_upload_bytes, other_limit=settings.max_request_bytes)  # fmt: skip
     gateway.add_middleware(FinishedReadsFastPath)  # finished backtests read again: answered from memory

@@ -7,7 +7,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from uuid import UUID
@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from services.api import correlation
 from services.api.auth import CurrentUser
+from services.api.domain.time_range import time_range
 from services.api.handlers.deps import Ctx, Db
 from services.api.handlers.instruments import InstrumentId
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
@@ -108,9 +109,10 @@ async def import_csv(
 @router.post("/ibkr", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 async def import_ibkr(body: IbkrImport, user: CurrentUser, conn: Db) -> JobAccepted:
     """Fetch history from Interactive Brokers (TWS / IB Gateway at BTS_IB_HOST:BTS_IB_PORT)."""
-    start, end = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (body.start, body.end))
-    if end <= start:
-        raise unprocessable([FieldError(field="body.end", message=f"end ({end}) must be after start ({start})")])
+    period = time_range(body.start, body.end, "body")
+    if isinstance(period, list):
+        raise unprocessable([FieldError(field=p.field, message=p.message) for p in period])
+    start, end = period.start, period.end
     await _known_instrument(conn, body.instrument_id, "body.instrument_id")
     job_id = uuid.uuid4()
     request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.IBKR, instrument_id=body.instrument_id,
@@ -143,9 +145,10 @@ async def read_bars(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> StreamingResponse:
     """Bars in [start, end) in time order, streamed (years of minute bars do not load into memory)."""
-    start, end = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (start, end))
-    if end <= start:
-        raise unprocessable([FieldError(field="query.end", message=f"end ({end}) must be after start ({start})")])
+    period = time_range(start, end, "query")  # before the 200 starts: a stream cannot turn into an error
+    if isinstance(period, list):
+        raise unprocessable([FieldError(field=p.field, message=p.message) for p in period])
+    start, end = period.start, period.end
     async with ctx.pool.acquire() as conn:
         if await get_instrument(conn, instrument_id) is None:
             raise not_found("instrument", instrument_id)
