@@ -33,6 +33,7 @@ from services.api.handlers import (
 )
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from services.api.strict_json import StrictJsonMiddleware
+from services.api.uploads import UploadPolicy, UploadSweep, deleting_ended_uploads
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
 from shared.kafka.consumer import MessageProcessor, consumer_timeouts
@@ -109,12 +110,15 @@ def create_app(settings: Settings) -> FastAPI:
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))
 
+    uploads = UploadPolicy.of(settings)
+
     async def components(ctx: ServiceContext) -> list[Component]:
         publisher = EventPublisher(ctx.kafka_bootstrap)
+        read_models = deleting_ended_uploads(apply_event, uploads)
         gateway.state.read_models = observed(
-            SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, apply_event), publisher)
+            SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, read_models), publisher)
         )
-        return messaging(ctx, publisher, [])
+        return [*messaging(ctx, publisher, []), UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

@@ -142,8 +142,11 @@ class IngestHandler:
         except IbUnavailable as exc:
             raise IngestRejected(str(exc)) from exc
         plan = ImportPlan(target, request.instrument_id, request.timeframe.value, sessions, request.skip_invalid)
-        async with conn.transaction():
-            outcome = await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+        try:
+            async with conn.transaction():
+                outcome = await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+        finally:  # the fetched history is in the database (or the job failed): the file has served
+            target.unlink(missing_ok=True)
         if fetched.error:
             raise PartialFetch(f"{fetched.error} (after {fetched.chunks_done} of {fetched.chunks_total} requests; "
                                f"the {outcome.rows_loaded} bars fetched before are kept)", outcome)  # fmt: skip

@@ -24,7 +24,9 @@ from services.api.handlers.instruments import InstrumentId
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
 from services.api.repository.imports import insert_job, job_row
 from services.api.repository.instruments import get_instrument
+from services.api.repository.uploads import bytes_on_disk
 from services.api.schemas import BarOut, IbkrImport, ImportJobOut, JobAccepted
+from services.api.uploads import UploadPolicy
 from shared import topics
 from shared.db.reads import stream_bars
 from shared.db.types import Connection
@@ -43,16 +45,16 @@ async def _known_instrument(conn: Connection, instrument_id: str, field: str) ->
                                                              "first (POST /instruments)")])  # fmt: skip
 
 
-async def _store(upload: UploadFile, target: Path, limit: int) -> int:
-    """Stream the upload to disk; never more than `limit` bytes (413 beyond)."""
+async def _store(upload: UploadFile, target: Path, limit: int, too_large: ProblemError) -> int:
+    """Stream the upload to disk; never more than `limit` bytes (`too_large` beyond)."""
     size = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
     try:
         async with await anyio.open_file(target, "wb") as sink:
             while chunk := await upload.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise ProblemError(413, "Content Too Large", f"the file is over the {limit}-byte upload limit")
+                    raise too_large
                 await sink.write(chunk)
     except BaseException:
         await anyio.Path(target).unlink(missing_ok=True)
@@ -70,16 +72,18 @@ def _display_name(file_name: str | None) -> str | None:
     return shown or None
 
 
-async def _submit(conn: Connection, request: IngestRequested, file_name: str | None) -> None:
+async def _submit(
+    conn: Connection, request: IngestRequested, file_name: str | None, upload: tuple[str, int] | None = None
+) -> None:
     async with conn.transaction():
-        await insert_job(conn, request, file_name)
+        await insert_job(conn, request, file_name, upload)
         event = make_event(topics.INGEST_REQUESTED, request, source=SOURCE, subject=str(request.job_id),
                            correlation_id=correlation.current())  # fmt: skip
         await enqueue(conn, "api", event, key=request.instrument_id)
 
 
 @router.post("/import", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted,
-             responses={413: {"description": "file over the upload limit"}})  # fmt: skip
+             responses={413: {"description": "over the upload limit or your upload quota"}})  # fmt: skip
 async def import_csv(
     user: CurrentUser,
     conn: Db,
@@ -90,16 +94,26 @@ async def import_csv(
     skip_invalid: Annotated[bool, Form(description="load the valid rows and report the rejects")] = False,
     naive_timestamps_in_exchange_tz: Annotated[bool, Form(description="naive timestamps are exchange time")] = False,
 ) -> JobAccepted:
-    """Upload a CSV; the ingest service validates and loads it. Poll the job or watch `bts ingest csv`."""
+    """Upload a CSV; the ingest service validates and loads it. Poll the job or watch `bts ingest csv`. The file
+    is deleted when its import ends (after BTS_UPLOAD_GRACE_S); your files still on disk count against your
+    upload quota (BTS_UPLOAD_QUOTA_BYTES, 413 past it)."""
     await _known_instrument(conn, instrument_id, "body.instrument_id")
+    uploads = UploadPolicy.of(ctx.settings)
+    used = await bytes_on_disk(conn, user)
+    room = uploads.room(used)
+    if room == 0:
+        raise uploads.over_quota(used)
     job_id = uuid.uuid4()
-    target = (ctx.settings.state_dir / "uploads" / f"{job_id}.csv").resolve()  # our name, never the client's
-    await _store(file, target, ctx.settings.max_upload_bytes)
+    name = uploads.file_name(job_id)
+    target = uploads.path(name)
+    largest = ctx.settings.max_upload_bytes
+    too_large = ProblemError(413, "Content Too Large", f"the file is over the {largest}-byte upload limit")
+    size = await _store(file, target, min(largest, room), too_large if largest <= room else uploads.over_quota(used))
     request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.CSV_FILE, instrument_id=instrument_id,
                               timeframe=timeframe, file_uri=target.as_uri(), skip_invalid=skip_invalid,
                               naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz)  # fmt: skip
     try:
-        await _submit(conn, request, _display_name(file.filename))
+        await _submit(conn, request, _display_name(file.filename), (name, size))
     except BaseException:  # no job, no file: an upload the database did not take leaves nothing behind
         await anyio.Path(target).unlink(missing_ok=True)
         raise
