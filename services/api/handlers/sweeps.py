@@ -101,7 +101,7 @@ async def _market(conn: Connection, config: BacktestConfiguration) -> prescreen.
             closes[iid] = {}
             async for batch in stream_bars(conn, iid, "BAR_DAILY", lo, hi):
                 closes[iid].update({r["timestamp"].date(): float(r["close"]) for r in batch})
-    frame = pd.DataFrame(closes).sort_index()
+    frame = await asyncio.to_thread(_frame, closes)
     instruments = await fetch_instruments(conn, list(config.instrument_ids))
     model = config.commission_model
     per_share = float(model.per_share or 0) if model.type.value == "PER_SHARE" else 0.0
@@ -111,6 +111,10 @@ async def _market(conn: Connection, config: BacktestConfiguration) -> prescreen.
         fraction = float(model.per_order or 0) / (float(config.initial_capital) * weight)
     cost = {iid: float(instruments[iid].tick_size) * model.slippage_ticks + per_share for iid in instruments}
     return prescreen.Market(closes=frame, weight=weight, cost_per_price=cost, cost_fraction=fraction)
+
+
+def _frame(closes: dict[str, dict[Any, float]]) -> pd.DataFrame:
+    return pd.DataFrame(closes).sort_index()
 
 
 def _size_problems(body: SweepSubmit, space: Space, max_runs: int, window_count: int) -> list[Problem]:
