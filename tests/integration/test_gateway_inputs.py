@@ -168,3 +168,15 @@ def test_an_upload_is_deleted_when_its_job_ends_and_frees_the_quota(
         while f"{job_id}.csv" in _files(state):
             assert time.monotonic() < deadline, f"the upload of {ending} job {job_id} is still on disk"
             time.sleep(0.2)
+
+
+def test_a_valid_read_streams_its_whole_body_and_an_empty_range_is_an_empty_array(user: Api, instrument: str) -> None:
+    """After the uploads above: two years of daily bars (the first read ahead, before the 200)."""
+    params = {"timeframe": "BAR_DAILY", "start": "2020-01-01T00:00:00Z", "end": "2022-01-01T00:00:00Z"}
+    bars = user.http.get(f"/market-data/{instrument}", params=params)
+    assert bars.status_code == 200, bars.text
+    assert len(bars.json()) == 505
+    text = user.http.get(f"/market-data/{instrument}", params={**params, "format": "csv"}).text
+    assert len(text.splitlines()) == 506
+    empty = {**params, "start": "1990-01-01T00:00:00Z", "end": "1990-02-01T00:00:00Z"}
+    assert user.http.get(f"/market-data/{instrument}", params=empty).json() == []

@@ -173,9 +173,25 @@ async def read_bars(
                 for r in batch:
                     yield BarOut(**dict(r))
 
+    bars = await _primed(rows())
     if format == "csv":
-        return StreamingResponse(_csv(rows()), media_type="text/csv")
-    return StreamingResponse(_json_array(rows()), media_type="application/json")
+        return StreamingResponse(_csv(bars), media_type="text/csv")
+    return StreamingResponse(_json_array(bars), media_type="application/json")
+
+
+async def _primed(rows: AsyncIterator[BarOut]) -> AsyncIterator[BarOut]:
+    """`rows` with its first item already read: the query's errors surface before the 200 is sent, as a
+    problem answer, instead of cutting a started body off."""
+    first = await anext(rows, None)
+
+    async def chained() -> AsyncIterator[BarOut]:
+        if first is None:
+            return
+        yield first
+        async for row in rows:
+            yield row
+
+    return chained()
 
 
 async def _csv(rows: AsyncIterator[BarOut]) -> AsyncIterator[str]:
