@@ -24,7 +24,7 @@ from services.api.handlers.instruments import InstrumentId
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
 from services.api.repository.imports import insert_job, job_row
 from services.api.repository.instruments import get_instrument
-from services.api.repository.uploads import bytes_on_disk
+from services.api.repository.uploads import bytes_on_disk, lock_bytes_on_disk
 from services.api.schemas import BarOut, IbkrImport, ImportJobOut, JobAccepted
 from services.api.uploads import UploadPolicy
 from shared import topics
@@ -113,7 +113,12 @@ async def import_csv(
                               timeframe=timeframe, file_uri=target.as_uri(), skip_invalid=skip_invalid,
                               naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz)  # fmt: skip
     try:
-        await _submit(conn, request, _display_name(file.filename), (name, size))
+        async with conn.transaction():
+            # Checked again, under a lock of the user's uploads: two uploads at once cannot both pass.
+            used = await lock_bytes_on_disk(conn, user)
+            if used + size > uploads.quota_bytes:
+                raise uploads.over_quota(used)
+            await _submit(conn, request, _display_name(file.filename), (name, size))
     except BaseException:  # no job, no file: an upload the database did not take leaves nothing behind
         await anyio.Path(target).unlink(missing_ok=True)
         raise

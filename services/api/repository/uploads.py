@@ -20,6 +20,12 @@ async def bytes_on_disk(conn: Connection, user_id: UUID) -> int:
     return int(used)
 
 
+async def lock_bytes_on_disk(conn: Connection, user_id: UUID) -> int:
+    """`bytes_on_disk` under a lock of the user's uploads held until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('api.uploads:' || $1, 0))", str(user_id))
+    return await bytes_on_disk(conn, user_id)
+
+
 async def ended_uploads(
     conn: Connection, ended_before: datetime | None = None, job_id: UUID | None = None
 ) -> list[tuple[UUID, str]]:
