@@ -72,7 +72,10 @@ def non_finite_numbers(body: bytes) -> list[FieldError]:
 def _is_json(scope: Scope) -> bool:
     headers: dict[bytes, bytes] = dict(scope.get("headers", []))
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-    return content_type == b"application/json" or content_type.endswith(b"+json")
+    # what FastAPI parses as JSON (a body without a content type is not, with its strict_content_type default)
+    return content_type == b"application/json" or (
+        content_type.startswith(b"application/") and content_type.endswith(b"+json")
+    )
 
 
 class StrictJsonMiddleware:

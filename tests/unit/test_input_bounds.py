@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -117,3 +118,33 @@ def test_a_time_range_must_move_forward_and_is_returned_in_utc() -> None:
     assert found[0].field == "body.end"
     ok = time_range(start, datetime(2024, 1, 2, 12, tzinfo=timezone(timedelta(hours=1))), "body")
     assert ok == TimeRange(start.replace(tzinfo=UTC), datetime(2024, 1, 2, 11, tzinfo=UTC))
+
+
+def _echo_app() -> Any:
+    from fastapi import FastAPI
+
+    from services.api.strict_json import StrictJsonMiddleware
+
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    app.add_middleware(StrictJsonMiddleware)
+    return app
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/merge-patch+json"])
+async def test_the_middleware_refuses_non_finite_numbers_and_replays_good_bodies(content_type: str) -> None:
+    headers = {"content-type": content_type}
+    transport = httpx.ASGITransport(app=_echo_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        refused = await client.post("/echo", content=b'{"x": {"y": NaN}}', headers=headers)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in refused.json()["errors"]] == ["body.x.y"]
+        if content_type == "application/json":  # the route itself takes plain JSON only
+            passed = await client.post("/echo", content=b'{"x": {"y": 1.5}}', headers=headers)
+            assert passed.status_code == 200
+            assert passed.json() == {"x": {"y": 1.5}}
