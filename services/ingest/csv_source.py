@@ -47,6 +47,7 @@ class LongLine:
 
 
 def too_long(length: int) -> str:
+    """What a rejected overlong line's error says."""
     return f"the line is {length:,} bytes long; a line may be at most {MAX_LINE_BYTES:,} bytes"
 
 
