@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(default=2 * 1024**3, description="largest CSV upload the gateway accepts")
     max_request_bytes: int = Field(default=1024**2, description="largest request body other than an upload")
+    upload_grace_s: float = Field(
+        default=3600.0, ge=0, description="an upload is deleted this long after its import job ended (0: at once)"
+    )
+    upload_quota_bytes: int = Field(
+        default=1024**3, ge=0, description="bytes of one user's uploads still on disk; past it an upload gets 413"
+    )
+    upload_sweep_every_s: float = Field(
+        default=60.0, gt=0, description="how often the gateway deletes uploads past their grace and orphaned files"
+    )
     # Retention (the seed): each owning service runs its job every retention_every_s.
     retention_every_s: float = Field(default=3600.0, gt=0, description="how often the retention jobs run")
     market_data_retention_years: int = Field(
@@ -75,6 +84,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the gateway stores uploads and ingest reads them (the claim check's folder)."""
+        return (self.state_dir / "uploads").resolve()
 
     @property
     def api_port(self) -> int:

@@ -34,6 +34,8 @@ from services.api.handlers import (
     sweeps,
 )
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
+from services.api.strict_json import StrictJsonMiddleware
+from services.api.uploads import UploadPolicy, UploadSweep, deleting_ended_uploads
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
 from shared.kafka.consumer import MessageProcessor, consumer_timeouts
@@ -98,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(gateway)
     gateway.state.auth_failures = auth_failures_for(settings)
     problems.document(gateway)
+    gateway.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads a bounded body whole
     gateway.add_middleware(BodyLimitMiddleware, upload_paths=frozenset({"/api/v1/market-data/import"}),
                            upload_limit=settings.max_upload_bytes, other_limit=settings.max_request_bytes)  # fmt: skip
     gateway.add_middleware(FinishedReadsFastPath)  # finished backtests read again: answered from memory
@@ -110,12 +113,16 @@ def create_app(settings: Settings) -> FastAPI:
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))
 
+    uploads = UploadPolicy.of(settings)
+
     async def components(ctx: ServiceContext) -> list[Component]:
         publisher = EventPublisher(ctx.kafka_bootstrap)
+        read_models = deleting_ended_uploads(apply_event, uploads)
         gateway.state.read_models = observed(
-            SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, apply_event), publisher)
+            SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, read_models), publisher)
         )
-        return [*messaging(ctx, publisher, []), RevokedKeys(required(settings.database_url, "BTS_DATABASE_URL"))]
+        revoked = RevokedKeys(required(settings.database_url, "BTS_DATABASE_URL"))
+        return [*messaging(ctx, publisher, []), revoked, UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

@@ -13,6 +13,7 @@ from shared.models import Timeframe
 from shared.models.walk_forward import WalkForwardSpec
 
 Scalar = int | float | bool | str
+MAX_COUNT = 1_000_000  # top_k and samples: beyond any BTS_SWEEP_MAX_RUNS (the real limit, checked before expansion)
 
 
 class RangeIn(BaseModel):
@@ -25,7 +26,7 @@ class RangeIn(BaseModel):
 class PrescreenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    top_k: int = Field(ge=1, description="run only the k combinations the vectorised screen ranks best")
+    top_k: int = Field(ge=1, le=MAX_COUNT, description="run only the k combinations the vectorised screen ranks best")
 
 
 class SweepSubmit(ConfigurationFields):
@@ -71,7 +72,7 @@ class SweepSubmit(ConfigurationFields):
                                           "combination runs (with ranges: values drawn from)")  # fmt: skip
     ranges: dict[str, RangeIn] = Field(default_factory=dict, description="random search: {low, high} per numeric "
                                        "parameter, integers for integer parameters")  # fmt: skip
-    samples: int | None = Field(default=None, ge=1, description="random search: combinations to draw")
+    samples: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="random search: combinations to draw")
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="random search: the generator's seed "
                              "(one is chosen and returned when absent)")  # fmt: skip
     objective: str = Field(default="sharpe_ratio", description="any metric of the metrics JSON, e.g. sharpe_ratio "

@@ -24,7 +24,7 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
     settings = ctx.settings
     ib = IbEndpoint(settings.ib_host, settings.ib_port, settings.ib_client_id)
-    uploads = (settings.state_dir / "uploads").resolve()
+    uploads = settings.uploads_dir
     # one run per import job: the same job re-sent in a new envelope is recognised by its job_id
     handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib),
                          key=lambda envelope: envelope.data.job_id)  # fmt: skip

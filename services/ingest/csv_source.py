@@ -2,14 +2,19 @@
 
 Memory stays flat whatever the file size: one block of rows at a time. Rows whose field count
 does not match the header are not dropped silently: each becomes a rejected row with its line.
+So does a line longer than MAX_LINE_BYTES (no bar is that long; a 100 MB line would otherwise break
+the block reader and fail the whole file): the parser is handed a short stand-in for it, which keeps
+every other line's number.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +25,9 @@ from services.ingest.domain.csv_layout import BAR_FIELDS, CsvLayout, detect_layo
 from shared.text_bounds import clip, summarize_names
 
 BLOCK_SIZE = 2 << 20  # bytes per parsed block: ~35k one-minute bars; bigger blocks only cost memory
+MAX_LINE_BYTES: Final = 64 * 1024  # the longest line (header or row) read; a bar takes under 200 bytes
+SCAN_CHUNK: Final = 1 << 20
+STAND_IN: Final = b"\x00"  # what the parser sees instead of an overlong line: one field, so an invalid row
 
 
 class CsvFileError(ValueError):
@@ -30,6 +38,84 @@ class CsvFileError(ValueError):
 class RejectedLine:
     line: int
     message: str
+
+
+@dataclass(frozen=True)
+class LongLine:
+    line: int  # 1-based file line
+    start: int  # byte offset of its first byte
+    end: int  # byte offset just past it (its newline excluded)
+
+
+def too_long(length: int) -> str:
+    """What a rejected overlong line's error says."""
+    return f"the line is {length:,} bytes long; a line may be at most {MAX_LINE_BYTES:,} bytes"
+
+
+def long_lines(path: Path, limit: int = MAX_LINE_BYTES) -> tuple[int, list[LongLine]]:
+    """Count the lines of a file and find those longer than `limit` bytes (a vectorised byte scan)."""
+    found: list[LongLine] = []
+    lines, offset, line_start = 0, 0, 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(SCAN_CHUNK):
+            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n")) + offset
+            starts = np.concatenate([[line_start], ends[:-1] + 1]) if len(ends) else np.empty(0, dtype=np.int64)
+            for i in np.flatnonzero(ends - starts > limit):
+                found.append(LongLine(lines + int(i) + 1, int(starts[i]), int(ends[i])))
+            if len(ends):
+                line_start = int(ends[-1]) + 1
+            lines += len(ends)
+            offset += len(chunk)
+            last = chunk[-1:]
+    if last != b"\n":
+        lines += 1
+        if offset - line_start > limit:
+            found.append(LongLine(lines, line_start, offset))
+    return lines, found
+
+
+class _WithStandIns(io.RawIOBase):
+    """The file's bytes with each overlong line replaced by STAND_IN (its newline kept)."""
+
+    def __init__(self, path: Path, replaced: list[LongLine]) -> None:
+        self._file = path.open("rb")
+        self._pieces: list[tuple[int, int] | bytes] = []  # (start, end) byte ranges of the file, or literal bytes
+        position = 0
+        for line in replaced:
+            self._pieces += [(position, line.start), STAND_IN]
+            position = line.end
+        self._pieces.append((position, -1))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while self._pieces and len(buffer):
+            piece = self._pieces[0]
+            if isinstance(piece, bytes):  # never empty: it is dropped once copied
+                count = min(len(buffer), len(piece))
+                buffer[:count] = piece[:count]
+                self._pieces[0:1] = [piece[count:]] if count < len(piece) else []
+                return count
+            start, end = piece
+            wanted = len(buffer) if end < 0 else min(len(buffer), end - start)
+            self._file.seek(start)
+            count = (self._file.readinto(buffer[:wanted]) or 0) if wanted > 0 else 0
+            done = count == 0 or (end >= 0 and start + count >= end)
+            self._pieces[0:1] = [] if done else [(start + count, end)]
+            if count:
+                return count
+        return 0
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _with_stand_ins(path: Path, overlong: dict[int, LongLine]) -> io.BufferedReader:
+    """Buffered: Arrow takes a short read for the end of the file, and a stand-in makes reads short."""
+    return io.BufferedReader(_WithStandIns(path, sorted(overlong.values(), key=lambda line: line.start)))
 
 
 @dataclass
@@ -44,6 +130,8 @@ class CsvSource:
     block_size: int = BLOCK_SIZE
     layout: CsvLayout | None = None
     rejected: list[RejectedLine] = field(default_factory=list)
+    overlong: dict[int, LongLine] = field(default_factory=dict)  # file line -> where it is
+    _lines_scanned: int | None = None
     _rows_seen: int = 0
 
     def open(self) -> CsvLayout:
@@ -54,7 +142,13 @@ class CsvSource:
             raise CsvFileError(f"not a file: {self.path.name}")
         try:
             with self.path.open(newline="", encoding="utf-8-sig") as handle:
-                header = next(csv.reader(handle), None)
+                first = handle.readline(MAX_LINE_BYTES + 1)
+            if len(first.rstrip("\r\n")) > MAX_LINE_BYTES:
+                expected = f"expected a header such as {','.join(BAR_FIELDS)}"
+                raise CsvFileError(f"line 1 (the header) is over {MAX_LINE_BYTES:,} characters long; {expected}")
+            header = next(csv.reader([first]), None) if first.strip() else None
+        except csv.Error as exc:
+            raise CsvFileError(f"line 1 (the header) is not valid CSV: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise CsvFileError(f"{self.path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         except OSError as exc:
@@ -68,20 +162,19 @@ class CsvSource:
         return self.layout
 
     def count_rows(self) -> int:
-        """Data lines in the file (a fast byte count, for progress totals)."""
-        lines = 0
-        last = b"\n"
-        with self.path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                lines += chunk.count(b"\n")
-                last = chunk[-1:]
-        if last != b"\n":
-            lines += 1
-        return max(lines - 1, 0)
+        """Data lines in the file (a fast byte scan, for progress totals); finds the overlong lines too."""
+        if self._lines_scanned is None:
+            self._lines_scanned, found = long_lines(self.path)
+            self.overlong = {line.line: line for line in found}
+        return max(self._lines_scanned - 1, 0)
 
     def _on_invalid_row(self, row: pacsv.InvalidRow) -> str:
         expected = self.layout.header if self.layout else ()
         number = int(row.number) if row.number is not None else 0
+        if number in self.overlong:
+            line = self.overlong[number]
+            self.rejected.append(RejectedLine(number, too_long(line.end - line.start)))
+            return "skip"
         self.rejected.append(
             RejectedLine(number, f"expected {row.expected_columns} fields ({summarize_names('header', expected)}), "
                          f"found {row.actual_columns}: {row.text[:120]!r}")
@@ -91,8 +184,27 @@ class CsvSource:
     def batches(self) -> Iterator[CsvBatch]:
         layout = self.layout or self.open()
         names = [f"c{i}" for i in range(len(layout.header))]
-        handle = self.path.open("rb")  # a Python file: Arrow then reads block by block (a path is read ahead)
-        reader = pacsv.open_csv(
+        self.count_rows()
+        # A Python file: Arrow then reads block by block (a path is read ahead).
+        handle = self.path.open("rb") if not self.overlong else _with_stand_ins(self.path, self.overlong)
+        try:
+            reader = self._reader(handle, names, layout)
+        except pa.ArrowInvalid as exc:
+            handle.close()
+            raise CsvFileError(clip(f"{self.path.name}: {exc}")) from exc
+        try:
+            for record_batch in reader:
+                if record_batch.num_rows == 0:
+                    continue
+                columns = {f: record_batch.column(names[layout.index(f)]) for f in BAR_FIELDS}
+                yield CsvBatch(columns=columns, lines=self._lines(record_batch.num_rows))
+        except pa.ArrowInvalid as exc:
+            raise CsvFileError(clip(f"{self.path.name}: {exc}")) from exc
+        finally:
+            handle.close()
+
+    def _reader(self, handle: BinaryIO, names: list[str], layout: CsvLayout) -> pacsv.CSVStreamingReader:
+        return pacsv.open_csv(
             handle,
             read_options=pacsv.ReadOptions(
                 block_size=self.block_size, use_threads=False, skip_rows=1, column_names=names
@@ -104,16 +216,6 @@ class CsvSource:
                 ]
             ),
         )  # fmt: skip
-        try:
-            for record_batch in reader:
-                if record_batch.num_rows == 0:
-                    continue
-                columns = {f: record_batch.column(names[layout.index(f)]) for f in BAR_FIELDS}
-                yield CsvBatch(columns=columns, lines=self._lines(record_batch.num_rows))
-        except pa.ArrowInvalid as exc:
-            raise CsvFileError(clip(f"{self.path.name}: {exc}")) from exc
-        finally:
-            handle.close()
 
     def _lines(self, count: int) -> npt.NDArray[np.int64]:
         """File lines of the next `count` rows, stepping over the lines rejected for their field count."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import asyncpg
 import structlog
 
 from services.ingest.csv_import import ImportOutcome, ImportPlan, Progress, StrictImportFailed, import_csv
@@ -71,6 +72,11 @@ class IngestHandler:
             outcome = await self._import(conn, envelope)
         except (IngestRejected, CsvFileError, StrictImportFailed) as exc:
             await self._announce_failure(conn, envelope, str(exc), getattr(exc, "outcome", None))
+            return
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            # A value the row checks let through and the database refused: retrying cannot help, so the job
+            # fails with the reason (its savepoint rolled back) instead of its message going to the dead letters.
+            await self._announce_failure(conn, envelope, f"the database refused a value: {exc}", None)
             return
         except PartialFetch as exc:  # the savepoint committed what was fetched: keep it, say what happened
             await self._announce_failure(conn, envelope, str(exc), exc.outcome, kept=exc.outcome.rows_loaded)
@@ -144,8 +150,11 @@ class IngestHandler:
         except IbUnavailable as exc:
             raise IngestRejected(str(exc)) from exc
         plan = ImportPlan(target, request.instrument_id, request.timeframe.value, sessions, request.skip_invalid)
-        async with conn.transaction():
-            outcome = await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+        try:
+            async with conn.transaction():
+                outcome = await import_csv(conn, plan, progress)  # type: ignore[arg-type]
+        finally:  # the fetched history is in the database (or the job failed): the file has served
+            target.unlink(missing_ok=True)
         if fetched.error:
             raise PartialFetch(f"{fetched.error} (after {fetched.chunks_done} of {fetched.chunks_total} requests; "
                                f"the {outcome.rows_loaded} bars fetched before are kept)", outcome)  # fmt: skip

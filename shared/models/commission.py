@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final, Self
+from typing import Annotated, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +16,16 @@ FIELDS: Final[dict[CommissionType, frozenset[str]]] = {
     CommissionType.FIXED: frozenset({"per_order"}),
 }
 OPTIONAL: Final = frozenset({"type", "slippage_ticks"})
+# Bounds of each field: far beyond any broker's fees, small enough that no cost computed from them overflows.
+MAX_PER_SHARE: Final = Decimal(1_000)
+MAX_PER_ORDER: Final = Decimal(1_000_000)
+MAX_PERCENT: Final = Decimal(100)
+MAX_SLIPPAGE_TICKS: Final = 10_000
+MONEY_DECIMAL_PLACES: Final = 6
+PerShare = Annotated[Decimal, Field(ge=0, le=MAX_PER_SHARE, decimal_places=MONEY_DECIMAL_PLACES)]
+PerOrder = Annotated[Decimal, Field(ge=0, le=MAX_PER_ORDER, decimal_places=MONEY_DECIMAL_PLACES)]
+Percent = Annotated[Decimal, Field(ge=0, le=MAX_PERCENT, decimal_places=MONEY_DECIMAL_PLACES)]
+SlippageTicks = Annotated[int, Field(ge=0, le=MAX_SLIPPAGE_TICKS)]
 
 
 class CommissionModel(BaseModel):
@@ -24,11 +34,13 @@ class CommissionModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: CommissionType = CommissionType.PER_SHARE
-    per_share: Decimal | None = Field(default=None, ge=0, description="money per share (PER_SHARE)")
-    minimum: Decimal | None = Field(default=None, ge=0, description="least money per order (PER_SHARE, PERCENT)")
-    percent: Decimal | None = Field(default=None, ge=0, description="percent of notional, 0.1 = 0.1% (PERCENT)")
-    per_order: Decimal | None = Field(default=None, ge=0, description="money per order (FIXED)")
-    slippage_ticks: int = Field(default=1, ge=0, description="ticks a market order fills worse than the bar's price")
+    per_share: PerShare | None = Field(default=None, description="money per share (PER_SHARE)")
+    minimum: PerOrder | None = Field(default=None, description="least money per order (PER_SHARE, PERCENT)")
+    percent: Percent | None = Field(default=None, description="percent of notional, 0.1 = 0.1% (PERCENT)")
+    per_order: PerOrder | None = Field(default=None, description="money per order (FIXED)")
+    slippage_ticks: SlippageTicks = Field(
+        default=1, description="ticks a market order fills worse than the bar's price"
+    )
 
     @model_validator(mode="after")
     def _fields_by_type(self) -> Self:

@@ -13,6 +13,11 @@ from shared.models.enums import AssetClass, Currency
 
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9./-]{0,19}$"
 EXCHANGE_PATTERN = r"^[A-Z0-9]{2,12}$"
+# Bounds of a trading specification: wider than any listed asset, narrow enough for every price and quantity
+# computed from them to stay exact (Nautilus keeps at most 9 decimal places of a price).
+MAX_TICK_SIZE = Decimal(10_000)
+TICK_DECIMAL_PLACES = 9
+MAX_LOT_SIZE = 1_000_000
 
 
 class Session(BaseModel):
@@ -67,8 +72,8 @@ class Instrument(BaseModel):
     exchange: str = Field(pattern=EXCHANGE_PATTERN, examples=["NASDAQ"])
     asset_class: AssetClass
     currency: Currency
-    tick_size: Decimal = Field(gt=0, examples=["0.01"])
-    lot_size: int = Field(gt=0, examples=[1])
+    tick_size: Decimal = Field(gt=0, le=MAX_TICK_SIZE, decimal_places=TICK_DECIMAL_PLACES, examples=["0.01"])
+    lot_size: int = Field(gt=0, le=MAX_LOT_SIZE, examples=[1])
     trading_hours: TradingHours = Field(default_factory=TradingHours)
     margin_requirement: Decimal = Field(gt=0, le=100, description="percent of position value", examples=["25"])
 

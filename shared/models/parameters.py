@@ -6,7 +6,7 @@ Unknown names are errors. Which schema belongs to which type is the registry's b
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Final, Self
 
 from pydantic import Field, model_validator
 
@@ -17,10 +17,16 @@ __all__ = [
     "StrategyParameters", "validate_parameters",
 ]  # fmt: skip
 
+# Bounds of the built-in parameters: every window fits decades of daily bars (or weeks of minute bars), and a
+# threshold beyond them would never trigger.
+MAX_BARS: Final = 10_000
+MAX_Z_SCORE: Final = 100.0
+MAX_RETURN_THRESHOLD: Final = 10.0  # 1000%
+
 
 class SmaCrossoverParameters(StrategyParameters):
-    fast_period: int = Field(ge=1, description="bars in the fast simple moving average", examples=[10])
-    slow_period: int = Field(ge=2, description="bars in the slow simple moving average", examples=[30])
+    fast_period: int = Field(ge=1, le=MAX_BARS - 1, description="bars in the fast simple moving average", examples=[10])
+    slow_period: int = Field(ge=2, le=MAX_BARS, description="bars in the slow simple moving average", examples=[30])
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> Self:
@@ -32,9 +38,9 @@ class SmaCrossoverParameters(StrategyParameters):
 
 
 class MeanReversionParameters(StrategyParameters):
-    lookback: int = Field(ge=2, description="bars in the mean and standard deviation", examples=[20])
-    entry_z: float = Field(gt=0, description="enter when |z-score| reaches this", examples=[2.0])
-    exit_z: float = Field(ge=0, description="exit when |z-score| falls back to this", examples=[0.5])
+    lookback: int = Field(ge=2, le=MAX_BARS, description="bars in the mean and standard deviation", examples=[20])
+    entry_z: float = Field(gt=0, le=MAX_Z_SCORE, description="enter when |z-score| reaches this", examples=[2.0])
+    exit_z: float = Field(ge=0, le=MAX_Z_SCORE, description="exit when |z-score| falls back to this", examples=[0.5])
 
     @model_validator(mode="after")
     def _exit_inside_entry(self) -> Self:
@@ -44,5 +50,10 @@ class MeanReversionParameters(StrategyParameters):
 
 
 class MomentumParameters(StrategyParameters):
-    lookback: int = Field(ge=1, description="bars over which the return is measured", examples=[20])
-    threshold: float = Field(ge=0, description="return (a fraction, 0.02 = 2%) that triggers an entry", examples=[0.02])
+    lookback: int = Field(ge=1, le=MAX_BARS, description="bars over which the return is measured", examples=[20])
+    threshold: float = Field(
+        ge=0,
+        le=MAX_RETURN_THRESHOLD,
+        description="return (a fraction, 0.02 = 2%) that triggers an entry",
+        examples=[0.02],
+    )

@@ -15,7 +15,7 @@ from shared.text_bounds import MAX_FIELD_CHARS, MAX_LISTED_ERRORS, clip
 class StrategyParameters(BaseModel):
     """Subclass it for a strategy's parameters: unknown names are errors, and `allow_short` is always there."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN/inf: never a parameter
 
     allow_short: bool = Field(default=False, description="also take short positions (long-only by default)")
 

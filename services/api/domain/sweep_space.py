@@ -81,10 +81,13 @@ def space_problems(model: type[BaseModel], space: Space, fixed: dict[str, Any]) 
     """Unknown parameters, values outside the schema, missing required ones: each names its field."""
     known = list(model.model_fields)
     problems: list[Problem] = []
+    adapters: dict[str, TypeAdapter[Any]] = {}  # one per parameter: building one costs far more than a check
 
     def check(path: str, name: str, value: Any) -> None:
+        if name not in adapters:
+            adapters[name] = _field_adapter(model, name)
         try:
-            _field_adapter(model, name).validate_python(value)
+            adapters[name].validate_python(value)
         except ValidationError as exc:
             problems.append(Problem(path, f"{name}={value!r}: {_message(exc)}"))
 

@@ -7,9 +7,9 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
 import anyio
@@ -18,12 +18,15 @@ from fastapi.responses import StreamingResponse
 
 from services.api import correlation
 from services.api.auth import CurrentUser
+from services.api.domain.time_range import time_range
 from services.api.handlers.deps import Ctx, Db
 from services.api.handlers.instruments import WRITE_REFUSED, InstrumentId
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
 from services.api.repository.imports import insert_job, job_row
 from services.api.repository.instruments import get_instrument
+from services.api.repository.uploads import bytes_on_disk, lock_bytes_on_disk
 from services.api.schemas import BarOut, IbkrImport, ImportJobOut, JobAccepted
+from services.api.uploads import UploadPolicy
 from shared import topics
 from shared.db.reads import may_write_instrument, stream_bars, writer_refused
 from shared.db.types import Connection
@@ -45,16 +48,16 @@ async def _writable_instrument(conn: Connection, user: UUID, instrument_id: str,
         raise ProblemError(403, "Forbidden", writer_refused(instrument_id))
 
 
-async def _store(upload: UploadFile, target: Path, limit: int) -> int:
-    """Stream the upload to disk; never more than `limit` bytes (413 beyond)."""
+async def _store(upload: UploadFile, target: Path, limit: int, too_large: ProblemError) -> int:
+    """Stream the upload to disk; never more than `limit` bytes (`too_large` beyond)."""
     size = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
     try:
         async with await anyio.open_file(target, "wb") as sink:
             while chunk := await upload.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise ProblemError(413, "Content Too Large", f"the file is over the {limit}-byte upload limit")
+                    raise too_large
                 await sink.write(chunk)
     except BaseException:
         await anyio.Path(target).unlink(missing_ok=True)
@@ -72,16 +75,23 @@ def _display_name(file_name: str | None) -> str | None:
     return shown or None
 
 
-async def _submit(conn: Connection, request: IngestRequested, file_name: str | None) -> None:
+async def _submit(
+    conn: Connection, request: IngestRequested, file_name: str | None, upload: tuple[str, int] | None = None
+) -> None:
     async with conn.transaction():
-        await insert_job(conn, request, file_name)
+        await insert_job(conn, request, file_name, upload)
         event = make_event(topics.INGEST_REQUESTED, request, source=SOURCE, subject=str(request.job_id),
                            correlation_id=correlation.current())  # fmt: skip
         await enqueue(conn, "api", event, key=request.instrument_id)
 
 
-@router.post("/import", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted,
-             responses={413: {"description": "file over the upload limit"}, **WRITE_REFUSED})  # fmt: skip
+UPLOAD_REFUSED: Final[dict[int | str, dict[str, Any]]] = {
+    413: {"description": "over the upload limit or your upload quota"},
+    **WRITE_REFUSED,
+}
+
+
+@router.post("/import", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=UPLOAD_REFUSED)
 async def import_csv(
     user: CurrentUser,
     conn: Db,
@@ -92,16 +102,31 @@ async def import_csv(
     skip_invalid: Annotated[bool, Form(description="load the valid rows and report the rejects")] = False,
     naive_timestamps_in_exchange_tz: Annotated[bool, Form(description="naive timestamps are exchange time")] = False,
 ) -> JobAccepted:
-    """Upload a CSV; the ingest service validates and loads it. Poll the job or watch `bts ingest csv`."""
+    """Upload a CSV; the ingest service validates and loads it. Poll the job or watch `bts ingest csv`. The file
+    is deleted when its import ends (after BTS_UPLOAD_GRACE_S); your files still on disk count against your
+    upload quota (BTS_UPLOAD_QUOTA_BYTES, 413 past it)."""
     await _writable_instrument(conn, user, instrument_id, "body.instrument_id")
+    uploads = UploadPolicy.of(ctx.settings)
+    used = await bytes_on_disk(conn, user)
+    room = uploads.room(used)
+    if room == 0:
+        raise uploads.over_quota(used)
     job_id = uuid.uuid4()
-    target = (ctx.settings.state_dir / "uploads" / f"{job_id}.csv").resolve()  # our name, never the client's
-    await _store(file, target, ctx.settings.max_upload_bytes)
+    name = uploads.file_name(job_id)
+    target = uploads.path(name)
+    largest = ctx.settings.max_upload_bytes
+    too_large = ProblemError(413, "Content Too Large", f"the file is over the {largest}-byte upload limit")
+    size = await _store(file, target, min(largest, room), too_large if largest <= room else uploads.over_quota(used))
     request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.CSV_FILE, instrument_id=instrument_id,
                               timeframe=timeframe, file_uri=target.as_uri(), skip_invalid=skip_invalid,
                               naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz)  # fmt: skip
     try:
-        await _submit(conn, request, _display_name(file.filename))
+        async with conn.transaction():
+            # Checked again, under a lock of the user's uploads: two uploads at once cannot both pass.
+            used = await lock_bytes_on_disk(conn, user)
+            if used + size > uploads.quota_bytes:
+                raise uploads.over_quota(used)
+            await _submit(conn, request, _display_name(file.filename), (name, size))
     except BaseException:  # no job, no file: an upload the database did not take leaves nothing behind
         await anyio.Path(target).unlink(missing_ok=True)
         raise
@@ -111,9 +136,10 @@ async def import_csv(
 @router.post("/ibkr", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted, responses=WRITE_REFUSED)
 async def import_ibkr(body: IbkrImport, user: CurrentUser, conn: Db) -> JobAccepted:
     """Fetch history from Interactive Brokers (TWS / IB Gateway at BTS_IB_HOST:BTS_IB_PORT)."""
-    start, end = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (body.start, body.end))
-    if end <= start:
-        raise unprocessable([FieldError(field="body.end", message=f"end ({end}) must be after start ({start})")])
+    period = time_range(body.start, body.end, "body")
+    if isinstance(period, list):
+        raise unprocessable([FieldError(field=p.field, message=p.message) for p in period])
+    start, end = period.start, period.end
     await _writable_instrument(conn, user, body.instrument_id, "body.instrument_id")
     job_id = uuid.uuid4()
     request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.IBKR, instrument_id=body.instrument_id,
@@ -146,9 +172,10 @@ async def read_bars(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> StreamingResponse:
     """Bars in [start, end) in time order, streamed (years of minute bars do not load into memory)."""
-    start, end = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (start, end))
-    if end <= start:
-        raise unprocessable([FieldError(field="query.end", message=f"end ({end}) must be after start ({start})")])
+    period = time_range(start, end, "query")  # before the 200 starts: a stream cannot turn into an error
+    if isinstance(period, list):
+        raise unprocessable([FieldError(field=p.field, message=p.message) for p in period])
+    start, end = period.start, period.end
     async with ctx.pool.acquire() as conn:
         if await get_instrument(conn, instrument_id) is None:
             raise not_found("instrument", instrument_id)
@@ -159,9 +186,25 @@ async def read_bars(
                 for r in batch:
                     yield BarOut(**dict(r))
 
+    bars = await _primed(rows())
     if format == "csv":
-        return StreamingResponse(_csv(rows()), media_type="text/csv")
-    return StreamingResponse(_json_array(rows()), media_type="application/json")
+        return StreamingResponse(_csv(bars), media_type="text/csv")
+    return StreamingResponse(_json_array(bars), media_type="application/json")
+
+
+async def _primed(rows: AsyncIterator[BarOut]) -> AsyncIterator[BarOut]:
+    """`rows` with its first item already read: the query's errors surface before the 200 is sent, as a
+    problem answer, instead of cutting a started body off."""
+    first = await anext(rows, None)
+
+    async def chained() -> AsyncIterator[BarOut]:
+        if first is None:
+            return
+        yield first
+        async for row in rows:
+            yield row
+
+    return chained()
 
 
 async def _csv(rows: AsyncIterator[BarOut]) -> AsyncIterator[str]:

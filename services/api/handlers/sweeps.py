@@ -109,7 +109,7 @@ async def _market(conn: Connection, config: BacktestConfiguration) -> prescreen.
             closes[iid] = {}
             async for batch in stream_bars(conn, iid, "BAR_DAILY", lo, hi):
                 closes[iid].update({r["timestamp"].date(): float(r["close"]) for r in batch})
-    frame = pd.DataFrame(closes).sort_index()
+    frame = await asyncio.to_thread(_frame, closes)
     instruments = await fetch_instruments(conn, list(config.instrument_ids))
     model = config.commission_model
     per_share = float(model.per_share or 0) if model.type.value == "PER_SHARE" else 0.0
@@ -121,8 +121,12 @@ async def _market(conn: Connection, config: BacktestConfiguration) -> prescreen.
     return prescreen.Market(closes=frame, weight=weight, cost_per_price=cost, cost_fraction=fraction)
 
 
-def _checks(body: SweepSubmit, strategy_type: str, space: Space, goal: Objective | None,
-            max_runs: int, window_count: int) -> list[Problem]:  # fmt: skip
+def _frame(closes: dict[str, dict[Any, float]]) -> pd.DataFrame:
+    return pd.DataFrame(closes).sort_index()
+
+
+def _size_problems(body: SweepSubmit, space: Space, max_runs: int, window_count: int) -> list[Problem]:
+    """The sweep counted, never expanded: an enormous grid is refused before any of its values is looked at."""
     problems: list[Problem] = []
     size = space.size()
     runs = size * window_count + window_count if body.walk_forward else size
@@ -132,6 +136,11 @@ def _checks(body: SweepSubmit, strategy_type: str, space: Space, goal: Objective
             if body.walk_forward else f"{runs:,} combinations"  # fmt: skip
         problems.append(Problem(where, f"the sweep expands to {what}; at most {max_runs:,} are allowed "
                                 "(BTS_SWEEP_MAX_RUNS)"))  # fmt: skip
+    return problems
+
+
+def _checks(body: SweepSubmit, strategy_type: str, space: Space, goal: Objective | None) -> list[Problem]:
+    problems: list[Problem] = []
     swept = space.swept
     for name in body.heatmap or []:
         if name not in swept:
@@ -203,8 +212,12 @@ async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> Sw
             found = windows(body.walk_forward, config.start_date, config.end_date)
         except ValueError as exc:
             problems.append(Problem("body.walk_forward", str(exc)))
-    problems += space_problems(model, space, fixed)
-    problems += _checks(body, strategy_type, space, goal, ctx.settings.sweep_max_runs, max(len(found), 1))
+    problems += _size_problems(body, space, ctx.settings.sweep_max_runs, max(len(found), 1))
+    if problems:
+        raise _problem(problems)
+    # Checking every value, expanding and pre-screening are CPU work: off the event loop, in a worker thread.
+    problems += await asyncio.to_thread(space_problems, model, space, fixed)
+    problems += _checks(body, strategy_type, space, goal)
     if problems:
         raise _problem(problems)
     periods = [("", config.start_date, config.end_date)] + [
@@ -226,7 +239,7 @@ async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> Sw
         market = await _market(conn, config)
         scores = await asyncio.to_thread(prescreen.scores, market, strategy_type, combos, goal)
         chosen = set(prescreen.top_k(scores, goal, body.prescreen.top_k))
-    children = _children(sweep_id, combos, config, found, scores, chosen)
+    children = await asyncio.to_thread(_children, sweep_id, combos, config, found, scores, chosen)
     queued = sum(1 for c in children if c.state == "QUEUED")
     total = queued + len(found)
     now = datetime.now(UTC)
@@ -334,6 +347,10 @@ async def _stitched(conn: Connection, sweep: SweepRecord) -> tuple[list[CurvePoi
         curves.append(WindowCurve(index=child.window_index or 0,
                                   dates=[r["timestamp"].date() for r in rows] or None,
                                   values=[float(r["total_value"]) for r in rows] or None))  # fmt: skip
+    return await asyncio.to_thread(_stitched_curve, curves, capital)
+
+
+def _stitched_curve(curves: list[WindowCurve], capital: float) -> tuple[list[CurvePoint], dict[str, float | None]]:
     curve = stitch(curves, capital)
     points = [CurvePoint(date=d.date(), value=round(float(v), 2)) for d, v in curve.items()]
     return points, summary(curve, capital)

@@ -17,12 +17,16 @@ COLUMNS = (
 )
 
 
-async def insert_job(conn: Connection, request: IngestRequested, file_name: str | None) -> None:
+async def insert_job(
+    conn: Connection, request: IngestRequested, file_name: str | None, upload: tuple[str, int] | None = None
+) -> None:
+    """`file_name`: the client's, shown back; `upload`: (name, bytes) of our file in the uploads folder."""
+    upload_file, upload_bytes = upload or (None, 0)
     await conn.execute(
-        "INSERT INTO api.import_jobs (id, user_id, instrument_id, timeframe, source, status, file_name) "
-        "VALUES ($1, $2, $3, $4, $5, 'PENDING', $6)",
+        "INSERT INTO api.import_jobs (id, user_id, instrument_id, timeframe, source, status, file_name, "
+        "upload_file, upload_bytes) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8)",
         request.job_id, request.user_id, request.instrument_id, request.timeframe.value, request.source.value,
-        file_name,
+        file_name, upload_file, upload_bytes,
     )  # fmt: skip
 
 

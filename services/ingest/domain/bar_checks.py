@@ -1,8 +1,10 @@
 """Validate a chunk of bars at once (numpy), reporting each bad row as {line, field, message}.
 
-The seed's rules: prices are positive numbers, high >= max(open, close), low <= min(open, close),
+The rules: prices are positive numbers, high >= max(open, close), low <= min(open, close),
 volume >= 0 (and whole), plus the exchange's calendar (see `sessions`). Every rule runs on every
-row so a file's errors are reported together, not one per attempt.
+row so a file's errors are reported together, not one per attempt. Every value the database (or the
+engine) would refuse is caught here first, so one bad row is a rejected row, never a failed file:
+prices lie in [MIN_PRICE, MAX_PRICE] (what a Nautilus price can hold) and volume in [0, MAX_VOLUME].
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 PRICE_FIELDS = ("open", "high", "low", "close")
+MIN_PRICE = 1e-9  # a Nautilus price keeps 9 decimal places: anything smaller would be 0
+MAX_PRICE = 1e9  # under Nautilus' largest price (about 9.2e9)
+MAX_VOLUME = 10**15  # shares in one bar; well inside bigint and exact in a float64
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ def check_chunk(
         for field, values in prices.items():
             for pos in np.flatnonzero(values <= 0):
                 problems.append(RowProblem(int(pos), field, f"{field} must be > 0, got {values[pos]:g}"))
+            outside = (values > 0) & ((values < MIN_PRICE) | (values > MAX_PRICE))
+            for pos in np.flatnonzero(outside):
+                expected = f"{field} must be between {MIN_PRICE:g} and {MAX_PRICE:g}"
+                problems.append(RowProblem(int(pos), field, f"{expected}, got {values[pos]:g}"))
         for pos in np.flatnonzero(h < np.maximum(o, c)):
             problems.append(
                 RowProblem(int(pos), "high", f"high must be >= max(open, close): high={h[pos]:g}, "
@@ -75,11 +84,14 @@ def check_chunk(
             )  # fmt: skip
         for pos in np.flatnonzero(volume_f < 0):
             problems.append(RowProblem(int(pos), "volume", f"volume must be >= 0, got {volume_f[pos]:g}"))
+        for pos in np.flatnonzero(np.isfinite(volume_f) & (volume_f > MAX_VOLUME)):
+            problems.append(RowProblem(int(pos), "volume", f"volume must be <= {MAX_VOLUME:g}, got {volume_f[pos]:g}"))
         fractional = np.isfinite(volume_f) & (volume_f != np.floor(volume_f))
         for pos in np.flatnonzero(fractional):
             problems.append(RowProblem(int(pos), "volume", f"volume must be a whole number, got {volume_f[pos]:g}"))
     valid = ts_valid.copy()
     if problems:
         valid[[p.position for p in problems]] = False
-    volume = np.where(np.isfinite(volume_f), volume_f, 0).astype(np.int64)
+    storable = np.isfinite(volume_f) & (volume_f >= 0) & (volume_f <= MAX_VOLUME)  # rejected rows: 0, not garbage
+    volume = np.where(storable, volume_f, 0).astype(np.int64)
     return CheckedChunk(ns=ns, open=o, high=h, low=lo, close=c, volume=volume, valid=valid, problems=problems)
