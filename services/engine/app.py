@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from services.engine.domain.request_check import parse_request
 from services.engine.handlers import BacktestHandler
 from services.engine.retention import ResultRetention
 from shared import topics
@@ -22,7 +23,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
-    requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], BacktestHandler(ctx, publisher))
+    # requests that break the model's rules but name their backtest and user are FAILED with the reasons
+    handler = BacktestHandler(ctx, publisher)
+    requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], handler, parse=parse_request)
     settings = ctx.settings
     retention = ResultRetention(ctx.pool, timedelta(days=settings.result_retention_days), settings.retention_every_s)
     return [*messaging(ctx, publisher, [requests]), retention]

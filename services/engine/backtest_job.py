@@ -373,3 +373,29 @@ async def _run_claimed(
         if announce is not None:
             await announce(conn, failed)
     return failed
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request that may not run: which result it names, and why."""
+
+    backtest_id: UUID
+    user_id: UUID
+    configuration_id: UUID
+    request: dict[str, Any]
+    reason: str
+
+
+async def refuse_job(pool: asyncpg.Pool, refusal: Refusal, announce: Announce | None = None) -> BacktestOutcome:
+    """Write the FAILED result of a refused request and announce it, unless the result is done already (a
+    redelivery: SKIPPED)."""
+    async with pool.acquire() as conn, repository.run_lock(conn, refusal.backtest_id), conn.transaction():
+        ids = (refusal.backtest_id, refusal.configuration_id, refusal.user_id)
+        status = await repository.claim_result(conn, *ids, refusal.request)
+        if status in ("COMPLETED", "FAILED"):
+            return BacktestOutcome(status="SKIPPED")
+        failed = BacktestOutcome(status="FAILED", error_message=refusal.reason)
+        await repository.mark_failed(conn, refusal.backtest_id, refusal.reason, datetime.now(UTC))
+        if announce is not None:
+            await announce(conn, failed)
+        return failed
