@@ -407,12 +407,21 @@ class ResultState(BaseModel):
     user_id: UUID
     status: str
     sweep_id: UUID | None
+    error_message: str | None
+    trades_count: int
+    metrics: dict[str, Any] | None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> Any:
+        return _json(value)
 
 
 async def fetch_result_state(conn: Connection, result_id: UUID) -> ResultState | None:
-    """engine.backtest_results' owner and status, None when the engine has no such result (readers: api)."""
+    """engine.backtest_results' owner, status and outcome; None when the engine has no such result (readers: api)."""
     row = await conn.fetchrow(
-        "SELECT user_id, status, request->>'sweep_id' AS sweep_id FROM engine.backtest_results WHERE id = $1",
+        "SELECT user_id, status, request->>'sweep_id' AS sweep_id, error_message, trades_count, metrics "
+        "FROM engine.backtest_results WHERE id = $1",
         result_id,
     )
     return ResultState.model_validate(dict(row)) if row is not None else None
