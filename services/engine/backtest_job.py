@@ -26,6 +26,7 @@ from services.engine import repository
 from services.engine.bars import load_bars, session_dates, stamp_at_close, trading_days
 from services.engine.domain.ledger import Ledger, Snapshot, build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
+from services.engine.domain.no_trade import CheapestLot, no_trade_warning
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
 from services.engine.domain.runner import InstrumentSpec, MarginCall, RunError, RunInput, RunOutput, run_backtest
 from services.engine.domain.strategy_loader import resolve_strategy
@@ -181,7 +182,19 @@ def _compute(
     finally:
         if feed is not None:
             feed.close()
-    return _summary(job, bars, benchmark, output, daily, ledger), ledger
+    outcome = _summary(job, bars, benchmark, output, daily, ledger)
+    if not ledger.trades:  # completed, but nothing to show in the trades: say why
+        outcome.warnings.append(_no_trade(job, bars, request, output.signals))
+    return outcome, ledger
+
+
+def _no_trade(job: BacktestJob, bars: dict[str, pd.DataFrame], request: RunInput, signals: int) -> str:
+    lots = {spec.id: spec.lot_size for spec in request.instruments}
+    cheapest = min(
+        (CheapestLot(iid, Decimal(str(frame["close"].min())), lots[iid]) for iid, frame in bars.items()),
+        key=lambda lot: lot.cost,
+    )
+    return no_trade_warning(job.initial_capital, job.position_size_pct, signals, cheapest)
 
 
 def _records_into(feed: SnapshotFeed | None, result_id: UUID) -> Callable[[list[Snapshot]], None] | None:
