@@ -37,6 +37,7 @@ from shared.events import TOPIC_PAYLOADS, Envelope
 from shared.kafka.consumer import MessageProcessor, consumer_timeouts
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
+from shared.kafka.security import faststream_security
 from shared.runtime.messaging import messaging, observed
 from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
@@ -55,6 +56,7 @@ PRODUCERS = {
 def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
     kafka = KafkaRouter(
         required(settings.kafka_bootstrap, "BTS_KAFKA_BOOTSTRAP"),
+        security=faststream_security(settings),
         schema_url="/asyncapi",
         logger=logging.getLogger("bts.kafka"),  # through the root handler: JSON lines like every other
         description="Every topic of the platform and its CloudEvents-style envelope; JSON, keyed as documented.",
