@@ -35,7 +35,7 @@ from tests.faults.stack_control import (
     message,
     register_instrument,
 )
-from tests.integration.market import load_daily_symbols, write_daily_csv
+from tests.integration.market import load_daily_symbols, register_owners, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -94,6 +94,7 @@ class Scenario:
         await load_daily_symbols(self.stack.database_url, folder, ("PSA", "SPY"), start="2020-01-01",
                                  end="2020-12-31")  # fmt: skip
         await register_instrument(self.stack.database_url, UPLOADED)
+        await register_owners(self.stack.database_url, [self.good_backtest.data, self.unknown_backtest.data])
         poisons = [(topic, kind) for topic in CONSUMERS for kind in POISONS]
         self.values = {(t, k): POISONS[k][0](t) for t, k in poisons}
         sent = await self.stack.send([(t, self.values[(t, k)], self.key_of(t)) for t, k in poisons])
