@@ -33,6 +33,8 @@ class BacktestSettings(BaseModel):
     """The configuration fields a caller chooses, with their limits: the one definition that the REST bodies
     (a backtest's, a sweep's) and a `backtest.requested` from any producer are validated against."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not a silent default
+
     instrument_ids: list[str] = Field(
         min_length=1, max_length=MAX_INSTRUMENTS, examples=[["AAPL.NASDAQ", "MSFT.NASDAQ"]]
     )
