@@ -12,10 +12,13 @@ import structlog
 from services.reporting.report_job import GeneratedReport, generate_reports
 from services.reporting.sweep_report_job import SweepNotFound, generate_sweep_report
 from shared import topics
+from shared.db.reads import fetch_result_state
 from shared.db.types import Connection
 from shared.events import Envelope, ReportGenerated, SweepCompleted, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import ReportType
+from shared.models.enums import TERMINAL_STATUSES
+from shared.runtime.metrics import EVENTS_IGNORED
 
 SOURCE = "bts/reporting"
 log = structlog.get_logger()
@@ -34,6 +37,13 @@ class ReportHandler:
             return
         if getattr(data, "sweep_id", None) is not None:
             return  # a sweep's child: reported, if among the best, when the sweep completes
+        result = await fetch_result_state(conn, data.backtest_id)
+        if result is not None and (result.user_id != data.user_id or result.status not in TERMINAL_STATUSES):
+            # forged or stale: reports follow the engine's finished result, never a message about it
+            ids = {"backtest_id": str(data.backtest_id), "status": result.status}
+            log.warning("event contradicts the engine's result: ignored", topic=envelope.type, **ids)
+            EVENTS_IGNORED.labels("reporting", envelope.type, "the engine's result disagrees").inc()
+            return
         reports = await generate_reports(conn, data.backtest_id, self.reports_dir)  # type: ignore[arg-type]
         await self._announce(conn, envelope, data.backtest_id, data.user_id, reports)
 

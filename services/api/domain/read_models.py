@@ -13,8 +13,9 @@ from uuid import UUID
 
 from shared import topics
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BarsLoaded, IngestFailed, IngestProgress
+from shared.models.enums import TERMINAL_STATUSES
 
-TERMINAL = frozenset({"COMPLETED", "FAILED"})
+TERMINAL = TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)

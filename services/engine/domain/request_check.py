@@ -15,10 +15,9 @@ from uuid import UUID
 from pydantic import ConfigDict, Field, ValidationError
 
 from shared.events import BacktestRequested, Envelope, Payload, parse_event
+from shared.models.enums import TERMINAL_STATUSES
 from shared.models.errors import FieldProblem, field_problems
 from shared.strategy_types import ParameterError, UnknownStrategyType, get_strategy_type
-
-TERMINAL = frozenset({"COMPLETED", "FAILED"})
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,7 @@ async def _sweep_problems(request: BacktestRequested, sweep_id: UUID, facts: Req
     sweep = await facts.sweep(sweep_id)
     if sweep is None or sweep.user_id != request.user_id:
         return [f"sweep_id: no sweep {sweep_id} of user {request.user_id}"]
-    if sweep.status in TERMINAL:
+    if sweep.status in TERMINAL_STATUSES:
         return [f"sweep_id: sweep {sweep_id} is {sweep.status}: it runs no more backtests"]
     if request.configuration.strategy_id != (sweep.strategy_id or sweep.id):
         return [f"strategy_id: sweep {sweep_id} does not run strategy {request.configuration.strategy_id}"]
