@@ -5,8 +5,9 @@ nothing else is lost or dead-lettered.
 An unknown instrument is not poison: the message is well formed and names something that does not
 exist, which is a handled outcome with a reason a person can act on. An ingest.requested for one is
 answered with ingest.failed ("unknown instrument ..."); a backtest.requested for one becomes a FAILED
-result ("unknown instrument(s): ...") announced on backtest.failed, which reporting and the gateway then
-handle like any other failed backtest. Neither goes to a dead-letter topic.
+result ("the request was refused: instrument_ids.0: unknown instrument ...") announced on backtest.failed,
+which reporting and the gateway then handle like any other failed backtest. Neither goes to a dead-letter
+topic.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def test_an_unknown_instrument_is_a_handled_failure_not_a_dead_letter(scenario: 
         row = (await stack.fetch("SELECT status, error_message FROM engine.backtest_results WHERE id = $1",
                                  unknown))[0]  # fmt: skip
         assert row["status"] == "FAILED"
-        assert row["error_message"] == f"unknown instrument(s): {UNKNOWN}"
+        assert row["error_message"] == f"the request was refused: instrument_ids.0: unknown instrument {UNKNOWN}"
         failed = await stack.fetchval(
             "SELECT payload FROM ingest.outbox WHERE topic = $1 AND payload->'data'->>'job_id' = $2",
             topics.INGEST_FAILED,
