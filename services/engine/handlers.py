@@ -24,7 +24,6 @@ from shared.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED,
 from shared.runtime.service import ServiceContext
 
 SOURCE = "bts/engine"
-SERVICE = "engine"
 log = structlog.get_logger()
 
 
@@ -83,7 +82,7 @@ class BacktestHandler:
             owner = await repository.result_owner(conn, request.backtest_id)
             if owner is not None and owner != request.user_id:  # forged: someone else's result id
                 log.warning("request names another user's backtest: ignored", backtest_id=str(request.backtest_id))
-                EVENTS_IGNORED.labels(SERVICE, topics.BACKTEST_REQUESTED, "another user's backtest").inc()
+                EVENTS_IGNORED.labels(self.ctx.name, topics.BACKTEST_REQUESTED, "another user's backtest").inc()
                 return
             problems = await request_problems(request, TableFacts(conn))
         if problems:
