@@ -38,6 +38,7 @@ from shared.kafka.consumer import MessageProcessor, consumer_timeouts
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.kafka.security import faststream_security
+from shared.raw_requests import parse_request
 from shared.runtime.messaging import messaging, observed
 from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
@@ -112,7 +113,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def components(ctx: ServiceContext) -> list[Component]:
         publisher = EventPublisher(ctx.kafka_bootstrap)
         gateway.state.read_models = observed(
-            SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, apply_event), publisher)
+            SERVICE,
+            # a request that breaks the model's rules is the engine's to FAIL (then its backtest.failed comes)
+            MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, apply_event), publisher, parse=parse_request),
         )
         return messaging(ctx, publisher, [])
 

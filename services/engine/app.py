@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from services.engine.domain.request_check import parse_request
 from services.engine.handlers import BacktestHandler
 from services.engine.retention import ResultRetention
 from shared import topics
 from shared.kafka.producer import EventPublisher
+from shared.raw_requests import parse_request
 from shared.runtime.messaging import consumer, messaging
 from shared.runtime.service import Component, ServiceContext, run_worker
 

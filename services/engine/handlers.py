@@ -10,7 +10,7 @@ import structlog
 
 from services.engine import repository
 from services.engine.backtest_job import BacktestJob, BacktestOutcome, Refusal, refuse_job, run_job
-from services.engine.domain.request_check import UncheckedRequest, request_problems
+from services.engine.domain.request_check import request_problems
 from services.engine.input_cache import InputCache
 from services.engine.request_facts import TableFacts
 from shared import topics
@@ -20,6 +20,7 @@ from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
 from shared.models import BacktestStatus, PerformanceMetrics
 from shared.models.errors import summarize
+from shared.raw_requests import UncheckedRequest
 from shared.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED, REQUESTS_REFUSED
 from shared.runtime.service import ServiceContext
 
@@ -71,26 +72,23 @@ class BacktestHandler:
             log.warning("progress not published", error=str(exc))
 
     async def __call__(self, envelope: Envelope[Any]) -> None:
-        if isinstance(envelope.data, UncheckedRequest):  # parsed, but breaks the model's rules
-            unchecked = envelope.data
-            ids = (unchecked.backtest_id, unchecked.user_id, unchecked.configuration_id)
-            refusal = Refusal(*ids, unchecked.model_dump(mode="json"), refused(unchecked.problems))
-            await self._refuse(envelope, refusal, unchecked.sweep_id)
-            return
-        request: BacktestRequested = envelope.data
+        data: BacktestRequested | UncheckedRequest = envelope.data
         async with self.ctx.pool.acquire() as conn:
-            owner = await repository.result_owner(conn, request.backtest_id)
-            if owner is not None and owner != request.user_id:  # forged: someone else's result id
-                log.warning("request names another user's backtest: ignored", backtest_id=str(request.backtest_id))
+            owner = await repository.result_owner(conn, data.backtest_id)
+            if owner is not None and owner != data.user_id:  # forged: someone else's result id
+                log.warning("request names another user's backtest: ignored", backtest_id=str(data.backtest_id))
                 EVENTS_IGNORED.labels(self.ctx.name, topics.BACKTEST_REQUESTED, "another user's backtest").inc()
                 return
-            problems = await request_problems(request, TableFacts(conn))
-        if problems:
-            ids = (request.backtest_id, request.user_id, request.configuration.id)
-            refusal = Refusal(*ids, request.model_dump(mode="json"), refused(problems))
-            await self._refuse(envelope, refusal, request.sweep_id)
+            if isinstance(data, UncheckedRequest):  # parsed, but breaks the model's rules
+                problems, configuration_id = data.problems, data.configuration_id
+            else:
+                problems, configuration_id = await request_problems(data, TableFacts(conn)), data.configuration.id
+        if isinstance(data, BacktestRequested) and not problems:
+            await self._run(envelope, job_from_request(data))
             return
-        await self._run(envelope, job_from_request(request))
+        request = data.model_dump(mode="json")
+        refusal = Refusal(data.backtest_id, data.user_id, configuration_id, request, refused(problems))
+        await self._refuse(envelope, refusal, data.sweep_id)
 
     async def _refuse(self, envelope: Envelope[Any], refusal: Refusal, sweep_id: UUID | None) -> None:
         async def announce(conn: Connection, outcome: BacktestOutcome) -> None:

@@ -15,16 +15,11 @@ from pydantic import ValidationError
 
 from services.api.problems import validation_problem
 from services.api.schemas import BacktestSubmit
-from services.engine.domain.request_check import (
-    StrategyFacts,
-    SweepFacts,
-    UncheckedRequest,
-    parse_request,
-    request_problems,
-)
+from services.engine.domain.request_check import StrategyFacts, SweepFacts, request_problems
 from shared import topics
 from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration
+from shared.raw_requests import UncheckedRequest, parse_request
 
 SMA = {"fast_period": 10, "slow_period": 30}
 
@@ -168,3 +163,17 @@ def test_a_valid_request_parses_as_itself() -> None:
     envelope = parse_request(topics.BACKTEST_REQUESTED, _raw(request))
     assert envelope.data == request
     assert envelope.data.configuration.initial_capital == Decimal(100_000)
+
+
+def test_only_requests_are_read_leniently() -> None:
+    document = {
+        "id": str(uuid4()),
+        "type": topics.BACKTEST_PROGRESS,
+        "source": "outside",
+        "time": "2024-01-01T00:00:00Z",
+        "correlation_id": "c",
+        "schema_version": 1,
+        "data": {"backtest_id": str(uuid4()), "user_id": str(ALICE), "status": "RUNNING", "progress_pct": 500},
+    }
+    with pytest.raises(ValueError, match="progress_pct"):
+        parse_request(topics.BACKTEST_PROGRESS, json.dumps(document))

@@ -18,6 +18,7 @@ from shared.db.reads import ResultState, fetch_result_state
 from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, Envelope
 from shared.models import PerformanceMetrics
+from shared.raw_requests import UncheckedRequest
 from shared.runtime.metrics import EVENTS_IGNORED
 
 log = structlog.get_logger()
@@ -29,7 +30,9 @@ READ_MODEL_TOPICS: Final = (topics.BACKTEST_REQUESTED, *BACKTEST_TOPICS, *IMPORT
 
 async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
     topic, data = envelope.type, envelope.data
-    if topic == topics.BACKTEST_REQUESTED and isinstance(data, BacktestRequested):
+    if isinstance(data, UncheckedRequest):  # the engine FAILs it with the field errors; its backtest.failed follows
+        log.info("request breaks the model's rules: left to the engine", backtest_id=str(data.backtest_id))
+    elif topic == topics.BACKTEST_REQUESTED and isinstance(data, BacktestRequested):
         # also requests published straight to Kafka by outside producers
         await backtests.record_requested(conn, data, envelope.time)
     elif topic in BACKTEST_TOPICS:

@@ -3,20 +3,17 @@
 The gateway checks the same before it publishes, but anyone who can write the topic can publish a
 request: the configuration is held to the shared model's limits (as REST is), and the user, their
 strategy, the instruments and, for a sweep's child, its sweep are looked up in the tables that own them.
+(A request that breaks the model's rules never gets here: see `shared.raw_requests`.)
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
-from pydantic import ConfigDict, Field, ValidationError
-
-from shared.events import BacktestRequested, Envelope, Payload, parse_event
+from shared.events import BacktestRequested
 from shared.models.enums import TERMINAL_STATUSES
-from shared.models.errors import FieldProblem, field_problems
 from shared.strategy_types import ParameterError, UnknownStrategyType, get_strategy_type
 
 
@@ -47,63 +44,6 @@ class RequestFacts(Protocol):
     async def sweep(self, sweep_id: UUID) -> SweepFacts | None: ...
 
     async def known_instruments(self, instrument_ids: list[str]) -> set[str]: ...
-
-
-class UncheckedRequest(Payload):
-    """A `backtest.requested` whose envelope and ids parse but whose content breaks the shared model's rules:
-    enough to write its FAILED result (with the field problems) and tell the user why."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    backtest_id: UUID
-    user_id: UUID
-    configuration: dict[str, Any] = Field(default_factory=dict)
-    sweep_id: UUID | None = None
-    problems: list[str] = Field(default_factory=list)
-
-    @property
-    def configuration_id(self) -> UUID:
-        """The configuration's id when it parses, else the backtest's (a result row needs one)."""
-        try:
-            return UUID(str(self.configuration.get("id")))
-        except ValueError:
-            return self.backtest_id
-
-
-def configuration_problems(exc: ValidationError) -> list[FieldProblem]:
-    """A refused request's problems, named as REST names them (without REST's `body.` and the event's
-    `data.configuration.`), so the same mistake reads the same whichever way it came."""
-    problems = []
-    for problem in field_problems(exc.errors(), drop=1):  # the envelope's `data`
-        problems.append(
-            FieldProblem(problem.field.removeprefix("configuration."), problem.message, problem.type)
-            if problem.field.startswith("configuration.")
-            else problem
-        )
-    return problems
-
-
-def parse_request(topic: str, raw: bytes | str) -> Envelope[Any]:
-    """`parse_event`, except that a request whose payload breaks the rules but names its backtest and user
-    comes back as an `UncheckedRequest` (to be FAILED with its problems); anything less raises ValueError
-    (the dead-letter topic)."""
-    try:
-        return parse_event(topic, raw)
-    except ValidationError as exc:
-        if any(not error["loc"] or error["loc"][0] != "data" for error in exc.errors()):
-            raise  # the envelope itself is broken
-        document = json.loads(raw)
-        data = document.get("data")
-        if not isinstance(data, dict):
-            raise
-        try:
-            unchecked = UncheckedRequest.model_validate(
-                {**data, "problems": [str(p) for p in configuration_problems(exc)]}
-            )
-        except ValidationError:
-            raise exc from None  # not even the ids: nothing to fail, the message is dead-lettered
-        envelope: Envelope[Any] = Envelope[UncheckedRequest].model_validate({**document, "data": unchecked})
-        return envelope
 
 
 async def request_problems(request: BacktestRequested, facts: RequestFacts) -> list[str]:
