@@ -15,6 +15,7 @@ has provably handled it and every invariant of tests/faults/invariants.py holds.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import time
@@ -31,6 +32,7 @@ import pytest
 from bts.stackfile import StackFile
 from shared import topics
 from shared.events import BacktestCompleted, BacktestFailed, make_event
+from shared.kafka.dlq import read_dlq
 from shared.models import PerformanceMetrics
 from tests.faults.invariants import settled
 from tests.integration.clients import Api
@@ -225,6 +227,23 @@ def test_a_request_with_another_users_strategy_fails_with_the_reason(
     _recovered(stack, "backtest.requested with another user's strategy", started)
 
 
+def test_a_request_naming_another_users_backtest_changes_nothing(
+    stack: StackFile, alice: Api, bob: Api, alices_strategy: str
+) -> None:
+    done = _submit(alice, alices_strategy)
+    assert alice.wait(f"/backtests/{done}", {"COMPLETED", "FAILED"}, within=240)["status"] == "COMPLETED"
+    before = alice.http.get(f"/backtests/{done}/result").json()
+    forged_id, forged = _raw_request(bob.user_id, alices_strategy)
+    forged = forged.replace(forged_id.encode(), done.encode())  # bob's request under alice's backtest id
+    marker, behind = _raw_request(bob.user_id, alices_strategy)  # same key, same partition: handled after it
+    started = time.monotonic()
+    asyncio.run(_send_raw(stack.kafka_bootstrap, [(forged, str(bob.user_id)), (behind, str(bob.user_id))]))
+    assert bob.wait(f"/backtests/{marker}", {"COMPLETED", "FAILED"}, within=180)["status"] == "FAILED"
+    assert alice.http.get(f"/backtests/{done}/result").json() == before
+    assert bob.http.get(f"/backtests/{done}").status_code == 404
+    _recovered(stack, "backtest.requested under another user's backtest id", started)
+
+
 @pytest.mark.parametrize(
     "changes",
     [{"initial_capital": "1e15"}, {"instrument_ids": [f"S{n}.NASDAQ" for n in range(120)]}],
@@ -248,6 +267,9 @@ def test_kafka_refuses_what_rest_refuses_with_the_same_field_errors(
     for error in rest:
         assert error in final["error_message"], (error, final["error_message"])
     assert len(final["error_message"]) < 2000  # short: it travels in an event
+    # a handled outcome, not poison: no consumer group dead-lettered it
+    letters = asyncio.run(read_dlq(stack.kafka_bootstrap, topics.BACKTEST_REQUESTED))
+    assert not [letter for letter in letters if backtest_id.encode() in base64.b64decode(letter.value_b64)]
     _recovered(stack, f"backtest.requested past the REST limits ({next(iter(changes))})", started)
 
 
