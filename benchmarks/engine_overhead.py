@@ -55,7 +55,7 @@ from shared.kafka.producer import EventPublisher
 from shared.models import BacktestConfiguration, StrategyType
 from shared.runtime.service import ServiceContext
 from shared.settings import Settings
-from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx
+from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx, register_owners
 
 DAILY_SYMBOLS = ("BNA", "BNB", "BNC", "SPY")
 SMA = {"fast_period": 10, "slow_period": 30}
@@ -147,6 +147,7 @@ class Runner:
     async def full(self, request: BacktestRequested) -> float:
         """Seconds from the consumed request to the committed COMPLETED result and outbox row."""
         envelope = make_event(topics.BACKTEST_REQUESTED, request, source="bench", subject=str(request.backtest_id))
+        await register_owners(self.admin_url, [request])  # the engine checks the user and their strategy
         start = time.perf_counter()
         await self.handler(envelope)
         seconds = time.perf_counter() - start

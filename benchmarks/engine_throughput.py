@@ -40,7 +40,7 @@ from shared.kafka.admin import ensure_topics
 from shared.settings import Settings
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.engine_replicas import EngineReplica, request_event, users_covering_every_partition
-from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx
+from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx, register_owners
 
 PER_PARTITION = (2, 1, 1, 2, 1, 1)
 FX_COSTS = {"type": "PERCENT", "percent": "0.002", "minimum": "2.00"}
@@ -99,6 +99,7 @@ class Bench:
                 replica.wait_ready()
             # Warm-up: a short request on every partition until every replica has answered some.
             warm = self._events(users_covering_every_partition(6, seed=100 + self.round), minute=False)
+            asyncio.run(register_owners(self.admin_url, [e.data for e, _ in warm]))
             asyncio.run(publish(self.bootstrap, warm))
             warm_ids = {str(e.data.backtest_id) for e, _ in warm}
             asyncio.run(wait_for_events(self.bootstrap, topics.BACKTEST_COMPLETED, warm_ids, within=300))
@@ -107,6 +108,7 @@ class Bench:
                 raise RuntimeError(f"replicas {idle} got no partition during the warm-up; run again")
             events = self._events(users_spread(seed=self.round), minute=True)
             ids = {str(e.data.backtest_id) for e, _ in events}
+            asyncio.run(register_owners(self.admin_url, [e.data for e, _ in events]))
             start = time.perf_counter()
             asyncio.run(publish(self.bootstrap, events))
             asyncio.run(wait_for_events(self.bootstrap, topics.BACKTEST_COMPLETED, ids, within=3600))

@@ -38,7 +38,7 @@ from shared.kafka.lag import consumer_lag
 from shared.models import BacktestConfiguration, StrategyType
 from shared.runtime.logging import configure_logging
 from tests.faults.stack_control import live_stack
-from tests.integration.market import load_daily_symbols
+from tests.integration.market import load_daily_symbols, register_owners
 
 ENGINE_GROUP = "bts-engine"
 INSTRUMENT = "LDA.NASDAQ"
@@ -112,6 +112,7 @@ async def run_load(bootstrap: str, database_url: str, events: list[Envelope[Back
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         warm = requests(1, 1)
+        await register_owners(database_url, [e.data for e in [*warm, *events]])  # users the engine knows
         await _publish(bootstrap, warm)
         deadline = time.monotonic() + within
         while await _finished(conn, [warm[0].data.backtest_id]) < 1:

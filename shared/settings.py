@@ -2,9 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,11 +80,33 @@ class Settings(BaseSettings):
     # polling of the services' consumers cost the broker and the services about a sixth of a core (sweep
     # benchmark: 50.0 s at 20 ms, 40.2-42.8 s at 100 ms).
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=1, le=1000)
+    # Authentication to Kafka (docker-compose.yml: one SCRAM principal per service). Unset username: plaintext
+    # without authentication, as the embedded Tansu of `bts up` expects.
+    kafka_sasl_username: str | None = Field(default=None, description="SASL principal; unset = no authentication")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="its password")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="SASL_PLAINTEXT", description="SASL_SSL when the broker is reached over an untrusted network"
+    )
 
-    @field_validator("database_url", "kafka_bootstrap", "api_key", "git_commit", mode="before")
+    @field_validator(
+        "database_url",
+        "kafka_bootstrap",
+        "api_key",
+        "git_commit",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _sasl_pair(self) -> Self:
+        if (self.kafka_sasl_username is None) != (self.kafka_sasl_password is None):
+            raise ValueError("BTS_KAFKA_SASL_USERNAME and BTS_KAFKA_SASL_PASSWORD are set together or not at all")
+        return self
 
     @property
     def uploads_dir(self) -> Path:

@@ -41,6 +41,8 @@ from shared.events import TOPIC_PAYLOADS, Envelope
 from shared.kafka.consumer import MessageProcessor, consumer_timeouts
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
+from shared.kafka.security import faststream_security
+from shared.raw_requests import parse_request
 from shared.runtime.messaging import messaging, observed
 from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
@@ -59,6 +61,7 @@ PRODUCERS = {
 def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
     kafka = KafkaRouter(
         required(settings.kafka_bootstrap, "BTS_KAFKA_BOOTSTRAP"),
+        security=faststream_security(settings),
         schema_url="/asyncapi",
         logger=logging.getLogger("bts.kafka"),  # through the root handler: JSON lines like every other
         description="Every topic of the platform and its CloudEvents-style envelope; JSON, keyed as documented.",
@@ -119,7 +122,9 @@ def create_app(settings: Settings) -> FastAPI:
         publisher = EventPublisher(ctx.kafka_bootstrap)
         read_models = deleting_ended_uploads(apply_event, uploads)
         gateway.state.read_models = observed(
-            SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, read_models), publisher)
+            SERVICE,
+            # a request that breaks the model's rules is the engine's to FAIL (then its backtest.failed comes)
+            MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, read_models), publisher, parse=parse_request),
         )
         revoked = RevokedKeys(required(settings.database_url, "BTS_DATABASE_URL"))
         return [*messaging(ctx, publisher, []), revoked, UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)]

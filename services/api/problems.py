@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 
+from shared.models.errors import field_problems
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -59,12 +61,7 @@ def unprocessable(errors: list[FieldError]) -> ProblemError:
 
 def validation_problem(exc: ValidationError, prefix: str = "body") -> ProblemError:
     """A pydantic error raised by a domain model (not by FastAPI's own parsing) as a 422 problem."""
-    errors = [
-        FieldError(field=".".join([prefix, *(str(p) for p in e["loc"])]) if e["loc"] else prefix,
-                   message=str(e["msg"]).removeprefix("Value error, "), type=e["type"])
-        for e in exc.errors()
-    ]  # fmt: skip
-    return unprocessable(errors)
+    return unprocessable(_field_errors(list(exc.errors()), prefix))
 
 
 def problem_response(problem: Problem, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -74,15 +71,8 @@ def problem_response(problem: Problem, request: Request, headers: dict[str, str]
     )
 
 
-def _field_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
-    return [
-        FieldError(
-            field=".".join(str(p) for p in e.get("loc", ())),
-            message=str(e.get("msg", "")).removeprefix("Value error, "),
-            type=e.get("type"),
-        )
-        for e in errors
-    ]
+def _field_errors(errors: list[Any], prefix: str = "") -> list[FieldError]:
+    return [FieldError(field=p.field, message=p.message, type=p.type) for p in field_problems(errors, prefix)]
 
 
 def install(app: FastAPI) -> None:

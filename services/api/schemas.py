@@ -9,8 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models import CommissionModel, DataSource, StrategyStatus, Timeframe
-from shared.models.backtest import BacktestConfiguration
+from shared.models import DataSource, StrategyStatus, Timeframe
+from shared.models.backtest import BacktestConfiguration, BacktestSettings
 from shared.models.responses import BacktestStatusResponse, StrategyResponse
 
 
@@ -51,19 +51,11 @@ class StrategyOut(StrategyResponse):
     updated_at: datetime
 
 
-class ConfigurationFields(BaseModel):
-    """The seed's BacktestConfiguration fields a caller chooses (a backtest's, or every child's of a sweep)."""
+class ConfigurationFields(BacktestSettings):
+    """The seed's BacktestConfiguration fields a caller chooses (a backtest's, or every child's of a sweep):
+    the shared model's fields and limits, so a request published straight to Kafka is held to the same."""
 
     model_config = ConfigDict(extra="forbid")
-
-    instrument_ids: list[str] = Field(min_length=1, max_length=50)
-    start_date: date
-    end_date: date
-    initial_capital: Decimal = Field(default=Decimal(100_000), ge=1000, le=Decimal("1e12"))
-    position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10)
-    commission_model: CommissionModel = Field(default_factory=CommissionModel)
-    data_source: DataSource = DataSource.CSV_FILE
-    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
 
     def configuration_values(self) -> dict[str, Any]:
         return self.model_dump(include=set(ConfigurationFields.model_fields))

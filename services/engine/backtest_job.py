@@ -27,6 +27,7 @@ from services.engine.bars import load_bars, session_dates, stamp_at_close, tradi
 from services.engine.domain.data_checks import data_warnings, session_prices
 from services.engine.domain.ledger import Ledger, Snapshot, build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
+from services.engine.domain.no_trade import CheapestLot, no_trade_warning
 from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunTracker
 from services.engine.domain.runner import InstrumentSpec, MarginCall, RunError, RunInput, RunOutput, run_backtest
 from services.engine.domain.strategy_loader import resolve_strategy
@@ -199,7 +200,19 @@ def _compute(
     finally:
         if feed is not None:
             feed.close()
-    return _summary(job, bars, benchmark, output, daily, ledger), ledger
+    outcome = _summary(job, bars, benchmark, output, daily, ledger)
+    if not ledger.trades:  # completed, but nothing to show in the trades: say why
+        outcome.warnings.append(_no_trade(job, bars, request, output.signals))
+    return outcome, ledger
+
+
+def _no_trade(job: BacktestJob, bars: dict[str, pd.DataFrame], request: RunInput, signals: int) -> str:
+    lots = {spec.id: spec.lot_size for spec in request.instruments}
+    cheapest = min(
+        (CheapestLot(iid, Decimal(str(frame["close"].min())), lots[iid]) for iid, frame in bars.items()),
+        key=lambda lot: lot.cost,
+    )
+    return no_trade_warning(job.initial_capital, job.position_size_pct, signals, cheapest)
 
 
 def _records_into(feed: SnapshotFeed | None, result_id: UUID) -> Callable[[list[Snapshot]], None] | None:
@@ -399,3 +412,29 @@ async def _run_claimed(
         if announce is not None:
             await announce(conn, failed)
     return failed
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request that may not run: which result it names, and why."""
+
+    backtest_id: UUID
+    user_id: UUID
+    configuration_id: UUID
+    request: dict[str, Any]
+    reason: str
+
+
+async def refuse_job(pool: asyncpg.Pool, refusal: Refusal, announce: Announce | None = None) -> BacktestOutcome:
+    """Write the FAILED result of a refused request and announce it, unless the result is done already (a
+    redelivery: SKIPPED)."""
+    async with pool.acquire() as conn, repository.run_lock(conn, refusal.backtest_id), conn.transaction():
+        ids = (refusal.backtest_id, refusal.configuration_id, refusal.user_id)
+        status = await repository.claim_result(conn, *ids, refusal.request)
+        if status in ("COMPLETED", "FAILED"):
+            return BacktestOutcome(status="SKIPPED")
+        failed = BacktestOutcome(status="FAILED", error_message=refusal.reason)
+        await repository.mark_failed(conn, refusal.backtest_id, refusal.reason, datetime.now(UTC))
+        if announce is not None:
+            await announce(conn, failed)
+        return failed

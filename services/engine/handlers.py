@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import structlog
 
-from services.engine.backtest_job import BacktestJob, BacktestOutcome, run_job
+from services.engine import repository
+from services.engine.backtest_job import BacktestJob, BacktestOutcome, Refusal, refuse_job, run_job
+from services.engine.domain.request_check import request_problems
 from services.engine.input_cache import InputCache
+from services.engine.request_facts import TableFacts
 from shared import topics
 from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BacktestRequested, Envelope, make_event
 from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
 from shared.models import BacktestStatus, PerformanceMetrics
-from shared.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING
+from shared.models.errors import summarize
+from shared.raw_requests import UncheckedRequest
+from shared.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED, REQUESTS_REFUSED
 from shared.runtime.service import ServiceContext
 
 SOURCE = "bts/engine"
 log = structlog.get_logger()
+
+
+def refused(problems: list[str]) -> str:
+    """A refused request's error message: short (an event carries it), the first problems and a count."""
+    return f"the request was refused: {summarize(problems)}"
 
 
 def job_from_request(request: BacktestRequested) -> BacktestJob:
@@ -61,9 +72,42 @@ class BacktestHandler:
             log.warning("progress not published", error=str(exc))
 
     async def __call__(self, envelope: Envelope[Any]) -> None:
-        request: BacktestRequested = envelope.data
-        job = job_from_request(request)
+        data: BacktestRequested | UncheckedRequest = envelope.data
+        async with self.ctx.pool.acquire() as conn:
+            owner = await repository.result_owner(conn, data.backtest_id)
+            if owner is not None and owner != data.user_id:  # forged: someone else's result id
+                log.warning("request names another user's backtest: ignored", backtest_id=str(data.backtest_id))
+                EVENTS_IGNORED.labels(self.ctx.name, topics.BACKTEST_REQUESTED, "another user's backtest").inc()
+                return
+            if isinstance(data, UncheckedRequest):  # parsed, but breaks the model's rules
+                problems, configuration_id = data.problems, data.configuration_id
+            else:
+                problems, configuration_id = await request_problems(data, TableFacts(conn)), data.configuration.id
+        if isinstance(data, BacktestRequested) and not problems:
+            await self._run(envelope, job_from_request(data))
+            return
+        request = data.model_dump(mode="json")
+        refusal = Refusal(data.backtest_id, data.user_id, configuration_id, request, refused(problems))
+        await self._refuse(envelope, refusal, data.sweep_id)
 
+    async def _refuse(self, envelope: Envelope[Any], refusal: Refusal, sweep_id: UUID | None) -> None:
+        async def announce(conn: Connection, outcome: BacktestOutcome) -> None:
+            ids = {"backtest_id": refusal.backtest_id, "user_id": refusal.user_id, "sweep_id": sweep_id}
+            data = BacktestFailed(**ids, configuration_id=refusal.configuration_id, error_message=refusal.reason)
+            await self._announce(conn, envelope, topics.BACKTEST_FAILED, data, outcome.status)
+
+        outcome = await refuse_job(self.ctx.pool, refusal, announce)
+        if outcome.status == "FAILED":
+            REQUESTS_REFUSED.inc()
+        log.info("backtest request refused", backtest_id=str(refusal.backtest_id), outcome=outcome.status)
+
+    async def _announce(self, conn: Connection, envelope: Envelope[Any], topic: str, data: Any, status: str) -> None:
+        subject, correlation = str(data.backtest_id), envelope.correlation_id
+        event = make_event(topic, data, source=SOURCE, subject=subject, correlation_id=correlation)
+        await enqueue(conn, "engine", event, key=str(data.user_id))
+        BACKTESTS.labels(status).inc()
+
+    async def _run(self, envelope: Envelope[Any], job: BacktestJob) -> None:
         async def announce(conn: Connection, outcome: BacktestOutcome) -> None:
             if outcome.status == "COMPLETED":
                 data: Any = BacktestCompleted(
@@ -80,10 +124,7 @@ class BacktestHandler:
                                       error_message=outcome.error_message or "failed",
                                       sweep_id=job.sweep_id)  # fmt: skip
                 topic = topics.BACKTEST_FAILED
-            event = make_event(topic, data, source=SOURCE, subject=str(job.backtest_id),
-                               correlation_id=envelope.correlation_id)  # fmt: skip
-            await enqueue(conn, "engine", event, key=str(job.user_id))
-            BACKTESTS.labels(outcome.status).inc()
+            await self._announce(conn, envelope, topic, data, outcome.status)
 
         async def progress(pct: float, eta: datetime | None) -> None:
             await self._progress(envelope, BacktestStatus.RUNNING, pct, eta)

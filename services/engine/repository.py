@@ -53,6 +53,12 @@ async def claim_result(
     return str(status)
 
 
+async def result_owner(conn: Connection, result_id: UUID) -> UUID | None:
+    """The user a result belongs to; None when there is no such result yet."""
+    owner: UUID | None = await conn.fetchval("SELECT user_id FROM engine.backtest_results WHERE id = $1", result_id)
+    return owner
+
+
 async def mark_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
     await conn.execute(
         "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2 WHERE id = $1 AND status = 'PENDING'",

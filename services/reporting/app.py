@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from services.reporting.handlers import ReportHandler
+from services.reporting.handlers import ReportHandler, unless_contradicted
 from services.reporting.retention import RetentionJob
 from shared import topics
 from shared.events import Envelope
@@ -35,7 +35,9 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     reports_dir = (ctx.settings.state_dir / "reports").resolve()
     # one set of reports per result (finished results never change) and per sweep: keyed by the
     # backtest_id / sweep_id, not the event id, so the same work re-sent in a new envelope is recognised
-    handler = idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir), key=unit_of_work)
+    handler = unless_contradicted(
+        ctx.pool, idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir), key=unit_of_work)
+    )
     finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED, topics.SWEEP_COMPLETED],
                         handler)  # fmt: skip
     settings = ctx.settings

@@ -7,18 +7,44 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import structlog
 
 from services.reporting.report_job import GeneratedReport, generate_reports
 from services.reporting.sweep_report_job import SweepNotFound, generate_sweep_report
 from shared import topics
+from shared.db.reads import fetch_result_state
 from shared.db.types import Connection
 from shared.events import Envelope, ReportGenerated, SweepCompleted, make_event
+from shared.kafka.consumer import Handler
 from shared.kafka.outbox import enqueue
 from shared.models import ReportType
+from shared.models.enums import TERMINAL_STATUSES
+from shared.runtime.metrics import EVENTS_IGNORED
 
 SOURCE = "bts/reporting"
 log = structlog.get_logger()
+
+
+def unless_contradicted(pool: asyncpg.Pool, handler: Handler) -> Handler:
+    """Skip a backtest event that the engine's existing result contradicts (another user, not finished):
+    logged and counted, and checked before the idempotent handler, so that it does not use up the
+    backtest's one unit of work and the real event still makes the reports. An event about a result the
+    engine does not have goes on to the handler, which retries and then dead-letters it."""
+
+    async def handle(envelope: Envelope[Any]) -> None:
+        data = envelope.data
+        if envelope.type != topics.SWEEP_COMPLETED:
+            async with pool.acquire() as conn:
+                result = await fetch_result_state(conn, data.backtest_id)
+            if result is not None and (result.user_id != data.user_id or result.status not in TERMINAL_STATUSES):
+                ids = {"backtest_id": str(data.backtest_id), "status": result.status}
+                log.warning("event contradicts the engine's result: ignored", topic=envelope.type, **ids)
+                EVENTS_IGNORED.labels("reporting", envelope.type, "the engine's result disagrees").inc()
+                return
+        await handler(envelope)
+
+    return handle
 
 
 class ReportHandler:

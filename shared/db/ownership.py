@@ -41,7 +41,8 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         schema="engine",
         role="bts_engine",
         owns=("backtest_results", "trades", "portfolio_snapshots"),
-        reads=("api.instruments", "ingest.market_data"),
+        # requests from any producer are checked against the user, their strategy and their sweep
+        reads=("api.instruments", "ingest.market_data", "api.users", "api.strategies", "api.sweeps"),
     ),
     "reporting": ServiceSchema(
         service="reporting",

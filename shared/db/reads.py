@@ -407,3 +407,50 @@ async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepCh
         sweep_id,
     )
     return [SweepChildRow.model_validate(dict(r)) for r in rows]
+
+
+async def user_exists(conn: Connection, user_id: UUID) -> bool:
+    """Whether api.users has `user_id` (readers: engine, checking requests of any producer)."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM api.users WHERE id = $1)", user_id))
+
+
+async def fetch_strategy_state(conn: Connection, strategy_id: UUID) -> Record | None:
+    """id, user_id, strategy_type, status of api.strategies (readers: engine)."""
+    return await conn.fetchrow(
+        "SELECT id, user_id, strategy_type, status FROM api.strategies WHERE id = $1", strategy_id
+    )
+
+
+async def fetch_sweep_state(conn: Connection, sweep_id: UUID) -> Record | None:
+    """id, user_id, status, strategy_id, strategy_type of api.sweeps (readers: engine)."""
+    return await conn.fetchrow(
+        "SELECT id, user_id, status, strategy_id, strategy_type FROM api.sweeps WHERE id = $1", sweep_id
+    )
+
+
+class ResultState(BaseModel):
+    """Who a result belongs to and where it stands: what the gateway checks an engine event against."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: UUID
+    status: str
+    sweep_id: UUID | None
+    error_message: str | None
+    trades_count: int
+    metrics: dict[str, Any] | None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> Any:
+        return _json(value)
+
+
+async def fetch_result_state(conn: Connection, result_id: UUID) -> ResultState | None:
+    """engine.backtest_results' owner, status and outcome; None when the engine has no such result (readers: api)."""
+    row = await conn.fetchrow(
+        "SELECT user_id, status, request->>'sweep_id' AS sweep_id, error_message, trades_count, metrics "
+        "FROM engine.backtest_results WHERE id = $1",
+        result_id,
+    )
+    return ResultState.model_validate(dict(row)) if row is not None else None

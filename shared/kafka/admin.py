@@ -9,11 +9,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared import topics
+from shared.kafka.security import client_options
 
 
 async def ensure_topics(bootstrap: str, names: Iterable[str] = topics.ALL_TOPICS) -> None:
     """Create missing topics (and `<topic>.dlq`); existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -29,6 +29,7 @@ from shared import topics
 from shared.events import Envelope, parse_event
 from shared.kafka.dlq import REPLAY_FOR_HEADER, DeadLetter
 from shared.kafka.producer import EventPublisher
+from shared.kafka.security import client_options
 from shared.runtime.tasks import cancel
 from shared.runtime.transient import backoff_delay, is_transient, retry_while_transient
 from shared.settings import Settings
@@ -172,6 +173,7 @@ class EventConsumer:
             **consumer_timeouts(settings),
             max_poll_interval_ms=3_600_000,  # a backtest may run for many minutes between polls
             fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+            **client_options(settings),
         )
         self._task: asyncio.Task[None] | None = None
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, computed_field
 from shared import topics
 from shared.kafka.lag import high_watermarks
 from shared.kafka.producer import EventPublisher
+from shared.kafka.security import client_options
 
 # A dead letter must itself fit in a Kafka message (1 MiB by default) once base64-encoded: a bigger
 # original (e.g. one rejected for its size) is kept only as a prefix, with its size.
@@ -113,7 +114,7 @@ class _Dlq:
         self.bootstrap, self.topic, self.name = bootstrap, topic, topics.dlq(topic)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=REPLAY_GROUP, enable_auto_commit=False,
                                          auto_offset_reset="earliest", fetch_max_wait_ms=50,
-                                         request_timeout_ms=15_000)  # fmt: skip
+                                         request_timeout_ms=15_000, **client_options())  # fmt: skip
         self.tps: list[TopicPartition] = []
         self.starts: dict[TopicPartition, int] = {}
         self.replayed_up_to: dict[TopicPartition, int] = {}

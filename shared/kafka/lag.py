@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from shared import topics
 from shared.db.ownership import SERVICE_NAMES
+from shared.kafka.security import client_options
 
 SERVICE_GROUPS = frozenset(f"bts-{name}" for name in SERVICE_NAMES)  # one consumer group per service
 
@@ -34,7 +35,8 @@ async def high_watermarks(bootstrap: str, tps: list[TopicPartition], start: dict
                           timeout_s: float = 5.0) -> dict[TopicPartition, int]:  # fmt: skip
     """One small fetch per partition (from `start`, e.g. the committed offset) to learn its high watermark."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
-                                max_partition_fetch_bytes=1024, request_timeout_ms=10_000)  # fmt: skip
+                                max_partition_fetch_bytes=1024, request_timeout_ms=10_000,
+                                **client_options())  # fmt: skip
     await consumer.start()
     found: dict[TopicPartition, int] = {}
     try:
@@ -72,7 +74,7 @@ async def _members(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, li
 async def consumer_lag(bootstrap: str, groups: Iterable[str] | None = None,
                        topic_names: Iterable[str] = topics.ALL_TOPICS) -> list[PartitionLag]:  # fmt: skip
     """Lag of every (group, topic, partition) the group has committed on, for the platform's topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **client_options())
     await admin.start()
     try:
         listed = {str(g[0]) for g in await admin.list_consumer_groups()}

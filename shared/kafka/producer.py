@@ -8,6 +8,7 @@ from typing import Any, Self
 from aiokafka import AIOKafkaProducer
 
 from shared.events import Envelope
+from shared.kafka.security import client_options
 
 
 def event_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
@@ -21,7 +22,7 @@ def event_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
 class EventPublisher:
     def __init__(self, bootstrap: str) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                          request_timeout_ms=15_000)  # fmt: skip
+                                          request_timeout_ms=15_000, **client_options())  # fmt: skip
 
     async def start(self) -> None:
         await self._producer.start()

@@ -3,6 +3,7 @@ COMPLETED | FAILED; a COMPLETED result is immutable)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Self
@@ -24,18 +25,24 @@ SHARPE_REALISTIC: Final = (-3.0, 5.0)
 INSTRUMENT_ID_PATTERN: Final = r"^[A-Z0-9][A-Z0-9./-]{0,19}\.[A-Z0-9]{2,12}$"
 
 
-class BacktestConfiguration(BaseModel):
-    """ "At least 30 days of data" needs the data: here only the cheap part (30 weekdays in the period);
-    the gateway and the engine count the trading days that have bars."""
+MAX_INSTRUMENTS: Final = 50
+MAX_INITIAL_CAPITAL: Final = Decimal("1e12")
 
-    model_config = ConfigDict(frozen=True)
 
-    id: UUID = Field(default_factory=uuid4)
-    strategy_id: UUID
-    instrument_ids: list[str] = Field(min_length=1, examples=[["AAPL.NASDAQ", "MSFT.NASDAQ"]])
+class BacktestSettings(BaseModel):
+    """The configuration fields a caller chooses, with their limits: the one definition that the REST bodies
+    (a backtest's, a sweep's) and a `backtest.requested` from any producer are validated against."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not a silent default
+
+    instrument_ids: list[str] = Field(
+        min_length=1, max_length=MAX_INSTRUMENTS, examples=[["AAPL.NASDAQ", "MSFT.NASDAQ"]]
+    )
     start_date: date = Field(examples=["2019-01-02"])
     end_date: date = Field(examples=["2024-12-31"])
-    initial_capital: Decimal = Field(default=Decimal(100_000), ge=1000, description="money, >= 1000")
+    initial_capital: Decimal = Field(
+        default=Decimal(100_000), ge=1000, le=MAX_INITIAL_CAPITAL, description="money, 1000..1e12"
+    )
     position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10, description="percent of equity")
     commission_model: CommissionModel = Field(default_factory=CommissionModel)
     data_source: DataSource = DataSource.CSV_FILE
@@ -44,8 +51,6 @@ class BacktestConfiguration(BaseModel):
     @field_validator("instrument_ids")
     @classmethod
     def _ids(cls, value: list[str]) -> list[str]:
-        import re
-
         bad = [v for v in value if not re.match(INSTRUMENT_ID_PATTERN, v)]
         if bad:
             raise ValueError(f"instrument ids must look like SYMBOL.EXCHANGE (e.g. AAPL.NASDAQ), got {bad}")
@@ -59,6 +64,16 @@ class BacktestConfiguration(BaseModel):
         if not EARLIEST <= value <= LATEST:
             raise ValueError(f"dates must be within {EARLIEST}..{LATEST}, got {value}")
         return value
+
+
+class BacktestConfiguration(BacktestSettings):
+    """ "At least 30 days of data" needs the data: here only the cheap part (30 weekdays in the period);
+    the gateway and the engine count the trading days that have bars."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID = Field(default_factory=uuid4)
+    strategy_id: UUID
 
     @model_validator(mode="after")
     def _period(self) -> Self:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
+from typing import Final
 
 
 class StrategyType(StrEnum):
@@ -59,6 +60,10 @@ class BacktestStatus(StrEnum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+
+
+# The statuses a backtest (and an import job, a sweep) never leaves.
+TERMINAL_STATUSES: Final = frozenset({BacktestStatus.COMPLETED.value, BacktestStatus.FAILED.value})
 
 
 class TradeSide(StrEnum):

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from shared.db.migrate import applied_revision, head_revision
+from shared.kafka.security import client_options
 
 Check = Callable[[], Awaitable[None]]  # raises with a reason when not ready
 
@@ -45,7 +46,7 @@ def migrations_check(pool: asyncpg.Pool, service: str, migrations_dir: Path) -> 
 
 def kafka_check(bootstrap: str) -> Check:
     async def check() -> None:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000, **client_options())
         try:
             await client.bootstrap()
         finally:

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.events import Envelope
+from shared.events import Envelope, parse_event
 from shared.kafka.consumer import EventConsumer, MessageProcessor
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import EventPublisher
@@ -28,9 +28,11 @@ def consumer(
     publisher: EventPublisher,
     topic_names: list[str],
     handler: Callable[[Envelope[Any]], Awaitable[None]],
+    parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
 ) -> EventConsumer:
     """A consumer in the service's group (one group per service: replicas share the work)."""
-    instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, f"bts-{ctx.name}", topic_names, handler, publisher)
+    group = f"bts-{ctx.name}"
+    instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, group, topic_names, handler, publisher, parse=parse)
     observed(ctx.name, instance.processor)
     return instance
 

@@ -16,3 +16,11 @@ OUTBOX_PARKED_TOTAL = Counter("bts_outbox_parked_total", "Outbox rows this proce
 BACKTESTS = Counter("bts_backtests_total", "Backtests finished, by status", ["status"])
 BACKTESTS_RUNNING = Gauge("bts_backtests_running", "Backtests running in this process")
 BARS_INGESTED = Counter("bts_bars_ingested_total", "Bars written to market_data", ["timeframe"])
+EVENTS_IGNORED = Counter(
+    "bts_events_ignored_total",
+    "Events ignored because the owner's table contradicts them (forged, or about something unknown)",
+    ["service", "topic", "reason"],
+)
+REQUESTS_REFUSED = Counter(
+    "bts_backtest_requests_refused_total", "backtest.requested the engine refused (FAILED with the reasons)"
+)

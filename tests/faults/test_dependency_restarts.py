@@ -43,7 +43,7 @@ from tests.faults.stack_control import (
     s3_endpoint,
     until,
 )
-from tests.integration.market import load_daily_symbols, write_daily_csv
+from tests.integration.market import load_daily_symbols, register_owners, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -126,6 +126,7 @@ def test_database_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
     csv = uploads / "rsc.csv"
     write_daily_csv(csv, seed=11, start="2020-01-01", end="2020-12-31")
     asyncio.run(register_instrument(stack.database_url, "RSC.NASDAQ"))
+    asyncio.run(register_owners(stack.database_url, [e.data for e in before + during]))
     ingest = ingest_event("RSC.NASDAQ", csv)
 
     asyncio.run(stack.send([message(e, str(e.data.user_id)) for e in before]))
@@ -160,6 +161,7 @@ def test_broker_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
 
     key = asyncio.run(api_key())
     asyncio.run(register_instrument(stack.database_url, "RSD.NASDAQ"))
+    asyncio.run(register_owners(stack.database_url, [e.data for e in requests]))
     csv = tmp_path / "rsd.csv"
     write_daily_csv(csv, seed=12, start="2020-01-01", end="2020-12-31")
 

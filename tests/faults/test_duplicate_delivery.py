@@ -27,7 +27,7 @@ from shared import topics
 from shared.db.urls import asyncpg_dsn
 from shared.events import parse_event
 from tests.faults.stack_control import CONSUMERS, LiveStack, backtest_event, file_digest, live_stack, message, until
-from tests.integration.market import load_daily_symbols, write_daily_csv
+from tests.integration.market import load_daily_symbols, register_owners, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -75,6 +75,7 @@ class World:
         lines[5] = lines[5].rsplit(",", 1)[0] + ",-5"  # a negative volume: a strict import fails whole
         bad.write_text("\n".join(lines) + "\n")
         self.jobs = [await self.upload(key, UPLOADED, good), await self.upload(key, BROKEN, bad)]
+        await register_owners(stack.database_url, [event.data for event in self.backtests])
         await stack.send([message(event, str(self.user)) for event in self.backtests])
 
         async def finished() -> bool:

@@ -25,7 +25,7 @@ from shared.events import parse_event
 from shared.kafka.admin import ensure_topics
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.engine_replicas import EngineReplica, request_event, users_covering_every_partition
-from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx
+from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx, register_owners
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -92,6 +92,7 @@ def test_killed_replicas_request_is_redone_by_the_other_exactly_once(
     sma = {"fast_period": 5, "slow_period": 20}
     warm = [request_event(u, ["FLTA.NASDAQ"], date(2020, 1, 1), date(2021, 12, 31), sma)
             for u in users_covering_every_partition(6)]  # fmt: skip
+    asyncio.run(register_owners(url, [e.data for e in warm]))
     asyncio.run(publish(bootstrap, [(e, str(e.data.user_id)) for e in warm]))
     warm_ids = {str(e.data.backtest_id) for e in warm}
     asyncio.run(wait_for_events(bootstrap, topics.BACKTEST_COMPLETED, warm_ids, within=180))
@@ -101,6 +102,7 @@ def test_killed_replicas_request_is_redone_by_the_other_exactly_once(
                           last_bar.date(), {"fast_period": 10, "slow_period": 30}, timeframe="BAR_1MIN",
                           commission_model=FX_COSTS, position_size_pct=Decimal(5))  # fmt: skip
     backtest_id = event.data.backtest_id
+    asyncio.run(register_owners(url, [event.data]))
     asyncio.run(publish(bootstrap, [(event, str(event.data.user_id))]))
     _until(lambda: any(str(backtest_id) in r.backtests("backtest started") for r in replicas), 60, "the run")
     victim = next(r for r in replicas if str(backtest_id) in r.backtests("backtest started"))

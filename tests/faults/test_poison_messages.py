@@ -5,8 +5,9 @@ nothing else is lost or dead-lettered.
 An unknown instrument is not poison: the message is well formed and names something that does not
 exist, which is a handled outcome with a reason a person can act on. An ingest.requested for one is
 answered with ingest.failed ("unknown instrument ..."); a backtest.requested for one becomes a FAILED
-result ("unknown instrument(s): ...") announced on backtest.failed, which reporting and the gateway then
-handle like any other failed backtest. Neither goes to a dead-letter topic.
+result ("the request was refused: instrument_ids.0: unknown instrument ...") announced on backtest.failed,
+which reporting and the gateway then handle like any other failed backtest. Neither goes to a dead-letter
+topic.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from tests.faults.stack_control import (
     message,
     register_instrument,
 )
-from tests.integration.market import load_daily_symbols, write_daily_csv
+from tests.integration.market import load_daily_symbols, register_owners, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -94,6 +95,7 @@ class Scenario:
         await load_daily_symbols(self.stack.database_url, folder, ("PSA", "SPY"), start="2020-01-01",
                                  end="2020-12-31")  # fmt: skip
         await register_instrument(self.stack.database_url, UPLOADED)
+        await register_owners(self.stack.database_url, [self.good_backtest.data, self.unknown_backtest.data])
         poisons = [(topic, kind) for topic in CONSUMERS for kind in POISONS]
         self.values = {(t, k): POISONS[k][0](t) for t, k in poisons}
         sent = await self.stack.send([(t, self.values[(t, k)], self.key_of(t)) for t, k in poisons])
@@ -177,7 +179,7 @@ def test_an_unknown_instrument_is_a_handled_failure_not_a_dead_letter(scenario: 
         row = (await stack.fetch("SELECT status, error_message FROM engine.backtest_results WHERE id = $1",
                                  unknown))[0]  # fmt: skip
         assert row["status"] == "FAILED"
-        assert row["error_message"] == f"unknown instrument(s): {UNKNOWN}"
+        assert row["error_message"] == f"the request was refused: instrument_ids.0: unknown instrument {UNKNOWN}"
         failed = await stack.fetchval(
             "SELECT payload FROM ingest.outbox WHERE topic = $1 AND payload->'data'->>'job_id' = $2",
             topics.INGEST_FAILED,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +18,7 @@ from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
 from shared.calendars import calendar_for
 from shared.db.urls import asyncpg_dsn, role_url
+from shared.events import BacktestRequested
 
 
 def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str = "2021-12-31",
@@ -175,3 +178,29 @@ async def load_daily_listing(admin_url: str, folder: Path, symbol: str, exchange
     finally:
         await admin.close()
         await ingest.close()
+
+
+async def register_owners(database_url: str, requests: Iterable[BacktestRequested]) -> None:
+    """Each raw request's user and an ACTIVE strategy of theirs with the request's strategy id, type and
+    parameters: what the engine checks a `backtest.requested` of any producer against (REST users get
+    both from the gateway). `database_url` is an admin URL."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for request in requests:
+            await conn.execute(
+                "INSERT INTO api.users (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                request.user_id,
+                f"producer-{request.user_id}",
+            )
+            strategy_id = request.configuration.strategy_id
+            await conn.execute(
+                "INSERT INTO api.strategies (id, user_id, name, strategy_type, parameters, status) "
+                "VALUES ($1, $2, $3, $4, $5::jsonb, 'ACTIVE') ON CONFLICT (id) DO NOTHING",
+                strategy_id,
+                request.user_id,
+                f"raw {strategy_id}",
+                request.strategy.strategy_type,
+                json.dumps(request.strategy.parameters),
+            )
+    finally:
+        await conn.close()

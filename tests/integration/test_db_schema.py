@@ -74,6 +74,10 @@ async def test_seed_indexes_exist(admin_conn: asyncpg.Connection) -> None:
         ("engine", "SELECT count(*) FROM api.instruments", True),
         ("engine", "DELETE FROM ingest.market_data", False),
         ("engine", "UPDATE api.instruments SET lot_size = 2", False),
+        ("engine", "SELECT count(*) FROM api.strategies", True),  # requests of any producer are checked
+        ("engine", "SELECT count(*) FROM api.sweeps", True),
+        ("engine", "UPDATE api.strategies SET name = 'x'", False),
+        ("engine", "SELECT count(*) FROM api.api_keys", False),
         ("engine", "SELECT count(*) FROM reporting.performance_reports", False),
         ("reporting", "SELECT count(*) FROM engine.trades", True),
         ("reporting", "SELECT count(*) FROM engine.portfolio_snapshots", True),

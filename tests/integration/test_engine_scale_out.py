@@ -20,7 +20,7 @@ from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration, StrategyType
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.engine_replicas import EngineReplica, finished_backtests, users_covering_every_partition
-from tests.integration.market import load_daily_symbols
+from tests.integration.market import load_daily_symbols, register_owners
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -64,6 +64,7 @@ def test_two_engine_replicas_share_the_work_exactly_once(
                                                     parameters={"fast_period": 3, "slow_period": 10}))  # fmt: skip
     events.insert(1, (make_event(topics.BACKTEST_REQUESTED, again, source="test/producer",
                                  subject=str(again.backtest_id)), str(users[0])))  # fmt: skip
+    asyncio.run(register_owners(stack.database_url, [e.data for e, _ in events]))
     asyncio.run(publish(stack.kafka_bootstrap, events))
     ids = {str(e.data.backtest_id) for e, _ in events}
     completed = asyncio.run(wait_for_events(stack.kafka_bootstrap, topics.BACKTEST_COMPLETED, ids, within=180))

@@ -19,7 +19,7 @@ from shared.db.urls import asyncpg_dsn
 from shared.events import BacktestRequested, IngestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration, DataSource, StrategyType, Timeframe
 from tests.integration.conftest import publish, wait_for_events
-from tests.integration.market import write_daily_csv
+from tests.integration.market import register_owners, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 SYMBOLS = ("PIPA", "PIPB", "SPY")
@@ -70,6 +70,7 @@ def test_csv_to_bars_to_backtest_to_reports_over_kafka(running_stack: StackFile)
                                     strategy=StrategySpec(strategy_type=strategy_type, parameters=params))  # fmt: skip
         requests.append((make_event(topics.BACKTEST_REQUESTED, request, source="test/producer",
                                     subject=str(request.backtest_id)), str(user)))  # fmt: skip
+    asyncio.run(register_owners(stack.database_url, [r[0].data for r in requests]))
     asyncio.run(publish(bootstrap, requests))
     ids = {str(r[0].data.backtest_id) for r in requests}
     completed = asyncio.run(wait_for_events(bootstrap, topics.BACKTEST_COMPLETED, ids))

@@ -21,6 +21,7 @@ import yaml
 
 from shared import topics
 from shared.db.ownership import SERVICE_NAMES, schema_of
+from shared.kafka.principals import PRINCIPALS
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,8 @@ BTS_SERVICES = SERVICE_NAMES  # api, ingest, engine, reporting: our long-running
 INFRA = ("kafka", "timescaledb")
 ONE_SHOT = ("kafka-topics", "migrate")
 LONG_RUNNING = (*INFRA, *BTS_SERVICES)
-SECRETS = ("POSTGRES_PASSWORD", "BTS_DB_ROLE_PASSWORD")
+KAFKA_SECRETS = {principal.name: f"KAFKA_{principal.service.upper()}_PASSWORD" for principal in PRINCIPALS}
+SECRETS = ("POSTGRES_PASSWORD", "BTS_DB_ROLE_PASSWORD", "KAFKA_ADMIN_PASSWORD", *KAFKA_SECRETS.values())
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 STATE_DIR = "/var/lib/bts"
 
@@ -333,13 +335,13 @@ def test_kafka_runs_kraft_with_a_single_combined_node() -> None:
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
     listeners = dict(item.split("://", 1) for item in env["KAFKA_LISTENERS"].split(","))
-    assert set(listeners) == {"PLAINTEXT", "CONTROLLER"}
+    assert set(listeners) == {"CLIENT", "CONTROLLER"}
     assert listeners["CONTROLLER"].endswith(":9093")
-    assert listeners["PLAINTEXT"].endswith(":9092")
+    assert listeners["CLIENT"].endswith(":9092")
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
     protocol_map = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
     assert set(listeners) <= set(protocol_map)
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "CLIENT://kafka:9092"
     assert all(env_of(name)["BTS_KAFKA_BOOTSTRAP"] == "kafka:9092" for name in BTS_SERVICES)
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
@@ -455,3 +457,74 @@ def test_dockerfile_copies_files_the_build_context_sends(path: Path) -> None:
 def test_dockerignore_keeps_the_image_lean() -> None:
     for path in (".venv", ".bts", ".git", "tests", "benchmarks", ".mypy_cache", "shared/__pycache__", ".env"):
         assert is_dockerignored(path), f".dockerignore does not exclude {path}"
+
+
+# ---- Kafka authentication and ACLs --------------------------------------------------------------------
+
+
+def test_every_kafka_listener_authenticates_and_acls_default_to_deny() -> None:
+    env = {key: str(value) for key, value in env_of("kafka").items()}
+    protocol_map = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocol_map.values()) == {"SASL_PLAINTEXT"}, "a listener without authentication"
+    assert "SCRAM-SHA-512" in env["KAFKA_SASL_ENABLED_MECHANISMS"].split(",")
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_SUPER_USERS"] == "User:admin"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert "ScramLoginModule" in env["KAFKA_LISTENER_NAME_CLIENT_SCRAM__SHA__512_SASL_JAAS_CONFIG"]
+    for key in (
+        "KAFKA_LISTENER_NAME_CLIENT_PLAIN_SASL_JAAS_CONFIG",
+        "KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG",
+    ):
+        jaas = interpolate(env[key])
+        assert 'username="admin" password="<KAFKA_ADMIN_PASSWORD>" user_admin="<KAFKA_ADMIN_PASSWORD>";' in jaas
+
+
+def _job_script() -> str:
+    job = services()["kafka-topics"]
+    return "\n".join([*job.get("entrypoint", []), *job["command"]])
+
+
+def test_the_topic_job_creates_one_scram_user_per_principal_with_its_own_secret() -> None:
+    users = dict(re.findall(r'^\s*user\s+(\S+)\s+"\$\{(\w+):\?[^}]*\}"\s*$', _job_script(), re.MULTILINE))
+    assert users == KAFKA_SECRETS
+    assert "SCRAM-SHA-512=[password=$$2]" in _job_script()
+
+
+def test_the_topic_job_grants_exactly_the_acls_of_the_principals() -> None:
+    granted = {
+        (user, operation, kind, name.strip("'"))
+        for user, operation, kind, name in re.findall(
+            r"^\s*acl\s+(\S+)\s+(\w+)\s+(topic|group)\s+(\S+)\s*$", _job_script(), re.MULTILINE
+        )
+    }
+    expected = {(p.name, *acl) for p in PRINCIPALS for acl in p.acls()}
+    assert granted == expected
+    # outside producers may write requests and nothing else; only the engine writes results
+    assert {acl for acl in granted if acl[0] == "bts-producer"} == {
+        ("bts-producer", "Write", "topic", topics.BACKTEST_REQUESTED)
+    }
+    writers = {
+        user for user, operation, _, name in granted if operation == "Write" and name == topics.BACKTEST_COMPLETED
+    }
+    assert writers == {"bts-engine", "bts-api"}  # the api: the admin-only dead-letter replay
+
+
+@pytest.mark.parametrize("name", BTS_SERVICES)
+def test_each_service_authenticates_as_its_own_principal(name: str) -> None:
+    env = {**compose()["x-bts-env"], **env_of(name)}
+    assert env["BTS_KAFKA_SASL_USERNAME"] == f"bts-{name}"
+    assert interpolate(env["BTS_KAFKA_SASL_PASSWORD"]) == f"<{KAFKA_SECRETS[f'bts-{name}']}>"
+    settings = Settings(
+        kafka_sasl_username=env["BTS_KAFKA_SASL_USERNAME"],
+        kafka_sasl_password="x",
+        kafka_sasl_mechanism=env["BTS_KAFKA_SASL_MECHANISM"],
+        kafka_security_protocol=env["BTS_KAFKA_SECURITY_PROTOCOL"],
+    )
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+
+
+def test_the_gateway_principal_reads_what_its_read_models_consume() -> None:
+    from services.api.handlers.read_models import READ_MODEL_TOPICS
+
+    [api] = [p for p in PRINCIPALS if p.service == "api"]
+    assert set(api.consumes) == set(READ_MODEL_TOPICS)

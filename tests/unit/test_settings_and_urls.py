@@ -56,3 +56,24 @@ def test_time_series_ddl_has_one_capability_switch(table: str) -> None:
     assert plain == [f'CREATE TABLE {table} (x int) PARTITION BY RANGE ("{column}")']
     assert hyper[0] == f"CREATE TABLE {table} (x int)"
     assert f"by_range('{column}', INTERVAL '1 {step}')" in hyper[1]
+
+
+def test_kafka_clients_authenticate_only_when_a_principal_is_set() -> None:
+    from faststream.security import SASLScram512
+
+    from shared.kafka.security import client_options, faststream_security
+
+    plain = Settings(kafka_sasl_username="", kafka_sasl_password="")
+    assert client_options(plain) == {}
+    assert faststream_security(plain) is None
+    scram = Settings(kafka_sasl_username="bts-engine", kafka_sasl_password="s3cret")
+    assert client_options(scram) == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "bts-engine",
+        "sasl_plain_password": "s3cret",
+    }
+    assert isinstance(faststream_security(scram), SASLScram512)
+    assert "s3cret" not in repr(scram)  # a secret, never printed
+    with pytest.raises(ValueError, match="set together"):
+        Settings(kafka_sasl_username="bts-engine", kafka_sasl_password="")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from shared import topics
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BarsLoaded, IngestFailed, IngestProgress
+from shared.models.enums import TERMINAL_STATUSES
 
-TERMINAL = frozenset({"COMPLETED", "FAILED"})
+TERMINAL = TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,34 @@ class BacktestView:
     progress_pct: float
     estimated_completion: datetime | None
     error_message: str | None
+
+
+class EngineResult(Protocol):
+    """What the engine's table says about a backtest (the truth an event is checked against)."""
+
+    @property
+    def user_id(self) -> UUID: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def sweep_id(self) -> UUID | None: ...
+
+
+def contradiction(topic: str, data: Any, result: EngineResult | None) -> str | None:
+    """Why the engine's table contradicts a backtest event (then it is ignored), or None when it agrees.
+
+    Events are notifications: a `backtest.completed`/`failed` counts only when the engine's row has that
+    status, for that user (and that sweep); progress only for a result the engine has for that user."""
+    if result is None:
+        return "the engine has no such backtest"
+    if result.user_id != data.user_id:
+        return "the backtest belongs to another user"
+    expected = {topics.BACKTEST_COMPLETED: "COMPLETED", topics.BACKTEST_FAILED: "FAILED"}.get(topic)
+    if expected is not None and result.status != expected:
+        return f"the engine has the backtest {result.status}"
+    if expected is not None and data.sweep_id is not None and data.sweep_id != result.sweep_id:
+        return "the backtest is not a child of that sweep"
+    return None
 
 
 PENDING = BacktestView(status="PENDING", progress_pct=0.0, estimated_completion=None, error_message=None)

@@ -40,6 +40,12 @@ async def job_row(conn: Connection, user_id: UUID, job_id: UUID) -> dict[str, ob
     return values
 
 
+async def job_instrument(conn: Connection, job_id: UUID) -> str | None:
+    """The instrument an import job loads (None: no such job)."""
+    instrument: str | None = await conn.fetchval("SELECT instrument_id FROM api.import_jobs WHERE id = $1", job_id)
+    return instrument
+
+
 async def view_for_update(conn: Connection, job_id: UUID) -> ImportView | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT status, rows_done, rows_total, rows_loaded, rows_rejected, errors, error_message, rows_inserted, "

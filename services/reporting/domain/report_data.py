@@ -51,6 +51,11 @@ class ReportData:
     def open_trades(self) -> int:
         return len(self.trades) - self.trades_count
 
+    def __post_init__(self) -> None:
+        # a run without trades (or snapshots) has no rows to name the columns: the reports still need them
+        self.trades = self.trades.reindex(columns=TRADE_COLUMNS)
+        self.daily = self.daily.reindex(columns=PORTFOLIO_COLUMNS)
+
     @property
     def equity(self) -> pd.Series:
         return self.daily.set_index("timestamp")["total_value"].astype(float)
