@@ -92,5 +92,7 @@ def test_every_completed_shape_renders_html_csv_and_json(
     assert len(rows) == len(trades)
     assert len(render_portfolio_csv(data).splitlines()) == len(DAYS) + 1
     document = json.loads(render_json(data, NOW))
-    assert document["trades_count"] == len(trades)
+    closed = int(trades["exit_time"].notna().sum()) if len(trades) else 0
+    assert document["trades_count"] == closed  # closed round trips; open positions apart
+    assert document["open_trades"] == len(trades) - closed
     assert document["warnings"] == warnings
