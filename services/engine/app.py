@@ -12,6 +12,7 @@ from pathlib import Path
 from services.engine.handlers import BacktestHandler
 from services.engine.retention import ResultRetention
 from shared import topics
+from shared.kafka.consumer import GiveUp
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import consumer, messaging
 from shared.runtime.service import Component, ServiceContext, run_worker
@@ -22,7 +23,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
-    requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], BacktestHandler(ctx, publisher))
+    handler = BacktestHandler(ctx, publisher)
+    give_up: dict[str, GiveUp] = {topics.BACKTEST_REQUESTED: handler.give_up}
+    requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], handler, give_up)
     settings = ctx.settings
     retention = ResultRetention(ctx.pool, timedelta(days=settings.result_retention_days), settings.retention_every_s)
     return [*messaging(ctx, publisher, [requests]), retention]

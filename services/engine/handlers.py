@@ -7,13 +7,14 @@ from typing import Any
 
 import structlog
 
-from services.engine.backtest_job import BacktestJob, BacktestOutcome, run_job
+from services.engine.backtest_job import Announce, BacktestJob, BacktestOutcome, give_up, run_job
 from services.engine.input_cache import InputCache
 from shared import topics
 from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BacktestRequested, Envelope, make_event
 from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
+from shared.kafka.resend import resend_latest
 from shared.models import BacktestStatus, PerformanceMetrics
 from shared.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING
 from shared.runtime.service import ServiceContext
@@ -43,6 +44,36 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
     )
 
 
+TERMINAL_TOPICS = (topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED)
+
+
+def announcer(job: BacktestJob, correlation_id: str) -> Announce:
+    """What enqueues a run's outcome (backtest.completed / backtest.failed) in the result's transaction."""
+
+    async def announce(conn: Connection, outcome: BacktestOutcome) -> None:
+        if outcome.status == "COMPLETED":
+            data: Any = BacktestCompleted(
+                backtest_id=job.backtest_id, user_id=job.user_id, configuration_id=job.configuration_id,
+                trades_count=outcome.trades_count, winning_trades=outcome.winning_trades,
+                losing_trades=outcome.losing_trades, metrics=PerformanceMetrics.model_validate(outcome.metrics),
+                start_date=job.start_date, end_date=job.end_date, initial_capital=job.initial_capital,
+                final_value=outcome.final_value, warnings=outcome.warnings, sweep_id=job.sweep_id,
+            )  # fmt: skip
+            topic = topics.BACKTEST_COMPLETED
+        else:
+            data = BacktestFailed(backtest_id=job.backtest_id, user_id=job.user_id,
+                                  configuration_id=job.configuration_id,
+                                  error_message=outcome.error_message or "failed",
+                                  sweep_id=job.sweep_id)  # fmt: skip
+            topic = topics.BACKTEST_FAILED
+        event = make_event(topic, data, source=SOURCE, subject=str(job.backtest_id),
+                           correlation_id=correlation_id)  # fmt: skip
+        await enqueue(conn, "engine", event, key=str(job.user_id))
+        BACKTESTS.labels(outcome.status).inc()
+
+    return announce
+
+
 class BacktestHandler:
     def __init__(self, ctx: ServiceContext, publisher: EventPublisher) -> None:
         self.ctx, self.publisher = ctx, publisher
@@ -64,37 +95,26 @@ class BacktestHandler:
         request: BacktestRequested = envelope.data
         job = job_from_request(request)
 
-        async def announce(conn: Connection, outcome: BacktestOutcome) -> None:
-            if outcome.status == "COMPLETED":
-                data: Any = BacktestCompleted(
-                    backtest_id=job.backtest_id, user_id=job.user_id, configuration_id=job.configuration_id,
-                    trades_count=outcome.trades_count, winning_trades=outcome.winning_trades,
-                    losing_trades=outcome.losing_trades, metrics=PerformanceMetrics.model_validate(outcome.metrics),
-                    start_date=job.start_date, end_date=job.end_date, initial_capital=job.initial_capital,
-                    final_value=outcome.final_value, warnings=outcome.warnings, sweep_id=job.sweep_id,
-                )  # fmt: skip
-                topic = topics.BACKTEST_COMPLETED
-            else:
-                data = BacktestFailed(backtest_id=job.backtest_id, user_id=job.user_id,
-                                      configuration_id=job.configuration_id,
-                                      error_message=outcome.error_message or "failed",
-                                      sweep_id=job.sweep_id)  # fmt: skip
-                topic = topics.BACKTEST_FAILED
-            event = make_event(topic, data, source=SOURCE, subject=str(job.backtest_id),
-                               correlation_id=envelope.correlation_id)  # fmt: skip
-            await enqueue(conn, "engine", event, key=str(job.user_id))
-            BACKTESTS.labels(outcome.status).inc()
-
         async def progress(pct: float, eta: datetime | None) -> None:
             await self._progress(envelope, BacktestStatus.RUNNING, pct, eta)
 
         BACKTESTS_RUNNING.inc()
         try:
-            outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs)
+            announce = announcer(job, envelope.correlation_id)
+            takeovers = self.ctx.settings.max_takeovers
+            outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs, max_takeovers=takeovers)
         finally:
             BACKTESTS_RUNNING.dec()
-        if outcome.status == "SKIPPED":  # a redelivery of a request already done
-            log.info("backtest already done", backtest_id=str(job.backtest_id))
+        if outcome.status == "SKIPPED":  # requested again, done already: its end is announced again (it may be lost)
+            async with self.ctx.pool.acquire() as conn, conn.transaction():
+                await resend_latest(conn, "engine", TERMINAL_TOPICS, "backtest_id", str(job.backtest_id))
+            log.info("backtest already done; its end announced again", backtest_id=str(job.backtest_id))
             return
         log.info("backtest finished", backtest_id=str(job.backtest_id), status=outcome.status,
                  error=outcome.error_message)  # fmt: skip
+
+    async def give_up(self, envelope: Envelope[Any], reason: str) -> None:
+        """backtest.requested given up on (dead-lettered): the result ends FAILED, backtest.failed goes out."""
+        job = job_from_request(envelope.data)
+        if await give_up(self.ctx.pool, job, announcer(job, envelope.correlation_id), reason):
+            log.warning("backtest failed: request given up on", backtest_id=str(job.backtest_id), reason=reason)

@@ -54,16 +54,23 @@ async def claim_result(
 
 async def mark_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
     await conn.execute(
-        "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2 WHERE id = $1 AND status = 'PENDING'",
+        "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2, attempts = attempts + 1 "
+        "WHERE id = $1 AND status = 'PENDING'",
         result_id,
         started_at,
     )
 
 
+async def attempts(conn: Connection, result_id: UUID) -> int:
+    """How many times the run was started."""
+    return int(await conn.fetchval("SELECT attempts FROM engine.backtest_results WHERE id = $1", result_id) or 0)
+
+
 async def restart_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
     """A RUNNING result whose replica died (its lock is free) starts again from the beginning."""
     await conn.execute(
-        "UPDATE engine.backtest_results SET started_at = $2, progress_pct = 0 WHERE id = $1 AND status = 'RUNNING'",
+        "UPDATE engine.backtest_results SET started_at = $2, progress_pct = 0, attempts = attempts + 1 "
+        "WHERE id = $1 AND status = 'RUNNING'",
         result_id,
         started_at,
     )

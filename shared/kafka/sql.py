@@ -34,3 +34,8 @@ def messaging_ddl(schema: str) -> list[str]:
         )
         """,
     ]
+
+
+def outbox_job_index_ddl(schema: str, id_field: str) -> str:
+    """The index `shared.kafka.resend` finds a job's events by (`data.<id_field>` of the outbox payload)."""
+    return f"CREATE INDEX IF NOT EXISTS outbox_{id_field}_idx ON {schema}.outbox ((payload -> 'data' ->> '{id_field}'))"
