@@ -32,12 +32,14 @@ from services.api.handlers import (
     sweeps,
 )
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
+from services.api.reconcile import Reconciler
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
 from shared.kafka.consumer import MessageProcessor, consumer_timeouts
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import messaging, observed
+from shared.runtime.schedule import PeriodicJob
 from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
 
@@ -112,7 +114,9 @@ def create_app(settings: Settings) -> FastAPI:
         gateway.state.read_models = observed(
             SERVICE, MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, apply_event), publisher)
         )
-        return messaging(ctx, publisher, [])
+        requeue = Reconciler(ctx.pool, settings.reconcile_stale_after_s)
+        reconciler = PeriodicJob("reconcile", requeue, every_s=settings.reconcile_every_s)
+        return [*messaging(ctx, publisher, []), reconciler]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

@@ -22,6 +22,7 @@ from shared.db.types import Connection
 from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
 from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
+from shared.kafka.resend import resend_latest
 from shared.models import DataSource
 from shared.runtime.metrics import BARS_INGESTED
 
@@ -88,6 +89,17 @@ class IngestHandler:
                            correlation_id=envelope.correlation_id)  # fmt: skip
         await enqueue(conn, "ingest", event, key=request.instrument_id)
         BARS_INGESTED.labels(request.timeframe.value).inc(outcome.inserted + outcome.updated)
+
+    async def announce_again(self, conn: Connection, envelope: Envelope[Any]) -> None:
+        """A job requested again after it ended (its end may have been lost with the broker): announce it again."""
+        job_id = str(envelope.data.job_id)
+        if await resend_latest(conn, "ingest", (topics.BARS_LOADED, topics.INGEST_FAILED), "job_id", job_id):
+            log.info("import already done; its end announced again", job_id=job_id)
+
+    async def give_up(self, conn: Connection, envelope: Envelope[Any], reason: str) -> None:
+        """ingest.requested given up on (dead-lettered), in the transaction that records its job as handled:
+        the job ends with ingest.failed and the reason."""
+        await self._announce_failure(conn, envelope, f"ingest gave up on this import: {reason}", None)
 
     async def _import(self, conn: Connection, envelope: Envelope[Any]) -> ImportOutcome:
         request: IngestRequested = envelope.data

@@ -36,14 +36,22 @@ async def claim(conn: Connection, schema: str, group: str, envelope: Envelope[An
 
 
 def idempotent(
-    pool: asyncpg.Pool, schema: str, group: str, handler: TxHandler, key: IdempotencyKey = event_id
+    pool: asyncpg.Pool,
+    schema: str,
+    group: str,
+    handler: TxHandler,
+    key: IdempotencyKey = event_id,
+    on_repeat: TxHandler | None = None,
 ) -> Callable[[Envelope[Any]], Awaitable[None]]:
     """Wrap a transactional handler: it runs once per key (the event id unless given), in the transaction
-    that records the key."""
+    that records the key. `on_repeat` runs instead for a key handled before (e.g. to announce the end of
+    a job requested again)."""
 
     async def handle(envelope: Envelope[Any]) -> None:
         async with pool.acquire() as conn, conn.transaction():
             if await claim(conn, schema, group, envelope, key):
                 await handler(conn, envelope)
+            elif on_repeat is not None:
+                await on_repeat(conn, envelope)
 
     return handle

@@ -1,0 +1,104 @@
+"""The gateway's reconciler: the database is the source of truth, the broker a transport.
+
+The gateway owns the backtests and import jobs people asked for (api.backtest_status, api.import_jobs,
+and through them the sweeps' children). On start and every `reconcile_every_s`, a job not terminal that
+made no progress for `reconcile_stale_after_s` is requested again: its request, as the outbox sent it, is
+sent once more (the engine and ingest recognise the work by its id, run what they never saw, take over
+what their dead replica left RUNNING, and announce again the end of what they finished). The wait doubles
+with each request again, so a job merely queued behind others costs little. A request found nowhere
+(an outside producer's that no engine received) fails its backtest once it has waited the longest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from services.api import sweep_flow
+from services.api.domain.read_models import next_backtest_view
+from services.api.repository import backtests
+from services.api.repository import requeue as repo
+from services.api.repository.requeue import MAX_DOUBLINGS, StaleJob
+from shared import topics
+from shared.db.types import Connection
+from shared.events import BacktestFailed, BacktestRequested, make_event
+from shared.kafka.outbox import enqueue
+from shared.kafka.resend import resend_latest
+
+SOURCE = "bts/api"
+LOST_BACKTEST = "its request was lost before any engine received it; submit it again"
+LOST_IMPORT = "its request was lost before ingest received it; import the file again"
+log = structlog.get_logger()
+
+
+class Reconciler:
+    """The periodic job (`shared.runtime.schedule.PeriodicJob`'s work): how many jobs it requested again."""
+
+    def __init__(self, pool: asyncpg.Pool, stale_after_s: float, batch: int = 200) -> None:
+        self.pool, self.stale_after_s, self.batch = pool, stale_after_s, batch
+
+    async def __call__(self, now: datetime) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            count = await requeue_backtests(conn, now, self.stale_after_s, self.batch)
+        async with self.pool.acquire() as conn, conn.transaction():
+            count += await requeue_imports(conn, now, self.stale_after_s, self.batch)
+        return count
+
+
+def gave_up_waiting(job: StaleJob, stale_after_s: float) -> bool:
+    """A job whose request is found nowhere has waited the longest any job waits between requests."""
+    return job.idle_s > stale_after_s * 2**MAX_DOUBLINGS
+
+
+async def requeue_backtests(conn: Connection, now: datetime, stale_after_s: float, limit: int) -> int:
+    """Inside a transaction: request stale backtests again; fail those whose request is lost."""
+    requeued = []
+    for job in await repo.stale_jobs(conn, "backtest_status", now, stale_after_s, limit):
+        sent = await resend_latest(conn, "api", (topics.BACKTEST_REQUESTED,), "backtest_id", str(job.id))
+        if sent or await _request_from_engine(conn, job):
+            requeued.append(job.id)
+        elif gave_up_waiting(job, stale_after_s):
+            await _fail_backtest(conn, job, LOST_BACKTEST, now)
+    if requeued:
+        await repo.mark_requeued(conn, "backtest_status", requeued, now)
+        log.info("backtests requested again", count=len(requeued), ids=[str(i) for i in requeued[:20]])
+    return len(requeued)
+
+
+async def _request_from_engine(conn: Connection, job: StaleJob) -> bool:
+    """A request the gateway did not send (an outside producer's) but the engine stored: send it again."""
+    stored = await repo.engine_request(conn, job.id)
+    if stored is None:
+        return False
+    request = BacktestRequested.model_validate(stored)
+    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(job.id))
+    await enqueue(conn, "api", event, key=str(request.user_id))
+    return True
+
+
+async def _fail_backtest(conn: Connection, job: StaleJob, message: str, now: datetime) -> None:
+    data = BacktestFailed(
+        backtest_id=job.id, user_id=job.user_id, configuration_id=job.configuration_id, error_message=message
+    )
+    view = await backtests.view_for_update(conn, job.id)
+    if view is None:
+        return
+    await backtests.save_view(conn, job.id, next_backtest_view(view, topics.BACKTEST_FAILED, data))
+    await sweep_flow.on_backtest_finished(conn, data, now)  # a sweep's child: the sweep moves on
+    log.warning("backtest failed: its request is lost", backtest_id=str(job.id))
+
+
+async def requeue_imports(conn: Connection, now: datetime, stale_after_s: float, limit: int) -> int:
+    """Inside a transaction: request stale import jobs again; fail those whose request is lost."""
+    requeued = []
+    for job in await repo.stale_jobs(conn, "import_jobs", now, stale_after_s, limit):
+        if await resend_latest(conn, "api", (topics.INGEST_REQUESTED,), "job_id", str(job.id)):
+            requeued.append(job.id)
+        elif gave_up_waiting(job, stale_after_s):
+            await repo.fail_import(conn, job.id, LOST_IMPORT)
+    if requeued:
+        await repo.mark_requeued(conn, "import_jobs", requeued, now)
+        log.info("import jobs requested again", count=len(requeued), ids=[str(i) for i in requeued[:20]])
+    return len(requeued)
