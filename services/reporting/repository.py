@@ -66,3 +66,15 @@ async def expired_reports(conn: Connection, table: ReportTable, older_than: date
 
 async def delete_report(conn: Connection, table: ReportTable, report_id: UUID) -> None:
     await conn.execute(f"DELETE FROM {table.name} WHERE id = $1", report_id)
+
+
+async def record_failure(conn: Connection, backtest_id: UUID, error: str) -> int:
+    """One more failed attempt at `backtest_id`'s reports (reporting.report_failures); the attempts so far."""
+    attempts = await conn.fetchval(
+        "INSERT INTO reporting.report_failures (backtest_result_id, attempts, last_error) VALUES ($1, 1, $2) "
+        "ON CONFLICT (backtest_result_id) DO UPDATE SET attempts = reporting.report_failures.attempts + 1, "
+        "last_error = EXCLUDED.last_error, updated_at = now() RETURNING attempts",
+        backtest_id,
+        error[:2000],
+    )
+    return int(attempts)

@@ -47,7 +47,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         service="reporting",
         schema="reporting",
         role="bts_reporting",
-        owns=("performance_reports", "sweep_reports"),
+        owns=("performance_reports", "sweep_reports", "report_failures"),
         # a sweep report needs the sweep and its children's rows: what users defined, owned by the gateway
         reads=("engine.backtest_results", "engine.trades", "engine.portfolio_snapshots", "api.sweeps",
                "api.sweep_children"),

@@ -378,3 +378,21 @@ async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepCh
         sweep_id,
     )
     return [SweepChildRow.model_validate(dict(r)) for r in rows]
+
+
+async def completed_results_without_reports(
+    conn: Connection, completed_between: tuple[datetime, datetime], max_failures: int, limit: int
+) -> list[tuple[UUID, UUID]]:
+    """(result id, user id) of COMPLETED results, not a sweep's child, completed in the window, that have no
+    report and failed fewer than `max_failures` times in reporting (readers: reporting's reconciler)."""
+    rows = await conn.fetch(
+        "SELECT r.id, r.user_id FROM engine.backtest_results r WHERE r.status = 'COMPLETED' "
+        "AND r.request ->> 'sweep_id' IS NULL AND r.completed_at BETWEEN $1 AND $2 "
+        "AND NOT EXISTS (SELECT 1 FROM reporting.performance_reports p WHERE p.backtest_result_id = r.id) "
+        "AND NOT EXISTS (SELECT 1 FROM reporting.report_failures f WHERE f.backtest_result_id = r.id "
+        "AND f.attempts >= $3) ORDER BY r.completed_at LIMIT $4",
+        *completed_between,
+        max_failures,
+        limit,
+    )
+    return [(r["id"], r["user_id"]) for r in rows]

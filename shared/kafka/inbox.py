@@ -27,11 +27,19 @@ def event_id(envelope: Envelope[Any]) -> UUID:
 async def claim(conn: Connection, schema: str, group: str, envelope: Envelope[Any],
                 key: IdempotencyKey = event_id) -> bool:  # fmt: skip
     """Inside a transaction: True the first time this group sees the key, False for a redelivery."""
+    return await claim_work(conn, schema, group, key(envelope), envelope.type)
+
+
+async def claim_work(conn: Connection, schema: str, group: str, work_id: UUID, topic: str) -> bool:
+    """`claim` for work found without an event (a reconciler's): True if no one handled `work_id` yet. Waits
+    while another transaction holds the claim, so the work is never done twice."""
     inserted = await conn.fetchval(
         f"INSERT INTO {schema}.processed_events (consumer_group, event_id, topic) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING RETURNING true",
-        group, key(envelope), envelope.type,
-    )  # fmt: skip
+        group,
+        work_id,
+        topic,
+    )
     return bool(inserted)
 
 
