@@ -1,6 +1,6 @@
 """Faults: every job ends, and `bts up` supervises its services (the stack as a user runs it).
 
-(a) `bts up` is interrupted (SIGINT) a few seconds after 30 backtests were submitted, and started again on
+(a) `bts up` is interrupted (SIGINT) once the first of 30 submitted backtests ended, and started again on
     the same state dir: its embedded broker lost the queued requests, the gateway requests them again.
 (b) the engine, then reporting, then ingest are killed (SIGKILL) with work in hand: the supervisor starts each
     again, and the work finishes (a RUNNING run is taken over).
@@ -120,7 +120,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def interrupted(state: Path, tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
-    """The first `bts up`: data loaded, 30 backtests submitted, then SIGINT 3 s later."""
+    """The first `bts up`: data loaded, 30 backtests submitted, then SIGINT a second after the first ended."""
     with started_stack(state) as first:
         asyncio.run(load_daily_symbols(first.database_url, tmp_path_factory.mktemp("jobs-end-data"), SYMBOLS))
         ids: list[str] = []
@@ -128,7 +128,10 @@ def interrupted(state: Path, tmp_path_factory: pytest.TempPathFactory) -> Interr
             api = Api(first, f"queued{n}")
             ids += _submit(api, PER_USER, ["JEA.NASDAQ"])
             api.http.close()
-        time.sleep(3)
+        # interrupted mid-queue: the first runs done, one running, the rest queued
+        done = "SELECT 1 FROM engine.backtest_results WHERE id = ANY($1::uuid[]) AND status = 'COMPLETED'"
+        _until(lambda: bool(_query(first.database_url, done, ids)), "the first backtest to complete", within=120)
+        time.sleep(1)
         os.kill(first.pid, signal.SIGINT)
         _until(lambda: read_stack(state) is None, "bts up to stop after SIGINT", within=90)
     return Interrupted(ids)

@@ -10,7 +10,8 @@ def test_backoff_doubles_and_the_fifth_crash_in_the_window_stops_the_stack() -> 
     delays = [history.record("engine", now).restart_in_s for now in (0.0, 1.0, 2.0, 3.0)]
     assert delays == [0.5, 1.0, 2.0, 4.0]
     verdict = history.record("engine", 4.0)
-    assert verdict.restart_in_s is None and verdict.crashes == 5
+    assert verdict.restart_in_s is None
+    assert verdict.crashes == 5
 
 
 def test_crashes_outside_the_window_are_forgotten_and_services_are_counted_apart() -> None:
