@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from services.ingest.handlers import IngestHandler
 from services.ingest.ib_source import IbEndpoint
+from services.ingest.repository import record_start
 from services.ingest.retention import MarketDataRetention
 from shared import topics
 from shared.events import Envelope
@@ -29,6 +30,13 @@ def job_id(envelope: Envelope[Any]) -> UUID:
     return envelope.data.job_id  # type: ignore[no-any-return]
 
 
+def takeovers_exhausted(starts: int, max_takeovers: int) -> str:
+    return (
+        f"the import was started by {starts} ingest processes and each stopped before it ended (taken over at "
+        f"most {max_takeovers} times); check the file, or see the ingest log"
+    )
+
+
 async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
     settings = ctx.settings
@@ -37,12 +45,23 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     jobs = IngestHandler(publisher, uploads, ib)
     # one run per import job: the same job re-sent in a new envelope is recognised by its job_id, and its
     # end announced again
-    handler = idempotent(ctx.pool, "ingest", GROUP, jobs, key=job_id, on_repeat=jobs.announce_again)
+    once = idempotent(ctx.pool, "ingest", GROUP, jobs, key=job_id, on_repeat=jobs.announce_again)
+    instance = uuid4()  # this process: an import started by another one before was taken over
 
     async def give_up(envelope: Envelope[Any], reason: str) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():
-            if await claim(conn, "ingest", GROUP, envelope, job_id):  # else it ended meanwhile
+            if await claim(conn, "ingest", GROUP, envelope, job_id):
                 await jobs.give_up(conn, envelope, reason)
+            else:  # it ended meanwhile: its end, once more
+                await jobs.announce_again(conn, envelope)
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        async with ctx.pool.acquire() as conn:
+            starts = await record_start(conn, job_id(envelope), instance)
+        if starts > settings.max_takeovers + 1:  # an import that stops its process must not stop every one
+            await give_up(envelope, takeovers_exhausted(starts, settings.max_takeovers))
+            return
+        await once(envelope)
 
     requests = consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler, {topics.INGEST_REQUESTED: give_up})
     retention = MarketDataRetention(ctx.pool, settings.market_data_retention_years, settings.retention_every_s)

@@ -33,7 +33,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
     "ingest": ServiceSchema(
-        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data",),
+        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data", "import_attempts"),
         reads=("api.instruments",),
     ),
     "engine": ServiceSchema(
