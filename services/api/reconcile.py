@@ -6,12 +6,13 @@ made no progress for `reconcile_stale_after_s` is requested again: its request, 
 sent once more (the engine and ingest recognise the work by its id, run what they never saw, take over
 what their dead replica left RUNNING, and announce again the end of what they finished). The wait doubles
 with each request again, so a job merely queued behind others costs little. A request found nowhere
-(an outside producer's that no engine received) fails its backtest once it has waited the longest.
+(an outside producer's that no engine received) fails its backtest once it has waited the longest. A finished
+sweep with no report gets its sweep.completed sent again (a few times at most).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import structlog
@@ -30,6 +31,7 @@ from shared.kafka.resend import resend_latest
 SOURCE = "bts/api"
 LOST_BACKTEST = "its request was lost before any engine received it; submit it again"
 LOST_IMPORT = "its request was lost before ingest received it; import the file again"
+SWEEP_REPORT_REQUESTS = 3  # a sweep whose report still is not made after this is left to an operator
 log = structlog.get_logger()
 
 
@@ -44,6 +46,8 @@ class Reconciler:
             count = await requeue_backtests(conn, now, self.stale_after_s, self.batch)
         async with self.pool.acquire() as conn, conn.transaction():
             count += await requeue_imports(conn, now, self.stale_after_s, self.batch)
+        async with self.pool.acquire() as conn, conn.transaction():
+            count += await rerequest_sweep_reports(conn, now, self.stale_after_s, self.batch)
         return count
 
 
@@ -102,3 +106,17 @@ async def requeue_imports(conn: Connection, now: datetime, stale_after_s: float,
         await repo.mark_requeued(conn, "import_jobs", requeued, now)
         log.info("import jobs requested again", count=len(requeued), ids=[str(i) for i in requeued[:20]])
     return len(requeued)
+
+
+async def rerequest_sweep_reports(conn: Connection, now: datetime, stale_after_s: float, limit: int) -> int:
+    """Inside a transaction: a finished sweep without its report (its sweep.completed lost with the broker)
+    gets its sweep.completed sent again, at most SWEEP_REPORT_REQUESTS times."""
+    finished_before = now - timedelta(seconds=stale_after_s)
+    sent = []
+    for sweep_id in await repo.unreported_sweeps(conn, finished_before, SWEEP_REPORT_REQUESTS, limit):
+        if await resend_latest(conn, "api", (topics.SWEEP_COMPLETED,), "sweep_id", str(sweep_id)):
+            sent.append(sweep_id)
+    if sent:
+        await repo.mark_report_requeued(conn, sent)
+        log.info("sweep reports requested again", count=len(sent), ids=[str(i) for i in sent[:20]])
+    return len(sent)

@@ -16,8 +16,8 @@ from shared.db.types import Connection
 from shared.events import parse_event
 from shared.kafka.outbox import enqueue
 
-# The id a job's events carry in `data`; the migrations index the outbox on these expressions.
-JobIdField = Literal["backtest_id", "job_id"]
+# The id a job's events carry in `data`; the migrations index the outbox on these expressions (sweeps are few).
+JobIdField = Literal["backtest_id", "job_id", "sweep_id"]
 
 
 async def resend_latest(

@@ -75,3 +75,23 @@ async def fail_import(conn: Connection, job_id: UUID, message: str) -> None:
         job_id,
         message,
     )
+
+
+async def unreported_sweeps(conn: Connection, finished_before: datetime, max_requests: int, limit: int) -> list[UUID]:
+    """Finished sweeps without a sweep report whose sweep.completed was sent again fewer than `max_requests`
+    times; locked for the caller's transaction."""
+    rows = await conn.fetch(
+        "SELECT s.id FROM api.sweeps s WHERE s.status IN ('COMPLETED', 'FAILED') AND s.completed_at < $1 "
+        "AND s.report_requeued < $2 AND NOT EXISTS (SELECT 1 FROM reporting.sweep_reports r WHERE r.sweep_id = s.id) "
+        "ORDER BY s.completed_at LIMIT $3 FOR UPDATE OF s SKIP LOCKED",
+        finished_before,
+        max_requests,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def mark_report_requeued(conn: Connection, sweep_ids: list[UUID]) -> None:
+    await conn.execute(
+        "UPDATE api.sweeps SET report_requeued = report_requeued + 1 WHERE id = ANY($1::uuid[])", sweep_ids
+    )

@@ -1,5 +1,6 @@
 """Requeueing: how many times the gateway requested a backtest or import job again, and when (its
-reconciler backs off); and indexes to find a job's request in the outbox.
+reconciler backs off), and how often a sweep's report was asked for again; indexes to find a job's request
+in the outbox.
 
 Revision ID: 0008
 Revises: 0006
@@ -27,9 +28,12 @@ def upgrade() -> None:
         )
     op.execute(outbox_job_index_ddl("api", "backtest_id"))
     op.execute(outbox_job_index_ddl("api", "job_id"))
+    # a finished sweep whose report is missing: its sweep.completed is sent again, a bounded number of times
+    op.execute("ALTER TABLE api.sweeps ADD COLUMN IF NOT EXISTS report_requeued integer NOT NULL DEFAULT 0")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE api.sweeps DROP COLUMN IF EXISTS report_requeued")
     op.execute("DROP INDEX IF EXISTS api.outbox_backtest_id_idx")
     op.execute("DROP INDEX IF EXISTS api.outbox_job_id_idx")
     for table in TABLES:
