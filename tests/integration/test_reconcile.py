@@ -1,5 +1,6 @@
 """The reconcilers against the real database: the gateway requests a stale job again from its outbox
-(backing off), fails one whose request is found nowhere, and the engine fails a run taken over too often."""
+(backing off), fails one whose request is found nowhere; the engine fails a run taken over too often, and
+one whose request was given up on."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 from services.api.reconcile import LOST_BACKTEST, requeue_backtests
 from services.api.users import create_user
 from services.engine import repository
-from services.engine.backtest_job import run_job
+from services.engine.backtest_job import give_up, run_job
+from services.engine.handlers import announcer
 from shared import topics
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints
@@ -116,5 +118,32 @@ async def test_a_run_taken_over_too_often_fails_with_the_reason(migrated: Endpoi
         assert row is not None
         assert row["status"] == "FAILED"
         assert "taken over at most 3 times" in row["error_message"]
+    finally:
+        await pool.close()
+
+
+async def test_a_given_up_request_fails_its_result_with_backtest_failed(migrated: Endpoints) -> None:
+    job = backtest_job(["NOPE.NASDAQ"], "SPY")
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(role_url(migrated.database_url, "engine", ROLE_PASSWORD)), min_size=1, max_size=2
+    )
+    assert pool is not None
+    try:
+        announce = announcer(job, "test-correlation")
+        assert await give_up(pool, job, announce, "handler failed 3 times: boom")
+        assert not await give_up(pool, job, announce, "again")  # ended: nothing more
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT status, error_message FROM engine.backtest_results WHERE id = $1", job.backtest_id
+            )
+            events = await conn.fetch(
+                "SELECT topic, payload -> 'data' ->> 'error_message' AS error FROM engine.outbox "
+                "WHERE payload -> 'data' ->> 'backtest_id' = $1",
+                str(job.backtest_id),
+            )
+        assert row is not None
+        assert row["status"] == "FAILED"
+        assert row["error_message"] == "the engine gave up on this request: handler failed 3 times: boom"
+        assert [(e["topic"], e["error"]) for e in events] == [(topics.BACKTEST_FAILED, row["error_message"])]
     finally:
         await pool.close()
