@@ -2,12 +2,12 @@
 
 The gateway owns the backtests and import jobs people asked for (api.backtest_status, api.import_jobs,
 and through them the sweeps' children). On start and every `reconcile_every_s`, a job not terminal that
-made no progress for `reconcile_stale_after_s` is requested again: its request, as the outbox sent it, is
-sent once more (the engine and ingest recognise the work by its id, run what they never saw, take over
-what their dead replica left RUNNING, and announce again the end of what they finished). The wait doubles
-with each request again, so a job merely queued behind others costs little. A request found nowhere
-(an outside producer's that no engine received) fails its backtest once it has waited the longest. A finished
-sweep with no report gets its sweep.completed sent again (a few times at most).
+made no progress for `reconcile_stale_after_s` is requested again: its request, as the outbox sent it (or,
+for an outside producer's backtest, as the read model or the engine kept it), is sent once more. The engine
+and ingest recognise the work by its id: they run what they never saw, take over what their dead replica
+left RUNNING, and announce again the end of what they finished. The wait doubles with each request again,
+so a job merely queued behind others costs little. A request found nowhere fails its job once it has
+waited the longest. A finished sweep with no report gets its sweep.completed sent again (a few times).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from shared.events import BacktestFailed, BacktestRequested, make_event
 from shared.kafka.outbox import enqueue
 from shared.kafka.resend import resend_latest
 
-SOURCE = "bts/api"
 LOST_BACKTEST = "its request was lost before any engine received it; submit it again"
 LOST_IMPORT = "its request was lost before ingest received it; import the file again"
 SWEEP_REPORT_REQUESTS = 3  # a sweep whose report still is not made after this is left to an operator
@@ -61,7 +60,7 @@ async def requeue_backtests(conn: Connection, now: datetime, stale_after_s: floa
     requeued = []
     for job in await repo.stale_jobs(conn, "backtest_status", now, stale_after_s, limit):
         sent = await resend_latest(conn, "api", (topics.BACKTEST_REQUESTED,), "backtest_id", str(job.id))
-        if sent or await _request_from_engine(conn, job):
+        if sent or await _outside_request(conn, job):
             requeued.append(job.id)
         elif gave_up_waiting(job, stale_after_s):
             await _fail_backtest(conn, job, LOST_BACKTEST, now)
@@ -71,13 +70,14 @@ async def requeue_backtests(conn: Connection, now: datetime, stale_after_s: floa
     return len(requeued)
 
 
-async def _request_from_engine(conn: Connection, job: StaleJob) -> bool:
-    """A request the gateway did not send (an outside producer's) but the engine stored: send it again."""
-    stored = await repo.engine_request(conn, job.id)
+async def _outside_request(conn: Connection, job: StaleJob) -> bool:
+    """A request the gateway did not send (an outside producer's), as the gateway or the engine kept it: send
+    it again."""
+    stored = await repo.outside_request(conn, job.id)
     if stored is None:
         return False
     request = BacktestRequested.model_validate(stored)
-    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(job.id))
+    event = make_event(topics.BACKTEST_REQUESTED, request, source=sweep_flow.SOURCE, subject=str(job.id))
     await enqueue(conn, "api", event, key=str(request.user_id))
     return True
 

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from services.api.reconcile import LOST_BACKTEST, requeue_backtests
+from services.api.repository.requeue import remember_outside_request
 from services.api.users import create_user
 from services.engine import repository
 from services.engine.backtest_job import give_up, run_job
@@ -63,6 +64,8 @@ async def test_a_stale_backtest_is_requested_again_with_backoff_and_a_lost_one_f
         event = backtest_event(user, ["NOPE.NASDAQ"], backtest_id=queued)
         await enqueue(api, "api", event, key=str(user))
         await api.execute("UPDATE api.outbox SET published_at = now() WHERE event_id = $1", event.id)
+        outside = await _pending(api, user, timedelta(minutes=1), now)  # sent by an outside producer, kept
+        await remember_outside_request(api, backtest_event(user, ["NOPE.NASDAQ"], backtest_id=outside).data)
         lost = await _pending(api, user, timedelta(hours=1), now)
         young_lost = await _pending(api, user, timedelta(seconds=30), now)
 
@@ -77,6 +80,7 @@ async def test_a_stale_backtest_is_requested_again_with_backoff_and_a_lost_one_f
         assert len(sent) == 2  # the original and its copy: a new event, the same request and key
         assert sent[1]["event_id"] != sent[0]["event_id"]
         assert (sent[1]["data"], sent[1]["key"]) == (sent[0]["data"], sent[0]["key"])
+        assert len(await _requests(api, outside)) == 1  # from the request the read model kept
         status = {
             r["id"]: r
             for r in await api.fetch(

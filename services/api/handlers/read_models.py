@@ -12,7 +12,7 @@ import structlog
 
 from services.api import sweep_flow
 from services.api.domain.read_models import next_backtest_view, next_import_view
-from services.api.repository import backtests, imports
+from services.api.repository import backtests, imports, requeue
 from shared import topics
 from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, Envelope
@@ -29,6 +29,8 @@ async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
     if topic == topics.BACKTEST_REQUESTED and isinstance(data, BacktestRequested):
         # also requests published straight to Kafka by outside producers
         await backtests.record_requested(conn, data, envelope.time)
+        if envelope.source != sweep_flow.SOURCE:  # an outside producer's: kept, to be sent again if lost
+            await requeue.remember_outside_request(conn, data)
     elif topic in BACKTEST_TOPICS:
         view = await backtests.view_for_update(conn, data.backtest_id)
         if view is None:

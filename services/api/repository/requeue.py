@@ -10,6 +10,7 @@ from typing import Any, Final, Literal
 from uuid import UUID
 
 from shared.db.types import Connection
+from shared.events import BacktestRequested
 
 # After each request again, the job waits twice as long before the next (up to 2**MAX_DOUBLINGS times).
 MAX_DOUBLINGS: Final = 4
@@ -59,9 +60,23 @@ async def mark_requeued(conn: Connection, table: JobTable, ids: list[UUID], now:
     )
 
 
-async def engine_request(conn: Connection, backtest_id: UUID) -> dict[str, Any] | None:
-    """The request as the engine stored it (e.g. one an outside producer sent straight to Kafka)."""
-    raw = await conn.fetchval("SELECT request::text FROM engine.backtest_results WHERE id = $1", backtest_id)
+async def remember_outside_request(conn: Connection, request: BacktestRequested) -> None:
+    """Keep the request of a backtest an outside producer sent straight to Kafka: the gateway can send it
+    again (its own requests are in its outbox)."""
+    await conn.execute(
+        "UPDATE api.backtest_status SET outside_request = $2::jsonb WHERE id = $1 AND outside_request IS NULL",
+        request.backtest_id,
+        request.model_dump_json(),
+    )
+
+
+async def outside_request(conn: Connection, backtest_id: UUID) -> dict[str, Any] | None:
+    """The request of an outside producer's backtest, as the gateway kept it, or as the engine stored it."""
+    raw = await conn.fetchval(
+        "SELECT COALESCE((SELECT outside_request::text FROM api.backtest_status WHERE id = $1), "
+        "(SELECT request::text FROM engine.backtest_results WHERE id = $1))",
+        backtest_id,
+    )
     if raw is None:
         return None
     request: dict[str, Any] = json.loads(raw)

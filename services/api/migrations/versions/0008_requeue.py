@@ -1,6 +1,6 @@
 """Requeueing: how many times the gateway requested a backtest or import job again, and when (its
-reconciler backs off), and how often a sweep's report was asked for again; indexes to find a job's request
-in the outbox.
+reconciler backs off); the request of a backtest an outside producer sent; how often a sweep's report was
+asked for again; indexes to find a job's request in the outbox.
 
 Revision ID: 0008
 Revises: 0006
@@ -28,12 +28,15 @@ def upgrade() -> None:
         )
     op.execute(outbox_job_index_ddl("api", "backtest_id"))
     op.execute(outbox_job_index_ddl("api", "job_id"))
+    # the request of a backtest an outside producer sent straight to Kafka (the gateway's own are in its outbox)
+    op.execute("ALTER TABLE api.backtest_status ADD COLUMN IF NOT EXISTS outside_request jsonb")
     # a finished sweep whose report is missing: its sweep.completed is sent again, a bounded number of times
     op.execute("ALTER TABLE api.sweeps ADD COLUMN IF NOT EXISTS report_requeued integer NOT NULL DEFAULT 0")
 
 
 def downgrade() -> None:
     op.execute("ALTER TABLE api.sweeps DROP COLUMN IF EXISTS report_requeued")
+    op.execute("ALTER TABLE api.backtest_status DROP COLUMN IF EXISTS outside_request")
     op.execute("DROP INDEX IF EXISTS api.outbox_backtest_id_idx")
     op.execute("DROP INDEX IF EXISTS api.outbox_job_id_idx")
     for table in TABLES:
