@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pandas as pd
@@ -39,6 +39,7 @@ from shared.db.types import Connection
 from shared.runtime.transient import is_transient
 
 MIN_TRADING_DAYS = 30
+THIS_PROCESS = uuid4()  # who runs a result: a run left RUNNING by another process is a takeover
 SHARPE_REALISTIC = (-3.0, 5.0)
 
 Progress = Callable[[float, datetime | None], Awaitable[None]]
@@ -310,12 +311,12 @@ async def run_job(
             if status in ("COMPLETED", "FAILED"):
                 return BacktestOutcome(status="SKIPPED")
             if status == "RUNNING":
-                started = await repository.attempts(conn, job.backtest_id)
-                if started > max_takeovers:
-                    return await _fail(conn, job, announce, takeovers_exhausted(started, max_takeovers))
-                await repository.restart_running(conn, job.backtest_id, datetime.now(UTC))
+                starts = await repository.attempts(conn, job.backtest_id, THIS_PROCESS)
+                if starts > max_takeovers + 1:
+                    return await _fail(conn, job, announce, takeovers_exhausted(starts - 1, max_takeovers))
+                await repository.restart_running(conn, job.backtest_id, datetime.now(UTC), THIS_PROCESS)
             else:
-                await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
+                await repository.mark_running(conn, job.backtest_id, datetime.now(UTC), THIS_PROCESS)
         log.info("backtest started", backtest_id=str(job.backtest_id), taken_over=status == "RUNNING")
         await progress(0.0, None)
         return await _run_claimed(conn, job, progress, announce, cache)
