@@ -10,6 +10,7 @@ import structlog
 from services.engine.backtest_job import Announce, BacktestJob, BacktestOutcome, give_up, run_job
 from services.engine.input_cache import InputCache
 from shared import topics
+from shared.db.reads import gateway_waits_for
 from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BacktestRequested, Envelope, make_event
 from shared.kafka.outbox import enqueue
@@ -105,13 +106,19 @@ class BacktestHandler:
             outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs, max_takeovers=takeovers)
         finally:
             BACKTESTS_RUNNING.dec()
-        if outcome.status == "SKIPPED":  # requested again, done already: its end is announced again (it may be lost)
-            async with self.ctx.pool.acquire() as conn, conn.transaction():
-                await resend_latest(conn, "engine", TERMINAL_TOPICS, "backtest_id", str(job.backtest_id))
-            log.info("backtest already done; its end announced again", backtest_id=str(job.backtest_id))
+        if outcome.status == "SKIPPED":  # requested again, done already
+            await self._announce_again(job)
             return
         log.info("backtest finished", backtest_id=str(job.backtest_id), status=outcome.status,
                  error=outcome.error_message)  # fmt: skip
+
+    async def _announce_again(self, job: BacktestJob) -> None:
+        """The end of a run done already, announced again if the gateway still waits for it (its event was lost);
+        a mere duplicate of the request changes nothing."""
+        async with self.ctx.pool.acquire() as conn, conn.transaction():
+            if await gateway_waits_for(conn, "backtest_status", job.backtest_id):
+                await resend_latest(conn, "engine", TERMINAL_TOPICS, "backtest_id", str(job.backtest_id))
+                log.info("backtest already done; its end announced again", backtest_id=str(job.backtest_id))
 
     async def give_up(self, envelope: Envelope[Any], reason: str) -> None:
         """backtest.requested given up on (dead-lettered): the result ends FAILED, backtest.failed goes out."""

@@ -17,7 +17,7 @@ from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
 from shared import topics
 from shared.calendars import UnknownExchangeError, calendar_for
-from shared.db.reads import InstrumentRow, fetch_instruments
+from shared.db.reads import InstrumentRow, fetch_instruments, gateway_waits_for
 from shared.db.types import Connection
 from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
 from shared.kafka.outbox import enqueue
@@ -91,10 +91,13 @@ class IngestHandler:
         BARS_INGESTED.labels(request.timeframe.value).inc(outcome.inserted + outcome.updated)
 
     async def announce_again(self, conn: Connection, envelope: Envelope[Any]) -> None:
-        """A job requested again after it ended (its end may have been lost with the broker): announce it again."""
-        job_id = str(envelope.data.job_id)
-        if await resend_latest(conn, "ingest", (topics.BARS_LOADED, topics.INGEST_FAILED), "job_id", job_id):
-            log.info("import already done; its end announced again", job_id=job_id)
+        """A job requested again after it ended: its end is announced again if the gateway still waits for it
+        (the event was lost with the broker); a mere duplicate of the request changes nothing."""
+        job_id = envelope.data.job_id
+        if not await gateway_waits_for(conn, "import_jobs", job_id):
+            return
+        if await resend_latest(conn, "ingest", (topics.BARS_LOADED, topics.INGEST_FAILED), "job_id", str(job_id)):
+            log.info("import already done; its end announced again", job_id=str(job_id))
 
     async def give_up(self, conn: Connection, envelope: Envelope[Any], reason: str) -> None:
         """ingest.requested given up on (dead-lettered), in the transaction that records its job as handled:

@@ -34,14 +34,15 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
     ),
     "ingest": ServiceSchema(
         service="ingest", schema="ingest", role="bts_ingest", owns=("market_data", "import_attempts"),
-        reads=("api.instruments",),
+        reads=("api.instruments", "api.import_jobs"),  # import_jobs: is anyone still waiting for a job's end?
     ),
     "engine": ServiceSchema(
         service="engine",
         schema="engine",
         role="bts_engine",
         owns=("backtest_results", "trades", "portfolio_snapshots"),
-        reads=("api.instruments", "ingest.market_data"),
+        # backtest_status: is anyone still waiting for a run's end (to announce it again)?
+        reads=("api.instruments", "ingest.market_data", "api.backtest_status"),
     ),
     "reporting": ServiceSchema(
         service="reporting",

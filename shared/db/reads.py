@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -396,3 +396,12 @@ async def completed_results_without_reports(
         limit,
     )
     return [(r["id"], r["user_id"]) for r in rows]
+
+
+async def gateway_waits_for(conn: Connection, table: Literal["backtest_status", "import_jobs"], job_id: UUID) -> bool:
+    """Whether the gateway still shows job `job_id` PENDING or RUNNING (readers: engine for backtest_status,
+    ingest for import_jobs): then the end of a job requested again is announced again, else nothing is."""
+    found = await conn.fetchval(
+        f"SELECT true FROM api.{table} WHERE id = $1 AND status IN ('PENDING', 'RUNNING')", job_id
+    )
+    return bool(found)
