@@ -393,7 +393,7 @@ async def _fail(conn: Connection, job: BacktestJob, announce: Announce | None, m
     return failed
 
 
-async def give_up(pool: asyncpg.Pool, job: BacktestJob, announce: Announce, reason: str) -> bool:
+async def fail_given_up(pool: asyncpg.Pool, job: BacktestJob, announce: Announce, reason: str) -> bool:
     """The request was given up on (dead-lettered): its result ends FAILED with the reason, unless it ended
     already. True if it was failed here."""
     async with pool.acquire() as conn, conn.transaction():

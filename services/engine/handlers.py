@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from services.engine.backtest_job import Announce, BacktestJob, BacktestOutcome, give_up, run_job
+from services.engine.backtest_job import Announce, BacktestJob, BacktestOutcome, fail_given_up, run_job
 from services.engine.input_cache import InputCache
 from shared import topics
 from shared.db.reads import gateway_waits_for
@@ -123,5 +123,5 @@ class BacktestHandler:
     async def give_up(self, envelope: Envelope[Any], reason: str) -> None:
         """backtest.requested given up on (dead-lettered): the result ends FAILED, backtest.failed goes out."""
         job = job_from_request(envelope.data)
-        if await give_up(self.ctx.pool, job, announcer(job, envelope.correlation_id), reason):
+        if await fail_given_up(self.ctx.pool, job, announcer(job, envelope.correlation_id), reason):
             log.warning("backtest failed: request given up on", backtest_id=str(job.backtest_id), reason=reason)

@@ -15,7 +15,7 @@ from services.api.reconcile import LOST_BACKTEST, requeue_backtests
 from services.api.repository.requeue import remember_outside_request
 from services.api.users import create_user
 from services.engine import repository
-from services.engine.backtest_job import give_up, run_job
+from services.engine.backtest_job import fail_given_up, run_job
 from services.engine.handlers import announcer
 from shared import topics
 from shared.db.urls import asyncpg_dsn, role_url
@@ -134,8 +134,8 @@ async def test_a_given_up_request_fails_its_result_with_backtest_failed(migrated
     assert pool is not None
     try:
         announce = announcer(job, "test-correlation")
-        assert await give_up(pool, job, announce, "handler failed 3 times: boom")
-        assert not await give_up(pool, job, announce, "again")  # ended: nothing more
+        assert await fail_given_up(pool, job, announce, "handler failed 3 times: boom")
+        assert not await fail_given_up(pool, job, announce, "again")  # ended: nothing more
         async with pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT status, error_message FROM engine.backtest_results WHERE id = $1", job.backtest_id
