@@ -114,7 +114,7 @@ async def rerequest_sweep_reports(conn: Connection, now: datetime, stale_after_s
     finished_before = now - timedelta(seconds=stale_after_s)
     sent = []
     for sweep_id in await repo.unreported_sweeps(conn, finished_before, SWEEP_REPORT_REQUESTS, limit):
-        if await resend_latest(conn, "api", (topics.SWEEP_COMPLETED,), "sweep_id", str(sweep_id)):
+        if await resend_latest(conn, "api", (topics.SWEEP_COMPLETED,), "sweep_id", str(sweep_id), stale_after_s):
             sent.append(sweep_id)
     if sent:
         await repo.mark_report_requeued(conn, sent)

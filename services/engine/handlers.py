@@ -113,11 +113,12 @@ class BacktestHandler:
                  error=outcome.error_message)  # fmt: skip
 
     async def _announce_again(self, job: BacktestJob) -> None:
-        """The end of a run done already, announced again if the gateway still waits for it (its event was lost);
-        a mere duplicate of the request changes nothing."""
+        """The end of a run done already, announced again if the gateway still waits for it and the event had
+        time to arrive (it was lost); a mere duplicate of the request changes nothing."""
+        in_transit_s = self.ctx.settings.reconcile_stale_after_s
         async with self.ctx.pool.acquire() as conn, conn.transaction():
             if await gateway_waits_for(conn, "backtest_status", job.backtest_id):
-                await resend_latest(conn, "engine", TERMINAL_TOPICS, "backtest_id", str(job.backtest_id))
+                await resend_latest(conn, "engine", TERMINAL_TOPICS, "backtest_id", str(job.backtest_id), in_transit_s)
                 log.info("backtest already done; its end announced again", backtest_id=str(job.backtest_id))
 
     async def give_up(self, envelope: Envelope[Any], reason: str) -> None:

@@ -42,7 +42,7 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     settings = ctx.settings
     ib = IbEndpoint(settings.ib_host, settings.ib_port, settings.ib_client_id)
     uploads = (settings.state_dir / "uploads").resolve()
-    jobs = IngestHandler(publisher, uploads, ib)
+    jobs = IngestHandler(publisher, uploads, ib, in_transit_s=settings.reconcile_stale_after_s)
     # one run per import job: the same job re-sent in a new envelope is recognised by its job_id, and its
     # end announced again
     once = idempotent(ctx.pool, "ingest", GROUP, jobs, key=job_id, on_repeat=jobs.announce_again)

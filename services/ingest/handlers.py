@@ -59,8 +59,9 @@ class IngestHandler:
     with bad rows writes nothing but still records its failure event."""
 
     def __init__(self, publisher: EventPublisher, uploads: Path | None = None, ib: IbEndpoint | None = None,
-                 pacer: HistoricalPacer | None = None) -> None:  # fmt: skip
+                 pacer: HistoricalPacer | None = None, in_transit_s: float = 20.0) -> None:  # fmt: skip
         self.publisher = publisher
+        self.in_transit_s = in_transit_s  # an end announced less long ago is on its way: not announced again
         self.uploads = uploads or Path(".bts/uploads")
         self.ib = ib or IbEndpoint("127.0.0.1", 7497, 1)
         self.pacer = pacer or HistoricalPacer()  # one per process: pacing holds across jobs
@@ -92,11 +93,12 @@ class IngestHandler:
 
     async def announce_again(self, conn: Connection, envelope: Envelope[Any]) -> None:
         """A job requested again after it ended: its end is announced again if the gateway still waits for it
-        (the event was lost with the broker); a mere duplicate of the request changes nothing."""
+        and the event had time to arrive (it was lost); a mere duplicate of the request changes nothing."""
         job_id = envelope.data.job_id
         if not await gateway_waits_for(conn, "import_jobs", job_id):
             return
-        if await resend_latest(conn, "ingest", (topics.BARS_LOADED, topics.INGEST_FAILED), "job_id", str(job_id)):
+        ends = (topics.BARS_LOADED, topics.INGEST_FAILED)
+        if await resend_latest(conn, "ingest", ends, "job_id", str(job_id), self.in_transit_s):
             log.info("import already done; its end announced again", job_id=str(job_id))
 
     async def give_up(self, conn: Connection, envelope: Envelope[Any], reason: str) -> None:

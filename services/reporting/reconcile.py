@@ -29,6 +29,11 @@ GROUP = "bts-reporting"
 log = structlog.get_logger()
 
 
+class HandledWithoutReports(Exception):
+    """A result reporting handled (its claim is recorded) that has no report: recorded as a failure, so the
+    reconciler stops asking after max_attempts."""
+
+
 class RetryPolicy(NamedTuple):
     stale_after_s: float  # a result's event had this long to make its reports
     max_attempts: int
@@ -58,6 +63,8 @@ class ReportReconciler:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 if not await claim_work(conn, "reporting", GROUP, backtest_id, topics.BACKTEST_COMPLETED):
+                    if not await repository.has_reports(conn, backtest_id):  # handled, yet none: do not ask again
+                        raise HandledWithoutReports("the result was handled before, yet it has no report")
                     return 0
                 reports = await generate_reports(conn, backtest_id, self.reports_dir)  # type: ignore[arg-type]
                 await announce(conn, backtest_id, user_id, reports, None)

@@ -78,3 +78,10 @@ async def record_failure(conn: Connection, backtest_id: UUID, error: str) -> int
         error[:2000],
     )
     return int(attempts)
+
+
+async def has_reports(conn: Connection, backtest_id: UUID) -> bool:
+    found = await conn.fetchval(
+        f"SELECT true FROM {BACKTEST_REPORTS.name} WHERE {BACKTEST_REPORTS.owner} = $1 LIMIT 1", backtest_id
+    )
+    return bool(found)

@@ -21,21 +21,30 @@ JobIdField = Literal["backtest_id", "job_id", "sweep_id"]
 
 
 async def resend_latest(
-    conn: Connection, schema: str, topic_names: tuple[str, ...], id_field: JobIdField, id_value: str
+    conn: Connection,
+    schema: str,
+    topic_names: tuple[str, ...],
+    id_field: JobIdField,
+    id_value: str,
+    in_transit_s: float = 0.0,
 ) -> bool:
     """Enqueue again (inside the caller's transaction) the latest event of `topic_names` in `schema`'s outbox
     whose `data.<id_field>` is `id_value`.
 
-    False when there is none. An event not relayed yet is left to the relay (True, nothing added)."""
+    False when there is none. An event not relayed yet is left to the relay, and one relayed less than
+    `in_transit_s` ago is still on its way: True, nothing added (a copy would only be a duplicate)."""
     row = await conn.fetchrow(
-        f"SELECT topic, key, payload::text AS payload, published_at FROM {schema}.outbox "
-        f"WHERE (payload -> 'data' ->> '{id_field}') = $2 AND topic = ANY($1::text[]) ORDER BY id DESC LIMIT 1",
+        f"SELECT topic, key, payload::text AS payload, published_at IS NULL "
+        "OR published_at > now() - make_interval(secs => $3::float8) AS in_transit "
+        f"FROM {schema}.outbox WHERE (payload -> 'data' ->> '{id_field}') = $2 AND topic = ANY($1::text[]) "
+        "ORDER BY id DESC LIMIT 1",
         list(topic_names),
         id_value,
+        in_transit_s,
     )
     if row is None:
         return False
-    if row["published_at"] is None:
+    if row["in_transit"]:
         return True
     document = json.loads(row["payload"])
     document.update(id=str(uuid4()), time=datetime.now(UTC).isoformat())

@@ -1,12 +1,13 @@
 """The reconcilers against the real database: the gateway requests a stale job again from its outbox
 (backing off), fails one whose request is found nowhere; the engine fails a run taken over too often, and
-one whose request was given up on."""
+one whose request was given up on; reporting reports a COMPLETED result whose event it never got."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -17,13 +18,14 @@ from services.api.users import create_user
 from services.engine import repository
 from services.engine.backtest_job import fail_given_up, run_job
 from services.engine.handlers import announcer
+from services.reporting.reconcile import ReportReconciler, RetryPolicy
 from shared import topics
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints
 from shared.kafka.outbox import enqueue
 from tests.conftest import ROLE_PASSWORD
 from tests.faults.stack_control import backtest_event
-from tests.integration.market import backtest_job
+from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +153,31 @@ async def test_a_given_up_request_fails_its_result_with_backtest_failed(migrated
         assert [(e["topic"], e["error"]) for e in events] == [(topics.BACKTEST_FAILED, row["error_message"])]
     finally:
         await pool.close()
+
+
+async def test_a_completed_result_without_reports_gets_them_once(migrated: Endpoints, tmp_path: Path) -> None:
+    await load_daily_symbols(migrated.database_url, tmp_path, ("RCA", "RCB"))
+    job = backtest_job(["RCA.NASDAQ"], "RCB")
+    engine = await asyncpg.create_pool(asyncpg_dsn(role_url(migrated.database_url, "engine", ROLE_PASSWORD)))
+    reporting = await asyncpg.create_pool(asyncpg_dsn(role_url(migrated.database_url, "reporting", ROLE_PASSWORD)))
+    assert engine is not None
+    assert reporting is not None
+    try:
+        assert (await run_job(engine, job)).status == "COMPLETED"  # its backtest.completed never reaches reporting
+        reconcile = ReportReconciler(reporting, tmp_path / "reports", RetryPolicy(0.0, 3, timedelta(days=90)))
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        await reconcile(later)
+        await reconcile(later)  # found reported: nothing more
+        async with reporting.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT report_type FROM reporting.performance_reports WHERE backtest_result_id = $1", job.backtest_id
+            )
+            events = await conn.fetchval(
+                "SELECT count(*) FROM reporting.outbox WHERE payload -> 'data' ->> 'backtest_id' = $1",
+                str(job.backtest_id),
+            )
+        assert sorted(r["report_type"] for r in rows) == ["CSV", "CSV", "HTML", "JSON"]
+        assert events == 4  # one report.generated per file
+    finally:
+        await engine.close()
+        await reporting.close()
