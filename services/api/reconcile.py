@@ -27,6 +27,7 @@ from shared.db.types import Connection
 from shared.events import BacktestFailed, BacktestRequested, make_event
 from shared.kafka.outbox import enqueue
 from shared.kafka.resend import resend_latest
+from shared.runtime.metrics import JOBS_REQUESTED_AGAIN
 
 LOST_BACKTEST = "its request was lost before any engine received it; submit it again"
 LOST_IMPORT = "its request was lost before ingest received it; import the file again"
@@ -66,6 +67,7 @@ async def requeue_backtests(conn: Connection, now: datetime, stale_after_s: floa
             await _fail_backtest(conn, job, LOST_BACKTEST, now)
     if requeued:
         await repo.mark_requeued(conn, "backtest_status", requeued, now)
+        JOBS_REQUESTED_AGAIN.labels("backtest").inc(len(requeued))
         log.info("backtests requested again", count=len(requeued), ids=[str(i) for i in requeued[:20]])
     return len(requeued)
 
@@ -104,6 +106,7 @@ async def requeue_imports(conn: Connection, now: datetime, stale_after_s: float,
             await repo.fail_import(conn, job.id, LOST_IMPORT)
     if requeued:
         await repo.mark_requeued(conn, "import_jobs", requeued, now)
+        JOBS_REQUESTED_AGAIN.labels("import").inc(len(requeued))
         log.info("import jobs requested again", count=len(requeued), ids=[str(i) for i in requeued[:20]])
     return len(requeued)
 
@@ -118,5 +121,6 @@ async def rerequest_sweep_reports(conn: Connection, now: datetime, stale_after_s
             sent.append(sweep_id)
     if sent:
         await repo.mark_report_requeued(conn, sent)
+        JOBS_REQUESTED_AGAIN.labels("sweep report").inc(len(sent))
         log.info("sweep reports requested again", count=len(sent), ids=[str(i) for i in sent[:20]])
     return len(sent)

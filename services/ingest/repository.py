@@ -131,3 +131,8 @@ async def record_start(conn: Connection, job_id: UUID, instance: UUID) -> int:
         instance,
     )
     return int(starts)
+
+
+async def forget_start(conn: Connection, job_id: UUID) -> None:
+    """The job was handled: its starts need not be counted any more."""
+    await conn.execute("DELETE FROM ingest.import_attempts WHERE job_id = $1", job_id)

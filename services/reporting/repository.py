@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.db.types import Connection
+from shared.runtime.metrics import REPORT_FAILURES
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ async def delete_report(conn: Connection, table: ReportTable, report_id: UUID) -
 
 
 async def record_failure(conn: Connection, backtest_id: UUID, error: str) -> int:
-    """One more failed attempt at `backtest_id`'s reports (reporting.report_failures); the attempts so far."""
+    """One more failed attempt at `backtest_id`'s reports (reporting.report_failures, and the
+    bts_report_failures_total metric); the attempts so far."""
     attempts = await conn.fetchval(
         "INSERT INTO reporting.report_failures (backtest_result_id, attempts, last_error) VALUES ($1, 1, $2) "
         "ON CONFLICT (backtest_result_id) DO UPDATE SET attempts = reporting.report_failures.attempts + 1, "
@@ -77,6 +79,7 @@ async def record_failure(conn: Connection, backtest_id: UUID, error: str) -> int
         backtest_id,
         error[:2000],
     )
+    REPORT_FAILURES.inc()
     return int(attempts)
 
 

@@ -14,3 +14,7 @@ OUTBOX_BACKLOG = Gauge("bts_outbox_backlog", "Outbox rows not yet published", ["
 BACKTESTS = Counter("bts_backtests_total", "Backtests finished, by status", ["status"])
 BACKTESTS_RUNNING = Gauge("bts_backtests_running", "Backtests running in this process")
 BARS_INGESTED = Counter("bts_bars_ingested_total", "Bars written to market_data", ["timeframe"])
+JOBS_REQUESTED_AGAIN = Counter(
+    "bts_jobs_requested_again_total", "Stale jobs the gateway's reconciler requested again", ["kind"]
+)
+REPORT_FAILURES = Counter("bts_report_failures_total", "Failed attempts at a result's reports (reconciler, give-up)")
