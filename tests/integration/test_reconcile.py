@@ -1,6 +1,7 @@
 """The reconcilers against the real database: the gateway requests a stale job again from its outbox
 (backing off), fails one whose request is found nowhere; the engine fails a run taken over too often, and
-one whose request was given up on; reporting reports a COMPLETED result whose event it never got."""
+one whose request was given up on; ingest ends an import taken over too often; reporting reports a COMPLETED
+result whose event it never got."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from services.api.users import create_user
 from services.engine import repository
 from services.engine.backtest_job import fail_given_up, run_job
 from services.engine.handlers import announcer
+from services.ingest.handlers import IngestHandler
+from services.ingest.import_runs import ImportRuns
 from services.reporting.reconcile import ReportReconciler, RetryPolicy
 from shared import topics
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints
 from shared.kafka.outbox import enqueue
+from shared.kafka.producer import EventPublisher
 from tests.conftest import ROLE_PASSWORD
-from tests.faults.stack_control import backtest_event
+from tests.faults.stack_control import backtest_event, ingest_event
 from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = pytest.mark.integration
@@ -181,3 +185,33 @@ async def test_a_completed_result_without_reports_gets_them_once(migrated: Endpo
     finally:
         await engine.close()
         await reporting.close()
+
+
+async def test_an_import_taken_over_too_often_ends_with_ingest_failed(migrated: Endpoints, tmp_path: Path) -> None:
+    pool = await asyncpg.create_pool(asyncpg_dsn(role_url(migrated.database_url, "ingest", ROLE_PASSWORD)))
+    assert pool is not None
+    event = ingest_event("NOPE.NASDAQ", tmp_path / "never-read.csv")
+    try:
+        jobs = IngestHandler(EventPublisher(migrated.kafka_bootstrap), tmp_path)
+        runs = ImportRuns(pool, jobs, max_takeovers=3)
+        async with pool.acquire() as conn:  # four processes started it, and each stopped mid-way
+            await conn.execute(
+                "INSERT INTO ingest.import_attempts (job_id, starts, instance) VALUES ($1, 4, $2)",
+                event.data.job_id,
+                uuid.uuid4(),
+            )
+        await runs(event)
+        async with pool.acquire() as conn:
+            errors = await conn.fetch(
+                "SELECT topic, payload -> 'data' ->> 'error' AS error FROM ingest.outbox "
+                "WHERE payload -> 'data' ->> 'job_id' = $1",
+                str(event.data.job_id),
+            )
+            left = await conn.fetchval(
+                "SELECT count(*) FROM ingest.import_attempts WHERE job_id = $1", event.data.job_id
+            )
+        assert [e["topic"] for e in errors] == [topics.INGEST_FAILED]
+        assert "started by 5 ingest processes" in errors[0]["error"]
+        assert left == 0
+    finally:
+        await pool.close()
