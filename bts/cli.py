@@ -86,7 +86,8 @@ def up() -> None:
         out.print("Press Ctrl-C to stop.")
 
     try:
-        code = run_until_signalled(settings, lambda line: out.print(line), ready)
+        # one line per message, as is (a log path is not wrapped, a log's tail is not read as markup)
+        code = run_until_signalled(settings, lambda line: out.print(line, soft_wrap=True, markup=False), ready)
     except StartupError as exc:
         raise CliError(str(exc)) from exc
     raise typer.Exit(code)

@@ -1,5 +1,8 @@
 """`bts up`: the whole stack on this machine, embedded parts where no URL is set, until Ctrl-C / SIGTERM.
 
+It supervises the services: one that exits is started again on the same port after a backoff (see
+`bts.supervisor`), and the stack stops only when one crashes too often.
+
 Every process it starts is its child and dies with it: on a signal it stops the services (SIGTERM,
 then SIGKILL after a grace period), then the broker, then the database. Children also get
 PR_SET_PDEATHSIG, so even a `kill -9` of `bts up` leaves no orphan.
@@ -22,6 +25,7 @@ import httpx
 from bts.demo_key import kept_demo_key
 from bts.migrations import migrate_all
 from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
+from bts.supervisor import CrashHistory, CrashPolicy
 from shared.db.ownership import SERVICE_NAMES
 from shared.db.urls import redact, role_url
 from shared.embedded.process import die_with_parent, free_port, port_open, stop_process
@@ -85,6 +89,13 @@ class Stack:
         for name in self.service_names:
             self.services.append(self._spawn(name, api_port if name == "api" else free_port()))
         self._wait_ready(ready_timeout)
+        stack = self._write_stack_file()
+        self.say(f"ready in {time.monotonic() - started:.1f} s")
+        return stack
+
+    def _write_stack_file(self) -> StackFile:
+        assert self.endpoints is not None
+        ep = self.endpoints
         stack = StackFile(
             pid=os.getpid(),
             api_url=self.settings.api_url,
@@ -99,8 +110,15 @@ class Stack:
             ],
         )
         write_stack(self.state_dir, stack)
-        self.say(f"ready in {time.monotonic() - started:.1f} s")
         return stack
+
+    def restart(self, name: str) -> RunningService:
+        """Start the exited service `name` again on its port; stack.json shows the new pid."""
+        index = next(i for i, s in enumerate(self.services) if s.name == name)
+        old = self.services[index]
+        self.services[index] = self._spawn(name, old.port)
+        self._write_stack_file()
+        return self.services[index]
 
     def _spawn(self, name: str, port: int) -> RunningService:
         assert self.endpoints is not None
@@ -150,8 +168,8 @@ class Stack:
                     raise StartupError(f"not ready within {timeout:.0f} s: {names}; see {self.state_dir}/logs")
                 time.sleep(0.2)
 
-    def exited(self) -> RunningService | None:
-        return next((s for s in self.services if s.proc.poll() is not None), None)
+    def exited(self) -> list[RunningService]:
+        return [s for s in self.services if s.proc.poll() is not None]
 
     def stop(self) -> None:
         # Signal all first so they shut down in parallel, then wait for each.
@@ -172,8 +190,15 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def _note_in_log(svc: RunningService, line: str) -> None:
+    """A line of the supervisor's in the service's own log, where its operator looks first."""
+    with svc.log_path.open("a") as log:
+        log.write(f"[bts up] {line}\n")
+
+
 def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[Stack], None]) -> int:
-    """Start the stack, block until SIGINT/SIGTERM or a service dies, stop everything. Exit code."""
+    """Start the stack and supervise it until SIGINT/SIGTERM, or until a service crashes too often (exit
+    code 1); then stop everything. A crashed service is restarted on its port after a backoff."""
     received: list[int] = []
 
     def handle(signum: int, _frame: object) -> None:
@@ -187,14 +212,7 @@ def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[Stack]
     try:
         stack.start()
         on_ready(stack)
-        while not received:
-            time.sleep(0.25)
-            dead = stack.exited()
-            if dead is not None:
-                say(f"service {dead.name} exited with code {dead.proc.returncode}; stopping the stack")
-                say(_tail(dead.log_path))
-                code = 1
-                break
+        code = _supervise(stack, CrashHistory(CrashPolicy.of(settings)), received, say)
     finally:
         say("stopping ...")
         stack.stop()
@@ -202,3 +220,38 @@ def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[Stack]
             signal.signal(sig, handler)
         say("stopped")
     return code
+
+
+def _supervise(stack: Stack, history: CrashHistory, received: list[int], say: Say) -> int:
+    """Restart exited services until a signal arrives (0) or one crashes too often (1)."""
+    due: dict[str, float] = {}  # service -> when to start it again
+    while not received:
+        time.sleep(0.25)
+        now = time.monotonic()
+        for dead in stack.exited():
+            if dead.name in due:
+                continue
+            verdict = history.record(dead.name, now)
+            window = history.policy.window_s
+            if verdict.restart_in_s is None:
+                line = (
+                    f"service {dead.name} crashed {verdict.crashes} times within {window:.0f} s (last exit code "
+                    f"{dead.proc.returncode}); stopping the stack. Its log: {dead.log_path}"
+                )
+                _note_in_log(dead, line)
+                say(line)
+                say(_tail(dead.log_path))
+                return 1
+            line = (
+                f"service {dead.name} exited with code {dead.proc.returncode}; restarting it in "
+                f"{verdict.restart_in_s:.1f} s (crash {verdict.crashes} within {window:.0f} s; log: {dead.log_path})"
+            )
+            _note_in_log(dead, line)
+            say(line)
+            due[dead.name] = now + verdict.restart_in_s
+        for name, at in list(due.items()):
+            if now >= at:
+                del due[name]
+                svc = stack.restart(name)
+                _note_in_log(svc, f"restarted as pid {svc.proc.pid} on port {svc.port}")
+    return 0

@@ -71,6 +71,28 @@ class Settings(BaseSettings):
         gt=0,
         description="a comment line on a quiet event stream this often keeps proxies from cutting it",
     )
+    # Every job ends: each owner reconciles on start and every reconcile_every_s (see docs/notes-jobs.md).
+    reconcile_every_s: float = Field(default=10.0, gt=0, description="how often each owner reconciles its jobs")
+    reconcile_stale_after_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="a job not terminal and without progress for this long is requested again (then after "
+        "twice as long, and so on, up to 16 times this)",
+    )
+    max_takeovers: int = Field(
+        default=3, ge=0, description="times a run whose replica died is taken over before it is FAILED"
+    )
+    report_max_attempts: int = Field(
+        default=3, ge=1, description="times reporting tries a result's reports before it records them as failed"
+    )
+    # `bts up` as a supervisor: a crashed service is restarted with backoff, unless it crashes too often.
+    supervisor_max_crashes: int = Field(
+        default=5, ge=1, description="crashes of one service within supervisor_window_s that stop the stack"
+    )
+    supervisor_window_s: float = Field(default=60.0, gt=0, description="window the crashes are counted in")
+    supervisor_backoff_s: float = Field(
+        default=0.5, gt=0, description="wait before the first restart; doubles with each crash in the window"
+    )
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000

@@ -34,6 +34,7 @@ from services.api.handlers import (
     sweeps,
 )
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
+from services.api.reconcile import Reconciler
 from services.api.strict_json import StrictJsonMiddleware
 from services.api.uploads import UploadPolicy, UploadSweep, deleting_ended_uploads
 from shared import topics
@@ -44,6 +45,7 @@ from shared.kafka.producer import EventPublisher
 from shared.kafka.security import faststream_security
 from shared.raw_requests import parse_request
 from shared.runtime.messaging import messaging, observed
+from shared.runtime.schedule import PeriodicJob
 from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
 
@@ -127,7 +129,10 @@ def create_app(settings: Settings) -> FastAPI:
             MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, read_models), publisher, parse=parse_request),
         )
         revoked = RevokedKeys(required(settings.database_url, "BTS_DATABASE_URL"))
-        return [*messaging(ctx, publisher, []), revoked, UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)]
+        upload_sweep = UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)
+        requeue = Reconciler(ctx.pool, settings.reconcile_stale_after_s)
+        reconciler = PeriodicJob("reconcile", requeue, every_s=settings.reconcile_every_s)
+        return [*messaging(ctx, publisher, []), revoked, upload_sweep, reconciler]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from services.engine.handlers import BacktestHandler
 from services.engine.retention import ResultRetention
 from shared import topics
+from shared.kafka.consumer import GiveUp
 from shared.kafka.producer import EventPublisher
 from shared.raw_requests import parse_request
 from shared.runtime.messaging import consumer, messaging
@@ -25,7 +26,8 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     publisher = EventPublisher(ctx.kafka_bootstrap)
     # requests that break the model's rules but name their backtest and user are FAILED with the reasons
     handler = BacktestHandler(ctx, publisher)
-    requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], handler, parse=parse_request)
+    give_up: dict[str, GiveUp] = {topics.BACKTEST_REQUESTED: handler.give_up}
+    requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], handler, parse=parse_request, on_give_up=give_up)
     settings = ctx.settings
     retention = ResultRetention(ctx.pool, timedelta(days=settings.result_retention_days), settings.retention_every_s)
     return [*messaging(ctx, publisher, [requests]), retention]

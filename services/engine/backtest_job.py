@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pandas as pd
@@ -41,6 +41,7 @@ from shared.db.types import Connection
 from shared.runtime.transient import is_transient
 
 MIN_TRADING_DAYS = 30
+THIS_PROCESS = uuid4()  # who runs a result: a run left RUNNING by another process is a takeover
 SHARPE_REALISTIC = (-3.0, 5.0)
 
 Progress = Callable[[float, datetime | None], Awaitable[None]]
@@ -320,12 +321,14 @@ async def run_job(
     on_progress: Progress | None = None,
     announce: Announce | None = None,
     cache: InputCache | None = None,
+    max_takeovers: int = 3,
 ) -> BacktestOutcome:
     """Run `job`; `announce` enqueues the outcome's events in the same transaction as the final status.
     `cache` keeps a sweep's inputs between its children.
 
     One replica at a time runs a given request (`repository.run_lock`); a request whose replica died
-    mid-run (RUNNING, lock free) is run again from the start by whoever holds the lock next.
+    mid-run (RUNNING, lock free) is run again from the start by whoever holds the lock next, at most
+    `max_takeovers` times: then it is FAILED (a run that kills its replica must not kill them all).
     """
     monotonic = MonotonicProgress()
 
@@ -345,9 +348,12 @@ async def run_job(
             if status in ("COMPLETED", "FAILED"):
                 return BacktestOutcome(status="SKIPPED")
             if status == "RUNNING":
-                await repository.restart_running(conn, job.backtest_id, datetime.now(UTC))
+                starts = await repository.attempts(conn, job.backtest_id, THIS_PROCESS)
+                if starts > max_takeovers + 1:
+                    return await _fail(conn, job, announce, takeovers_exhausted(starts - 1, max_takeovers))
+                await repository.restart_running(conn, job.backtest_id, datetime.now(UTC), THIS_PROCESS)
             else:
-                await repository.mark_running(conn, job.backtest_id, datetime.now(UTC))
+                await repository.mark_running(conn, job.backtest_id, datetime.now(UTC), THIS_PROCESS)
         log.info("backtest started", backtest_id=str(job.backtest_id), taken_over=status == "RUNNING")
         await progress(0.0, None)
         return await _run_claimed(conn, job, progress, announce, cache)
@@ -406,11 +412,23 @@ async def _run_claimed(
         if is_transient(exc):  # the database or broker is away: not the request's fault, the consumer retries
             raise
         message = f"internal error: {type(exc).__name__}: {exc}"  # a bug: the result says so, the consumer goes on
-    failed = BacktestOutcome(status="FAILED", error_message=message)
     async with conn.transaction():
-        await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC), run_manifest(job))
-        if announce is not None:
-            await announce(conn, failed)
+        return await _fail(conn, job, announce, message)
+
+
+def takeovers_exhausted(started: int, max_takeovers: int) -> str:
+    return (
+        f"the run was started {started} times and its engine replica stopped each time before it ended "
+        f"(taken over at most {max_takeovers} times); run it again, or see the engine's log"
+    )
+
+
+async def _fail(conn: Connection, job: BacktestJob, announce: Announce | None, message: str) -> BacktestOutcome:
+    """FAILED with `message`, its event enqueued; inside the caller's transaction."""
+    failed = BacktestOutcome(status="FAILED", error_message=message)
+    await repository.mark_failed(conn, job.backtest_id, message, datetime.now(UTC), run_manifest(job))
+    if announce is not None:
+        await announce(conn, failed)
     return failed
 
 
@@ -438,3 +456,14 @@ async def refuse_job(pool: asyncpg.Pool, refusal: Refusal, announce: Announce | 
         if announce is not None:
             await announce(conn, failed)
         return failed
+
+
+async def fail_given_up(pool: asyncpg.Pool, job: BacktestJob, announce: Announce, reason: str) -> bool:
+    """The request was given up on (dead-lettered): its result ends FAILED with the reason, unless it ended
+    already. True if it was failed here."""
+    async with pool.acquire() as conn, conn.transaction():
+        status = await repository.claim_result(conn, job.backtest_id, job.configuration_id, job.user_id, job.request)
+        if status in ("COMPLETED", "FAILED"):
+            return False
+        await _fail(conn, job, announce, f"the engine gave up on this request: {reason}")
+        return True

@@ -9,15 +9,25 @@ from uuid import UUID
 import structlog
 
 from services.engine import repository
-from services.engine.backtest_job import BacktestJob, BacktestOutcome, Refusal, refuse_job, run_job
+from services.engine.backtest_job import (
+    Announce,
+    BacktestJob,
+    BacktestOutcome,
+    Refusal,
+    fail_given_up,
+    refuse_job,
+    run_job,
+)
 from services.engine.domain.request_check import request_problems
 from services.engine.input_cache import InputCache
 from services.engine.request_facts import TableFacts
 from shared import topics
+from shared.db.reads import gateway_waits_for
 from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BacktestRequested, Envelope, make_event
 from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
+from shared.kafka.resend import resend_latest
 from shared.models import BacktestStatus, PerformanceMetrics
 from shared.models.errors import summarize
 from shared.raw_requests import UncheckedRequest
@@ -52,6 +62,36 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         request=request.model_dump(mode="json"),
         sweep_id=request.sweep_id,
     )
+
+
+TERMINAL_TOPICS = (topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED)
+
+
+def announcer(job: BacktestJob, correlation_id: str) -> Announce:
+    """What enqueues a run's outcome (backtest.completed / backtest.failed) in the result's transaction."""
+
+    async def announce(conn: Connection, outcome: BacktestOutcome) -> None:
+        if outcome.status == "COMPLETED":
+            data: Any = BacktestCompleted(
+                backtest_id=job.backtest_id, user_id=job.user_id, configuration_id=job.configuration_id,
+                trades_count=outcome.trades_count, winning_trades=outcome.winning_trades,
+                losing_trades=outcome.losing_trades, metrics=PerformanceMetrics.model_validate(outcome.metrics),
+                start_date=job.start_date, end_date=job.end_date, initial_capital=job.initial_capital,
+                final_value=outcome.final_value, warnings=outcome.warnings, sweep_id=job.sweep_id,
+            )  # fmt: skip
+            topic = topics.BACKTEST_COMPLETED
+        else:
+            data = BacktestFailed(backtest_id=job.backtest_id, user_id=job.user_id,
+                                  configuration_id=job.configuration_id,
+                                  error_message=outcome.error_message or "failed",
+                                  sweep_id=job.sweep_id)  # fmt: skip
+            topic = topics.BACKTEST_FAILED
+        event = make_event(topic, data, source=SOURCE, subject=str(job.backtest_id),
+                           correlation_id=correlation_id)  # fmt: skip
+        await enqueue(conn, "engine", event, key=str(job.user_id))
+        BACKTESTS.labels(outcome.status).inc()
+
+    return announce
 
 
 class BacktestHandler:
@@ -100,6 +140,8 @@ class BacktestHandler:
         if outcome.status == "FAILED":
             REQUESTS_REFUSED.inc()
         log.info("backtest request refused", backtest_id=str(refusal.backtest_id), outcome=outcome.status)
+        if outcome.status == "SKIPPED":  # requested again, refused already
+            await self._announce_again(refusal.backtest_id)
 
     async def _announce(self, conn: Connection, envelope: Envelope[Any], topic: str, data: Any, status: str) -> None:
         subject, correlation = str(data.backtest_id), envelope.correlation_id
@@ -108,34 +150,41 @@ class BacktestHandler:
         BACKTESTS.labels(status).inc()
 
     async def _run(self, envelope: Envelope[Any], job: BacktestJob) -> None:
-        async def announce(conn: Connection, outcome: BacktestOutcome) -> None:
-            if outcome.status == "COMPLETED":
-                data: Any = BacktestCompleted(
-                    backtest_id=job.backtest_id, user_id=job.user_id, configuration_id=job.configuration_id,
-                    trades_count=outcome.trades_count, winning_trades=outcome.winning_trades,
-                    losing_trades=outcome.losing_trades, metrics=PerformanceMetrics.model_validate(outcome.metrics),
-                    start_date=job.start_date, end_date=job.end_date, initial_capital=job.initial_capital,
-                    final_value=outcome.final_value, warnings=outcome.warnings, sweep_id=job.sweep_id,
-                )  # fmt: skip
-                topic = topics.BACKTEST_COMPLETED
-            else:
-                data = BacktestFailed(backtest_id=job.backtest_id, user_id=job.user_id,
-                                      configuration_id=job.configuration_id,
-                                      error_message=outcome.error_message or "failed",
-                                      sweep_id=job.sweep_id)  # fmt: skip
-                topic = topics.BACKTEST_FAILED
-            await self._announce(conn, envelope, topic, data, outcome.status)
-
         async def progress(pct: float, eta: datetime | None) -> None:
             await self._progress(envelope, BacktestStatus.RUNNING, pct, eta)
 
         BACKTESTS_RUNNING.inc()
         try:
-            outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs)
+            announce = announcer(job, envelope.correlation_id)
+            takeovers = self.ctx.settings.max_takeovers
+            outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs, max_takeovers=takeovers)
         finally:
             BACKTESTS_RUNNING.dec()
-        if outcome.status == "SKIPPED":  # a redelivery of a request already done
-            log.info("backtest already done", backtest_id=str(job.backtest_id))
+        if outcome.status == "SKIPPED":  # requested again, done already
+            await self._announce_again(job.backtest_id)
             return
         log.info("backtest finished", backtest_id=str(job.backtest_id), status=outcome.status,
                  error=outcome.error_message)  # fmt: skip
+
+    async def _announce_again(self, backtest_id: UUID) -> None:
+        """The end of a run done already, announced again if the gateway still waits for it and the event had
+        time to arrive (it was lost); a mere duplicate of the request changes nothing."""
+        in_transit_s = self.ctx.settings.reconcile_stale_after_s
+        async with self.ctx.pool.acquire() as conn, conn.transaction():
+            if await gateway_waits_for(conn, "backtest_status", backtest_id):
+                await resend_latest(conn, "engine", TERMINAL_TOPICS, "backtest_id", str(backtest_id), in_transit_s)
+                log.info("backtest already done; its end announced again", backtest_id=str(backtest_id))
+
+    async def give_up(self, envelope: Envelope[Any], reason: str) -> None:
+        """backtest.requested given up on (dead-lettered): the result ends FAILED, backtest.failed goes out."""
+        data: BacktestRequested | UncheckedRequest = envelope.data
+        if isinstance(data, UncheckedRequest):  # refused anyway: with the model's reasons
+            request = data.model_dump(mode="json")
+            reason = refused(data.problems)
+            await self._refuse(
+                envelope, Refusal(data.backtest_id, data.user_id, data.configuration_id, request, reason), data.sweep_id
+            )
+            return
+        job = job_from_request(data)
+        if await fail_given_up(self.ctx.pool, job, announcer(job, envelope.correlation_id), reason):
+            log.warning("backtest failed: request given up on", backtest_id=str(job.backtest_id), reason=reason)

@@ -59,20 +59,39 @@ async def result_owner(conn: Connection, result_id: UUID) -> UUID | None:
     return owner
 
 
-async def mark_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
+async def mark_running(conn: Connection, result_id: UUID, started_at: datetime, run_by: UUID) -> None:
     await conn.execute(
-        "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2 WHERE id = $1 AND status = 'PENDING'",
+        "UPDATE engine.backtest_results SET status = 'RUNNING', started_at = $2, attempts = 1, run_by = $3 "
+        "WHERE id = $1 AND status = 'PENDING'",
         result_id,
         started_at,
+        run_by,
     )
 
 
-async def restart_running(conn: Connection, result_id: UUID, started_at: datetime) -> None:
-    """A RUNNING result whose replica died (its lock is free) starts again from the beginning."""
+async def attempts(conn: Connection, result_id: UUID, run_by: UUID) -> int:
+    """How many engine processes started the run, counting `run_by` if it is to start it again."""
+    return int(
+        await conn.fetchval(
+            "SELECT attempts + CASE WHEN run_by IS DISTINCT FROM $2 THEN 1 ELSE 0 END "
+            "FROM engine.backtest_results WHERE id = $1",
+            result_id,
+            run_by,
+        )
+        or 0
+    )
+
+
+async def restart_running(conn: Connection, result_id: UUID, started_at: datetime, run_by: UUID) -> None:
+    """A RUNNING result whose replica died (its lock is free) starts again from the beginning. Only another
+    process counts as one more attempt: a retry in the same process (the database was away) does not."""
     await conn.execute(
-        "UPDATE engine.backtest_results SET started_at = $2, progress_pct = 0 WHERE id = $1 AND status = 'RUNNING'",
+        "UPDATE engine.backtest_results SET started_at = $2, progress_pct = 0, run_by = $3, "
+        "attempts = attempts + CASE WHEN run_by IS DISTINCT FROM $3 THEN 1 ELSE 0 END "
+        "WHERE id = $1 AND status = 'RUNNING'",
         result_id,
         started_at,
+        run_by,
     )
 
 

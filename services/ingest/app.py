@@ -9,9 +9,9 @@ from pathlib import Path
 
 from services.ingest.handlers import IngestHandler
 from services.ingest.ib_source import IbEndpoint
+from services.ingest.import_runs import ImportRuns
 from services.ingest.retention import MarketDataRetention
 from shared import topics
-from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import consumer, messaging
 from shared.runtime.service import Component, ServiceContext, run_worker
@@ -25,11 +25,13 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     settings = ctx.settings
     ib = IbEndpoint(settings.ib_host, settings.ib_port, settings.ib_client_id)
     uploads = settings.uploads_dir
-    # one run per import job: the same job re-sent in a new envelope is recognised by its job_id
-    handler = idempotent(ctx.pool, "ingest", "bts-ingest", IngestHandler(publisher, uploads, ib),
-                         key=lambda envelope: envelope.data.job_id)  # fmt: skip
+    jobs = IngestHandler(publisher, uploads, ib, in_transit_s=settings.reconcile_stale_after_s)
+    runs = ImportRuns(ctx.pool, jobs, settings.max_takeovers)
+    requests = consumer(
+        ctx, publisher, [topics.INGEST_REQUESTED], runs, on_give_up={topics.INGEST_REQUESTED: runs.give_up}
+    )
     retention = MarketDataRetention(ctx.pool, settings.market_data_retention_years, settings.retention_every_s)
-    return [*messaging(ctx, publisher, [consumer(ctx, publisher, [topics.INGEST_REQUESTED], handler)]), retention]
+    return [*messaging(ctx, publisher, [requests]), retention]
 
 
 def main() -> None:

@@ -18,11 +18,12 @@ from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
 from shared import topics
 from shared.calendars import UnknownExchangeError, calendar_for
-from shared.db.reads import InstrumentRow, fetch_instruments, may_write_instrument, writer_refused
+from shared.db.reads import InstrumentRow, fetch_instruments, gateway_waits_for, may_write_instrument, writer_refused
 from shared.db.types import Connection
 from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
 from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
+from shared.kafka.resend import resend_latest
 from shared.models import DataSource
 from shared.runtime.metrics import BARS_INGESTED
 from shared.text_bounds import MAX_NAME_CHARS, clip
@@ -60,8 +61,9 @@ class IngestHandler:
     with bad rows writes nothing but still records its failure event."""
 
     def __init__(self, publisher: EventPublisher, uploads: Path | None = None, ib: IbEndpoint | None = None,
-                 pacer: HistoricalPacer | None = None) -> None:  # fmt: skip
+                 pacer: HistoricalPacer | None = None, in_transit_s: float = 20.0) -> None:  # fmt: skip
         self.publisher = publisher
+        self.in_transit_s = in_transit_s  # an end announced less long ago is on its way: not announced again
         self.uploads = uploads or Path(".bts/uploads")
         self.ib = ib or IbEndpoint("127.0.0.1", 7497, 1)
         self.pacer = pacer or HistoricalPacer()  # one per process: pacing holds across jobs
@@ -95,6 +97,21 @@ class IngestHandler:
                            correlation_id=envelope.correlation_id)  # fmt: skip
         await enqueue(conn, "ingest", event, key=request.instrument_id)
         BARS_INGESTED.labels(request.timeframe.value).inc(outcome.inserted + outcome.updated)
+
+    async def announce_again(self, conn: Connection, envelope: Envelope[Any]) -> None:
+        """A job requested again after it ended: its end is announced again if the gateway still waits for it
+        and the event had time to arrive (it was lost); a mere duplicate of the request changes nothing."""
+        job_id = envelope.data.job_id
+        if not await gateway_waits_for(conn, "import_jobs", job_id):
+            return
+        ends = (topics.BARS_LOADED, topics.INGEST_FAILED)
+        if await resend_latest(conn, "ingest", ends, "job_id", str(job_id), self.in_transit_s):
+            log.info("import already done; its end announced again", job_id=str(job_id))
+
+    async def give_up(self, conn: Connection, envelope: Envelope[Any], reason: str) -> None:
+        """ingest.requested given up on (dead-lettered), in the transaction that records its job as handled:
+        the job ends with ingest.failed and the reason."""
+        await self._announce_failure(conn, envelope, f"ingest gave up on this import: {reason}", None)
 
     async def _import(self, conn: Connection, envelope: Envelope[Any]) -> ImportOutcome:
         request: IngestRequested = envelope.data

@@ -12,12 +12,15 @@ from typing import Any
 from uuid import UUID
 
 from services.reporting.handlers import ReportHandler, unless_contradicted
+from services.reporting.reconcile import ReportReconciler, RetryPolicy
+from services.reporting.repository import record_failure
 from services.reporting.retention import RetentionJob
 from shared import topics
 from shared.events import Envelope
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import consumer, messaging
+from shared.runtime.schedule import PeriodicJob
 from shared.runtime.service import Component, ServiceContext, run_worker
 
 SERVICE = "reporting"
@@ -38,11 +41,20 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     handler = unless_contradicted(
         ctx.pool, idempotent(ctx.pool, "reporting", "bts-reporting", ReportHandler(reports_dir), key=unit_of_work)
     )
-    finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED, topics.SWEEP_COMPLETED],
-                        handler)  # fmt: skip
     settings = ctx.settings
-    retention = RetentionJob(ctx.pool, settings.retention_every_s, keep=timedelta(days=settings.report_retention_days))
-    return [*messaging(ctx, publisher, [finished]), retention]
+
+    async def give_up(envelope: Envelope[Any], reason: str) -> None:
+        # the reconciler tries again, up to report_max_attempts times in all
+        async with ctx.pool.acquire() as conn:
+            await record_failure(conn, envelope.data.backtest_id, f"backtest.completed given up on: {reason}")
+
+    finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED, topics.SWEEP_COMPLETED],
+                        handler, on_give_up={topics.BACKTEST_COMPLETED: give_up})  # fmt: skip
+    keep = timedelta(days=settings.report_retention_days)
+    retention = RetentionJob(ctx.pool, settings.retention_every_s, keep=keep)
+    policy = RetryPolicy(settings.reconcile_stale_after_s, settings.report_max_attempts, keep)
+    reconciler = PeriodicJob("reconcile", ReportReconciler(ctx.pool, reports_dir, policy), settings.reconcile_every_s)
+    return [*messaging(ctx, publisher, [finished]), retention, reconciler]
 
 
 def main() -> None:

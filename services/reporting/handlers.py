@@ -80,10 +80,17 @@ class ReportHandler:
 
     async def _announce(self, conn: Connection, envelope: Envelope[Any], backtest_id: UUID, user_id: UUID,
                         reports: list[GeneratedReport]) -> None:  # fmt: skip
-        for report in reports:
-            data = ReportGenerated(backtest_id=backtest_id, report_id=report.id,
-                                   report_type=ReportType(report.report_type), file_path=report.file_path,
-                                   content_hash=report.content_hash)  # fmt: skip
-            event = make_event(topics.REPORT_GENERATED, data, source=SOURCE, subject=str(backtest_id),
-                               correlation_id=envelope.correlation_id)  # fmt: skip
-            await enqueue(conn, "reporting", event, key=str(user_id))
+        await announce(conn, backtest_id, user_id, reports, envelope.correlation_id)
+
+
+async def announce(
+    conn: Connection, backtest_id: UUID, user_id: UUID, reports: list[GeneratedReport], correlation_id: str | None
+) -> None:
+    """report.generated for each of `reports`, through the outbox (inside the caller's transaction)."""
+    for report in reports:
+        data = ReportGenerated(backtest_id=backtest_id, report_id=report.id,
+                               report_type=ReportType(report.report_type), file_path=report.file_path,
+                               content_hash=report.content_hash)  # fmt: skip
+        event = make_event(topics.REPORT_GENERATED, data, source=SOURCE, subject=str(backtest_id),
+                           correlation_id=correlation_id)  # fmt: skip
+        await enqueue(conn, "reporting", event, key=str(user_id))

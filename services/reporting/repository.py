@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.db.types import Connection
+from shared.runtime.metrics import REPORT_FAILURES
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,24 @@ async def expired_reports(conn: Connection, table: ReportTable, older_than: date
 
 async def delete_report(conn: Connection, table: ReportTable, report_id: UUID) -> None:
     await conn.execute(f"DELETE FROM {table.name} WHERE id = $1", report_id)
+
+
+async def record_failure(conn: Connection, backtest_id: UUID, error: str) -> int:
+    """One more failed attempt at `backtest_id`'s reports (reporting.report_failures, and the
+    bts_report_failures_total metric); the attempts so far."""
+    attempts = await conn.fetchval(
+        "INSERT INTO reporting.report_failures (backtest_result_id, attempts, last_error) VALUES ($1, 1, $2) "
+        "ON CONFLICT (backtest_result_id) DO UPDATE SET attempts = reporting.report_failures.attempts + 1, "
+        "last_error = EXCLUDED.last_error, updated_at = now() RETURNING attempts",
+        backtest_id,
+        error[:2000],
+    )
+    REPORT_FAILURES.inc()
+    return int(attempts)
+
+
+async def has_reports(conn: Connection, backtest_id: UUID) -> bool:
+    found = await conn.fetchval(
+        f"SELECT true FROM {BACKTEST_REPORTS.name} WHERE {BACKTEST_REPORTS.owner} = $1 LIMIT 1", backtest_id
+    )
+    return bool(found)

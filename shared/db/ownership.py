@@ -33,22 +33,30 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
     "ingest": ServiceSchema(
-        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data",),
-        reads=("api.instruments",),
+        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data", "import_attempts"),
+        reads=("api.instruments", "api.import_jobs"),  # import_jobs: is anyone still waiting for a job's end?
     ),
     "engine": ServiceSchema(
         service="engine",
         schema="engine",
         role="bts_engine",
         owns=("backtest_results", "trades", "portfolio_snapshots"),
-        # requests from any producer are checked against the user, their strategy and their sweep
-        reads=("api.instruments", "ingest.market_data", "api.users", "api.strategies", "api.sweeps"),
+        # requests from any producer are checked against the user, their strategy and their sweep;
+        # backtest_status: is anyone still waiting for a run's end (to announce it again)?
+        reads=(
+            "api.instruments",
+            "ingest.market_data",
+            "api.users",
+            "api.strategies",
+            "api.sweeps",
+            "api.backtest_status",
+        ),
     ),
     "reporting": ServiceSchema(
         service="reporting",
         schema="reporting",
         role="bts_reporting",
-        owns=("performance_reports", "sweep_reports"),
+        owns=("performance_reports", "sweep_reports", "report_failures"),
         # a sweep report needs the sweep and its children's rows: what users defined, owned by the gateway
         reads=("engine.backtest_results", "engine.trades", "engine.portfolio_snapshots", "api.sweeps",
                "api.sweep_children"),

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -454,3 +454,30 @@ async def fetch_result_state(conn: Connection, result_id: UUID) -> ResultState |
         result_id,
     )
     return ResultState.model_validate(dict(row)) if row is not None else None
+
+
+async def completed_results_without_reports(
+    conn: Connection, completed_between: tuple[datetime, datetime], max_failures: int, limit: int
+) -> list[tuple[UUID, UUID]]:
+    """(result id, user id) of COMPLETED results, not a sweep's child, completed in the window, that have no
+    report and failed fewer than `max_failures` times in reporting (readers: reporting's reconciler)."""
+    rows = await conn.fetch(
+        "SELECT r.id, r.user_id FROM engine.backtest_results r WHERE r.status = 'COMPLETED' "
+        "AND r.request ->> 'sweep_id' IS NULL AND r.completed_at BETWEEN $1 AND $2 "
+        "AND NOT EXISTS (SELECT 1 FROM reporting.performance_reports p WHERE p.backtest_result_id = r.id) "
+        "AND NOT EXISTS (SELECT 1 FROM reporting.report_failures f WHERE f.backtest_result_id = r.id "
+        "AND f.attempts >= $3) ORDER BY r.completed_at LIMIT $4",
+        *completed_between,
+        max_failures,
+        limit,
+    )
+    return [(r["id"], r["user_id"]) for r in rows]
+
+
+async def gateway_waits_for(conn: Connection, table: Literal["backtest_status", "import_jobs"], job_id: UUID) -> bool:
+    """Whether the gateway still shows job `job_id` PENDING or RUNNING (readers: engine for backtest_status,
+    ingest for import_jobs): then the end of a job requested again is announced again, else nothing is."""
+    found = await conn.fetchval(
+        f"SELECT true FROM api.{table} WHERE id = $1 AND status IN ('PENDING', 'RUNNING')", job_id
+    )
+    return bool(found)

@@ -3,6 +3,8 @@
 - A message that cannot be parsed (not JSON, wrong schema, wrong type, too big) goes to `<topic>.dlq`
   at once with the error; one whose handler keeps failing goes there after `max_attempts`. Either way
   the offset is committed and the consumer carries on.
+- A message given up on (dead-lettered) after it was parsed is handed to the topic's give-up hook, if the
+  service set one (`on_give_up`): the job it asked for ends FAILED with the reason, its failure event out.
 - A transient failure (database or broker away, see `shared.runtime.transient`) is not the message's
   fault: the handler is retried with a capped backoff until the dependency is back, without using up
   attempts, and nothing is committed meanwhile. Committing and dead-lettering wait out outages too.
@@ -37,6 +39,7 @@ from shared.settings import Settings
 log = structlog.get_logger()
 
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
+GiveUp = Callable[[Envelope[Any], str], Awaitable[None]]  # (the message given up on, why)
 MAX_MESSAGE_BYTES = 1_000_000
 
 
@@ -71,6 +74,7 @@ class MessageProcessor:
         self.max_attempts, self.retry_backoff_s = max_attempts, retry_backoff_s
         self.stats = ConsumerStats()
         self.on_dead_letter: Callable[[str], None] | None = None  # (topic) -> None, for metrics
+        self.on_give_up: dict[str, GiveUp] = {}  # topic -> what ends the job of a message given up on
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
@@ -110,11 +114,25 @@ class MessageProcessor:
                     attempt += 1
                     log.warning("handler failed", topic=topic, attempt=attempt, error=repr(exc))
                     if attempt >= self.max_attempts:
-                        await self._dead_letter(record, f"handler failed {attempt} times: {exc!r}", attempts=attempt)
+                        reason = f"handler failed {attempt} times: {exc!r}"
+                        await self._dead_letter(record, reason, attempts=attempt)
+                        await self._give_up(envelope, reason)
                         return
                     await asyncio.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "correlation_id")
+
+    async def _give_up(self, envelope: Envelope[Any], reason: str) -> None:
+        """Run the topic's give-up hook; it waits out outages, and its own failure never stops the consumer."""
+        hook = self.on_give_up.get(envelope.type)
+        if hook is None:
+            return
+        try:
+            await retry_while_transient(lambda: hook(envelope, reason), f"give up on {envelope.type}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("give-up hook failed; its owner's reconciler ends the job", topic=envelope.type, error=repr(exc))
 
     def _observe(self, topic: str, outcome: str, started: float) -> None:
         seconds = time.perf_counter() - started

@@ -27,23 +27,39 @@ def event_id(envelope: Envelope[Any]) -> UUID:
 async def claim(conn: Connection, schema: str, group: str, envelope: Envelope[Any],
                 key: IdempotencyKey = event_id) -> bool:  # fmt: skip
     """Inside a transaction: True the first time this group sees the key, False for a redelivery."""
+    return await claim_work(conn, schema, group, key(envelope), envelope.type)
+
+
+async def claim_work(conn: Connection, schema: str, group: str, work_id: UUID, topic: str) -> bool:
+    """`claim` for work found without an event (a reconciler's): True if no one handled `work_id` yet. Waits
+    while another transaction holds the claim, so the work is never done twice."""
     inserted = await conn.fetchval(
         f"INSERT INTO {schema}.processed_events (consumer_group, event_id, topic) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING RETURNING true",
-        group, key(envelope), envelope.type,
-    )  # fmt: skip
+        group,
+        work_id,
+        topic,
+    )
     return bool(inserted)
 
 
 def idempotent(
-    pool: asyncpg.Pool, schema: str, group: str, handler: TxHandler, key: IdempotencyKey = event_id
+    pool: asyncpg.Pool,
+    schema: str,
+    group: str,
+    handler: TxHandler,
+    key: IdempotencyKey = event_id,
+    on_repeat: TxHandler | None = None,
 ) -> Callable[[Envelope[Any]], Awaitable[None]]:
     """Wrap a transactional handler: it runs once per key (the event id unless given), in the transaction
-    that records the key."""
+    that records the key. `on_repeat` runs instead for a key handled before (e.g. to announce the end of
+    a job requested again)."""
 
     async def handle(envelope: Envelope[Any]) -> None:
         async with pool.acquire() as conn, conn.transaction():
             if await claim(conn, schema, group, envelope, key):
                 await handler(conn, envelope)
+            elif on_repeat is not None:
+                await on_repeat(conn, envelope)
 
     return handle

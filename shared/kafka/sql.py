@@ -60,3 +60,8 @@ def outbox_parking_ddl(schema: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS outbox_pending_key_idx ON {schema}.outbox (key, id) WHERE status = '{PENDING}'",
         f"CREATE INDEX IF NOT EXISTS outbox_parked_idx ON {schema}.outbox (parked_at) WHERE status = '{PARKED}'",
     ]
+
+
+def outbox_job_index_ddl(schema: str, id_field: str) -> str:
+    """The index `shared.kafka.resend` finds a job's events by (`data.<id_field>` of the outbox payload)."""
+    return f"CREATE INDEX IF NOT EXISTS outbox_{id_field}_idx ON {schema}.outbox ((payload -> 'data' ->> '{id_field}'))"

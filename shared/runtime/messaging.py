@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.events import Envelope, parse_event
-from shared.kafka.consumer import EventConsumer, MessageProcessor
+from shared.kafka.consumer import EventConsumer, GiveUp, MessageProcessor
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import EventPublisher
 from shared.runtime.metrics import (
@@ -29,10 +29,13 @@ def consumer(
     topic_names: list[str],
     handler: Callable[[Envelope[Any]], Awaitable[None]],
     parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
+    on_give_up: dict[str, GiveUp] | None = None,
 ) -> EventConsumer:
-    """A consumer in the service's group (one group per service: replicas share the work)."""
+    """A consumer in the service's group (one group per service: replicas share the work); `on_give_up` ends
+    the job of a message it gives up on, per topic."""
     group = f"bts-{ctx.name}"
     instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, group, topic_names, handler, publisher, parse=parse)
+    instance.processor.on_give_up.update(on_give_up or {})
     observed(ctx.name, instance.processor)
     return instance
 

@@ -24,3 +24,7 @@ EVENTS_IGNORED = Counter(
 REQUESTS_REFUSED = Counter(
     "bts_backtest_requests_refused_total", "backtest.requested the engine refused (FAILED with the reasons)"
 )
+JOBS_REQUESTED_AGAIN = Counter(
+    "bts_jobs_requested_again_total", "Stale jobs the gateway's reconciler requested again", ["kind"]
+)
+REPORT_FAILURES = Counter("bts_report_failures_total", "Failed attempts at a result's reports (reconciler, give-up)")

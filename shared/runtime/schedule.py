@@ -1,4 +1,5 @@
-"""A job that runs every so often inside a service (retention), as a component the lifespan starts and stops.
+"""A job that runs every so often inside a service (retention, reconciliation), as a component the lifespan
+starts and stops.
 
 The clock is injectable, so tests run the job once at any date they like.
 """
@@ -16,7 +17,7 @@ from shared.runtime.tasks import cancel
 log = structlog.get_logger()
 
 Clock = Callable[[], datetime]
-Work = Callable[[datetime], Awaitable[int]]  # (now) -> how many things it removed
+Work = Callable[[datetime], Awaitable[int]]  # (now) -> how many things it removed or fixed
 
 
 def utc_now() -> datetime:
@@ -34,7 +35,7 @@ class PeriodicJob:
     async def run_once(self) -> int:
         done = await self.work(self.clock())
         if done:
-            log.info("scheduled job removed expired data", job=self.name, count=done)
+            log.info("scheduled job done", job=self.name, count=done)
         return done
 
     async def _loop(self) -> None:

@@ -1,5 +1,5 @@
-"""`bts up` as a person runs it: the stack comes up, every service answers /ready, and a signal stops
-every process it started, leaving no orphan."""
+"""`bts up` as a person runs it: the stack comes up, every service answers /ready, a crashed service is
+started again (until it crashes too often), and a signal stops every process it started, leaving no orphan."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from shared.embedded.process import free_port
 pytestmark = pytest.mark.integration
 
 
-def _start_up(state_dir: Path, api_port: int) -> subprocess.Popen[str]:
+def _start_up(state_dir: Path, api_port: int, **settings: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    env.update(BTS_STATE_DIR=str(state_dir), BTS_API_URL=f"http://127.0.0.1:{api_port}")
+    env.update(BTS_STATE_DIR=str(state_dir), BTS_API_URL=f"http://127.0.0.1:{api_port}", **settings)
     return subprocess.Popen(
         [sys.executable, "-m", "bts", "up"],
         env=env,
@@ -82,6 +82,54 @@ def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: si
         _, alive = psutil.wait_procs(descendants, timeout=10)
         assert alive == [], f"orphans left: {[p.pid for p in alive]}"
         assert read_stack(tmp_path / "state") is None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_bts_up_restarts_a_crashed_service_and_stops_when_it_crashes_too_often(tmp_path: Path) -> None:
+    """kill -9 of the engine: restarted on its port (one line from `bts up`, a line in its log, the new pid in
+    stack.json). With BTS_SUPERVISOR_MAX_CRASHES=2, its second crash within the window stops the stack with
+    a message naming it and its log."""
+    state, api_port = tmp_path / "state", free_port()
+    proc = _start_up(state, api_port, BTS_SUPERVISOR_MAX_CRASHES="2")
+    try:
+        _wait_for_line(proc, "Press Ctrl-C", timeout=180)
+        before = read_stack(state)
+        assert before is not None
+        engine = next(s for s in before.services if s.name == "engine")
+        os.kill(engine.pid, signal.SIGKILL)
+        lines = _wait_for_line(proc, "restarting it in", timeout=30)
+        expected = "service engine exited with code -9; restarting it in 0.5 s (crash 1 within 60 s; log: "
+        assert expected + engine.log + ")" in lines[-1]
+
+        def restarted() -> int | None:
+            now = read_stack(state)
+            pid = next(s.pid for s in now.services if s.name == "engine") if now is not None else None
+            return pid if pid != engine.pid else None
+
+        deadline = time.monotonic() + 30
+        while (new_pid := restarted()) is None:
+            assert time.monotonic() < deadline, "stack.json never showed a new engine"
+            time.sleep(0.2)
+        deadline = time.monotonic() + 120
+        while True:  # the same port, ready again
+            try:
+                if httpx.get(engine.url + "/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the restarted engine never became ready"
+            time.sleep(0.5)
+        assert "[bts up] restarted as pid" in Path(engine.log).read_text()
+
+        os.kill(new_pid, signal.SIGKILL)
+        lines = _wait_for_line(proc, "stopping the stack", timeout=30)
+        expected = "service engine crashed 2 times within 60 s (last exit code -9); stopping the stack. Its log: "
+        assert expected + engine.log in lines[-1]
+        assert proc.wait(timeout=90) == 1
+        assert read_stack(state) is None
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -12,7 +12,7 @@ import structlog
 
 from services.api import sweep_flow
 from services.api.domain.read_models import contradiction, next_backtest_view, next_import_view
-from services.api.repository import backtests, imports
+from services.api.repository import backtests, imports, requeue
 from shared import topics
 from shared.db.reads import ResultState, fetch_result_state
 from shared.db.types import Connection
@@ -35,6 +35,8 @@ async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
     elif topic == topics.BACKTEST_REQUESTED and isinstance(data, BacktestRequested):
         # also requests published straight to Kafka by outside producers
         await backtests.record_requested(conn, data, envelope.time)
+        if envelope.source != sweep_flow.SOURCE:  # an outside producer's: kept, to be sent again if lost
+            await requeue.remember_outside_request(conn, data)
     elif topic in BACKTEST_TOPICS:
         result = await fetch_result_state(conn, data.backtest_id)
         reason = contradiction(topic, data, result)

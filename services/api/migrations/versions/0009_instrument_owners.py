@@ -7,13 +7,13 @@ so callers learn one boolean and nothing else. Instruments registered before thi
 owner: only admins may write them.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

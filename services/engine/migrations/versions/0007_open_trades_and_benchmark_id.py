@@ -2,13 +2,13 @@
 which counts closed round trips; and the instrument id the benchmark resolved to.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 """
 
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
