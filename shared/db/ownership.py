@@ -28,20 +28,21 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         role="bts_api",
         owns=(
             "users", "api_keys", "instruments", "strategies", "backtest_configurations",
-            "import_jobs", "backtest_status", "sweeps", "sweep_children",
+            "import_jobs", "backtest_status", "sweeps", "sweep_children", "corporate_actions",
         ),
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
     "ingest": ServiceSchema(
-        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data",),
-        reads=("api.instruments",),
+        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data", "series_adjustment"),
+        reads=("api.instruments", "api.corporate_actions"),
     ),
     "engine": ServiceSchema(
         service="engine",
         schema="engine",
         role="bts_engine",
         owns=("backtest_results", "trades", "portfolio_snapshots"),
-        reads=("api.instruments", "ingest.market_data"),
+        # corporate actions and the series' adjustment: the engine back-adjusts RAW bars on the fly
+        reads=("api.instruments", "api.corporate_actions", "ingest.market_data", "ingest.series_adjustment"),
     ),
     "reporting": ServiceSchema(
         service="reporting",
