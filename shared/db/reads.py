@@ -426,6 +426,7 @@ async def fetch_series_adjustment(conn: Connection, instrument_id: str, timefram
     """How a bar series was imported (ingest.series_adjustment); RAW when never recorded."""
     stored = await conn.fetchval(
         "SELECT price_adjustment FROM ingest.series_adjustment WHERE instrument_id = $1 AND timeframe = $2",
-        instrument_id, timeframe,
-    )  # fmt: skip
+        instrument_id,
+        timeframe,
+    )
     return BarAdjustment(stored) if stored else BarAdjustment.RAW

@@ -26,13 +26,21 @@ class CorporateAction(BaseModel):
     type: CorporateActionType
     ex_date: date = Field(examples=["2020-08-31"])
     ratio: Decimal | None = Field(
-        default=None, gt=0, le=10_000, max_digits=18, decimal_places=10,
+        default=None,
+        gt=0,
+        le=10_000,
+        max_digits=18,
+        decimal_places=10,
         description="SPLIT only: new shares per old share (5 = 5:1, 0.1 = 1:10 reverse)",
-    )  # fmt: skip
+    )
     amount: Decimal | None = Field(
-        default=None, gt=0, le=1_000_000, max_digits=18, decimal_places=10,
+        default=None,
+        gt=0,
+        le=1_000_000,
+        max_digits=18,
+        decimal_places=10,
         description="DIVIDEND only: cash per share as paid",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _one_value(self) -> Self:

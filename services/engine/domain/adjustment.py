@@ -1,7 +1,9 @@
 """Back-adjustment of raw bars for splits and cash dividends (pure).
 
 Each bar is scaled by the product of the factors of the actions whose ex_date falls after the bar's
-session date, so the latest bars keep their traded prices and older ones are expressed in today's shares:
+session date and on or before the last bar's: the last bar keeps its traded prices and older ones are
+expressed in its shares (an action after the data's end is not applied, so recording one later never changes
+a run of earlier data):
 - a split of ratio r (new shares per old share): prices / r, volume * r;
 - a cash dividend d with the raw close c of the last bar before its ex_date: prices * (1 - d / c), the
   CRSP / Yahoo convention (volume unchanged). A dividend with no earlier bar in the frame, or one at
@@ -46,7 +48,7 @@ def back_adjust(
     for action in sorted(actions, key=lambda a: (a.ex_date, a.type.value)):
         ex_day = np.datetime64(action.ex_date, "ns")
         before = days < ex_day  # bars of sessions before the ex_date
-        if not before.any():
+        if not before.any() or before.all():
             continue
         if action.type is CorporateActionType.SPLIT:
             ratio = float(action.value)
