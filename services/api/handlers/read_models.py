@@ -15,7 +15,7 @@ from services.api.domain.read_models import next_backtest_view, next_import_view
 from services.api.repository import backtests, imports
 from shared import topics
 from shared.db.types import Connection
-from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, Envelope
+from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, BarsLoaded, Envelope
 
 log = structlog.get_logger()
 
@@ -48,3 +48,5 @@ async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
         moved = next_import_view(current, topic, data)
         if moved != current:
             await imports.save_view(conn, data.job_id, moved)
+            if isinstance(data, BarsLoaded) and data.notes and data.job_id is not None:
+                await imports.record_notes(conn, data.job_id, list(data.notes))
