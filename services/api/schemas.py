@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models import CommissionModel, DataSource, StrategyStatus, Timeframe
 from shared.models.backtest import BacktestConfiguration
-from shared.models.enums import BarAdjustment
+from shared.models.enums import BarAdjustment, PriceAdjustment
 from shared.models.responses import BacktestStatusResponse, StrategyResponse
 
 
@@ -65,6 +65,10 @@ class ConfigurationFields(BaseModel):
     commission_model: CommissionModel = Field(default_factory=CommissionModel)
     data_source: DataSource = DataSource.CSV_FILE
     benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
+    price_adjustment: PriceAdjustment = Field(
+        default=PriceAdjustment.SPLITS,
+        description=BacktestConfiguration.model_fields["price_adjustment"].description,
+    )
 
     def configuration_values(self) -> dict[str, Any]:
         return self.model_dump(include=set(ConfigurationFields.model_fields))

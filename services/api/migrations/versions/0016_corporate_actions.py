@@ -1,5 +1,6 @@
 """Corporate actions (splits, cash dividends) per instrument, owned by the gateway beside the instruments they
-belong to; import jobs record the price adjustment they were asked for and the notes ingest returned.
+belong to; import jobs record the price adjustment they were asked for and the notes ingest returned;
+backtest configurations record their price adjustment.
 
 Revision ID: 0016
 Revises: 0012
@@ -30,10 +31,15 @@ def upgrade() -> None:
         """
     )
     op.execute("ALTER TABLE api.import_jobs ADD COLUMN IF NOT EXISTS price_adjustment text NOT NULL DEFAULT 'RAW'")
+    op.execute(
+        "ALTER TABLE api.backtest_configurations ADD COLUMN IF NOT EXISTS price_adjustment text NOT NULL "
+        "DEFAULT 'SPLITS' CHECK (price_adjustment IN ('NONE', 'SPLITS', 'SPLITS_AND_DIVIDENDS'))"
+    )
     op.execute("ALTER TABLE api.import_jobs ADD COLUMN IF NOT EXISTS notes jsonb NOT NULL DEFAULT '[]'::jsonb")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE api.backtest_configurations DROP COLUMN IF EXISTS price_adjustment")
     op.execute("ALTER TABLE api.import_jobs DROP COLUMN IF EXISTS notes")
     op.execute("ALTER TABLE api.import_jobs DROP COLUMN IF EXISTS price_adjustment")
     op.execute("DROP TABLE IF EXISTS api.corporate_actions")
