@@ -117,8 +117,11 @@ def ingest_actions(
     if not file.is_file():
         raise CliError(f"no such file: {file}")
     with Gateway(Settings()) as gateway:
-        actions = gateway.post(f"/instruments/{instrument}/corporate-actions", content=file.read_bytes(),
-                               headers={"Content-Type": "text/csv"})  # fmt: skip
+        actions = gateway.post(
+            f"/instruments/{instrument}/corporate-actions",
+            content=file.read_bytes(),
+            headers={"Content-Type": "text/csv"},
+        )
     if as_json:
         print(json.dumps(actions))
         return
