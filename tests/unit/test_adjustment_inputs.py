@@ -28,15 +28,17 @@ def test_adjusted_rows_are_scaled_by_adj_close_over_close_and_volume_is_kept() -
             ("2023-01-03", "100", "110", "90", "105", "1000", "52.5"),
             ("2023-01-04", "105", "106", "104", "105", "2000", "n/a"),
             ("2023-01-05", "105", "106", "104", "105", "3000", "-1"),
+            ("2023-01-06", "105", "106", "104", "105", "4000", "1e-12"),
         ]
     )
-    checked = check_chunk(columns, np.arange(3, dtype=np.int64), np.ones(3, dtype=bool))
+    checked = check_chunk(columns, np.arange(4, dtype=np.int64), np.ones(4, dtype=bool))
     problems = scale_by_adj_close(checked, columns[ADJ_CLOSE])
-    assert [(p.position, p.field) for p in problems] == [(1, "adj_close"), (2, "adj_close")]
+    assert [(p.position, p.field) for p in problems] == [(1, "adj_close"), (2, "adj_close"), (3, "adj_close")]
     assert "got 'n/a'" in problems[0].message
-    assert checked.valid.tolist() == [True, False, False]
+    assert "outside" in problems[2].message
+    assert checked.valid.tolist() == [True, False, False, False]
     assert (checked.open[0], checked.high[0], checked.low[0], checked.close[0]) == (50.0, 55.0, 45.0, 52.5)
-    assert checked.volume.tolist() == [1000, 2000, 3000]
+    assert checked.volume.tolist() == [1000, 2000, 3000, 4000]
 
 
 def test_the_yahoo_header_has_adj_close_and_a_raw_import_notes_it() -> None:

@@ -54,6 +54,10 @@ async def _parsed(request: Request) -> list[CorporateAction]:
         raise unprocessable([FieldError(field="body", message=f"the CSV is not UTF-8 text: {exc.reason}")]) from exc
     except json.JSONDecodeError as exc:
         raise unprocessable([FieldError(field="body", message=f"not JSON: {exc.msg}")]) from exc
+    except RecursionError as exc:  # the parser's own limit: nested far deeper than a list of actions
+        raise unprocessable(
+            [FieldError(field="body", message="expected a JSON list of actions, nested too deep")]
+        ) from exc
     raise ProblemError(
         415, "Unsupported Media Type", f"send application/json, text/csv or multipart/form-data, got {kind or 'none'}"
     )

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from services.ingest.domain.bar_checks import PRICE_FIELDS, CheckedChunk, RowProblem
+from services.ingest.domain.bar_checks import MAX_PRICE, MIN_PRICE, PRICE_FIELDS, CheckedChunk, RowProblem
 from shared.models.enums import BarAdjustment
 
 RAW_NOTE: Final = (
@@ -50,4 +50,14 @@ def scale_by_adj_close(checked: CheckedChunk, adj_close: pa.Array) -> list[RowPr
         factor = np.where(checked.valid, values / checked.close, 1.0)
     for field in PRICE_FIELDS:
         setattr(checked, field, getattr(checked, field) * factor)
+    # the scaled prices must still be prices (the same bounds as the file's own)
+    scaled = np.vstack([getattr(checked, field) for field in PRICE_FIELDS])
+    outside = checked.valid & ((scaled < MIN_PRICE) | (scaled > MAX_PRICE)).any(axis=0)
+    problems += [
+        RowProblem(
+            int(pos), "adj_close", f"Adj Close {values[pos]:g} scales the prices outside {MIN_PRICE:g}..{MAX_PRICE:g}"
+        )
+        for pos in np.flatnonzero(outside)
+    ]
+    checked.valid &= ~outside
     return problems
