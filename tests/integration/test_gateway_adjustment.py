@@ -66,7 +66,7 @@ def _import(api: Api, name: str, instrument: str, adjustment: str | None) -> dic
     return api.wait(f"/market-data/import/{accepted.json()['job_id']}", JOB_ENDS)
 
 
-def test_the_import_form_field_adjusts_notes_or_refuses(alice: Api) -> None:
+def test_the_import_form_field_adjusts_notes_or_refuses(stack: StackFile, alice: Api) -> None:
     yahoo = pd.read_csv(FIXTURES / "adj_close_dividends_2023.csv")
     adjusted_id, raw_id = _register(alice, "GADJ"), _register(alice, "GRAW")
     job = _import(alice, "adj_close_dividends_2023.csv", adjusted_id, "ADJUSTED")
@@ -88,6 +88,18 @@ def test_the_import_form_field_adjusts_notes_or_refuses(alice: Api) -> None:
     job = _import(alice, "raw_split_3_1_2022.csv", _register(alice, "GNOADJ"), "ADJUSTED")
     assert job["status"] == "FAILED"
     assert "needs an Adj Close column" in job["error_message"]
+
+    env = {"BTS_API_URL": stack.api_url, "BTS_API_KEY": alice.key}
+    cli_raw = bts(
+        "ingest", "csv", str(FIXTURES / "adj_close_dividends_2023.csv"), "-i", _register(alice, "GCLI"), env=env
+    )
+    assert cli_raw.returncode == 0, cli_raw.stdout + cli_raw.stderr
+    assert "note Adj Close ignored:" in cli_raw.stdout
+    cli_adjusted = bts(
+        "ingest", "csv", str(FIXTURES / "raw_split_3_1_2022.csv"), "-i", "GCLI.NASDAQ", "--adjusted", env=env
+    )
+    assert cli_adjusted.returncode != 0
+    assert "needs an Adj Close column" in cli_adjusted.stdout + cli_adjusted.stderr
 
     with (FIXTURES / "raw_split_3_1_2022.csv").open("rb") as file:
         refused = alice.http.post(
