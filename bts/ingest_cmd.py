@@ -111,7 +111,7 @@ def ingest_ibkr(
 def ingest_actions(
     file: Path = typer.Argument(..., help="CSV: type,ex_date,ratio,amount (SPLIT with ratio, DIVIDEND with amount)"),
     instrument: str = InstrumentOpt,
-    as_json: bool = JsonOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the actions on record as JSON"),
 ) -> None:
     """Load an instrument's splits and cash dividends; backtests back-adjust its RAW bars with them."""
     if not file.is_file():
