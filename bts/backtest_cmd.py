@@ -24,6 +24,7 @@ from bts.options import (
 )
 from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
+from shared.models.enums import PriceAdjustment
 from shared.settings import Settings
 
 app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
@@ -59,11 +60,15 @@ def submit(
     position_size_pct: str = PositionSizeOpt,
     commission: str = CommissionOpt,
     benchmark: str = BenchmarkOpt,
+    price_adjustment: PriceAdjustment = typer.Option(
+        PriceAdjustment.SPLITS, "--price-adjustment", help="back-adjust RAW bars for corporate actions"
+    ),
     wait: bool = typer.Option(False, "--wait", help="wait with a progress bar, then print the metrics"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Submit a backtest; prints its id (202: queued)."""
     body = configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark)
+    body["price_adjustment"] = price_adjustment.value
     with Gateway(Settings()) as gateway:
         body["strategy_id"] = resolve(gateway, strategy)["id"]
         accepted = gateway.post("/backtests", json=body)

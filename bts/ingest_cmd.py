@@ -1,4 +1,4 @@
-"""`bts ingest csv|ibkr`: load market data through the gateway, with a progress bar and a summary."""
+"""`bts ingest csv|ibkr|actions`: load market data and corporate actions through the gateway."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str
         out.print(f"[green]loaded[/] {job['rows_loaded']} rows of {job['instrument_id']} {job['timeframe']} "
                   f"({job['rows_inserted']} new, {job['rows_updated']} changed, {job['rows_unchanged']} unchanged; "
                   f"{job['rows_rejected']} rejected)  job {job_id}")  # fmt: skip
+    if not as_json:
+        for note in job.get("notes") or []:
+            out.print(f"[yellow]note[/] {note}")
     if job["errors"] and not as_json:
         out.print(row_errors_table(job["errors"], job["rows_rejected"] or None))
     if job["status"] == "FAILED":
@@ -52,6 +55,9 @@ def ingest_csv(
     exchange_time: bool = typer.Option(
         False, "--naive-exchange-time", help="read timestamps without a zone in the exchange's time zone"
     ),
+    adjusted: bool = typer.Option(
+        False, "--adjusted", help="scale open/high/low/close by the file's Adj Close / Close (the file needs Adj Close)"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Upload a CSV file and wait for the ingest service to validate and load it."""
@@ -62,7 +68,8 @@ def ingest_csv(
     with Gateway(Settings()) as gateway:
         accepted = gateway.upload(file, {"instrument_id": instrument, "timeframe": timeframe.value,
                                          "skip_invalid": str(skip_invalid).lower(),
-                                         "naive_timestamps_in_exchange_tz": str(exchange_time).lower()})  # fmt: skip
+                                         "naive_timestamps_in_exchange_tz": str(exchange_time).lower(),
+                                         "price_adjustment": "ADJUSTED" if adjusted else "RAW"})  # fmt: skip
         follow(gateway, accepted["job_id"], f"{file.name} -> {instrument}", as_json)
 
 
@@ -98,3 +105,27 @@ def ingest_ibkr(
             },
         )
         follow(gateway, accepted["job_id"], f"IB {instrument} {timeframe.value}", as_json)
+
+
+@app.command("actions")
+def ingest_actions(
+    file: Path = typer.Argument(..., help="CSV: type,ex_date,ratio,amount (SPLIT with ratio, DIVIDEND with amount)"),
+    instrument: str = InstrumentOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the actions on record as JSON"),
+) -> None:
+    """Load an instrument's splits and cash dividends; backtests back-adjust its RAW bars with them."""
+    if not file.is_file():
+        raise CliError(f"no such file: {file}")
+    with Gateway(Settings()) as gateway:
+        actions = gateway.post(
+            f"/instruments/{instrument}/corporate-actions",
+            content=file.read_bytes(),
+            headers={"Content-Type": "text/csv"},
+        )
+    if as_json:
+        print(json.dumps(actions))
+        return
+    out.print(f"[green]{len(actions)} corporate action(s) on record[/] for {instrument}:")
+    for action in actions:
+        value = f"ratio {action['ratio']}" if action["type"] == "SPLIT" else f"amount {action['amount']}"
+        out.print(f"  {action['ex_date']}  {action['type']:<8} {value}")

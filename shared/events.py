@@ -23,6 +23,7 @@ from shared.models import (
     ReportType,
     Timeframe,
 )
+from shared.models.enums import BarAdjustment
 from shared.text_bounds import (
     MAX_FIELD_CHARS,
     MAX_ROW_ERRORS,
@@ -77,6 +78,11 @@ class IngestRequested(Payload):
     naive_timestamps_in_exchange_tz: bool = Field(
         default=False, description="read timestamps without a zone in the exchange's time zone"
     )
+    price_adjustment: BarAdjustment = Field(
+        default=BarAdjustment.RAW,
+        description="RAW: prices as in the file; ADJUSTED: open/high/low/close scaled by the file's Adj Close / "
+        "Close per row (the file must have Adj Close)",
+    )
 
 
 class IngestProgress(Payload):
@@ -108,6 +114,8 @@ class BarsLoaded(Payload):
     rows_unchanged: int = Field(default=0, ge=0, description="valid rows identical to the bars already stored")
     rows_rejected: int = Field(default=0, description="rejected rows in all (errors lists the first ones)")
     errors: RowErrors = Field(default_factory=list, description=f"the first {MAX_ROW_ERRORS} rejected rows")
+    price_adjustment: BarAdjustment = Field(default=BarAdjustment.RAW, description="as requested")
+    notes: Warnings = Field(default_factory=list, description="about the file as a whole, e.g. an Adj Close ignored")
 
 
 class StrategySpec(Payload):

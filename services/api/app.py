@@ -23,6 +23,7 @@ from services.api.finished import FinishedReadsFastPath
 from services.api.handlers import (
     backtests,
     comparisons,
+    corporate_actions,
     instruments,
     keys,
     market_data,
@@ -112,8 +113,8 @@ def create_app(settings: Settings) -> FastAPI:
     gateway.add_middleware(CorrelationMiddleware)  # outermost: its log line and header cover every answer
     api = APIRouter(prefix="/api/v1")
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
-    for module in (strategy_types, strategies, instruments, market_data, comparisons, backtests, reproducibility,
-                   sweeps, reports, ops, keys):  # fmt: skip
+    for module in (strategy_types, strategies, instruments, corporate_actions, market_data, comparisons, backtests,
+                   reproducibility, sweeps, reports, ops, keys):  # fmt: skip
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))

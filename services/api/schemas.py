@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models import DataSource, StrategyStatus, Timeframe
 from shared.models.backtest import BacktestConfiguration, BacktestSettings
+from shared.models.enums import BarAdjustment
 from shared.models.responses import BacktestStatusResponse, StrategyResponse
 
 
@@ -137,6 +138,8 @@ class ImportJobOut(BaseModel):
     error_message: str | None
     submitted_at: datetime
     updated_at: datetime
+    price_adjustment: BarAdjustment = Field(description="RAW or ADJUSTED (prices scaled by the file's Adj Close)")
+    notes: list[str] = Field(default_factory=list, description="about the file as a whole, e.g. Adj Close ignored")
 
 
 class IbkrImport(BaseModel):

@@ -23,7 +23,7 @@ import pandas as pd
 import structlog
 
 from services.engine import repository
-from services.engine.bars import load_bars, session_dates, stamp_at_close, trading_days
+from services.engine.bars import adjusted_bars, load_bars, session_dates, stamp_at_close, trading_days
 from services.engine.domain.data_checks import data_warnings, session_prices
 from services.engine.domain.ledger import Ledger, Snapshot, build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
@@ -38,6 +38,7 @@ from services.engine.snapshot_feed import SnapshotFeed
 from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
 from shared.db.reads import InstrumentRow, benchmark_choice, fetch_instruments
 from shared.db.types import Connection
+from shared.models.enums import PriceAdjustment
 from shared.runtime.transient import is_transient
 
 MIN_TRADING_DAYS = 30
@@ -64,6 +65,7 @@ class BacktestJob:
     commission_model: dict[str, Any]
     benchmark_symbol: str
     timeframe: str = "BAR_DAILY"
+    price_adjustment: str = "SPLITS"
     request: dict[str, Any] = field(default_factory=dict)
     sweep_id: UUID | None = None  # a sweep's child: its bars are read once per sweep (see bar_cache)
 
@@ -108,6 +110,8 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
     async with conn.transaction():
         for iid in job.instrument_ids:
             frame = await load_bars(conn, iid, job.timeframe, job.start_date, job.end_date)
+            frame, notes = await adjusted_bars(conn, iid, job.timeframe, frame, PriceAdjustment(job.price_adjustment))
+            checks += notes
             days = trading_days(frame)
             if days < MIN_TRADING_DAYS:
                 raise JobRejected(
@@ -138,7 +142,7 @@ async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) 
     key = None
     if cache is not None and job.sweep_id is not None:
         key = (job.sweep_id, tuple(job.instrument_ids), job.timeframe, job.start_date, job.end_date,
-               job.benchmark_symbol)  # fmt: skip
+               job.benchmark_symbol, job.price_adjustment)  # fmt: skip
         found: Inputs | None = cache.get(key)
         if found is not None:
             return found

@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.db.reads import read_bar_columns
+from services.engine.domain.adjustment import back_adjust
+from shared.db.reads import fetch_corporate_actions, fetch_series_adjustment, read_bar_columns
 from shared.db.types import Connection
+from shared.models.enums import BarAdjustment, PriceAdjustment
 
+ADJUSTMENT_ATTR = "price_adjustment"  # key in a bar frame's attrs: how its prices were adjusted (the manifest's)
 BAR_LENGTH = {"BAR_1MIN": timedelta(minutes=1), "BAR_5MIN": timedelta(minutes=5), "BAR_1HOUR": timedelta(hours=1)}
 
 
@@ -36,6 +39,29 @@ async def load_bars(conn: Connection, instrument_id: str, timeframe: str, start:
         index=index,
         copy=False,
     )  # fmt: skip
+
+
+async def adjusted_bars(
+    conn: Connection, instrument_id: str, timeframe: str, frame: pd.DataFrame, mode: PriceAdjustment
+) -> tuple[pd.DataFrame, list[str]]:
+    """Back-adjust RAW bars for the instrument's corporate actions as `mode` asks; bars imported ADJUSTED are
+    returned as they are. What was done goes into the frame's attrs (for the manifest); returns warnings."""
+    stored = await fetch_series_adjustment(conn, instrument_id, timeframe)
+    record: dict[str, Any] = {"bars": stored.value, "requested": mode.value, "applied": PriceAdjustment.NONE.value}
+    notes: list[str] = []
+    if stored is BarAdjustment.RAW and mode is not PriceAdjustment.NONE:
+        actions = await fetch_corporate_actions(conn, instrument_id)
+        sessions = frame.index.tz_convert(None).normalize()
+        done = back_adjust(frame, pd.DatetimeIndex(sessions), actions, mode)
+        frame = done.frame
+        record.update(applied=mode.value, splits=done.splits_applied, dividends=done.dividends_applied)
+        notes += [f"ADJUSTMENT {instrument_id}: {reason}; not applied" for reason in done.skipped]
+    elif stored is BarAdjustment.ADJUSTED and mode is not PriceAdjustment.NONE:
+        notes.append(
+            f"ADJUSTMENT {instrument_id}: bars were imported ADJUSTED; price_adjustment {mode} not applied again"
+        )
+    frame.attrs[ADJUSTMENT_ATTR] = record
+    return frame, notes
 
 
 def stamp_at_close(frame: pd.DataFrame, timeframe: str, calendar: Any) -> pd.DataFrame:

@@ -59,6 +59,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         commission_model=config.commission_model.model_dump(mode="json"),
         benchmark_symbol=config.benchmark_symbol,
         timeframe=request.timeframe.value,
+        price_adjustment=config.price_adjustment.value,
         request=request.model_dump(mode="json"),
         sweep_id=request.sweep_id,
     )

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-Key = tuple[UUID, tuple[str, ...], str, date, date, str]
+Key = tuple[UUID, tuple[str, ...], str, date, date, str, str]
 
 
 class InputCache:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from services.engine.bars import ADJUSTMENT_ATTR
 from services.engine.domain.ledger import TradeRecord
 from services.engine.domain.manifest import (
     MANIFEST_VERSION,
@@ -87,6 +88,7 @@ def configuration_document(job: BacktestJob, parameters: dict[str, Any]) -> dict
         "start_date": job.start_date, "end_date": job.end_date, "initial_capital": job.initial_capital,
         "position_size_pct": job.position_size_pct, "commission_model": commission,
         "benchmark_symbol": job.benchmark_symbol, "timeframe": job.timeframe,
+        "price_adjustment": job.price_adjustment,
     }  # fmt: skip
 
 
@@ -107,6 +109,8 @@ def run_manifest(
     manifest = RunManifest.model_validate({
         "manifest_version": MANIFEST_VERSION,
         "data": {iid: bars_digest(frame) for iid, frame in (bars or {}).items()},
+        "price_adjustment": {iid: frame.attrs[ADJUSTMENT_ATTR] for iid, frame in (bars or {}).items()
+                             if ADJUSTMENT_ATTR in frame.attrs},
         "benchmark": {"symbol": job.benchmark_symbol, "instrument_id": benchmark.name,
                       "sha256": series_sha256(benchmark), "points": len(benchmark)}
         if benchmark is not None else None,

@@ -16,12 +16,15 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from services.ingest import repository
-from services.ingest.csv_source import CsvSource
+from services.ingest import repository, series_adjustment
+from services.ingest.csv_source import CsvFileError, CsvSource
+from services.ingest.domain.adj_close import missing_adj_close, note_for, scale_by_adj_close
 from services.ingest.domain.bar_checks import check_chunk
+from services.ingest.domain.csv_layout import ADJ_CLOSE
 from services.ingest.domain.pgcopy import encode_rows
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.domain.timestamps import parse_timestamps
+from shared.models.enums import BarAdjustment
 from shared.text_bounds import MAX_ROW_ERRORS as ERROR_CAP  # errors reported in full; the total is always counted
 
 BAR_NANOS = {"BAR_1MIN": 60 * 10**9, "BAR_5MIN": 300 * 10**9, "BAR_1HOUR": 3600 * 10**9, "BAR_DAILY": 86400 * 10**9}
@@ -44,6 +47,7 @@ class ImportPlan:
     sessions: SessionTable
     skip_invalid: bool = False
     naive_timestamps_in_exchange_tz: bool = False
+    price_adjustment: BarAdjustment = BarAdjustment.RAW
 
 
 @dataclass
@@ -58,6 +62,7 @@ class ImportOutcome:
     last: datetime | None = None
     errors: list[LineError] = field(default_factory=list)
     errors_total: int = 0
+    notes: list[str] = field(default_factory=list)  # about the file as a whole, e.g. an Adj Close ignored
 
     @property
     def failed(self) -> bool:
@@ -88,8 +93,10 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
     StrictImportFailed for a strict job with bad rows (in both cases the caller's transaction or
     savepoint must be rolled back)."""
     source = CsvSource(plan.path)
-    source.open()
-    outcome = ImportOutcome(rows_total=source.count_rows())
+    has_adj_close = ADJ_CLOSE in source.open().fields
+    if plan.price_adjustment is BarAdjustment.ADJUSTED and not has_adj_close:
+        raise CsvFileError(missing_adj_close())
+    outcome = ImportOutcome(rows_total=source.count_rows(), notes=note_for(plan.price_adjustment, has_adj_close))
     daily = plan.timeframe == "BAR_DAILY"
     naive_zone = plan.sessions.tz if plan.naive_timestamps_in_exchange_tz else None
     bad_lines: set[int] = set()
@@ -100,6 +107,8 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
     for batch in source.batches():
         stamps = parse_timestamps(batch.columns["timestamp"], daily=daily, naive_zone=naive_zone)
         checked = check_chunk(batch.columns, stamps.ns, stamps.valid)
+        if plan.price_adjustment is BarAdjustment.ADJUSTED:
+            checked.problems.extend(scale_by_adj_close(checked, batch.columns[ADJ_CLOSE]))
         for pos, message in stamps.errors.items():
             outcome.reject(LineError(int(batch.lines[pos]), "timestamp", message))
         for problem in checked.problems:
@@ -150,7 +159,10 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
     lo, hi, staged = await repository.staged_range(conn)
     outcome.rows_loaded = staged
     if staged and lo is not None and hi is not None:
-        counts = await repository.merge(conn, plan.instrument_id, plan.timeframe, lo, hi)
+        series = (conn, plan.instrument_id, plan.timeframe)
+        await series_adjustment.check_compatible(*series, plan.price_adjustment, lo, hi)
+        counts = await repository.merge(*series, lo, hi)
+        await series_adjustment.record(*series, plan.price_adjustment)
         outcome.inserted, outcome.updated, outcome.unchanged = counts.inserted, counts.updated, counts.unchanged
         outcome.first, outcome.last = lo, hi
     return outcome

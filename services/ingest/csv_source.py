@@ -196,7 +196,7 @@ class CsvSource:
             for record_batch in reader:
                 if record_batch.num_rows == 0:
                     continue
-                columns = {f: record_batch.column(names[layout.index(f)]) for f in BAR_FIELDS}
+                columns = {f: record_batch.column(names[layout.index(f)]) for f in layout.fields}
                 yield CsvBatch(columns=columns, lines=self._lines(record_batch.num_rows))
         except pa.ArrowInvalid as exc:
             raise CsvFileError(clip(f"{self.path.name}: {exc}")) from exc
@@ -212,7 +212,7 @@ class CsvSource:
             parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_invalid_row, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False, include_columns=[
-                    names[layout.index(f)] for f in BAR_FIELDS
+                    names[layout.index(f)] for f in layout.fields
                 ]
             ),
         )  # fmt: skip

@@ -16,6 +16,7 @@ from services.ingest.csv_source import CsvFileError
 from services.ingest.domain.ib_pacing import HistoricalPacer
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
+from services.ingest.series_adjustment import AdjustmentConflict
 from shared import topics
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, gateway_waits_for, may_write_instrument, writer_refused
@@ -72,7 +73,7 @@ class IngestHandler:
         request: IngestRequested = envelope.data
         try:
             outcome = await self._import(conn, envelope)
-        except (IngestRejected, CsvFileError, StrictImportFailed) as exc:
+        except (IngestRejected, CsvFileError, StrictImportFailed, AdjustmentConflict) as exc:
             await self._announce_failure(conn, envelope, str(exc), getattr(exc, "outcome", None))
             return
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
@@ -92,6 +93,7 @@ class IngestHandler:
             rows_inserted=outcome.inserted, rows_updated=outcome.updated, rows_unchanged=outcome.unchanged,
             rows_rejected=outcome.rows_rejected,
             errors=[RowError(line=e.line, field=e.field, message=e.message) for e in outcome.errors],
+            price_adjustment=request.price_adjustment, notes=outcome.notes,
         )  # fmt: skip
         event = make_event(topics.BARS_LOADED, data, source=SOURCE, subject=request.instrument_id,
                            correlation_id=envelope.correlation_id)  # fmt: skip
@@ -131,7 +133,8 @@ class IngestHandler:
         if request.source is DataSource.IBKR:
             return await self._import_ib(conn, request, instrument, sessions, progress)
         plan = ImportPlan(self._uploaded(request.file_uri), request.instrument_id, request.timeframe.value, sessions,
-                          request.skip_invalid, request.naive_timestamps_in_exchange_tz)  # fmt: skip
+                          request.skip_invalid, request.naive_timestamps_in_exchange_tz,
+                          request.price_adjustment)  # fmt: skip
         async with conn.transaction():  # a savepoint: a failing strict job leaves nothing behind
             return await import_csv(conn, plan, progress)  # type: ignore[arg-type]
 

@@ -28,13 +28,17 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         role="bts_api",
         owns=(
             "users", "api_keys", "instruments", "strategies", "backtest_configurations",
-            "import_jobs", "backtest_status", "sweeps", "sweep_children",
+            "import_jobs", "backtest_status", "sweeps", "sweep_children", "corporate_actions",
         ),
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
     "ingest": ServiceSchema(
-        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data", "import_attempts"),
-        reads=("api.instruments", "api.import_jobs"),  # import_jobs: is anyone still waiting for a job's end?
+        service="ingest",
+        schema="ingest",
+        role="bts_ingest",
+        owns=("market_data", "import_attempts", "series_adjustment"),
+        # import_jobs: is anyone still waiting for a job's end?
+        reads=("api.instruments", "api.import_jobs", "api.corporate_actions"),
     ),
     "engine": ServiceSchema(
         service="engine",
@@ -43,9 +47,12 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         owns=("backtest_results", "trades", "portfolio_snapshots"),
         # requests from any producer are checked against the user, their strategy and their sweep;
         # backtest_status: is anyone still waiting for a run's end (to announce it again)?
+        # corporate actions and the series' adjustment: the engine back-adjusts RAW bars on the fly
         reads=(
             "api.instruments",
+            "api.corporate_actions",
             "ingest.market_data",
+            "ingest.series_adjustment",
             "api.users",
             "api.strategies",
             "api.sweeps",

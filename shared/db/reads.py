@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from shared.benchmark import BenchmarkCandidate, BenchmarkChoice, resolve_benchmark
 from shared.db.types import Connection
+from shared.models.corporate_action import CorporateAction
+from shared.models.enums import BarAdjustment
 
 
 class InstrumentRow(BaseModel):
@@ -481,3 +483,24 @@ async def gateway_waits_for(conn: Connection, table: Literal["backtest_status", 
         f"SELECT true FROM api.{table} WHERE id = $1 AND status IN ('PENDING', 'RUNNING')", job_id
     )
     return bool(found)
+
+
+async def fetch_corporate_actions(conn: Connection, instrument_id: str) -> list[CorporateAction]:
+    """The splits and cash dividends on record for one instrument, by ex_date (api.corporate_actions;
+    readers: api, ingest, engine)."""
+    rows = await conn.fetch(
+        "SELECT type, ex_date, ratio, amount FROM api.corporate_actions WHERE instrument_id = $1 "
+        "ORDER BY ex_date, type",
+        instrument_id,
+    )
+    return [CorporateAction.model_validate(dict(row)) for row in rows]
+
+
+async def fetch_series_adjustment(conn: Connection, instrument_id: str, timeframe: str) -> BarAdjustment:
+    """How a bar series was imported (ingest.series_adjustment); RAW when never recorded."""
+    stored = await conn.fetchval(
+        "SELECT price_adjustment FROM ingest.series_adjustment WHERE instrument_id = $1 AND timeframe = $2",
+        instrument_id,
+        timeframe,
+    )
+    return BarAdjustment(stored) if stored else BarAdjustment.RAW

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from shared.models.commission import CommissionModel
-from shared.models.enums import BacktestStatus, DataSource
+from shared.models.enums import BacktestStatus, DataSource, PriceAdjustment
 from shared.models.errors import ReadOnlyError
 from shared.models.metrics import PerformanceMetrics
 from shared.models.transitions import next_result_status
@@ -47,6 +47,12 @@ class BacktestSettings(BaseModel):
     commission_model: CommissionModel = Field(default_factory=CommissionModel)
     data_source: DataSource = DataSource.CSV_FILE
     benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
+    price_adjustment: PriceAdjustment = Field(
+        default=PriceAdjustment.SPLITS,
+        description="how RAW bars are back-adjusted before the run, from the instrument's corporate actions: "
+        "NONE, SPLITS (prices / split factor, volume * it) or SPLITS_AND_DIVIDENDS (also * (1 - dividend / "
+        "previous close)); bars imported ADJUSTED are used as they are",
+    )
 
     @field_validator("instrument_ids")
     @classmethod

@@ -86,3 +86,24 @@ class CommissionType(StrEnum):
 class SnapshotKind(StrEnum):
     TRADE = "TRADE"
     DAILY = "DAILY"
+
+
+class BarAdjustment(StrEnum):
+    """How an imported file's prices were stored: as traded, or scaled by the file's `Adj Close`."""
+
+    RAW = "RAW"
+    ADJUSTED = "ADJUSTED"
+
+
+class PriceAdjustment(StrEnum):
+    """What a backtest does to RAW bars before it runs: nothing, back-adjust for splits, or for splits and
+    cash dividends (bars imported ADJUSTED are never adjusted again)."""
+
+    NONE = "NONE"
+    SPLITS = "SPLITS"
+    SPLITS_AND_DIVIDENDS = "SPLITS_AND_DIVIDENDS"
+
+
+class CorporateActionType(StrEnum):
+    SPLIT = "SPLIT"
+    DIVIDEND = "DIVIDEND"

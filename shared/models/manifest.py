@@ -39,6 +39,11 @@ class RunManifest(BaseModel):
     data: dict[str, BarsDigest] = Field(
         default_factory=dict, description="per instrument id; empty when the run failed before reading bars"
     )
+    price_adjustment: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per instrument id: how its bars were stored (bars: RAW | ADJUSTED), the configuration's "
+        "price_adjustment (requested), what the run applied, and how many splits and dividends",
+    )
     benchmark: SeriesDigest | None = Field(default=None, description="the benchmark's daily closes, when found")
     configuration: dict[str, Any] = Field(description="the normalized run definition the digest covers")
     configuration_sha256: str = Field(pattern=SHA256)

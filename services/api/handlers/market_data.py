@@ -33,6 +33,7 @@ from shared.db.types import Connection
 from shared.events import IngestRequested, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import DataSource, Timeframe
+from shared.models.enums import BarAdjustment
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
 SOURCE = "bts/api"
@@ -101,6 +102,13 @@ async def import_csv(
     timeframe: Annotated[Timeframe, Form()],
     skip_invalid: Annotated[bool, Form(description="load the valid rows and report the rejects")] = False,
     naive_timestamps_in_exchange_tz: Annotated[bool, Form(description="naive timestamps are exchange time")] = False,
+    price_adjustment: Annotated[
+        BarAdjustment,
+        Form(
+            description="RAW: prices as in the file (an Adj Close column is ignored, and the job says so); "
+            "ADJUSTED: open/high/low/close scaled by Adj Close / Close per row (the file must have Adj Close)"
+        ),
+    ] = BarAdjustment.RAW,
 ) -> JobAccepted:
     """Upload a CSV; the ingest service validates and loads it. Poll the job or watch `bts ingest csv`. The file
     is deleted when its import ends (after BTS_UPLOAD_GRACE_S); your files still on disk count against your
@@ -119,7 +127,8 @@ async def import_csv(
     size = await _store(file, target, min(largest, room), too_large if largest <= room else uploads.over_quota(used))
     request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.CSV_FILE, instrument_id=instrument_id,
                               timeframe=timeframe, file_uri=target.as_uri(), skip_invalid=skip_invalid,
-                              naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz)  # fmt: skip
+                              naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz,
+                              price_adjustment=price_adjustment)  # fmt: skip
     try:
         async with conn.transaction():
             # Checked again, under a lock of the user's uploads: two uploads at once cannot both pass.

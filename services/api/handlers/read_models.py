@@ -16,7 +16,7 @@ from services.api.repository import backtests, imports, requeue
 from shared import topics
 from shared.db.reads import ResultState, fetch_result_state
 from shared.db.types import Connection
-from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, Envelope
+from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, BarsLoaded, Envelope
 from shared.models import PerformanceMetrics
 from shared.raw_requests import UncheckedRequest
 from shared.runtime.metrics import EVENTS_IGNORED
@@ -64,6 +64,8 @@ async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
         moved = next_import_view(current, topic, data)
         if moved != current:
             await imports.save_view(conn, data.job_id, moved)
+            if isinstance(data, BarsLoaded) and data.notes and data.job_id is not None:
+                await imports.record_notes(conn, data.job_id, list(data.notes))
 
 
 def as_the_engine_has_it(data: Any, result: ResultState) -> Any:

@@ -22,11 +22,11 @@ async def insert_configuration(conn: Connection, request: BacktestRequested) -> 
     config = request.configuration
     await conn.execute(
         "INSERT INTO api.backtest_configurations (id, user_id, strategy_id, instrument_ids, start_date, end_date, "
-        "initial_capital, position_size_pct, commission_model, data_source, benchmark_symbol) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)",
+        "initial_capital, position_size_pct, commission_model, data_source, benchmark_symbol, price_adjustment) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)",
         config.id, request.user_id, config.strategy_id, config.instrument_ids, config.start_date, config.end_date,
         config.initial_capital, config.position_size_pct, config.commission_model.model_dump_json(),
-        config.data_source.value, config.benchmark_symbol,
+        config.data_source.value, config.benchmark_symbol, config.price_adjustment.value,
     )  # fmt: skip
 
 

@@ -13,7 +13,8 @@ from shared.events import IngestRequested
 
 COLUMNS = (
     "id AS job_id, instrument_id, timeframe, source, status, rows_done, rows_total, rows_loaded, rows_rejected, "
-    "rows_inserted, rows_updated, rows_unchanged, errors, error_message, submitted_at, updated_at"
+    "rows_inserted, rows_updated, rows_unchanged, errors, error_message, submitted_at, updated_at, price_adjustment, "
+    "notes"
 )
 
 
@@ -24,9 +25,9 @@ async def insert_job(
     upload_file, upload_bytes = upload or (None, 0)
     await conn.execute(
         "INSERT INTO api.import_jobs (id, user_id, instrument_id, timeframe, source, status, file_name, "
-        "upload_file, upload_bytes) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8)",
+        "upload_file, upload_bytes, price_adjustment) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9)",
         request.job_id, request.user_id, request.instrument_id, request.timeframe.value, request.source.value,
-        file_name, upload_file, upload_bytes,
+        file_name, upload_file, upload_bytes, request.price_adjustment.value,
     )  # fmt: skip
 
 
@@ -36,7 +37,8 @@ async def job_row(conn: Connection, user_id: UUID, job_id: UUID) -> dict[str, ob
     if row is None:
         return None
     values = dict(row)
-    values["errors"] = json.loads(values["errors"]) if isinstance(values["errors"], str) else values["errors"]
+    for column in ("errors", "notes"):
+        values[column] = json.loads(values[column]) if isinstance(values[column], str) else values[column]
     return values
 
 
@@ -68,3 +70,8 @@ async def save_view(conn: Connection, job_id: UUID, view: ImportView) -> None:
         job_id, view.status, view.rows_done, view.rows_total, view.rows_loaded, view.rows_rejected,
         json.dumps(view.errors), view.error_message, view.rows_inserted, view.rows_updated, view.rows_unchanged,
     )  # fmt: skip
+
+
+async def record_notes(conn: Connection, job_id: UUID, notes: list[str]) -> None:
+    """What ingest said about the file as a whole (e.g. an Adj Close column it ignored)."""
+    await conn.execute("UPDATE api.import_jobs SET notes = $2::jsonb WHERE id = $1", job_id, json.dumps(notes))

@@ -3,7 +3,7 @@
 People have files from many places: our plain `timestamp,open,high,low,close,volume`, Yahoo-style
 daily downloads (`Date,Open,High,Low,Close,Adj Close,Volume`), TWS / ib_async exports
 (`date,open,high,low,close,volume,average,barCount`). Column names are matched case-insensitively;
-columns we do not need (Adj Close, average, barCount, WAP, ...) are ignored.
+columns we do not need (average, barCount, WAP, ...) are ignored; `Adj Close` is read when present.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Final
 from shared.text_bounds import summarize_names
 
 BAR_FIELDS: Final = ("timestamp", "open", "high", "low", "close", "volume")
+# read when present: an ADJUSTED import scales prices by it, a RAW one says that it was ignored
+ADJ_CLOSE: Final = "adj_close"
 
 # Accepted spellings of each field, lower-cased and with spaces/underscores removed.
 ALIASES: Final[dict[str, tuple[str, ...]]] = {
@@ -23,6 +25,7 @@ ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "low": ("low", "l", "lowprice"),
     "close": ("close", "c", "closeprice", "last"),
     "volume": ("volume", "v", "vol"),
+    ADJ_CLOSE: ("adjclose", "adjustedclose"),
 }
 
 KNOWN_LAYOUTS: Final = (
@@ -45,6 +48,11 @@ class CsvLayout:
 
     def index(self, field: str) -> int:
         return self.columns[field]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields read from the file: the bar's, and Adj Close when the file has it."""
+        return BAR_FIELDS + ((ADJ_CLOSE,) if ADJ_CLOSE in self.columns else ())
 
 
 def _normalise(name: str) -> str:

@@ -94,6 +94,7 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
         "commission_model",
         "data_source",
         "benchmark_symbol",
+        "price_adjustment",
     ]
     rows = [(k.replace("_", " "), show(config[k])) for k in order if k in config]
     rows += [(k.replace("_", " "), show(v)) for k, v in sorted(config.items()) if k not in order]
