@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         gt=0,
         description="a comment line on a quiet event stream this often keeps proxies from cutting it",
     )
-    # Every job ends: each owner reconciles on start and every reconcile_every_s (see docs/notes-jobs.md).
+    # Every job ends: each owner reconciles on start and every reconcile_every_s (see docs/reliability.md).
     reconcile_every_s: float = Field(default=10.0, gt=0, description="how often each owner reconciles its jobs")
     reconcile_stale_after_s: float = Field(
         default=20.0,
