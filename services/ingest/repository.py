@@ -83,30 +83,71 @@ async def merge(conn: Connection, instrument_id: str, timeframe: str, lo: dateti
     )  # fmt: skip
     updated_tag = "UPDATE 0"
     if existing:  # a first import of a range skips the join entirely
+        # System-time versioning: the values a bar had until now (this transaction's time) are kept in
+        # market_data_history before the UPDATE replaces them, so results that read them can be re-run.
+        await conn.execute(
+            f"""
+            INSERT INTO ingest.market_data_history
+                   (instrument_id, timeframe, "timestamp", open, high, low, close, volume, valid_from, valid_to)
+            SELECT m.instrument_id, m.timeframe, m."timestamp", m.open, m.high, m.low, m.close, m.volume,
+                   m.valid_from, now()
+              FROM ingest.market_data AS m JOIN {STAGING} AS s ON m."timestamp" = s.ts
+             WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" BETWEEN $3 AND $4
+               AND {_CHANGED}
+            """,
+            instrument_id,
+            timeframe,
+            lo,
+            hi,
+        )
         updated_tag = await conn.execute(
             f"""
             UPDATE ingest.market_data AS m
                SET open = s.open::numeric, high = s.high::numeric, low = s.low::numeric,
-                   close = s.close::numeric, volume = s.volume
+                   close = s.close::numeric, volume = s.volume, valid_from = now()
               FROM {STAGING} AS s
              WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" = s.ts
-               AND m."timestamp" BETWEEN $3 AND $4
-               AND (m.open, m.high, m.low, m.close, m.volume)
-                   IS DISTINCT FROM (s.open::numeric, s.high::numeric, s.low::numeric, s.close::numeric, s.volume)
+               AND m."timestamp" BETWEEN $3 AND $4 AND {_CHANGED}
             """,
             instrument_id, timeframe, lo, hi,
         )  # fmt: skip
     inserted_tag = await _insert_new(conn, instrument_id, timeframe, conflict_check=bool(existing))
     staged = await conn.fetchval(f"SELECT count(*) FROM {STAGING}")
     updated, inserted = int(updated_tag.split()[-1]), int(inserted_tag.split()[-1])
-    return MergeCounts(inserted=inserted, updated=updated, unchanged=int(staged) - inserted - updated)
+    counts = MergeCounts(inserted=inserted, updated=updated, unchanged=int(staged) - inserted - updated)
+    if inserted or updated:
+        await _record_version(conn, instrument_id, timeframe, lo, hi, counts)
+    return counts
+
+
+# A staged bar that differs from the stored one (m: market_data, s: staging).
+_CHANGED = """(m.open, m.high, m.low, m.close, m.volume)
+    IS DISTINCT FROM (s.open::numeric, s.high::numeric, s.low::numeric, s.close::numeric, s.volume)"""
+
+
+async def _record_version(
+    conn: Connection, instrument_id: str, timeframe: str, lo: datetime, hi: datetime, counts: MergeCounts
+) -> None:
+    """One row per import that changed a series: `bts data history` lists them."""
+    await conn.execute(
+        "INSERT INTO ingest.market_data_versions (instrument_id, timeframe, recorded_at, inserted, updated, "
+        "unchanged, first_bar, last_bar) VALUES ($1, $2, now(), $3, $4, $5, $6, $7)",
+        instrument_id,
+        timeframe,
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+        lo,
+        hi,
+    )
 
 
 async def _insert_new(conn: Connection, instrument_id: str, timeframe: str, conflict_check: bool) -> str:
     """INSERT the staged bars; without ON CONFLICT (a third faster) when the range was empty."""
     insert = f"""
-        INSERT INTO ingest.market_data (instrument_id, timeframe, "timestamp", open, high, low, close, volume)
-        SELECT $1, $2, ts, open::numeric, high::numeric, low::numeric, close::numeric, volume FROM {STAGING}
+        INSERT INTO ingest.market_data (instrument_id, timeframe, "timestamp", open, high, low, close, volume,
+                                        valid_from)
+        SELECT $1, $2, ts, open::numeric, high::numeric, low::numeric, close::numeric, volume, now() FROM {STAGING}
     """
     on_conflict = ' ON CONFLICT (instrument_id, timeframe, "timestamp") DO NOTHING'
     if not conflict_check:
@@ -116,3 +157,9 @@ async def _insert_new(conn: Connection, instrument_id: str, timeframe: str, conf
         except asyncpg.UniqueViolationError:
             pass
     return str(await conn.execute(insert + on_conflict, instrument_id, timeframe))
+
+
+async def purge_history_before(conn: Connection, cutoff: datetime) -> int:
+    """Retention: replaced versions of bars stamped before `cutoff` (the current bars go by partition)."""
+    tag = await conn.execute('DELETE FROM ingest.market_data_history WHERE "timestamp" < $1', cutoff)
+    return int(str(tag).split()[-1])

@@ -33,7 +33,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
     "ingest": ServiceSchema(
-        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data",),
+        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data", "market_data_history", "market_data_versions"),
         reads=("api.instruments",),
     ),
     "engine": ServiceSchema(
@@ -41,7 +41,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         schema="engine",
         role="bts_engine",
         owns=("backtest_results", "trades", "portfolio_snapshots"),
-        reads=("api.instruments", "ingest.market_data"),
+        reads=("api.instruments", "ingest.market_data", "ingest.market_data_history"),
     ),
     "reporting": ServiceSchema(
         service="reporting",
