@@ -25,10 +25,13 @@ def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
 
 
-async def load_bars(conn: Connection, instrument_id: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
-    """Bars of one instrument as a float frame indexed by bar open (UTC)."""
+async def load_bars(
+    conn: Connection, instrument_id: str, timeframe: str, start: date, end: date, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """Bars of one instrument as a float frame indexed by bar open (UTC); `as_of`: as they were at that
+    system time (None: the current bars)."""
     lo, hi = day_bounds(start, end)
-    columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi)
+    columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of)
     index = pd.DatetimeIndex(columns.timestamp.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     return pd.DataFrame(
         {"open": columns.open, "high": columns.high, "low": columns.low, "close": columns.close,

@@ -40,6 +40,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         timeframe=request.timeframe.value,
         request=request.model_dump(mode="json"),
         sweep_id=request.sweep_id,
+        data_as_of=request.data_as_of,
     )
 
 

@@ -10,11 +10,11 @@ read-only by convention: the run copies what it changes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-Key = tuple[UUID, tuple[str, ...], str, date, date, str]
+Key = tuple[UUID, tuple[str, ...], str, date, date, str, datetime | None]  # the last: the data's as-of
 
 
 class InputCache:

@@ -33,8 +33,8 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
     "ingest": ServiceSchema(
-        service="ingest", schema="ingest", role="bts_ingest", owns=("market_data", "market_data_history", "market_data_versions"),
-        reads=("api.instruments",),
+        service="ingest", schema="ingest", role="bts_ingest",
+        owns=("market_data", "market_data_history", "market_data_versions"), reads=("api.instruments",),
     ),
     "engine": ServiceSchema(
         service="engine",

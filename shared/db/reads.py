@@ -94,28 +94,47 @@ async def benchmark_choice(conn: Connection, name: str, start: date, end: date) 
     return resolve_benchmark(name, [BenchmarkCandidate(r["id"], r["symbol"], int(r["daily_bars"])) for r in rows])
 
 
-BARS_SQL = (
-    'SELECT "timestamp", open, high, low, close, volume FROM ingest.market_data '
-    'WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4 ORDER BY "timestamp"'
-)
+_SERIES = 'instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4'
+# As of a system time $5: the current bars written by then, and the replaced versions that were valid
+# then (valid_from NULL: written before versioning existed, so valid since always).
+_WRITTEN_BY = "(valid_from IS NULL OR valid_from <= $5)"
+
+
+def bars_sql(columns: str, as_of: bool) -> str:
+    """SELECT `columns` of one series' bars in [$3, $4) in time order; `as_of`: as they were at time $5."""
+    if not as_of:
+        return f'SELECT {columns} FROM ingest.market_data WHERE {_SERIES} ORDER BY "timestamp"'
+    return (
+        f"SELECT {columns} FROM ingest.market_data WHERE {_SERIES} AND {_WRITTEN_BY} UNION ALL "
+        f"SELECT {columns} FROM ingest.market_data_history WHERE {_SERIES} AND {_WRITTEN_BY} AND valid_to > $5 "
+        'ORDER BY "timestamp"'
+    )
+
+
+BAR_COLUMNS = '"timestamp", open, high, low, close, volume'
 
 
 async def stream_bars(
-    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime, batch: int = 50_000
+    conn: Connection,
+    instrument_id: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    batch: int = 50_000,
+    as_of: datetime | None = None,
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """ingest.market_data in time order, a batch of rows at a time (a server-side cursor: memory stays
-    flat for years of minute bars). Must run inside a transaction. Readers: engine."""
-    cursor = await conn.cursor(BARS_SQL, instrument_id, timeframe, start, end)
+    flat for years of minute bars); `as_of`: the bars as they were then (None: the current ones). Must
+    run inside a transaction. Readers: api."""
+    args = (instrument_id, timeframe, start, end) + ((as_of,) if as_of is not None else ())
+    cursor = await conn.cursor(bars_sql(BAR_COLUMNS, as_of is not None), *args)
     while rows := await cursor.fetch(batch):
         yield rows
 
 
 # Binary COPY of fixed-width columns: every row is the same 74 bytes (a field count, then a length
 # and a value per field), so numpy reads a chunk of rows in one call, without a Python object per value.
-_BAR_COPY_SQL = (
-    'SELECT "timestamp", open::float8, high::float8, low::float8, close::float8, volume FROM ingest.market_data '
-    'WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4 ORDER BY "timestamp"'
-)
+_BAR_COPY_COLUMNS = '"timestamp", open::float8, high::float8, low::float8, close::float8, volume'
 _BAR_ROW = np.dtype(
     [("fields", ">i2"), ("l0", ">i4"), ("timestamp", ">i8"), ("l1", ">i4"), ("open", ">f8"), ("l2", ">i4"),
      ("high", ">f8"), ("l3", ">i4"), ("low", ">f8"), ("l4", ">i4"), ("close", ">f8"), ("l5", ">i4"),
@@ -178,13 +197,15 @@ class _BarCopyParser:
 
 
 async def read_bar_columns(
-    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime
+    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime, as_of: datetime | None = None
 ) -> BarColumns:
     """ingest.market_data in time order as column arrays, streamed with a binary COPY: memory holds the
-    columns (about 48 bytes a bar), never a Python object per value. Readers: engine."""
+    columns (about 48 bytes a bar), never a Python object per value; `as_of`: the bars as they were then
+    (None: the current ones). Readers: engine."""
     parser = _BarCopyParser()
-    await conn.copy_from_query(_BAR_COPY_SQL, instrument_id, timeframe, start, end, output=parser.feed,
-                               format="binary")  # fmt: skip
+    args = (instrument_id, timeframe, start, end) + ((as_of,) if as_of is not None else ())
+    sql = bars_sql(_BAR_COPY_COLUMNS, as_of is not None)
+    await conn.copy_from_query(sql, *args, output=parser.feed, format="binary")
     return parser.columns()
 
 
@@ -226,11 +247,13 @@ class ResultRow(BaseModel):
     open_pnl: Decimal = Decimal(0)
     benchmark_instrument_id: str | None = None  # what benchmark_symbol resolved to
     series: dict[str, Any] | None = None  # daily closes the run used: {"closes": {id: {...}}, "benchmark": {...}}
+    data_as_of: datetime | None = None  # the bars were read as of this system time
 
 
 RESULT_COLUMNS = (
     "id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
-    "winning_trades, losing_trades, metrics, warnings, progress_pct, open_trades, open_pnl, benchmark_instrument_id"
+    "winning_trades, losing_trades, metrics, warnings, progress_pct, open_trades, open_pnl, benchmark_instrument_id, "
+    "data_as_of"
 )
 
 
