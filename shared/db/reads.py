@@ -224,6 +224,74 @@ async def count_sessions_with_bars(
     return int(value or 0)
 
 
+class SeriesDays(BaseModel):
+    """One instrument's bars of one timeframe, summed up for the coverage view."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instrument_id: str
+    timeframe: str
+    exchange: str | None  # None: the instrument is no longer registered
+    first_bar: datetime
+    last_bar: datetime
+    bars: int
+    days: list[date]  # UTC dates holding at least one bar, in order
+    last_import: datetime | None  # the last import that changed the series (None: before versioning)
+
+
+# Aggregated in SQL, one row per UTC day and series first: millions of minute bars become a few thousand rows.
+_SERIES_DAYS_SQL = """
+WITH days AS (
+    SELECT instrument_id, timeframe, ("timestamp" AT TIME ZONE 'UTC')::date AS day, count(*) AS bars,
+           min("timestamp") AS first_bar, max("timestamp") AS last_bar, max(valid_from) AS written
+      FROM ingest.market_data
+     WHERE ($1::text IS NULL OR instrument_id = $1) AND ($2::text IS NULL OR timeframe = $2)
+     GROUP BY 1, 2, 3
+)
+SELECT d.instrument_id, d.timeframe, i.exchange, min(d.first_bar) AS first_bar, max(d.last_bar) AS last_bar,
+       sum(d.bars)::int8 AS bars, array_agg(d.day ORDER BY d.day) AS days,
+       coalesce((SELECT max(v.recorded_at) FROM ingest.market_data_versions v
+                  WHERE v.instrument_id = d.instrument_id AND v.timeframe = d.timeframe), max(d.written)) AS last_import
+  FROM days d LEFT JOIN api.instruments i ON i.id = d.instrument_id
+ GROUP BY d.instrument_id, d.timeframe, i.exchange
+ ORDER BY d.instrument_id, d.timeframe
+"""
+
+
+async def fetch_series_days(
+    conn: Connection, instrument_id: str | None = None, timeframe: str | None = None
+) -> list[SeriesDays]:
+    """Every series in ingest.market_data (or the one instrument / timeframe asked for). Readers: api."""
+    rows = await conn.fetch(_SERIES_DAYS_SQL, instrument_id, timeframe)
+    return [SeriesDays.model_validate(dict(r)) for r in rows]
+
+
+class DataVersionRow(BaseModel):
+    """An import that changed a series (ingest.market_data_versions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timeframe: str
+    recorded_at: datetime
+    inserted: int
+    updated: int
+    unchanged: int
+    first_bar: datetime
+    last_bar: datetime
+
+
+async def fetch_data_versions(conn: Connection, instrument_id: str, timeframe: str | None) -> list[DataVersionRow]:
+    """The versions of an instrument's series, oldest first. Readers: api."""
+    rows = await conn.fetch(
+        "SELECT timeframe, recorded_at, inserted, updated, unchanged, first_bar, last_bar "
+        "FROM ingest.market_data_versions WHERE instrument_id = $1 AND ($2::text IS NULL OR timeframe = $2) "
+        "ORDER BY recorded_at, id",
+        instrument_id,
+        timeframe,
+    )
+    return [DataVersionRow.model_validate(dict(r)) for r in rows]
+
+
 class ResultRow(BaseModel):
     """engine.backtest_results as readers see it (readers: reporting, api)."""
 

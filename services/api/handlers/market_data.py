@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from services.api import correlation
 from services.api.auth import CurrentUser
+from services.api.domain.bar_range import END_FORMATS, exclusive_end
 from services.api.handlers.deps import Ctx, Db
 from services.api.handlers.instruments import WRITE_REFUSED, InstrumentId
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
@@ -140,13 +141,18 @@ async def read_bars(
     user: CurrentUser,
     ctx: Ctx,
     timeframe: Timeframe,
-    start: datetime,
-    end: datetime,
+    start: Annotated[datetime, Query(description="first bar open included (a date: from 00:00 UTC)")],
+    end_text: Annotated[str, Query(alias="end", description=f"end of the range: {END_FORMATS}")],
     instrument_id: str = InstrumentId,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> StreamingResponse:
-    """Bars in [start, end) in time order, streamed (years of minute bars do not load into memory)."""
-    start, end = (v if v.tzinfo else v.replace(tzinfo=UTC) for v in (start, end))
+    """Bars from `start` to `end` in time order, streamed (years of minute bars do not load into memory).
+    A date-only `end` (2024-12-31) includes that day; a timestamp `end` is excluded. Naive times are UTC."""
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    try:
+        end = exclusive_end(end_text)
+    except ValueError as exc:
+        raise unprocessable([FieldError(field="query.end", message=str(exc))]) from None
     if end <= start:
         raise unprocessable([FieldError(field="query.end", message=f"end ({end}) must be after start ({start})")])
     async with ctx.pool.acquire() as conn:
