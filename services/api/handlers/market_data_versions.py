@@ -5,7 +5,9 @@ Registered before /market-data/{instrument_id}, so "coverage" is never read as a
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from services.api.auth import CurrentUser
 from services.api.domain.coverage import series_coverage
@@ -16,13 +18,19 @@ from services.api.repository.instruments import get_instrument
 from services.api.schemas import CoverageOut, DataVersionOut, GapRange
 from shared.db.reads import fetch_data_versions, fetch_series_days
 from shared.models import Timeframe
+from shared.models.backtest import INSTRUMENT_ID_PATTERN
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
 
 
 @router.get("/coverage", response_model=list[CoverageOut])
 async def coverage(
-    user: CurrentUser, conn: Db, instrument_id: str | None = None, timeframe: Timeframe | None = None
+    user: CurrentUser,
+    conn: Db,
+    instrument_id: Annotated[
+        str | None, Query(pattern=INSTRUMENT_ID_PATTERN, description="only this instrument")
+    ] = None,
+    timeframe: Timeframe | None = None,
 ) -> list[CoverageOut]:
     """Per instrument and timeframe: first and last bar, bars, expected sessions of the exchange calendar over
     first..last, the sessions without a bar (count and the first ranges), adjustment and the last import."""
