@@ -42,6 +42,7 @@ def manifest(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) ->
         table.add_row(f"bars {instrument}", f"{digest['sha256']}  ({digest['bars']} bars)")
     if document.get("benchmark"):
         table.add_row(f"benchmark {document['benchmark']['symbol']}", document["benchmark"]["sha256"])
+    table.add_row("data as of", document.get("data_as_of") or "- (before versioned market data)")
     table.add_row("configuration", document["configuration_sha256"])
     table.add_row("parameters", f"{document['parameters_sha256']}  {json.dumps(document['parameters'])}")
     table.add_row("trades", f"{document.get('trades_sha256') or '-'}  ({document.get('trades_count')} trades)")
