@@ -83,34 +83,36 @@ async def merge(conn: Connection, instrument_id: str, timeframe: str, lo: dateti
     )  # fmt: skip
     updated_tag = "UPDATE 0"
     if existing:  # a first import of a range skips the join entirely
-        # System-time versioning: the values a bar had until now (this transaction's time) are kept in
-        # market_data_history before the UPDATE replaces them, so results that read them can be re-run.
-        await conn.execute(
+        # System-time versioning: the values a changed bar had until now (this transaction's time) go to
+        # market_data_history in the same statement that replaces them (one join of staging and market_data:
+        # the CTEs see the bars as they were before the UPDATE), so results that read them can be re-run.
+        updated_tag = await conn.execute(
             f"""
-            INSERT INTO ingest.market_data_history
-                   (instrument_id, timeframe, "timestamp", open, high, low, close, volume, valid_from, valid_to)
-            SELECT m.instrument_id, m.timeframe, m."timestamp", m.open, m.high, m.low, m.close, m.volume,
-                   m.valid_from, now()
-              FROM ingest.market_data AS m JOIN {STAGING} AS s ON m."timestamp" = s.ts
-             WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" BETWEEN $3 AND $4
-               AND {_CHANGED}
+            WITH changed AS (
+                SELECT m."timestamp", m.open, m.high, m.low, m.close, m.volume, m.valid_from,
+                       s.open::numeric AS new_open, s.high::numeric AS new_high, s.low::numeric AS new_low,
+                       s.close::numeric AS new_close, s.volume AS new_volume
+                  FROM ingest.market_data AS m JOIN {STAGING} AS s ON m."timestamp" = s.ts
+                 WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" BETWEEN $3 AND $4
+                   AND (m.open, m.high, m.low, m.close, m.volume)
+                       IS DISTINCT FROM (s.open::numeric, s.high::numeric, s.low::numeric, s.close::numeric, s.volume)
+            ), kept AS (
+                INSERT INTO ingest.market_data_history
+                       (instrument_id, timeframe, "timestamp", open, high, low, close, volume, valid_from, valid_to)
+                SELECT $1, $2, "timestamp", open, high, low, close, volume, valid_from, now() FROM changed
+            )
+            UPDATE ingest.market_data AS m
+               SET open = c.new_open, high = c.new_high, low = c.new_low, close = c.new_close,
+                   volume = c.new_volume, valid_from = now()
+              FROM changed AS c
+             WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" = c."timestamp"
+               AND m."timestamp" BETWEEN $3 AND $4
             """,
             instrument_id,
             timeframe,
             lo,
             hi,
         )
-        updated_tag = await conn.execute(
-            f"""
-            UPDATE ingest.market_data AS m
-               SET open = s.open::numeric, high = s.high::numeric, low = s.low::numeric,
-                   close = s.close::numeric, volume = s.volume, valid_from = now()
-              FROM {STAGING} AS s
-             WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" = s.ts
-               AND m."timestamp" BETWEEN $3 AND $4 AND {_CHANGED}
-            """,
-            instrument_id, timeframe, lo, hi,
-        )  # fmt: skip
     inserted_tag = await _insert_new(conn, instrument_id, timeframe, conflict_check=bool(existing))
     staged = await conn.fetchval(f"SELECT count(*) FROM {STAGING}")
     updated, inserted = int(updated_tag.split()[-1]), int(inserted_tag.split()[-1])
@@ -118,11 +120,6 @@ async def merge(conn: Connection, instrument_id: str, timeframe: str, lo: dateti
     if inserted or updated:
         await _record_version(conn, instrument_id, timeframe, lo, hi, counts)
     return counts
-
-
-# A staged bar that differs from the stored one (m: market_data, s: staging).
-_CHANGED = """(m.open, m.high, m.low, m.close, m.volume)
-    IS DISTINCT FROM (s.open::numeric, s.high::numeric, s.low::numeric, s.close::numeric, s.volume)"""
 
 
 async def _record_version(
