@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.db.bar_versions import settled_as_of
 from shared.db.reads import read_bar_columns
 from shared.db.types import Connection
 
@@ -29,8 +30,10 @@ async def load_bars(
     conn: Connection, instrument_id: str, timeframe: str, start: date, end: date, as_of: datetime | None = None
 ) -> pd.DataFrame:
     """Bars of one instrument as a float frame indexed by bar open (UTC); `as_of`: as they were at that
-    system time (None: the current bars)."""
+    system time (None: the current bars), once the imports stamped by then have committed."""
     lo, hi = day_bounds(start, end)
+    if as_of is not None:
+        await settled_as_of(conn, instrument_id, timeframe)
     columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of)
     index = pd.DatetimeIndex(columns.timestamp.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     return pd.DataFrame(

@@ -124,8 +124,8 @@ async def stream_bars(
     as_of: datetime | None = None,
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """ingest.market_data in time order, a batch of rows at a time (a server-side cursor: memory stays
-    flat for years of minute bars); `as_of`: the bars as they were then (None: the current ones). Must
-    run inside a transaction. Readers: api."""
+    flat for years of minute bars); `as_of`: the bars as they were then (None: the current ones; see
+    shared.db.bar_versions for reading as of a time just taken). Must run inside a transaction. Readers: api."""
     args = (instrument_id, timeframe, start, end) + ((as_of,) if as_of is not None else ())
     cursor = await conn.cursor(bars_sql(BAR_COLUMNS, as_of is not None), *args)
     while rows := await cursor.fetch(batch):

@@ -5,6 +5,7 @@ with the bars, and the coverage summary counts the sessions without a bar."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -18,6 +19,7 @@ import pytest_asyncio
 
 from services.api.domain.coverage import series_coverage
 from services.engine.backtest_job import BacktestJob, run_job
+from services.engine.bars import load_bars
 from services.ingest import repository as ingest_repository
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
@@ -174,3 +176,32 @@ async def test_coverage_counts_the_sessions_without_a_bar_as_ranges(
     assert coverage.last_bar == datetime(2021, 12, 31, tzinfo=UTC)
     assert coverage.adjustment == "RAW"
     assert coverage.last_import is not None
+
+
+async def test_a_read_as_of_a_time_waits_for_an_import_stamped_before_it_so_a_rerun_reads_the_same(
+    engine_pool: asyncpg.Pool, connect_as: ConnectAs, migrated: Endpoints, tmp_path: Path
+) -> None:
+    await load_daily_symbols(migrated.database_url, tmp_path, ("VRC",))  # seed 0, as written below
+    write_daily_csv(tmp_path / "vrc.csv", 0)
+    changed = other_vendor(tmp_path / "vrc.csv", tmp_path / "vrc-other.csv")
+    start, end = date(2020, 1, 1), date(2021, 12, 31)
+    ingest = await connect_as("ingest")
+    try:
+        importing = ingest.transaction()
+        await importing.start()
+        plan = ImportPlan(tmp_path / "vrc-other.csv", "VRC.NASDAQ", "BAR_DAILY", SessionTable(calendar_for("NASDAQ")))
+        await import_csv(ingest, plan)  # stamped and merged, not committed yet
+        async with engine_pool.acquire() as conn, conn.transaction():
+            as_of: datetime = await conn.fetchval("SELECT now()")  # after the import's version time
+            reading = asyncio.ensure_future(load_bars(conn, "VRC.NASDAQ", "BAR_DAILY", start, end, as_of))
+            await asyncio.sleep(1.0)
+            assert not reading.done()  # the import stamped before as_of is still open: the read waits
+            await importing.commit()
+            first = await asyncio.wait_for(reading, 60)
+    finally:
+        await ingest.close()
+    async with engine_pool.acquire() as conn:
+        again = await load_bars(conn, "VRC.NASDAQ", "BAR_DAILY", start, end, as_of)
+    assert first["close"].tolist() == again["close"].tolist()
+    loaded_first = pd.read_csv(tmp_path / "vrc.csv")["close"].to_numpy()
+    assert int((first["close"].to_numpy() != loaded_first).sum()) == changed  # the read has the import
