@@ -238,6 +238,9 @@ class ResultOut(BaseModel):
     open_trades: int = Field(default=0, description="positions still open at the end (not in trades_count)")
     open_pnl: Decimal = Field(default=Decimal(0), description="their P&L at the last known price, net of commission")
     benchmark_instrument_id: str | None = Field(default=None, description="what benchmark_symbol resolved to")
+    data_as_of: datetime | None = Field(
+        default=None, description="the run read the market data as of this system time (reproduce reads it again)"
+    )
     metrics: dict[str, Any] | None
     warnings: list[str]
     sharpe_unrealistic: bool = False

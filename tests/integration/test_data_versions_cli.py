@@ -103,6 +103,8 @@ def test_a_reimport_between_a_run_and_its_reproduction_does_not_change_it_unless
     assert quant.wait(f"/backtests/{original}", {"COMPLETED", "FAILED"}, within=300)["status"] == "COMPLETED"
     as_of = quant.http.get(f"/backtests/{original}/manifest").json()["data_as_of"]
     assert as_of is not None
+    result = quant.http.get(f"/backtests/{original}/result").json()
+    assert datetime.fromisoformat(result["data_as_of"]) == datetime.fromisoformat(as_of)
 
     # Another vendor's file: the same sessions, 2% higher from November 2020 to February 2021 (80 sessions).
     frame = pd.read_csv(folder / "vsa.csv")
