@@ -112,8 +112,8 @@ async def test_a_reimport_keeps_the_replaced_bars_and_a_rerun_as_of_the_original
     api = await connect_as("api")
     try:
         async with api.transaction():
-            streamed = [r async for batch in stream_bars(api, INSTRUMENT, "BAR_DAILY", LO, HI, as_of=as_of)
-                        for r in batch]  # fmt: skip
+            batches = stream_bars(api, INSTRUMENT, "BAR_DAILY", LO, HI, as_of=as_of)
+            streamed = [r async for batch in batches for r in batch]
         versions = await fetch_data_versions(api, INSTRUMENT, None)
     finally:
         await api.close()
