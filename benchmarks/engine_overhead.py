@@ -165,7 +165,7 @@ class Runner:
 
     async def bare_input(self, job: BacktestJob) -> Any:
         async with self.pool.acquire() as conn:
-            instruments, bars, _, _ = await _load(conn, job)
+            instruments, bars, _, _, _ = await _load(conn, job)
         return run_input(job, instruments, bars)
 
     async def trades(self, request: BacktestRequested) -> int:

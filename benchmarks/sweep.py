@@ -178,7 +178,7 @@ def _job(parameters: dict[str, Any]) -> BacktestJob:
 async def _inputs(database_url: str) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFrame, pd.Series | None]:
     conn = await asyncpg.connect(role_url(database_url, "engine", "bts"))
     try:
-        instruments, bars, benchmark, _ = await _load(conn, _job({}))
+        instruments, bars, benchmark, _, _ = await _load(conn, _job({}))
     finally:
         await conn.close()
     closes = pd.DataFrame({iid: frame["close"].astype(float) for iid, frame in bars.items()})

@@ -7,7 +7,17 @@ import sys
 
 import typer
 
-from bts import backtest_cmd, ingest_cmd, instrument_cmd, key_cmd, ops_cmd, research_cmd, strategy_cmd, sweep_cmd
+from bts import (
+    backtest_cmd,
+    data_cmd,
+    ingest_cmd,
+    instrument_cmd,
+    key_cmd,
+    ops_cmd,
+    research_cmd,
+    strategy_cmd,
+    sweep_cmd,
+)
 from bts.console import CliError, err, out
 from shared.settings import Settings
 
@@ -25,6 +35,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(key_cmd.app, name="key")
 app.add_typer(instrument_cmd.app, name="instrument")
 app.add_typer(ingest_cmd.app, name="ingest")
+app.add_typer(data_cmd.app, name="data")
 app.add_typer(strategy_cmd.app, name="strategy")
 app.add_typer(backtest_cmd.app, name="backtest")
 backtest_cmd.app.command("manifest")(research_cmd.manifest)

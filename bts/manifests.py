@@ -29,6 +29,7 @@ def manifest_checks(original: dict[str, Any], rerun: dict[str, Any]) -> list[Che
         checks.append(Check(f"bars {instrument}", _digest(first.get("sha256")), _digest(second.get("sha256"))))
     benchmarks = [(m.get("benchmark") or {}).get("sha256") for m in (original, rerun)]
     checks.append(Check("benchmark closes", _digest(benchmarks[0]), _digest(benchmarks[1])))
+    checks.append(Check("data as of", _digest(original.get("data_as_of")), _digest(rerun.get("data_as_of"))))
     for key, what in (("configuration_sha256", "configuration"), ("parameters_sha256", "parameters"),
                       ("engine_version", "engine version"), ("nautilus_trader_version", "NautilusTrader"),
                       ("code_version", "code version"), ("strategy_version", "strategy package"),

@@ -42,6 +42,7 @@ def manifest(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) ->
         table.add_row(f"bars {instrument}", f"{digest['sha256']}  ({digest['bars']} bars)")
     if document.get("benchmark"):
         table.add_row(f"benchmark {document['benchmark']['symbol']}", document["benchmark"]["sha256"])
+    table.add_row("data as of", document.get("data_as_of") or "- (before versioned market data)")
     table.add_row("configuration", document["configuration_sha256"])
     table.add_row("parameters", f"{document['parameters_sha256']}  {json.dumps(document['parameters'])}")
     table.add_row("trades", f"{document.get('trades_sha256') or '-'}  ({document.get('trades_count')} trades)")
@@ -52,16 +53,23 @@ def manifest(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) ->
     out.print(table)
 
 
-def reproduce(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def reproduce(
+    backtest_id: str = typer.Argument(...),
+    latest_data: bool = typer.Option(
+        False, "--latest-data", help="run on the current bars, not on the bars as of the original run"
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Run a COMPLETED backtest's recorded request again as a new backtest and check that the trades are the
-    same (the manifests' trades digests). Exit 0 when they match, 1 when they do not."""
+    same (the manifests' trades digests). The rerun reads the bars as of the original run unless
+    --latest-data. Exit 0 when they match, 1 when they do not."""
     with Gateway(Settings()) as gateway:
         current = gateway.get(f"/backtests/{backtest_id}")
         if current["status"] != "COMPLETED":
             raise CliError(f"backtest {backtest_id} is {current['status']}: only a COMPLETED backtest's trades can "
                            "be reproduced")  # fmt: skip
         original = gateway.get(f"/backtests/{backtest_id}/manifest")
-        accepted = gateway.post(f"/backtests/{backtest_id}/reproduce")
+        accepted = gateway.post(f"/backtests/{backtest_id}/reproduce", json={"latest_data": latest_data})
         rerun_id = accepted["id"]
         final = wait_all(gateway, {rerun_id: f"reproducing {backtest_id[:8]}"})[rerun_id]
         if final["status"] == "FAILED":

@@ -141,6 +141,11 @@ class BacktestRequested(Payload):
         description="set by the gateway on a sweep's children (no per-run progress steps or report: the sweep "
         "reports); null otherwise",
     )
+    data_as_of: AwareDatetime | None = Field(
+        default=None,
+        description="read the market data as it was at this system time (a reproduction of a result sets the "
+        "original's); null: the current bars, and the engine records the time it read them",
+    )
 
 
 class BacktestProgress(Payload):

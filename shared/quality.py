@@ -7,7 +7,9 @@ until a corporate action on record explains it.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import date
 from fractions import Fraction
 from typing import Final
 
@@ -44,3 +46,29 @@ def split_match(before: float, after: float, tolerance: float = SPLIT_TOLERANCE)
         if abs(factor * float(ratio) - 1) <= tolerance:
             return SplitMatch(ratio, reverse=True)
     return None
+
+
+@dataclass(frozen=True)
+class SessionGaps:
+    """Sessions of a calendar without a bar: how many, and as runs of consecutive sessions (first, last)."""
+
+    missing: int
+    ranges: list[tuple[date, date]]
+
+
+def session_gaps(sessions: Sequence[date], present: Collection[date]) -> SessionGaps:
+    """The `sessions` (in order) not in `present`, as runs of consecutive sessions: a holiday or a weekend
+    between two missing sessions does not split a run, a session with a bar does."""
+    ranges: list[tuple[date, date]] = []
+    missing, previous_missing = 0, False
+    for session in sessions:
+        if session in present:
+            previous_missing = False
+            continue
+        missing += 1
+        if previous_missing:
+            ranges[-1] = (ranges[-1][0], session)
+        else:
+            ranges.append((session, session))
+        previous_missing = True
+    return SessionGaps(missing, ranges)

@@ -27,6 +27,7 @@ from services.api.handlers import (
     instruments,
     keys,
     market_data,
+    market_data_versions,
     ops,
     reports,
     reproducibility,
@@ -113,8 +114,10 @@ def create_app(settings: Settings) -> FastAPI:
     gateway.add_middleware(CorrelationMiddleware)  # outermost: its log line and header cover every answer
     api = APIRouter(prefix="/api/v1")
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
-    for module in (strategy_types, strategies, instruments, corporate_actions, market_data, comparisons, backtests,
-                   reproducibility, sweeps, reports, ops, keys):  # fmt: skip
+    # market_data_versions before market_data: /market-data/coverage is not /market-data/{instrument_id}
+    data_routers = [strategy_types, strategies, instruments, corporate_actions, market_data_versions, market_data]
+    routers = [*data_routers, comparisons, backtests, reproducibility, sweeps, reports, ops, keys]
+    for module in routers:
         api.include_router(module.router)
     gateway.include_router(api)
     gateway.include_router(kafka_router(settings, gateway))

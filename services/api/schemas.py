@@ -160,6 +160,39 @@ class BarOut(BaseModel):
     volume: int
 
 
+class GapRange(BaseModel):
+    start: date = Field(description="first session without a bar")
+    end: date = Field(description="last session of the run without a bar (sessions with no bar in between)")
+
+
+class CoverageOut(BaseModel):
+    instrument_id: str
+    timeframe: Timeframe
+    first_bar: datetime = Field(description="open of the first bar, UTC")
+    last_bar: datetime = Field(description="open of the last bar, UTC")
+    bars: int
+    sessions_with_bars: int = Field(description="UTC dates holding at least one bar")
+    expected_sessions: int | None = Field(
+        description="sessions of the exchange calendar from the first bar's day to the last bar's day; null when "
+        "the exchange has no calendar"
+    )
+    gap_sessions: int | None = Field(description="expected sessions without a bar")
+    gap_ranges: int | None = Field(description="runs of consecutive sessions without a bar")
+    gaps: list[GapRange] = Field(description="the first runs of sessions without a bar (at most 5)")
+    adjustment: str = Field(description="RAW: prices as imported")
+    last_import: datetime | None = Field(description="when an import last changed the series")
+
+
+class DataVersionOut(BaseModel):
+    timeframe: Timeframe
+    recorded_at: datetime = Field(description="system time of the import: bars it replaced were valid until then")
+    inserted: int = Field(description="new bars")
+    updated: int = Field(description="bars changed (their previous values are kept, valid until recorded_at)")
+    unchanged: int
+    first_bar: datetime = Field(description="the range of bars the import touched (bar opens, UTC)")
+    last_bar: datetime
+
+
 class TradeOut(BaseModel):
     instrument_id: str
     side: str
@@ -200,6 +233,9 @@ class ResultOut(BaseModel):
     open_trades: int = Field(default=0, description="positions still open at the end (not in trades_count)")
     open_pnl: Decimal = Field(default=Decimal(0), description="their P&L at the last known price, net of commission")
     benchmark_instrument_id: str | None = Field(default=None, description="what benchmark_symbol resolved to")
+    data_as_of: datetime | None = Field(
+        default=None, description="the run read the market data as of this system time (reproduce reads it again)"
+    )
     metrics: dict[str, Any] | None
     warnings: list[str]
     sharpe_unrealistic: bool = False
@@ -236,10 +272,23 @@ class StrategyTypeOut(BaseModel):
     builtin: bool
 
 
+class ReproductionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latest_data: bool = Field(
+        default=False,
+        description="run on the current bars; by default the rerun reads the bars as of the original run "
+        "(its data_as_of), so a re-import since does not change it",
+    )
+
+
 class ReproductionAccepted(BaseModel):
     id: UUID = Field(description="the new backtest")
     status: str = "PENDING"
     reproduces: UUID = Field(description="the backtest whose recorded request it replays")
+    data_as_of: datetime | None = Field(
+        description="the system time the rerun reads the bars as of; null: the current bars"
+    )
 
 
 class EquityCurve(BaseModel):

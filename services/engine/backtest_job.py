@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -68,6 +68,7 @@ class BacktestJob:
     price_adjustment: str = "SPLITS"
     request: dict[str, Any] = field(default_factory=dict)
     sweep_id: UUID | None = None  # a sweep's child: its bars are read once per sweep (see bar_cache)
+    data_as_of: datetime | None = None  # read the bars as of this system time; None: now (then recorded)
 
 
 @dataclass
@@ -97,7 +98,8 @@ def _commission(model: dict[str, Any]) -> tuple[str, dict[str, Decimal], int]:
     return kind, params, int(model.get("slippage_ticks", 1) or 0)
 
 
-Inputs = tuple[dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series | None, list[str]]
+# instruments, bars, benchmark closes, warnings, and the system time the bars were read as of
+Inputs = tuple[dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series | None, list[str], datetime]
 
 
 async def _load(conn: Connection, job: BacktestJob) -> Inputs:
@@ -108,8 +110,10 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
     bars: dict[str, pd.DataFrame] = {}
     checks: list[str] = []
     async with conn.transaction():
+        # Every read of the run goes through the same as-of: a reproduction at this time reads the same bars.
+        as_of = job.data_as_of or await repository.database_now(conn)
         for iid in job.instrument_ids:
-            frame = await load_bars(conn, iid, job.timeframe, job.start_date, job.end_date)
+            frame = await load_bars(conn, iid, job.timeframe, job.start_date, job.end_date, as_of)
             frame, notes = await adjusted_bars(conn, iid, job.timeframe, frame, PriceAdjustment(job.price_adjustment))
             checks += notes
             days = trading_days(frame)
@@ -124,8 +128,8 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
             except (UnknownExchangeError, ValueError) as exc:
                 raise JobRejected(f"{iid}: {exc}") from exc
             checks += _data_checks(job, iid, bars[iid], calendar, calendar_code(instruments[iid].exchange))
-        benchmark, warnings = await _benchmark(conn, job)
-    return instruments, bars, benchmark, warnings + checks
+        benchmark, warnings = await _benchmark(conn, job, as_of)
+    return instruments, bars, benchmark, warnings + checks, as_of
 
 
 def _data_checks(job: BacktestJob, instrument_id: str, stamped: pd.DataFrame, calendar: Any, code: str) -> list[str]:
@@ -142,7 +146,7 @@ async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) 
     key = None
     if cache is not None and job.sweep_id is not None:
         key = (job.sweep_id, tuple(job.instrument_ids), job.timeframe, job.start_date, job.end_date,
-               job.benchmark_symbol, job.price_adjustment)  # fmt: skip
+               job.benchmark_symbol, job.price_adjustment, job.data_as_of)  # fmt: skip
         found: Inputs | None = cache.get(key)
         if found is not None:
             return found
@@ -152,7 +156,7 @@ async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) 
     return loaded
 
 
-async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | None, list[str]]:
+async def _benchmark(conn: Connection, job: BacktestJob, as_of: datetime) -> tuple[pd.Series | None, list[str]]:
     """The benchmark's daily closes, named by the instrument id `benchmark_symbol` resolves to (the gateway
     resolves it the same way at submission). Unresolved: the default runs on without benchmark metrics
     (a warning), any other name fails the job."""
@@ -161,7 +165,7 @@ async def _benchmark(conn: Connection, job: BacktestJob) -> tuple[pd.Series | No
         if not choice.tolerated:
             raise JobRejected(f"benchmark_symbol {job.benchmark_symbol}: {choice.problem}")
         return None, [f"benchmark {job.benchmark_symbol}: {choice.problem}; benchmark metrics are null"]
-    frame = await load_bars(conn, choice.instrument_id, "BAR_DAILY", job.start_date, job.end_date)
+    frame = await load_bars(conn, choice.instrument_id, "BAR_DAILY", job.start_date, job.end_date, as_of)
     closes = frame["close"].astype(float).rename(choice.instrument_id)
     closes.index = closes.index.tz_convert(None).normalize()
     return closes, []
@@ -369,7 +373,9 @@ async def _run_claimed(
     """The claimed run; `conn` holds the run lock, so the result is written through it."""
     try:
         resolve_strategy(job.strategy_type, job.parameters)  # an unregistered type fails before any data is read
-        instruments, bars, benchmark, warnings = await _inputs(conn, job, cache)
+        instruments, bars, benchmark, warnings, as_of = await _inputs(conn, job, cache)
+        job = replace(job, data_as_of=as_of)
+        await repository.set_data_as_of(conn, job.backtest_id, as_of)
         started = time.monotonic()
         # While Nautilus runs (a worker thread), `conn` makes the snapshots' partitions; once the run is done,
         # the snapshots are stored batch by batch as the ledger makes them, while this process goes on to the

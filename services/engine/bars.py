@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from services.engine.domain.adjustment import back_adjust
+from shared.db.bar_versions import settled_as_of
 from shared.db.reads import fetch_corporate_actions, fetch_series_adjustment, read_bar_columns
 from shared.db.types import Connection
 from shared.models.enums import BarAdjustment, PriceAdjustment
@@ -28,10 +29,15 @@ def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
 
 
-async def load_bars(conn: Connection, instrument_id: str, timeframe: str, start: date, end: date) -> pd.DataFrame:
-    """Bars of one instrument as a float frame indexed by bar open (UTC)."""
+async def load_bars(
+    conn: Connection, instrument_id: str, timeframe: str, start: date, end: date, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """Bars of one instrument as a float frame indexed by bar open (UTC); `as_of`: as they were at that
+    system time (None: the current bars), once the imports stamped by then have committed."""
     lo, hi = day_bounds(start, end)
-    columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi)
+    if as_of is not None:
+        await settled_as_of(conn, instrument_id, timeframe)
+    columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of)
     index = pd.DatetimeIndex(columns.timestamp.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     return pd.DataFrame(
         {"open": columns.open, "high": columns.high, "low": columns.low, "close": columns.close,

@@ -62,6 +62,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         price_adjustment=config.price_adjustment.value,
         request=request.model_dump(mode="json"),
         sweep_id=request.sweep_id,
+        data_as_of=request.data_as_of,
     )
 
 

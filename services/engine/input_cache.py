@@ -10,11 +10,12 @@ read-only by convention: the run copies what it changes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-Key = tuple[UUID, tuple[str, ...], str, date, date, str, str]
+# the last two: the bars' price adjustment and the data's as-of
+Key = tuple[UUID, tuple[str, ...], str, date, date, str, str, datetime | None]
 
 
 class InputCache:

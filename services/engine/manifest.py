@@ -120,6 +120,7 @@ def run_manifest(
         "strategy_version": spec.version if spec else None,
         "trades_sha256": trades_sha256(trades) if trades is not None else None,
         "trades_count": len(trades) if trades is not None else None,
+        "data_as_of": job.data_as_of,
         **provenance(),
     })  # fmt: skip
     return manifest.model_dump(mode="json")

@@ -114,6 +114,17 @@ async def mark_failed(
     )  # fmt: skip
 
 
+async def database_now(conn: Connection) -> datetime:
+    """The database's transaction time: the system time market data is versioned by."""
+    value: datetime = await conn.fetchval("SELECT now()")
+    return value
+
+
+async def set_data_as_of(conn: Connection, result_id: UUID, as_of: datetime) -> None:
+    """Record the system time the run's bars were read as of (a reproduction reads them the same way)."""
+    await conn.execute("UPDATE engine.backtest_results SET data_as_of = $2 WHERE id = $1", result_id, as_of)
+
+
 async def mark_completed(
     conn: Connection,
     result_id: UUID,

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.ingest.domain.pgcopy import HEADER, STAGING_COLUMNS, TRAILER
+from shared.db.bar_versions import begin_series_version
 from shared.db.timeseries import ensure_partitions
 from shared.db.types import Connection
 
@@ -75,6 +76,7 @@ async def staged_range(conn: Connection) -> tuple[datetime | None, datetime | No
 async def merge(conn: Connection, instrument_id: str, timeframe: str, lo: datetime, hi: datetime) -> MergeCounts:
     """Upsert staged rows: new bars inserted, changed bars updated, identical bars left alone."""
     await ensure_partitions(conn, "ingest.market_data", lo, hi)
+    version = await begin_series_version(conn, instrument_id, timeframe)
     # Two statements because RETURNING xmax is not allowed on a partitioned table: first the bars
     # that exist with other values, then the new ones; their command tags give the counts.
     existing = await conn.fetchval(
@@ -84,39 +86,87 @@ async def merge(conn: Connection, instrument_id: str, timeframe: str, lo: dateti
     )  # fmt: skip
     updated_tag = "UPDATE 0"
     if existing:  # a first import of a range skips the join entirely
+        # System-time versioning: the values a changed bar had until `version` (the import's time) go to
+        # market_data_history in the same statement that replaces them (one join of staging and market_data:
+        # the CTEs see the bars as they were before the UPDATE), so results that read them can be re-run.
         updated_tag = await conn.execute(
             f"""
+            WITH changed AS (
+                SELECT m."timestamp", m.open, m.high, m.low, m.close, m.volume, m.valid_from,
+                       s.open::numeric AS new_open, s.high::numeric AS new_high, s.low::numeric AS new_low,
+                       s.close::numeric AS new_close, s.volume AS new_volume
+                  FROM ingest.market_data AS m JOIN {STAGING} AS s ON m."timestamp" = s.ts
+                 WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" BETWEEN $3 AND $4
+                   AND (m.open, m.high, m.low, m.close, m.volume)
+                       IS DISTINCT FROM (s.open::numeric, s.high::numeric, s.low::numeric, s.close::numeric, s.volume)
+            ), kept AS (
+                INSERT INTO ingest.market_data_history
+                       (instrument_id, timeframe, "timestamp", open, high, low, close, volume, valid_from, valid_to)
+                SELECT $1, $2, "timestamp", open, high, low, close, volume, valid_from, $5 FROM changed
+            )
             UPDATE ingest.market_data AS m
-               SET open = s.open::numeric, high = s.high::numeric, low = s.low::numeric,
-                   close = s.close::numeric, volume = s.volume
-              FROM {STAGING} AS s
-             WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" = s.ts
+               SET open = c.new_open, high = c.new_high, low = c.new_low, close = c.new_close,
+                   volume = c.new_volume, valid_from = $5
+              FROM changed AS c
+             WHERE m.instrument_id = $1 AND m.timeframe = $2 AND m."timestamp" = c."timestamp"
                AND m."timestamp" BETWEEN $3 AND $4
-               AND (m.open, m.high, m.low, m.close, m.volume)
-                   IS DISTINCT FROM (s.open::numeric, s.high::numeric, s.low::numeric, s.close::numeric, s.volume)
             """,
-            instrument_id, timeframe, lo, hi,
-        )  # fmt: skip
-    inserted_tag = await _insert_new(conn, instrument_id, timeframe, conflict_check=bool(existing))
+            instrument_id,
+            timeframe,
+            lo,
+            hi,
+            version,
+        )
+    inserted_tag = await _insert_new(conn, instrument_id, timeframe, version, conflict_check=bool(existing))
     staged = await conn.fetchval(f"SELECT count(*) FROM {STAGING}")
     updated, inserted = int(updated_tag.split()[-1]), int(inserted_tag.split()[-1])
-    return MergeCounts(inserted=inserted, updated=updated, unchanged=int(staged) - inserted - updated)
+    counts = MergeCounts(inserted=inserted, updated=updated, unchanged=int(staged) - inserted - updated)
+    if inserted or updated:
+        await _record_version(conn, instrument_id, timeframe, version, lo, hi, counts)
+    return counts
 
 
-async def _insert_new(conn: Connection, instrument_id: str, timeframe: str, conflict_check: bool) -> str:
+async def _record_version(
+    conn: Connection,
+    instrument_id: str,
+    timeframe: str,
+    version: datetime,
+    lo: datetime,
+    hi: datetime,
+    counts: MergeCounts,
+) -> None:
+    """One row per import that changed a series: `bts data history` lists them."""
+    await conn.execute(
+        "INSERT INTO ingest.market_data_versions (instrument_id, timeframe, recorded_at, inserted, updated, "
+        "unchanged, first_bar, last_bar) VALUES ($1, $2, $8, $3, $4, $5, $6, $7)",
+        instrument_id,
+        timeframe,
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+        lo,
+        hi,
+        version,
+    )
+
+
+async def _insert_new(
+    conn: Connection, instrument_id: str, timeframe: str, version: datetime, conflict_check: bool
+) -> str:
     """INSERT the staged bars; without ON CONFLICT (a third faster) when the range was empty."""
     insert = f"""
-        INSERT INTO ingest.market_data (instrument_id, timeframe, "timestamp", open, high, low, close, volume)
-        SELECT $1, $2, ts, open::numeric, high::numeric, low::numeric, close::numeric, volume FROM {STAGING}
+        INSERT INTO ingest.market_data (instrument_id, timeframe, "timestamp", open, high, low, close, volume,
+                                        valid_from)
+        SELECT $1, $2, ts, open::numeric, high::numeric, low::numeric, close::numeric, volume, $3 FROM {STAGING}
     """
     on_conflict = ' ON CONFLICT (instrument_id, timeframe, "timestamp") DO NOTHING'
     if not conflict_check:
         try:
             async with conn.transaction():  # a savepoint: a concurrent import may have won the race
-                return str(await conn.execute(insert, instrument_id, timeframe))
+                return str(await conn.execute(insert, instrument_id, timeframe, version))
         except asyncpg.UniqueViolationError:
             pass
-    return str(await conn.execute(insert + on_conflict, instrument_id, timeframe))
+    return str(await conn.execute(insert + on_conflict, instrument_id, timeframe, version))
 
 
 async def record_start(conn: Connection, job_id: UUID, instance: UUID) -> int:
@@ -136,3 +186,9 @@ async def record_start(conn: Connection, job_id: UUID, instance: UUID) -> int:
 async def forget_start(conn: Connection, job_id: UUID) -> None:
     """The job was handled: its starts need not be counted any more."""
     await conn.execute("DELETE FROM ingest.import_attempts WHERE job_id = $1", job_id)
+
+
+async def purge_history_before(conn: Connection, cutoff: datetime) -> int:
+    """Retention: replaced versions of bars stamped before `cutoff` (the current bars go by partition)."""
+    tag = await conn.execute('DELETE FROM ingest.market_data_history WHERE "timestamp" < $1', cutoff)
+    return int(str(tag).split()[-1])

@@ -1,5 +1,6 @@
 """The scheduled retention job of market data: bars older than the cutoff of `domain.retention` go,
-whole partitions (or TimescaleDB chunks) first, then the boundary partition's rows."""
+whole partitions (or TimescaleDB chunks) first, then the boundary partition's rows; the replaced
+versions of those bars (market_data_history) go with them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncpg
 import structlog
 
 from services.ingest.domain.retention import market_data_cutoff
+from services.ingest.repository import purge_history_before
 from shared.db.timeseries import purge_before
 from shared.runtime.schedule import Clock, PeriodicJob, utc_now
 
@@ -23,6 +25,7 @@ class MarketDataRetention(PeriodicJob):
             cutoff = market_data_cutoff(now, window_years)
             async with pool.acquire() as conn:
                 dropped, deleted = await purge_before(conn, TABLE, cutoff)
+                deleted += await purge_history_before(conn, cutoff)
             if dropped or deleted:
                 log.info("market data retention", cutoff=cutoff.isoformat(), partitions_dropped=dropped,
                          rows_deleted=deleted)  # fmt: skip

@@ -36,7 +36,13 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         service="ingest",
         schema="ingest",
         role="bts_ingest",
-        owns=("market_data", "import_attempts", "series_adjustment"),
+        owns=(
+            "market_data",
+            "market_data_history",
+            "market_data_versions",
+            "import_attempts",
+            "series_adjustment",
+        ),
         # import_jobs: is anyone still waiting for a job's end?
         reads=("api.instruments", "api.import_jobs", "api.corporate_actions"),
     ),
@@ -52,6 +58,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
             "api.instruments",
             "api.corporate_actions",
             "ingest.market_data",
+            "ingest.market_data_history",
             "ingest.series_adjustment",
             "api.users",
             "api.strategies",

@@ -96,28 +96,47 @@ async def benchmark_choice(conn: Connection, name: str, start: date, end: date) 
     return resolve_benchmark(name, [BenchmarkCandidate(r["id"], r["symbol"], int(r["daily_bars"])) for r in rows])
 
 
-BARS_SQL = (
-    'SELECT "timestamp", open, high, low, close, volume FROM ingest.market_data '
-    'WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4 ORDER BY "timestamp"'
-)
+_SERIES = 'instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4'
+# As of a system time $5: the current bars written by then, and the replaced versions that were valid
+# then (valid_from NULL: written before versioning existed, so valid since always).
+_WRITTEN_BY = "(valid_from IS NULL OR valid_from <= $5)"
+
+
+def bars_sql(columns: str, as_of: bool) -> str:
+    """SELECT `columns` of one series' bars in [$3, $4) in time order; `as_of`: as they were at time $5."""
+    if not as_of:
+        return f'SELECT {columns} FROM ingest.market_data WHERE {_SERIES} ORDER BY "timestamp"'
+    return (
+        f"SELECT {columns} FROM ingest.market_data WHERE {_SERIES} AND {_WRITTEN_BY} UNION ALL "
+        f"SELECT {columns} FROM ingest.market_data_history WHERE {_SERIES} AND {_WRITTEN_BY} AND valid_to > $5 "
+        'ORDER BY "timestamp"'
+    )
+
+
+BAR_COLUMNS = '"timestamp", open, high, low, close, volume'
 
 
 async def stream_bars(
-    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime, batch: int = 50_000
+    conn: Connection,
+    instrument_id: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    batch: int = 50_000,
+    as_of: datetime | None = None,
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """ingest.market_data in time order, a batch of rows at a time (a server-side cursor: memory stays
-    flat for years of minute bars). Must run inside a transaction. Readers: engine."""
-    cursor = await conn.cursor(BARS_SQL, instrument_id, timeframe, start, end)
+    flat for years of minute bars); `as_of`: the bars as they were then (None: the current ones; see
+    shared.db.bar_versions for reading as of a time just taken). Must run inside a transaction. Readers: api."""
+    args = (instrument_id, timeframe, start, end) + ((as_of,) if as_of is not None else ())
+    cursor = await conn.cursor(bars_sql(BAR_COLUMNS, as_of is not None), *args)
     while rows := await cursor.fetch(batch):
         yield rows
 
 
 # Binary COPY of fixed-width columns: every row is the same 74 bytes (a field count, then a length
 # and a value per field), so numpy reads a chunk of rows in one call, without a Python object per value.
-_BAR_COPY_SQL = (
-    'SELECT "timestamp", open::float8, high::float8, low::float8, close::float8, volume FROM ingest.market_data '
-    'WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4 ORDER BY "timestamp"'
-)
+_BAR_COPY_COLUMNS = '"timestamp", open::float8, high::float8, low::float8, close::float8, volume'
 _BAR_ROW = np.dtype(
     [("fields", ">i2"), ("l0", ">i4"), ("timestamp", ">i8"), ("l1", ">i4"), ("open", ">f8"), ("l2", ">i4"),
      ("high", ">f8"), ("l3", ">i4"), ("low", ">f8"), ("l4", ">i4"), ("close", ">f8"), ("l5", ">i4"),
@@ -180,13 +199,15 @@ class _BarCopyParser:
 
 
 async def read_bar_columns(
-    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime
+    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime, as_of: datetime | None = None
 ) -> BarColumns:
     """ingest.market_data in time order as column arrays, streamed with a binary COPY: memory holds the
-    columns (about 48 bytes a bar), never a Python object per value. Readers: engine."""
+    columns (about 48 bytes a bar), never a Python object per value; `as_of`: the bars as they were then
+    (None: the current ones). Readers: engine."""
     parser = _BarCopyParser()
-    await conn.copy_from_query(_BAR_COPY_SQL, instrument_id, timeframe, start, end, output=parser.feed,
-                               format="binary")  # fmt: skip
+    args = (instrument_id, timeframe, start, end) + ((as_of,) if as_of is not None else ())
+    sql = bars_sql(_BAR_COPY_COLUMNS, as_of is not None)
+    await conn.copy_from_query(sql, *args, output=parser.feed, format="binary")
     return parser.columns()
 
 
@@ -203,6 +224,74 @@ async def count_sessions_with_bars(
         end,
     )
     return int(value or 0)
+
+
+class SeriesDays(BaseModel):
+    """One instrument's bars of one timeframe, summed up for the coverage view."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instrument_id: str
+    timeframe: str
+    exchange: str | None  # None: the instrument is no longer registered
+    first_bar: datetime
+    last_bar: datetime
+    bars: int
+    days: list[date]  # UTC dates holding at least one bar, in order
+    last_import: datetime | None  # the last import that changed the series (None: before versioning)
+
+
+# Aggregated in SQL, one row per UTC day and series first: millions of minute bars become a few thousand rows.
+_SERIES_DAYS_SQL = """
+WITH days AS (
+    SELECT instrument_id, timeframe, ("timestamp" AT TIME ZONE 'UTC')::date AS day, count(*) AS bars,
+           min("timestamp") AS first_bar, max("timestamp") AS last_bar, max(valid_from) AS written
+      FROM ingest.market_data
+     WHERE ($1::text IS NULL OR instrument_id = $1) AND ($2::text IS NULL OR timeframe = $2)
+     GROUP BY 1, 2, 3
+)
+SELECT d.instrument_id, d.timeframe, i.exchange, min(d.first_bar) AS first_bar, max(d.last_bar) AS last_bar,
+       sum(d.bars)::int8 AS bars, array_agg(d.day ORDER BY d.day) AS days,
+       coalesce((SELECT max(v.recorded_at) FROM ingest.market_data_versions v
+                  WHERE v.instrument_id = d.instrument_id AND v.timeframe = d.timeframe), max(d.written)) AS last_import
+  FROM days d LEFT JOIN api.instruments i ON i.id = d.instrument_id
+ GROUP BY d.instrument_id, d.timeframe, i.exchange
+ ORDER BY d.instrument_id, d.timeframe
+"""
+
+
+async def fetch_series_days(
+    conn: Connection, instrument_id: str | None = None, timeframe: str | None = None
+) -> list[SeriesDays]:
+    """Every series in ingest.market_data (or the one instrument / timeframe asked for). Readers: api."""
+    rows = await conn.fetch(_SERIES_DAYS_SQL, instrument_id, timeframe)
+    return [SeriesDays.model_validate(dict(r)) for r in rows]
+
+
+class DataVersionRow(BaseModel):
+    """An import that changed a series (ingest.market_data_versions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timeframe: str
+    recorded_at: datetime
+    inserted: int
+    updated: int
+    unchanged: int
+    first_bar: datetime
+    last_bar: datetime
+
+
+async def fetch_data_versions(conn: Connection, instrument_id: str, timeframe: str | None) -> list[DataVersionRow]:
+    """The versions of an instrument's series, oldest first. Readers: api."""
+    rows = await conn.fetch(
+        "SELECT timeframe, recorded_at, inserted, updated, unchanged, first_bar, last_bar "
+        "FROM ingest.market_data_versions WHERE instrument_id = $1 AND ($2::text IS NULL OR timeframe = $2) "
+        "ORDER BY recorded_at, id",
+        instrument_id,
+        timeframe,
+    )
+    return [DataVersionRow.model_validate(dict(r)) for r in rows]
 
 
 class ResultRow(BaseModel):
@@ -228,11 +317,13 @@ class ResultRow(BaseModel):
     open_pnl: Decimal = Decimal(0)
     benchmark_instrument_id: str | None = None  # what benchmark_symbol resolved to
     series: dict[str, Any] | None = None  # daily closes the run used: {"closes": {id: {...}}, "benchmark": {...}}
+    data_as_of: datetime | None = None  # the bars were read as of this system time
 
 
 RESULT_COLUMNS = (
     "id, configuration_id, user_id, status, request, started_at, completed_at, error_message, trades_count, "
-    "winning_trades, losing_trades, metrics, warnings, progress_pct, open_trades, open_pnl, benchmark_instrument_id"
+    "winning_trades, losing_trades, metrics, warnings, progress_pct, open_trades, open_pnl, benchmark_instrument_id, "
+    "data_as_of"
 )
 
 

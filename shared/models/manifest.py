@@ -59,3 +59,6 @@ class RunManifest(BaseModel):
     code_version: str = Field(description="<package version>+<git commit>")
     trades_sha256: str | None = Field(default=None, pattern=SHA256, description="null when the run failed")
     trades_count: int | None = None
+    data_as_of: datetime | None = Field(
+        default=None, description="system time of the market data the run read (null: run before versioning)"
+    )

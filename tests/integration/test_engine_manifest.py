@@ -47,7 +47,11 @@ async def test_same_request_same_data_same_manifest_and_one_changed_bar_changes_
     assert (await run_job(engine_pool, first)).status == "COMPLETED"
     assert (await run_job(engine_pool, second)).status == "COMPLETED"
     a, b = await _manifest(engine_pool, first), await _manifest(engine_pool, second)
-    assert a == b  # ids are not part of the manifest: the same run, the same digests
+    # ids are not part of the manifest: the same run, the same digests; only the data's as-of moves on
+    assert a.data_as_of is not None
+    assert b.data_as_of is not None
+    assert a.data_as_of < b.data_as_of
+    assert a.model_copy(update={"data_as_of": None}) == b.model_copy(update={"data_as_of": None})
     assert set(a.data) == {"MANA.NASDAQ", "MANB.NASDAQ"}
     assert a.data["MANA.NASDAQ"].bars == 505
     assert a.benchmark is not None

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -161,10 +161,12 @@ def test_reproduce_compares_manifests_input_by_input() -> None:
     changed_bars.iloc[3, 3] = Decimal("101.01")
     rerun = run_manifest(_job(), {"AAA.NASDAQ": changed_bars}, trades=[_trade(pnl=Decimal(1))])
     checks = {c.what: c.same for c in manifest_checks(original, rerun)}
-    assert checks == {"bars AAA.NASDAQ": False, "benchmark closes": True, "configuration": True, "parameters": True,
-                      "engine version": True, "NautilusTrader": True, "code version": True, "strategy package": True,
-                      "trades": False}  # fmt: skip
+    assert checks == {"bars AAA.NASDAQ": False, "benchmark closes": True, "data as of": True, "configuration": True,
+                      "parameters": True, "engine version": True, "NautilusTrader": True, "code version": True,
+                      "strategy package": True, "trades": False}  # fmt: skip
     assert all(c.same for c in manifest_checks(original, original))
+    later = run_manifest(_job(data_as_of=datetime(2026, 1, 2, tzinfo=UTC)), {"AAA.NASDAQ": _bars()}, trades=[_trade()])
+    assert [c.what for c in manifest_checks(original, later) if not c.same] == ["data as of"]
 
 
 def test_whole_float_columns_are_canonical_like_single_numbers() -> None:

@@ -18,6 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from services.api import correlation
 from services.api.auth import CurrentUser
+from services.api.domain.bar_range import END_FORMATS, exclusive_end
 from services.api.domain.time_range import time_range
 from services.api.handlers.deps import Ctx, Db
 from services.api.handlers.instruments import WRITE_REFUSED, InstrumentId
@@ -175,12 +176,17 @@ async def read_bars(
     user: CurrentUser,
     ctx: Ctx,
     timeframe: Timeframe,
-    start: datetime,
-    end: datetime,
+    start: Annotated[datetime, Query(description="first bar open included (a date: from 00:00 UTC)")],
+    end_text: Annotated[str, Query(alias="end", description=f"end of the range: {END_FORMATS}")],
     instrument_id: str = InstrumentId,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> StreamingResponse:
-    """Bars in [start, end) in time order, streamed (years of minute bars do not load into memory)."""
+    """Bars from `start` to `end` in time order, streamed (years of minute bars do not load into memory).
+    A date-only `end` (2024-12-31) includes that day; a timestamp `end` is excluded. Naive times are UTC."""
+    try:
+        end = exclusive_end(end_text)
+    except ValueError as exc:
+        raise unprocessable([FieldError(field="query.end", message=str(exc))]) from None
     period = time_range(start, end, "query")  # before the 200 starts: a stream cannot turn into an error
     if isinstance(period, list):
         raise unprocessable([FieldError(field=p.field, message=p.message) for p in period])

@@ -21,7 +21,7 @@ from services.api.handlers.deps import Db
 from services.api.problems import ProblemError
 from services.api.repository.backtests import insert_configuration, record_requested
 from services.api.repository.strategies import get_strategy
-from services.api.schemas import ReproductionAccepted
+from services.api.schemas import ReproductionAccepted, ReproductionRequest
 from shared import topics
 from shared.db.reads import fetch_manifest, fetch_result
 from shared.events import BacktestRequested, make_event
@@ -46,9 +46,13 @@ async def get_manifest(backtest: Owned, conn: Db) -> RunManifest:
 
 @router.post("/{backtest_id}/reproduce", status_code=status.HTTP_202_ACCEPTED, response_model=ReproductionAccepted,
              responses={409: {"description": "not finished yet"}})  # fmt: skip
-async def reproduce(backtest: Owned, user: CurrentUser, conn: Db) -> ReproductionAccepted:
+async def reproduce(
+    backtest: Owned, user: CurrentUser, conn: Db, body: ReproductionRequest | None = None
+) -> ReproductionAccepted:
     """Run the recorded request of a finished backtest again, as a new backtest (202 with its id);
-    compare the manifests' trades_sha256 when it completes (`bts backtest reproduce ID` does)."""
+    compare the manifests' trades_sha256 when it completes (`bts backtest reproduce ID` does). The rerun
+    reads the market data as of the original run (`data_as_of`) unless `latest_data` is true; a result
+    from before data versioning has no as-of and reruns on the current bars."""
     result = await fetch_result(conn, backtest["id"])
     if result is None or result.status not in ("COMPLETED", "FAILED"):
         raise ProblemError(409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: reproduce it once it "
@@ -61,6 +65,7 @@ async def reproduce(backtest: Owned, user: CurrentUser, conn: Db) -> Reproductio
     request = original.model_copy(update={
         "backtest_id": uuid.uuid4(), "user_id": user, "requested_at": datetime.now(UTC),
         "configuration": original.configuration.model_copy(update={"id": uuid.uuid4()}),
+        "data_as_of": None if body is not None and body.latest_data else result.data_as_of,
     })  # fmt: skip
     event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id))
     async with conn.transaction():
@@ -70,4 +75,4 @@ async def reproduce(backtest: Owned, user: CurrentUser, conn: Db) -> Reproductio
             await insert_configuration(conn, request)
         await record_requested(conn, request, request.requested_at)
         await enqueue(conn, "api", event, key=str(user))
-    return ReproductionAccepted(id=request.backtest_id, reproduces=result.id)
+    return ReproductionAccepted(id=request.backtest_id, reproduces=result.id, data_as_of=request.data_as_of)

@@ -13,7 +13,7 @@ from typing import Final
 
 import pandas as pd
 
-from shared.quality import split_match
+from shared.quality import session_gaps, split_match
 
 # Listed per warning at most; the rest are counted ("and N more").
 MAX_LISTED: Final = 5
@@ -27,20 +27,8 @@ def session_prices(frame: pd.DataFrame, sessions: pd.DatetimeIndex) -> pd.DataFr
     return out
 
 
-def _day(value: pd.Timestamp) -> str:
+def _day(value: pd.Timestamp | date) -> str:
     return f"{value:%Y-%m-%d}"
-
-
-def _ranges(missing: pd.DatetimeIndex, sessions: pd.DatetimeIndex) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Runs of consecutive calendar sessions in `missing` (a holiday between them does not split a run)."""
-    position = sessions.get_indexer(missing)
-    runs: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-    for n, (day, at) in enumerate(zip(missing, position, strict=True)):
-        if n and at == position[n - 1] + 1:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
 
 
 def _listed(items: list[str]) -> str:
@@ -75,12 +63,12 @@ def gap_warnings(instrument_id: str, prices: pd.DataFrame, sessions: pd.Datetime
     if prices.empty:
         return []
     inside = sessions[(sessions >= prices.index[0]) & (sessions <= prices.index[-1])]
-    missing = inside.difference(prices.index)
-    if missing.empty:
+    gaps = session_gaps(list(inside.date), set(prices.index.date))
+    if not gaps.missing:
         return []
-    runs = [_day(a) if a == b else f"{_day(a)}..{_day(b)}" for a, b in _ranges(missing, inside)]
+    runs = [_day(a) if a == b else f"{_day(a)}..{_day(b)}" for a, b in gaps.ranges]
     return [
-        f"GAP {instrument_id}: {len(missing)} session(s) of {calendar} without a bar, in {len(runs)} range(s): "
+        f"GAP {instrument_id}: {gaps.missing} session(s) of {calendar} without a bar, in {len(runs)} range(s): "
         f"{_listed(runs)}"
     ]
 

@@ -3,13 +3,13 @@ file's Adj Close). One row per series, not per bar: ingest refuses an import tha
 series, so the row is always true of every bar in it.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
