@@ -38,9 +38,28 @@ def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str
                   f"{job['rows_rejected']} rejected)  job {job_id}")  # fmt: skip
     if job["errors"] and not as_json:
         out.print(row_errors_table(job["errors"], job["rows_rejected"] or None))
+    if not as_json:
+        for line in warning_lines(job.get("warnings") or [], job.get("warning_counts") or {}):
+            out.print(f"[yellow]warning[/] {line}", highlight=False)
     if job["status"] == "FAILED":
         raise CliError(f"import failed: {job['error_message']}")
     return job
+
+
+def _span(warning: dict[str, Any]) -> str:
+    start, end = warning["start"], warning["end"]
+    return start if start == end else f"{start}..{end}"
+
+
+def warning_lines(warnings: list[dict[str, Any]], counts: dict[str, int]) -> list[str]:
+    """One line per kind of data-quality finding: how many, and the ones listed (with their detail)."""
+    lines = []
+    for kind, total in counts.items():
+        listed = [w for w in warnings if w["kind"] == kind]
+        shown = "; ".join(f"{_span(w)} {w['detail']}" for w in listed)
+        more = f" ... and {total - len(listed)} more" if total > len(listed) else ""
+        lines.append(f"{kind} x{total}: {shown}{more}")
+    return lines
 
 
 @app.command("csv")

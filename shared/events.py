@@ -25,6 +25,7 @@ from shared.models import (
 )
 from shared.text_bounds import (
     MAX_FIELD_CHARS,
+    MAX_IMPORT_WARNINGS_PER_KIND,
     MAX_ROW_ERRORS,
     MAX_ROW_MESSAGE_CHARS,
     MAX_SUMMARY_CHARS,
@@ -61,6 +62,23 @@ class RowError(Payload):
 
 
 RowErrors = Annotated[list[RowError], _capped(MAX_ROW_ERRORS)]
+
+
+ImportWarningKind = Literal["GAP", "SPLIT_SUSPECT", "STALE"]
+
+
+class ImportWarning(Payload):
+    """One data-quality finding of an import: GAP, SPLIT_SUSPECT or STALE, over sessions start..end."""
+
+    kind: ImportWarningKind
+    instrument_id: str
+    timeframe: Timeframe
+    start: date = Field(description="first session concerned")
+    end: date = Field(description="last session concerned")
+    detail: Annotated[str, _clipped(MAX_ROW_MESSAGE_CHARS)]
+
+
+ImportWarnings = Annotated[list[ImportWarning], _capped(3 * MAX_IMPORT_WARNINGS_PER_KIND)]
 Warnings = Annotated[list[SummaryText], _capped(MAX_WARNINGS)]
 
 
@@ -108,6 +126,10 @@ class BarsLoaded(Payload):
     rows_unchanged: int = Field(default=0, ge=0, description="valid rows identical to the bars already stored")
     rows_rejected: int = Field(default=0, description="rejected rows in all (errors lists the first ones)")
     errors: RowErrors = Field(default_factory=list, description=f"the first {MAX_ROW_ERRORS} rejected rows")
+    warnings: ImportWarnings = Field(
+        default_factory=list, description=f"data-quality findings, {MAX_IMPORT_WARNINGS_PER_KIND} per kind at most"
+    )
+    warning_counts: dict[ImportWarningKind, int] = Field(default_factory=dict, description="findings in all, per kind")
 
 
 class StrategySpec(Payload):

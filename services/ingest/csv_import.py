@@ -20,11 +20,10 @@ from services.ingest import repository
 from services.ingest.csv_source import CsvSource
 from services.ingest.domain.bar_checks import check_chunk
 from services.ingest.domain.pgcopy import encode_rows
-from services.ingest.domain.sessions import SessionTable
+from services.ingest.domain.quality_report import LoadedBars, QualityReport, quality_report
+from services.ingest.domain.sessions import SessionTable, in_range, outside_range_reason
 from services.ingest.domain.timestamps import parse_timestamps
 from shared.text_bounds import MAX_ROW_ERRORS as ERROR_CAP  # errors reported in full; the total is always counted
-
-BAR_NANOS = {"BAR_1MIN": 60 * 10**9, "BAR_5MIN": 300 * 10**9, "BAR_1HOUR": 3600 * 10**9, "BAR_DAILY": 86400 * 10**9}
 
 Progress = Callable[[int, int | None], Awaitable[None]]
 
@@ -58,6 +57,7 @@ class ImportOutcome:
     last: datetime | None = None
     errors: list[LineError] = field(default_factory=list)
     errors_total: int = 0
+    quality: QualityReport = field(default_factory=QualityReport)
 
     @property
     def failed(self) -> bool:
@@ -96,6 +96,7 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
     rows_done = 0
     # Files are nearly always sorted; then no duplicate is possible and the SQL check is skipped.
     ascending, last_ns = True, int(np.iinfo(np.int64).min)
+    loaded: list[LoadedBars] = []  # what is staged, for the quality report
     await repository.create_staging(conn)
     for batch in source.batches():
         stamps = parse_timestamps(batch.columns["timestamp"], daily=daily, naive_zone=naive_zone)
@@ -104,23 +105,23 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
             outcome.reject(LineError(int(batch.lines[pos]), "timestamp", message))
         for problem in checked.problems:
             outcome.reject(LineError(int(batch.lines[problem.position]), problem.field, problem.message))
-        in_session = (
-            plan.sessions.daily_ok(stamps.ns)
-            if daily
-            else plan.sessions.intraday_ok(stamps.ns, BAR_NANOS[plan.timeframe])
-        )
-        outside = stamps.valid & ~in_session
-        what = "a trading day" if daily else "trading hours"
-        column, lines = batch.columns["timestamp"], batch.lines
+        dated = in_range(stamps.ns)
+        in_session = dated & (plan.sessions.daily_ok(stamps.ns) if daily else plan.sessions.intraday_ok(stamps.ns))
+        column, lines, ns = batch.columns["timestamp"], batch.lines, stamps.ns
         outcome.reject_many(
-            np.flatnonzero(outside),
-            lambda i: LineError(int(lines[i]), "timestamp", f"{column[i].as_py()} is not in {what} of the exchange"),  # noqa: B023 (called at once)
+            np.flatnonzero(stamps.valid & ~dated),
+            lambda i: LineError(int(lines[i]), "timestamp", outside_range_reason(column[i].as_py())),  # noqa: B023 (called at once)
+        )
+        outcome.reject_many(
+            np.flatnonzero(stamps.valid & dated & ~in_session),
+            lambda i: LineError(int(lines[i]), "timestamp", plan.sessions.outside_reason(int(ns[i]), daily)),  # noqa: B023
         )
         valid = checked.valid & in_session
         bad_lines.update(batch.lines[~valid].tolist())
         # Valid rows are staged even in a strict job that will fail: duplicates are found in staging.
         keep = np.flatnonzero(valid)
         kept_ns = stamps.ns[keep]
+        loaded.append(LoadedBars.take(keep, kept_ns, checked))
         if len(kept_ns):
             ascending = ascending and bool(kept_ns[0] > last_ns) and bool(np.all(np.diff(kept_ns) > 0))
             last_ns = int(kept_ns[-1])
@@ -153,4 +154,12 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         counts = await repository.merge(conn, plan.instrument_id, plan.timeframe, lo, hi)
         outcome.inserted, outcome.updated, outcome.unchanged = counts.inserted, counts.updated, counts.unchanged
         outcome.first, outcome.last = lo, hi
+        outcome.quality = quality_report(_sorted_unique(loaded), plan.sessions, daily)
     return outcome
+
+
+def _sorted_unique(parts: list[LoadedBars]) -> LoadedBars:
+    """The staged bars in time order, the first of duplicate timestamps kept (as staging keeps it)."""
+    joined = [np.concatenate([getattr(part, name) for part in parts]) for name in LoadedBars.FIELDS]
+    _, first = np.unique(joined[0], return_index=True)  # sorted by time
+    return LoadedBars(*(values[first] for values in joined))

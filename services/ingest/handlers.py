@@ -20,7 +20,16 @@ from shared import topics
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, may_write_instrument, writer_refused
 from shared.db.types import Connection
-from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
+from shared.events import (
+    BarsLoaded,
+    Envelope,
+    ImportWarning,
+    IngestFailed,
+    IngestProgress,
+    IngestRequested,
+    RowError,
+    make_event,
+)
 from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
 from shared.models import DataSource
@@ -90,6 +99,10 @@ class IngestHandler:
             rows_inserted=outcome.inserted, rows_updated=outcome.updated, rows_unchanged=outcome.unchanged,
             rows_rejected=outcome.rows_rejected,
             errors=[RowError(line=e.line, field=e.field, message=e.message) for e in outcome.errors],
+            warnings=[ImportWarning(kind=f.kind.value, instrument_id=request.instrument_id,
+                                    timeframe=request.timeframe, start=f.start, end=f.end, detail=f.detail)
+                      for f in outcome.quality.findings],
+            warning_counts=outcome.quality.counts,
         )  # fmt: skip
         event = make_event(topics.BARS_LOADED, data, source=SOURCE, subject=request.instrument_id,
                            correlation_id=envelope.correlation_id)  # fmt: skip
