@@ -69,13 +69,13 @@ class SessionTable:
 
     def outside_reason(self, ns: int, daily: bool) -> str:
         """Why a bar at `ns` (UTC) is outside trading time: not a session, or pre-/post-market."""
-        local = pd.Timestamp(ns, tz="UTC").tz_convert(self.tz)
+        local = pd.Timestamp(ns, tz="UTC").tz_convert("UTC" if daily else self.tz)  # daily: the date as written
         day = local.tz_localize(None).normalize()
         at = int(np.searchsorted(self.dates, day.value))
         if at >= len(self.dates) or self.dates[at] != day.value:
             return f"{local:%Y-%m-%d} is not a trading day of {self.name}"
         if daily:
-            return f"{pd.Timestamp(ns, tz='UTC'):%Y-%m-%d %H:%M} UTC: a daily bar is stamped 00:00 of its session date"
+            return f"{local:%Y-%m-%d %H:%M} UTC: a daily bar is stamped 00:00 of its session date"
         opens = pd.Timestamp(int(self.opens[at]), tz="UTC").tz_convert(self.tz)
         closes = pd.Timestamp(int(self.closes[at]), tz="UTC").tz_convert(self.tz)
         if ns < self.opens[at]:
