@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from services.ingest.domain.quality_report import LoadedBars, QualityReport, quality_report
 from services.ingest.domain.sessions import SessionTable, in_range, outside_range_reason
+from services.ingest.domain.timestamps import parse_timestamps
 from shared.calendars import calendar_for
 from shared.quality import STALE_MIN_SESSIONS, split_match, split_matches
-from shared.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND
+from shared.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND, MAX_ROW_MESSAGE_CHARS
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "quality"
 NYSE = SessionTable(calendar_for("NYSE"))
@@ -119,3 +121,12 @@ def test_rows_outside_the_data_range_are_refused_with_the_range() -> None:
     stamps = pd.to_datetime(["2018-12-31 23:59", "2019-01-01 00:00", "2024-12-31 21:00", "2025-01-01 00:00"]).asi8
     assert in_range(stamps).tolist() == [False, True, True, False]
     assert outside_range_reason("2025-01-02") == "2025-01-02 is outside the data range 2019-01-01..2024-12-31"
+
+
+def test_an_unreadable_timestamp_names_the_formats_accepted() -> None:
+    parsed = parse_timestamps(pa.array(["2024-01-02T14:30:00Z", "02/01/2024 14:30"]), daily=False, naive_zone=None)
+    message = parsed.errors[1]
+    assert message.startswith("cannot read timestamp '02/01/2024 14:30': accepted: ISO 8601 with an offset")
+    assert "epoch seconds/ms" in message
+    assert "TWS (20240102 09:30:00 US/Eastern)" in message
+    assert len(message) <= MAX_ROW_MESSAGE_CHARS
