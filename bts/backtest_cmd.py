@@ -12,6 +12,7 @@ from rich.table import Table
 from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.options import (
+    BACKTEST_FLAGS,
     BenchmarkOpt,
     CapitalOpt,
     CommissionOpt,
@@ -20,10 +21,12 @@ from bts.options import (
     JsonOpt,
     PositionSizeOpt,
     StartOpt,
+    TimeframeOpt,
     configuration_body,
 )
 from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
+from shared.models import Timeframe
 from shared.settings import Settings
 
 app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
@@ -59,14 +62,15 @@ def submit(
     position_size_pct: str = PositionSizeOpt,
     commission: str = CommissionOpt,
     benchmark: str = BenchmarkOpt,
+    timeframe: Timeframe = TimeframeOpt,
     wait: bool = typer.Option(False, "--wait", help="wait with a progress bar, then print the metrics"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Submit a backtest; prints its id (202: queued)."""
     body = configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark)
-    with Gateway(Settings()) as gateway:
+    with Gateway(Settings(), flags=BACKTEST_FLAGS) as gateway:
         body["strategy_id"] = resolve(gateway, strategy)["id"]
-        accepted = gateway.post("/backtests", json=body)
+        accepted = gateway.post("/backtests", json=body, params={"timeframe": timeframe.value})
         if not wait:
             print(json.dumps(accepted)) if as_json else out.print(f"backtest {accepted['id']} {accepted['status']}")
             return

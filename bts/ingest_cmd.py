@@ -11,6 +11,7 @@ import typer
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.options import INGEST_CSV_FLAGS, INGEST_IBKR_FLAGS, TimeframeOpt
 from bts.progress import bars, row_errors_table
 from shared.models import Timeframe
 from shared.settings import Settings
@@ -19,7 +20,6 @@ app = typer.Typer(help="Load market data (CSV files, Interactive Brokers history
 TERMINAL = {"COMPLETED", "FAILED"}
 
 InstrumentOpt = typer.Option(..., "--instrument", "-i", help="instrument id, e.g. AAPL.NASDAQ")
-TimeframeOpt = typer.Option(Timeframe.BAR_DAILY, "--timeframe", "-t", help="bar size")
 JsonOpt = typer.Option(False, "--json", help="print the final job as JSON")
 
 
@@ -78,7 +78,7 @@ def ingest_csv(
         raise CliError(f"no such file: {file}")
     if file.stat().st_size == 0:
         raise CliError(f"the file is empty: {file}")
-    with Gateway(Settings()) as gateway:
+    with Gateway(Settings(), flags=INGEST_CSV_FLAGS) as gateway:
         accepted = gateway.upload(file, {"instrument_id": instrument, "timeframe": timeframe.value,
                                          "skip_invalid": str(skip_invalid).lower(),
                                          "naive_timestamps_in_exchange_tz": str(exchange_time).lower()})  # fmt: skip
@@ -106,7 +106,7 @@ def ingest_ibkr(
     lo, hi = _utc(start, "--start"), _utc(end, "--end")
     if hi <= lo:
         raise CliError(f"--end ({hi:%Y-%m-%d %H:%M}) must be after --start ({lo:%Y-%m-%d %H:%M})")
-    with Gateway(Settings()) as gateway:
+    with Gateway(Settings(), flags=INGEST_IBKR_FLAGS) as gateway:
         accepted = gateway.post(
             "/market-data/ibkr",
             json={
