@@ -17,7 +17,7 @@ from services.ingest.domain.ib_pacing import HistoricalPacer
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
 from shared import topics
-from shared.calendars import UnknownExchangeError, calendar_for
+from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, may_write_instrument, writer_refused
 from shared.db.types import Connection
 from shared.events import (
@@ -120,7 +120,7 @@ class IngestHandler:
         if request.user_id is not None and not await may_write_instrument(conn, request.user_id, request.instrument_id):
             raise IngestRejected(writer_refused(request.instrument_id))
         try:
-            sessions = SessionTable(calendar_for(instrument.exchange))
+            sessions = SessionTable(calendar_for(instrument.exchange), calendar_code(instrument.exchange))
         except UnknownExchangeError as exc:
             raise IngestRejected(str(exc)) from exc
         progress = self._progress_publisher(envelope)

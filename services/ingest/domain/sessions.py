@@ -40,9 +40,10 @@ def in_range(ns: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
 class SessionTable:
     """Sessions of one calendar as sorted int64 ns arrays."""
 
-    def __init__(self, calendar: Any) -> None:
+    def __init__(self, calendar: Any, name: str | None = None) -> None:
+        """`name`: what messages call the calendar (the instrument's MIC: an alias such as XNAS is XNYS inside)."""
         self.tz = str(calendar.tz)
-        self.name = str(getattr(calendar, "name", self.tz))
+        self.name = name or str(calendar.name)
         # Sessions are tz-naive dates; opens/closes are UTC timestamps: all as int64 ns since the epoch.
         self.dates = np.asarray(calendar.sessions.asi8, dtype=np.int64)
         self.opens = np.asarray(calendar.opens.dt.tz_convert("UTC").array.asi8, dtype=np.int64)
