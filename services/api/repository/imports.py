@@ -37,15 +37,16 @@ async def job_row(conn: Connection, user_id: UUID, job_id: UUID) -> dict[str, ob
                               job_id, user_id)  # fmt: skip
     if row is None:
         return None
+    return _decoded(row)
+
+
+def _decoded(row: asyncpg.Record) -> dict[str, Any]:
+    """The row with its jsonb columns as Python (asyncpg hands them over as text unless a codec is set)."""
     values = dict(row)
     for name in ("errors", "warnings", "warning_counts"):
-        values[name] = _json(values[name])
+        if isinstance(values.get(name), str):
+            values[name] = json.loads(values[name])
     return values
-
-
-def _json(value: Any) -> Any:
-    """A jsonb value as Python (asyncpg hands it over as text unless a codec is set)."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 async def view_for_update(conn: Connection, job_id: UUID) -> ImportView | None:
@@ -56,9 +57,7 @@ async def view_for_update(conn: Connection, job_id: UUID) -> ImportView | None:
     )
     if row is None:
         return None
-    return ImportView(row["status"], row["rows_done"], row["rows_total"], row["rows_loaded"], row["rows_rejected"],
-                      _json(row["errors"]), row["error_message"], row["rows_inserted"], row["rows_updated"],
-                      row["rows_unchanged"], _json(row["warnings"]), _json(row["warning_counts"]))  # fmt: skip
+    return ImportView(**_decoded(row))
 
 
 async def save_view(conn: Connection, job_id: UUID, view: ImportView) -> None:
