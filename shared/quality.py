@@ -39,6 +39,14 @@ class SplitMatch:
         return f"{d}:{n}" if self.reverse else f"{n}:{d}"
 
 
+def runs(flags: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(first, last) positions of each run of consecutive True values in `flags` (e.g. sessions without a bar,
+    in calendar order: a holiday between two of them is not in the calendar, so it does not split a run)."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.diff(padded)
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+
+
 def split_matches(
     before: npt.NDArray[np.float64], after: npt.NDArray[np.float64], tolerance: float = SPLIT_TOLERANCE
 ) -> list[SplitMatch | None]:

@@ -11,9 +11,10 @@ from datetime import date
 from itertools import pairwise
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
-from shared.quality import split_match
+from shared.quality import runs, split_match
 
 # Listed per warning at most; the rest are counted ("and N more").
 MAX_LISTED: Final = 5
@@ -33,14 +34,8 @@ def _day(value: pd.Timestamp) -> str:
 
 def _ranges(missing: pd.DatetimeIndex, sessions: pd.DatetimeIndex) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Runs of consecutive calendar sessions in `missing` (a holiday between them does not split a run)."""
-    position = sessions.get_indexer(missing)
-    runs: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-    for n, (day, at) in enumerate(zip(missing, position, strict=True)):
-        if n and at == position[n - 1] + 1:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
+    first, last = runs(np.asarray(sessions.isin(missing), dtype=np.bool_))
+    return [(sessions[a], sessions[b]) for a, b in zip(first.tolist(), last.tolist(), strict=True)]
 
 
 def _listed(items: list[str]) -> str:

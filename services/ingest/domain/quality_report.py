@@ -20,7 +20,7 @@ import pandas as pd
 
 from services.ingest.domain.bar_checks import CheckedChunk
 from services.ingest.domain.sessions import SessionTable
-from shared.quality import STALE_MIN_SESSIONS, split_matches
+from shared.quality import STALE_MIN_SESSIONS, runs, split_matches
 from shared.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND
 
 
@@ -69,13 +69,6 @@ class LoadedBars:
         return cls(ns, *prices, checked.volume[keep])
 
 
-def _runs(flags: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """(first, last) positions of each run of True in `flags`."""
-    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    edges = np.diff(padded)
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-
-
 def quality_report(bars: LoadedBars, sessions: SessionTable, daily: bool) -> QualityReport:
     """Every check on the loaded bars; `daily`: bars are session dates, else intraday times."""
     report = QualityReport()
@@ -97,7 +90,7 @@ def _finding(kind: WarningKind, day: list[date], first: int, last: int, detail: 
 def _gaps(position: npt.NDArray[np.intp], day: list[date], calendar: str) -> list[Finding]:
     present = np.zeros(int(position[-1] - position[0]) + 1, dtype=bool)
     present[position - position[0]] = True
-    first, last = _runs(~present)
+    first, last = runs(~present)
     base = int(position[0])
     spans = zip(first.tolist(), last.tolist(), strict=True)
     return [
@@ -123,16 +116,16 @@ def _splits(bars: LoadedBars, position: npt.NDArray[np.intp], day: list[date]) -
 
 
 def _stale(bars: LoadedBars, position: npt.NDArray[np.intp], day: list[date]) -> list[Finding]:
-    repeats = np.ones(len(position), dtype=bool)
-    repeats[0] = False  # the bar has the OHLC of the bar before it
+    repeats = np.ones(len(position), dtype=bool)  # the bar has the OHLC of the bar before it
+    repeats[0] = False
     for values in (bars.open, bars.high, bars.low, bars.close):
         repeats[1:] &= values[1:] == values[:-1]
-    first, last = _runs(repeats)
-    runs = [(a - 1, b, "identical OHLC") for a, b in zip(first.tolist(), last.tolist(), strict=True)]
-    first, last = _runs(bars.volume == 0)
-    runs += [(a, b, "zero volume") for a, b in zip(first.tolist(), last.tolist(), strict=True)]
+    first, last = runs(repeats)
+    stretches = [(a - 1, b, "identical OHLC") for a, b in zip(first.tolist(), last.tolist(), strict=True)]
+    first, last = runs(bars.volume == 0)
+    stretches += [(a, b, "zero volume") for a, b in zip(first.tolist(), last.tolist(), strict=True)]
     found = []
-    for a, b, what in sorted(runs):
+    for a, b, what in sorted(stretches):
         spanned = int(position[b] - position[a]) + 1
         if spanned < STALE_MIN_SESSIONS:
             continue
