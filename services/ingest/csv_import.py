@@ -20,7 +20,7 @@ from services.ingest import repository
 from services.ingest.csv_source import CsvSource
 from services.ingest.domain.bar_checks import check_chunk
 from services.ingest.domain.pgcopy import encode_rows
-from services.ingest.domain.quality_report import LoadedBars, QualityReport, quality_report
+from services.ingest.domain.quality_report import LoadedBars, QualityReport, QualityScan
 from services.ingest.domain.sessions import SessionTable, in_range, outside_range_reason
 from services.ingest.domain.timestamps import parse_timestamps
 from shared.text_bounds import MAX_ROW_ERRORS as ERROR_CAP  # errors reported in full; the total is always counted
@@ -96,7 +96,7 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
     rows_done = 0
     # Files are nearly always sorted; then no duplicate is possible and the SQL check is skipped.
     ascending, last_ns = True, int(np.iinfo(np.int64).min)
-    loaded: list[LoadedBars] = []  # what is staged, for the quality report
+    scan = QualityScan(plan.sessions, daily)  # the quality report, fed while the rows are in time order
     await repository.create_staging(conn)
     for batch in source.batches():
         stamps = parse_timestamps(batch.columns["timestamp"], daily=daily, naive_zone=naive_zone)
@@ -121,9 +121,11 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         # Valid rows are staged even in a strict job that will fail: duplicates are found in staging.
         keep = np.flatnonzero(valid)
         kept_ns = stamps.ns[keep]
-        loaded.append(LoadedBars.take(keep, kept_ns, checked))
         if len(kept_ns):
             ascending = ascending and bool(kept_ns[0] > last_ns) and bool(np.all(np.diff(kept_ns) > 0))
+            if ascending:
+                prices = (checked.open[keep], checked.high[keep], checked.low[keep], checked.close[keep])
+                scan.add(LoadedBars(kept_ns, *prices, checked.volume[keep]))
             last_ns = int(kept_ns[-1])
         await repository.copy_rows(
             conn,
@@ -154,12 +156,9 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         counts = await repository.merge(conn, plan.instrument_id, plan.timeframe, lo, hi)
         outcome.inserted, outcome.updated, outcome.unchanged = counts.inserted, counts.updated, counts.unchanged
         outcome.first, outcome.last = lo, hi
-        outcome.quality = quality_report(_sorted_unique(loaded), plan.sessions, daily)
+        if not ascending:  # rare: the bars as stored, in time order, from staging
+            scan = QualityScan(plan.sessions, daily)
+            async for bars in repository.staged_in_order(conn):
+                scan.add(bars)
+        outcome.quality = scan.report()
     return outcome
-
-
-def _sorted_unique(parts: list[LoadedBars]) -> LoadedBars:
-    """The staged bars in time order, the first of duplicate timestamps kept (as staging keeps it)."""
-    joined = [np.concatenate([getattr(part, name) for part in parts]) for name in LoadedBars.FIELDS]
-    _, first = np.unique(joined[0], return_index=True)  # sorted by time
-    return LoadedBars(*(values[first] for values in joined))

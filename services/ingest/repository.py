@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import numpy as np
+import pandas as pd
 
 from services.ingest.domain.pgcopy import HEADER, STAGING_COLUMNS, TRAILER
+from services.ingest.domain.quality_report import LoadedBars
 from shared.db.timeseries import ensure_partitions
 from shared.db.types import Connection
 
@@ -116,3 +120,18 @@ async def _insert_new(conn: Connection, instrument_id: str, timeframe: str, conf
         except asyncpg.UniqueViolationError:
             pass
     return str(await conn.execute(insert + on_conflict, instrument_id, timeframe))
+
+
+async def staged_in_order(conn: Connection, batch: int = 100_000) -> AsyncIterator[LoadedBars]:
+    """The staged rows in time order, in batches (inside the job's transaction)."""
+    cursor = await conn.cursor(f"SELECT ts, open, high, low, close, volume FROM {STAGING} ORDER BY ts")
+    while rows := await cursor.fetch(batch):
+        column = {name: [r[name] for r in rows] for name in ("open", "high", "low", "close", "volume")}
+        yield LoadedBars(
+            ns=np.asarray(pd.DatetimeIndex([r["ts"] for r in rows]).asi8, dtype=np.int64),
+            open=np.array(column["open"], dtype=np.float64),
+            high=np.array(column["high"], dtype=np.float64),
+            low=np.array(column["low"], dtype=np.float64),
+            close=np.array(column["close"], dtype=np.float64),
+            volume=np.array(column["volume"], dtype=np.int64),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from services.ingest.domain.quality_report import LoadedBars, QualityReport, quality_report
+from services.ingest.domain.quality_report import LoadedBars, QualityReport, QualityScan, quality_report
 from services.ingest.domain.sessions import SessionTable, in_range, outside_range_reason
 from services.ingest.domain.timestamps import parse_timestamps
 from shared.calendars import calendar_for
@@ -130,3 +131,22 @@ def test_an_unreadable_timestamp_names_the_formats_accepted() -> None:
     assert "epoch seconds/ms" in message
     assert "TWS (20240102 09:30:00 US/Eastern)" in message
     assert len(message) <= MAX_ROW_MESSAGE_CHARS
+
+
+def _sliced(bars: LoadedBars, cuts: list[int]) -> list[LoadedBars]:
+    edges = [0, *cuts, len(bars.ns)]
+    fields = (bars.ns, bars.open, bars.high, bars.low, bars.close, bars.volume)
+    return [LoadedBars(*(f[a:b] for f in fields)) for a, b in itertools.pairwise(edges)]
+
+
+@pytest.mark.parametrize("cuts", [[1], [55], [56], [57], [58], [60], [10, 56, 57, 58, 62]])
+def test_batches_give_the_report_of_the_whole_file_wherever_they_are_cut(cuts: list[int]) -> None:
+    frame = pd.concat([pd.read_csv(FIXTURES / "stale_tail_2023.csv"), pd.read_csv(FIXTURES / "split_2to1_2022.csv")])
+    frame = frame.sort_values("Date").reset_index(drop=True)  # 2022 split, then the 2023 stale tail
+    whole = _bars(frame, pd.DatetimeIndex(pd.to_datetime(frame["Date"])))
+    scan = QualityScan(NYSE, daily=True)
+    for part in _sliced(whole, [c + 43 for c in cuts]):  # the 2023 rows start at position 43
+        scan.add(part)
+    assert scan.report() == quality_report(whole, NYSE, daily=True)
+    # the 2:1 split, and 2022-08-31 -> 2023-10-02 (about 100 -> 50) is a 2:1-like move too
+    assert scan.report().counts == {"GAP": 1, "SPLIT_SUSPECT": 2, "STALE": 2}
