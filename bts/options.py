@@ -19,7 +19,7 @@ EndOpt = typer.Option(..., "--end", help="last day, YYYY-MM-DD")
 CapitalOpt = typer.Option("100000", "--capital", help="initial capital")
 PositionSizeOpt = typer.Option("1", "--position-size-pct", help="percent of equity per entry (0.1..10)")
 CommissionOpt = typer.Option(None, "--commission", help='JSON, e.g. {"type": "PERCENT", "percent": "0.05"}')
-TimeframeOpt = typer.Option(Timeframe.BAR_DAILY, "--timeframe", "-t", help="bar size: BAR_DAILY, BAR_1HOUR, ...")
+TimeframeOpt = typer.Option(Timeframe.BAR_DAILY, "--timeframe", "-t", help="bar size")
 BenchmarkOpt = typer.Option("SPY", "--benchmark", help="benchmark: an instrument id (SPY.ARCA) or a symbol listed once")
 
 
