@@ -94,8 +94,9 @@ class QualityScan:
             return
         position = self.sessions.session_index(bars.ns, self.daily)
         self.present[position] = True
-        sessions, first = np.unique(position, return_index=True)
+        first = np.flatnonzero(np.concatenate([[True], position[1:] != position[:-1]]))  # bars are in time order
         last = np.concatenate([first[1:] - 1, [len(position) - 1]])
+        sessions = position[first]
         unset = np.isnan(self.first_open[sessions])
         self.first_open[sessions[unset]] = bars.open[first[unset]]
         self.last_close[sessions] = bars.close[last]
