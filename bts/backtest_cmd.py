@@ -12,6 +12,7 @@ from rich.table import Table
 from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.options import (
+    BACKTEST_FLAGS,
     BenchmarkOpt,
     CapitalOpt,
     CommissionOpt,
@@ -20,10 +21,12 @@ from bts.options import (
     JsonOpt,
     PositionSizeOpt,
     StartOpt,
+    TimeframeOpt,
     configuration_body,
 )
 from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
+from shared.models import Timeframe
 from shared.models.enums import PriceAdjustment
 from shared.settings import Settings
 
@@ -63,15 +66,16 @@ def submit(
     price_adjustment: PriceAdjustment = typer.Option(
         PriceAdjustment.SPLITS, "--price-adjustment", help="back-adjust RAW bars for corporate actions"
     ),
+    timeframe: Timeframe = TimeframeOpt,
     wait: bool = typer.Option(False, "--wait", help="wait with a progress bar, then print the metrics"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Submit a backtest; prints its id (202: queued)."""
     body = configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark)
     body["price_adjustment"] = price_adjustment.value
-    with Gateway(Settings()) as gateway:
+    with Gateway(Settings(), flags=BACKTEST_FLAGS) as gateway:
         body["strategy_id"] = resolve(gateway, strategy)["id"]
-        accepted = gateway.post("/backtests", json=body)
+        accepted = gateway.post("/backtests", json=body, params={"timeframe": timeframe.value})
         if not wait:
             print(json.dumps(accepted)) if as_json else out.print(f"backtest {accepted['id']} {accepted['status']}")
             return

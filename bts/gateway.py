@@ -11,13 +11,15 @@ from typing import Any
 import httpx
 
 from bts.console import CliError
+from bts.options import flag_for
 from shared.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_message(response: httpx.Response) -> str:
-    """One readable message from a problem+json answer: the detail, then each field error on a line."""
+def problem_message(response: httpx.Response, flags: dict[str, str] | None = None) -> str:
+    """One readable message from a problem+json answer: the detail, or each field error on a line, named by
+    the CLI flag that set the field when `flags` (request field -> flag) knows it."""
     try:
         body = response.json()
     except ValueError:
@@ -26,6 +28,9 @@ def problem_message(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}"
     lines = [str(body.get("detail") or body.get("title") or f"HTTP {response.status_code}")]
     errors = body.get("errors") or []
+    if flags and errors:
+        named = [f"{flag_for(str(e.get('field')), flags)}: {e.get('message')}" for e in errors]
+        return named[0] if len(named) == 1 else "\n".join([str(body.get("title") or "invalid options"), *named])
     if len(errors) > 1 or (errors and errors[0].get("message") not in lines[0]):
         lines = [str(body.get("title") or f"HTTP {response.status_code}")]
         lines += [f"  {e.get('field')}: {e.get('message')}" for e in errors]
@@ -33,7 +38,9 @@ def problem_message(response: httpx.Response) -> str:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, timeout: float = 60) -> None:
+    def __init__(self, settings: Settings, timeout: float = 60, flags: dict[str, str] | None = None) -> None:
+        """`flags`: the command's request field -> CLI flag, so that errors name the flag."""
+        self.flags = flags
         if not settings.api_key:
             raise CliError("BTS_API_KEY is not set: create a key with `bts user create NAME` (or use the demo key "
                            "`bts up` prints) and export BTS_API_KEY=<key>")  # fmt: skip
@@ -58,7 +65,7 @@ class Gateway:
         if response.status_code == 401:
             raise CliError("the gateway refused the API key (401): check BTS_API_KEY (`bts user create NAME`)")
         if response.status_code >= 400:
-            raise CliError(problem_message(response))
+            raise CliError(problem_message(response, self.flags))
         return response
 
     def get(self, path: str, **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ import typer
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.options import INGEST_CSV_FLAGS, INGEST_IBKR_FLAGS, TimeframeOpt
 from bts.progress import bars, row_errors_table
 from shared.models import Timeframe
 from shared.settings import Settings
@@ -19,7 +20,6 @@ app = typer.Typer(help="Load market data (CSV files, Interactive Brokers history
 TERMINAL = {"COMPLETED", "FAILED"}
 
 InstrumentOpt = typer.Option(..., "--instrument", "-i", help="instrument id, e.g. AAPL.NASDAQ")
-TimeframeOpt = typer.Option(Timeframe.BAR_DAILY, "--timeframe", "-t", help="bar size")
 JsonOpt = typer.Option(False, "--json", help="print the final job as JSON")
 
 
@@ -41,9 +41,28 @@ def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str
             out.print(f"[yellow]note[/] {note}")
     if job["errors"] and not as_json:
         out.print(row_errors_table(job["errors"], job["rows_rejected"] or None))
+    if not as_json:
+        for line in warning_lines(job.get("warnings") or [], job.get("warning_counts") or {}):
+            out.print(f"[yellow]warning[/] {line}", highlight=False)
     if job["status"] == "FAILED":
         raise CliError(f"import failed: {job['error_message']}")
     return job
+
+
+def _span(warning: dict[str, Any]) -> str:
+    start, end = warning["start"], warning["end"]
+    return start if start == end else f"{start}..{end}"
+
+
+def warning_lines(warnings: list[dict[str, Any]], counts: dict[str, int]) -> list[str]:
+    """One line per kind of data-quality finding: how many, and the ones listed (with their detail)."""
+    lines = []
+    for kind, total in counts.items():
+        listed = [w for w in warnings if w["kind"] == kind]
+        shown = "; ".join(f"{_span(w)} {w['detail']}" for w in listed)
+        more = f" ... and {total - len(listed)} more" if total > len(listed) else ""
+        lines.append(f"{kind} x{total}: {shown}{more}")
+    return lines
 
 
 @app.command("csv")
@@ -65,7 +84,7 @@ def ingest_csv(
         raise CliError(f"no such file: {file}")
     if file.stat().st_size == 0:
         raise CliError(f"the file is empty: {file}")
-    with Gateway(Settings()) as gateway:
+    with Gateway(Settings(), flags=INGEST_CSV_FLAGS) as gateway:
         accepted = gateway.upload(file, {"instrument_id": instrument, "timeframe": timeframe.value,
                                          "skip_invalid": str(skip_invalid).lower(),
                                          "naive_timestamps_in_exchange_tz": str(exchange_time).lower(),
@@ -94,7 +113,7 @@ def ingest_ibkr(
     lo, hi = _utc(start, "--start"), _utc(end, "--end")
     if hi <= lo:
         raise CliError(f"--end ({hi:%Y-%m-%d %H:%M}) must be after --start ({lo:%Y-%m-%d %H:%M})")
-    with Gateway(Settings()) as gateway:
+    with Gateway(Settings(), flags=INGEST_IBKR_FLAGS) as gateway:
         accepted = gateway.post(
             "/market-data/ibkr",
             json={

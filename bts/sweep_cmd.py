@@ -13,6 +13,7 @@ from rich.table import Table
 from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.options import (
+    SWEEP_FLAGS,
     BenchmarkOpt,
     CapitalOpt,
     CommissionOpt,
@@ -21,10 +22,12 @@ from bts.options import (
     JsonOpt,
     PositionSizeOpt,
     StartOpt,
+    TimeframeOpt,
     configuration_body,
 )
 from bts.progress import bars, num, pct
 from bts.strategy_cmd import parse_params, resolve
+from shared.models import Timeframe
 from shared.settings import Settings
 
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
@@ -93,6 +96,7 @@ def submit(
     position_size_pct: str = PositionSizeOpt,
     commission: str = CommissionOpt,
     benchmark: str = BenchmarkOpt,
+    timeframe: Timeframe = TimeframeOpt,
     objective: str = typer.Option("sharpe_ratio", "--objective", help="any metric of the metrics JSON"),
     direction: str = typer.Option(None, "--direction", help="maximize or minimize (default: the metric's own)"),
     heatmap: str = typer.Option(None, "--heatmap", help="two swept parameters for the report's heatmap: a,b"),
@@ -111,14 +115,14 @@ def submit(
     body: dict[str, Any] = {
         "grid": parse_grid(grid), "ranges": parse_ranges(ranges), "parameters": parse_params(param),
         **configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark),
-        "objective": objective, "report_top": report_top,
+        "objective": objective, "report_top": report_top, "timeframe": timeframe.value,
     }  # fmt: skip
     optional = {"samples": samples, "seed": seed, "direction": direction, "name": name,
                 "heatmap": [h.strip() for h in heatmap.split(",")] if heatmap else None,
                 "prescreen": {"top_k": prescreen_top} if prescreen_top is not None else None,
                 "walk_forward": parse_walk_forward(walk_forward, anchored)}  # fmt: skip
     body.update({k: v for k, v in optional.items() if v is not None})
-    with Gateway(Settings()) as gateway:
+    with Gateway(Settings(), flags=SWEEP_FLAGS) as gateway:
         if strategy is not None:
             body["strategy_id"] = resolve(gateway, strategy)["id"]
         else:

@@ -26,6 +26,7 @@ from shared.models import (
 from shared.models.enums import BarAdjustment
 from shared.text_bounds import (
     MAX_FIELD_CHARS,
+    MAX_IMPORT_WARNINGS_PER_KIND,
     MAX_ROW_ERRORS,
     MAX_ROW_MESSAGE_CHARS,
     MAX_SUMMARY_CHARS,
@@ -62,6 +63,23 @@ class RowError(Payload):
 
 
 RowErrors = Annotated[list[RowError], _capped(MAX_ROW_ERRORS)]
+
+
+ImportWarningKind = Literal["GAP", "SPLIT_SUSPECT", "STALE"]
+
+
+class ImportWarning(Payload):
+    """One data-quality finding of an import: GAP, SPLIT_SUSPECT or STALE, over sessions start..end."""
+
+    kind: ImportWarningKind
+    instrument_id: str
+    timeframe: Timeframe
+    start: date = Field(description="first session concerned")
+    end: date = Field(description="last session concerned")
+    detail: Annotated[str, _clipped(MAX_ROW_MESSAGE_CHARS)]
+
+
+ImportWarnings = Annotated[list[ImportWarning], _capped(3 * MAX_IMPORT_WARNINGS_PER_KIND)]
 Warnings = Annotated[list[SummaryText], _capped(MAX_WARNINGS)]
 
 
@@ -116,6 +134,10 @@ class BarsLoaded(Payload):
     errors: RowErrors = Field(default_factory=list, description=f"the first {MAX_ROW_ERRORS} rejected rows")
     price_adjustment: BarAdjustment = Field(default=BarAdjustment.RAW, description="as requested")
     notes: Warnings = Field(default_factory=list, description="about the file as a whole, e.g. an Adj Close ignored")
+    warnings: ImportWarnings = Field(
+        default_factory=list, description=f"data-quality findings, {MAX_IMPORT_WARNINGS_PER_KIND} per kind at most"
+    )
+    warning_counts: dict[ImportWarningKind, int] = Field(default_factory=dict, description="findings in all, per kind")
 
 
 class StrategySpec(Payload):

@@ -19,6 +19,7 @@ MAX_LISTED_NAMES: Final = 10  # names a summary lists before "... and N more"
 MAX_LISTED_ERRORS: Final = 3  # errors of one kind listed one by one (e.g. unknown parameters) before the count
 MAX_ROW_ERRORS: Final = 1000  # rejected rows reported in full (stored and sent); the total is always counted
 MAX_WARNINGS: Final = 20  # warnings of one result
+MAX_IMPORT_WARNINGS_PER_KIND: Final = 10  # data-quality warnings of one import listed per kind; all are counted
 MAX_EVENT_BYTES: Final = 512 * 1024  # an enqueued envelope, serialised: half the producer's 1 MiB request cap
 MAX_LOG_VALUE_CHARS: Final = 2000  # one value of a log line
 

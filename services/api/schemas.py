@@ -121,6 +121,15 @@ class RowErrorOut(BaseModel):
     message: str
 
 
+class ImportWarningOut(BaseModel):
+    kind: str = Field(description="GAP, SPLIT_SUSPECT or STALE")
+    instrument_id: str
+    timeframe: Timeframe
+    start: date = Field(description="first session concerned")
+    end: date = Field(description="last session concerned")
+    detail: str
+
+
 class ImportJobOut(BaseModel):
     job_id: UUID
     instrument_id: str
@@ -136,6 +145,10 @@ class ImportJobOut(BaseModel):
     rows_unchanged: int = Field(description="bars identical to the stored ones (a re-import)")
     errors: list[RowErrorOut]
     error_message: str | None
+    warnings: list[ImportWarningOut] = Field(
+        description="data-quality findings of what was loaded (a few of each kind; warning_counts has them all)"
+    )
+    warning_counts: dict[str, int] = Field(description="findings per kind, in all")
     submitted_at: datetime
     updated_at: datetime
     price_adjustment: BarAdjustment = Field(description="RAW or ADJUSTED (prices scaled by the file's Adj Close)")

@@ -22,12 +22,11 @@ from services.ingest.domain.adj_close import missing_adj_close, note_for, scale_
 from services.ingest.domain.bar_checks import check_chunk
 from services.ingest.domain.csv_layout import ADJ_CLOSE
 from services.ingest.domain.pgcopy import encode_rows
-from services.ingest.domain.sessions import SessionTable
+from services.ingest.domain.quality_report import LoadedBars, QualityReport, QualityScan
+from services.ingest.domain.sessions import SessionTable, in_range, outside_range_reason
 from services.ingest.domain.timestamps import parse_timestamps
 from shared.models.enums import BarAdjustment
 from shared.text_bounds import MAX_ROW_ERRORS as ERROR_CAP  # errors reported in full; the total is always counted
-
-BAR_NANOS = {"BAR_1MIN": 60 * 10**9, "BAR_5MIN": 300 * 10**9, "BAR_1HOUR": 3600 * 10**9, "BAR_DAILY": 86400 * 10**9}
 
 Progress = Callable[[int, int | None], Awaitable[None]]
 
@@ -63,6 +62,7 @@ class ImportOutcome:
     errors: list[LineError] = field(default_factory=list)
     errors_total: int = 0
     notes: list[str] = field(default_factory=list)  # about the file as a whole, e.g. an Adj Close ignored
+    quality: QualityReport = field(default_factory=QualityReport)
 
     @property
     def failed(self) -> bool:
@@ -103,6 +103,7 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
     rows_done = 0
     # Files are nearly always sorted; then no duplicate is possible and the SQL check is skipped.
     ascending, last_ns = True, int(np.iinfo(np.int64).min)
+    scan = QualityScan(plan.sessions, daily)  # the quality report, fed while the rows are in time order
     await repository.create_staging(conn)
     for batch in source.batches():
         stamps = parse_timestamps(batch.columns["timestamp"], daily=daily, naive_zone=naive_zone)
@@ -113,17 +114,16 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
             outcome.reject(LineError(int(batch.lines[pos]), "timestamp", message))
         for problem in checked.problems:
             outcome.reject(LineError(int(batch.lines[problem.position]), problem.field, problem.message))
-        in_session = (
-            plan.sessions.daily_ok(stamps.ns)
-            if daily
-            else plan.sessions.intraday_ok(stamps.ns, BAR_NANOS[plan.timeframe])
-        )
-        outside = stamps.valid & ~in_session
-        what = "a trading day" if daily else "trading hours"
-        column, lines = batch.columns["timestamp"], batch.lines
+        dated = in_range(stamps.ns)
+        in_session = dated & (plan.sessions.daily_ok(stamps.ns) if daily else plan.sessions.intraday_ok(stamps.ns))
+        column, lines, ns = batch.columns["timestamp"], batch.lines, stamps.ns
         outcome.reject_many(
-            np.flatnonzero(outside),
-            lambda i: LineError(int(lines[i]), "timestamp", f"{column[i].as_py()} is not in {what} of the exchange"),  # noqa: B023 (called at once)
+            np.flatnonzero(stamps.valid & ~dated),
+            lambda i: LineError(int(lines[i]), "timestamp", outside_range_reason(column[i].as_py())),  # noqa: B023 (called at once)
+        )
+        outcome.reject_many(
+            np.flatnonzero(stamps.valid & dated & ~in_session),
+            lambda i: LineError(int(lines[i]), "timestamp", plan.sessions.outside_reason(int(ns[i]), daily)),  # noqa: B023
         )
         valid = checked.valid & in_session
         bad_lines.update(batch.lines[~valid].tolist())
@@ -132,6 +132,9 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         kept_ns = stamps.ns[keep]
         if len(kept_ns):
             ascending = ascending and bool(kept_ns[0] > last_ns) and bool(np.all(np.diff(kept_ns) > 0))
+            if ascending:
+                prices = (checked.open[keep], checked.high[keep], checked.low[keep], checked.close[keep])
+                scan.add(LoadedBars(kept_ns, *prices, checked.volume[keep]))
             last_ns = int(kept_ns[-1])
         await repository.copy_rows(
             conn,
@@ -165,4 +168,9 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         await series_adjustment.record(*series, plan.price_adjustment)
         outcome.inserted, outcome.updated, outcome.unchanged = counts.inserted, counts.updated, counts.unchanged
         outcome.first, outcome.last = lo, hi
+        if not ascending:  # rare: the bars as stored, in time order, from staging
+            scan = QualityScan(plan.sessions, daily)
+            async for bars in repository.staged_in_order(conn):
+                scan.add(bars)
+        outcome.quality = scan.report()
     return outcome

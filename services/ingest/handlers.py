@@ -18,10 +18,19 @@ from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
 from services.ingest.series_adjustment import AdjustmentConflict
 from shared import topics
-from shared.calendars import UnknownExchangeError, calendar_for
+from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
 from shared.db.reads import InstrumentRow, fetch_instruments, gateway_waits_for, may_write_instrument, writer_refused
 from shared.db.types import Connection
-from shared.events import BarsLoaded, Envelope, IngestFailed, IngestProgress, IngestRequested, RowError, make_event
+from shared.events import (
+    BarsLoaded,
+    Envelope,
+    ImportWarning,
+    IngestFailed,
+    IngestProgress,
+    IngestRequested,
+    RowError,
+    make_event,
+)
 from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
 from shared.kafka.resend import resend_latest
@@ -94,6 +103,10 @@ class IngestHandler:
             rows_rejected=outcome.rows_rejected,
             errors=[RowError(line=e.line, field=e.field, message=e.message) for e in outcome.errors],
             price_adjustment=request.price_adjustment, notes=outcome.notes,
+            warnings=[ImportWarning(kind=f.kind.value, instrument_id=request.instrument_id,
+                                    timeframe=request.timeframe, start=f.start, end=f.end, detail=f.detail)
+                      for f in outcome.quality.findings],
+            warning_counts=outcome.quality.counts,
         )  # fmt: skip
         event = make_event(topics.BARS_LOADED, data, source=SOURCE, subject=request.instrument_id,
                            correlation_id=envelope.correlation_id)  # fmt: skip
@@ -126,7 +139,7 @@ class IngestHandler:
         if request.user_id is not None and not await may_write_instrument(conn, request.user_id, request.instrument_id):
             raise IngestRejected(writer_refused(request.instrument_id))
         try:
-            sessions = SessionTable(calendar_for(instrument.exchange))
+            sessions = SessionTable(calendar_for(instrument.exchange), calendar_code(instrument.exchange))
         except UnknownExchangeError as exc:
             raise IngestRejected(str(exc)) from exc
         progress = self._progress_publisher(envelope)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+import numpy as np
+import pandas as pd
 
 from services.ingest.domain.pgcopy import HEADER, STAGING_COLUMNS, TRAILER
+from services.ingest.domain.quality_report import LoadedBars
 from shared.db.bar_versions import begin_series_version
 from shared.db.timeseries import ensure_partitions
 from shared.db.types import Connection
@@ -192,3 +196,18 @@ async def purge_history_before(conn: Connection, cutoff: datetime) -> int:
     """Retention: replaced versions of bars stamped before `cutoff` (the current bars go by partition)."""
     tag = await conn.execute('DELETE FROM ingest.market_data_history WHERE "timestamp" < $1', cutoff)
     return int(str(tag).split()[-1])
+
+
+async def staged_in_order(conn: Connection, batch: int = 100_000) -> AsyncIterator[LoadedBars]:
+    """The staged rows in time order, in batches (inside the job's transaction)."""
+    cursor = await conn.cursor(f"SELECT ts, open, high, low, close, volume FROM {STAGING} ORDER BY ts")
+    while rows := await cursor.fetch(batch):
+        column = {name: [r[name] for r in rows] for name in ("open", "high", "low", "close", "volume")}
+        yield LoadedBars(
+            ns=np.asarray(pd.DatetimeIndex([r["ts"] for r in rows]).asi8, dtype=np.int64),
+            open=np.array(column["open"], dtype=np.float64),
+            high=np.array(column["high"], dtype=np.float64),
+            low=np.array(column["low"], dtype=np.float64),
+            close=np.array(column["close"], dtype=np.float64),
+            volume=np.array(column["volume"], dtype=np.int64),
+        )

@@ -85,6 +85,7 @@ async def load_report_data(conn: asyncpg.Connection, result_id: UUID) -> ReportD
         completed_at=result.completed_at,
         open_pnl=result.open_pnl,
         benchmark_instrument_id=result.benchmark_instrument_id,
+        timeframe=str((result.request or {}).get("timeframe") or "BAR_DAILY"),
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from services.ingest.csv_import import ImportPlan, StrictImportFailed, import_csv
 from services.ingest.csv_source import CsvFileError
 from services.ingest.domain.sessions import SessionTable
-from shared.calendars import calendar_for
+from shared.calendars import calendar_code, calendar_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,8 @@ def daily_frame(symbol_seed: int, start: str = "2019-01-01", end: str = "2024-12
 
 
 async def _import(conn: asyncpg.Connection, path: Path, instrument: str, timeframe: str, **kw: bool) -> object:
-    plan = ImportPlan(path, instrument, timeframe, SessionTable(calendar_for(instrument.split(".")[-1])), **kw)
+    exchange = instrument.split(".")[-1]
+    plan = ImportPlan(path, instrument, timeframe, SessionTable(calendar_for(exchange), calendar_code(exchange)), **kw)
     async with conn.transaction():
         return await import_csv(conn, plan)
 
@@ -137,7 +138,7 @@ async def test_strict_import_writes_nothing_and_reports_every_bad_row(tmp_path: 
             await _import(conn, path, "BAD.NASDAQ", "BAR_DAILY")
         errors = [(e.line, e.field) for e in info.value.outcome.errors]
         assert errors == [(3, "high"), (4, "volume"), (5, "timestamp"), (6, "row"), (8, "open"), (10, "timestamp")]
-        assert "not in a trading day" in info.value.outcome.errors[2].message
+        assert info.value.outcome.errors[2].message == "2024-01-06 is not a trading day of XNAS"
         assert "line 9 has it too" in info.value.outcome.errors[5].message
         assert await _read_back(conn, "BAD.NASDAQ", "BAR_DAILY") == []
     finally:

@@ -6,7 +6,7 @@ Events arrive at least once and, across topics, in any order (a late `backtest.p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -89,6 +89,8 @@ class ImportView:
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_unchanged: int = 0  # a re-import of the same bars loads them all and changes none
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # the data-quality findings listed
+    warning_counts: dict[str, int] = field(default_factory=dict)  # findings in all, per kind
 
 
 def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
@@ -110,6 +112,8 @@ def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
             rows_inserted=data.rows_inserted,
             rows_updated=data.rows_updated,
             rows_unchanged=data.rows_unchanged,
+            warnings=[w.model_dump(mode="json") for w in data.warnings],
+            warning_counts={str(kind): count for kind, count in data.warning_counts.items()},
         )
     if topic == topics.INGEST_FAILED and isinstance(data, IngestFailed):
         return replace(current, status="FAILED", rows_loaded=data.rows_loaded, rows_rejected=data.rows_rejected,

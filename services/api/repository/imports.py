@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -13,8 +14,8 @@ from shared.events import IngestRequested
 
 COLUMNS = (
     "id AS job_id, instrument_id, timeframe, source, status, rows_done, rows_total, rows_loaded, rows_rejected, "
-    "rows_inserted, rows_updated, rows_unchanged, errors, error_message, submitted_at, updated_at, price_adjustment, "
-    "notes"
+    "rows_inserted, rows_updated, rows_unchanged, errors, error_message, warnings, warning_counts, submitted_at, "
+    "updated_at, price_adjustment, notes"
 )
 
 
@@ -36,9 +37,15 @@ async def job_row(conn: Connection, user_id: UUID, job_id: UUID) -> dict[str, ob
                               job_id, user_id)  # fmt: skip
     if row is None:
         return None
+    return _decoded(row)
+
+
+def _decoded(row: asyncpg.Record) -> dict[str, Any]:
+    """The row with its jsonb columns as Python (asyncpg hands them over as text unless a codec is set)."""
     values = dict(row)
-    for column in ("errors", "notes"):
-        values[column] = json.loads(values[column]) if isinstance(values[column], str) else values[column]
+    for name in ("errors", "notes", "warnings", "warning_counts"):
+        if isinstance(values.get(name), str):
+            values[name] = json.loads(values[name])
     return values
 
 
@@ -51,24 +58,22 @@ async def job_instrument(conn: Connection, job_id: UUID) -> str | None:
 async def view_for_update(conn: Connection, job_id: UUID) -> ImportView | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT status, rows_done, rows_total, rows_loaded, rows_rejected, errors, error_message, rows_inserted, "
-        "rows_updated, rows_unchanged FROM api.import_jobs WHERE id = $1 FOR UPDATE",
+        "rows_updated, rows_unchanged, warnings, warning_counts FROM api.import_jobs WHERE id = $1 FOR UPDATE",
         job_id,
     )
     if row is None:
         return None
-    errors = json.loads(row["errors"]) if isinstance(row["errors"], str) else row["errors"]
-    return ImportView(row["status"], row["rows_done"], row["rows_total"], row["rows_loaded"], row["rows_rejected"],
-                      errors, row["error_message"], row["rows_inserted"], row["rows_updated"],
-                      row["rows_unchanged"])  # fmt: skip
+    return ImportView(**_decoded(row))
 
 
 async def save_view(conn: Connection, job_id: UUID, view: ImportView) -> None:
     await conn.execute(
         "UPDATE api.import_jobs SET status = $2, rows_done = $3, rows_total = $4, rows_loaded = $5, "
         "rows_rejected = $6, errors = $7::jsonb, error_message = $8, rows_inserted = $9, rows_updated = $10, "
-        "rows_unchanged = $11, updated_at = now() WHERE id = $1",
+        "rows_unchanged = $11, warnings = $12::jsonb, warning_counts = $13::jsonb, updated_at = now() WHERE id = $1",
         job_id, view.status, view.rows_done, view.rows_total, view.rows_loaded, view.rows_rejected,
         json.dumps(view.errors), view.error_message, view.rows_inserted, view.rows_updated, view.rows_unchanged,
+        json.dumps(view.warnings), json.dumps(view.warning_counts),
     )  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """Turn the timestamp column of a CSV chunk into UTC bar-open times (int64 ns), vectorised.
 
-Accepted: ISO 8601 with an offset or Z; epoch seconds or milliseconds; dates (daily bars);
-TWS's `YYYYMMDD HH:MM:SS [zone]`. A time without a zone is an error unless the request says to
-read it in the exchange's time zone: a wrong guess would shift every bar by hours, silently.
+Accepted (DAILY_FORMATS, INTRADAY_FORMATS): ISO 8601 with an offset or Z; epoch seconds or milliseconds;
+dates (daily bars); TWS's `YYYYMMDD HH:MM:SS [zone]`. An unreadable value's message lists them.
+A time without a zone is an error unless the request says to read it in the exchange's time zone: a
+wrong guess would shift every bar by hours, silently.
 Daily bars are stamped with their session date at 00:00 UTC (the date as written in the file).
 """
 
@@ -16,10 +17,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.text_bounds import MAX_NAME_CHARS, clip
+
 NAT = np.iinfo(np.int64).min
 _AWARE = r"(?:[zZ]|[+-]\d\d:?\d\d)$"
 _EPOCH = r"\d{9,13}(?:\.\d+)?"
 _TWS = r"\d{8}\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s+\S+)?"
+# What an unreadable timestamp's message lists (a row message holds 200 characters: examples, not a grammar).
+DAILY_FORMATS = "a date (2024-01-02 or 20240102) or epoch seconds/ms"
+INTRADAY_FORMATS = (
+    "ISO 8601 with an offset (2024-01-02T14:30:00Z, 2024-01-02 09:30-05:00), epoch seconds/ms (1704205800), "
+    "TWS (20240102 09:30:00 US/Eastern)"
+)
 # Epoch values at or above this are milliseconds (1e11 s would be the year 5138).
 _MS_THRESHOLD = 100_000_000_000
 
@@ -98,7 +107,7 @@ def _general_path(strings: pd.Series, *, daily: bool, naive_zone: str | None) ->
     if daily:
         out[rest] = _dates(strings[rest])
         for pos in positions[rest & (out == NAT)]:
-            errors[int(pos)] = f"expected a date such as 2024-01-02, got {strings.iat[pos]!r}"
+            errors[int(pos)] = f"cannot read date {_quoted(strings.iat[pos])}: accepted: {DAILY_FORMATS}"
         return ParsedTimestamps(out, errors)
 
     date_only = strings.str.fullmatch(r"\d{4}-?\d{2}-?\d{2}").to_numpy(dtype=bool) & rest
@@ -160,7 +169,14 @@ def _naive_message(value: str) -> str:
     )
 
 
+def _quoted(value: str) -> str:
+    return repr(clip(value, MAX_NAME_CHARS))
+
+
 def _unparseable(value: str, naive_zone: str | None) -> str:
     if naive_zone is not None and value:
-        return f"cannot read timestamp {value!r} (or it does not exist / is ambiguous in {naive_zone})"
-    return f"cannot read timestamp {value!r}: expected ISO 8601 with offset, epoch seconds/ms, or a date"
+        return (
+            f"cannot read timestamp {_quoted(value)} (or it does not exist / is ambiguous in {naive_zone}); "
+            "accepted: ISO 8601 with or without an offset, epoch seconds/ms, TWS"
+        )
+    return f"cannot read timestamp {_quoted(value)}: accepted: {INTRADAY_FORMATS}"

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.offline
 
 from services.reporting.domain.charts import all_charts
-from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TRADE_COLUMNS, ReportData
+from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TIME_ZONE, TRADE_COLUMNS, ReportData
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -149,9 +149,9 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
             trade_headers=[
                 "Instrument",
                 "Side",
-                "Entry",
+                f"Entry ({TIME_ZONE})",
                 "Entry price",
-                "Exit",
+                f"Exit ({TIME_ZONE})",
                 "Exit price",
                 "Quantity",
                 "Commission",
@@ -160,6 +160,8 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
                 "P&L %",
             ],
             generated_at=generated_at.isoformat(timespec="seconds"),
+            timeframe=data.timeframe,
+            time_zone=TIME_ZONE,
         )
     )
 
@@ -227,6 +229,8 @@ def render_json(data: ReportData, generated_at: datetime) -> str:
         "configuration": data.configuration,
         "metrics": data.metrics,
         "warnings": data.warnings,
+        "timeframe": data.timeframe,
+        "time_zone": TIME_ZONE,
         "trades_count": data.trades_count,
         "open_trades": data.open_trades,
         "open_pnl": data.open_pnl,

@@ -22,6 +22,8 @@ TRADE_COLUMNS = [
     "pnl",
     "pnl_pct",
 ]
+# Every time a report prints (trades, snapshots, generated_at) is in this zone, and says so.
+TIME_ZONE = "UTC"
 PORTFOLIO_COLUMNS = ["timestamp", "cash_balance", "total_value", "margin_used", "buying_power", "positions"]
 
 
@@ -41,6 +43,7 @@ class ReportData:
     completed_at: Any = None
     open_pnl: Decimal = Decimal(0)  # trades still open at the end, marked at the last known price
     benchmark_instrument_id: str | None = None  # what benchmark_symbol resolved to
+    timeframe: str = "BAR_DAILY"  # the bars the strategy ran on
 
     @property
     def trades_count(self) -> int:

@@ -3,13 +3,13 @@ belong to; import jobs record the price adjustment they were asked for and the n
 backtest configurations record their price adjustment.
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 """
 
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
