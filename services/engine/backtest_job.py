@@ -24,7 +24,7 @@ import structlog
 
 from services.engine import repository
 from services.engine.bars import adjusted_bars, load_bars, session_dates, stamp_at_close, trading_days
-from services.engine.domain.data_checks import data_warnings, session_prices
+from services.engine.domain.data_checks import CheckedSeries, data_warnings, session_prices
 from services.engine.domain.ledger import Ledger, Snapshot, build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.no_trade import CheapestLot, no_trade_warning
@@ -36,7 +36,7 @@ from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
 from services.engine.snapshot_feed import SnapshotFeed
 from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
-from shared.db.reads import InstrumentRow, benchmark_choice, fetch_instruments
+from shared.db.reads import InstrumentRow, benchmark_choice, fetch_instruments, split_dates
 from shared.db.types import Connection
 from shared.models.enums import PriceAdjustment
 from shared.runtime.transient import is_transient
@@ -127,18 +127,23 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
                 bars[iid] = stamp_at_close(frame, job.timeframe, calendar)
             except (UnknownExchangeError, ValueError) as exc:
                 raise JobRejected(f"{iid}: {exc}") from exc
-            checks += _data_checks(job, iid, bars[iid], calendar, calendar_code(instruments[iid].exchange))
+            splits = await split_dates(conn, iid)
+            checks += _data_checks(job, iid, bars[iid], calendar, calendar_code(instruments[iid].exchange), splits)
         benchmark, warnings = await _benchmark(conn, job, as_of)
     return instruments, bars, benchmark, warnings + checks, as_of
 
 
-def _data_checks(job: BacktestJob, instrument_id: str, stamped: pd.DataFrame, calendar: Any, code: str) -> list[str]:
+def _data_checks(
+    job: BacktestJob, instrument_id: str, stamped: pd.DataFrame, calendar: Any, code: str, splits: frozenset[date]
+) -> list[str]:
     """Coverage, gaps and suspected splits of one instrument's bars over the job's period (`code`: the
-    calendar's MIC, as the exchange was registered: XNAS, though NASDAQ shares XNYS's sessions)."""
+    calendar's MIC, as the exchange was registered: XNAS, though NASDAQ shares XNYS's sessions; `splits`: the
+    ex-dates of its splits on record)."""
     sessions = pd.DatetimeIndex(calendar.sessions)
     sessions = sessions[(sessions >= pd.Timestamp(job.start_date)) & (sessions <= pd.Timestamp(job.end_date))]
     prices = session_prices(stamped, session_dates(pd.DatetimeIndex(stamped.index)))
-    return data_warnings(instrument_id, prices, sessions, code, job.start_date, job.end_date)
+    series = CheckedSeries(instrument_id, prices, sessions, code, splits)
+    return data_warnings(series, job.start_date, job.end_date)
 
 
 async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) -> Inputs:

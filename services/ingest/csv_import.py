@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import asyncpg
@@ -47,6 +47,7 @@ class ImportPlan:
     skip_invalid: bool = False
     naive_timestamps_in_exchange_tz: bool = False
     price_adjustment: BarAdjustment = BarAdjustment.RAW
+    split_dates: frozenset[date] = frozenset()  # ex-dates of the instrument's splits on record
 
 
 @dataclass
@@ -103,7 +104,9 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
     rows_done = 0
     # Files are nearly always sorted; then no duplicate is possible and the SQL check is skipped.
     ascending, last_ns = True, int(np.iinfo(np.int64).min)
-    scan = QualityScan(plan.sessions, daily)  # the quality report, fed while the rows are in time order
+    scan = QualityScan(
+        plan.sessions, daily, plan.split_dates
+    )  # the quality report, fed while the rows are in time order
     await repository.create_staging(conn)
     for batch in source.batches():
         stamps = parse_timestamps(batch.columns["timestamp"], daily=daily, naive_zone=naive_zone)
@@ -169,7 +172,7 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
         outcome.inserted, outcome.updated, outcome.unchanged = counts.inserted, counts.updated, counts.unchanged
         outcome.first, outcome.last = lo, hi
         if not ascending:  # rare: the bars as stored, in time order, from staging
-            scan = QualityScan(plan.sessions, daily)
+            scan = QualityScan(plan.sessions, daily, plan.split_dates)
             async for bars in repository.staged_in_order(conn):
                 scan.add(bars)
         outcome.quality = scan.report()

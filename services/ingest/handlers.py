@@ -3,7 +3,9 @@ ingest.progress out directly while the file streams."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -19,7 +21,14 @@ from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, cont
 from services.ingest.series_adjustment import AdjustmentConflict
 from shared import topics
 from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
-from shared.db.reads import InstrumentRow, fetch_instruments, gateway_waits_for, may_write_instrument, writer_refused
+from shared.db.reads import (
+    InstrumentRow,
+    fetch_instruments,
+    gateway_waits_for,
+    may_write_instrument,
+    split_dates,
+    writer_refused,
+)
 from shared.db.types import Connection
 from shared.events import (
     BarsLoaded,
@@ -143,11 +152,12 @@ class IngestHandler:
         except UnknownExchangeError as exc:
             raise IngestRejected(str(exc)) from exc
         progress = self._progress_publisher(envelope)
+        splits = await split_dates(conn, request.instrument_id)  # their moves are no SPLIT_SUSPECT
         if request.source is DataSource.IBKR:
-            return await self._import_ib(conn, request, instrument, sessions, progress)
+            return await self._import_ib(conn, request, instrument, sessions, progress, splits)
         plan = ImportPlan(self._uploaded(request.file_uri), request.instrument_id, request.timeframe.value, sessions,
                           request.skip_invalid, request.naive_timestamps_in_exchange_tz,
-                          request.price_adjustment)  # fmt: skip
+                          request.price_adjustment, splits)  # fmt: skip
         async with conn.transaction():  # a savepoint: a failing strict job leaves nothing behind
             return await import_csv(conn, plan, progress)  # type: ignore[arg-type]
 
@@ -164,7 +174,8 @@ class IngestHandler:
         return path
 
     async def _import_ib(self, conn: Connection, request: IngestRequested, instrument: InstrumentRow,
-                         sessions: SessionTable, progress: Progress) -> ImportOutcome:  # fmt: skip
+                         sessions: SessionTable, progress: Progress,
+                         splits: frozenset[date]) -> ImportOutcome:  # fmt: skip
         if request.start is None or request.end is None or request.end <= request.start:
             raise IngestRejected("an IBKR import needs start and end, with end after start")
         try:
@@ -183,6 +194,7 @@ class IngestHandler:
         except IbUnavailable as exc:
             raise IngestRejected(str(exc)) from exc
         plan = ImportPlan(target, request.instrument_id, request.timeframe.value, sessions, request.skip_invalid)
+        plan = dataclasses.replace(plan, split_dates=splits)
         try:
             async with conn.transaction():
                 outcome = await import_csv(conn, plan, progress)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from shared.benchmark import BenchmarkCandidate, BenchmarkChoice, resolve_benchmark
 from shared.db.types import Connection
 from shared.models.corporate_action import CorporateAction
-from shared.models.enums import BarAdjustment
+from shared.models.enums import BarAdjustment, CorporateActionType
 
 
 class InstrumentRow(BaseModel):
@@ -585,6 +585,13 @@ async def fetch_corporate_actions(conn: Connection, instrument_id: str) -> list[
         instrument_id,
     )
     return [CorporateAction.model_validate(dict(row)) for row in rows]
+
+
+async def split_dates(conn: Connection, instrument_id: str) -> frozenset[date]:
+    """The ex-dates of the instrument's splits on record: moves on those days are explained (readers: ingest,
+    engine)."""
+    actions = await fetch_corporate_actions(conn, instrument_id)
+    return frozenset(a.ex_date for a in actions if a.type == CorporateActionType.SPLIT)
 
 
 async def fetch_series_adjustment(conn: Connection, instrument_id: str, timeframe: str) -> BarAdjustment:

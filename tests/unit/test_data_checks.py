@@ -13,6 +13,7 @@ import pytest
 from services.engine.bars import session_dates
 from services.engine.domain.data_checks import (
     MAX_LISTED,
+    CheckedSeries,
     coverage_warnings,
     data_warnings,
     gap_warnings,
@@ -171,7 +172,7 @@ def test_data_warnings_report_every_kind_for_one_instrument() -> None:
     period = _sessions("2020-01-02", "2020-12-31")
     prices = _prices(period[:230].difference(_sessions("2020-10-12", "2020-10-16")))
     prices.loc[prices.index >= pd.Timestamp("2020-06-01"), ["open", "close"]] /= 3
-    found = data_warnings("X.NYSE", prices, period, "XNYS", date(2020, 1, 1), date(2020, 12, 31))
+    found = data_warnings(CheckedSeries("X.NYSE", prices, period, "XNYS"), date(2020, 1, 1), date(2020, 12, 31))
     assert [w.split()[0] for w in found] == ["COVERAGE", "GAP", "SPLIT_SUSPECT"]
 
 
@@ -216,3 +217,11 @@ def test_no_data_or_no_instrument_is_an_error_except_for_the_default() -> None:
     unknown = resolve_benchmark("DIA", [])
     assert unknown.problem == "no instrument has the id or symbol DIA (register it: POST /instruments)"
     assert not unknown.tolerated
+
+
+def test_a_split_on_record_explains_its_move() -> None:
+    sessions = pd.DatetimeIndex(pd.bdate_range("2022-07-11", "2022-07-22"))
+    close = [100.0] * 5 + [50.0] * 5  # a 2:1 split on 2022-07-18, raw prices
+    prices = pd.DataFrame({"open": close, "close": close}, index=sessions)
+    assert split_warnings("X.NYSE", prices)  # no action on record: suspect
+    assert split_warnings("X.NYSE", prices, frozenset({date(2022, 7, 18)})) == []  # the split explains it

@@ -51,6 +51,13 @@ def test_a_two_for_one_split_in_raw_prices_is_suspect() -> None:
     assert "no corporate action on record" in report.findings[0].detail
 
 
+def test_a_split_on_record_explains_its_move() -> None:
+    frame = pd.read_csv(FIXTURES / "split_2to1_2022.csv")
+    scan = QualityScan(NYSE, daily=True, split_dates=frozenset({date(2022, 7, 18)}))
+    scan.add(_bars(frame, pd.DatetimeIndex(pd.to_datetime(frame["Date"]))))
+    assert scan.report().counts.get("SPLIT_SUSPECT") is None
+
+
 def test_a_stale_tail_is_flagged_once_for_its_prices_and_once_for_its_volume() -> None:
     report = _daily("stale_tail_2023.csv")
     found = _summary(report)

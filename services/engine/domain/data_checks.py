@@ -7,6 +7,7 @@ session-to-session moves that match a split ratio (shared.quality) with no corpo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
 from typing import Final
@@ -73,11 +74,14 @@ def gap_warnings(instrument_id: str, prices: pd.DataFrame, sessions: pd.Datetime
     ]
 
 
-def split_warnings(instrument_id: str, prices: pd.DataFrame) -> list[str]:
-    """Moves from one session's close to the next session's open or close that match a split ratio."""
+def split_warnings(instrument_id: str, prices: pd.DataFrame, split_dates: frozenset[date] = frozenset()) -> list[str]:
+    """Moves from one session's close to the next session's open or close that match a split ratio, except on
+    the ex-dates of splits on record (`split_dates`: those moves are explained)."""
     suspects: list[str] = []
     rows = list(prices[["open", "close"]].itertuples(name=None))
     for (_, _, before), (day, opened, closed) in pairwise(rows):
+        if pd.Timestamp(day).date() in split_dates:
+            continue
         match = split_match(before, opened) or split_match(before, closed)
         if match is not None:
             suspects.append(f"{_day(day)} ({match.label}: close {before:g} -> open {opened:g}, close {closed:g})")
@@ -89,13 +93,23 @@ def split_warnings(instrument_id: str, prices: pd.DataFrame) -> list[str]:
     ]
 
 
-def data_warnings(
-    instrument_id: str, prices: pd.DataFrame, sessions: pd.DatetimeIndex, calendar: str, start: date, end: date
-) -> list[str]:
-    """Every check for one instrument: `prices` from session_prices, `sessions` the calendar's sessions of the
-    period (naive dates)."""
+@dataclass(frozen=True)
+class CheckedSeries:
+    """One instrument's bars as the checks see them: `prices` from session_prices, `sessions` the calendar's
+    sessions of the period (naive dates), `split_dates` the ex-dates of its splits on record."""
+
+    instrument_id: str
+    prices: pd.DataFrame
+    sessions: pd.DatetimeIndex
+    calendar: str
+    split_dates: frozenset[date] = frozenset()
+
+
+def data_warnings(series: CheckedSeries, start: date, end: date) -> list[str]:
+    """Every check for one instrument over the period `start`..`end`."""
+    iid, prices, sessions = series.instrument_id, series.prices, series.sessions
     return (
-        coverage_warnings(instrument_id, prices, sessions, start, end)
-        + gap_warnings(instrument_id, prices, sessions, calendar)
-        + split_warnings(instrument_id, prices)
+        coverage_warnings(iid, prices, sessions, start, end)
+        + gap_warnings(iid, prices, sessions, series.calendar)
+        + split_warnings(iid, prices, series.split_dates)
     )

@@ -78,8 +78,9 @@ class _Stretch:
 class QualityScan:
     """Feed it the loaded bars in time order (`add`), then take the `report`."""
 
-    def __init__(self, sessions: SessionTable, daily: bool) -> None:
+    def __init__(self, sessions: SessionTable, daily: bool, split_dates: frozenset[date] = frozenset()) -> None:
         self.sessions, self.daily = sessions, daily
+        self.split_dates = split_dates  # ex-dates of the splits on record: their moves are explained
         self.present = np.zeros(len(sessions.dates), dtype=bool)
         self.first_open = np.full(len(sessions.dates), np.nan)
         self.last_close = np.full(len(sessions.dates), np.nan)
@@ -174,6 +175,8 @@ class QualityScan:
                 continue
             move = f"{match.label}: close {before[i]:g} -> open {opened[i]:g}, close {closed[i]:g}"
             when = day[int(present[i + 1])]
+            if when in self.split_dates:
+                continue
             found.append(Finding(WarningKind.SPLIT_SUSPECT, when, when, f"{move}; no corporate action on record"))
         return found
 
