@@ -99,14 +99,14 @@ async def _finished_exactly_once(stack: LiveStack, requests: list[Any]) -> None:
     await until(all_reported, "every backtest completed, reported and shown by the gateway", within=240)
     await stack.wait_settled(within=120)
     rows = await stack.fetch(
-        "SELECT r.id, r.status, r.trades_count, (SELECT count(*) FROM engine.trades t "
+        "SELECT r.id, r.status, r.trades_count + r.open_trades AS trades_count, (SELECT count(*) FROM engine.trades t "
         "WHERE t.backtest_result_id = r.id) AS trades FROM engine.backtest_results r WHERE r.id = ANY($1::uuid[])",
         ids,
     )
     assert len(rows) == len(ids)
     for row in rows:
         assert row["status"] == "COMPLETED", dict(row)
-        assert row["trades"] == row["trades_count"] > 0, dict(row)  # each trade written once
+        assert row["trades"] == row["trades_count"] > 0, dict(row)  # each trade (closed or open) written once
     completed = await stack.fetchval(
         "SELECT count(*) FROM engine.outbox WHERE topic = $1 AND (payload->'data'->>'backtest_id')::uuid = ANY($2)",
         topics.BACKTEST_COMPLETED,

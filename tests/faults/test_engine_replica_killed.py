@@ -148,7 +148,7 @@ async def _compare(url: str, backtest_id: uuid.UUID, reference: BacktestJob) -> 
                     "status": await conn.fetchval("SELECT status FROM engine.backtest_results WHERE id = $1",
                                                   result_id),
                     "trades_count": await conn.fetchval(
-                        "SELECT trades_count FROM engine.backtest_results WHERE id = $1", result_id),
+                        "SELECT trades_count + open_trades FROM engine.backtest_results WHERE id = $1", result_id),
                     "metrics": await conn.fetchval(
                         "SELECT metrics::text FROM engine.backtest_results WHERE id = $1", result_id),
                     "trades": [tuple(r) for r in await conn.fetch(
