@@ -27,7 +27,7 @@ from shared.events import BacktestRequested, StrategySpec, make_event
 from shared.models import BacktestConfiguration
 from shared.text_bounds import MAX_SUMMARY_CHARS
 from tests.faults.invariants import settled
-from tests.integration.clients import Api, bts
+from tests.integration.clients import Api, bts, nasdaq_instrument
 from tests.integration.market import write_daily_csv
 from tests.integration.stack import started_stack
 
@@ -58,19 +58,6 @@ def users(stack: StackFile) -> Iterator[dict[str, Api]]:
     yield made
     for api in made.values():
         api.http.close()
-
-
-def _instrument(symbol: str) -> dict[str, Any]:
-    return {
-        "id": f"{symbol}.NASDAQ",
-        "symbol": symbol,
-        "exchange": "NASDAQ",
-        "asset_class": "EQUITY",
-        "currency": "USD",
-        "tick_size": "0.01",
-        "lot_size": 1,
-        "margin_requirement": "25",
-    }
 
 
 def _upload(api: Api, path: Path, instrument: str) -> str:
@@ -106,7 +93,7 @@ def test_a_million_column_csv_fails_short_and_does_not_hold_back_another_users_i
 ) -> None:
     mallory, bob = users["mallory"], users["bob"]
     for api, symbol in ((mallory, "POISA"), (bob, "NORMA")):
-        assert api.http.post("/instruments", json=_instrument(symbol)).status_code == 201
+        assert api.http.post("/instruments", json=nasdaq_instrument(symbol)).status_code == 201
     poison = tmp_path / "wide.csv"
     with poison.open("w") as out:
         out.write(",".join(f"x{i:08d}" for i in range(UNKNOWN_COLUMNS)) + "\n")
@@ -147,7 +134,7 @@ def test_a_raw_request_with_75000_unknown_parameters_fails_short_and_does_not_ho
     mallory, bob = users["mallory"], users["bob"]
     bars = tmp_path / "bars.csv"
     write_daily_csv(bars, 9)
-    assert bob.http.post("/instruments", json=_instrument("NORMB")).status_code == 201
+    assert bob.http.post("/instruments", json=nasdaq_instrument("NORMB")).status_code == 201
     loaded = bob.wait(f"/market-data/import/{_upload(bob, bars, 'NORMB.NASDAQ')}", {"COMPLETED", "FAILED"})
     assert loaded["status"] == "COMPLETED", loaded
     strategies = {}

@@ -76,3 +76,18 @@ def server_sent_events(api: Api, path: str, within: float = 120) -> list[tuple[s
                 found.append((name, json.loads("\n".join(data))))
                 name, data = "message", []
     return found
+
+
+def nasdaq_instrument(symbol: str, **overrides: Any) -> dict[str, Any]:
+    """The body of POST /instruments for a NASDAQ equity `symbol` (tick 0.01, lot 1, margin 25%)."""
+    return {
+        "id": f"{symbol}.NASDAQ",
+        "symbol": symbol,
+        "exchange": "NASDAQ",
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+        **overrides,
+    }

@@ -23,7 +23,7 @@ from shared.db.reads import writer_refused
 from shared.db.urls import asyncpg_dsn
 from shared.events import IngestRequested, make_event
 from shared.models import DataSource, Timeframe
-from tests.integration.clients import PROBLEM, Api, bts, server_sent_events
+from tests.integration.clients import PROBLEM, Api, bts, nasdaq_instrument, server_sent_events
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.market import write_daily_csv
 from tests.integration.stack import started_stack
@@ -66,20 +66,6 @@ def admin(stack: tuple[StackFile, Path]) -> Iterator[Api]:
     api.http.close()
 
 
-def _instrument(symbol: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "id": f"{symbol}.NASDAQ",
-        "symbol": symbol,
-        "exchange": "NASDAQ",
-        "asset_class": "EQUITY",
-        "currency": "USD",
-        "tick_size": "0.01",
-        "lot_size": 1,
-        "margin_requirement": "25",
-        **overrides,
-    }
-
-
 def _upload(api: Api, instrument: str, path: Path) -> httpx.Response:
     with path.open("rb") as file:
         form = {"instrument_id": instrument, "timeframe": "BAR_DAILY"}
@@ -92,23 +78,23 @@ def _refused(response: httpx.Response, instrument: str) -> None:
     assert response.json()["detail"] == writer_refused(instrument)
 
 
-def test_only_the_owner_or_an_admin_writes_a_shared_instrument(
+def test_only_the_owner_or_an_admin_writes_a_sharednasdaq_instrument(
     stack: tuple[StackFile, Path], alice: Api, bob: Api, admin: Api, tmp_path: Path
 ) -> None:
     running, _ = stack
-    assert alice.http.post("/instruments", json=_instrument("OWNA")).status_code == 201
+    assert alice.http.post("/instruments", json=nasdaq_instrument("OWNA")).status_code == 201
     path = tmp_path / "OWNA.csv"
     write_daily_csv(path, 5)
 
-    _refused(bob.http.post("/instruments", json=_instrument("OWNA", tick_size="0.05")), "OWNA.NASDAQ")
+    _refused(bob.http.post("/instruments", json=nasdaq_instrument("OWNA", tick_size="0.05")), "OWNA.NASDAQ")
     _refused(_upload(bob, "OWNA.NASDAQ", path), "OWNA.NASDAQ")
     ib = {"instrument_id": "OWNA.NASDAQ", "timeframe": "BAR_DAILY", "start": "2020-01-01", "end": "2020-02-01"}
     _refused(bob.http.post("/market-data/ibkr", json=ib), "OWNA.NASDAQ")
     assert bob.http.get("/instruments/OWNA.NASDAQ").json()["tick_size"] == "0.01"  # reading stays open, unchanged
 
-    overwritten = alice.http.post("/instruments", json=_instrument("OWNA", margin_requirement="30"))
+    overwritten = alice.http.post("/instruments", json=nasdaq_instrument("OWNA", margin_requirement="30"))
     assert overwritten.status_code == 200, overwritten.text  # the owner overwrites
-    assert admin.http.post("/instruments", json=_instrument("OWNA", margin_requirement="40")).status_code == 200
+    assert admin.http.post("/instruments", json=nasdaq_instrument("OWNA", margin_requirement="40")).status_code == 200
     assert bob.http.get("/instruments/OWNA.NASDAQ").json()["margin_requirement"] == "40"
     for writer in (alice, admin):
         accepted = _upload(writer, "OWNA.NASDAQ", path)
@@ -118,8 +104,8 @@ def test_only_the_owner_or_an_admin_writes_a_shared_instrument(
         )
     # an instrument registered before owners existed (no owner): admins only
     asyncio.run(_register_without_owner(running, "OLDI.NASDAQ"))
-    _refused(alice.http.post("/instruments", json=_instrument("OLDI")), "OLDI.NASDAQ")
-    assert admin.http.post("/instruments", json=_instrument("OLDI")).status_code == 200
+    _refused(alice.http.post("/instruments", json=nasdaq_instrument("OLDI")), "OLDI.NASDAQ")
+    assert admin.http.post("/instruments", json=nasdaq_instrument("OLDI")).status_code == 200
 
     # the CLI says why in one line
     refused = bts("instrument", "add", "OWNA.NASDAQ", env={"BTS_API_URL": running.api_url, "BTS_API_KEY": bob.key})
@@ -143,7 +129,7 @@ async def _register_without_owner(stack: StackFile, instrument: str) -> None:
 
 def test_ingest_requested_straight_on_kafka_is_checked_too(stack: tuple[StackFile, Path], alice: Api, bob: Api) -> None:
     running, state = stack
-    assert alice.http.post("/instruments", json=_instrument("KAFA")).status_code == 201
+    assert alice.http.post("/instruments", json=nasdaq_instrument("KAFA")).status_code == 201
     path = state / "uploads" / f"{uuid.uuid4()}.csv"  # a proper claim check: only the user is wrong
     path.parent.mkdir(exist_ok=True)
     write_daily_csv(path, 6)

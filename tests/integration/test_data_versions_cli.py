@@ -15,23 +15,14 @@ import pandas as pd
 import pytest
 
 from bts.stackfile import StackFile
-from tests.integration.clients import PROBLEM, Api, bts
+from tests.integration.clients import PROBLEM, Api, bts, nasdaq_instrument
 from tests.integration.market import write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _register(api: Api, symbol: str) -> None:
-    body = {
-        "id": f"{symbol}.NASDAQ",
-        "symbol": symbol,
-        "exchange": "NASDAQ",
-        "asset_class": "EQUITY",
-        "currency": "USD",
-        "tick_size": "0.01",
-        "lot_size": 1,
-        "margin_requirement": "25",
-    }
+    body = nasdaq_instrument(symbol)
     assert api.http.post("/instruments", json=body).status_code == 201
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from bts.stackfile import StackFile
-from tests.integration.clients import PROBLEM, Api, bts
+from tests.integration.clients import PROBLEM, Api, bts, nasdaq_instrument
 from tests.integration.stack import started_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -42,16 +42,7 @@ def bob(stack: StackFile) -> Iterator[Api]:
 
 
 def _register(api: Api, symbol: str) -> str:
-    body = {
-        "id": f"{symbol}.NASDAQ",
-        "symbol": symbol,
-        "exchange": "NASDAQ",
-        "asset_class": "EQUITY",
-        "currency": "USD",
-        "tick_size": "0.01",
-        "lot_size": 1,
-        "margin_requirement": "25",
-    }
+    body = nasdaq_instrument(symbol)
     assert api.http.post("/instruments", json=body).status_code in (200, 201)
     return f"{symbol}.NASDAQ"
 

@@ -26,6 +26,7 @@ from services.api.users import create_user
 from shared.db.urls import asyncpg_dsn
 from shared.embedded.process import free_port
 from tests.fakes.tws import FakeTws, price_at, session_dates
+from tests.integration.clients import nasdaq_instrument
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -72,19 +73,7 @@ def ib_stack(
         cli = {"BTS_API_URL": stack.api_url, "BTS_API_KEY": key}
         with httpx.Client(base_url=stack.api_url + "/api/v1", headers={"Authorization": f"Bearer {key}"}) as http:
             for symbol in ("IBA", "IBB", "IBC", "IBD", "NOPE"):
-                http.post(
-                    "/instruments",
-                    json={
-                        "id": f"{symbol}.NASDAQ",
-                        "symbol": symbol,
-                        "exchange": "NASDAQ",
-                        "asset_class": "EQUITY",
-                        "currency": "USD",
-                        "tick_size": "0.01",
-                        "lot_size": 1,
-                        "margin_requirement": "25",
-                    },
-                ).raise_for_status()
+                http.post("/instruments", json=nasdaq_instrument(symbol)).raise_for_status()
         yield stack, cli
     finally:
         proc.send_signal(signal.SIGTERM)
