@@ -86,10 +86,22 @@ def stamp_at_close(frame: pd.DataFrame, timeframe: str, calendar: Any) -> pd.Dat
             else pd.DatetimeIndex(closes.dt.tz_convert("UTC"))
         )
     else:
-        index = frame.index + BAR_LENGTH[timeframe]
+        index = _intraday_closes(pd.DatetimeIndex(frame.index), BAR_LENGTH[timeframe], calendar)
     stamped = frame.copy()
     stamped.index = index
     return stamped
+
+
+def _intraday_closes(opens: pd.DatetimeIndex, length: timedelta, calendar: Any) -> pd.DatetimeIndex:
+    """Each bar's close: its open + `length`, but never after its session's close (the exchange's last
+    partial bar, e.g. an hourly bar opening at 15:30 closes at 16:00, not 16:30)."""
+    session_closes = pd.DatetimeIndex(calendar.closes.to_numpy())
+    session_closes = session_closes.tz_localize("UTC") if session_closes.tz is None else session_closes
+    ends = opens + length
+    following = np.searchsorted(session_closes.asi8, opens.asi8, side="right")  # the first close after the open
+    inside = following < len(session_closes)
+    capped = np.where(inside, session_closes.asi8[np.minimum(following, len(session_closes) - 1)], ends.asi8)
+    return pd.DatetimeIndex(pd.to_datetime(np.minimum(ends.asi8, capped), unit="ns", utc=True))
 
 
 def session_dates(close_stamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
