@@ -115,8 +115,8 @@ def test_a_million_column_csv_fails_short_and_does_not_hold_back_another_users_i
     assert failed["status"] == "FAILED", failed
     message = failed["error_message"]
     assert len(message) <= MAX_SUMMARY_CHARS
-    assert "missing column(s)" in message
-    assert f"... and {UNKNOWN_COLUMNS - 10:,} more" in message
+    # the header is refused for its length before its columns are read (csv_source.MAX_LINE_BYTES)
+    assert "(the header) is over" in message
     assert str(state) not in message  # no server path: the file is named by the gateway's id
     assert "/" not in message
     size = asyncio.run(
