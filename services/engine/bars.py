@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from services.engine.domain.adjustment import back_adjust
+from services.engine.domain.adjustment import back_adjust, splits_inside
 from shared.db.bar_versions import settled_as_of
 from shared.db.reads import fetch_corporate_actions, fetch_series_adjustment, read_bar_columns
 from shared.db.types import Connection
@@ -62,6 +62,15 @@ async def adjusted_bars(
         frame = done.frame
         record.update(applied=mode.value, splits=done.splits_applied, dividends=done.dividends_applied)
         notes += [f"ADJUSTMENT {instrument_id}: {reason}; not applied" for reason in done.skipped]
+    elif stored is BarAdjustment.RAW:  # NONE asked for: say which recorded splits stay in the prices
+        sessions = pd.DatetimeIndex(frame.index.tz_convert(None).normalize())
+        kept = splits_inside(sessions, await fetch_corporate_actions(conn, instrument_id))
+        if kept:
+            listed = ", ".join(f"{a.ex_date} ({a.value:g}:1)" for a in kept)
+            notes.append(
+                f"ADJUSTMENT {instrument_id}: price_adjustment NONE: {len(kept)} split(s) on record not applied, "
+                f"their moves stay in the prices: {listed}"
+            )
     elif stored is BarAdjustment.ADJUSTED and mode is not PriceAdjustment.NONE:
         notes.append(
             f"ADJUSTMENT {instrument_id}: bars were imported ADJUSTED; price_adjustment {mode} not applied again"

@@ -89,7 +89,9 @@ async def test_splits_turn_the_split_crash_into_a_continuous_series(engine_pool:
     assert abs(adjusted_moves[EX_DATE]) < 0.15
     assert adjusted_moves.abs().max() < 0.15  # continuous throughout
     assert _closes(adjusted, SPLIT).iloc[-1] == _closes(raw, SPLIT).iloc[-1]  # the last bar keeps its price
-    assert any(w.startswith(f"SPLIT_SUSPECT {SPLIT}") for w in raw.warnings)
+    # the split is on record, so its move is explained, not suspect; NONE says it stays in the prices
+    assert not any(w.startswith(f"SPLIT_SUSPECT {SPLIT}") for w in raw.warnings)
+    assert any(w.startswith(f"ADJUSTMENT {SPLIT}: price_adjustment NONE: 1 split(s)") for w in raw.warnings)
     assert not any(w.startswith("SPLIT_SUSPECT") for w in adjusted.warnings)
     assert raw.manifest is not None
     assert adjusted.manifest is not None

@@ -70,3 +70,12 @@ def back_adjust(
         adjusted[column] = frame[column].to_numpy(dtype=np.float64) * price_factor
     adjusted["volume"] = frame["volume"].to_numpy(dtype=np.float64) * volume_factor
     return Adjusted(adjusted, splits, dividends, skipped)
+
+
+def splits_inside(sessions: pd.DatetimeIndex, actions: Iterable[CorporateAction]) -> list[CorporateAction]:
+    """The splits that back-adjustment would apply to bars of these `sessions` (ex_date after the first session,
+    on or before the last): with price_adjustment NONE their moves stay in the prices."""
+    if sessions.empty:
+        return []
+    first, last = sessions.min().date(), sessions.max().date()
+    return [a for a in actions if a.type is CorporateActionType.SPLIT and first < a.ex_date <= last]
