@@ -22,6 +22,7 @@ MAX_WARNINGS: Final = 20  # warnings of one result
 MAX_IMPORT_WARNINGS_PER_KIND: Final = 10  # data-quality warnings of one import listed per kind; all are counted
 MAX_EVENT_BYTES: Final = 512 * 1024  # an enqueued envelope, serialised: half the producer's 1 MiB request cap
 MAX_LOG_VALUE_CHARS: Final = 2000  # one value of a log line
+MAX_LOG_TRACEBACK_CHARS: Final = 8000  # a traceback keeps its start and its end (what failed, and where)
 
 
 def clip(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:
@@ -31,6 +32,17 @@ def clip(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:
     # The suffix's own length depends on N; reserve room for the widest N this text can have.
     room = max(limit - len(f" ... and {len(text):,} more characters"), 0)
     return f"{text[:room]} ... and {len(text) - room:,} more characters"
+
+
+def clip_middle(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else its start and its end around "... N characters cut ...":
+    for tracebacks, whose last lines say what failed."""
+    if len(text) <= limit:
+        return text
+    room = max(limit - len(f" ... {len(text):,} characters cut ... "), 0)
+    head = room // 3
+    tail = room - head
+    return f"{text[:head]} ... {len(text) - head - tail:,} characters cut ... {text[len(text) - tail :]}"
 
 
 def summarize_names(label: str, names: Sequence[str], listed: int = MAX_LISTED_NAMES) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from decimal import Decimal
-from typing import Self
+from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,11 +20,16 @@ TICK_DECIMAL_PLACES = 9
 MAX_LOT_SIZE = 1_000_000
 
 
+# An exchange-local wall time (the zone is the exchange's): RFC 3339's partial-time, not its full-time with an
+# offset, which JSON Schema's "time" format would demand of every value.
+WallTime = Annotated[time, Field(json_schema_extra={"format": "partial-time"}, examples=["09:30:00"])]
+
+
 class Session(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    open: time
-    close: time
+    open: WallTime
+    close: WallTime
 
     @model_validator(mode="after")
     def _open_before_close(self) -> Self:

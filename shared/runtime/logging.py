@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-from shared.text_bounds import MAX_LOG_VALUE_CHARS, clip
+from shared.text_bounds import MAX_LOG_TRACEBACK_CHARS, MAX_LOG_VALUE_CHARS, clip, clip_middle
+
+TRACEBACK_KEYS: Final = frozenset({"exception", "stack"})  # kept head and tail: the end says what failed
 
 
 def truncate_long_values(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -24,7 +26,11 @@ def truncate_long_values(_: WrappedLogger, __: str, event_dict: EventDict) -> Ev
         text = value if isinstance(value, str) else None
         if text is None and not isinstance(value, int | float | bool | type(None)):
             text = str(value)
-        if text is not None and len(text) > MAX_LOG_VALUE_CHARS:
+        if text is None:
+            continue
+        if key in TRACEBACK_KEYS:
+            event_dict[key] = clip_middle(text, MAX_LOG_TRACEBACK_CHARS)
+        elif len(text) > MAX_LOG_VALUE_CHARS:
             event_dict[key] = clip(text, MAX_LOG_VALUE_CHARS)
     return event_dict
 

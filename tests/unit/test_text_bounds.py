@@ -16,6 +16,7 @@ from shared.events import BacktestFailed, IngestFailed, RowError, Warnings, make
 from shared.runtime.logging import truncate_long_values
 from shared.strategy_types import ParameterError, get_strategy_type
 from shared.text_bounds import (
+    MAX_LOG_TRACEBACK_CHARS,
     MAX_LOG_VALUE_CHARS,
     MAX_ROW_ERRORS,
     MAX_SUMMARY_CHARS,
@@ -96,3 +97,13 @@ def test_long_log_values_are_cut_and_short_ones_kept() -> None:
     line = json.dumps(bounded)
     assert len(line) < 3 * MAX_LOG_VALUE_CHARS
     assert structlog.processors.JSONRenderer()(None, "info", bounded) == line
+
+
+def test_a_long_traceback_keeps_its_start_and_its_end() -> None:
+    frames = "".join(f'  File "frame{i}.py", line {i}, in f\n' for i in range(2000))
+    traceback = "Traceback (most recent call last):\n" + frames + "TypeError: the real cause"
+    bounded = truncate_long_values(None, "error", {"exception": traceback})["exception"]
+    assert len(bounded) <= MAX_LOG_TRACEBACK_CHARS
+    assert bounded.startswith("Traceback (most recent call last):")
+    assert bounded.endswith("TypeError: the real cause")  # what failed survives the cut
+    assert "characters cut" in bounded
