@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.models.enums import AssetClass, Currency
 
@@ -22,7 +22,17 @@ MAX_LOT_SIZE = 1_000_000
 
 # An exchange-local wall time (the zone is the exchange's): RFC 3339's partial-time, not its full-time with an
 # offset, which JSON Schema's "time" format would demand of every value.
-WallTime = Annotated[time, Field(json_schema_extra={"format": "partial-time"}, examples=["09:30:00"])]
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a session time is the exchange's wall time: give it without an offset (09:30:00)")
+    return value
+
+
+WallTime = Annotated[
+    time,
+    AfterValidator(_without_offset),
+    Field(json_schema_extra={"format": "partial-time"}, examples=["09:30:00"]),
+]
 
 
 class Session(BaseModel):

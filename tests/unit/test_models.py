@@ -368,3 +368,10 @@ def test_response_models_follow_the_seed() -> None:
         BacktestStatusResponse(id=uuid.uuid4(), status="RUNNING", progress_pct=101, estimated_completion=None,
                                error_message=None)  # fmt: skip
     assert date(2024, 1, 1)  # keeps the date import honest for readers of the dates above
+
+
+def test_a_session_time_with_an_offset_is_refused_not_compared() -> None:
+    from shared.models.instrument import Session
+
+    with pytest.raises(ValidationError, match="without an offset"):
+        Session.model_validate({"open": "09:30:00Z", "close": "16:00:00"})
