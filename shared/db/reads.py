@@ -239,6 +239,7 @@ class SeriesDays(BaseModel):
     bars: int
     days: list[date]  # UTC dates holding at least one bar, in order
     last_import: datetime | None  # the last import that changed the series (None: before versioning)
+    adjustment: str  # how its prices were imported: RAW, or ADJUSTED (by Adj Close)
 
 
 # Aggregated in SQL, one row per UTC day and series first: millions of minute bars become a few thousand rows.
@@ -253,9 +254,12 @@ WITH days AS (
 SELECT d.instrument_id, d.timeframe, i.exchange, min(d.first_bar) AS first_bar, max(d.last_bar) AS last_bar,
        sum(d.bars)::int8 AS bars, array_agg(d.day ORDER BY d.day) AS days,
        coalesce((SELECT max(v.recorded_at) FROM ingest.market_data_versions v
-                  WHERE v.instrument_id = d.instrument_id AND v.timeframe = d.timeframe), max(d.written)) AS last_import
+                  WHERE v.instrument_id = d.instrument_id AND v.timeframe = d.timeframe), max(d.written))
+           AS last_import,
+       coalesce(a.price_adjustment, 'RAW') AS adjustment
   FROM days d LEFT JOIN api.instruments i ON i.id = d.instrument_id
- GROUP BY d.instrument_id, d.timeframe, i.exchange
+  LEFT JOIN ingest.series_adjustment a ON a.instrument_id = d.instrument_id AND a.timeframe = d.timeframe
+ GROUP BY d.instrument_id, d.timeframe, i.exchange, a.price_adjustment
  ORDER BY d.instrument_id, d.timeframe
 """
 

@@ -39,6 +39,7 @@ class Series:
     bars: int
     days: list[date]
     last_import: datetime | None = None
+    adjustment: str = "RAW"
 
 
 def _series(days: list[date], exchange: str | None = "NASDAQ") -> Series:

@@ -16,8 +16,6 @@ from shared.calendars import UnknownExchangeError, calendar_for
 from shared.quality import session_gaps
 
 MAX_GAP_RANGES: Final = 5  # listed per series; `gap_ranges` counts them all
-# Prices as imported: no adjustment is applied to stored bars yet.
-RAW: Final = "RAW"
 
 
 class SeriesDays(Protocol):
@@ -39,6 +37,8 @@ class SeriesDays(Protocol):
     def days(self) -> list[date]: ...
     @property
     def last_import(self) -> datetime | None: ...
+    @property
+    def adjustment(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,6 @@ def series_coverage(series: SeriesDays) -> SeriesCoverage:
         gap_sessions=gaps.missing if gaps is not None else None,
         gap_ranges=len(gaps.ranges) if gaps is not None else None,
         gaps=gaps.ranges[:MAX_GAP_RANGES] if gaps is not None else [],
-        adjustment=RAW,
+        adjustment=series.adjustment,
         last_import=series.last_import,
     )
