@@ -338,7 +338,7 @@ def test_the_cli_submits_waits_and_shows_the_result(api: Api, tmp_path: Path) ->
     bad = bts("sweep", "submit", "--type", "SMA_CROSSOVER", "-g", "fast_period=5,0", "-g", "slow_period=30",
               "-i", "SWA.NASDAQ", "--start", PERIOD["start_date"], "--end", PERIOD["end_date"], env=env)  # fmt: skip
     assert bad.returncode == 1
-    assert "body.grid.fast_period.1" in bad.stderr
+    assert "--grid (fast_period.1)" in bad.stderr  # the CLI names its flag, not the API field
     malformed = bts("sweep", "submit", "--type", "SMA_CROSSOVER", "-g", "fast_period", "-i", "SWA.NASDAQ",
                     "--start", PERIOD["start_date"], "--end", PERIOD["end_date"], env=env)  # fmt: skip
     assert malformed.returncode == 1
