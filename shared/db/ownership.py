@@ -1,4 +1,4 @@
-"""Who owns which tables and who may read them: the ownership table of ARCHITECTURE.md as data.
+"""Who owns which tables and who may read them: the ownership table of docs/architecture.md as data.
 
 Each service owns one schema and logs in with its own role; reads across a boundary go through
 the read-only grants listed here (applied by `shared.db.bootstrap.apply_grants`).
@@ -27,8 +27,16 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         schema="api",
         role="bts_api",
         owns=(
-            "users", "api_keys", "instruments", "strategies", "backtest_configurations",
-            "import_jobs", "backtest_status", "sweeps", "sweep_children", "corporate_actions",
+            "users",
+            "api_keys",
+            "instruments",
+            "strategies",
+            "backtest_configurations",
+            "import_jobs",
+            "backtest_status",
+            "sweeps",
+            "sweep_children",
+            "corporate_actions",
         ),
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),
@@ -72,10 +80,15 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         role="bts_reporting",
         owns=("performance_reports", "sweep_reports", "report_failures"),
         # a sweep report needs the sweep and its children's rows: what users defined, owned by the gateway
-        reads=("engine.backtest_results", "engine.trades", "engine.portfolio_snapshots", "api.sweeps",
-               "api.sweep_children"),
+        reads=(
+            "engine.backtest_results",
+            "engine.trades",
+            "engine.portfolio_snapshots",
+            "api.sweeps",
+            "api.sweep_children",
+        ),
     ),
-}  # fmt: skip
+}
 
 
 def schema_of(service: str) -> ServiceSchema:

@@ -1,4 +1,4 @@
-"""Typed parameter schemas of the built-in strategy types (the names ARCHITECTURE.md fixes).
+"""Typed parameter schemas of the built-in strategy types (the names docs/engine.md lists).
 
 Unknown names are errors. Which schema belongs to which type is the registry's business
 (`shared.strategy_types`): plugins add their own types and schemas there.
@@ -13,9 +13,13 @@ from pydantic import Field, model_validator
 from shared.strategy_types import ParameterError, StrategyParameters, validate_parameters
 
 __all__ = [
-    "MeanReversionParameters", "MomentumParameters", "ParameterError", "SmaCrossoverParameters",
-    "StrategyParameters", "validate_parameters",
-]  # fmt: skip
+    "MeanReversionParameters",
+    "MomentumParameters",
+    "ParameterError",
+    "SmaCrossoverParameters",
+    "StrategyParameters",
+    "validate_parameters",
+]
 
 # Bounds of the built-in parameters: every window fits decades of daily bars (or weeks of minute bars), and a
 # threshold beyond them would never trigger.

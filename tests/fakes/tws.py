@@ -2,7 +2,7 @@
 client runs over TCP in the tests: handshake, the sync requests of `IB.connect`, reqHistoricalData (20)
 answered with historicalData (17), and error messages (4) such as pacing violations (162).
 
-Layouts follow `../shared/design/tws-protocol-notes.md` (server version 157: errors without the
+Layouts follow the TWS protocol as ib_async 2.1.0 reads it (server version 157: errors without the
 advancedOrderRejectJson field).
 """
 
@@ -103,8 +103,9 @@ def default_bars(request: HistoricalRequest) -> list[FakeBar]:
 def _bar(label: str, ts: datetime, volume: int) -> FakeBar:
     open_ = price_at(ts)
     close = price_at(ts + timedelta(minutes=1))
-    return FakeBar(label, open_, max(open_, close) + 0.05, min(open_, close) - 0.05, close, volume,
-                   round((open_ + close) / 2, 4))  # fmt: skip
+    return FakeBar(
+        label, open_, max(open_, close) + 0.05, min(open_, close) - 0.05, close, volume, round((open_ + close) / 2, 4)
+    )
 
 
 def _frame(*fields: object) -> bytes:
@@ -188,10 +189,19 @@ class FakeTws:
 
     def _historical(self, f: list[str], writer: asyncio.StreamWriter) -> bool:
         request = HistoricalRequest(
-            req_id=int(f[1]), symbol=f[3], sec_type=f[4], exchange=f[9], primary_exchange=f[10], currency=f[11],
-            end=f[15], bar_size=f[16], duration=f[17], use_rth=f[18] == "1", what_to_show=f[19],
+            req_id=int(f[1]),
+            symbol=f[3],
+            sec_type=f[4],
+            exchange=f[9],
+            primary_exchange=f[10],
+            currency=f[11],
+            end=f[15],
+            bar_size=f[16],
+            duration=f[17],
+            use_rth=f[18] == "1",
+            what_to_show=f[19],
             format_date=int(f[20]),
-        )  # fmt: skip
+        )
         self.requests.append(request)
         n = len(self.requests)
         if n in self.drop_connection_on:
@@ -212,8 +222,9 @@ class FakeTws:
         for b in bars:
             flat += [b.date, b.open, b.high, b.low, b.close, b.volume, b.wap, b.bar_count]
         start = (request.end_datetime - request.span).strftime("%Y%m%d %H:%M:%S")
-        writer.write(_frame(17, request.req_id, start, request.end_datetime.strftime("%Y%m%d %H:%M:%S"), len(bars),
-                            *flat))  # fmt: skip
+        writer.write(
+            _frame(17, request.req_id, start, request.end_datetime.strftime("%Y%m%d %H:%M:%S"), len(bars), *flat)
+        )
         return True
 
 

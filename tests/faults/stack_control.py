@@ -38,7 +38,7 @@ from shared.kafka.lag import consumer_lag, high_watermarks
 from shared.models import BacktestConfiguration, DataSource, StrategyType, Timeframe
 from shared.settings import Settings
 
-# Which group consumes which topic (the ownership table of ARCHITECTURE.md, as the services wire it).
+# Which group consumes which topic (the ownership table of docs/architecture.md, as the services wire it).
 CONSUMERS: dict[str, tuple[str, ...]] = {
     topics.INGEST_REQUESTED: ("bts-ingest",),
     topics.BACKTEST_REQUESTED: ("bts-engine", "bts-api"),
@@ -210,12 +210,18 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def live_stack(state_dir: Path, services: tuple[str, ...] = SERVICE_NAMES,
-               tansu_storage: str = "memory://tansu/") -> Iterator[LiveStack]:  # fmt: skip
+def live_stack(
+    state_dir: Path, services: tuple[str, ...] = SERVICE_NAMES, tansu_storage: str = "memory://tansu/"
+) -> Iterator[LiveStack]:
     """Embedded PostgreSQL and Tansu (whatever BTS_* says: these tests must own the parts they break),
     migrated, topics created, `services` started and ready."""
-    settings = Settings(state_dir=state_dir, api_url=f"http://127.0.0.1:{free_port()}", database_url=None,
-                        kafka_bootstrap=None, tansu_storage=tansu_storage)  # fmt: skip
+    settings = Settings(
+        state_dir=state_dir,
+        api_url=f"http://127.0.0.1:{free_port()}",
+        database_url=None,
+        kafka_bootstrap=None,
+        tansu_storage=tansu_storage,
+    )
     stack = Stack(settings, say=lambda line: None, service_names=services)
     try:
         stack.start(ready_timeout=180)
@@ -228,14 +234,22 @@ def live_stack(state_dir: Path, services: tuple[str, ...] = SERVICE_NAMES,
 def s3_endpoint() -> Iterator[dict[str, str]]:
     """moto's S3 server on a free loopback port with bucket `tansu`; yields the AWS_* variables for Tansu."""
     port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: port_open("127.0.0.1", port), 30, f"moto_server on port {port}")
         endpoint = f"http://127.0.0.1:{port}"
         httpx.put(f"{endpoint}/tansu", timeout=10).raise_for_status()
-        yield {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "eu-west-2",
-               "AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true"}  # fmt: skip
+        yield {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "eu-west-2",
+            "AWS_ENDPOINT": endpoint,
+            "AWS_ALLOW_HTTP": "true",
+        }
     finally:
         stop_process(server)
 
@@ -256,20 +270,32 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 # -- work the tests publish ----------------------------------------------------------------------------------
-def backtest_event(user: uuid.UUID, instruments: list[str], start: date = date(2020, 1, 1),
-                   end: date = date(2020, 12, 31), backtest_id: uuid.UUID | None = None) -> Envelope[Any]:  # fmt: skip
+def backtest_event(
+    user: uuid.UUID,
+    instruments: list[str],
+    start: date = date(2020, 1, 1),
+    end: date = date(2020, 12, 31),
+    backtest_id: uuid.UUID | None = None,
+) -> Envelope[Any]:
     """A backtest.requested as an outside producer would publish it (SMA 5/20 on daily bars)."""
-    config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=instruments, start_date=start,
-                                   end_date=end, position_size_pct=5)  # fmt: skip
+    config = BacktestConfiguration(
+        strategy_id=uuid.uuid4(), instrument_ids=instruments, start_date=start, end_date=end, position_size_pct=5
+    )
     strategy = StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER, parameters={"fast_period": 5, "slow_period": 20})
-    request = BacktestRequested(backtest_id=backtest_id or uuid.uuid4(), user_id=user, configuration=config,
-                                strategy=strategy)  # fmt: skip
+    request = BacktestRequested(
+        backtest_id=backtest_id or uuid.uuid4(), user_id=user, configuration=config, strategy=strategy
+    )
     return make_event(topics.BACKTEST_REQUESTED, request, source="test/faults", subject=str(request.backtest_id))
 
 
 def ingest_event(instrument: str, csv_path: Path, job_id: uuid.UUID | None = None) -> Envelope[Any]:
-    request = IngestRequested(job_id=job_id or uuid.uuid4(), source=DataSource.CSV_FILE, instrument_id=instrument,
-                              timeframe=Timeframe.BAR_DAILY, file_uri=csv_path.as_uri())  # fmt: skip
+    request = IngestRequested(
+        job_id=job_id or uuid.uuid4(),
+        source=DataSource.CSV_FILE,
+        instrument_id=instrument,
+        timeframe=Timeframe.BAR_DAILY,
+        file_uri=csv_path.as_uri(),
+    )
     return make_event(topics.INGEST_REQUESTED, request, source="test/faults", subject=str(request.job_id))
 
 
@@ -284,8 +310,9 @@ async def register_instrument(database_url: str, instrument: str) -> None:
             "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
             "trading_hours, margin_requirement) VALUES ($1, $2, 'NASDAQ', 'EQUITY', 'USD', 0.01, 1, '{}', 25) "
             "ON CONFLICT DO NOTHING",
-            instrument, instrument.split(".")[0],
-        )  # fmt: skip
+            instrument,
+            instrument.split(".")[0],
+        )
     finally:
         await conn.close()
 

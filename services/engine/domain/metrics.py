@@ -1,6 +1,6 @@
 """The seed's metrics JSON from a daily equity curve, closed trades and benchmark closes.
 
-Conventions (ARCHITECTURE.md): daily returns of the daily portfolio values, 252 periods a year,
+Conventions (docs/engine.md): daily returns of the daily portfolio values, 252 periods a year,
 risk-free 0, empyrical's definitions (Sharpe, Sortino, annual volatility, max drawdown as a
 negative fraction, alpha/beta against the benchmark's daily closes); CAGR on calendar days; trade
 statistics over closed round trips with pnl net of commission (a trade still open at the end is
