@@ -117,12 +117,16 @@ class Measured:
 
 
 def _request(instrument_ids: list[str], start: date, end: date, timeframe: str, **config: Any) -> BacktestRequested:
-    configuration = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=instrument_ids,
-                                          start_date=start, end_date=end, **config)  # fmt: skip
-    return BacktestRequested(backtest_id=uuid.uuid4(), user_id=uuid.uuid4(), configuration=configuration,
-                             timeframe=timeframe,
-                             strategy=StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER,
-                                                   parameters=SMA))  # fmt: skip
+    configuration = BacktestConfiguration(
+        strategy_id=uuid.uuid4(), instrument_ids=instrument_ids, start_date=start, end_date=end, **config
+    )
+    return BacktestRequested(
+        backtest_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        configuration=configuration,
+        timeframe=timeframe,
+        strategy=StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER, parameters=SMA),
+    )
 
 
 class Runner:
@@ -157,8 +161,9 @@ class Runner:
             )
             outbox = await conn.fetchval(
                 "SELECT count(*) FROM engine.outbox WHERE topic = $1 AND payload -> 'data' ->> 'backtest_id' = $2",
-                topics.BACKTEST_COMPLETED, str(request.backtest_id),
-            )  # fmt: skip
+                topics.BACKTEST_COMPLETED,
+                str(request.backtest_id),
+            )
         if status != "COMPLETED" or outbox < 1:
             raise RuntimeError(f"the benchmark's backtest did not complete: {status} {error} (outbox rows: {outbox})")
         return seconds
@@ -170,16 +175,24 @@ class Runner:
 
     async def trades(self, request: BacktestRequested) -> int:
         async with self.pool.acquire() as conn:
-            return int(await conn.fetchval("SELECT trades_count FROM engine.backtest_results WHERE id = $1",
-                                           request.backtest_id))  # fmt: skip
+            return int(
+                await conn.fetchval(
+                    "SELECT trades_count FROM engine.backtest_results WHERE id = $1", request.backtest_id
+                )
+            )
 
 
 async def daily_case(runner: Runner, folder: Path, repeats: int) -> Figures:
     await load_daily_symbols(runner.admin_url, folder, DAILY_SYMBOLS, start="2019-01-01", end="2024-12-31")
 
     def request() -> BacktestRequested:
-        return _request([f"{s}.NASDAQ" for s in DAILY_SYMBOLS[:3]], date(2019, 1, 1), date(2024, 12, 31),
-                        "BAR_DAILY", position_size_pct=Decimal(5))  # fmt: skip
+        return _request(
+            [f"{s}.NASDAQ" for s in DAILY_SYMBOLS[:3]],
+            date(2019, 1, 1),
+            date(2024, 12, 31),
+            "BAR_DAILY",
+            position_size_pct=Decimal(5),
+        )
 
     bare_input = await runner.bare_input(job_from_request(request()))
     run_backtest(bare_input)  # warm-up: imports and first-use costs
@@ -195,8 +208,9 @@ async def daily_case(runner: Runner, folder: Path, repeats: int) -> Figures:
         last = request()
         with Measured(full, repeats):
             await runner.full(last)
-    return Figures("daily", sum(len(b) for b in bare_input.bars.values()), await runner.trades(last), bare,
-                   bare_plain, full)  # fmt: skip
+    return Figures(
+        "daily", sum(len(b) for b in bare_input.bars.values()), await runner.trades(last), bare, bare_plain, full
+    )
 
 
 async def minute_case(runner: Runner, folder: Path, bars: int) -> Figures:
@@ -204,8 +218,14 @@ async def minute_case(runner: Runner, folder: Path, bars: int) -> Figures:
     await load_daily_symbols(runner.admin_url, folder, ("SPY",), start="2019-01-01", end="2024-12-31")
 
     def request() -> BacktestRequested:
-        return _request([FX_PAIR], date(2022, 1, 3), last_bar.date(), "BAR_1MIN", position_size_pct=Decimal(5),
-                        commission_model={"type": "PERCENT", "percent": "0.002", "minimum": "2.00"})  # fmt: skip
+        return _request(
+            [FX_PAIR],
+            date(2022, 1, 3),
+            last_bar.date(),
+            "BAR_1MIN",
+            position_size_pct=Decimal(5),
+            commission_model={"type": "PERCENT", "percent": "0.002", "minimum": "2.00"},
+        )
 
     # Warm-up on a small slice: imports and first-use costs, outside both measurements.
     warm = _request([FX_PAIR], date(2022, 1, 3), date(2022, 2, 28), "BAR_1MIN", position_size_pct=Decimal(5))
@@ -242,8 +262,10 @@ async def measure(case: str, bars: int, repeats: int, admin_url: str, bootstrap:
 
 def report(figures: Figures, resettable: bool) -> None:
     if figures.case == "daily":
-        print(f"case: 3 instruments x 6 years daily ({figures.bars:,} bars), SMA 10/30, {figures.trades} trades "
-              "(best of the repeats)")  # fmt: skip
+        print(
+            f"case: 3 instruments x 6 years daily ({figures.bars:,} bars), SMA 10/30, {figures.trades} trades "
+            "(best of the repeats)"
+        )
     else:
         print(f"case: EUR/USD 24/5, {figures.bars:,} one-minute bars, SMA 10/30, {figures.trades:,} trades")
     rows = [
@@ -252,8 +274,10 @@ def report(figures: Figures, resettable: bool) -> None:
         ("engine: request consumed -> stored COMPLETED + outbox row", figures.full),
     ]
     for label, step in rows:
-        print(f"  {label}: {step.seconds:.3f} s (CPU of this process {step.cpu_s:.3f} s; RSS {step.rss_before_mb:.0f} "
-              f"MB before, peak {step.peak_mb:.0f} MB)")  # fmt: skip
+        print(
+            f"  {label}: {step.seconds:.3f} s (CPU of this process {step.cpu_s:.3f} s; RSS {step.rss_before_mb:.0f} "
+            f"MB before, peak {step.peak_mb:.0f} MB)"
+        )
     bare, plain, full = figures.bare.seconds, figures.bare_no_analysis.seconds, figures.full.seconds
     goal = "goal <= 0.25 s added" if figures.case == "daily" else "goal <= 1.25x"
     print(f"  added: {full - bare:.3f} s; ratio {full / bare:.3f}  ({goal})")
@@ -275,8 +299,11 @@ def main() -> None:
             from bts.migrations import migrate_all
 
             migrate_all(endpoints.database_url, settings.db_role_password)
-            figures = asyncio.run(measure(args.case, args.bars, args.repeats, endpoints.database_url,
-                                          endpoints.kafka_bootstrap, Path(tmp)))  # fmt: skip
+            figures = asyncio.run(
+                measure(
+                    args.case, args.bars, args.repeats, endpoints.database_url, endpoints.kafka_bootstrap, Path(tmp)
+                )
+            )
     for item in figures:
         report(item, resettable)
 

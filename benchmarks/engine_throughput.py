@@ -81,19 +81,29 @@ class Bench:
         events = []
         for user in users:
             if minute:
-                event = request_event(user, [FX_PAIR], date(2022, 1, 3), self.last_bar,
-                                      {"fast_period": 10, "slow_period": 30}, timeframe="BAR_1MIN",
-                                      commission_model=FX_COSTS, position_size_pct=Decimal(5))  # fmt: skip
+                event = request_event(
+                    user,
+                    [FX_PAIR],
+                    date(2022, 1, 3),
+                    self.last_bar,
+                    {"fast_period": 10, "slow_period": 30},
+                    timeframe="BAR_1MIN",
+                    commission_model=FX_COSTS,
+                    position_size_pct=Decimal(5),
+                )
             else:
-                event = request_event(user, ["THRA.NASDAQ"], date(2020, 1, 1), date(2021, 12, 31),
-                                      {"fast_period": 5, "slow_period": 20})  # fmt: skip
+                event = request_event(
+                    user, ["THRA.NASDAQ"], date(2020, 1, 1), date(2021, 12, 31), {"fast_period": 5, "slow_period": 20}
+                )
             events.append((event, str(user)))
         return events
 
     def measure(self, replicas: int) -> float:
         self.round += 1
-        started = [EngineReplica(self.admin_url, self.bootstrap, self.folder, f"r{self.round}-engine-{n}")
-                   for n in range(replicas)]  # fmt: skip
+        started = [
+            EngineReplica(self.admin_url, self.bootstrap, self.folder, f"r{self.round}-engine-{n}")
+            for n in range(replicas)
+        ]
         try:
             for replica in started:
                 replica.wait_ready()

@@ -87,9 +87,16 @@ def _completed_backtest(settings: Settings, stack: Stack) -> str:
     with Gateway(settings.model_copy(update={"api_key": stack.demo_key})) as gateway:
         register_and_load(gateway, write_sample_files(stack.state_dir / "samples"))
         strategy_id = next(iter(create_strategies(gateway).values()))
-        accepted = gateway.post("/backtests", json={
-            "strategy_id": strategy_id, "instrument_ids": ["AAPL.NASDAQ", "MSFT.NASDAQ", "GOOG.NASDAQ"],
-            "start_date": "2019-01-02", "end_date": "2024-12-31", "position_size_pct": "10"})  # fmt: skip
+        accepted = gateway.post(
+            "/backtests",
+            json={
+                "strategy_id": strategy_id,
+                "instrument_ids": ["AAPL.NASDAQ", "MSFT.NASDAQ", "GOOG.NASDAQ"],
+                "start_date": "2019-01-02",
+                "end_date": "2024-12-31",
+                "position_size_pct": "10",
+            },
+        )
         final = wait_all(gateway, {accepted["id"]: "SMA"})
         if final[accepted["id"]]["status"] != "COMPLETED":
             raise SystemExit(f"the benchmark's backtest did not complete: {final[accepted['id']]}")
@@ -134,9 +141,14 @@ def main() -> None:
                 wrk("GET /backtests/{id}", base, args.seconds, args.connections, stack.demo_key),
                 wrk("GET /backtests/{id}/result", base + "/result", args.seconds, args.connections, stack.demo_key),
                 # for comparison, a read that always goes to the database (key cached, list query, validation)
-                wrk("GET /backtests?limit=1", f"{settings.api_url}/api/v1/backtests?limit=1", args.seconds,
-                    args.connections, stack.demo_key),
-            ]  # fmt: skip
+                wrk(
+                    "GET /backtests?limit=1",
+                    f"{settings.api_url}/api/v1/backtests?limit=1",
+                    args.seconds,
+                    args.connections,
+                    stack.demo_key,
+                ),
+            ]
         finally:
             stop_process(bare)
             stack.stop()
@@ -144,8 +156,10 @@ def main() -> None:
     print(f"\n{args.connections} connections, {args.seconds} s each, wrk on loopback (2 threads)")
     print(f"{'endpoint':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")
     for load in loads:
-        print(f"{load.name:<30} {load.requests_per_s:>9.0f} {load.p50_ms:>8.2f} {load.p99_ms:>8.2f} "
-              f"{load.requests_per_s / floor:>8.2f} {load.errors:>7}")  # fmt: skip
+        print(
+            f"{load.name:<30} {load.requests_per_s:>9.0f} {load.p50_ms:>8.2f} {load.p99_ms:>8.2f} "
+            f"{load.requests_per_s / floor:>8.2f} {load.errors:>7}"
+        )
     print("goal: >= 0.50 of the bare endpoint's throughput and p99 < 50 ms")
 
 

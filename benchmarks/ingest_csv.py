@@ -61,8 +61,11 @@ def floor_seconds(url: str, path: Path) -> float:
         "CREATE TABLE ingest.copy_floor (LIKE ingest.market_data INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
         'PRIMARY KEY (instrument_id, timeframe, "timestamp")) PARTITION BY RANGE ("timestamp")',
     )
-    psql(url, f"ALTER TABLE ingest.copy_floor ALTER instrument_id SET DEFAULT '{INSTRUMENT}', "
-              "ALTER timeframe SET DEFAULT 'BAR_1MIN'")  # fmt: skip
+    psql(
+        url,
+        f"ALTER TABLE ingest.copy_floor ALTER instrument_id SET DEFAULT '{INSTRUMENT}', "
+        "ALTER timeframe SET DEFAULT 'BAR_1MIN'",
+    )
     psql(url, "SELECT ingest.ensure_partitions('ingest.copy_floor'::regclass, 'month', '2019-01-01', '2024-12-31')")
     return psql(
         url,
@@ -119,8 +122,10 @@ def main() -> None:
         floor = floor_seconds(url, path)
         child = subprocess.run(
             [sys.executable, "-m", "benchmarks.ingest_csv", "--child", url, str(path)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         result = json.loads(child.stdout.strip().splitlines()[-1])
         assert result["rows"] == args.rows, result
         floor_rate, ingest_rate = args.rows / floor, args.rows / result["seconds"]

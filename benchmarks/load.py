@@ -65,20 +65,28 @@ def requests(users: int, per_user: int) -> list[Envelope[BacktestRequested]]:
     events = []
     for _ in range(per_user):
         for user in people:
-            config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=[INSTRUMENT], start_date=START,
-                                           end_date=END, position_size_pct=5)  # fmt: skip
-            strategy = StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER,
-                                    parameters={"fast_period": 5, "slow_period": 20})  # fmt: skip
+            config = BacktestConfiguration(
+                strategy_id=uuid.uuid4(),
+                instrument_ids=[INSTRUMENT],
+                start_date=START,
+                end_date=END,
+                position_size_pct=5,
+            )
+            strategy = StrategySpec(
+                strategy_type=StrategyType.SMA_CROSSOVER, parameters={"fast_period": 5, "slow_period": 20}
+            )
             data = BacktestRequested(backtest_id=uuid.uuid4(), user_id=user, configuration=config, strategy=strategy)
-            events.append(make_event(topics.BACKTEST_REQUESTED, data, source="bench/load",
-                                     subject=str(data.backtest_id)))  # fmt: skip
+            events.append(
+                make_event(topics.BACKTEST_REQUESTED, data, source="bench/load", subject=str(data.backtest_id))
+            )
     return events
 
 
 async def prepare(database_url: str, folder: Path) -> None:
     """The instrument and SPY (the default benchmark) with half a year of daily bars."""
-    await load_daily_symbols(database_url, folder, (INSTRUMENT.split(".")[0], "SPY"), start=START.isoformat(),
-                             end=END.isoformat())  # fmt: skip
+    await load_daily_symbols(
+        database_url, folder, (INSTRUMENT.split(".")[0], "SPY"), start=START.isoformat(), end=END.isoformat()
+    )
 
 
 async def engine_lag(bootstrap: str) -> int:
@@ -90,22 +98,31 @@ async def _publish(bootstrap: str, events: list[Envelope[BacktestRequested]]) ->
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
-        sends = [await producer.send(e.type, e.model_dump_json().encode(), key=str(e.data.user_id).encode())
-                 for e in events]  # fmt: skip
+        sends = [
+            await producer.send(e.type, e.model_dump_json().encode(), key=str(e.data.user_id).encode()) for e in events
+        ]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
 
 
 async def _finished(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> int:
-    return int(await conn.fetchval(
-        "SELECT count(*) FROM engine.backtest_results WHERE id = ANY($1::uuid[]) AND status IN ('COMPLETED', 'FAILED')",
-        ids,
-    ))  # fmt: skip
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM engine.backtest_results "
+            "WHERE id = ANY($1::uuid[]) AND status IN ('COMPLETED', 'FAILED')",
+            ids,
+        )
+    )
 
 
-async def run_load(bootstrap: str, database_url: str, events: list[Envelope[BacktestRequested]],
-                   within: float = 1800, progress: Any = None) -> LoadReport:  # fmt: skip
+async def run_load(
+    bootstrap: str,
+    database_url: str,
+    events: list[Envelope[BacktestRequested]],
+    within: float = 1800,
+    progress: Any = None,
+) -> LoadReport:
     """Publish `events`, wait until every result is stored, sample the engine group's lag meanwhile, then
     wait for the lag to be zero. A warm-up request first: the engine's first run pays one-off costs and
     the group starts committing on the topic (lag is reported per group from its first commit)."""
@@ -132,10 +149,13 @@ async def run_load(bootstrap: str, database_url: str, events: list[Envelope[Back
             if progress is not None:
                 progress(done, len(ids))
             await asyncio.sleep(0.1)
-        rows = list(await conn.fetch(
-            "SELECT id, user_id, status, started_at, completed_at FROM engine.backtest_results "
-            "WHERE id = ANY($1::uuid[])", ids,
-        ))  # fmt: skip
+        rows = list(
+            await conn.fetch(
+                "SELECT id, user_id, status, started_at, completed_at FROM engine.backtest_results "
+                "WHERE id = ANY($1::uuid[])",
+                ids,
+            )
+        )
         wall = (max(r["completed_at"] for r in rows) - published_at).total_seconds()
         lag = await engine_lag(bootstrap)
         while lag:  # the group commits after each record: the last commit closes the lag
@@ -154,9 +174,17 @@ async def baseline(database_url: str, events: list[Envelope[BacktestRequested]])
     from services.engine.backtest_job import run_job
 
     try:
-        jobs = [job_from_request(e.data.model_copy(update={
-            "backtest_id": uuid.uuid4(), "configuration": e.data.configuration.model_copy(update={"id": uuid.uuid4()}),
-        })) for e in events]  # fmt: skip
+        jobs = [
+            job_from_request(
+                e.data.model_copy(
+                    update={
+                        "backtest_id": uuid.uuid4(),
+                        "configuration": e.data.configuration.model_copy(update={"id": uuid.uuid4()}),
+                    }
+                )
+            )
+            for e in events
+        ]
         await run_job(pool, job_from_request(requests(1, 1)[0].data))  # warm-up, as for the service
         started = time.perf_counter()
         for job in jobs:
@@ -182,17 +210,25 @@ def main() -> None:
         events = requests(users, per_user)
         report = asyncio.run(run_load(bootstrap, url, events))
         failed = sum(1 for r in report.results if r["status"] != "COMPLETED")
-        print(f"load: {report.requests} backtest.requested from {users} users x {per_user}, one engine service, "
-              f"SMA 5/20 on {INSTRUMENT} daily {START}..{END}")  # fmt: skip
-        print(f"wall time (first publish -> last stored result): {report.wall_s:.1f} s; "
-              f"throughput {report.throughput:.2f} backtests/s; failed {failed}")  # fmt: skip
-        print(f"peak lag of {ENGINE_GROUP} on {topics.BACKTEST_REQUESTED}: {report.peak_lag}; "
-              f"after the run: {report.lag_after}")  # fmt: skip
+        print(
+            f"load: {report.requests} backtest.requested from {users} users x {per_user}, one engine service, "
+            f"SMA 5/20 on {INSTRUMENT} daily {START}..{END}"
+        )
+        print(
+            f"wall time (first publish -> last stored result): {report.wall_s:.1f} s; "
+            f"throughput {report.throughput:.2f} backtests/s; failed {failed}"
+        )
+        print(
+            f"peak lag of {ENGINE_GROUP} on {topics.BACKTEST_REQUESTED}: {report.peak_lag}; "
+            f"after the run: {report.lag_after}"
+        )
         if not args.no_baseline:
             seconds = asyncio.run(baseline(url, events))
             rate = len(events) / seconds
-            print(f"baseline (same runs in process, no Kafka): {seconds:.1f} s = {rate:.2f} backtests/s; "
-                  f"ratio Kafka path / in process: {report.throughput / rate:.2f}")  # fmt: skip
+            print(
+                f"baseline (same runs in process, no Kafka): {seconds:.1f} s = {rate:.2f} backtests/s; "
+                f"ratio Kafka path / in process: {report.throughput / rate:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,15 @@ def _bars(count: int) -> pd.DataFrame:
     index = pd.date_range("2019-01-02 14:31", periods=count, freq="min", tz="UTC")
     close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.0008, count))), 2)
     open_ = np.round(close * (1 + rng.normal(0, 0.0002, count)), 2)
-    decimals = {name: [Decimal(f"{v:.2f}") for v in values] for name, values in
-                (("open", open_), ("high", np.maximum(open_, close) + 0.02), ("low", np.minimum(open_, close) - 0.02),
-                 ("close", close))}  # fmt: skip
+    decimals = {
+        name: [Decimal(f"{v:.2f}") for v in values]
+        for name, values in (
+            ("open", open_),
+            ("high", np.maximum(open_, close) + 0.02),
+            ("low", np.minimum(open_, close) - 0.02),
+            ("close", close),
+        )
+    }
     return pd.DataFrame({**decimals, "volume": 1_000}, index=index)
 
 
@@ -47,8 +53,18 @@ def main() -> None:
     bars = {INSTRUMENT: _bars(count)}
     parameters = {"fast_period": 20, "slow_period": 100}
     spec = InstrumentSpec(INSTRUMENT, "EQUITY", "USD", Decimal("0.01"), 1, Decimal(25))
-    request = RunInput("SMA_CROSSOVER", parameters, [spec], bars, "BAR_1MIN", Decimal(100_000), Decimal(5),
-                       "PER_SHARE", {"per_share": Decimal("0.005"), "minimum": Decimal("1")}, 1)  # fmt: skip
+    request = RunInput(
+        "SMA_CROSSOVER",
+        parameters,
+        [spec],
+        bars,
+        "BAR_1MIN",
+        Decimal(100_000),
+        Decimal(5),
+        "PER_SHARE",
+        {"per_share": Decimal("0.005"), "minimum": Decimal("1")},
+        1,
+    )
     start = time.perf_counter()
     output = run_backtest(request)
     bare = time.perf_counter() - start
@@ -56,12 +72,20 @@ def main() -> None:
     daily = closes.groupby(closes.index.normalize()).tail(1)
     trades = build_ledger(output.fills, daily, Decimal(100_000), {INSTRUMENT: Decimal(25)}).trades
     job = BacktestJob(
-        backtest_id=uuid.uuid4(), user_id=uuid.uuid4(), configuration_id=uuid.uuid4(), strategy_type="SMA_CROSSOVER",
-        parameters=parameters, instrument_ids=[INSTRUMENT], start_date=date(2019, 1, 1), end_date=date(2024, 12, 31),
-        initial_capital=Decimal(100_000), position_size_pct=Decimal(5),
-        commission_model={"type": "PER_SHARE", "per_share": "0.005", "minimum": "1"}, benchmark_symbol="SPY",
+        backtest_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        configuration_id=uuid.uuid4(),
+        strategy_type="SMA_CROSSOVER",
+        parameters=parameters,
+        instrument_ids=[INSTRUMENT],
+        start_date=date(2019, 1, 1),
+        end_date=date(2024, 12, 31),
+        initial_capital=Decimal(100_000),
+        position_size_pct=Decimal(5),
+        commission_model={"type": "PER_SHARE", "per_share": "0.005", "minimum": "1"},
+        benchmark_symbol="SPY",
         timeframe="BAR_1MIN",
-    )  # fmt: skip
+    )
     run_manifest(job)  # warm-up: versions and the git commit are read once per process
     start = time.perf_counter()
     run_manifest(job, bars, None, trades)

@@ -35,15 +35,31 @@ def backtest_report_data() -> ReportData:
         close = np.round(100 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, len(index)))), 2)
         open_ = np.round(close * (1 + rng.normal(0, 0.002, len(index))), 2)
         bars[symbol] = pd.DataFrame(
-            {"open": open_, "high": np.maximum(open_, close) + 0.3, "low": np.minimum(open_, close) - 0.3,
-             "close": close, "volume": 1e6}, index=index,
-        )  # fmt: skip
+            {
+                "open": open_,
+                "high": np.maximum(open_, close) + 0.3,
+                "low": np.minimum(open_, close) - 0.3,
+                "close": close,
+                "volume": 1e6,
+            },
+            index=index,
+        )
         specs.append(InstrumentSpec(symbol, "EQUITY", "USD", Decimal("0.01"), 1, Decimal(25)))
     params = {"lookback": 10, "entry_z": 1.1, "exit_z": 0.3, "allow_short": True}
     output = run_backtest(
-        RunInput("MEAN_REVERSION", params, specs, bars, "BAR_DAILY", Decimal(100_000), Decimal(5), "PER_SHARE",
-                 {"per_share": Decimal("0.005"), "minimum": Decimal("1.00")}, 1)
-    )  # fmt: skip
+        RunInput(
+            "MEAN_REVERSION",
+            params,
+            specs,
+            bars,
+            "BAR_DAILY",
+            Decimal(100_000),
+            Decimal(5),
+            "PER_SHARE",
+            {"per_share": Decimal("0.005"), "minimum": Decimal("1.00")},
+            1,
+        )
+    )
     closes = pd.DataFrame({k: v["close"] for k, v in bars.items()})
     ledger = build_ledger(output.fills, closes, Decimal(100_000), {s.id: s.margin_pct for s in specs})
     benchmark = pd.Series(300 * np.cumprod(1 + rng.normal(0.0004, 0.01, len(index))), index=index)
@@ -51,16 +67,31 @@ def backtest_report_data() -> ReportData:
     metrics = performance_metrics(equity_curve(ledger), 100_000, closed, benchmark)
     trades = pd.DataFrame([t.__dict__ for t in ledger.trades])
     daily = pd.DataFrame(
-        [{"timestamp": s.timestamp, "cash_balance": s.cash_balance, "total_value": s.total_value,
-          "margin_used": s.margin_used, "buying_power": s.buying_power,
-          "positions": [{k: str(v) for k, v in h.__dict__.items()} for h in s.positions]}
-         for s in ledger.snapshots if s.kind == "DAILY"]
-    )  # fmt: skip
-    config = {"strategy_type": "MEAN_REVERSION", "parameters": params, "instrument_ids": list(bars),
-              "start_date": "2019-01-02", "end_date": "2024-12-31", "initial_capital": "100000",
-              "benchmark_symbol": "SPY"}  # fmt: skip
-    return ReportData(uuid.uuid4(), "COMPLETED", config, metrics, trades, daily,
-                      {k: v["close"] for k, v in bars.items()}, benchmark)  # fmt: skip
+        [
+            {
+                "timestamp": s.timestamp,
+                "cash_balance": s.cash_balance,
+                "total_value": s.total_value,
+                "margin_used": s.margin_used,
+                "buying_power": s.buying_power,
+                "positions": [{k: str(v) for k, v in h.__dict__.items()} for h in s.positions],
+            }
+            for s in ledger.snapshots
+            if s.kind == "DAILY"
+        ]
+    )
+    config = {
+        "strategy_type": "MEAN_REVERSION",
+        "parameters": params,
+        "instrument_ids": list(bars),
+        "start_date": "2019-01-02",
+        "end_date": "2024-12-31",
+        "initial_capital": "100000",
+        "benchmark_symbol": "SPY",
+    }
+    return ReportData(
+        uuid.uuid4(), "COMPLETED", config, metrics, trades, daily, {k: v["close"] for k, v in bars.items()}, benchmark
+    )
 
 
 def ours(data: ReportData) -> tuple[float, int]:

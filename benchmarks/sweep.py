@@ -57,8 +57,10 @@ SYMBOLS = ("BSA", "BSB", "BSC", "SPY")
 INSTRUMENTS = [f"{s}.NASDAQ" for s in SYMBOLS[:3]]
 START, END = date(2019, 1, 1), date(2024, 12, 31)
 POSITION_PCT = Decimal(5)
-FULL = ([5, 8, 10, 12, 15, 20, 25, 30, 35, 40], [50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190,
-                                                  200, 210, 220, 230, 240])  # fmt: skip
+FULL = (
+    [5, 8, 10, 12, 15, 20, 25, 30, 35, 40],
+    [50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190, 200, 210, 220, 230, 240],
+)
 SMALL = ([5, 10, 20, 30], [50, 100, 150, 200, 250])
 
 
@@ -68,16 +70,20 @@ def grid(small: bool) -> dict[str, list[int]]:
 
 
 def combinations(space: dict[str, list[int]]) -> list[dict[str, Any]]:
-    return [{"fast_period": f, "slow_period": s, "allow_short": False} for f in space["fast_period"]
-            for s in space["slow_period"]]  # fmt: skip
+    return [
+        {"fast_period": f, "slow_period": s, "allow_short": False}
+        for f in space["fast_period"]
+        for s in space["slow_period"]
+    ]
 
 
 @contextlib.contextmanager
 def second_engine(found: StackFile, folder: Path) -> Iterator[EngineReplica]:
     """A second engine replica beside the stack's, in its consumer group."""
     first = next(s for s in found.services if s.name == "engine")
-    replica = EngineReplica(found.database_url, found.kafka_bootstrap, folder, "engine2",
-                            state_dir=Path(first.log).parent.parent)  # fmt: skip
+    replica = EngineReplica(
+        found.database_url, found.kafka_bootstrap, folder, "engine2", state_dir=Path(first.log).parent.parent
+    )
     try:
         replica.wait_ready(within=120)
         yield replica
@@ -95,9 +101,16 @@ async def _prepare(found: StackFile, folder: Path) -> str:
 
 
 def _body(space: dict[str, list[int]], **extra: Any) -> dict[str, Any]:
-    return {"strategy_type": "SMA_CROSSOVER", "grid": space, "instrument_ids": INSTRUMENTS,
-            "start_date": START.isoformat(), "end_date": END.isoformat(), "position_size_pct": str(POSITION_PCT),
-            "objective": "sharpe_ratio", **extra}  # fmt: skip
+    return {
+        "strategy_type": "SMA_CROSSOVER",
+        "grid": space,
+        "instrument_ids": INSTRUMENTS,
+        "start_date": START.isoformat(),
+        "end_date": END.isoformat(),
+        "position_size_pct": str(POSITION_PCT),
+        "objective": "sharpe_ratio",
+        **extra,
+    }
 
 
 def _processes(found: StackFile, state: Path, extra: list[int]) -> dict[str, list[psutil.Process]]:
@@ -131,8 +144,9 @@ def cpu_seconds(groups: dict[str, list[psutil.Process]]) -> dict[str, float]:
     return used
 
 
-def run_sweep(http: httpx.Client, body: dict[str, Any],
-              on_done: Callable[[], None] | None = None) -> tuple[dict[str, Any], float, float]:  # fmt: skip
+def run_sweep(
+    http: httpx.Client, body: dict[str, Any], on_done: Callable[[], None] | None = None
+) -> tuple[dict[str, Any], float, float]:
     """(final state, seconds until COMPLETED, seconds until the report was written)."""
     started = time.perf_counter()
     response = http.post("/sweeps", json=body)
@@ -168,11 +182,20 @@ def _finished_per_replica(logs: list[Path], ids: set[str]) -> list[int]:
 
 
 def _job(parameters: dict[str, Any]) -> BacktestJob:
-    return BacktestJob(backtest_id=uuid.uuid4(), user_id=uuid.uuid4(), configuration_id=uuid.uuid4(),
-                       strategy_type="SMA_CROSSOVER", parameters=parameters, instrument_ids=INSTRUMENTS,
-                       start_date=START, end_date=END, initial_capital=Decimal(100_000), position_size_pct=POSITION_PCT,
-                       commission_model={"type": "PER_SHARE", "per_share": "0.005", "minimum": "1"},
-                       benchmark_symbol="SPY")  # fmt: skip
+    return BacktestJob(
+        backtest_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        configuration_id=uuid.uuid4(),
+        strategy_type="SMA_CROSSOVER",
+        parameters=parameters,
+        instrument_ids=INSTRUMENTS,
+        start_date=START,
+        end_date=END,
+        initial_capital=Decimal(100_000),
+        position_size_pct=POSITION_PCT,
+        commission_model={"type": "PER_SHARE", "per_share": "0.005", "minimum": "1"},
+        benchmark_symbol="SPY",
+    )
 
 
 async def _inputs(database_url: str) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFrame, pd.Series | None]:
@@ -210,21 +233,40 @@ def _print_quality(quality: dict[str, Any], count: int) -> None:
         f"correlation with the Nautilus Sharpe ratio {quality['spearman']:.2f}; true best {quality['best']}"
     )
     for k, (hit, gap) in quality["top"].items():
-        print(f"  top {k:>2}: true best {'in' if hit else 'NOT in'} it; its best Sharpe is {gap:.3f} below the "
-              "true best")  # fmt: skip
+        print(
+            f"  top {k:>2}: true best {'in' if hit else 'NOT in'} it; its best Sharpe is {gap:.3f} below the true best"
+        )
 
 
 def bare_loop(instruments: Any, bars: dict[str, pd.DataFrame], combos: list[dict[str, Any]]) -> tuple[float, float]:
     """Wall and CPU seconds of the loop."""
     specs = [
-        InstrumentSpec(i, instruments[i].asset_class, instruments[i].currency, instruments[i].tick_size,
-                       instruments[i].lot_size, instruments[i].margin_requirement)
+        InstrumentSpec(
+            i,
+            instruments[i].asset_class,
+            instruments[i].currency,
+            instruments[i].tick_size,
+            instruments[i].lot_size,
+            instruments[i].margin_requirement,
+        )
         for i in INSTRUMENTS
-    ]  # fmt: skip
+    ]
 
     def one(params: dict[str, Any]) -> None:
-        run_backtest(RunInput("SMA_CROSSOVER", params, specs, bars, "BAR_DAILY", Decimal(100_000), POSITION_PCT,
-                              "PER_SHARE", {"per_share": Decimal("0.005"), "minimum": Decimal("1")}, 1))  # fmt: skip
+        run_backtest(
+            RunInput(
+                "SMA_CROSSOVER",
+                params,
+                specs,
+                bars,
+                "BAR_DAILY",
+                Decimal(100_000),
+                POSITION_PCT,
+                "PER_SHARE",
+                {"per_share": Decimal("0.005"), "minimum": Decimal("1")},
+                1,
+            )
+        )
 
     one(combos[0])  # warm-up: imports and first-use costs, as the engines had theirs
     started, cpu = time.perf_counter(), time.process_time()
@@ -233,12 +275,16 @@ def bare_loop(instruments: Any, bars: dict[str, pd.DataFrame], combos: list[dict
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def screen_quality(closes: pd.DataFrame, instruments: Any, combos: list[dict[str, Any]],
-                   actual: dict[tuple[int, int], float | None]) -> dict[str, Any]:  # fmt: skip
+def screen_quality(
+    closes: pd.DataFrame, instruments: Any, combos: list[dict[str, Any]], actual: dict[tuple[int, int], float | None]
+) -> dict[str, Any]:
     goal = objective("sharpe_ratio")
-    market = prescreen.Market(closes=closes, weight=float(POSITION_PCT) / 100,
-                              cost_per_price={i: float(instruments[i].tick_size) + 0.005 for i in INSTRUMENTS},
-                              cost_fraction=0.0)  # fmt: skip
+    market = prescreen.Market(
+        closes=closes,
+        weight=float(POSITION_PCT) / 100,
+        cost_per_price={i: float(instruments[i].tick_size) + 0.005 for i in INSTRUMENTS},
+        cost_fraction=0.0,
+    )
     started = time.perf_counter()
     estimates = prescreen.scores(market, "SMA_CROSSOVER", combos, goal)
     seconds = time.perf_counter() - started
@@ -263,8 +309,12 @@ FETCH_HELP = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="20 combinations instead of 200")
-    parser.add_argument("--screen-only", action="store_true", help="only the pre-screen's ranking quality, against "
-                        "the engine's computation of every combination in one process (no stack)")  # fmt: skip
+    parser.add_argument(
+        "--screen-only",
+        action="store_true",
+        help="only the pre-screen's ranking quality, against "
+        "the engine's computation of every combination in one process (no stack)",
+    )
     parser.add_argument("--fetch-max-wait-ms", type=int, help=FETCH_HELP)
     args = parser.parse_args()
     space = grid(args.small)
@@ -286,8 +336,10 @@ def main() -> None:
             f"{START.year}-{END.year} daily ({sum(len(b) for b in bars.values()):,} bars), 2 engine replicas"
         )
         bare, bare_cpu = bare_loop(instruments, bars, combos)
-        print(f"bare loop, one process: {bare:.1f} s ({bare / len(combos) * 1000:.0f} ms a run; CPU {bare_cpu:.1f} s); "
-              f"bare / 2 = {bare / 2:.1f} s")  # fmt: skip
+        print(
+            f"bare loop, one process: {bare:.1f} s ({bare / len(combos) * 1000:.0f} ms a run; CPU {bare_cpu:.1f} s); "
+            f"bare / 2 = {bare / 2:.1f} s"
+        )
         with (
             second_engine(found, Path(tmp)) as engine2,
             httpx.Client(
@@ -313,20 +365,26 @@ def main() -> None:
         print(f"ratio sweep / (bare / 2): {done / (bare / 2):.2f}  (goal <= 1.2)")
         for label, end in (("until COMPLETED", at_done[0]), ("until the report", after)):
             spent = {k: end[k] - before.get(k, 0.0) for k in end}
-            print(f"CPU seconds {label}: " + ", ".join(
-                f"{k} {v:.1f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])) +
-                f"; total {sum(spent.values()):.1f} (the bare loop: {bare_cpu:.1f})")  # fmt: skip
+            print(
+                f"CPU seconds {label}: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]))
+                + f"; total {sum(spent.values()):.1f} (the bare loop: {bare_cpu:.1f})"
+            )
         print(f"load average {load:.1f} on {os.cpu_count()} cores (other work on the machine inflates wall times)")
-        actual = {(r["parameters"]["fast_period"], r["parameters"]["slow_period"]): r["objective"]
-                  for r in state["leaderboard"]}  # fmt: skip
+        actual = {
+            (r["parameters"]["fast_period"], r["parameters"]["slow_period"]): r["objective"]
+            for r in state["leaderboard"]
+        }
         quality = screen_quality(closes, instruments, combos, actual)
         print(
             f"pre-screen: {quality['seconds'] * 1000:.0f} ms for {len(combos)} combinations; Spearman rank "
             f"correlation with the Nautilus Sharpe ratio {quality['spearman']:.2f}; true best {quality['best']}"
         )
         for k, (hit, ratio) in quality["top"].items():
-            print(f"  top {k:>2}: true best {'in' if hit else 'NOT in'} it; its best Sharpe is {ratio:.3f} below the "
-                  "true best")  # fmt: skip
+            print(
+                f"  top {k:>2}: true best {'in' if hit else 'NOT in'} it; its best Sharpe is {ratio:.3f} below the "
+                "true best"
+            )
         print(
             f"sweep with prescreen top {screened['total']}: {screened_done:.1f} s to COMPLETED "
             f"({screened['screened_out']} screened out)"

@@ -44,8 +44,9 @@ def wait_all(gateway: Gateway, ids: dict[str, str]) -> dict[str, dict[str, Any]]
                 if bid in final:
                     continue
                 status = gateway.get(f"/backtests/{bid}")
-                progress.update(task, completed=status["progress_pct"],
-                                description=f"{ids[bid]} {status['status'].lower()}")  # fmt: skip
+                progress.update(
+                    task, completed=status["progress_pct"], description=f"{ids[bid]} {status['status'].lower()}"
+                )
                 if status["status"] in TERMINAL:
                     final[bid] = status
             if len(final) < len(ids):
@@ -148,7 +149,13 @@ def list_cmd(
     for column in ("id", "status", "progress", "strategy", "instruments", "period", "submitted"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["id"], r["status"], f"{r['progress_pct']:.0f}%", r.get("strategy_type") or "",
-                      ",".join(r.get("instrument_ids") or []), f"{r.get('start_date')}..{r.get('end_date')}",
-                      r["submitted_at"][:19])  # fmt: skip
+        table.add_row(
+            r["id"],
+            r["status"],
+            f"{r['progress_pct']:.0f}%",
+            r.get("strategy_type") or "",
+            ",".join(r.get("instrument_ids") or []),
+            f"{r.get('start_date')}..{r.get('end_date')}",
+            r["submitted_at"][:19],
+        )
     out.print(table)

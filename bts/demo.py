@@ -31,9 +31,16 @@ REPORT_TYPES = 3  # HTML, CSV, JSON (CSV twice: trades and equity)
 
 
 def _instrument(symbol: str) -> dict[str, Any]:
-    return {"id": f"{symbol}.NASDAQ", "symbol": symbol, "exchange": "NASDAQ",
-            "asset_class": "ETF" if symbol == "SPY" else "EQUITY", "currency": "USD", "tick_size": "0.01",
-            "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
+    return {
+        "id": f"{symbol}.NASDAQ",
+        "symbol": symbol,
+        "exchange": "NASDAQ",
+        "asset_class": "ETF" if symbol == "SPY" else "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+    }
 
 
 def register_and_load(gateway: Gateway, files: dict[str, Path]) -> None:
@@ -65,8 +72,9 @@ def create_strategies(gateway: Gateway) -> dict[str, str]:
     run = uuid.uuid4().hex[:6]
     ids = {}
     for title, strategy_type, parameters in STRATEGIES:
-        created = gateway.post("/strategies", json={"name": f"{title} [{run}]", "strategy_type": strategy_type,
-                                                    "parameters": parameters})  # fmt: skip
+        created = gateway.post(
+            "/strategies", json={"name": f"{title} [{run}]", "strategy_type": strategy_type, "parameters": parameters}
+        )
         ids[title] = gateway.post(f"/strategies/{created['id']}/activate")["id"]
     return ids
 
@@ -91,9 +99,17 @@ def _run(settings: Settings, stack: Stack) -> None:
         strategies = create_strategies(gateway)
         submitted = {}
         for title, strategy_id in strategies.items():
-            accepted = gateway.post("/backtests", json={
-                "strategy_id": strategy_id, "instrument_ids": TRADED, "start_date": "2019-01-02",
-                "end_date": "2024-12-31", "position_size_pct": "10", "benchmark_symbol": "SPY"})  # fmt: skip
+            accepted = gateway.post(
+                "/backtests",
+                json={
+                    "strategy_id": strategy_id,
+                    "instrument_ids": TRADED,
+                    "start_date": "2019-01-02",
+                    "end_date": "2024-12-31",
+                    "position_size_pct": "10",
+                    "benchmark_symbol": "SPY",
+                },
+            )
             submitted[accepted["id"]] = title
         final = wait_all(gateway, submitted)
         rows: list[tuple[str, dict[str, Any] | None, int]] = []

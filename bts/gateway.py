@@ -42,11 +42,14 @@ class Gateway:
         """`flags`: the command's request field -> CLI flag, so that errors name the flag."""
         self.flags = flags
         if not settings.api_key:
-            raise CliError("BTS_API_KEY is not set: create a key with `bts user create NAME` (or use the demo key "
-                           "`bts up` prints) and export BTS_API_KEY=<key>")  # fmt: skip
+            raise CliError(
+                "BTS_API_KEY is not set: create a key with `bts user create NAME` (or use the demo key "
+                "`bts up` prints) and export BTS_API_KEY=<key>"
+            )
         self.url = settings.api_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url + "/api/v1", timeout=timeout,
-                                 headers={"Authorization": f"Bearer {settings.api_key}"})  # fmt: skip
+        self.http = httpx.Client(
+            base_url=self.url + "/api/v1", timeout=timeout, headers={"Authorization": f"Bearer {settings.api_key}"}
+        )
 
     def __enter__(self) -> Gateway:
         return self
@@ -58,8 +61,9 @@ class Gateway:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
-            raise CliError(f"the gateway is not running at {self.url}: start the stack with `bts up` "
-                           "(or set BTS_API_URL)") from exc  # fmt: skip
+            raise CliError(
+                f"the gateway is not running at {self.url}: start the stack with `bts up` (or set BTS_API_URL)"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise CliError(f"the gateway at {self.url} did not answer in time ({exc})") from exc
         if response.status_code == 401:
@@ -78,8 +82,9 @@ class Gateway:
         with path.open("rb") as file:
             return self.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
 
-    def poll(self, path: str, done: Callable[[dict[str, Any]], bool], every_s: float = 0.3,
-             timeout_s: float = 3600) -> Iterator[dict[str, Any]]:  # fmt: skip
+    def poll(
+        self, path: str, done: Callable[[dict[str, Any]], bool], every_s: float = 0.3, timeout_s: float = 3600
+    ) -> Iterator[dict[str, Any]]:
         """Yield the resource until `done` says so (the last one included)."""
         deadline = time.monotonic() + timeout_s
         while True:

@@ -33,9 +33,11 @@ def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str
     if as_json:
         print(json.dumps(job))
     elif job["status"] == "COMPLETED":
-        out.print(f"[green]loaded[/] {job['rows_loaded']} rows of {job['instrument_id']} {job['timeframe']} "
-                  f"({job['rows_inserted']} new, {job['rows_updated']} changed, {job['rows_unchanged']} unchanged; "
-                  f"{job['rows_rejected']} rejected)  job {job_id}")  # fmt: skip
+        out.print(
+            f"[green]loaded[/] {job['rows_loaded']} rows of {job['instrument_id']} {job['timeframe']} "
+            f"({job['rows_inserted']} new, {job['rows_updated']} changed, {job['rows_unchanged']} unchanged; "
+            f"{job['rows_rejected']} rejected)  job {job_id}"
+        )
     if not as_json:
         for note in job.get("notes") or []:
             out.print(f"[yellow]note[/] {note}")
@@ -85,10 +87,16 @@ def ingest_csv(
     if file.stat().st_size == 0:
         raise CliError(f"the file is empty: {file}")
     with Gateway(Settings(), flags=INGEST_CSV_FLAGS) as gateway:
-        accepted = gateway.upload(file, {"instrument_id": instrument, "timeframe": timeframe.value,
-                                         "skip_invalid": str(skip_invalid).lower(),
-                                         "naive_timestamps_in_exchange_tz": str(exchange_time).lower(),
-                                         "price_adjustment": "ADJUSTED" if adjusted else "RAW"})  # fmt: skip
+        accepted = gateway.upload(
+            file,
+            {
+                "instrument_id": instrument,
+                "timeframe": timeframe.value,
+                "skip_invalid": str(skip_invalid).lower(),
+                "naive_timestamps_in_exchange_tz": str(exchange_time).lower(),
+                "price_adjustment": "ADJUSTED" if adjusted else "RAW",
+            },
+        )
         follow(gateway, accepted["job_id"], f"{file.name} -> {instrument}", as_json)
 
 
@@ -96,8 +104,9 @@ def _utc(text: str, option: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise CliError(f"{option}: expected a date or ISO timestamp such as 2024-01-02 or 2024-01-02T14:30Z, "
-                       f"got {text!r}") from None  # fmt: skip
+        raise CliError(
+            f"{option}: expected a date or ISO timestamp such as 2024-01-02 or 2024-01-02T14:30Z, got {text!r}"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

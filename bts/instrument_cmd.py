@@ -31,9 +31,17 @@ def add(
     symbol, sep, exchange = instrument_id.rpartition(".")
     if not sep or not symbol:
         raise CliError(f"instrument id must be SYMBOL.EXCHANGE (e.g. AAPL.NASDAQ), got {instrument_id!r}")
-    body = {"id": instrument_id, "symbol": symbol, "exchange": exchange, "asset_class": asset_class.value,
-            "currency": currency.value, "tick_size": tick_size, "lot_size": lot_size, "margin_requirement": margin,
-            "trading_hours": {"timezone": timezone}}  # fmt: skip
+    body = {
+        "id": instrument_id,
+        "symbol": symbol,
+        "exchange": exchange,
+        "asset_class": asset_class.value,
+        "currency": currency.value,
+        "tick_size": tick_size,
+        "lot_size": lot_size,
+        "margin_requirement": margin,
+        "trading_hours": {"timezone": timezone},
+    }
     with Gateway(Settings()) as gateway:
         response = gateway.request("POST", "/instruments", json=body)
     how = "registered" if response.status_code == 201 else "registered again (overwritten)"
@@ -52,6 +60,13 @@ def list_cmd(as_json: bool = JsonOpt) -> None:
     for column in ("id", "asset class", "currency", "tick", "lot", "margin %", "time zone"):
         table.add_column(column)
     for i in instruments:
-        table.add_row(i["id"], i["asset_class"], i["currency"], str(i["tick_size"]), str(i["lot_size"]),
-                      str(i["margin_requirement"]), i["trading_hours"]["timezone"])  # fmt: skip
+        table.add_row(
+            i["id"],
+            i["asset_class"],
+            i["currency"],
+            str(i["tick_size"]),
+            str(i["lot_size"]),
+            str(i["margin_requirement"]),
+            i["trading_hours"]["timezone"],
+        )
     out.print(table)

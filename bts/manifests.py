@@ -30,9 +30,14 @@ def manifest_checks(original: dict[str, Any], rerun: dict[str, Any]) -> list[Che
     benchmarks = [(m.get("benchmark") or {}).get("sha256") for m in (original, rerun)]
     checks.append(Check("benchmark closes", _digest(benchmarks[0]), _digest(benchmarks[1])))
     checks.append(Check("data as of", _digest(original.get("data_as_of")), _digest(rerun.get("data_as_of"))))
-    for key, what in (("configuration_sha256", "configuration"), ("parameters_sha256", "parameters"),
-                      ("engine_version", "engine version"), ("nautilus_trader_version", "NautilusTrader"),
-                      ("code_version", "code version"), ("strategy_version", "strategy package"),
-                      ("trades_sha256", "trades")):  # fmt: skip
+    for key, what in (
+        ("configuration_sha256", "configuration"),
+        ("parameters_sha256", "parameters"),
+        ("engine_version", "engine version"),
+        ("nautilus_trader_version", "NautilusTrader"),
+        ("code_version", "code version"),
+        ("strategy_version", "strategy package"),
+        ("trades_sha256", "trades"),
+    ):
         checks.append(Check(what, _digest(original.get(key)), _digest(rerun.get(key))))
     return checks

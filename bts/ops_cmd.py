@@ -18,8 +18,9 @@ from bts.options import JsonOpt
 from shared.settings import Settings
 
 app = typer.Typer(help="Operations (admin key): consumer lag, dead letters, outboxes.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead letters: messages a consumer could not handle, and their replay.",
-                      no_args_is_help=True)  # fmt: skip
+dlq_app = typer.Typer(
+    help="Dead letters: messages a consumer could not handle, and their replay.", no_args_is_help=True
+)
 app.add_typer(dlq_app, name="dlq")
 
 
@@ -43,8 +44,15 @@ def lag(
         table.add_column(column, justify="right" if column in ("partition", "committed", "end", "lag") else "left")
     for r in rows:
         if all_partitions or r["lag"]:
-            table.add_row(r["group"], r["topic"], str(r["partition"]), str(r["committed"]), str(r["end_offset"]),
-                          str(r["lag"]), ", ".join(r["members"]))  # fmt: skip
+            table.add_row(
+                r["group"],
+                r["topic"],
+                str(r["partition"]),
+                str(r["committed"]),
+                str(r["end_offset"]),
+                str(r["lag"]),
+                ", ".join(r["members"]),
+            )
     out.print(table)
     for name, total in sorted(totals.items()):
         out.print(f"{name}: total lag {total}")
@@ -69,9 +77,15 @@ def dlq_list(
         table.add_column(column, justify="right" if column in ("offset", "attempts") else "left", no_wrap=True)
     table.add_column("error", overflow="fold")  # only the error wraps: the rest stays on one line
     for letter in listing["letters"]:
-        table.add_row(str(letter["dlq_offset"]), letter["key"] or "", letter["consumer_group"],
-                      str(letter["attempts"]), letter["failed_at"][:19].replace("T", " "),
-                      "yes" if letter["replayed"] else "no", letter["error"])  # fmt: skip
+        table.add_row(
+            str(letter["dlq_offset"]),
+            letter["key"] or "",
+            letter["consumer_group"],
+            str(letter["attempts"]),
+            letter["failed_at"][:19].replace("T", " "),
+            "yes" if letter["replayed"] else "no",
+            letter["error"],
+        )
     if listing["letters"]:
         out.print(table)
     out.print(f"{listing['total']} dead letter(s) of {topic}, {listing['pending']} not replayed yet")
@@ -85,8 +99,9 @@ def dlq_replay(
 ) -> None:
     """Put the dead letters of TOPIC back on it, after the cause was fixed; each letter is sent only once."""
     with Gateway(Settings(), timeout=600) as gateway:
-        outcome: dict[str, Any] = gateway.post(f"/ops/dlq/{quote(topic, safe='')}/replay",
-                                               params={"limit": limit} if limit else None)  # fmt: skip
+        outcome: dict[str, Any] = gateway.post(
+            f"/ops/dlq/{quote(topic, safe='')}/replay", params={"limit": limit} if limit else None
+        )
     if as_json:
         print(json.dumps(outcome))
         return

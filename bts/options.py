@@ -79,12 +79,18 @@ def flag_for(field: str, flags: dict[str, str]) -> str:
     return field
 
 
-def configuration_body(instruments: str, start: str, end: str, capital: str, position_size_pct: str,
-                       commission: str | None, benchmark: str) -> dict[str, Any]:  # fmt: skip
+def configuration_body(
+    instruments: str, start: str, end: str, capital: str, position_size_pct: str, commission: str | None, benchmark: str
+) -> dict[str, Any]:
     """The request fields of a backtest configuration, as the gateway takes them (it checks the values)."""
-    body: dict[str, Any] = {"instrument_ids": [i.strip() for i in instruments.split(",") if i.strip()],
-                            "start_date": start, "end_date": end, "initial_capital": capital,
-                            "position_size_pct": position_size_pct, "benchmark_symbol": benchmark}  # fmt: skip
+    body: dict[str, Any] = {
+        "instrument_ids": [i.strip() for i in instruments.split(",") if i.strip()],
+        "start_date": start,
+        "end_date": end,
+        "initial_capital": capital,
+        "position_size_pct": position_size_pct,
+        "benchmark_symbol": benchmark,
+    }
     if commission:
         try:
             body["commission_model"] = json.loads(commission)

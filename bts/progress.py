@@ -13,8 +13,9 @@ from bts.console import err
 def bars(rows: bool = False) -> Progress:
     """Progress goes to stderr so --json output on stdout stays clean."""
     counter = MofNCompleteColumn() if rows else TaskProgressColumn()
-    return Progress(TextColumn("{task.description:<30}"), BarColumn(), counter, TimeElapsedColumn(), console=err,
-                    transient=False)  # fmt: skip
+    return Progress(
+        TextColumn("{task.description:<30}"), BarColumn(), counter, TimeElapsedColumn(), console=err, transient=False
+    )
 
 
 def row_errors_table(errors: list[dict[str, Any]], total: int | None = None) -> Table:
@@ -48,7 +49,14 @@ def metrics_table(title: str, rows: list[tuple[str, dict[str, Any] | None, int]]
             table.add_row(label, "-", "-", "-", "-", str(trades), "-", "-")
             continue
         returns, risk, trading, bench = (m.get(k) or {} for k in ("returns", "risk", "trading", "benchmark"))
-        table.add_row(label, pct(returns.get("total_return")), pct(returns.get("cagr")), num(risk.get("sharpe_ratio")),
-                      pct(risk.get("max_drawdown")), str(trades), f"{float(trading.get('win_rate') or 0):.0%}",
-                      pct(bench.get("benchmark_return")))  # fmt: skip
+        table.add_row(
+            label,
+            pct(returns.get("total_return")),
+            pct(returns.get("cagr")),
+            num(risk.get("sharpe_ratio")),
+            pct(risk.get("max_drawdown")),
+            str(trades),
+            f"{float(trading.get('win_rate') or 0):.0%}",
+            pct(bench.get("benchmark_return")),
+        )
     return table

@@ -46,10 +46,15 @@ def manifest(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) ->
     table.add_row("configuration", document["configuration_sha256"])
     table.add_row("parameters", f"{document['parameters_sha256']}  {json.dumps(document['parameters'])}")
     table.add_row("trades", f"{document.get('trades_sha256') or '-'}  ({document.get('trades_count')} trades)")
-    table.add_row("strategy", f"{document['strategy_type']} from {document.get('strategy_distribution')} "
-                  f"{document.get('strategy_version')}")  # fmt: skip
-    table.add_row("code", f"{document['code_version']} (NautilusTrader {document['nautilus_trader_version']}, "
-                  f"Python {document['python_version']})")  # fmt: skip
+    table.add_row(
+        "strategy",
+        f"{document['strategy_type']} from {document.get('strategy_distribution')} {document.get('strategy_version')}",
+    )
+    table.add_row(
+        "code",
+        f"{document['code_version']} (NautilusTrader {document['nautilus_trader_version']}, "
+        f"Python {document['python_version']})",
+    )
     out.print(table)
 
 
@@ -66,8 +71,9 @@ def reproduce(
     with Gateway(Settings()) as gateway:
         current = gateway.get(f"/backtests/{backtest_id}")
         if current["status"] != "COMPLETED":
-            raise CliError(f"backtest {backtest_id} is {current['status']}: only a COMPLETED backtest's trades can "
-                           "be reproduced")  # fmt: skip
+            raise CliError(
+                f"backtest {backtest_id} is {current['status']}: only a COMPLETED backtest's trades can be reproduced"
+            )
         original = gateway.get(f"/backtests/{backtest_id}/manifest")
         accepted = gateway.post(f"/backtests/{backtest_id}/reproduce", json={"latest_data": latest_data})
         rerun_id = accepted["id"]
@@ -78,9 +84,18 @@ def reproduce(
     checks = manifest_checks(original, rerun)
     matched = original.get("trades_sha256") is not None and original.get("trades_sha256") == rerun.get("trades_sha256")
     if as_json:
-        print(json.dumps({"original": backtest_id, "rerun": rerun_id, "trades_match": matched,
-                          "checks": [{"what": c.what, "original": c.original, "rerun": c.rerun, "same": c.same}
-                                     for c in checks]}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "original": backtest_id,
+                    "rerun": rerun_id,
+                    "trades_match": matched,
+                    "checks": [
+                        {"what": c.what, "original": c.original, "rerun": c.rerun, "same": c.same} for c in checks
+                    ],
+                }
+            )
+        )
     else:
         table = Table(title=f"backtest {backtest_id} reproduced as {rerun_id}")
         for column in ("input / output", "original", "rerun", ""):

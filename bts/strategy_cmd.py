@@ -48,8 +48,9 @@ def create(
 ) -> None:
     """Create a strategy, e.g. `bts strategy create sma --type SMA_CROSSOVER -p fast_period=20 -p slow_period=50`."""
     with Gateway(Settings()) as gateway:
-        created = gateway.post("/strategies", json={"name": name, "strategy_type": strategy_type,
-                                                    "parameters": parse_params(param)})  # fmt: skip
+        created = gateway.post(
+            "/strategies", json={"name": name, "strategy_type": strategy_type, "parameters": parse_params(param)}
+        )
         if activate:
             created = gateway.post(f"/strategies/{created['id']}/activate")
     if as_json:

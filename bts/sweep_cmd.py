@@ -76,8 +76,11 @@ def parse_walk_forward(text: str | None, anchored: bool) -> dict[str, Any] | Non
     months = text.split(":")
     if len(months) != 2 or not all(m.strip().isdigit() for m in months):
         raise CliError(f"--walk-forward expects IN_SAMPLE_MONTHS:OUT_OF_SAMPLE_MONTHS, e.g. 24:6, got {text!r}")
-    return {"in_sample_months": int(months[0]), "out_of_sample_months": int(months[1]),
-            "mode": "anchored" if anchored else "rolling"}  # fmt: skip
+    return {
+        "in_sample_months": int(months[0]),
+        "out_of_sample_months": int(months[1]),
+        "mode": "anchored" if anchored else "rolling",
+    }
 
 
 @app.command("submit")
@@ -113,14 +116,23 @@ def submit(
     if (strategy is None) == (strategy_type is None):
         raise CliError("give exactly one of --strategy (a stored strategy) and --type (a strategy type)")
     body: dict[str, Any] = {
-        "grid": parse_grid(grid), "ranges": parse_ranges(ranges), "parameters": parse_params(param),
+        "grid": parse_grid(grid),
+        "ranges": parse_ranges(ranges),
+        "parameters": parse_params(param),
         **configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark),
-        "objective": objective, "report_top": report_top, "timeframe": timeframe.value,
-    }  # fmt: skip
-    optional = {"samples": samples, "seed": seed, "direction": direction, "name": name,
-                "heatmap": [h.strip() for h in heatmap.split(",")] if heatmap else None,
-                "prescreen": {"top_k": prescreen_top} if prescreen_top is not None else None,
-                "walk_forward": parse_walk_forward(walk_forward, anchored)}  # fmt: skip
+        "objective": objective,
+        "report_top": report_top,
+        "timeframe": timeframe.value,
+    }
+    optional = {
+        "samples": samples,
+        "seed": seed,
+        "direction": direction,
+        "name": name,
+        "heatmap": [h.strip() for h in heatmap.split(",")] if heatmap else None,
+        "prescreen": {"top_k": prescreen_top} if prescreen_top is not None else None,
+        "walk_forward": parse_walk_forward(walk_forward, anchored),
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     with Gateway(Settings(), flags=SWEEP_FLAGS) as gateway:
         if strategy is not None:
@@ -134,8 +146,10 @@ def submit(
             else:
                 skipped = f", {accepted['skipped']} skipped" if accepted["skipped"] else ""
                 seeded = f", seed {accepted['seed']}" if accepted.get("seed") is not None else ""
-                out.print(f"sweep {accepted['id']} {accepted['status']}: {accepted['combinations']} combinations"
-                          f"{skipped}, {accepted['total']} backtests{seeded}")  # fmt: skip
+                out.print(
+                    f"sweep {accepted['id']} {accepted['status']}: {accepted['combinations']} combinations"
+                    f"{skipped}, {accepted['total']} backtests{seeded}"
+                )
             return
         final = follow(gateway, accepted["id"])
         _show(gateway, final, as_json)
@@ -155,15 +169,16 @@ def follow(gateway: Gateway, sweep_id: str) -> dict[str, Any]:
                 completed=current["done"],
                 description=f"sweep {sweep_id[:8]}{failed}" + (f" ETA {eta[11:19]}" if eta else ""),
             )
-            if current["status"] in TERMINAL:  # fmt: skip
+            if current["status"] in TERMINAL:
                 return current
             time.sleep(0.5)
 
 
 def _leaderboard(sweep: dict[str, Any]) -> Table:
     metric = sweep["objective"]
-    table = Table(title=f"{sweep.get('name') or 'sweep ' + sweep['id'][:8]}: best {metric} first "
-                        f"({sweep['direction']})")  # fmt: skip
+    table = Table(
+        title=f"{sweep.get('name') or 'sweep ' + sweep['id'][:8]}: best {metric} first ({sweep['direction']})"
+    )
     headline = [(k, label, fmt) for k, label, fmt in HEADLINE if k != metric]
     for column in ("#", "parameters", metric, *(label for _, label, _ in headline), "trades", "backtest"):
         table.add_column(column, justify="left" if column in ("parameters", "backtest") else "right")
@@ -171,24 +186,36 @@ def _leaderboard(sweep: dict[str, Any]) -> Table:
         params = ", ".join(f"{k}={v}" for k, v in row["parameters"].items() if k != "allow_short" or v)
         window = f" (w{row['window_index']})" if row.get("window_index") is not None else ""
         value = num(row["objective"], 4) if row["status"] == "COMPLETED" else row["status"].lower()
-        table.add_row(str(row["rank"]), params + window, value, *(fmt(row[k]) for k, _, fmt in headline),
-                      str(row["trades_count"] if row["trades_count"] is not None else "-"),
-                      str(row["backtest_id"] or "")[:8])  # fmt: skip
+        table.add_row(
+            str(row["rank"]),
+            params + window,
+            value,
+            *(fmt(row[k]) for k, _, fmt in headline),
+            str(row["trades_count"] if row["trades_count"] is not None else "-"),
+            str(row["backtest_id"] or "")[:8],
+        )
     return table
 
 
 def _windows(sweep: dict[str, Any]) -> Table:
     walk = sweep["walk_forward"]
     metric = sweep["objective"]
-    table = Table(title=f"walk-forward ({walk['mode']}, {walk['in_sample_months']} months in sample, "
-                        f"{walk['out_of_sample_months']} out)")  # fmt: skip
+    table = Table(
+        title=f"walk-forward ({walk['mode']}, {walk['in_sample_months']} months in sample, "
+        f"{walk['out_of_sample_months']} out)"
+    )
     for column in ("window", "out of sample", "best in sample", f"IS {metric}", f"OOS {metric}", "OOS return"):
         table.add_column(column, justify="left" if column in ("out of sample", "best in sample") else "right")
     for w in walk["windows"]:
         params = ", ".join(f"{k}={v}" for k, v in (w["best_parameters"] or {}).items() if k != "allow_short" or v)
-        table.add_row(str(w["index"]), f"{w['out_of_sample_start']}..{w['out_of_sample_end']}", params or "-",
-                      num(w["in_sample_objective"], 4), num(w["out_of_sample_objective"], 4),
-                      pct(w["out_of_sample_return"]))  # fmt: skip
+        table.add_row(
+            str(w["index"]),
+            f"{w['out_of_sample_start']}..{w['out_of_sample_end']}",
+            params or "-",
+            num(w["in_sample_objective"], 4),
+            num(w["out_of_sample_objective"], 4),
+            pct(w["out_of_sample_return"]),
+        )
     return table
 
 
@@ -202,9 +229,11 @@ def _show(gateway: Gateway, final: dict[str, Any], as_json: bool, limit: int = 1
             out.print(_windows(sweep))
             stitched = sweep["walk_forward"].get("stitched") or {}
             if stitched:
-                out.print(f"stitched out of sample: return {pct(stitched.get('total_return'))}, "
-                          f"Sharpe {num(stitched.get('sharpe_ratio'))}, "
-                          f"max DD {pct(stitched.get('max_drawdown'))}")  # fmt: skip
+                out.print(
+                    f"stitched out of sample: return {pct(stitched.get('total_return'))}, "
+                    f"Sharpe {num(stitched.get('sharpe_ratio'))}, "
+                    f"max DD {pct(stitched.get('max_drawdown'))}"
+                )
         out.print(f"{sweep['done']}/{sweep['total']} backtests, {sweep['failed']} failed")
         if sweep.get("report_url"):
             out.print(f"report: {sweep['report_url']}", soft_wrap=True)
@@ -223,8 +252,10 @@ def status(sweep_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None
         print(json.dumps(current))
         return
     eta = f", ETA {current['estimated_completion']}" if current.get("estimated_completion") else ""
-    out.print(f"sweep {sweep_id} {current['status']}: {current['done']}/{current['total']} done, {current['failed']} "
-              f"failed, {current['running']} running{eta}")  # fmt: skip
+    out.print(
+        f"sweep {sweep_id} {current['status']}: {current['done']}/{current['total']} done, {current['failed']} "
+        f"failed, {current['running']} running{eta}"
+    )
     if current["leaderboard"]:
         out.print(_leaderboard(current))
 
@@ -252,8 +283,10 @@ def result_cmd(
     with Gateway(Settings()) as gateway:
         current = gateway.get(f"/sweeps/{sweep_id}", params={"limit": 0})
         if current["status"] not in TERMINAL:
-            raise CliError(f"sweep {sweep_id} is {current['status']} ({current['done']}/{current['total']}): "
-                           f"`bts sweep wait {sweep_id}`")  # fmt: skip
+            raise CliError(
+                f"sweep {sweep_id} is {current['status']} ({current['done']}/{current['total']}): "
+                f"`bts sweep wait {sweep_id}`"
+            )
         if save is not None:
             if not current.get("report_url"):
                 raise CliError(f"the report of sweep {sweep_id} is not written yet; try again in a moment")
@@ -274,7 +307,13 @@ def list_cmd(limit: int = typer.Option(50, "--limit"), as_json: bool = JsonOpt) 
     for column in ("id", "name", "status", "strategy", "objective", "done", "submitted"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["id"], r["name"] or "", r["status"], r["strategy_type"], f"{r['objective']} ({r['direction']})",
-                      f"{r['done']}/{r['total']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
-                      r["submitted_at"][:19])  # fmt: skip
+        table.add_row(
+            r["id"],
+            r["name"] or "",
+            r["status"],
+            r["strategy_type"],
+            f"{r['objective']} ({r['direction']})",
+            f"{r['done']}/{r['total']}" + (f" ({r['failed']} failed)" if r["failed"] else ""),
+            r["submitted_at"][:19],
+        )
     out.print(table)

@@ -144,10 +144,12 @@ class StrategySpec(Payload):
     id: UUID | None = None
     name: str | None = None
     strategy_type: str = Field(
-        min_length=1, max_length=64, examples=["SMA_CROSSOVER"],
+        min_length=1,
+        max_length=64,
+        examples=["SMA_CROSSOVER"],
         description="a registered strategy type (GET /api/v1/strategy-types); the engine fails a request for "
         "a type it does not have, with that reason",
-    )  # fmt: skip
+    )
     parameters: dict[str, Any]
 
 

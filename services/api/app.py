@@ -55,11 +55,17 @@ SERVICE = "api"
 GROUP = "bts-api"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PRODUCERS = {
-    topics.INGEST_REQUESTED: "api", topics.BACKTEST_REQUESTED: "api or any outside producer",
-    topics.INGEST_PROGRESS: "ingest", topics.INGEST_FAILED: "ingest", topics.BARS_LOADED: "ingest",
-    topics.BACKTEST_PROGRESS: "engine", topics.BACKTEST_COMPLETED: "engine", topics.BACKTEST_FAILED: "engine",
-    topics.REPORT_GENERATED: "reporting", topics.SWEEP_COMPLETED: "api",
-}  # fmt: skip
+    topics.INGEST_REQUESTED: "api",
+    topics.BACKTEST_REQUESTED: "api or any outside producer",
+    topics.INGEST_PROGRESS: "ingest",
+    topics.INGEST_FAILED: "ingest",
+    topics.BARS_LOADED: "ingest",
+    topics.BACKTEST_PROGRESS: "engine",
+    topics.BACKTEST_COMPLETED: "engine",
+    topics.BACKTEST_FAILED: "engine",
+    topics.REPORT_GENERATED: "reporting",
+    topics.SWEEP_COMPLETED: "api",
+}
 
 
 def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
@@ -108,8 +114,12 @@ def create_app(settings: Settings) -> FastAPI:
     gateway.state.auth_failures = auth_failures_for(settings)
     problems.document(gateway)
     gateway.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads a bounded body whole
-    gateway.add_middleware(BodyLimitMiddleware, upload_paths=frozenset({"/api/v1/market-data/import"}),
-                           upload_limit=settings.max_upload_bytes, other_limit=settings.max_request_bytes)  # fmt: skip
+    gateway.add_middleware(
+        BodyLimitMiddleware,
+        upload_paths=frozenset({"/api/v1/market-data/import"}),
+        upload_limit=settings.max_upload_bytes,
+        other_limit=settings.max_request_bytes,
+    )
     gateway.add_middleware(FinishedReadsFastPath)  # finished backtests read again: answered from memory
     gateway.add_middleware(CorrelationMiddleware)  # outermost: its log line and header cover every answer
     api = APIRouter(prefix="/api/v1")

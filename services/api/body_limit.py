@@ -70,8 +70,15 @@ class BodyLimitMiddleware:
 async def _refuse(scope: Scope, send: Send, detail: str) -> None:
     problem = Problem(title="Content Too Large", status=413, detail=detail, instance=scope.get("path"))
     body = problem.model_dump_json(exclude_none=True).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -60,8 +60,11 @@ class CorrelationMiddleware:
                 finally:
                     quiet = scope.get("path") in QUIET_PATHS
                     (log.debug if quiet else log.info)(
-                        "http request", method=scope.get("method"), path=scope.get("path"), status=status[0],
+                        "http request",
+                        method=scope.get("method"),
+                        path=scope.get("path"),
+                        status=status[0],
                         ms=round((time.perf_counter() - started) * 1000, 1),
-                    )  # fmt: skip
+                    )
         finally:
             _current.reset(token)

@@ -90,8 +90,9 @@ def install(app: FastAPI) -> None:
             exc.status_code, "Error"
         )
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(Problem(title=title, status=exc.status_code, detail=detail), request,
-                                dict(exc.headers or {}))  # fmt: skip
+        return problem_response(
+            Problem(title=title, status=exc.status_code, detail=detail), request, dict(exc.headers or {})
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -101,9 +102,17 @@ def install(app: FastAPI) -> None:
         )
 
 
-ERROR_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-                410: "Gone", 413: "Content Too Large", 422: "Unprocessable Content",
-                429: "Too Many Requests"}  # fmt: skip
+ERROR_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    410: "Gone",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+}
 
 
 def document(app: FastAPI, public_prefixes: tuple[str, ...] = ("/api/",)) -> None:

@@ -31,10 +31,12 @@ class StrategyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
     strategy_type: str = Field(
-        min_length=1, max_length=64, examples=["SMA_CROSSOVER"],
+        min_length=1,
+        max_length=64,
+        examples=["SMA_CROSSOVER"],
         description="a registered strategy type: the seed's SMA_CROSSOVER, MEAN_REVERSION, MOMENTUM and any "
         "installed plugin's (GET /strategy-types lists them with their parameter schemas)",
-    )  # fmt: skip
+    )
     parameters: dict[str, Any] = Field(description="typed per strategy_type: GET /strategy-types gives each schema")
 
 
@@ -76,14 +78,18 @@ class BacktestSubmit(ConfigurationFields):
                     "end_date": "2024-12-31",
                     "initial_capital": "100000",
                     "position_size_pct": "1",
-                    "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00",
-                                         "slippage_ticks": 1},
+                    "commission_model": {
+                        "type": "PER_SHARE",
+                        "per_share": "0.005",
+                        "minimum": "1.00",
+                        "slippage_ticks": 1,
+                    },
                     "data_source": "CSV_FILE",
                     "benchmark_symbol": "SPY",
                 }
             ]
         },
-    )  # fmt: skip
+    )
 
     strategy_id: UUID
 

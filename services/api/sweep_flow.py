@@ -35,22 +35,36 @@ def child_request(sweep: SweepRecord, child: ChildRecord) -> BacktestRequested:
     values = {k: v for k, v in sweep.configuration.items() if k not in {"start_date", "end_date"}}
     config = BacktestConfiguration(
         strategy_id=sweep.strategy_id or sweep.id,  # a sweep over a type: the sweep stands for the strategy
-        start_date=child.start_date, end_date=child.end_date, **values,
-    )  # fmt: skip
+        start_date=child.start_date,
+        end_date=child.end_date,
+        **values,
+    )
     label = sweep.name or f"sweep {str(sweep.id)[:8]}"
     where = "" if child.window_index is None else f" window {child.window_index} {child.phase.lower()}"
     return BacktestRequested(
-        backtest_id=child.backtest_id, user_id=sweep.user_id, configuration=config,
-        timeframe=Timeframe(sweep.timeframe), sweep_id=sweep.id,
-        strategy=StrategySpec(id=sweep.strategy_id, name=f"{label} #{child.combination}{where}",
-                              strategy_type=sweep.strategy_type, parameters=child.parameters),
-    )  # fmt: skip
+        backtest_id=child.backtest_id,
+        user_id=sweep.user_id,
+        configuration=config,
+        timeframe=Timeframe(sweep.timeframe),
+        sweep_id=sweep.id,
+        strategy=StrategySpec(
+            id=sweep.strategy_id,
+            name=f"{label} #{child.combination}{where}",
+            strategy_type=sweep.strategy_type,
+            parameters=child.parameters,
+        ),
+    )
 
 
 async def publish(conn: Connection, sweep: SweepRecord, child: ChildRecord, key: str, now: datetime) -> None:
     request = child_request(sweep, child)
-    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id),
-                       correlation_id=str(sweep.id))  # fmt: skip
+    event = make_event(
+        topics.BACKTEST_REQUESTED,
+        request,
+        source=SOURCE,
+        subject=str(request.backtest_id),
+        correlation_id=str(sweep.id),
+    )
     await enqueue(conn, "api", event, key=key)
     await record_requested(conn, request, now)
     await repo.mark_published(conn, sweep.id, child.n, key, now)
@@ -75,8 +89,9 @@ async def on_backtest_finished(conn: Connection, data: BacktestCompleted | Backt
     """A backtest finished: if it is a sweep child, record it, release the next one, and move the sweep on."""
     sweep_id = data.sweep_id
     if sweep_id is None:  # also children whose engine predates the field: look the backtest up
-        sweep_id = await conn.fetchval("SELECT sweep_id FROM api.sweep_children WHERE backtest_id = $1",
-                                       data.backtest_id)  # fmt: skip
+        sweep_id = await conn.fetchval(
+            "SELECT sweep_id FROM api.sweep_children WHERE backtest_id = $1", data.backtest_id
+        )
         if sweep_id is None:
             return
     sweep = await repo.sweep_for_update(conn, sweep_id)  # serialises every change to this sweep
@@ -85,8 +100,9 @@ async def on_backtest_finished(conn: Connection, data: BacktestCompleted | Backt
     if isinstance(data, BacktestCompleted):
         metrics = data.metrics.model_dump(mode="json")
         value = objective(sweep.objective, sweep.direction).value(metrics)  # type: ignore[arg-type]
-        child = await repo.finish_child(conn, data.backtest_id, "COMPLETED", value, metrics, data.trades_count,
-                                        None, now)  # fmt: skip
+        child = await repo.finish_child(
+            conn, data.backtest_id, "COMPLETED", value, metrics, data.trades_count, None, now
+        )
     else:
         child = await repo.finish_child(conn, data.backtest_id, "FAILED", None, None, None, data.error_message, now)
     if child is None:  # not a child, or seen already
@@ -111,21 +127,50 @@ async def _close_window(conn: Connection, sweep: SweepRecord, window: int, now: 
     n = await repo.max_n(conn, sweep.id) + 1
     if not best:
         failed = ChildRecord(
-            sweep_id=sweep.id, n=n, backtest_id=None, combination=0, phase="OUT_OF_SAMPLE", window_index=window,
-            priority=0, parameters={}, start_date=oos_start, end_date=oos_end, state="FAILED", kafka_key=None,
-            prescreen_score=None, objective_value=None, metrics=None, trades_count=None,
+            sweep_id=sweep.id,
+            n=n,
+            backtest_id=None,
+            combination=0,
+            phase="OUT_OF_SAMPLE",
+            window_index=window,
+            priority=0,
+            parameters={},
+            start_date=oos_start,
+            end_date=oos_end,
+            state="FAILED",
+            kafka_key=None,
+            prescreen_score=None,
+            objective_value=None,
+            metrics=None,
+            trades_count=None,
             error_message=f"no in-sample run of window {window} completed: nothing to take out of sample",
-            published_at=None, finished_at=now,
-        )  # fmt: skip
+            published_at=None,
+            finished_at=now,
+        )
         await repo.insert_children(conn, [failed])
         return
     chosen = best[0]
     oos = ChildRecord(
-        sweep_id=sweep.id, n=n, backtest_id=uuid.uuid4(), combination=chosen.combination, phase="OUT_OF_SAMPLE",
-        window_index=window, priority=0, parameters=chosen.parameters, start_date=oos_start, end_date=oos_end,
-        state="QUEUED", kafka_key=None, prescreen_score=None, objective_value=None, metrics=None, trades_count=None,
-        error_message=None, published_at=None, finished_at=None,
-    )  # fmt: skip
+        sweep_id=sweep.id,
+        n=n,
+        backtest_id=uuid.uuid4(),
+        combination=chosen.combination,
+        phase="OUT_OF_SAMPLE",
+        window_index=window,
+        priority=0,
+        parameters=chosen.parameters,
+        start_date=oos_start,
+        end_date=oos_end,
+        state="QUEUED",
+        kafka_key=None,
+        prescreen_score=None,
+        objective_value=None,
+        metrics=None,
+        trades_count=None,
+        error_message=None,
+        published_at=None,
+        finished_at=None,
+    )
     await repo.insert_children(conn, [oos])
 
 
@@ -140,12 +185,18 @@ async def finish(conn: Connection, sweep: SweepRecord, now: datetime) -> None:
     oos = [c.backtest_id for c in await repo.out_of_sample(conn, sweep.id) if c.backtest_id is not None]
     reported: list[UUID] = [c.backtest_id for c in best[: sweep.report_top] if c.backtest_id is not None] + oos
     data = SweepCompleted(
-        sweep_id=sweep.id, user_id=sweep.user_id, status=status, total=completed + failed, completed=completed,
-        failed=failed, objective=sweep.objective, direction=sweep.direction,  # type: ignore[arg-type]
-        best_backtest_id=best[0].backtest_id if best else None, report_backtest_ids=list(dict.fromkeys(reported)),
-    )  # fmt: skip
-    event = make_event(topics.SWEEP_COMPLETED, data, source=SOURCE, subject=str(sweep.id),
-                       correlation_id=str(sweep.id))  # fmt: skip
+        sweep_id=sweep.id,
+        user_id=sweep.user_id,
+        status=status,
+        total=completed + failed,
+        completed=completed,
+        failed=failed,
+        objective=sweep.objective,
+        direction=sweep.direction,  # type: ignore[arg-type]
+        best_backtest_id=best[0].backtest_id if best else None,
+        report_backtest_ids=list(dict.fromkeys(reported)),
+    )
+    event = make_event(topics.SWEEP_COMPLETED, data, source=SOURCE, subject=str(sweep.id), correlation_id=str(sweep.id))
     await enqueue(conn, "api", event, key=str(sweep.user_id))
     log.info("sweep finished", sweep_id=str(sweep.id), status=status, completed=completed, failed=failed)
 
@@ -153,6 +204,10 @@ async def finish(conn: Connection, sweep: SweepRecord, now: datetime) -> None:
 def leaderboard_metrics(metrics: dict[str, Any] | None) -> dict[str, float | None]:
     m = metrics or {}
     returns, risk, trading = m.get("returns") or {}, m.get("risk") or {}, m.get("trading") or {}
-    return {"total_return": returns.get("total_return"), "cagr": returns.get("cagr"),
-            "sharpe_ratio": risk.get("sharpe_ratio"), "max_drawdown": risk.get("max_drawdown"),
-            "win_rate": trading.get("win_rate")}  # fmt: skip
+    return {
+        "total_return": returns.get("total_return"),
+        "cagr": returns.get("cagr"),
+        "sharpe_ratio": risk.get("sharpe_ratio"),
+        "max_drawdown": risk.get("max_drawdown"),
+        "win_rate": trading.get("win_rate"),
+    }

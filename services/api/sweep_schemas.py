@@ -63,29 +63,50 @@ class SweepSubmit(ConfigurationFields):
     )
 
     name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
-    strategy_id: UUID | None = Field(default=None, description="an ACTIVE strategy of yours: its type, and its "
-                                     "parameters as the fixed ones")  # fmt: skip
-    strategy_type: str | None = Field(default=None, description="or a strategy type (no stored strategy needed)",
-                                      examples=["SMA_CROSSOVER"])  # fmt: skip
+    strategy_id: UUID | None = Field(
+        default=None, description="an ACTIVE strategy of yours: its type, and its parameters as the fixed ones"
+    )
+    strategy_type: str | None = Field(
+        default=None, description="or a strategy type (no stored strategy needed)", examples=["SMA_CROSSOVER"]
+    )
     parameters: dict[str, Scalar] = Field(default_factory=dict, description="fixed values of parameters not swept")
-    grid: dict[str, list[Scalar]] = Field(default_factory=dict, description="values per parameter: every "
-                                          "combination runs (with ranges: values drawn from)")  # fmt: skip
-    ranges: dict[str, RangeIn] = Field(default_factory=dict, description="random search: {low, high} per numeric "
-                                       "parameter, integers for integer parameters")  # fmt: skip
+    grid: dict[str, list[Scalar]] = Field(
+        default_factory=dict,
+        description="values per parameter: every combination runs (with ranges: values drawn from)",
+    )
+    ranges: dict[str, RangeIn] = Field(
+        default_factory=dict,
+        description="random search: {low, high} per numeric parameter, integers for integer parameters",
+    )
     samples: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="random search: combinations to draw")
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="random search: the generator's seed "
-                             "(one is chosen and returned when absent)")  # fmt: skip
-    objective: str = Field(default="sharpe_ratio", description="any metric of the metrics JSON, e.g. sharpe_ratio "
-                           "or risk.max_drawdown")  # fmt: skip
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**32 - 1,
+        description="random search: the generator's seed (one is chosen and returned when absent)",
+    )
+    objective: str = Field(
+        default="sharpe_ratio", description="any metric of the metrics JSON, e.g. sharpe_ratio or risk.max_drawdown"
+    )
     direction: Literal["maximize", "minimize"] | None = Field(
-        default=None, description="which way is better; by default the metric's natural one (higher Sharpe, "
-        "smaller drawdown, lower volatility)")  # fmt: skip
-    heatmap: list[str] | None = Field(default=None, min_length=2, max_length=2, description="two swept parameters "
-                                      "for the report's heatmap (default: the first two)")  # fmt: skip
-    prescreen: PrescreenIn | None = Field(default=None, description="rank every combination with a vectorised "
-                                          "re-implementation first (SMA_CROSSOVER) and run only the top k")  # fmt: skip
-    walk_forward: WalkForwardSpec | None = Field(default=None, description="split the period into in-sample / "
-                                                 "out-of-sample windows")  # fmt: skip
+        default=None,
+        description="which way is better; by default the metric's natural one (higher Sharpe, "
+        "smaller drawdown, lower volatility)",
+    )
+    heatmap: list[str] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="two swept parameters for the report's heatmap (default: the first two)",
+    )
+    prescreen: PrescreenIn | None = Field(
+        default=None,
+        description="rank every combination with a vectorised "
+        "re-implementation first (SMA_CROSSOVER) and run only the top k",
+    )
+    walk_forward: WalkForwardSpec | None = Field(
+        default=None, description="split the period into in-sample / out-of-sample windows"
+    )
     report_top: int = Field(default=10, ge=0, le=200, description="the best children that get a full report")
     timeframe: Timeframe = Timeframe.BAR_DAILY
 

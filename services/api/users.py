@@ -46,8 +46,11 @@ async def create_user(conn: Connection, name: str, admin: bool = False) -> Creat
             await conn.execute("INSERT INTO api.users (id, name, is_admin) VALUES ($1, $2, $3)", user_id, name, admin)
             await conn.execute(
                 "INSERT INTO api.api_keys (id, user_id, key_hash, prefix) VALUES ($1, $2, $3, $4)",
-                uuid.uuid4(), user_id, key.hash, key.prefix,
-            )  # fmt: skip
+                uuid.uuid4(),
+                user_id,
+                key.hash,
+                key.prefix,
+            )
     except asyncpg.UniqueViolationError as exc:
         raise UserExistsError(f"a user named {name!r} already exists") from exc
     return CreatedUser(user_id=user_id, name=name, api_key=key.plaintext, is_admin=admin)
@@ -138,6 +141,9 @@ async def new_key_for(conn: Connection, name: str, admin: bool = False) -> Creat
         )
         await conn.execute(
             "INSERT INTO api.api_keys (id, user_id, key_hash, prefix) VALUES ($1, $2, $3, $4)",
-            uuid.uuid4(), user_id, key.hash, key.prefix,
-        )  # fmt: skip
+            uuid.uuid4(),
+            user_id,
+            key.hash,
+            key.prefix,
+        )
     return CreatedUser(user_id=UUID(str(user_id)), name=name, api_key=key.plaintext, is_admin=bool(is_admin))

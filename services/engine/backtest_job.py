@@ -150,8 +150,16 @@ async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) 
     """`_load`, through the cache for a sweep's children."""
     key = None
     if cache is not None and job.sweep_id is not None:
-        key = (job.sweep_id, tuple(job.instrument_ids), job.timeframe, job.start_date, job.end_date,
-               job.benchmark_symbol, job.price_adjustment, job.data_as_of)  # fmt: skip
+        key = (
+            job.sweep_id,
+            tuple(job.instrument_ids),
+            job.timeframe,
+            job.start_date,
+            job.end_date,
+            job.benchmark_symbol,
+            job.price_adjustment,
+            job.data_as_of,
+        )
         found: Inputs | None = cache.get(key)
         if found is not None:
             return found
@@ -180,12 +188,28 @@ def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dic
     """What Nautilus is given for `job` (the benchmarks run the same input bare)."""
     kind, params, slippage = _commission(job.commission_model)
     specs = [
-        InstrumentSpec(i, instruments[i].asset_class, instruments[i].currency, instruments[i].tick_size,
-                       instruments[i].lot_size, instruments[i].margin_requirement)
+        InstrumentSpec(
+            i,
+            instruments[i].asset_class,
+            instruments[i].currency,
+            instruments[i].tick_size,
+            instruments[i].lot_size,
+            instruments[i].margin_requirement,
+        )
         for i in job.instrument_ids
-    ]  # fmt: skip
-    return RunInput(job.strategy_type, job.parameters, specs, bars, job.timeframe, job.initial_capital,
-                    job.position_size_pct, kind, params, slippage)  # fmt: skip
+    ]
+    return RunInput(
+        job.strategy_type,
+        job.parameters,
+        specs,
+        bars,
+        job.timeframe,
+        job.initial_capital,
+        job.position_size_pct,
+        kind,
+        params,
+        slippage,
+    )
 
 
 def _compute(
@@ -208,9 +232,15 @@ def _compute(
         # day is the last bar of each session.
         closes = output.closes.ffill()
         daily = closes.groupby(session_dates(pd.DatetimeIndex(closes.index))).tail(1)
-        ledger = build_ledger(output.fills, daily, job.initial_capital,
-                              {s.id: s.margin_pct for s in request.instruments}, closes,
-                              sink=_records_into(feed, job.backtest_id), batch=repository.SNAPSHOT_BATCH)  # fmt: skip
+        ledger = build_ledger(
+            output.fills,
+            daily,
+            job.initial_capital,
+            {s.id: s.margin_pct for s in request.instruments},
+            closes,
+            sink=_records_into(feed, job.backtest_id),
+            batch=repository.SNAPSHOT_BATCH,
+        )
     finally:
         if feed is not None:
             feed.close()
@@ -269,8 +299,9 @@ def _summary(
         benchmark_instrument_id=str(benchmark.name) if benchmark is not None else None,
         final_value=ledger.snapshots[-1].total_value if ledger.snapshots else job.initial_capital,
     )
-    outcome.series = _series(daily.set_axis(session_dates(pd.DatetimeIndex(daily.index))), benchmark,
-                             job.benchmark_symbol)  # fmt: skip
+    outcome.series = _series(
+        daily.set_axis(session_dates(pd.DatetimeIndex(daily.index))), benchmark, job.benchmark_symbol
+    )
     outcome.manifest = run_manifest(job, bars, benchmark, ledger.trades)
     if output.margin_calls:
         outcome.warnings.append(margin_call_warning(output.margin_calls))
@@ -282,8 +313,10 @@ def _summary(
 
 def _bar_span(bars: dict[str, pd.DataFrame]) -> tuple[datetime, datetime]:
     """First and last bar close of a run: every snapshot is stamped at one of its bars."""
-    return (min(f.index[0] for f in bars.values()).to_pydatetime(),
-            max(f.index[-1] for f in bars.values()).to_pydatetime())  # fmt: skip
+    return (
+        min(f.index[0] for f in bars.values()).to_pydatetime(),
+        max(f.index[-1] for f in bars.values()).to_pydatetime(),
+    )
 
 
 async def _settled(*tasks: asyncio.Future[Any]) -> None:
@@ -356,8 +389,9 @@ async def run_job(
 
     async with pool.acquire() as conn, repository.run_lock(conn, job.backtest_id):
         async with conn.transaction():
-            status = await repository.claim_result(conn, job.backtest_id, job.configuration_id, job.user_id,
-                                                   job.request)  # fmt: skip
+            status = await repository.claim_result(
+                conn, job.backtest_id, job.configuration_id, job.user_id, job.request
+            )
             if status in ("COMPLETED", "FAILED"):
                 return BacktestOutcome(status="SKIPPED")
             if status == "RUNNING":
@@ -387,9 +421,11 @@ async def _run_claimed(
         # metrics and the manifest (see snapshot_feed).
         partitions = asyncio.ensure_future(repository.ensure_snapshot_partitions(conn, *_bar_span(bars)))
         feed = SnapshotFeed(asyncio.get_running_loop())
-        compute = asyncio.ensure_future(run_with_progress(
-            lambda tracker: _compute(job, instruments, bars, benchmark, tracker, feed), progress, first=LOADED
-        ))  # fmt: skip
+        compute = asyncio.ensure_future(
+            run_with_progress(
+                lambda tracker: _compute(job, instruments, bars, benchmark, tracker, feed), progress, first=LOADED
+            )
+        )
         ran: asyncio.Future[None] | None = None
         try:
             await partitions
@@ -409,13 +445,18 @@ async def _run_claimed(
                 await ran  # before the result is COMPLETED, so progress never follows completion
                 await repository.write_trades(conn, job.backtest_id, ledger.trades)
                 await repository.mark_completed(
-                    conn, job.backtest_id, datetime.now(UTC),
+                    conn,
+                    job.backtest_id,
+                    datetime.now(UTC),
                     (outcome.trades_count, outcome.winning_trades, outcome.losing_trades),
-                    outcome.metrics or {}, outcome.warnings, any("sharpe_ratio" in w for w in outcome.warnings),
-                    outcome.series, outcome.manifest,
+                    outcome.metrics or {},
+                    outcome.warnings,
+                    any("sharpe_ratio" in w for w in outcome.warnings),
+                    outcome.series,
+                    outcome.manifest,
                     open_trades=(outcome.open_trades, outcome.open_pnl),
                     benchmark_instrument_id=outcome.benchmark_instrument_id,
-                )  # fmt: skip
+                )
                 if announce is not None:
                     await announce(conn, outcome)
             return outcome

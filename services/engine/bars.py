@@ -40,11 +40,16 @@ async def load_bars(
     columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of)
     index = pd.DatetimeIndex(columns.timestamp.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     return pd.DataFrame(
-        {"open": columns.open, "high": columns.high, "low": columns.low, "close": columns.close,
-         "volume": columns.volume.astype(np.float64)},
+        {
+            "open": columns.open,
+            "high": columns.high,
+            "low": columns.low,
+            "close": columns.close,
+            "volume": columns.volume.astype(np.float64),
+        },
         index=index,
         copy=False,
-    )  # fmt: skip
+    )
 
 
 async def adjusted_bars(

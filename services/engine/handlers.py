@@ -75,21 +75,31 @@ def announcer(job: BacktestJob, correlation_id: str) -> Announce:
     async def announce(conn: Connection, outcome: BacktestOutcome) -> None:
         if outcome.status == "COMPLETED":
             data: Any = BacktestCompleted(
-                backtest_id=job.backtest_id, user_id=job.user_id, configuration_id=job.configuration_id,
-                trades_count=outcome.trades_count, winning_trades=outcome.winning_trades,
-                losing_trades=outcome.losing_trades, metrics=PerformanceMetrics.model_validate(outcome.metrics),
-                start_date=job.start_date, end_date=job.end_date, initial_capital=job.initial_capital,
-                final_value=outcome.final_value, warnings=outcome.warnings, sweep_id=job.sweep_id,
-            )  # fmt: skip
+                backtest_id=job.backtest_id,
+                user_id=job.user_id,
+                configuration_id=job.configuration_id,
+                trades_count=outcome.trades_count,
+                winning_trades=outcome.winning_trades,
+                losing_trades=outcome.losing_trades,
+                metrics=PerformanceMetrics.model_validate(outcome.metrics),
+                start_date=job.start_date,
+                end_date=job.end_date,
+                initial_capital=job.initial_capital,
+                final_value=outcome.final_value,
+                warnings=outcome.warnings,
+                sweep_id=job.sweep_id,
+            )
             topic = topics.BACKTEST_COMPLETED
         else:
-            data = BacktestFailed(backtest_id=job.backtest_id, user_id=job.user_id,
-                                  configuration_id=job.configuration_id,
-                                  error_message=outcome.error_message or "failed",
-                                  sweep_id=job.sweep_id)  # fmt: skip
+            data = BacktestFailed(
+                backtest_id=job.backtest_id,
+                user_id=job.user_id,
+                configuration_id=job.configuration_id,
+                error_message=outcome.error_message or "failed",
+                sweep_id=job.sweep_id,
+            )
             topic = topics.BACKTEST_FAILED
-        event = make_event(topic, data, source=SOURCE, subject=str(job.backtest_id),
-                           correlation_id=correlation_id)  # fmt: skip
+        event = make_event(topic, data, source=SOURCE, subject=str(job.backtest_id), correlation_id=correlation_id)
         await enqueue(conn, "engine", event, key=str(job.user_id))
         BACKTESTS.labels(outcome.status).inc()
 
@@ -101,13 +111,24 @@ class BacktestHandler:
         self.ctx, self.publisher = ctx, publisher
         self.inputs = InputCache()  # a sweep's bars, read once per replica
 
-    async def _progress(self, envelope: Envelope[Any], status: BacktestStatus, pct: float,
-                        eta: datetime | None = None) -> None:  # fmt: skip
+    async def _progress(
+        self, envelope: Envelope[Any], status: BacktestStatus, pct: float, eta: datetime | None = None
+    ) -> None:
         request: BacktestRequested = envelope.data
-        data = BacktestProgress(backtest_id=request.backtest_id, user_id=request.user_id, status=status,
-                                progress_pct=pct, estimated_completion=eta)  # fmt: skip
-        event = make_event(topics.BACKTEST_PROGRESS, data, source=SOURCE, subject=str(request.backtest_id),
-                           correlation_id=envelope.correlation_id)  # fmt: skip
+        data = BacktestProgress(
+            backtest_id=request.backtest_id,
+            user_id=request.user_id,
+            status=status,
+            progress_pct=pct,
+            estimated_completion=eta,
+        )
+        event = make_event(
+            topics.BACKTEST_PROGRESS,
+            data,
+            source=SOURCE,
+            subject=str(request.backtest_id),
+            correlation_id=envelope.correlation_id,
+        )
         try:  # progress is best effort: a lost progress event must not fail the run
             await self.publisher.publish(event, key=str(request.user_id))
         except Exception as exc:
@@ -165,8 +186,9 @@ class BacktestHandler:
         if outcome.status == "SKIPPED":  # requested again, done already
             await self._announce_again(job.backtest_id)
             return
-        log.info("backtest finished", backtest_id=str(job.backtest_id), status=outcome.status,
-                 error=outcome.error_message)  # fmt: skip
+        log.info(
+            "backtest finished", backtest_id=str(job.backtest_id), status=outcome.status, error=outcome.error_message
+        )
 
     async def _announce_again(self, backtest_id: UUID) -> None:
         """The end of a run done already, announced again if the gateway still waits for it and the event had

@@ -53,8 +53,9 @@ def _git_commit() -> str:
         return "unknown"
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(SOURCE_ROOT), *args], capture_output=True, text=True, timeout=5,
-                              check=True)  # fmt: skip
+        done = subprocess.run(
+            ["git", "-C", str(SOURCE_ROOT), *args], capture_output=True, text=True, timeout=5, check=True
+        )
         return done.stdout.strip()
 
     try:
@@ -84,12 +85,18 @@ def configuration_document(job: BacktestJob, parameters: dict[str, Any]) -> dict
     except ValueError:
         commission = job.commission_model
     return {
-        "strategy_type": job.strategy_type, "parameters": parameters, "instrument_ids": list(job.instrument_ids),
-        "start_date": job.start_date, "end_date": job.end_date, "initial_capital": job.initial_capital,
-        "position_size_pct": job.position_size_pct, "commission_model": commission,
-        "benchmark_symbol": job.benchmark_symbol, "timeframe": job.timeframe,
+        "strategy_type": job.strategy_type,
+        "parameters": parameters,
+        "instrument_ids": list(job.instrument_ids),
+        "start_date": job.start_date,
+        "end_date": job.end_date,
+        "initial_capital": job.initial_capital,
+        "position_size_pct": job.position_size_pct,
+        "commission_model": commission,
+        "benchmark_symbol": job.benchmark_symbol,
+        "timeframe": job.timeframe,
         "price_adjustment": job.price_adjustment,
-    }  # fmt: skip
+    }
 
 
 def run_manifest(
@@ -106,21 +113,34 @@ def run_manifest(
             parameters = spec.normalized(job.parameters)
     parameters = canonical_json(parameters)
     configuration = canonical_json(configuration_document(job, parameters))
-    manifest = RunManifest.model_validate({
-        "manifest_version": MANIFEST_VERSION,
-        "data": {iid: bars_digest(frame) for iid, frame in (bars or {}).items()},
-        "price_adjustment": {iid: frame.attrs[ADJUSTMENT_ATTR] for iid, frame in (bars or {}).items()
-                             if ADJUSTMENT_ATTR in frame.attrs},
-        "benchmark": {"symbol": job.benchmark_symbol, "instrument_id": benchmark.name,
-                      "sha256": series_sha256(benchmark), "points": len(benchmark)}
-        if benchmark is not None else None,
-        "configuration": configuration, "configuration_sha256": json_sha256(configuration),
-        "strategy_type": job.strategy_type, "parameters": parameters, "parameters_sha256": json_sha256(parameters),
-        "strategy_distribution": spec.distribution if spec else None,
-        "strategy_version": spec.version if spec else None,
-        "trades_sha256": trades_sha256(trades) if trades is not None else None,
-        "trades_count": len(trades) if trades is not None else None,
-        "data_as_of": job.data_as_of,
-        **provenance(),
-    })  # fmt: skip
+    manifest = RunManifest.model_validate(
+        {
+            "manifest_version": MANIFEST_VERSION,
+            "data": {iid: bars_digest(frame) for iid, frame in (bars or {}).items()},
+            "price_adjustment": {
+                iid: frame.attrs[ADJUSTMENT_ATTR]
+                for iid, frame in (bars or {}).items()
+                if ADJUSTMENT_ATTR in frame.attrs
+            },
+            "benchmark": {
+                "symbol": job.benchmark_symbol,
+                "instrument_id": benchmark.name,
+                "sha256": series_sha256(benchmark),
+                "points": len(benchmark),
+            }
+            if benchmark is not None
+            else None,
+            "configuration": configuration,
+            "configuration_sha256": json_sha256(configuration),
+            "strategy_type": job.strategy_type,
+            "parameters": parameters,
+            "parameters_sha256": json_sha256(parameters),
+            "strategy_distribution": spec.distribution if spec else None,
+            "strategy_version": spec.version if spec else None,
+            "trades_sha256": trades_sha256(trades) if trades is not None else None,
+            "trades_count": len(trades) if trades is not None else None,
+            "data_as_of": job.data_as_of,
+            **provenance(),
+        }
+    )
     return manifest.model_dump(mode="json")

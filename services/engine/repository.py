@@ -47,8 +47,11 @@ async def claim_result(
     await conn.execute(
         "INSERT INTO engine.backtest_results (id, configuration_id, user_id, status, request) "
         "VALUES ($1, $2, $3, 'PENDING', $4::jsonb) ON CONFLICT (id) DO NOTHING",
-        result_id, configuration_id, user_id, json.dumps(request, default=str),
-    )  # fmt: skip
+        result_id,
+        configuration_id,
+        user_id,
+        json.dumps(request, default=str),
+    )
     status = await conn.fetchval("SELECT status FROM engine.backtest_results WHERE id = $1 FOR UPDATE", result_id)
     return str(status)
 
@@ -110,8 +113,11 @@ async def mark_failed(
         "UPDATE engine.backtest_results SET status = 'FAILED', error_message = $2, completed_at = $3, "
         "started_at = COALESCE(started_at, $3), manifest = $4::jsonb "
         "WHERE id = $1 AND status IN ('PENDING', 'RUNNING')",
-        result_id, message[:4000], at, json.dumps(manifest) if manifest is not None else None,
-    )  # fmt: skip
+        result_id,
+        message[:4000],
+        at,
+        json.dumps(manifest) if manifest is not None else None,
+    )
 
 
 async def database_now(conn: Connection) -> datetime:
@@ -148,22 +154,42 @@ async def mark_completed(
         "winning_trades = $4, losing_trades = $5, metrics = $6::jsonb, warnings = $7::jsonb, "
         "sharpe_unrealistic = $8, progress_pct = 100, series = $9::jsonb, manifest = $10::jsonb, "
         "open_trades = $11, open_pnl = $12, benchmark_instrument_id = $13 WHERE id = $1",
-        result_id, at, trades_count, winning, losing, json.dumps(metrics), json.dumps(warnings), sharpe_unrealistic,
-        json.dumps(series) if series is not None else None, json.dumps(manifest) if manifest is not None else None,
-        still_open, open_pnl, benchmark_instrument_id,
-    )  # fmt: skip
+        result_id,
+        at,
+        trades_count,
+        winning,
+        losing,
+        json.dumps(metrics),
+        json.dumps(warnings),
+        sharpe_unrealistic,
+        json.dumps(series) if series is not None else None,
+        json.dumps(manifest) if manifest is not None else None,
+        still_open,
+        open_pnl,
+        benchmark_instrument_id,
+    )
 
 
 async def write_trades(conn: Connection, result_id: UUID, trades: list[TradeRecord]) -> None:
     """Trade ids derive from the result id and position, so a rerun writes the same ids (deterministic)."""
     records = [
         (
-            uuid.uuid5(result_id, f"trade-{n}"), result_id, t.instrument_id, t.entry_time.to_pydatetime(),
-            t.entry_price, t.exit_time.to_pydatetime() if t.exit_time is not None else None, t.exit_price,
-            t.quantity, t.side, t.commission, t.slippage, t.pnl, t.pnl_pct,
+            uuid.uuid5(result_id, f"trade-{n}"),
+            result_id,
+            t.instrument_id,
+            t.entry_time.to_pydatetime(),
+            t.entry_price,
+            t.exit_time.to_pydatetime() if t.exit_time is not None else None,
+            t.exit_price,
+            t.quantity,
+            t.side,
+            t.commission,
+            t.slippage,
+            t.pnl,
+            t.pnl_pct,
         )
         for n, t in enumerate(trades)
-    ]  # fmt: skip
+    ]
     await conn.copy_records_to_table(
         "trades",
         schema_name="engine",
@@ -186,8 +212,17 @@ async def write_trades(conn: Connection, result_id: UUID, trades: list[TradeReco
     )
 
 
-SNAPSHOT_COLUMNS = ["backtest_result_id", "timestamp", "seq", "kind", "cash_balance", "positions", "total_value",
-                    "margin_used", "buying_power"]  # fmt: skip
+SNAPSHOT_COLUMNS = [
+    "backtest_result_id",
+    "timestamp",
+    "seq",
+    "kind",
+    "cash_balance",
+    "positions",
+    "total_value",
+    "margin_used",
+    "buying_power",
+]
 # Rows per COPY statement. One statement that touches many daily partitions costs more per partition than
 # several that touch fewer (PostgreSQL's after-row trigger queue, here the foreign key's, grows with the
 # partitions of the statement): 256 snapshots span about a year of sessions.
@@ -200,20 +235,33 @@ def _quoted(text: str) -> str:
 
 
 def _positions_json(positions: tuple[Holding, ...]) -> str:
-    return "[" + ", ".join(
-        f'{{"instrument_id": {_quoted(h.instrument_id)}, "quantity": {h.quantity}, "avg_price": "{h.avg_price}", '
-        f'"market_price": "{h.market_price}", "market_value": "{h.market_value}"}}'
-        for h in positions
-    ) + "]"  # fmt: skip
+    return (
+        "["
+        + ", ".join(
+            f'{{"instrument_id": {_quoted(h.instrument_id)}, "quantity": {h.quantity}, "avg_price": "{h.avg_price}", '
+            f'"market_price": "{h.market_price}", "market_value": "{h.market_value}"}}'
+            for h in positions
+        )
+        + "]"
+    )
 
 
 def snapshot_records(result_id: UUID, snapshots: list[Snapshot], first_seq: int = 0) -> list[tuple[Any, ...]]:
     """Rows of engine.portfolio_snapshots (plain CPU work: the worker thread that builds the ledger makes them)."""
     return [
-        (result_id, s.timestamp.to_pydatetime(), seq, s.kind, s.cash_balance, _positions_json(s.positions),
-         s.total_value, s.margin_used, s.buying_power)
+        (
+            result_id,
+            s.timestamp.to_pydatetime(),
+            seq,
+            s.kind,
+            s.cash_balance,
+            _positions_json(s.positions),
+            s.total_value,
+            s.margin_used,
+            s.buying_power,
+        )
         for seq, s in enumerate(snapshots, first_seq)
-    ]  # fmt: skip
+    ]
 
 
 async def ensure_snapshot_partitions(conn: Connection, lo: datetime, hi: datetime) -> int:
@@ -225,8 +273,9 @@ async def copy_snapshot_records(conn: Connection, batches: AsyncIterable[list[tu
     """One COPY per batch, each as soon as it comes; the partitions must exist. Returns the rows written."""
     written = 0
     async for records in batches:
-        await conn.copy_records_to_table("portfolio_snapshots", schema_name="engine", records=records,
-                                         columns=SNAPSHOT_COLUMNS)  # fmt: skip
+        await conn.copy_records_to_table(
+            "portfolio_snapshots", schema_name="engine", records=records, columns=SNAPSHOT_COLUMNS
+        )
         written += len(records)
     return written
 
@@ -238,6 +287,7 @@ async def delete_finished_before(conn: Connection, cutoff: datetime, batch: int 
     rows = await conn.fetch(
         "DELETE FROM engine.backtest_results WHERE id IN (SELECT id FROM engine.backtest_results "
         "WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < $1 ORDER BY completed_at LIMIT $2) RETURNING id",
-        cutoff, batch,
-    )  # fmt: skip
+        cutoff,
+        batch,
+    )
     return [UUID(str(r["id"])) for r in rows]

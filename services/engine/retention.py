@@ -19,8 +19,14 @@ log = structlog.get_logger()
 
 
 class ResultRetention(PeriodicJob):
-    def __init__(self, pool: asyncpg.Pool, keep: timedelta = timedelta(days=365), every_s: float = 3600.0,
-                 clock: Clock = utc_now, batch: int = 100) -> None:  # fmt: skip
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        keep: timedelta = timedelta(days=365),
+        every_s: float = 3600.0,
+        clock: Clock = utc_now,
+        batch: int = 100,
+    ) -> None:
         async def purge(now: datetime) -> int:
             removed = 0
             while True:  # small batches: short transactions, no long lock on the results table

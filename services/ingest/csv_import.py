@@ -141,9 +141,16 @@ async def import_csv(conn: asyncpg.Connection, plan: ImportPlan, on_progress: Pr
             last_ns = int(kept_ns[-1])
         await repository.copy_rows(
             conn,
-            encode_rows(batch.lines[keep], stamps.ns[keep], checked.open[keep], checked.high[keep],
-                        checked.low[keep], checked.close[keep], checked.volume[keep]),
-        )  # fmt: skip
+            encode_rows(
+                batch.lines[keep],
+                stamps.ns[keep],
+                checked.open[keep],
+                checked.high[keep],
+                checked.low[keep],
+                checked.close[keep],
+                checked.volume[keep],
+            ),
+        )
         rows_done += len(batch.lines)
         if on_progress is not None:
             await on_progress(rows_done, outcome.rows_total)

@@ -176,9 +176,12 @@ class CsvSource:
             self.rejected.append(RejectedLine(number, too_long(line.end - line.start)))
             return "skip"
         self.rejected.append(
-            RejectedLine(number, f"expected {row.expected_columns} fields ({summarize_names('header', expected)}), "
-                         f"found {row.actual_columns}: {row.text[:120]!r}")
-        )  # fmt: skip
+            RejectedLine(
+                number,
+                f"expected {row.expected_columns} fields ({summarize_names('header', expected)}), "
+                f"found {row.actual_columns}: {row.text[:120]!r}",
+            )
+        )
         return "skip"
 
     def batches(self) -> Iterator[CsvBatch]:
@@ -211,11 +214,11 @@ class CsvSource:
             ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_invalid_row, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=False, include_columns=[
-                    names[layout.index(f)] for f in layout.fields
-                ]
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                include_columns=[names[layout.index(f)] for f in layout.fields],
             ),
-        )  # fmt: skip
+        )
 
     def _lines(self, count: int) -> npt.NDArray[np.int64]:
         """File lines of the next `count` rows, stepping over the lines rejected for their field count."""

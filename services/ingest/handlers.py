@@ -79,8 +79,14 @@ class IngestHandler:
     """Runs inside the idempotent transaction; the import itself inside a savepoint, so a strict job
     with bad rows writes nothing but still records its failure event."""
 
-    def __init__(self, publisher: EventPublisher, uploads: Path | None = None, ib: IbEndpoint | None = None,
-                 pacer: HistoricalPacer | None = None, in_transit_s: float = 20.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        publisher: EventPublisher,
+        uploads: Path | None = None,
+        ib: IbEndpoint | None = None,
+        pacer: HistoricalPacer | None = None,
+        in_transit_s: float = 20.0,
+    ) -> None:
         self.publisher = publisher
         self.in_transit_s = in_transit_s  # an end announced less long ago is on its way: not announced again
         self.uploads = uploads or Path(".bts/uploads")
@@ -106,19 +112,39 @@ class IngestHandler:
             await self._announce_failure(conn, envelope, "no valid rows to load", outcome)
             return
         data = BarsLoaded(
-            job_id=request.job_id, instrument_id=request.instrument_id, timeframe=request.timeframe,
-            first=outcome.first, last=outcome.last, rows=outcome.inserted + outcome.updated,
-            rows_inserted=outcome.inserted, rows_updated=outcome.updated, rows_unchanged=outcome.unchanged,
+            job_id=request.job_id,
+            instrument_id=request.instrument_id,
+            timeframe=request.timeframe,
+            first=outcome.first,
+            last=outcome.last,
+            rows=outcome.inserted + outcome.updated,
+            rows_inserted=outcome.inserted,
+            rows_updated=outcome.updated,
+            rows_unchanged=outcome.unchanged,
             rows_rejected=outcome.rows_rejected,
             errors=[RowError(line=e.line, field=e.field, message=e.message) for e in outcome.errors],
-            price_adjustment=request.price_adjustment, notes=outcome.notes,
-            warnings=[ImportWarning(kind=f.kind.value, instrument_id=request.instrument_id,
-                                    timeframe=request.timeframe, start=f.start, end=f.end, detail=f.detail)
-                      for f in outcome.quality.findings],
+            price_adjustment=request.price_adjustment,
+            notes=outcome.notes,
+            warnings=[
+                ImportWarning(
+                    kind=f.kind.value,
+                    instrument_id=request.instrument_id,
+                    timeframe=request.timeframe,
+                    start=f.start,
+                    end=f.end,
+                    detail=f.detail,
+                )
+                for f in outcome.quality.findings
+            ],
             warning_counts=outcome.quality.counts,
-        )  # fmt: skip
-        event = make_event(topics.BARS_LOADED, data, source=SOURCE, subject=request.instrument_id,
-                           correlation_id=envelope.correlation_id)  # fmt: skip
+        )
+        event = make_event(
+            topics.BARS_LOADED,
+            data,
+            source=SOURCE,
+            subject=request.instrument_id,
+            correlation_id=envelope.correlation_id,
+        )
         await enqueue(conn, "ingest", event, key=request.instrument_id)
         BARS_INGESTED.labels(request.timeframe.value).inc(outcome.inserted + outcome.updated)
 
@@ -155,9 +181,16 @@ class IngestHandler:
         splits = await split_dates(conn, request.instrument_id)  # their moves are no SPLIT_SUSPECT
         if request.source is DataSource.IBKR:
             return await self._import_ib(conn, request, instrument, sessions, progress, splits)
-        plan = ImportPlan(self._uploaded(request.file_uri), request.instrument_id, request.timeframe.value, sessions,
-                          request.skip_invalid, request.naive_timestamps_in_exchange_tz,
-                          request.price_adjustment, splits)  # fmt: skip
+        plan = ImportPlan(
+            self._uploaded(request.file_uri),
+            request.instrument_id,
+            request.timeframe.value,
+            sessions,
+            request.skip_invalid,
+            request.naive_timestamps_in_exchange_tz,
+            request.price_adjustment,
+            splits,
+        )
         async with conn.transaction():  # a savepoint: a failing strict job leaves nothing behind
             return await import_csv(conn, plan, progress)  # type: ignore[arg-type]
 
@@ -173,9 +206,15 @@ class IngestHandler:
             )
         return path
 
-    async def _import_ib(self, conn: Connection, request: IngestRequested, instrument: InstrumentRow,
-                         sessions: SessionTable, progress: Progress,
-                         splits: frozenset[date]) -> ImportOutcome:  # fmt: skip
+    async def _import_ib(
+        self,
+        conn: Connection,
+        request: IngestRequested,
+        instrument: InstrumentRow,
+        sessions: SessionTable,
+        progress: Progress,
+        splits: frozenset[date],
+    ) -> ImportOutcome:
         if request.start is None or request.end is None or request.end <= request.start:
             raise IngestRejected("an IBKR import needs start and end, with end after start")
         try:
@@ -189,8 +228,9 @@ class IngestHandler:
             await progress(bars, None)
 
         try:
-            fetched = await IbHistory(self.ib, self.pacer).fetch(instrument, request.timeframe.value, request.start,
-                                                                 request.end, target, on_chunk)  # fmt: skip
+            fetched = await IbHistory(self.ib, self.pacer).fetch(
+                instrument, request.timeframe.value, request.start, request.end, target, on_chunk
+            )
         except IbUnavailable as exc:
             raise IngestRejected(str(exc)) from exc
         plan = ImportPlan(target, request.instrument_id, request.timeframe.value, sessions, request.skip_invalid)
@@ -201,8 +241,11 @@ class IngestHandler:
         finally:  # the fetched history is in the database (or the job failed): the file has served
             target.unlink(missing_ok=True)
         if fetched.error:
-            raise PartialFetch(f"{fetched.error} (after {fetched.chunks_done} of {fetched.chunks_total} requests; "
-                               f"the {outcome.rows_loaded} bars fetched before are kept)", outcome)  # fmt: skip
+            raise PartialFetch(
+                f"{fetched.error} (after {fetched.chunks_done} of {fetched.chunks_total} requests; "
+                f"the {outcome.rows_loaded} bars fetched before are kept)",
+                outcome,
+            )
         return outcome
 
     def _progress_publisher(self, envelope: Envelope[Any]) -> Progress:
@@ -213,10 +256,16 @@ class IngestHandler:
             if time.monotonic() - last[0] < PROGRESS_EVERY_S and done != total:
                 return
             last[0] = time.monotonic()
-            data = IngestProgress(job_id=request.job_id, instrument_id=request.instrument_id, rows_done=done,
-                                  rows_total=total)  # fmt: skip
-            event = make_event(topics.INGEST_PROGRESS, data, source=SOURCE, subject=str(request.job_id),
-                               correlation_id=envelope.correlation_id)  # fmt: skip
+            data = IngestProgress(
+                job_id=request.job_id, instrument_id=request.instrument_id, rows_done=done, rows_total=total
+            )
+            event = make_event(
+                topics.INGEST_PROGRESS,
+                data,
+                source=SOURCE,
+                subject=str(request.job_id),
+                correlation_id=envelope.correlation_id,
+            )
             try:
                 await self.publisher.publish(event, key=request.instrument_id)
             except Exception as exc:  # progress is best effort
@@ -224,17 +273,26 @@ class IngestHandler:
 
         return progress
 
-    async def _announce_failure(self, conn: Connection, envelope: Envelope[Any], message: str,
-                                outcome: ImportOutcome | None, kept: int = 0) -> None:  # fmt: skip
+    async def _announce_failure(
+        self, conn: Connection, envelope: Envelope[Any], message: str, outcome: ImportOutcome | None, kept: int = 0
+    ) -> None:
         request: IngestRequested = envelope.data
         rejected = outcome.errors if outcome else []
         data = IngestFailed(
-            job_id=request.job_id, instrument_id=request.instrument_id, error=message,
-            rows_loaded=kept, rows_rejected=outcome.rows_rejected if outcome else 0,
+            job_id=request.job_id,
+            instrument_id=request.instrument_id,
+            error=message,
+            rows_loaded=kept,
+            rows_rejected=outcome.rows_rejected if outcome else 0,
             errors=[RowError(line=e.line, field=e.field, message=e.message) for e in rejected],
             errors_total=outcome.errors_total if outcome else 0,
-        )  # fmt: skip
-        event = make_event(topics.INGEST_FAILED, data, source=SOURCE, subject=str(request.job_id),
-                           correlation_id=envelope.correlation_id)  # fmt: skip
+        )
+        event = make_event(
+            topics.INGEST_FAILED,
+            data,
+            source=SOURCE,
+            subject=str(request.job_id),
+            correlation_id=envelope.correlation_id,
+        )
         await enqueue(conn, "ingest", event, key=request.instrument_id)
         log.info("ingest failed", job_id=str(request.job_id), error=message)

@@ -59,8 +59,14 @@ def contract_for(instrument: InstrumentRow) -> Contract:
 
 
 class IbHistory:
-    def __init__(self, endpoint: IbEndpoint, pacer: HistoricalPacer, max_attempts: int = 4, backoff_s: float = 1.0,
-                 request_timeout_s: float = 120.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        endpoint: IbEndpoint,
+        pacer: HistoricalPacer,
+        max_attempts: int = 4,
+        backoff_s: float = 1.0,
+        request_timeout_s: float = 120.0,
+    ) -> None:
         self.endpoint, self.pacer = endpoint, pacer
         self.max_attempts, self.backoff_s, self.request_timeout_s = max_attempts, backoff_s, request_timeout_s
         self.ib = IB()
@@ -70,19 +76,30 @@ class IbHistory:
         last: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
-                await self.ib.connectAsync(self.endpoint.host, self.endpoint.port, clientId=self.endpoint.client_id,
-                                           timeout=10, readonly=True)  # fmt: skip
+                await self.ib.connectAsync(
+                    self.endpoint.host, self.endpoint.port, clientId=self.endpoint.client_id, timeout=10, readonly=True
+                )
                 return
             except (OSError, TimeoutError, ConnectionError) as exc:
                 last = exc
                 self.ib.disconnect()
                 log.warning("IB connect failed", attempt=attempt, error=repr(exc))
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-        raise IbUnavailable(f"cannot reach TWS / IB Gateway at {self.endpoint.host}:{self.endpoint.port} after "
-                            f"{self.max_attempts} attempts ({last!r}); set BTS_IB_HOST / BTS_IB_PORT")  # fmt: skip
+        raise IbUnavailable(
+            f"cannot reach TWS / IB Gateway at {self.endpoint.host}:{self.endpoint.port} after "
+            f"{self.max_attempts} attempts ({last!r}); set BTS_IB_HOST / BTS_IB_PORT"
+        )
 
-    async def fetch(self, instrument: InstrumentRow, timeframe: str, start: datetime, end: datetime, target: Path,
-                    on_chunk: ChunkProgress | None = None, what_to_show: str = "TRADES") -> FetchOutcome:  # fmt: skip
+    async def fetch(
+        self,
+        instrument: InstrumentRow,
+        timeframe: str,
+        start: datetime,
+        end: datetime,
+        target: Path,
+        on_chunk: ChunkProgress | None = None,
+        what_to_show: str = "TRADES",
+    ) -> FetchOutcome:
         """Fetch [start, end) into `target` (CSV, UTC, ascending, no duplicates)."""
         bar_size = IB_BAR_SIZE[timeframe]
         contract = contract_for(instrument)
@@ -96,8 +113,14 @@ class IbHistory:
                 writer = csv.writer(file)
                 writer.writerow(HEADER)
                 for chunk in chunks:
-                    request = PacedRequest(instrument.id, instrument.exchange, what_to_show, bar_size, chunk.duration,
-                                           chunk.end.strftime("%Y%m%d %H:%M:%S"))  # fmt: skip
+                    request = PacedRequest(
+                        instrument.id,
+                        instrument.exchange,
+                        what_to_show,
+                        bar_size,
+                        chunk.duration,
+                        chunk.end.strftime("%Y%m%d %H:%M:%S"),
+                    )
                     try:
                         bars = await self._request(contract, request, chunk.end)
                     except _ChunkFailed as exc:
@@ -127,10 +150,15 @@ class IbHistory:
                     await self._connect()
                 async with self.pacer.slot(request):
                     bars = await self.ib.reqHistoricalDataAsync(
-                        contract, endDateTime=end, durationStr=request.duration, barSizeSetting=request.bar_size,
-                        whatToShow=request.what_to_show, useRTH=request.use_rth, formatDate=2,
+                        contract,
+                        endDateTime=end,
+                        durationStr=request.duration,
+                        barSizeSetting=request.bar_size,
+                        whatToShow=request.what_to_show,
+                        useRTH=request.use_rth,
+                        formatDate=2,
                         timeout=self.request_timeout_s,
-                    )  # fmt: skip
+                    )
                 return list(bars)
             except RequestError as exc:
                 if exc.code == PACING_VIOLATION and "no data" in exc.message.lower():

@@ -84,10 +84,13 @@ async def merge(conn: Connection, instrument_id: str, timeframe: str, lo: dateti
     # Two statements because RETURNING xmax is not allowed on a partitioned table: first the bars
     # that exist with other values, then the new ones; their command tags give the counts.
     existing = await conn.fetchval(
-        'SELECT EXISTS (SELECT 1 FROM ingest.market_data WHERE instrument_id = $1 AND timeframe = $2 '
+        "SELECT EXISTS (SELECT 1 FROM ingest.market_data WHERE instrument_id = $1 AND timeframe = $2 "
         'AND "timestamp" BETWEEN $3 AND $4)',
-        instrument_id, timeframe, lo, hi,
-    )  # fmt: skip
+        instrument_id,
+        timeframe,
+        lo,
+        hi,
+    )
     updated_tag = "UPDATE 0"
     if existing:  # a first import of a range skips the join entirely
         # System-time versioning: the values a changed bar had until `version` (the import's time) go to

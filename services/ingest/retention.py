@@ -19,16 +19,18 @@ TABLE = "ingest.market_data"
 
 
 class MarketDataRetention(PeriodicJob):
-    def __init__(self, pool: asyncpg.Pool, window_years: int = 5, every_s: float = 3600.0,
-                 clock: Clock = utc_now) -> None:  # fmt: skip
+    def __init__(
+        self, pool: asyncpg.Pool, window_years: int = 5, every_s: float = 3600.0, clock: Clock = utc_now
+    ) -> None:
         async def purge(now: datetime) -> int:
             cutoff = market_data_cutoff(now, window_years)
             async with pool.acquire() as conn:
                 dropped, deleted = await purge_before(conn, TABLE, cutoff)
                 deleted += await purge_history_before(conn, cutoff)
             if dropped or deleted:
-                log.info("market data retention", cutoff=cutoff.isoformat(), partitions_dropped=dropped,
-                         rows_deleted=deleted)  # fmt: skip
+                log.info(
+                    "market data retention", cutoff=cutoff.isoformat(), partitions_dropped=dropped, rows_deleted=deleted
+                )
             return dropped + deleted
 
         super().__init__("market data retention", purge, every_s, clock)

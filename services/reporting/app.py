@@ -48,8 +48,13 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
         async with ctx.pool.acquire() as conn:
             await record_failure(conn, envelope.data.backtest_id, f"backtest.completed given up on: {reason}")
 
-    finished = consumer(ctx, publisher, [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED, topics.SWEEP_COMPLETED],
-                        handler, on_give_up={topics.BACKTEST_COMPLETED: give_up})  # fmt: skip
+    finished = consumer(
+        ctx,
+        publisher,
+        [topics.BACKTEST_COMPLETED, topics.BACKTEST_FAILED, topics.SWEEP_COMPLETED],
+        handler,
+        on_give_up={topics.BACKTEST_COMPLETED: give_up},
+    )
     keep = timedelta(days=settings.report_retention_days)
     retention = RetentionJob(ctx.pool, settings.retention_every_s, keep=keep)
     policy = RetryPolicy(settings.reconcile_stale_after_s, settings.report_max_attempts, keep)

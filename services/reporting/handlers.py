@@ -65,8 +65,8 @@ class ReportHandler:
 
     async def _sweep(self, conn: Connection, envelope: Envelope[Any], data: SweepCompleted) -> None:
         try:
-            children, own = await generate_sweep_report(conn, data.sweep_id, data.report_backtest_ids,  # type: ignore[arg-type]
-                                                        self.reports_dir)  # fmt: skip
+            best, folder = data.report_backtest_ids, self.reports_dir
+            children, own = await generate_sweep_report(conn, data.sweep_id, best, folder)  # type: ignore[arg-type]
         except SweepNotFound as exc:
             log.warning("sweep report skipped", sweep_id=str(data.sweep_id), error=str(exc))
             return
@@ -75,11 +75,21 @@ class ReportHandler:
             by_backtest.setdefault(backtest_id, []).append(report)
         for backtest_id, reports in by_backtest.items():
             await self._announce(conn, envelope, backtest_id, data.user_id, reports)
-        log.info("sweep report written", sweep_id=str(data.sweep_id), files=[r.file_path for r in own],
-                 child_reports=len(by_backtest))  # fmt: skip
+        log.info(
+            "sweep report written",
+            sweep_id=str(data.sweep_id),
+            files=[r.file_path for r in own],
+            child_reports=len(by_backtest),
+        )
 
-    async def _announce(self, conn: Connection, envelope: Envelope[Any], backtest_id: UUID, user_id: UUID,
-                        reports: list[GeneratedReport]) -> None:  # fmt: skip
+    async def _announce(
+        self,
+        conn: Connection,
+        envelope: Envelope[Any],
+        backtest_id: UUID,
+        user_id: UUID,
+        reports: list[GeneratedReport],
+    ) -> None:
         await announce(conn, backtest_id, user_id, reports, envelope.correlation_id)
 
 
@@ -88,9 +98,14 @@ async def announce(
 ) -> None:
     """report.generated for each of `reports`, through the outbox (inside the caller's transaction)."""
     for report in reports:
-        data = ReportGenerated(backtest_id=backtest_id, report_id=report.id,
-                               report_type=ReportType(report.report_type), file_path=report.file_path,
-                               content_hash=report.content_hash)  # fmt: skip
-        event = make_event(topics.REPORT_GENERATED, data, source=SOURCE, subject=str(backtest_id),
-                           correlation_id=correlation_id)  # fmt: skip
+        data = ReportGenerated(
+            backtest_id=backtest_id,
+            report_id=report.id,
+            report_type=ReportType(report.report_type),
+            file_path=report.file_path,
+            content_hash=report.content_hash,
+        )
+        event = make_event(
+            topics.REPORT_GENERATED, data, source=SOURCE, subject=str(backtest_id), correlation_id=correlation_id
+        )
         await enqueue(conn, "reporting", event, key=str(user_id))

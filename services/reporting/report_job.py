@@ -118,8 +118,13 @@ def _render_files(
         digest = write_file(path, content)
         # The report's configuration: what it shows and of which run, so a row is understandable alone.
         config = {k: data.configuration.get(k) for k in ("strategy_type", "instrument_ids", "start_date", "end_date")}
-        metadata = {**meta, "status": data.status, "bytes": path.stat().st_size, "backtest": config,
-                    "format_version": 1}  # fmt: skip
+        metadata = {
+            **meta,
+            "status": data.status,
+            "bytes": path.stat().st_size,
+            "backtest": config,
+            "format_version": 1,
+        }
         written.append((report_type, path, digest, metadata))
     return written
 
@@ -134,9 +139,16 @@ async def generate_reports(
     async with conn.transaction():
         for report_type, path, digest, metadata in written:
             report_id = await repository.upsert_report(
-                conn, repository.BACKTEST_REPORTS, uuid.uuid5(result_id, str(path)), result_id, report_type,
-                str(path), digest, generated_at, metadata,
-            )  # fmt: skip
+                conn,
+                repository.BACKTEST_REPORTS,
+                uuid.uuid5(result_id, str(path)),
+                result_id,
+                report_type,
+                str(path),
+                digest,
+                generated_at,
+                metadata,
+            )
             reports.append(GeneratedReport(report_id, report_type, str(path), digest))
     return reports
 

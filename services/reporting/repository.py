@@ -42,8 +42,14 @@ async def upsert_report(
         "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) "
         f"ON CONFLICT ({table.owner}, report_type, file_path) DO UPDATE SET content_hash = EXCLUDED.content_hash, "
         "generated_at = EXCLUDED.generated_at, metadata = EXCLUDED.metadata RETURNING id",
-        report_id, owner_id, report_type, generated_at, file_path, content_hash, json.dumps(metadata),
-    )  # fmt: skip
+        report_id,
+        owner_id,
+        report_type,
+        generated_at,
+        file_path,
+        content_hash,
+        json.dumps(metadata),
+    )
     return UUID(str(value))
 
 

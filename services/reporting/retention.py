@@ -11,8 +11,9 @@ from shared.runtime.schedule import Clock, PeriodicJob, utc_now
 
 
 class RetentionJob(PeriodicJob):
-    def __init__(self, pool: asyncpg.Pool, every_s: float = 3600.0, clock: Clock = utc_now,
-                 keep: timedelta = RETENTION) -> None:  # fmt: skip
+    def __init__(
+        self, pool: asyncpg.Pool, every_s: float = 3600.0, clock: Clock = utc_now, keep: timedelta = RETENTION
+    ) -> None:
         async def purge(now: datetime) -> int:
             async with pool.acquire() as conn:
                 return await purge_expired(conn, now, keep)  # type: ignore[arg-type]

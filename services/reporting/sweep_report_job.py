@@ -38,25 +38,40 @@ async def _stitched(conn: asyncpg.Connection, data: SweepReportData) -> None:
     for child in data.children:
         if child.phase != "OUT_OF_SAMPLE":
             continue
-        rows = await fetch_snapshots(conn, child.backtest_id, "DAILY") if child.backtest_id and \
-            child.state == "COMPLETED" else []  # fmt: skip
-        curves.append(WindowCurve(index=child.window_index or 0, dates=[r["timestamp"].date() for r in rows] or None,
-                                  values=[float(r["total_value"]) for r in rows] or None))  # fmt: skip
+        rows = (
+            await fetch_snapshots(conn, child.backtest_id, "DAILY")
+            if child.backtest_id and child.state == "COMPLETED"
+            else []
+        )
+        curves.append(
+            WindowCurve(
+                index=child.window_index or 0,
+                dates=[r["timestamp"].date() for r in rows] or None,
+                values=[float(r["total_value"]) for r in rows] or None,
+            )
+        )
     capital = float(data.sweep.configuration.get("initial_capital", 100_000))
     data.stitched = stitch(curves, capital)
     data.stitched_summary = summary(data.stitched, capital)
 
 
 def _render(data: SweepReportData, folder: Path, generated_at: datetime) -> list[tuple[str, Path, str, dict[str, Any]]]:
-    files = [("HTML", "report.html", render_sweep_html(data, generated_at)),
-             ("CSV", "leaderboard.csv", render_leaderboard_csv(data))]  # fmt: skip
+    files = [
+        ("HTML", "report.html", render_sweep_html(data, generated_at)),
+        ("CSV", "leaderboard.csv", render_leaderboard_csv(data)),
+    ]
     written = []
     for report_type, name, content in files:
         path = folder / name
         digest = write_file(path, content)
-        metadata = {"content": "sweep report" if report_type == "HTML" else "every child: parameters and metrics",
-                    "status": data.sweep.status, "bytes": path.stat().st_size, "children": len(data.children),
-                    "objective": data.sweep.objective, "format_version": 1}  # fmt: skip
+        metadata = {
+            "content": "sweep report" if report_type == "HTML" else "every child: parameters and metrics",
+            "status": data.sweep.status,
+            "bytes": path.stat().st_size,
+            "children": len(data.children),
+            "objective": data.sweep.objective,
+            "format_version": 1,
+        }
         written.append((report_type, path, digest, metadata))
     return written
 
@@ -88,8 +103,15 @@ async def generate_sweep_report(
     async with conn.transaction():
         for report_type, path, digest, metadata in written:
             report_id = await repository.upsert_report(
-                conn, repository.SWEEP_REPORTS, uuid.uuid5(sweep_id, str(path)), sweep_id, report_type, str(path),
-                digest, generated_at, metadata,
-            )  # fmt: skip
+                conn,
+                repository.SWEEP_REPORTS,
+                uuid.uuid5(sweep_id, str(path)),
+                sweep_id,
+                report_type,
+                str(path),
+                digest,
+                generated_at,
+                metadata,
+            )
             own.append(GeneratedReport(report_id, report_type, str(path), digest))
     return children, own

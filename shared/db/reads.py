@@ -138,10 +138,22 @@ async def stream_bars(
 # and a value per field), so numpy reads a chunk of rows in one call, without a Python object per value.
 _BAR_COPY_COLUMNS = '"timestamp", open::float8, high::float8, low::float8, close::float8, volume'
 _BAR_ROW = np.dtype(
-    [("fields", ">i2"), ("l0", ">i4"), ("timestamp", ">i8"), ("l1", ">i4"), ("open", ">f8"), ("l2", ">i4"),
-     ("high", ">f8"), ("l3", ">i4"), ("low", ">f8"), ("l4", ">i4"), ("close", ">f8"), ("l5", ">i4"),
-     ("volume", ">i8")]
-)  # fmt: skip
+    [
+        ("fields", ">i2"),
+        ("l0", ">i4"),
+        ("timestamp", ">i8"),
+        ("l1", ">i4"),
+        ("open", ">f8"),
+        ("l2", ">i4"),
+        ("high", ">f8"),
+        ("l3", ">i4"),
+        ("low", ">f8"),
+        ("l4", ">i4"),
+        ("close", ">f8"),
+        ("l5", ">i4"),
+        ("volume", ">i8"),
+    ]
+)
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: binary timestamps count from there
 

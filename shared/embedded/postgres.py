@@ -105,11 +105,20 @@ class EmbeddedPostgres:
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
         subprocess.run(
             self._command(
-                "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-                "--encoding=UTF8", "--locale=C", "--no-instructions",
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
             ),
-            check=True, capture_output=True, user=self._user,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            user=self._user,
+        )
 
     def start(self, timeout: float = 60.0) -> str:
         """Start the server, create the `bts` database if needed, return the admin URL."""
@@ -123,13 +132,28 @@ class EmbeddedPostgres:
             os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
         self._proc = subprocess.Popen(
             self._command(
-                "postgres", "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
-                "-c", "unix_socket_directories=", "-c", "max_connections=200",
-                "-c", "shared_buffers=256MB", "-c", "max_locks_per_transaction=256",
+                "postgres",
+                "-D",
+                str(self.data_dir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=256MB",
+                "-c",
+                "max_locks_per_transaction=256",
             ),
-            stdout=log, stderr=subprocess.STDOUT, user=self._user,
-            preexec_fn=die_with_parent(signal.SIGINT), process_group=0,
-        )  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self._user,
+            preexec_fn=die_with_parent(signal.SIGINT),
+            process_group=0,
+        )
         log.close()
         try:
             wait_until(self._ready, timeout, f"PostgreSQL on port {self.port} (log: {self.log_path})")
@@ -187,11 +211,25 @@ class EmbeddedPostgres:
     def _psql(self, database: str, sql: str) -> str:
         result = subprocess.run(
             self._command(
-                "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", database,
-                "-v", "ON_ERROR_STOP=1", "-tAc", sql,
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
             ),
-            capture_output=True, text=True, check=True, env={**os.environ, "PGPASSWORD": self._password},
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PGPASSWORD": self._password},
+        )
         return result.stdout.strip()
 
     def _create_database(self) -> None:

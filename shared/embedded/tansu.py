@@ -46,11 +46,20 @@ class EmbeddedTansu:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [
-                    broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                    "--storage-engine", self.storage,
+                    broker_binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    self.storage,
                 ],
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM), process_group=0,
-            )  # fmt: skip
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(signal.SIGTERM),
+                process_group=0,
+            )
         try:
             wait_until(self._ready, timeout, f"Tansu on port {self.port} (log: {self.log_path})")
         except BaseException:

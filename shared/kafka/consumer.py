@@ -97,8 +97,14 @@ class MessageProcessor:
                 try:
                     await self.handler(envelope)
                     self._observe(topic, "ok", started)
-                    log.info("message handled", topic=topic, partition=record.partition, offset=record.offset,
-                             attempt=attempt, ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
+                    log.info(
+                        "message handled",
+                        topic=topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        attempt=attempt,
+                        ms=round((time.perf_counter() - started) * 1000, 1),
+                    )
                     return
                 except asyncio.CancelledError:
                     raise
@@ -107,8 +113,13 @@ class MessageProcessor:
                     if is_transient(exc):
                         outages += 1
                         delay = backoff_delay(outages, self.retry_backoff_s)
-                        log.warning("dependency unavailable, handler will retry", topic=topic, error=repr(exc),
-                                    retry_in_s=delay, failures=outages)  # fmt: skip
+                        log.warning(
+                            "dependency unavailable, handler will retry",
+                            topic=topic,
+                            error=repr(exc),
+                            retry_in_s=delay,
+                            failures=outages,
+                        )
                         await asyncio.sleep(delay)
                         continue
                     attempt += 1
@@ -146,13 +157,16 @@ class MessageProcessor:
         letter = DeadLetter.of(record, error=error, group=self.group_id, attempts=attempts)
         value, key = letter.model_dump_json().encode(), record.key.decode(errors="replace") if record.key else None
         # the offset is committed only after the letter is stored: a broker outage here is waited out
-        await retry_while_transient(lambda: self.publisher.send_raw(topics.dlq(record.topic), value, key),
-                                    f"dead-letter to {topics.dlq(record.topic)}")  # fmt: skip
+        await retry_while_transient(
+            lambda: self.publisher.send_raw(topics.dlq(record.topic), value, key),
+            f"dead-letter to {topics.dlq(record.topic)}",
+        )
         self.stats.count(self.stats.dead_lettered, record.topic)
         if self.on_dead_letter is not None:
             self.on_dead_letter(record.topic)
-        log.error("message dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
-                  error=error)  # fmt: skip
+        log.error(
+            "message dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset, error=error
+        )
 
 
 def replayed_for_another_group(record: ConsumerRecord[bytes, bytes], group_id: str) -> bool:
@@ -224,8 +238,9 @@ class EventConsumer:
                 failures = 0
             except KafkaError as exc:  # the loop must outlive any broker trouble
                 failures += 1
-                log.warning("fetch failed, retrying", group=self.group_id, error=repr(exc),
-                            retry_in_s=backoff_delay(failures))  # fmt: skip
+                log.warning(
+                    "fetch failed, retrying", group=self.group_id, error=repr(exc), retry_in_s=backoff_delay(failures)
+                )
                 await asyncio.sleep(backoff_delay(failures))
                 continue
             for tp, records in batches.items():
@@ -246,8 +261,14 @@ class EventConsumer:
             await retry_while_transient(lambda: self._consumer.commit({tp: offset}), f"commit {self.group_id}")
             return True
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            log.warning("commit rejected; the record will be redelivered", group=self.group_id, topic=tp.topic,
-                        partition=tp.partition, offset=offset, error=repr(exc))  # fmt: skip
+            log.warning(
+                "commit rejected; the record will be redelivered",
+                group=self.group_id,
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=offset,
+                error=repr(exc),
+            )
             return False
 
 

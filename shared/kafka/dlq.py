@@ -54,11 +54,18 @@ class DeadLetter(BaseModel):
         truncated = len(value) > KEEP_WHOLE_BYTES
         kept = value[:TRUNCATED_PREFIX_BYTES] if truncated else value
         return cls(
-            topic=record.topic, partition=record.partition, offset=record.offset,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
             key=record.key.decode(errors="replace") if record.key else None,
-            value_b64=base64.b64encode(kept).decode(), value_bytes=len(value), truncated=truncated,
-            error=error[:4000], consumer_group=group, attempts=attempts, failed_at=datetime.now(UTC),
-        )  # fmt: skip
+            value_b64=base64.b64encode(kept).decode(),
+            value_bytes=len(value),
+            truncated=truncated,
+            error=error[:4000],
+            consumer_group=group,
+            attempts=attempts,
+            failed_at=datetime.now(UTC),
+        )
 
     @property
     def value(self) -> bytes:
@@ -112,9 +119,15 @@ class _Dlq:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap, self.topic, self.name = bootstrap, topic, topics.dlq(topic)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=REPLAY_GROUP, enable_auto_commit=False,
-                                         auto_offset_reset="earliest", fetch_max_wait_ms=50,
-                                         request_timeout_ms=15_000, **client_options())  # fmt: skip
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=REPLAY_GROUP,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+            request_timeout_ms=15_000,
+            **client_options(),
+        )
         self.tps: list[TopicPartition] = []
         self.starts: dict[TopicPartition, int] = {}
         self.replayed_up_to: dict[TopicPartition, int] = {}
@@ -139,8 +152,9 @@ class _Dlq:
     async def close(self) -> None:
         await self.consumer.stop()
 
-    async def records(self, start: dict[TopicPartition, int],
-                      limit: int | None = None) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:  # fmt: skip
+    async def records(
+        self, start: dict[TopicPartition, int], limit: int | None = None
+    ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
         """Records from `start` up to the end offsets seen when opened (letters added later wait for next time)."""
         begin = {tp: max(start.get(tp, 0), self.starts.get(tp, 0)) for tp in self.tps}
         wanted = {tp: self.ends.get(tp, 0) for tp in self.tps if begin[tp] < self.ends.get(tp, 0)}
@@ -181,11 +195,25 @@ async def list_dlq(bootstrap: str, topic: str, limit: int = 100, pending_only: b
             try:
                 letter = _letter(record)
             except ValidationError as exc:
-                letter = DeadLetter(topic=topic, partition=-1, offset=-1, key=None, value_b64="", consumer_group="?",
-                                    attempts=0, failed_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
-                                    error=f"not a dead-letter record: {exc.errors()[0]['msg']}")  # fmt: skip
-            letters.append(ListedLetter(**letter.model_dump(), dlq_partition=record.partition, dlq_offset=record.offset,
-                                        replayed=record.offset < dlq.replayed_up_to.get(tp, 0)))  # fmt: skip
+                letter = DeadLetter(
+                    topic=topic,
+                    partition=-1,
+                    offset=-1,
+                    key=None,
+                    value_b64="",
+                    consumer_group="?",
+                    attempts=0,
+                    failed_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+                    error=f"not a dead-letter record: {exc.errors()[0]['msg']}",
+                )
+            letters.append(
+                ListedLetter(
+                    **letter.model_dump(),
+                    dlq_partition=record.partition,
+                    dlq_offset=record.offset,
+                    replayed=record.offset < dlq.replayed_up_to.get(tp, 0),
+                )
+            )
         total = sum(max(dlq.ends.get(tp, 0) - dlq.starts.get(tp, 0), 0) for tp in dlq.tps)
         pending = sum(max(dlq.ends.get(tp, 0) - dlq.replayed_up_to.get(tp, 0), 0) for tp in dlq.tps)
         return DlqListing(topic=topic, dlq_topic=dlq.name, total=total, pending=pending, letters=letters)
@@ -215,15 +243,26 @@ async def replay(bootstrap: str, topic: str, limit: int | None = None) -> Replay
                     if letter.truncated:  # a prefix is not the message
                         raise ValueError(f"only the first {len(letter.value)} of {letter.value_bytes} bytes were kept")
                 except ValueError as exc:  # pydantic's ValidationError is one
-                    outcome.skipped.append(SkippedLetter(dlq_partition=record.partition, dlq_offset=record.offset,
-                                                         reason=str(exc).splitlines()[0][:300]))  # fmt: skip
+                    outcome.skipped.append(
+                        SkippedLetter(
+                            dlq_partition=record.partition,
+                            dlq_offset=record.offset,
+                            reason=str(exc).splitlines()[0][:300],
+                        )
+                    )
                 else:
                     origin = f"{dlq.name}:{record.partition}:{record.offset}".encode()
                     headers = [("replayed_from", origin), (REPLAY_FOR_HEADER, letter.consumer_group.encode())]
                     await publisher.send_raw(topic, letter.value, letter.key, headers)
-                    outcome.replayed.append(ReplayedLetter(dlq_partition=record.partition, dlq_offset=record.offset,
-                                                           partition=letter.partition, offset=letter.offset,
-                                                           key=letter.key))  # fmt: skip
+                    outcome.replayed.append(
+                        ReplayedLetter(
+                            dlq_partition=record.partition,
+                            dlq_offset=record.offset,
+                            partition=letter.partition,
+                            offset=letter.offset,
+                            key=letter.key,
+                        )
+                    )
                 await dlq.mark_replayed(tp, record.offset)
         return outcome
     finally:

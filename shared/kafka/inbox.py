@@ -24,8 +24,9 @@ def event_id(envelope: Envelope[Any]) -> UUID:
     return envelope.id
 
 
-async def claim(conn: Connection, schema: str, group: str, envelope: Envelope[Any],
-                key: IdempotencyKey = event_id) -> bool:  # fmt: skip
+async def claim(
+    conn: Connection, schema: str, group: str, envelope: Envelope[Any], key: IdempotencyKey = event_id
+) -> bool:
     """Inside a transaction: True the first time this group sees the key, False for a redelivery."""
     return await claim_work(conn, schema, group, key(envelope), envelope.type)
 

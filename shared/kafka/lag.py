@@ -31,12 +31,18 @@ class PartitionLag(BaseModel):
     members: list[str] = Field(default_factory=list, description="client ids of the group's members")
 
 
-async def high_watermarks(bootstrap: str, tps: list[TopicPartition], start: dict[TopicPartition, int],
-                          timeout_s: float = 5.0) -> dict[TopicPartition, int]:  # fmt: skip
+async def high_watermarks(
+    bootstrap: str, tps: list[TopicPartition], start: dict[TopicPartition, int], timeout_s: float = 5.0
+) -> dict[TopicPartition, int]:
     """One small fetch per partition (from `start`, e.g. the committed offset) to learn its high watermark."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
-                                max_partition_fetch_bytes=1024, request_timeout_ms=10_000,
-                                **client_options())  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=1024,
+        request_timeout_ms=10_000,
+        **client_options(),
+    )
     await consumer.start()
     found: dict[TopicPartition, int] = {}
     try:
@@ -71,8 +77,9 @@ async def _members(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, li
     return members
 
 
-async def consumer_lag(bootstrap: str, groups: Iterable[str] | None = None,
-                       topic_names: Iterable[str] = topics.ALL_TOPICS) -> list[PartitionLag]:  # fmt: skip
+async def consumer_lag(
+    bootstrap: str, groups: Iterable[str] | None = None, topic_names: Iterable[str] = topics.ALL_TOPICS
+) -> list[PartitionLag]:
     """Lag of every (group, topic, partition) the group has committed on, for the platform's topics."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **client_options())
     await admin.start()
@@ -91,14 +98,25 @@ async def consumer_lag(bootstrap: str, groups: Iterable[str] | None = None,
         await admin.close()
     # a group "reads" a topic once it committed on any of its partitions; its other partitions lag from 0
     read = {name: {tp.topic for tp in offsets} for name, offsets in committed.items()}
-    wanted = sorted({tp for tp in tps if any(tp.topic in topics_read for topics_read in read.values())},
-                    key=lambda tp: (tp.topic, tp.partition))  # fmt: skip
+    wanted = sorted(
+        {tp for tp in tps if any(tp.topic in topics_read for topics_read in read.values())},
+        key=lambda tp: (tp.topic, tp.partition),
+    )
     ends = await high_watermarks(bootstrap, wanted, {}) if wanted else {}
     rows = []
     for name in names:
         for tp in (tp for tp in wanted if tp.topic in read[name]):
             end, offset = ends.get(tp), committed[name].get(tp)
             lag = None if end is None else max(end - (offset or 0), 0)
-            rows.append(PartitionLag(group=name, topic=tp.topic, partition=tp.partition, committed=offset,
-                                     end_offset=end, lag=lag, members=members.get(name, [])))  # fmt: skip
+            rows.append(
+                PartitionLag(
+                    group=name,
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    committed=offset,
+                    end_offset=end,
+                    lag=lag,
+                    members=members.get(name, []),
+                )
+            )
     return rows

@@ -83,8 +83,9 @@ class OutboxRelay:
     """Publishes a schema's outbox in id order within each key. Several replicas may run one: rows are claimed
     with FOR UPDATE SKIP LOCKED. Wakes on NOTIFY, and polls every `poll_s` in case a notification is missed."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: str, publisher: EventPublisher, batch: int = 100,
-                 poll_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self, pool: asyncpg.Pool, schema: str, publisher: EventPublisher, batch: int = 100, poll_s: float = 1.0
+    ) -> None:
         self.pool, self.schema, self.publisher, self.batch, self.poll_s = pool, schema, publisher, batch, poll_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

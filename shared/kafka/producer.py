@@ -21,8 +21,9 @@ def event_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
 
 class EventPublisher:
     def __init__(self, bootstrap: str) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                          request_timeout_ms=15_000, **client_options())  # fmt: skip
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=5, request_timeout_ms=15_000, **client_options()
+        )
 
     async def start(self) -> None:
         await self._producer.start()

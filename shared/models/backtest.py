@@ -168,11 +168,16 @@ class BacktestResult(BaseModel):
     ) -> BacktestResult:
         self._ensure_mutable()
         status = next_result_status(self.status, BacktestStatus.COMPLETED)
-        return self._update(status=status, completed_at=now, metrics=metrics, trades_count=trades_count,
-                            winning_trades=winning, losing_trades=losing)  # fmt: skip
+        return self._update(
+            status=status,
+            completed_at=now,
+            metrics=metrics,
+            trades_count=trades_count,
+            winning_trades=winning,
+            losing_trades=losing,
+        )
 
     def fail(self, now: datetime, message: str) -> BacktestResult:
         self._ensure_mutable()
         status = next_result_status(self.status, BacktestStatus.FAILED)
-        return self._update(status=status, completed_at=now, error_message=message,
-                            started_at=self.started_at or now)  # fmt: skip
+        return self._update(status=status, completed_at=now, error_message=message, started_at=self.started_at or now)

@@ -56,6 +56,12 @@ class Trade(BaseModel):
         pnl = ((exit_price - self.entry_price) * self.quantity * direction - commission).quantize(CENT, ROUND_HALF_EVEN)
         pnl_pct = (pnl / (self.entry_price * self.quantity) * 100).quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
         data = self.model_dump()
-        data.update(exit_time=exit_time, exit_price=exit_price, commission=commission,
-                    slippage=self.slippage + exit_slippage, pnl=pnl, pnl_pct=pnl_pct)  # fmt: skip
+        data.update(
+            exit_time=exit_time,
+            exit_price=exit_price,
+            commission=commission,
+            slippage=self.slippage + exit_slippage,
+            pnl=pnl,
+            pnl_pct=pnl_pct,
+        )
         return Trade.model_validate(data)

@@ -35,8 +35,10 @@ class WalkForwardSpec(BaseModel):
 
     in_sample_months: int = Field(ge=1, le=120, description="length of each in-sample window", examples=[24])
     out_of_sample_months: int = Field(ge=1, le=60, description="length of each out-of-sample window", examples=[6])
-    mode: Mode = Field(default="rolling", description="rolling: IS windows of fixed length; anchored: IS windows "
-                       "all start at the period's start")  # fmt: skip
+    mode: Mode = Field(
+        default="rolling",
+        description="rolling: IS windows of fixed length; anchored: IS windows all start at the period's start",
+    )
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,13 @@ class Window:
     out_of_sample_end: date
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "in_sample_start": self.in_sample_start.isoformat(),
-                "in_sample_end": self.in_sample_end.isoformat(),
-                "out_of_sample_start": self.out_of_sample_start.isoformat(),
-                "out_of_sample_end": self.out_of_sample_end.isoformat()}  # fmt: skip
+        return {
+            "index": self.index,
+            "in_sample_start": self.in_sample_start.isoformat(),
+            "in_sample_end": self.in_sample_end.isoformat(),
+            "out_of_sample_start": self.out_of_sample_start.isoformat(),
+            "out_of_sample_end": self.out_of_sample_end.isoformat(),
+        }
 
 
 def add_months(day: date, months: int) -> date:

@@ -7,9 +7,11 @@ from prometheus_client import Counter, Gauge, Histogram
 MESSAGES_CONSUMED = Counter("bts_messages_consumed_total", "Kafka messages consumed", ["service", "topic"])
 MESSAGES_FAILED = Counter("bts_messages_failed_total", "Kafka messages dead-lettered", ["service", "topic"])
 HANDLER_SECONDS = Histogram(
-    "bts_handler_seconds", "Time spent handling one message", ["service", "topic", "outcome"],
+    "bts_handler_seconds",
+    "Time spent handling one message",
+    ["service", "topic", "outcome"],
     buckets=(0.005, 0.02, 0.1, 0.5, 1, 2, 5, 15, 60, 300),
-)  # fmt: skip
+)
 OUTBOX_BACKLOG = Gauge("bts_outbox_backlog", "Outbox rows waiting to be published", ["service"])
 OUTBOX_PARKED = Gauge("bts_outbox_parked_rows", "Outbox rows parked: refused by the broker for good", ["service"])
 OUTBOX_PARKED_TOTAL = Counter("bts_outbox_parked_total", "Outbox rows this process parked", ["service"])

@@ -45,8 +45,12 @@ class PeriodicJob:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("scheduled job failed; retrying at the next run", job=self.name, error=repr(exc),
-                            next_run_s=self.every_s)  # fmt: skip
+                log.warning(
+                    "scheduled job failed; retrying at the next run",
+                    job=self.name,
+                    error=repr(exc),
+                    next_run_s=self.every_s,
+                )
             await asyncio.sleep(self.every_s)
 
     async def start(self) -> None:

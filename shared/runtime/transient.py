@@ -69,6 +69,7 @@ async def retry_while_transient(operation: Callable[[], Awaitable[T]], what: str
                 raise
             failures += 1
             delay = backoff_delay(failures)
-            log.warning("dependency unavailable, retrying", operation=what, error=repr(exc), retry_in_s=delay,
-                        failures=failures)  # fmt: skip
+            log.warning(
+                "dependency unavailable, retrying", operation=what, error=repr(exc), retry_in_s=delay, failures=failures
+            )
             await asyncio.sleep(delay)

@@ -20,7 +20,16 @@ from shared.strategy_types.registry import (
 from shared.strategy_types.spec import NAME_PATTERN, StrategyTypeSpec
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "NAME_PATTERN", "ParameterError", "StrategyParameters", "StrategyTypeSpec",
-    "UnknownStrategyType", "get_strategy_type", "parse_parameters", "registry", "registry_problems",
-    "reload_registry", "validate_parameters",
-]  # fmt: skip
+    "ENTRY_POINT_GROUP",
+    "NAME_PATTERN",
+    "ParameterError",
+    "StrategyParameters",
+    "StrategyTypeSpec",
+    "UnknownStrategyType",
+    "get_strategy_type",
+    "parse_parameters",
+    "registry",
+    "registry_problems",
+    "reload_registry",
+    "validate_parameters",
+]

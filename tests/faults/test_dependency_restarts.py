@@ -59,8 +59,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         environment(aws),
         live_stack(tmp_path_factory.mktemp("restart-state"), tansu_storage="s3://tansu/") as started,
     ):
-        asyncio.run(load_daily_symbols(started.database_url, tmp_path_factory.mktemp("restart-data"),
-                                       ("RSA", "SPY"), start="2020-01-01", end=END.isoformat()))  # fmt: skip
+        asyncio.run(
+            load_daily_symbols(
+                started.database_url,
+                tmp_path_factory.mktemp("restart-data"),
+                ("RSA", "SPY"),
+                start="2020-01-01",
+                end=END.isoformat(),
+            )
+        )
         yield started
 
 
@@ -176,10 +183,13 @@ def test_broker_restart_during_work(stack: LiveStack, tmp_path: Path) -> None:
 
         asyncio.run(until(announced_but_unpublished, "an outbox row waiting for the broker", within=120))
         # the gateway takes new work meanwhile: its request waits in the outbox too
-        response = httpx.post(stack.stack.settings.api_url + "/api/v1/market-data/import",
-                              headers={"Authorization": f"Bearer {key}"}, timeout=30,
-                              data={"instrument_id": "RSD.NASDAQ", "timeframe": "BAR_DAILY"},
-                              files={"file": ("rsd.csv", csv.read_bytes())})  # fmt: skip
+        response = httpx.post(
+            stack.stack.settings.api_url + "/api/v1/market-data/import",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+            data={"instrument_id": "RSD.NASDAQ", "timeframe": "BAR_DAILY"},
+            files={"file": ("rsd.csv", csv.read_bytes())},
+        )
         assert response.status_code == 202, response.text
         job = uuid.UUID(response.json()["job_id"])
         assert asyncio.run(stack.unpublished_outbox())["api"] == 1

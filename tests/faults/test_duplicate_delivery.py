@@ -34,10 +34,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 TRADED, UPLOADED, BROKEN = "DPA.NASDAQ", "DPI.NASDAQ", "DPB.NASDAQ"
 # Domain state: everything the services own, bookkeeping of seen event ids (processed_events) aside.
 TABLES = (
-    "ingest.market_data", "engine.backtest_results", "engine.trades", "engine.portfolio_snapshots",
-    "reporting.performance_reports", "api.backtest_status", "api.import_jobs",
-    "api.outbox", "ingest.outbox", "engine.outbox", "reporting.outbox",
-)  # fmt: skip
+    "ingest.market_data",
+    "engine.backtest_results",
+    "engine.trades",
+    "engine.portfolio_snapshots",
+    "reporting.performance_reports",
+    "api.backtest_status",
+    "api.import_jobs",
+    "api.outbox",
+    "ingest.outbox",
+    "engine.outbox",
+    "reporting.outbox",
+)
 ALL_TOPICS = (*topics.ALL_TOPICS, *(topics.dlq(t) for t in topics.ALL_TOPICS))
 
 
@@ -49,8 +57,11 @@ class World:
         self.backtests = [backtest_event(self.user, [TRADED]), backtest_event(self.user, ["NONE.NASDAQ"])]
 
     async def upload(self, key: str, instrument: str, path: Path) -> uuid.UUID:
-        async with httpx.AsyncClient(base_url=self.stack.stack.settings.api_url + "/api/v1", timeout=30,
-                                     headers={"Authorization": f"Bearer {key}"}) as http:  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=self.stack.stack.settings.api_url + "/api/v1",
+            timeout=30,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as http:
             form = {"instrument_id": instrument, "timeframe": "BAR_DAILY"}
             response = await http.post("/market-data/import", data=form, files={"file": (path.name, path.read_bytes())})
         assert response.status_code == 202, response.text
@@ -58,8 +69,13 @@ class World:
 
     async def run_once(self, folder: Path) -> None:
         stack = self.stack
-        await load_daily_symbols(stack.database_url, folder, (TRADED.split(".")[0], BROKEN.split(".")[0], "SPY"),
-                                 start="2020-01-01", end="2020-12-31")  # fmt: skip
+        await load_daily_symbols(
+            stack.database_url,
+            folder,
+            (TRADED.split(".")[0], BROKEN.split(".")[0], "SPY"),
+            start="2020-01-01",
+            end="2020-12-31",
+        )
         await load_daily_symbols(
             stack.database_url, folder, (UPLOADED.split(".")[0],), start="2020-01-01", end="2020-01-31"
         )  # registered, with a month of bars the upload extends
@@ -80,11 +96,16 @@ class World:
 
         async def finished() -> bool:
             jobs = await stack.fetch("SELECT status FROM api.import_jobs WHERE id = ANY($1::uuid[])", self.jobs)
-            runs = await stack.fetch("SELECT status FROM api.backtest_status WHERE id = ANY($1::uuid[])",
-                                     [e.data.backtest_id for e in self.backtests])  # fmt: skip
+            runs = await stack.fetch(
+                "SELECT status FROM api.backtest_status WHERE id = ANY($1::uuid[])",
+                [e.data.backtest_id for e in self.backtests],
+            )
             reports = await stack.fetchval("SELECT count(*) FROM reporting.performance_reports")
-            return (sorted(r["status"] for r in jobs) == ["COMPLETED", "FAILED"]
-                    and sorted(r["status"] for r in runs) == ["COMPLETED", "FAILED"] and reports == 5)  # fmt: skip
+            return (
+                sorted(r["status"] for r in jobs) == ["COMPLETED", "FAILED"]
+                and sorted(r["status"] for r in runs) == ["COMPLETED", "FAILED"]
+                and reports == 5
+            )
 
         await until(finished, "the first delivery's work", within=180)
         await stack.wait_settled(within=120)
@@ -93,9 +114,12 @@ class World:
         """Every owned table (row count and a digest of its rows), every report file, events per topic."""
         snapshot: dict[str, Any] = {}
         for table in TABLES:
-            row = (await self.stack.fetch(
-                f"SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest "
-                f"FROM {table} t"))[0]  # fmt: skip
+            row = (
+                await self.stack.fetch(
+                    f"SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest "
+                    f"FROM {table} t"
+                )
+            )[0]
             snapshot[table] = (row["n"], row["digest"])
         for record in await self.stack.fetch("SELECT file_path FROM reporting.performance_reports"):
             snapshot[record["file_path"]] = file_digest(Path(record["file_path"]))  # content and mtime
@@ -105,8 +129,9 @@ class World:
 
     async def everything_on(self, topic: str) -> list[tuple[bytes, str | None]]:
         """Every record ever written to `topic`: its exact bytes and key."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.bootstrap, enable_auto_commit=False,
-                                    fetch_max_wait_ms=50)  # fmt: skip
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.stack.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+        )
         await consumer.start()
         found: list[tuple[bytes, str | None]] = []
         try:
@@ -133,8 +158,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, dic
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any], resent: dict[str, int]) -> dict[str, Any]:
-    expected = {k: v + resent.get(k.removeprefix("events on "), 0) if k.startswith("events on ") else v
-                for k, v in before.items()}  # fmt: skip
+    expected = {
+        k: v + resent.get(k.removeprefix("events on "), 0) if k.startswith("events on ") else v
+        for k, v in before.items()
+    }
     return {
         k: (expected.get(k), after.get(k)) for k in expected.keys() | after.keys() if expected.get(k) != after.get(k)
     }

@@ -57,8 +57,9 @@ def _until(condition: object, within: float, what: str) -> None:
 async def _row(admin_url: str, backtest_id: uuid.UUID) -> asyncpg.Record | None:
     conn = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
-        return await conn.fetchrow("SELECT status, progress_pct FROM engine.backtest_results WHERE id = $1",
-                                   backtest_id)  # fmt: skip
+        return await conn.fetchrow(
+            "SELECT status, progress_pct FROM engine.backtest_results WHERE id = $1", backtest_id
+        )
     finally:
         await conn.close()
 
@@ -90,17 +91,26 @@ def test_killed_replicas_request_is_redone_by_the_other_exactly_once(
     last_bar = asyncio.run(load_minute_fx(url, tmp_path, FX_BARS))
     # Warm-up: one short request per partition; both replicas answering means both hold partitions.
     sma = {"fast_period": 5, "slow_period": 20}
-    warm = [request_event(u, ["FLTA.NASDAQ"], date(2020, 1, 1), date(2021, 12, 31), sma)
-            for u in users_covering_every_partition(6)]  # fmt: skip
+    warm = [
+        request_event(u, ["FLTA.NASDAQ"], date(2020, 1, 1), date(2021, 12, 31), sma)
+        for u in users_covering_every_partition(6)
+    ]
     asyncio.run(register_owners(url, [e.data for e in warm]))
     asyncio.run(publish(bootstrap, [(e, str(e.data.user_id)) for e in warm]))
     warm_ids = {str(e.data.backtest_id) for e in warm}
     asyncio.run(wait_for_events(bootstrap, topics.BACKTEST_COMPLETED, warm_ids, within=180))
     assert all(r.backtests("backtest finished") & warm_ids for r in replicas), "a replica got no partition"
 
-    event = request_event(users_covering_every_partition(7, seed=1)[6], [FX_PAIR], date(2022, 1, 3),
-                          last_bar.date(), {"fast_period": 10, "slow_period": 30}, timeframe="BAR_1MIN",
-                          commission_model=FX_COSTS, position_size_pct=Decimal(5))  # fmt: skip
+    event = request_event(
+        users_covering_every_partition(7, seed=1)[6],
+        [FX_PAIR],
+        date(2022, 1, 3),
+        last_bar.date(),
+        {"fast_period": 10, "slow_period": 30},
+        timeframe="BAR_1MIN",
+        commission_model=FX_COSTS,
+        position_size_pct=Decimal(5),
+    )
     backtest_id = event.data.backtest_id
     asyncio.run(register_owners(url, [event.data]))
     asyncio.run(publish(bootstrap, [(event, str(event.data.user_id))]))
@@ -142,30 +152,54 @@ async def _compare(url: str, backtest_id: uuid.UUID, reference: BacktestJob) -> 
         found = []
         async with pool.acquire() as conn:
             for result_id in (backtest_id, reference.backtest_id):
-                found.append({
-                    "results": await conn.fetchval("SELECT count(*) FROM engine.backtest_results WHERE id = $1",
-                                                   result_id),
-                    "status": await conn.fetchval("SELECT status FROM engine.backtest_results WHERE id = $1",
-                                                  result_id),
-                    "trades_count": await conn.fetchval(
-                        "SELECT trades_count + open_trades FROM engine.backtest_results WHERE id = $1", result_id),
-                    "metrics": await conn.fetchval(
-                        "SELECT metrics::text FROM engine.backtest_results WHERE id = $1", result_id),
-                    "trades": [tuple(r) for r in await conn.fetch(
-                        "SELECT instrument_id, side, entry_time, entry_price, exit_time, exit_price, quantity, "
-                        "commission, slippage, pnl, pnl_pct FROM engine.trades WHERE backtest_result_id = $1 "
-                        "ORDER BY entry_time", result_id)],
-                    "snapshots": [tuple(r) for r in await conn.fetch(
-                        'SELECT "timestamp", seq, kind, cash_balance, total_value, margin_used, buying_power, '
-                        "positions::text FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 "
-                        'ORDER BY "timestamp", seq', result_id)],
-                    "daily": await conn.fetchval(
-                        "SELECT count(*) FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 "
-                        "AND kind = 'DAILY'", result_id),
-                    "days": [r[0] for r in await conn.fetch(
-                        "SELECT (\"timestamp\" - interval '1 microsecond')::date FROM engine.portfolio_snapshots "
-                        "WHERE backtest_result_id = $1 AND kind = 'DAILY'", result_id)],
-                })  # fmt: skip
+                found.append(
+                    {
+                        "results": await conn.fetchval(
+                            "SELECT count(*) FROM engine.backtest_results WHERE id = $1", result_id
+                        ),
+                        "status": await conn.fetchval(
+                            "SELECT status FROM engine.backtest_results WHERE id = $1", result_id
+                        ),
+                        "trades_count": await conn.fetchval(
+                            "SELECT trades_count + open_trades FROM engine.backtest_results WHERE id = $1", result_id
+                        ),
+                        "metrics": await conn.fetchval(
+                            "SELECT metrics::text FROM engine.backtest_results WHERE id = $1", result_id
+                        ),
+                        "trades": [
+                            tuple(r)
+                            for r in await conn.fetch(
+                                "SELECT instrument_id, side, entry_time, entry_price, exit_time, exit_price, quantity, "
+                                "commission, slippage, pnl, pnl_pct FROM engine.trades WHERE backtest_result_id = $1 "
+                                "ORDER BY entry_time",
+                                result_id,
+                            )
+                        ],
+                        "snapshots": [
+                            tuple(r)
+                            for r in await conn.fetch(
+                                'SELECT "timestamp", seq, kind, cash_balance, total_value, margin_used, buying_power, '
+                                "positions::text FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 "
+                                'ORDER BY "timestamp", seq',
+                                result_id,
+                            )
+                        ],
+                        "daily": await conn.fetchval(
+                            "SELECT count(*) FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 "
+                            "AND kind = 'DAILY'",
+                            result_id,
+                        ),
+                        "days": [
+                            r[0]
+                            for r in await conn.fetch(
+                                "SELECT (\"timestamp\" - interval '1 microsecond')::date "
+                                "FROM engine.portfolio_snapshots "
+                                "WHERE backtest_result_id = $1 AND kind = 'DAILY'",
+                                result_id,
+                            )
+                        ],
+                    }
+                )
         return found[0], found[1]
     finally:
         await pool.close()

@@ -41,8 +41,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFile]:
 @pytest.fixture(scope="module")
 def user(stack: StackFile) -> Iterator[Api]:
     api = Api(stack, "hostile")
-    body = {"id": SYMBOL, "symbol": "HOST", "exchange": "NASDAQ", "asset_class": "EQUITY", "currency": "USD",
-            "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
+    body = {
+        "id": SYMBOL,
+        "symbol": "HOST",
+        "exchange": "NASDAQ",
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+    }
     response = api.http.post("/instruments", json=body)
     assert response.status_code in (201, 409), response.text
     yield api
@@ -72,8 +80,9 @@ def _import(user: Api, path: Path, skip_invalid: bool) -> tuple[dict[str, Any], 
     """Upload, wait for the job to end; the job and the seconds from the 202 on."""
     with path.open("rb") as file:
         form = {"instrument_id": SYMBOL, "timeframe": "BAR_DAILY", "skip_invalid": str(skip_invalid).lower()}
-        accepted = user.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form,
-                                  timeout=300)  # fmt: skip
+        accepted = user.http.post(
+            "/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form, timeout=300
+        )
     assert accepted.status_code == 202, accepted.text
     began = time.monotonic()
     job = user.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"}, within=JOB_ENDS_S)

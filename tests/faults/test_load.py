@@ -29,9 +29,11 @@ def load(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Envelo
         asyncio.run(prepare(stack.database_url, tmp_path_factory.mktemp("load-data")))
         events = requests(USERS, PER_USER)
         report = asyncio.run(run_load(stack.bootstrap, stack.database_url, events, within=840))
-        print(f"\nload: {report.requests} requests from {USERS} users: wall time {report.wall_s:.1f} s, "
-              f"{report.throughput:.2f} backtests/s, peak lag {report.peak_lag} ({ENGINE_GROUP}), "
-              f"lag after {report.lag_after}")  # fmt: skip
+        print(
+            f"\nload: {report.requests} requests from {USERS} users: wall time {report.wall_s:.1f} s, "
+            f"{report.throughput:.2f} backtests/s, peak lag {report.peak_lag} ({ENGINE_GROUP}), "
+            f"lag after {report.lag_after}"
+        )
         yield events, report
 
 

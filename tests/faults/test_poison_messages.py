@@ -45,9 +45,16 @@ HUGE_BYTES = MAX_MESSAGE_BYTES + 20_000  # over the consumer's limit, under the 
 
 
 def _envelope(topic: str, data: dict[str, Any], envelope_type: str | None = None) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "type": envelope_type or topic, "source": "test/poison",
-            "time": datetime.now(UTC).isoformat(), "subject": None, "correlation_id": str(uuid.uuid4()),
-            "schema_version": 1, "data": data}  # fmt: skip
+    return {
+        "id": str(uuid.uuid4()),
+        "type": envelope_type or topic,
+        "source": "test/poison",
+        "time": datetime.now(UTC).isoformat(),
+        "subject": None,
+        "correlation_id": str(uuid.uuid4()),
+        "schema_version": 1,
+        "data": data,
+    }
 
 
 # kind -> (message for a topic, what its dead letter's error must say)
@@ -92,8 +99,7 @@ class Scenario:
         return UPLOADED
 
     async def run(self, folder: Path) -> None:
-        await load_daily_symbols(self.stack.database_url, folder, ("PSA", "SPY"), start="2020-01-01",
-                                 end="2020-12-31")  # fmt: skip
+        await load_daily_symbols(self.stack.database_url, folder, ("PSA", "SPY"), start="2020-01-01", end="2020-12-31")
         await register_instrument(self.stack.database_url, UPLOADED)
         await register_owners(self.stack.database_url, [self.good_backtest.data, self.unknown_backtest.data])
         poisons = [(topic, kind) for topic in CONSUMERS for kind in POISONS]
@@ -101,10 +107,14 @@ class Scenario:
         sent = await self.stack.send([(t, self.values[(t, k)], self.key_of(t)) for t, k in poisons])
         self.poisons = dict(zip(poisons, sent, strict=True))
         # good work behind the poison: requests here, and the events they cause on the other topics
-        good = await self.stack.send([
-            message(self.good_ingest, UPLOADED), message(self.unknown_ingest, UNKNOWN),
-            message(self.good_backtest, str(self.user)), message(self.unknown_backtest, str(self.user)),
-        ])  # fmt: skip
+        good = await self.stack.send(
+            [
+                message(self.good_ingest, UPLOADED),
+                message(self.unknown_ingest, UNKNOWN),
+                message(self.good_backtest, str(self.user)),
+                message(self.unknown_backtest, str(self.user)),
+            ]
+        )
         await self.stack.wait_handled(good, within=180)
         await self.stack.wait_settled(within=180)
 
@@ -149,9 +159,14 @@ def test_good_work_behind_the_poison_is_handled(scenario: Scenario) -> None:
     async def check() -> None:
         bars = await stack.fetchval("SELECT count(*) FROM ingest.market_data WHERE instrument_id = $1", UPLOADED)
         assert bars == sum(1 for _ in scenario.csv.open()) - 1  # every row of the upload
-        results = {r["id"]: r for r in await stack.fetch(
-            "SELECT id, status, error_message, trades_count FROM engine.backtest_results WHERE id = ANY($1::uuid[])",
-            [good, unknown])}  # fmt: skip
+        results = {
+            r["id"]: r
+            for r in await stack.fetch(
+                "SELECT id, status, error_message, trades_count FROM engine.backtest_results "
+                "WHERE id = ANY($1::uuid[])",
+                [good, unknown],
+            )
+        }
         assert results[good]["status"] == "COMPLETED"
         assert results[good]["trades_count"] > 0
         reports = await stack.fetch(
@@ -160,10 +175,18 @@ def test_good_work_behind_the_poison_is_handled(scenario: Scenario) -> None:
             [good, unknown],
         )
         assert sorted(r["report_type"] for r in reports if r["backtest_result_id"] == good) == [
-            "CSV", "CSV", "HTML", "JSON"]  # fmt: skip
+            "CSV",
+            "CSV",
+            "HTML",
+            "JSON",
+        ]
         assert [r["report_type"] for r in reports if r["backtest_result_id"] == unknown] == ["HTML"]
-        status = {r["id"]: r["status"] for r in await stack.fetch(
-            "SELECT id, status FROM api.backtest_status WHERE id = ANY($1::uuid[])", [good, unknown])}  # fmt: skip
+        status = {
+            r["id"]: r["status"]
+            for r in await stack.fetch(
+                "SELECT id, status FROM api.backtest_status WHERE id = ANY($1::uuid[])", [good, unknown]
+            )
+        }
         assert status == {good: "COMPLETED", unknown: "FAILED"}
         assert all(n == 0 for n in (await stack.unpublished_outbox()).values())
 
@@ -176,8 +199,7 @@ def test_an_unknown_instrument_is_a_handled_failure_not_a_dead_letter(scenario: 
     unknown = scenario.unknown_backtest.data.backtest_id
 
     async def check() -> None:
-        row = (await stack.fetch("SELECT status, error_message FROM engine.backtest_results WHERE id = $1",
-                                 unknown))[0]  # fmt: skip
+        row = (await stack.fetch("SELECT status, error_message FROM engine.backtest_results WHERE id = $1", unknown))[0]
         assert row["status"] == "FAILED"
         assert row["error_message"] == f"the request was refused: instrument_ids.0: unknown instrument {UNKNOWN}"
         failed = await stack.fetchval(

@@ -40,9 +40,18 @@ INJECTIONS = [
     "$1) OR true --",
     "Robert'); DROP TABLE ingest.market_data;--",
 ]
-TABLES = ["api.users", "api.api_keys", "api.instruments", "api.strategies", "api.import_jobs",
-          "api.backtest_status", "ingest.market_data", "engine.backtest_results", "engine.trades",
-          "reporting.performance_reports"]  # fmt: skip
+TABLES = [
+    "api.users",
+    "api.api_keys",
+    "api.instruments",
+    "api.strategies",
+    "api.import_jobs",
+    "api.backtest_status",
+    "ingest.market_data",
+    "engine.backtest_results",
+    "engine.trades",
+    "reporting.performance_reports",
+]
 MULTIPART = {"Content-Type": "multipart/form-data; boundary=bts-test-boundary"}
 MOMENTUM = {"strategy_type": "MOMENTUM", "parameters": {"lookback": 10, "threshold": 0.01}}
 
@@ -70,8 +79,17 @@ def bob(stack: tuple[StackFile, Path]) -> Iterator[Api]:
 
 
 def _instrument(symbol: str, **overrides: Any) -> dict[str, Any]:
-    return {"id": f"{symbol}.NASDAQ", "symbol": symbol, "exchange": "NASDAQ", "asset_class": "EQUITY",
-            "currency": "USD", "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25", **overrides}  # fmt: skip
+    return {
+        "id": f"{symbol}.NASDAQ",
+        "symbol": symbol,
+        "exchange": "NASDAQ",
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+        **overrides,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +100,11 @@ def instrument(alice: Api, tmp_path_factory: pytest.TempPathFactory) -> str:
     write_daily_csv(path, 3)
     assert path.stat().st_size < UPLOAD_LIMIT
     with path.open("rb") as file:
-        accepted = alice.http.post("/market-data/import", files={"file": ("SECA.csv", file, "text/csv")},
-                                   data={"instrument_id": "SECA.NASDAQ", "timeframe": "BAR_DAILY"})  # fmt: skip
+        accepted = alice.http.post(
+            "/market-data/import",
+            files={"file": ("SECA.csv", file, "text/csv")},
+            data={"instrument_id": "SECA.NASDAQ", "timeframe": "BAR_DAILY"},
+        )
     assert accepted.status_code == 202, accepted.text
     assert alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})["status"] == (
         "COMPLETED"
@@ -134,28 +155,54 @@ def test_sql_injection_through_every_string_is_data_or_a_clean_refusal(
         _clean_refusal(alice.http.get(f"/market-data/{instrument}", params={**window, "start": payload}), 422)
         _clean_refusal(alice.http.get(f"/market-data/{instrument}", params={**window, "format": payload}), 422)
         _clean_refusal(alice.http.get(f"/market-data/import/{quoted}"), 404, 422)
-        _clean_refusal(alice.http.post("/market-data/import", files={"file": ("a.csv", b"timestamp\n", "text/csv")},
-                                       data={"instrument_id": payload, "timeframe": "BAR_DAILY"}), 422)  # fmt: skip
-        _clean_refusal(alice.http.post("/market-data/ibkr", json={"instrument_id": payload, "timeframe": "BAR_DAILY",
-                                                                  "start": "2024-01-02T00:00:00Z",
-                                                                  "end": "2024-02-01T00:00:00Z"}), 422)  # fmt: skip
+        _clean_refusal(
+            alice.http.post(
+                "/market-data/import",
+                files={"file": ("a.csv", b"timestamp\n", "text/csv")},
+                data={"instrument_id": payload, "timeframe": "BAR_DAILY"},
+            ),
+            422,
+        )
+        _clean_refusal(
+            alice.http.post(
+                "/market-data/ibkr",
+                json={
+                    "instrument_id": payload,
+                    "timeframe": "BAR_DAILY",
+                    "start": "2024-01-02T00:00:00Z",
+                    "end": "2024-02-01T00:00:00Z",
+                },
+            ),
+            422,
+        )
         _clean_refusal(alice.http.get("/backtests", params={"status": payload}), 422)
         _clean_refusal(alice.http.get("/backtests", params={"limit": payload}), 422)
         _clean_refusal(alice.http.get("/strategies", params={"status": payload}), 422)
-        for path in (f"/backtests/{quoted}", f"/backtests/{quoted}/result", f"/reports/{quoted}/download",
-                     f"/strategies/{quoted}"):  # fmt: skip
+        for path in (
+            f"/backtests/{quoted}",
+            f"/backtests/{quoted}/result",
+            f"/reports/{quoted}/download",
+            f"/strategies/{quoted}",
+        ):
             _clean_refusal(alice.http.get(path), 404, 422)
-        submit = {"strategy_id": strategy_ids[0], "instrument_ids": [payload], "start_date": "2020-01-01",
-                  "end_date": "2021-12-31"}  # fmt: skip
+        submit = {
+            "strategy_id": strategy_ids[0],
+            "instrument_ids": [payload],
+            "start_date": "2020-01-01",
+            "end_date": "2021-12-31",
+        }
         _clean_refusal(alice.http.post("/backtests", json=submit), 422)
-        _clean_refusal(alice.http.post("/backtests", json={**submit, "instrument_ids": [instrument],
-                                                           "benchmark_symbol": payload}), 422)  # fmt: skip
+        _clean_refusal(
+            alice.http.post("/backtests", json={**submit, "instrument_ids": [instrument], "benchmark_symbol": payload}),
+            422,
+        )
         bad_parameters = {**body, "name": f"p{n}", "parameters": {"lookback": 10, "threshold": 0.01, payload: 1}}
         _clean_refusal(alice.http.post("/strategies", json=bad_parameters), 422)
     # control characters (PostgreSQL cannot store NUL) are refused too, not a database error
     _clean_refusal(alice.http.post("/strategies", json={"name": "nul\u0000byte", **MOMENTUM}), 422)
-    _clean_refusal(alice.http.post("/instruments", json=_instrument("NULTZ", trading_hours={"timezone": "\u0000"})),
-                   422)  # fmt: skip
+    _clean_refusal(
+        alice.http.post("/instruments", json=_instrument("NULTZ", trading_hours={"timezone": "\u0000"})), 422
+    )
 
     after = asyncio.run(_table_counts(running))
     assert after == {**before, "api.strategies": before["api.strategies"] + len(INJECTIONS)}  # only our strategies
@@ -169,10 +216,17 @@ def _files(root: Path) -> set[Path]:
 
 def _multipart(file_name: bytes, content: bytes, fields: dict[str, str], boundary: str = "bts-test-boundary") -> bytes:
     """A multipart body with exactly the file name given (clients would escape or refuse some)."""
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]  # fmt: skip
-    parts.append(f"--{boundary}\r\n".encode() + b'Content-Disposition: form-data; name="file"; filename="'
-                 + file_name + b'"\r\nContent-Type: text/csv\r\n\r\n' + content + b"\r\n")  # fmt: skip
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f"--{boundary}\r\n".encode()
+        + b'Content-Disposition: form-data; name="file"; filename="'
+        + file_name
+        + b'"\r\nContent-Type: text/csv\r\n\r\n'
+        + content
+        + b"\r\n"
+    )
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
@@ -183,9 +237,16 @@ def test_path_traversal_never_leaves_the_uploads_folder(
     uploads = state / "uploads"
     before = _files(state) - _files(state / "logs")
     csv_text = b"timestamp,open,high,low,close,volume\n2021-03-01,10,11,9,10.5,100\n"
-    names = [b"../../../../../../tmp/bts-evil.csv", b"/tmp/bts-evil-absolute.csv", b"..\\..\\bts-evil.csv",
-             b"%2e%2e%2f%2e%2e%2fbts-evil.csv", b"a/b/../../../bts-evil.csv", b"....//....//bts-evil.csv",
-             b"evil\x00.csv", (str(tmp_path / "bts-evil.csv")).encode()]  # fmt: skip
+    names = [
+        b"../../../../../../tmp/bts-evil.csv",
+        b"/tmp/bts-evil-absolute.csv",
+        b"..\\..\\bts-evil.csv",
+        b"%2e%2e%2f%2e%2e%2fbts-evil.csv",
+        b"a/b/../../../bts-evil.csv",
+        b"....//....//bts-evil.csv",
+        b"evil\x00.csv",
+        (str(tmp_path / "bts-evil.csv")).encode(),
+    ]
     accepted = 0
     for name in names:
         body = _multipart(name, csv_text, {"instrument_id": instrument, "timeframe": "BAR_DAILY"})
@@ -200,26 +261,45 @@ def test_path_traversal_never_leaves_the_uploads_folder(
         assert path.parent == uploads, path
         assert uuid.UUID(path.stem)
         assert path.suffix == ".csv"
-    for evil in (Path("/tmp/bts-evil.csv"), Path("/tmp/bts-evil-absolute.csv"), tmp_path / "bts-evil.csv",
-                 state.parent / "bts-evil.csv", state / "bts-evil.csv"):  # fmt: skip
+    for evil in (
+        Path("/tmp/bts-evil.csv"),
+        Path("/tmp/bts-evil-absolute.csv"),
+        tmp_path / "bts-evil.csv",
+        state.parent / "bts-evil.csv",
+        state / "bts-evil.csv",
+    ):
         assert not evil.exists(), evil
 
     # ids in paths: a shape check or a lookup, never a file path
     for attempt in ("..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fetc%2fpasswd", "..%5C..%5Cwin.ini"):
-        for path in (f"/instruments/{attempt}", f"/reports/{attempt}/download", f"/market-data/import/{attempt}",
-                     f"/backtests/{attempt}/reports"):  # fmt: skip
+        for path in (
+            f"/instruments/{attempt}",
+            f"/reports/{attempt}/download",
+            f"/market-data/import/{attempt}",
+            f"/backtests/{attempt}/reports",
+        ):
             _clean_refusal(alice.http.get(path), 404, 422)
-        _clean_refusal(alice.http.get(f"/market-data/{attempt}", params={"timeframe": "BAR_DAILY",
-                                                                      "start": "2020-01-01", "end": "2020-02-01"}),
-                       404, 422)  # fmt: skip
+        _clean_refusal(
+            alice.http.get(
+                f"/market-data/{attempt}", params={"timeframe": "BAR_DAILY", "start": "2020-01-01", "end": "2020-02-01"}
+            ),
+            404,
+            422,
+        )
 
     # a claim check from a producer outside the gateway cannot make ingest read another file
     jobs = {}
     for uri in ("file:///etc/passwd", (uploads / ".." / ".." / "secret.csv").as_uri(), "file:///proc/self/environ"):
-        request = IngestRequested(job_id=uuid.uuid4(), source=DataSource.CSV_FILE, instrument_id=instrument,
-                                  timeframe=Timeframe.BAR_DAILY, file_uri=uri)  # fmt: skip
-        jobs[str(request.job_id)] = make_event(topics.INGEST_REQUESTED, request, source="test/outside",
-                                               subject=str(request.job_id))  # fmt: skip
+        request = IngestRequested(
+            job_id=uuid.uuid4(),
+            source=DataSource.CSV_FILE,
+            instrument_id=instrument,
+            timeframe=Timeframe.BAR_DAILY,
+            file_uri=uri,
+        )
+        jobs[str(request.job_id)] = make_event(
+            topics.INGEST_REQUESTED, request, source="test/outside", subject=str(request.job_id)
+        )
     asyncio.run(publish(running.kafka_bootstrap, [(event, instrument) for event in jobs.values()]))
     failed = asyncio.run(wait_for_events(running.kafka_bootstrap, topics.INGEST_FAILED, set(jobs)))
     for event in failed:
@@ -259,12 +339,14 @@ def test_oversized_bodies_are_refused_before_they_are_stored(
     assert bob.http.post("/instruments", json=_instrument("SECB")).status_code == 201
     form = {"instrument_id": "SECB.NASDAQ", "timeframe": "BAR_DAILY"}
 
-    far_over = bob.http.post("/market-data/import", files={"file": ("big.csv", _daily_csv_bytes(4 * UPLOAD_LIMIT))},
-                             data=form)  # fmt: skip  # refused on its Content-Length, unread
+    far_over = bob.http.post(
+        "/market-data/import", files={"file": ("big.csv", _daily_csv_bytes(4 * UPLOAD_LIMIT))}, data=form
+    )  # refused on its Content-Length, unread
     _clean_refusal(far_over, 413)
     assert f"{UPLOAD_LIMIT}-byte" in far_over.json()["detail"]
-    just_over = bob.http.post("/market-data/import", files={"file": ("big.csv", _daily_csv_bytes(UPLOAD_LIMIT + 1))},
-                              data=form)  # fmt: skip  # within the multipart slack: refused while it is written
+    just_over = bob.http.post(
+        "/market-data/import", files={"file": ("big.csv", _daily_csv_bytes(UPLOAD_LIMIT + 1))}, data=form
+    )  # within the multipart slack: refused while it is written
     _clean_refusal(just_over, 413)
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
@@ -279,8 +361,11 @@ def test_oversized_bodies_are_refused_before_they_are_stored(
 
     assert (set(uploads.glob("*")) if uploads.exists() else set()) == stored_before  # nothing kept, not even a part
     assert asyncio.run(_import_jobs_of(running, bob.user_id)) == jobs_before  # and no job made
-    under = bob.http.post("/market-data/import", files={"file": ("ok.csv", _daily_csv_bytes(UPLOAD_LIMIT - 1))},
-                          data={**form, "skip_invalid": "true"})  # fmt: skip
+    under = bob.http.post(
+        "/market-data/import",
+        files={"file": ("ok.csv", _daily_csv_bytes(UPLOAD_LIMIT - 1))},
+        data={**form, "skip_invalid": "true"},
+    )
     assert under.status_code == 202, under.text  # the limit is the limit, not less
 
 
@@ -289,11 +374,20 @@ def test_another_users_ids_answer_404_never_data(alice: Api, bob: Api, instrumen
     body = {"name": name, "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20}}
     strategy = alice.http.post("/strategies", json=body).json()
     assert alice.http.post(f"/strategies/{strategy['id']}/activate").status_code == 200
-    job = alice.http.post("/market-data/import", files={"file": ("again.csv", b"timestamp,open,high,low,close,volume\n"
-                                                                              b"2021-03-01,10,11,9,10.5,100\n")},
-                          data={"instrument_id": instrument, "timeframe": "BAR_DAILY"}).json()["job_id"]  # fmt: skip
-    submitted = alice.http.post("/backtests", json={"strategy_id": strategy["id"], "instrument_ids": [instrument],
-                                                    "start_date": "2020-01-01", "end_date": "2021-12-31"})  # fmt: skip
+    job = alice.http.post(
+        "/market-data/import",
+        files={"file": ("again.csv", b"timestamp,open,high,low,close,volume\n2021-03-01,10,11,9,10.5,100\n")},
+        data={"instrument_id": instrument, "timeframe": "BAR_DAILY"},
+    ).json()["job_id"]
+    submitted = alice.http.post(
+        "/backtests",
+        json={
+            "strategy_id": strategy["id"],
+            "instrument_ids": [instrument],
+            "start_date": "2020-01-01",
+            "end_date": "2021-12-31",
+        },
+    )
     assert submitted.status_code == 202, submitted.text
     backtest_id = submitted.json()["id"]
     assert alice.wait(f"/backtests/{backtest_id}", {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
@@ -303,12 +397,19 @@ def test_another_users_ids_answer_404_never_data(alice: Api, bob: Api, instrumen
         time.sleep(0.5)
     secrets = [name, backtest_id, strategy["id"]]
 
-    attempts = [("GET", f"/strategies/{strategy['id']}"), ("PATCH", f"/strategies/{strategy['id']}"),
-                ("POST", f"/strategies/{strategy['id']}/archive"), ("GET", f"/market-data/import/{job}"),
-                ("GET", f"/backtests/{backtest_id}"), ("GET", f"/backtests/{backtest_id}/result"),
-                ("GET", f"/backtests/{backtest_id}/trades"), ("GET", f"/backtests/{backtest_id}/portfolio"),
-                ("GET", f"/backtests/{backtest_id}/reports"), ("GET", f"/backtests/{backtest_id}/events"),
-                *[("GET", f"/reports/{r['id']}/download") for r in reports]]  # fmt: skip
+    attempts = [
+        ("GET", f"/strategies/{strategy['id']}"),
+        ("PATCH", f"/strategies/{strategy['id']}"),
+        ("POST", f"/strategies/{strategy['id']}/archive"),
+        ("GET", f"/market-data/import/{job}"),
+        ("GET", f"/backtests/{backtest_id}"),
+        ("GET", f"/backtests/{backtest_id}/result"),
+        ("GET", f"/backtests/{backtest_id}/trades"),
+        ("GET", f"/backtests/{backtest_id}/portfolio"),
+        ("GET", f"/backtests/{backtest_id}/reports"),
+        ("GET", f"/backtests/{backtest_id}/events"),
+        *[("GET", f"/reports/{r['id']}/download") for r in reports],
+    ]
     for method, path in attempts:
         answer = bob.http.request(method, path, json={"name": "mine now"} if method == "PATCH" else None)
         _clean_refusal(answer, 404)
@@ -316,8 +417,15 @@ def test_another_users_ids_answer_404_never_data(alice: Api, bob: Api, instrumen
         assert "trades_count" not in answer.text
     listed = bob.http.get("/strategies").text + bob.http.get("/backtests").text
     assert not any(secret in listed for secret in secrets)
-    theirs = bob.http.post("/backtests", json={"strategy_id": strategy["id"], "instrument_ids": [instrument],
-                                               "start_date": "2020-01-01", "end_date": "2021-12-31"})  # fmt: skip
+    theirs = bob.http.post(
+        "/backtests",
+        json={
+            "strategy_id": strategy["id"],
+            "instrument_ids": [instrument],
+            "start_date": "2020-01-01",
+            "end_date": "2021-12-31",
+        },
+    )
     _clean_refusal(theirs, 422)
     assert name not in theirs.text
     assert alice.http.get(f"/strategies/{strategy['id']}").json()["status"] == "ACTIVE"  # untouched by bob

@@ -35,8 +35,9 @@ class Api:
 
     def __init__(self, stack: StackFile, name: str, admin: bool = False) -> None:
         self.user_id, self.key = asyncio.run(new_user(stack, f"{name}-{uuid.uuid4().hex[:6]}", admin))
-        self.http = httpx.Client(base_url=stack.api_url + "/api/v1", headers={"Authorization": f"Bearer {self.key}"},
-                                 timeout=30)  # fmt: skip
+        self.http = httpx.Client(
+            base_url=stack.api_url + "/api/v1", headers={"Authorization": f"Bearer {self.key}"}, timeout=30
+        )
 
     def wait(self, path: str, done: set[str], within: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + within
@@ -51,8 +52,13 @@ class Api:
 def bts(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The CLI as a person runs it (only the BTS_* variables given), never with a traceback."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    result = subprocess.run([sys.executable, "-m", "bts", *args], env={**clean, **env, "COLUMNS": "200"},
-                            capture_output=True, text=True, timeout=240)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "bts", *args],
+        env={**clean, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     return result
 

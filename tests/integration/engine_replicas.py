@@ -49,11 +49,16 @@ class EngineReplica:
         self.name, self.port = name, free_port()
         self.log = folder / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_") or k in PASSED_THROUGH}
-        env.update(BTS_DATABASE_URL=role_url(admin_url, "engine", "bts"), BTS_KAFKA_BOOTSTRAP=bootstrap,
-                   BTS_SERVICE_PORT=str(self.port), BTS_STATE_DIR=str(state_dir or folder))  # fmt: skip
+        env.update(
+            BTS_DATABASE_URL=role_url(admin_url, "engine", "bts"),
+            BTS_KAFKA_BOOTSTRAP=bootstrap,
+            BTS_SERVICE_PORT=str(self.port),
+            BTS_STATE_DIR=str(state_dir or folder),
+        )
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "services.engine"], env=env, stdout=out,
-                                         stderr=subprocess.STDOUT)  # fmt: skip
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.engine"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
 
     @property
     def pid(self) -> int:
@@ -107,13 +112,24 @@ def users_covering_every_partition(count: int, seed: int = 0) -> list[uuid.UUID]
     return ordered[:count]
 
 
-def request_event(user: uuid.UUID, instrument_ids: list[str], start: date, end: date, parameters: dict[str, Any],
-                  timeframe: str = "BAR_DAILY", **config: Any) -> Envelope[Any]:  # fmt: skip
+def request_event(
+    user: uuid.UUID,
+    instrument_ids: list[str],
+    start: date,
+    end: date,
+    parameters: dict[str, Any],
+    timeframe: str = "BAR_DAILY",
+    **config: Any,
+) -> Envelope[Any]:
     """A backtest.requested event as an outside producer would publish it (SMA crossover)."""
-    configuration = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=instrument_ids,
-                                          start_date=start, end_date=end, **config)  # fmt: skip
+    configuration = BacktestConfiguration(
+        strategy_id=uuid.uuid4(), instrument_ids=instrument_ids, start_date=start, end_date=end, **config
+    )
     request = BacktestRequested(
-        backtest_id=uuid.uuid4(), user_id=user, configuration=configuration, timeframe=timeframe,
+        backtest_id=uuid.uuid4(),
+        user_id=user,
+        configuration=configuration,
+        timeframe=timeframe,
         strategy=StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER, parameters=parameters),
-    )  # fmt: skip
+    )
     return make_event(topics.BACKTEST_REQUESTED, request, source="test/producer", subject=str(request.backtest_id))

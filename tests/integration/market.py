@@ -21,8 +21,9 @@ from shared.db.urls import asyncpg_dsn, role_url
 from shared.events import BacktestRequested
 
 
-def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str = "2021-12-31",
-                    close: np.ndarray | None = None) -> None:  # fmt: skip
+def write_daily_csv(
+    path: Path, seed: int, start: str = "2020-01-01", end: str = "2021-12-31", close: np.ndarray | None = None
+) -> None:
     """A random walk of daily bars on the NASDAQ sessions from `start` to `end`, or the given closes, one per
     session from `start`."""
     sessions = calendar_for("NASDAQ").sessions_in_range(start, end)
@@ -32,9 +33,15 @@ def write_daily_csv(path: Path, seed: int, start: str = "2020-01-01", end: str =
     sessions = sessions[: len(close)]
     open_ = np.round(close * (1 + rng.normal(0, 0.003, len(sessions))), 2)
     pd.DataFrame(
-        {"timestamp": sessions.strftime("%Y-%m-%d"), "open": open_, "high": np.maximum(open_, close) + 0.3,
-         "low": np.minimum(open_, close) - 0.3, "close": close, "volume": 100_000}
-    ).to_csv(path, index=False)  # fmt: skip
+        {
+            "timestamp": sessions.strftime("%Y-%m-%d"),
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.3,
+            "low": np.minimum(open_, close) - 0.3,
+            "close": close,
+            "volume": 100_000,
+        }
+    ).to_csv(path, index=False)
 
 
 def falling_at_the_cap_closes(seed: int, days: int = 80, fall_day: int = 36, fall: float = 0.04) -> np.ndarray:
@@ -66,8 +73,10 @@ async def load_daily_symbols(
                 "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
                 "trading_hours, margin_requirement) VALUES ($1, $2, 'NASDAQ', 'EQUITY', 'USD', 0.01, 1, '{}', $3) "
                 "ON CONFLICT DO NOTHING",
-                f"{symbol}.NASDAQ", symbol, margin_requirement,
-            )  # fmt: skip
+                f"{symbol}.NASDAQ",
+                symbol,
+                margin_requirement,
+            )
             path = folder / f"{symbol}.csv"
             write_daily_csv(path, seed, start, end, (closes or {}).get(symbol))
             plan = ImportPlan(path, f"{symbol}.NASDAQ", "BAR_DAILY", SessionTable(calendar_for("NASDAQ")))
@@ -93,9 +102,15 @@ def write_minute_fx_csv(path: Path, bars: int, seed: int = 11, start: str = "202
     spread = np.round(np.abs(rng.normal(0, 0.00008, bars)), 5)
     stamps = np.char.add(np.datetime_as_string(minutes.tz_convert(None).to_numpy(), unit="s"), "Z")
     pd.DataFrame(
-        {"timestamp": stamps, "open": open_, "high": np.maximum(open_, close) + spread,
-         "low": np.minimum(open_, close) - spread, "close": close, "volume": 1_000}
-    ).to_csv(path, index=False, float_format="%.5f")  # fmt: skip
+        {
+            "timestamp": stamps,
+            "open": open_,
+            "high": np.maximum(open_, close) + spread,
+            "low": np.minimum(open_, close) - spread,
+            "close": close,
+            "volume": 1_000,
+        }
+    ).to_csv(path, index=False, float_format="%.5f")
     return minutes[-1]
 
 
@@ -126,13 +141,19 @@ def backtest_job(instruments: list[str], benchmark: str, **overrides: object) ->
     """An engine job with fresh ids: SMA 5/20 on the instruments' daily bars of 2020-2021, 5% per entry,
     IBKR-like costs; `overrides` replace any field."""
     fields: dict[str, object] = {
-        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
-        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
-        "instrument_ids": instruments, "start_date": date(2020, 1, 1), "end_date": date(2021, 12, 31),
-        "initial_capital": Decimal(100_000), "position_size_pct": Decimal(5),
+        "backtest_id": uuid.uuid4(),
+        "user_id": uuid.uuid4(),
+        "configuration_id": uuid.uuid4(),
+        "strategy_type": "SMA_CROSSOVER",
+        "parameters": {"fast_period": 5, "slow_period": 20},
+        "instrument_ids": instruments,
+        "start_date": date(2020, 1, 1),
+        "end_date": date(2021, 12, 31),
+        "initial_capital": Decimal(100_000),
+        "position_size_pct": Decimal(5),
         "commission_model": {"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
         "benchmark_symbol": benchmark,
-    }  # fmt: skip
+    }
     fields.update(overrides)
     return BacktestJob(**fields)  # type: ignore[arg-type]
 

@@ -23,8 +23,13 @@ def started_stack(
     The caller's BTS_* settings are not passed on: the stack makes its own embedded parts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
     env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}", **(extra_env or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "bts", "up"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bts", "up"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + ready_within
         while (found := read_stack(state)) is None:

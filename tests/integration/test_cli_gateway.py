@@ -54,8 +54,10 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     assert f"loaded 505 rows of {instrument} BAR_DAILY (505 new, 0 changed, 0 unchanged; 0 rejected)" in loaded.stdout
 
     bad = tmp_path / "bad.csv"
-    bad.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2021-03-01,10,11,9,10.5,10.5,100\n"
-                   "2021-03-02,10,9,9.5,10,10,100\n2021-03-03,10,11,9,abc,10,100\n")  # fmt: skip
+    bad.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2021-03-01,10,11,9,10.5,10.5,100\n"
+        "2021-03-02,10,9,9.5,10,10,100\n2021-03-03,10,11,9,abc,10,100\n"
+    )
     rejected = bts("ingest", "csv", str(bad), "--instrument", instrument, "--json", env=cli_env)
     assert rejected.returncode == 1
     job = json.loads(rejected.stdout)
@@ -68,13 +70,26 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     unknown = bts("ingest", "csv", str(path), "--instrument", "NOPE.NASDAQ", env=cli_env)
     assert unknown.returncode == 1
     assert "unknown instrument NOPE.NASDAQ" in unknown.stderr
-    backwards = bts("ingest", "ibkr", "--instrument", instrument, "--start", "2024-02-01", "--end", "2024-01-01",
-                    env=cli_env)  # fmt: skip
+    backwards = bts(
+        "ingest", "ibkr", "--instrument", instrument, "--start", "2024-02-01", "--end", "2024-01-01", env=cli_env
+    )
     assert backwards.returncode == 1
     assert "must be after --start" in backwards.stderr
 
-    created = bts("strategy", "create", f"sma-{symbol}", "--type", "SMA_CROSSOVER", "-p", "fast_period=5",
-                  "-p", "slow_period=20", "--activate", "--json", env=cli_env)  # fmt: skip
+    created = bts(
+        "strategy",
+        "create",
+        f"sma-{symbol}",
+        "--type",
+        "SMA_CROSSOVER",
+        "-p",
+        "fast_period=5",
+        "-p",
+        "slow_period=20",
+        "--activate",
+        "--json",
+        env=cli_env,
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["status"] == "ACTIVE"
     run = bts(
@@ -108,12 +123,34 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     assert table.returncode == 0
     assert "Sharpe" in table.stdout
 
-    unknown_strategy = bts("backtest", "submit", "--strategy", "no-such-strategy", "--instruments", instrument,
-                           "--start", "2020-01-01", "--end", "2021-12-31", env=cli_env)  # fmt: skip
+    unknown_strategy = bts(
+        "backtest",
+        "submit",
+        "--strategy",
+        "no-such-strategy",
+        "--instruments",
+        instrument,
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2021-12-31",
+        env=cli_env,
+    )
     assert unknown_strategy.returncode == 1
     assert "unknown strategy" in unknown_strategy.stderr
-    too_short = bts("backtest", "submit", "--strategy", f"sma-{symbol}", "--instruments", instrument, "--start",
-                    "2020-01-01", "--end", "2020-01-20", env=cli_env)  # fmt: skip
+    too_short = bts(
+        "backtest",
+        "submit",
+        "--strategy",
+        f"sma-{symbol}",
+        "--instruments",
+        instrument,
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-01-20",
+        env=cli_env,
+    )
     assert too_short.returncode == 1
     assert "30 trading days" in too_short.stderr
 

@@ -170,9 +170,16 @@ async def test_portfolio_snapshots_are_partitioned_by_day(connect_as: ConnectAs)
 # --- check constraints: every seed rule the database can hold ---------------------------------------
 
 INSTRUMENT = {
-    "id": "AAPL.NASDAQ", "symbol": "AAPL", "exchange": "NASDAQ", "asset_class": "EQUITY", "currency": "USD",
-    "tick_size": 0.01, "lot_size": 1, "trading_hours": "{}", "margin_requirement": 25,
-}  # fmt: skip
+    "id": "AAPL.NASDAQ",
+    "symbol": "AAPL",
+    "exchange": "NASDAQ",
+    "asset_class": "EQUITY",
+    "currency": "USD",
+    "tick_size": 0.01,
+    "lot_size": 1,
+    "trading_hours": "{}",
+    "margin_requirement": 25,
+}
 
 
 async def _insert(conn: asyncpg.Connection, table: str, row: dict[str, Any]) -> None:
@@ -202,8 +209,16 @@ async def test_instrument_constraints(connect_as: ConnectAs, change: dict[str, A
         await conn.close()
 
 
-BAR = {"instrument_id": "MSFT.NASDAQ", "timeframe": "BAR_DAILY", "timestamp": datetime(2019, 1, 2, tzinfo=UTC),
-       "open": 100, "high": 102, "low": 99, "close": 101, "volume": 1000}  # fmt: skip
+BAR = {
+    "instrument_id": "MSFT.NASDAQ",
+    "timeframe": "BAR_DAILY",
+    "timestamp": datetime(2019, 1, 2, tzinfo=UTC),
+    "open": 100,
+    "high": 102,
+    "low": 99,
+    "close": 101,
+    "volume": 1000,
+}
 
 
 @pytest.mark.parametrize(
@@ -243,8 +258,11 @@ async def _new_result(conn: asyncpg.Connection, status: str = "PENDING") -> uuid
     await conn.execute(
         "INSERT INTO engine.backtest_results (id, configuration_id, user_id, status, request) "
         "VALUES ($1, $2, $3, $4, '{}')",
-        result_id, uuid.uuid4(), uuid.uuid4(), status,
-    )  # fmt: skip
+        result_id,
+        uuid.uuid4(),
+        uuid.uuid4(),
+        status,
+    )
     return result_id
 
 
@@ -266,14 +284,16 @@ async def test_result_state_machine_and_immutability(connect_as: ConnectAs) -> N
             await conn.execute(
                 "UPDATE engine.backtest_results SET status = 'COMPLETED', completed_at = now(), trades_count = 4,"
                 " winning_trades = 1, losing_trades = 3, metrics = $2 WHERE id = $1",
-                rid, _metrics(0.5),
-            )  # fmt: skip
+                rid,
+                _metrics(0.5),
+            )
         assert info.value.constraint_name == "backtest_results_win_rate"
         await conn.execute(
             "UPDATE engine.backtest_results SET status = 'COMPLETED', completed_at = now(), trades_count = 4,"
             " winning_trades = 1, losing_trades = 3, metrics = $2 WHERE id = $1",
-            rid, _metrics(0.25),
-        )  # fmt: skip
+            rid,
+            _metrics(0.25),
+        )
         with pytest.raises(asyncpg.CheckViolationError, match="COMPLETED and cannot be modified"):
             await conn.execute("UPDATE engine.backtest_results SET error_message = 'x' WHERE id = $1", rid)
         failed = await _new_result(conn)
@@ -299,9 +319,16 @@ async def test_trade_constraints(connect_as: ConnectAs, change: dict[str, Any], 
     conn = await connect_as("engine")
     try:
         rid = await _new_result(conn)
-        trade = {"id": uuid.uuid4(), "backtest_result_id": rid, "instrument_id": "AAPL.NASDAQ",
-                 "entry_time": datetime(2020, 1, 2, tzinfo=UTC), "entry_price": 10, "quantity": 5,
-                 "side": "LONG", "commission": 1}  # fmt: skip
+        trade = {
+            "id": uuid.uuid4(),
+            "backtest_result_id": rid,
+            "instrument_id": "AAPL.NASDAQ",
+            "entry_time": datetime(2020, 1, 2, tzinfo=UTC),
+            "entry_price": 10,
+            "quantity": 5,
+            "side": "LONG",
+            "commission": 1,
+        }
         await _insert(conn, "engine.trades", {**trade, "id": uuid.uuid4()})  # the good row goes in
         with pytest.raises(asyncpg.CheckViolationError) as info:
             await _insert(conn, "engine.trades", {**trade, **change})
@@ -316,8 +343,16 @@ async def test_snapshot_margin_within_leverage(connect_as: ConnectAs) -> None:
         rid = await _new_result(conn)
         ts = datetime(2020, 1, 2, tzinfo=UTC)
         await ensure_partitions(conn, "engine.portfolio_snapshots", ts, ts)
-        row = {"backtest_result_id": rid, "timestamp": ts, "seq": 0, "kind": "DAILY", "cash_balance": 1000,
-               "total_value": 1000, "margin_used": 3000, "buying_power": 0}  # fmt: skip
+        row = {
+            "backtest_result_id": rid,
+            "timestamp": ts,
+            "seq": 0,
+            "kind": "DAILY",
+            "cash_balance": 1000,
+            "total_value": 1000,
+            "margin_used": 3000,
+            "buying_power": 0,
+        }
         await _insert(conn, "engine.portfolio_snapshots", row)
         with pytest.raises(asyncpg.CheckViolationError) as info:
             await _insert(conn, "engine.portfolio_snapshots", {**row, "seq": 1, "margin_used": 3000.01})
@@ -370,12 +405,21 @@ async def test_configuration_constraints(connect_as: ConnectAs, change: dict[str
         await conn.execute(
             "INSERT INTO api.strategies (id, user_id, name, strategy_type, parameters) "
             "VALUES ($1, $2, 's', 'MOMENTUM', '{\"lookback\": 5}')",
-            sid, user,
-        )  # fmt: skip
-        row: dict[str, Any] = {"id": uuid.uuid4(), "user_id": user, "strategy_id": sid,
-               "instrument_ids": ["AAPL.NASDAQ"], "start_date": "2020-01-01", "end_date": "2020-06-30",
-               "initial_capital": 100000, "position_size_pct": 1, "commission_model": '{"type": "PER_SHARE"}',
-               "data_source": "CSV_FILE"}  # fmt: skip
+            sid,
+            user,
+        )
+        row: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "user_id": user,
+            "strategy_id": sid,
+            "instrument_ids": ["AAPL.NASDAQ"],
+            "start_date": "2020-01-01",
+            "end_date": "2020-06-30",
+            "initial_capital": 100000,
+            "position_size_pct": 1,
+            "commission_model": '{"type": "PER_SHARE"}',
+            "data_source": "CSV_FILE",
+        }
         row = {**row, **change}
         for key in ("start_date", "end_date"):
             row[key] = datetime.fromisoformat(row[key]).date()

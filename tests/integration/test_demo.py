@@ -18,8 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 def test_demo_runs_the_three_strategies_and_writes_reports(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
     env.update(BTS_STATE_DIR=str(tmp_path / "state"), BTS_API_URL=f"http://127.0.0.1:{free_port()}", COLUMNS="160")
-    result = subprocess.run([sys.executable, "-m", "bts", "demo"], env=env, capture_output=True, text=True,
-                            timeout=280)  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "bts", "demo"], env=env, capture_output=True, text=True, timeout=280)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for title in ("SMA 20/50 crossover", "Mean reversion z 2.0", "Momentum 60d > 5%"):

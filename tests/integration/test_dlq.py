@@ -73,10 +73,18 @@ async def setup(endpoints: Endpoints) -> AsyncIterator[Setup]:
     registry, bystander = Registry(), Bystander()
     async with EventPublisher(endpoints.kafka_bootstrap) as publisher:
         consumers = [
-            EventConsumer(Settings(), endpoints.kafka_bootstrap, f"g-{uuid.uuid4().hex[:8]}", [topic], handler,
-                          publisher, retry_backoff_s=0.01, parse=lambda _t, raw: parse_event(topics.BARS_LOADED, raw))
+            EventConsumer(
+                Settings(),
+                endpoints.kafka_bootstrap,
+                f"g-{uuid.uuid4().hex[:8]}",
+                [topic],
+                handler,
+                publisher,
+                retry_backoff_s=0.01,
+                parse=lambda _t, raw: parse_event(topics.BARS_LOADED, raw),
+            )
             for handler in (registry.handle, bystander.handle)
-        ]  # fmt: skip
+        ]
         for consumer in consumers:
             await consumer.start()
         try:

@@ -106,8 +106,9 @@ async def test_requests_that_cannot_run_fail_with_the_reason(
     assert outcome.status == "FAILED"
     assert message in (outcome.error_message or "")
     async with engine_pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, error_message FROM engine.backtest_results WHERE id = $1",
-                                  job.backtest_id)  # fmt: skip
+        row = await conn.fetchrow(
+            "SELECT status, error_message FROM engine.backtest_results WHERE id = $1", job.backtest_id
+        )
     assert row["status"] == "FAILED"
     assert message in row["error_message"]
 
@@ -129,8 +130,9 @@ async def _stored(conn: asyncpg.Connection, backtest_id: uuid.UUID) -> tuple[asy
 async def test_metrics_equal_empyrical_on_the_stored_daily_values_and_benchmark_closes(
     engine_pool: asyncpg.Pool, migrated: Endpoints
 ) -> None:
-    job = _job(strategy_type="MEAN_REVERSION", parameters={"lookback": 15, "entry_z": 1.5, "exit_z": 0.2,
-                                                           "allow_short": True})  # fmt: skip
+    job = _job(
+        strategy_type="MEAN_REVERSION", parameters={"lookback": 15, "entry_z": 1.5, "exit_z": 0.2, "allow_short": True}
+    )
     assert (await run_job(engine_pool, job)).status == "COMPLETED"
     admin = await asyncpg.connect(asyncpg_dsn(migrated.database_url))
     try:
@@ -163,8 +165,10 @@ async def test_metrics_equal_empyrical_on_the_stored_daily_values_and_benchmark_
     peak = equity.cummax()
     assert metrics["risk"]["max_drawdown"] == pytest.approx(((equity - peak) / peak).min())
     assert metrics["risk"]["max_drawdown"] < 0
-    bench = pd.Series([float(r["close"]) for r in spy],
-                      index=pd.DatetimeIndex([pd.Timestamp(r["timestamp"]).tz_convert(None) for r in spy]))  # fmt: skip
+    bench = pd.Series(
+        [float(r["close"]) for r in spy],
+        index=pd.DatetimeIndex([pd.Timestamp(r["timestamp"]).tz_convert(None) for r in spy]),
+    )
     both = pd.concat({"s": equity, "b": bench}, axis=1).dropna()
     assert len(both) == len(daily)  # every session of the run has a benchmark close
     pair = both.pct_change().dropna()
@@ -225,15 +229,21 @@ async def test_thirty_trading_days_are_required_before_running(
 
 async def test_a_long_run_reports_progress_and_a_sane_estimate(engine_pool: asyncpg.Pool) -> None:
     fx_costs = {"type": "PERCENT", "percent": "0.002", "minimum": "2.00", "slippage_ticks": 1}
-    job = _job(instrument_ids=[FX_PAIR], timeframe="BAR_1MIN", start_date=date(2022, 1, 3),
-               end_date=FX_LAST_BAR.date(), parameters={"fast_period": 10, "slow_period": 30},
-               commission_model=fx_costs)  # fmt: skip
+    job = _job(
+        instrument_ids=[FX_PAIR],
+        timeframe="BAR_1MIN",
+        start_date=date(2022, 1, 3),
+        end_date=FX_LAST_BAR.date(),
+        parameters={"fast_period": 10, "slow_period": 30},
+        commission_model=fx_costs,
+    )
     seen: list[tuple[float, datetime | None, datetime, float]] = []
 
     async def on_progress(pct: float, eta: datetime | None) -> None:
         async with engine_pool.acquire() as conn:
-            stored = await conn.fetchval("SELECT progress_pct FROM engine.backtest_results WHERE id = $1",
-                                         job.backtest_id)  # fmt: skip
+            stored = await conn.fetchval(
+                "SELECT progress_pct FROM engine.backtest_results WHERE id = $1", job.backtest_id
+            )
         seen.append((pct, eta, datetime.now(UTC), float(stored)))
 
     outcome = await run_job(engine_pool, job, on_progress)
@@ -249,8 +259,9 @@ async def test_a_long_run_reports_progress_and_a_sane_estimate(engine_pool: asyn
     for eta, at in estimates:  # in the future when given, and not absurdly far
         assert at <= eta <= at + (finished - at) * 20 + pd.Timedelta(seconds=60)
     async with engine_pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, progress_pct FROM engine.backtest_results WHERE id = $1",
-                                  job.backtest_id)  # fmt: skip
+        row = await conn.fetchrow(
+            "SELECT status, progress_pct FROM engine.backtest_results WHERE id = $1", job.backtest_id
+        )
     assert (row["status"], float(row["progress_pct"])) == ("COMPLETED", 100.0)
 
 
@@ -261,10 +272,21 @@ async def test_a_book_at_the_margin_cap_that_falls_completes_with_a_margin_call(
     it. The run used to end FAILED with "internal error: CheckViolation"; now a margin call closes positions
     and every stored snapshot satisfies the database's portfolio_snapshots_margin_within_leverage."""
     closes = {f"MRG{i:02d}": falling_at_the_cap_closes(i) for i in range(36)}
-    await load_daily_symbols(migrated.database_url, tmp_path, tuple(closes), start="2020-01-01", end="2020-06-30",
-                             closes=closes, margin_requirement=100)  # fmt: skip
-    job = _job(instrument_ids=[f"{s}.NASDAQ" for s in closes], start_date=date(2020, 1, 1),
-               end_date=date(2020, 6, 30), position_size_pct=Decimal(10))  # fmt: skip
+    await load_daily_symbols(
+        migrated.database_url,
+        tmp_path,
+        tuple(closes),
+        start="2020-01-01",
+        end="2020-06-30",
+        closes=closes,
+        margin_requirement=100,
+    )
+    job = _job(
+        instrument_ids=[f"{s}.NASDAQ" for s in closes],
+        start_date=date(2020, 1, 1),
+        end_date=date(2020, 6, 30),
+        position_size_pct=Decimal(10),
+    )
     outcome = await run_job(engine_pool, job)
     assert outcome.status == "COMPLETED", outcome.error_message
     calls = [w for w in outcome.warnings if w.startswith("margin call")]
@@ -273,8 +295,7 @@ async def test_a_book_at_the_margin_cap_that_falls_completes_with_a_margin_call(
     fall = calendar_for("NASDAQ").sessions_in_range("2020-01-01", "2020-06-30")[36]
     assert f"first on {fall:%Y-%m-%d}" in calls[0]
     async with engine_pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, warnings FROM engine.backtest_results WHERE id = $1",
-                                  job.backtest_id)  # fmt: skip
+        row = await conn.fetchrow("SELECT status, warnings FROM engine.backtest_results WHERE id = $1", job.backtest_id)
         snapshots = await conn.fetch(
             'SELECT "timestamp", kind, total_value, margin_used, leverage FROM engine.portfolio_snapshots '
             'WHERE backtest_result_id = $1 ORDER BY "timestamp", seq',
@@ -282,8 +303,9 @@ async def test_a_book_at_the_margin_cap_that_falls_completes_with_a_margin_call(
         )
         closed = await conn.fetch(
             "SELECT instrument_id FROM engine.trades WHERE backtest_result_id = $1 AND exit_time::date = $2",
-            job.backtest_id, fall.date(),
-        )  # fmt: skip
+            job.backtest_id,
+            fall.date(),
+        )
     assert row["status"] == "COMPLETED"
     assert calls[0] in json.loads(row["warnings"])
     assert len([s for s in snapshots if s["kind"] == "DAILY"]) == 80  # every session
@@ -305,8 +327,15 @@ async def test_a_loss_beyond_the_account_fails_the_run_and_stores_no_snapshot(
         entry = falling_at_the_cap_closes(i, days=45, fall_day=44, fall=0.0)
         year = np.round(entry[-1] * 1.0005 ** np.arange(1, 261), 2)
         closes[f"CRS{i:02d}"] = np.concatenate([entry, year, np.full(10, round(year[-1] / 2, 2))])
-    await load_daily_symbols(migrated.database_url, tmp_path, tuple(closes), start="2020-01-01", end="2021-12-31",
-                             closes=closes, margin_requirement=100)  # fmt: skip
+    await load_daily_symbols(
+        migrated.database_url,
+        tmp_path,
+        tuple(closes),
+        start="2020-01-01",
+        end="2021-12-31",
+        closes=closes,
+        margin_requirement=100,
+    )
     copied: list[int] = []
     copy = repository.copy_snapshot_records
 
@@ -315,8 +344,12 @@ async def test_a_loss_beyond_the_account_fails_the_run_and_stores_no_snapshot(
         return copied[-1]
 
     monkeypatch.setattr(repository, "copy_snapshot_records", counted)
-    job = _job(instrument_ids=[f"{s}.NASDAQ" for s in closes], start_date=date(2020, 1, 1),
-               end_date=date(2021, 12, 31), position_size_pct=Decimal(10))  # fmt: skip
+    job = _job(
+        instrument_ids=[f"{s}.NASDAQ" for s in closes],
+        start_date=date(2020, 1, 1),
+        end_date=date(2021, 12, 31),
+        position_size_pct=Decimal(10),
+    )
     outcome = await run_job(engine_pool, job)
     fall = calendar_for("NASDAQ").sessions_in_range("2020-01-01", "2021-12-31")[305]  # its close: 16:00 EDT
     assert outcome.status == "FAILED"
@@ -324,8 +357,9 @@ async def test_a_loss_beyond_the_account_fails_the_run_and_stores_no_snapshot(
     assert copied
     assert copied[0] >= repository.SNAPSHOT_BATCH  # a batch was stored before the ledger got there
     async with engine_pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, error_message FROM engine.backtest_results WHERE id = $1",
-                                  job.backtest_id)  # fmt: skip
+        row = await conn.fetchrow(
+            "SELECT status, error_message FROM engine.backtest_results WHERE id = $1", job.backtest_id
+        )
         stored = await conn.fetchval(
             "SELECT count(*) FROM engine.portfolio_snapshots WHERE backtest_result_id = $1", job.backtest_id
         )

@@ -59,8 +59,9 @@ async def test_same_request_same_data_same_manifest_and_one_changed_bar_changes_
     assert a.trades_count is not None
     assert a.trades_count > 0
     async with engine_pool.acquire() as conn:
-        trades = await conn.fetchval("SELECT count(*) FROM engine.trades WHERE backtest_result_id = $1",
-                                     first.backtest_id)  # fmt: skip
+        trades = await conn.fetchval(
+            "SELECT count(*) FROM engine.trades WHERE backtest_result_id = $1", first.backtest_id
+        )
     assert a.trades_count == trades
 
     ingest = await connect_as("ingest")  # the owner of market_data changes one close by one cent

@@ -29,8 +29,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 def second_engine(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     stack = running_stack
     first = next(s for s in stack.services if s.name == "engine")
-    replica = EngineReplica(stack.database_url, stack.kafka_bootstrap, tmp_path_factory.mktemp("engine2"), "engine2",
-                            state_dir=Path(first.log).parent.parent)  # fmt: skip
+    replica = EngineReplica(
+        stack.database_url,
+        stack.kafka_bootstrap,
+        tmp_path_factory.mktemp("engine2"),
+        "engine2",
+        state_dir=Path(first.log).parent.parent,
+    )
     try:
         replica.wait_ready(within=60)
         yield replica.log
@@ -47,23 +52,47 @@ def test_two_engine_replicas_share_the_work_exactly_once(
     users = users_covering_every_partition(8)
     events = []
     for user in users:
-        config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["SCA.NASDAQ", "SCB.NASDAQ"],
-                                       start_date=date(2020, 1, 1), end_date=date(2021, 12, 31))  # fmt: skip
+        config = BacktestConfiguration(
+            strategy_id=uuid.uuid4(),
+            instrument_ids=["SCA.NASDAQ", "SCB.NASDAQ"],
+            start_date=date(2020, 1, 1),
+            end_date=date(2021, 12, 31),
+        )
         strategy = StrategySpec(
             strategy_type=StrategyType.SMA_CROSSOVER, parameters={"fast_period": 5, "slow_period": 20}
         )
         request = BacktestRequested(backtest_id=uuid.uuid4(), user_id=user, configuration=config, strategy=strategy)
-        events.append((make_event(topics.BACKTEST_REQUESTED, request, source="test/producer",
-                                  subject=str(request.backtest_id)), str(user)))  # fmt: skip
+        events.append(
+            (
+                make_event(
+                    topics.BACKTEST_REQUESTED, request, source="test/producer", subject=str(request.backtest_id)
+                ),
+                str(user),
+            )
+        )
     # The first user asks twice: the second request waits its turn (same key, same partition, in order).
     first_user = events[0]
-    second_config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["SCA.NASDAQ"],
-                                          start_date=date(2020, 1, 1), end_date=date(2021, 12, 31))  # fmt: skip
-    again = BacktestRequested(backtest_id=uuid.uuid4(), user_id=users[0], configuration=second_config,
-                              strategy=StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER,
-                                                    parameters={"fast_period": 3, "slow_period": 10}))  # fmt: skip
-    events.insert(1, (make_event(topics.BACKTEST_REQUESTED, again, source="test/producer",
-                                 subject=str(again.backtest_id)), str(users[0])))  # fmt: skip
+    second_config = BacktestConfiguration(
+        strategy_id=uuid.uuid4(),
+        instrument_ids=["SCA.NASDAQ"],
+        start_date=date(2020, 1, 1),
+        end_date=date(2021, 12, 31),
+    )
+    again = BacktestRequested(
+        backtest_id=uuid.uuid4(),
+        user_id=users[0],
+        configuration=second_config,
+        strategy=StrategySpec(
+            strategy_type=StrategyType.SMA_CROSSOVER, parameters={"fast_period": 3, "slow_period": 10}
+        ),
+    )
+    events.insert(
+        1,
+        (
+            make_event(topics.BACKTEST_REQUESTED, again, source="test/producer", subject=str(again.backtest_id)),
+            str(users[0]),
+        ),
+    )
     asyncio.run(register_owners(stack.database_url, [e.data for e, _ in events]))
     asyncio.run(publish(stack.kafka_bootstrap, events))
     ids = {str(e.data.backtest_id) for e, _ in events}
@@ -73,12 +102,14 @@ def test_two_engine_replicas_share_the_work_exactly_once(
     async def rows() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
         try:
-            return list(await conn.fetch(
-                "SELECT id, status, started_at, completed_at, "
-                "(SELECT count(*) FROM engine.trades t WHERE t.backtest_result_id = r.id) AS n "
-                "FROM engine.backtest_results r WHERE id = ANY($1::uuid[])",
-                [uuid.UUID(i) for i in ids],
-            ))  # fmt: skip
+            return list(
+                await conn.fetch(
+                    "SELECT id, status, started_at, completed_at, "
+                    "(SELECT count(*) FROM engine.trades t WHERE t.backtest_result_id = r.id) AS n "
+                    "FROM engine.backtest_results r WHERE id = ANY($1::uuid[])",
+                    [uuid.UUID(i) for i in ids],
+                )
+            )
         finally:
             await conn.close()
 

@@ -42,8 +42,16 @@ def bob(running_stack: StackFile) -> Iterator[Api]:
 
 
 def _instrument(symbol: str, exchange: str = "NASDAQ") -> dict[str, Any]:
-    return {"id": f"{symbol}.{exchange}", "symbol": symbol, "exchange": exchange, "asset_class": "EQUITY",
-            "currency": "USD", "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
+    return {
+        "id": f"{symbol}.{exchange}",
+        "symbol": symbol,
+        "exchange": exchange,
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +76,9 @@ def loaded(alice: Api, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return ids
 
 
-def _active_strategy(api: Api, name: str, strategy_type: str = "SMA_CROSSOVER",
-                     parameters: dict[str, Any] | None = None) -> str:  # fmt: skip
+def _active_strategy(
+    api: Api, name: str, strategy_type: str = "SMA_CROSSOVER", parameters: dict[str, Any] | None = None
+) -> str:
     body = {
         "name": name,
         "strategy_type": strategy_type,
@@ -93,8 +102,11 @@ def test_every_route_but_operations_needs_a_valid_key(running_stack: StackFile) 
 
 
 def test_strategy_lifecycle_and_ownership(alice: Api, bob: Api) -> None:
-    body = {"name": "lifecycle", "strategy_type": "MEAN_REVERSION",
-            "parameters": {"lookback": 20, "entry_z": 2.0, "exit_z": 0.5}}  # fmt: skip
+    body = {
+        "name": "lifecycle",
+        "strategy_type": "MEAN_REVERSION",
+        "parameters": {"lookback": 20, "entry_z": 2.0, "exit_z": 0.5},
+    }
     created = alice.http.post("/strategies", json=body)
     assert created.status_code == 201
     strategy = created.json()
@@ -106,8 +118,9 @@ def test_strategy_lifecycle_and_ownership(alice: Api, bob: Api) -> None:
     assert duplicate.headers["content-type"] == PROBLEM
     assert bob.http.post("/strategies", json=body).status_code == 201  # unique per user, not globally
 
-    edited = alice.http.patch(f"/strategies/{sid}", json={"parameters": {"lookback": 30, "entry_z": 2.5,
-                                                                          "exit_z": 0.5}})  # fmt: skip
+    edited = alice.http.patch(
+        f"/strategies/{sid}", json={"parameters": {"lookback": 30, "entry_z": 2.5, "exit_z": 0.5}}
+    )
     assert edited.status_code == 200
     assert edited.json()["parameters"]["lookback"] == 30
     assert alice.http.post(f"/strategies/{sid}/activate").json()["status"] == "ACTIVE"
@@ -161,8 +174,11 @@ def test_a_reimport_counts_every_valid_row_and_says_what_changed(alice: Api, tmp
 
     def upload() -> dict[str, Any]:
         with path.open("rb") as file:
-            accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")},
-                                       data={"instrument_id": "RIM.NASDAQ", "timeframe": "BAR_DAILY"})  # fmt: skip
+            accepted = alice.http.post(
+                "/market-data/import",
+                files={"file": (path.name, file, "text/csv")},
+                data={"instrument_id": "RIM.NASDAQ", "timeframe": "BAR_DAILY"},
+            )
         assert accepted.status_code == 202, accepted.text
         job = alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
         assert job["status"] == "COMPLETED", job
@@ -185,24 +201,36 @@ def test_a_reimport_counts_every_valid_row_and_says_what_changed(alice: Api, tmp
 
 def test_csv_upload_errors_are_reported_per_line(alice: Api, loaded: list[str], tmp_path: Path) -> None:
     bad = "timestamp,open,high,low,close,volume\n2021-03-01,10,11,9,10.5,100\n2021-03-02,10,9,9.5,10,100\n"
-    accepted = alice.http.post("/market-data/import", files={"file": ("bad.csv", bad.encode(), "text/csv")},
-                               data={"instrument_id": loaded[0], "timeframe": "BAR_DAILY"})  # fmt: skip
+    accepted = alice.http.post(
+        "/market-data/import",
+        files={"file": ("bad.csv", bad.encode(), "text/csv")},
+        data={"instrument_id": loaded[0], "timeframe": "BAR_DAILY"},
+    )
     assert accepted.status_code == 202
     job = alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
     assert job["status"] == "FAILED"
     assert job["rows_loaded"] == 0
     assert any(e["line"] == 3 and e["field"] == "high" for e in job["errors"]), job["errors"]
 
-    empty = alice.http.post("/market-data/import", files={"file": ("empty.csv", b"", "text/csv")},
-                            data={"instrument_id": loaded[0], "timeframe": "BAR_DAILY"})  # fmt: skip
+    empty = alice.http.post(
+        "/market-data/import",
+        files={"file": ("empty.csv", b"", "text/csv")},
+        data={"instrument_id": loaded[0], "timeframe": "BAR_DAILY"},
+    )
     assert empty.status_code == 422
     assert empty.json()["errors"][0]["field"] == "body.file"
-    unknown = alice.http.post("/market-data/import", files={"file": ("x.csv", bad.encode(), "text/csv")},
-                              data={"instrument_id": "NOPE.NASDAQ", "timeframe": "BAR_DAILY"})  # fmt: skip
+    unknown = alice.http.post(
+        "/market-data/import",
+        files={"file": ("x.csv", bad.encode(), "text/csv")},
+        data={"instrument_id": "NOPE.NASDAQ", "timeframe": "BAR_DAILY"},
+    )
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "body.instrument_id"
-    traversal = alice.http.post("/market-data/import", files={"file": ("../../etc/passwd", bad.encode(), "text/csv")},
-                                data={"instrument_id": loaded[0], "timeframe": "BAR_DAILY"})  # fmt: skip
+    traversal = alice.http.post(
+        "/market-data/import",
+        files={"file": ("../../etc/passwd", bad.encode(), "text/csv")},
+        data={"instrument_id": loaded[0], "timeframe": "BAR_DAILY"},
+    )
     assert traversal.status_code == 202  # the client's file name is never a path: stored under the job id
 
 
@@ -227,8 +255,12 @@ def test_submission_is_checked_before_it_is_published(alice: Api, bob: Api, load
         "/strategies",
         json={"name": "draft-only", "strategy_type": "MOMENTUM", "parameters": {"lookback": 20, "threshold": 0.02}},
     ).json()
-    body = {"strategy_id": draft["id"], "instrument_ids": [loaded[0], "NOPE.NASDAQ"], "start_date": "2020-01-01",
-            "end_date": "2021-12-31"}  # fmt: skip
+    body = {
+        "strategy_id": draft["id"],
+        "instrument_ids": [loaded[0], "NOPE.NASDAQ"],
+        "start_date": "2020-01-01",
+        "end_date": "2021-12-31",
+    }
     response = alice.http.post("/backtests", json=body)
     assert response.status_code == 422
     messages = {e["field"]: e["message"] for e in response.json()["errors"]}
@@ -357,11 +389,13 @@ def test_a_request_published_straight_to_kafka_shows_in_the_read_model(
 ) -> None:
     backtest_id = uuid.uuid4()
     request = BacktestRequested(
-        backtest_id=backtest_id, user_id=alice.user_id,
-        configuration=BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=[loaded[0]],
-                                            start_date="2020-01-01", end_date="2021-12-31"),  # type: ignore[arg-type]
+        backtest_id=backtest_id,
+        user_id=alice.user_id,
+        configuration=BacktestConfiguration(
+            strategy_id=uuid.uuid4(), instrument_ids=[loaded[0]], start_date="2020-01-01", end_date="2021-12-31"
+        ),  # type: ignore[arg-type]
         strategy=StrategySpec(strategy_type=StrategyType.MOMENTUM, parameters={"lookback": 10, "threshold": 0.01}),
-    )  # fmt: skip
+    )
     event = make_event(topics.BACKTEST_REQUESTED, request, source="test/outside", subject=str(backtest_id))
     asyncio.run(publish(running_stack.kafka_bootstrap, [(event, str(alice.user_id))]))
     final = alice.wait(f"/backtests/{backtest_id}", {"COMPLETED", "FAILED"})

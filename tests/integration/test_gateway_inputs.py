@@ -50,8 +50,16 @@ def user(stack: StackFile) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def instrument(user: Api) -> str:
-    body = {"id": SYMBOL, "symbol": "HIN", "exchange": "NASDAQ", "asset_class": "EQUITY", "currency": "USD",
-            "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
+    body = {
+        "id": SYMBOL,
+        "symbol": "HIN",
+        "exchange": "NASDAQ",
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+    }
     response = user.http.post("/instruments", json=body)
     assert response.status_code in (201, 409), response.text
     return SYMBOL
@@ -78,8 +86,17 @@ def test_a_non_finite_json_number_is_a_422_naming_the_field(user: Api, threshold
 
 @pytest.mark.parametrize(("field", "value"), [("lot_size", 10**30), ("tick_size", "1E+300")])
 def test_an_instrument_spec_out_of_bounds_is_a_422(user: Api, field: str, value: Any) -> None:
-    body = {"id": "HUGE.NASDAQ", "symbol": "HUGE", "exchange": "NASDAQ", "asset_class": "EQUITY", "currency": "USD",
-            "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25", field: value}  # fmt: skip
+    body = {
+        "id": "HUGE.NASDAQ",
+        "symbol": "HUGE",
+        "exchange": "NASDAQ",
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+        field: value,
+    }
     _refused(*_raw_json(user, "/instruments", json.dumps(body)), f"body.{field}")
 
 

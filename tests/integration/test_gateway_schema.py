@@ -63,8 +63,12 @@ def test_no_server_errors_and_responses_match_the_schema(
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
             def call(case: Any) -> None:
-                case.call_and_validate(base_url=running_stack.api_url, checks=CHECKS, timeout=30,
-                                       headers={"Authorization": f"Bearer {fuzz_key}"})  # fmt: skip
+                case.call_and_validate(
+                    base_url=running_stack.api_url,
+                    checks=CHECKS,
+                    timeout=30,
+                    headers={"Authorization": f"Bearer {fuzz_key}"},
+                )
 
             try:
                 call()
@@ -87,9 +91,11 @@ def _coverage_cases(operation: Any, config: Any) -> list[Any]:
         cases.append(case)
 
     quiet = hypothesis.settings(max_examples=1, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    collect = create_test(operation=operation, test_func=keep,
-                          config=HypothesisTestConfig(project=config, modes=[HypothesisTestMode.COVERAGE],
-                                                      settings=quiet))  # fmt: skip
+    collect = create_test(
+        operation=operation,
+        test_func=keep,
+        config=HypothesisTestConfig(project=config, modes=[HypothesisTestMode.COVERAGE], settings=quiet),
+    )
     collect()
     step = max(1, len(cases) // COVERAGE_CASES_PER_OPERATION)
     return cases[::step][:COVERAGE_CASES_PER_OPERATION]
@@ -106,8 +112,12 @@ def test_boundary_and_negative_values_of_every_field_get_no_server_error(
         for case in _coverage_cases(operation, gateway_schema.config):
             sent += 1
             try:
-                case.call_and_validate(base_url=running_stack.api_url, checks=CHECKS, timeout=30,
-                                       headers={"Authorization": f"Bearer {fuzz_key}"})  # fmt: skip
+                case.call_and_validate(
+                    base_url=running_stack.api_url,
+                    checks=CHECKS,
+                    timeout=30,
+                    headers={"Authorization": f"Bearer {fuzz_key}"},
+                )
             except Exception as exc:
                 failures.append(f"{operation.label} {case.meta.phase.data if case.meta else ''}: {exc}")
     assert sent >= 500, sent

@@ -92,9 +92,15 @@ async def test_a_month_of_minute_bars_loads_and_reimport_is_idempotent(tmp_path:
     rng = np.random.default_rng(3)
     price = np.round(170 + np.cumsum(rng.normal(0, 0.02, len(minutes))), 4)
     frame = pd.DataFrame(
-        {"timestamp": minutes.strftime("%Y-%m-%dT%H:%M:%S%z"), "open": price, "high": np.round(price + 0.05, 4),
-         "low": np.round(price - 0.05, 4), "close": price, "volume": rng.integers(0, 5000, len(minutes))}
-    )  # fmt: skip
+        {
+            "timestamp": minutes.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "open": price,
+            "high": np.round(price + 0.05, 4),
+            "low": np.round(price - 0.05, 4),
+            "close": price,
+            "volume": rng.integers(0, 5000, len(minutes)),
+        }
+    )
     path = tmp_path / "aapl-march.csv"
     frame.to_csv(path, index=False)
     conn = await connect_as("ingest")

@@ -61,8 +61,13 @@ def ib_stack(
     state = tmp_path_factory.mktemp("ib-state")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
     env.update(BTS_STATE_DIR=str(state), BTS_API_URL=f"http://127.0.0.1:{free_port()}", BTS_IB_PORT=str(tws.port))
-    proc = subprocess.Popen([sys.executable, "-m", "bts", "up"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bts", "up"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while (stack := read_stack(state)) is None:
@@ -93,16 +98,24 @@ async def _user_key(stack: StackFile) -> str:
 
 def bts(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    result = subprocess.run([sys.executable, "-m", "bts", *args], env={**clean, **env, "COLUMNS": "200"},
-                            capture_output=True, text=True, timeout=240)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "bts", *args],
+        env={**clean, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert "Traceback" not in result.stdout + result.stderr
     return result
 
 
 def _bars(stack: StackFile, cli: dict[str, str], instrument: str, timeframe: str, start: str, end: str) -> list[Any]:
-    response = httpx.get(f"{stack.api_url}/api/v1/market-data/{instrument}", timeout=60,
-                         params={"timeframe": timeframe, "start": start, "end": end},
-                         headers={"Authorization": f"Bearer {cli['BTS_API_KEY']}"})  # fmt: skip
+    response = httpx.get(
+        f"{stack.api_url}/api/v1/market-data/{instrument}",
+        timeout=60,
+        params={"timeframe": timeframe, "start": start, "end": end},
+        headers={"Authorization": f"Bearer {cli['BTS_API_KEY']}"},
+    )
     response.raise_for_status()
     rows: list[Any] = response.json()
     return rows
@@ -113,8 +126,20 @@ def test_a_month_of_minute_bars_is_paced_chunked_loaded_and_read_back_exactly(
 ) -> None:
     stack, cli = ib_stack
     before = len(tws.fake.requests)
-    result = bts("ingest", "ibkr", "--instrument", "IBA.NASDAQ", "--timeframe", "BAR_1MIN", "--start", "2024-02-01",
-                 "--end", "2024-03-01", "--json", env=cli)  # fmt: skip
+    result = bts(
+        "ingest",
+        "ibkr",
+        "--instrument",
+        "IBA.NASDAQ",
+        "--timeframe",
+        "BAR_1MIN",
+        "--start",
+        "2024-02-01",
+        "--end",
+        "2024-03-01",
+        "--json",
+        env=cli,
+    )
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)
     sessions = session_dates(date(2024, 2, 1), date(2024, 2, 29))
@@ -143,10 +168,26 @@ def test_daily_history_and_a_pacing_violation_that_is_retried(
 ) -> None:
     stack, cli = ib_stack
     before = len(tws.fake.requests)
-    tws.fake.fail_requests = {before + 2: (162, "Historical Market Data Service error message:API historical data "
-                                                "query cancelled: pacing violation")}  # fmt: skip
-    result = bts("ingest", "ibkr", "--instrument", "IBB.NASDAQ", "--timeframe", "BAR_DAILY", "--start", "2019-01-01",
-                 "--end", "2022-01-01", "--json", env=cli)  # fmt: skip
+    tws.fake.fail_requests = {
+        before + 2: (
+            162,
+            "Historical Market Data Service error message:API historical data query cancelled: pacing violation",
+        )
+    }
+    result = bts(
+        "ingest",
+        "ibkr",
+        "--instrument",
+        "IBB.NASDAQ",
+        "--timeframe",
+        "BAR_DAILY",
+        "--start",
+        "2019-01-01",
+        "--end",
+        "2022-01-01",
+        "--json",
+        env=cli,
+    )
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)
     assert job["rows_loaded"] == len(session_dates(date(2019, 1, 1), date(2021, 12, 31)))
@@ -157,8 +198,19 @@ def test_daily_history_and_a_pacing_violation_that_is_retried(
 
 def test_an_unknown_contract_fails_clearly(ib_stack: tuple[StackFile, dict[str, str]]) -> None:
     _, cli = ib_stack
-    result = bts("ingest", "ibkr", "--instrument", "NOPE.NASDAQ", "--timeframe", "BAR_DAILY", "--start",
-                 "2023-01-01", "--end", "2023-03-01", env=cli)  # fmt: skip
+    result = bts(
+        "ingest",
+        "ibkr",
+        "--instrument",
+        "NOPE.NASDAQ",
+        "--timeframe",
+        "BAR_DAILY",
+        "--start",
+        "2023-01-01",
+        "--end",
+        "2023-03-01",
+        env=cli,
+    )
     assert result.returncode == 1
     assert "IB has no contract for NOPE.NASDAQ" in result.stderr
 
@@ -167,8 +219,20 @@ def test_a_dropped_connection_is_reconnected(ib_stack: tuple[StackFile, dict[str
     _, cli = ib_stack
     before, connections = len(tws.fake.requests), tws.fake.connections
     tws.fake.drop_connection_on = {before + 2}
-    result = bts("ingest", "ibkr", "--instrument", "IBC.NASDAQ", "--timeframe", "BAR_1HOUR", "--start", "2024-01-01",
-                 "--end", "2024-04-01", "--json", env=cli)  # fmt: skip
+    result = bts(
+        "ingest",
+        "ibkr",
+        "--instrument",
+        "IBC.NASDAQ",
+        "--timeframe",
+        "BAR_1HOUR",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-04-01",
+        "--json",
+        env=cli,
+    )
     assert result.returncode == 0, result.stderr
     assert tws.fake.connections - connections == 2
     sessions = session_dates(date(2024, 1, 1), date(2024, 3, 31))
@@ -181,8 +245,20 @@ def test_a_job_that_cannot_finish_keeps_what_it_committed(
     stack, cli = ib_stack
     before = len(tws.fake.requests)
     tws.fake.fail_requests = {before + 3: (354, "Requested market data is not subscribed")}
-    result = bts("ingest", "ibkr", "--instrument", "IBD.NASDAQ", "--timeframe", "BAR_5MIN", "--start", "2024-01-01",
-                 "--end", "2024-02-05", "--json", env=cli)  # fmt: skip
+    result = bts(
+        "ingest",
+        "ibkr",
+        "--instrument",
+        "IBD.NASDAQ",
+        "--timeframe",
+        "BAR_5MIN",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-02-05",
+        "--json",
+        env=cli,
+    )
     assert result.returncode == 1
     job = json.loads(result.stdout)
     assert job["status"] == "FAILED"
@@ -203,9 +279,14 @@ def test_the_fake_speaks_to_the_real_client_directly(tmp_path: Path) -> None:
             started = time.monotonic()
             await ib.connectAsync("127.0.0.1", fake.port, clientId=7, timeout=5)
             assert time.monotonic() - started < 2
-            bars = await ib.reqHistoricalDataAsync(Stock("IBA", "SMART", "USD"), endDateTime=datetime(2024, 1, 6,
-                                                   tzinfo=UTC), durationStr="5 D", barSizeSetting="1 day",
-                                                   whatToShow="TRADES", useRTH=True)  # fmt: skip
+            bars = await ib.reqHistoricalDataAsync(
+                Stock("IBA", "SMART", "USD"),
+                endDateTime=datetime(2024, 1, 6, tzinfo=UTC),
+                durationStr="5 D",
+                barSizeSetting="1 day",
+                whatToShow="TRADES",
+                useRTH=True,
+            )
             ib.disconnect()
             return list(bars)
 

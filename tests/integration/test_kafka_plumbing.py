@@ -95,8 +95,17 @@ async def consumer_for(endpoints: Endpoints, publisher: EventPublisher) -> Async
     started: list[EventConsumer] = []
 
     async def start(topic: str, handler: Callable[[Envelope[Any]], Awaitable[None]], **kw: Any) -> EventConsumer:
-        consumer = EventConsumer(Settings(), endpoints.kafka_bootstrap, f"g-{uuid.uuid4().hex[:8]}", [topic], handler,
-                                 publisher, retry_backoff_s=0.01, parse=_as_bars_loaded, **kw)  # fmt: skip
+        consumer = EventConsumer(
+            Settings(),
+            endpoints.kafka_bootstrap,
+            f"g-{uuid.uuid4().hex[:8]}",
+            [topic],
+            handler,
+            publisher,
+            retry_backoff_s=0.01,
+            parse=_as_bars_loaded,
+            **kw,
+        )
         await consumer.start()
         started.append(consumer)
         return consumer
@@ -228,8 +237,9 @@ async def test_lag_counts_what_a_stopped_group_has_not_read_and_drains(
         seen.append(str(envelope.id))
 
     def consumer() -> EventConsumer:
-        return EventConsumer(Settings(), endpoints.kafka_bootstrap, group, [topic], handler, publisher,
-                             parse=_as_bars_loaded)  # fmt: skip
+        return EventConsumer(
+            Settings(), endpoints.kafka_bootstrap, group, [topic], handler, publisher, parse=_as_bars_loaded
+        )
 
     async def total_lag() -> int:
         rows = await consumer_lag(endpoints.kafka_bootstrap, [group], topic_names=[topic])
@@ -240,8 +250,12 @@ async def test_lag_counts_what_a_stopped_group_has_not_read_and_drains(
     await publisher.send_raw(topic, _event("LAG0.NASDAQ").model_dump_json().encode(), "LAG0.NASDAQ")
     await _wait_for(lambda: len(seen) == 1)
     await first.stop()  # the group is gone: what follows piles up as lag
-    await asyncio.gather(*(publisher.send_raw(topic, _event(f"LAG{i}.NASDAQ").model_dump_json().encode(),
-                                              f"LAG{i}.NASDAQ") for i in range(1, 8)))  # fmt: skip
+    await asyncio.gather(
+        *(
+            publisher.send_raw(topic, _event(f"LAG{i}.NASDAQ").model_dump_json().encode(), f"LAG{i}.NASDAQ")
+            for i in range(1, 8)
+        )
+    )
     assert await total_lag() == 7  # batched produces: the high watermark, not ListOffsets, gets this right
 
     second = consumer()

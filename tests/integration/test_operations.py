@@ -59,8 +59,11 @@ async def _fetchval(stack: StackFile, sql: str, *args: Any) -> Any:
 
 
 def test_operations_are_for_admins(running_stack: StackFile, admin: Api, user: Api) -> None:
-    routes = [("GET", "/ops/consumers"), ("GET", f"/ops/dlq/{topics.BACKTEST_REQUESTED}"),
-              ("POST", f"/ops/dlq/{topics.BACKTEST_REQUESTED}/replay")]  # fmt: skip
+    routes = [
+        ("GET", "/ops/consumers"),
+        ("GET", f"/ops/dlq/{topics.BACKTEST_REQUESTED}"),
+        ("POST", f"/ops/dlq/{topics.BACKTEST_REQUESTED}/replay"),
+    ]
     for method, path in routes:
         refused = user.http.request(method, path)
         assert refused.status_code == 403, (path, refused.text)
@@ -81,23 +84,38 @@ def test_operations_are_for_admins(running_stack: StackFile, admin: Api, user: A
 
 
 def _metrics() -> PerformanceMetrics:
-    return PerformanceMetrics.model_validate({
-        "returns": {"total_return": 0.1, "cagr": 0.05, "annualized_return": 0.05},
-        "risk": {"max_drawdown": -0.1, "sharpe_ratio": 1.0, "sortino_ratio": 1.2, "volatility": 0.1},
-        "trading": {"win_rate": 0.5, "avg_win": 10.0, "avg_loss": -5.0, "profit_factor": 2.0, "expectancy": 2.5},
-        "benchmark": {"benchmark_return": None, "alpha": None, "beta": None},
-    })  # fmt: skip
+    return PerformanceMetrics.model_validate(
+        {
+            "returns": {"total_return": 0.1, "cagr": 0.05, "annualized_return": 0.05},
+            "risk": {"max_drawdown": -0.1, "sharpe_ratio": 1.0, "sortino_ratio": 1.2, "volatility": 0.1},
+            "trading": {"win_rate": 0.5, "avg_win": 10.0, "avg_loss": -5.0, "profit_factor": 2.0, "expectancy": 2.5},
+            "benchmark": {"benchmark_return": None, "alpha": None, "beta": None},
+        }
+    )
 
 
 def test_a_dead_letter_is_listed_fixed_and_replayed_once(running_stack: StackFile, admin: Api, user: Api) -> None:
     stack, owner, backtest_id = running_stack, uuid.uuid4(), uuid.uuid4()
     env = {"BTS_API_URL": stack.api_url, "BTS_API_KEY": admin.key}
     # reporting gets a backtest.completed whose result the engine never wrote: it retries, then gives up
-    completed = make_event(topics.BACKTEST_COMPLETED, BacktestCompleted(
-        backtest_id=backtest_id, user_id=owner, configuration_id=uuid.uuid4(), trades_count=2, winning_trades=1,
-        losing_trades=1, metrics=_metrics(), start_date=date(2020, 1, 1), end_date=date(2020, 12, 31),
-        initial_capital=100_000, final_value=110_000,
-    ), source="test/outside", subject=str(backtest_id))  # type: ignore[arg-type]  # fmt: skip
+    completed = make_event(
+        topics.BACKTEST_COMPLETED,
+        BacktestCompleted(
+            backtest_id=backtest_id,
+            user_id=owner,
+            configuration_id=uuid.uuid4(),
+            trades_count=2,
+            winning_trades=1,
+            losing_trades=1,
+            metrics=_metrics(),
+            start_date=date(2020, 1, 1),
+            end_date=date(2020, 12, 31),
+            initial_capital=100_000,
+            final_value=110_000,
+        ),
+        source="test/outside",
+        subject=str(backtest_id),
+    )  # type: ignore[arg-type]
     asyncio.run(publish(stack.kafka_bootstrap, [(completed, str(owner))]))
 
     def ours() -> list[dict[str, Any]]:
@@ -119,15 +137,33 @@ def test_a_dead_letter_is_listed_fixed_and_replayed_once(running_stack: StackFil
 
     # the fix: the backtest is run (it fails at once on its unknown instrument, but its result now exists)
     request = BacktestRequested(
-        backtest_id=backtest_id, user_id=owner,
-        configuration=BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["NOPE.NASDAQ"],
-                                            start_date=date(2020, 1, 1), end_date=date(2020, 12, 31)),
+        backtest_id=backtest_id,
+        user_id=owner,
+        configuration=BacktestConfiguration(
+            strategy_id=uuid.uuid4(),
+            instrument_ids=["NOPE.NASDAQ"],
+            start_date=date(2020, 1, 1),
+            end_date=date(2020, 12, 31),
+        ),
         strategy=StrategySpec(strategy_type=StrategyType.MOMENTUM, parameters={"lookback": 10, "threshold": 0.01}),
-    )  # fmt: skip
-    asyncio.run(publish(stack.kafka_bootstrap, [(make_event(topics.BACKTEST_REQUESTED, request, source="test/outside",
-                                                            subject=str(backtest_id)), str(owner))]))  # fmt: skip
-    _eventually(lambda: asyncio.run(_fetchval(stack, "SELECT status FROM engine.backtest_results WHERE id = $1",
-                                              backtest_id)) == "FAILED")  # fmt: skip
+    )
+    asyncio.run(
+        publish(
+            stack.kafka_bootstrap,
+            [
+                (
+                    make_event(topics.BACKTEST_REQUESTED, request, source="test/outside", subject=str(backtest_id)),
+                    str(owner),
+                )
+            ],
+        )
+    )
+    _eventually(
+        lambda: (
+            asyncio.run(_fetchval(stack, "SELECT status FROM engine.backtest_results WHERE id = $1", backtest_id))
+            == "FAILED"
+        )
+    )
 
     replayed = bts("ops", "dlq", "replay", topics.BACKTEST_COMPLETED, "--json", env=env)
     assert replayed.returncode == 0, replayed.stderr
@@ -153,8 +189,16 @@ def test_a_dead_letter_is_listed_fixed_and_replayed_once(running_stack: StackFil
 
 
 def _instrument(symbol: str) -> dict[str, Any]:
-    return {"id": f"{symbol}.NASDAQ", "symbol": symbol, "exchange": "NASDAQ", "asset_class": "EQUITY",
-            "currency": "USD", "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
+    return {
+        "id": f"{symbol}.NASDAQ",
+        "symbol": symbol,
+        "exchange": "NASDAQ",
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+    }
 
 
 def _log_lines(stack: StackFile) -> dict[str, list[dict[str, Any]]]:
@@ -167,8 +211,11 @@ def _log_lines(stack: StackFile) -> dict[str, list[dict[str, Any]]]:
 
 
 def _services_with(stack: StackFile, correlation_id: str) -> set[str]:
-    return {name for name, lines in _log_lines(stack).items()
-            if any(line.get("correlation_id") == correlation_id for line in lines)}  # fmt: skip
+    return {
+        name
+        for name, lines in _log_lines(stack).items()
+        if any(line.get("correlation_id") == correlation_id for line in lines)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -180,22 +227,35 @@ def traced_backtest(running_stack: StackFile, user: Api, tmp_path_factory: pytes
     write_daily_csv(path, 7)
     ingest_id = f"ingest-{uuid.uuid4().hex}"
     with path.open("rb") as file:
-        accepted = user.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")},
-                                  data={"instrument_id": f"{symbol}.NASDAQ", "timeframe": "BAR_DAILY"},
-                                  headers={"X-Correlation-ID": ingest_id})  # fmt: skip
+        accepted = user.http.post(
+            "/market-data/import",
+            files={"file": (path.name, file, "text/csv")},
+            data={"instrument_id": f"{symbol}.NASDAQ", "timeframe": "BAR_DAILY"},
+            headers={"X-Correlation-ID": ingest_id},
+        )
     assert accepted.status_code == 202, accepted.text
     assert accepted.headers["x-correlation-id"] == ingest_id
     assert user.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})["status"] == (
         "COMPLETED"
     )
-    body = {"name": f"traced-{symbol}", "strategy_type": "SMA_CROSSOVER",
-            "parameters": {"fast_period": 5, "slow_period": 20}}  # fmt: skip
+    body = {
+        "name": f"traced-{symbol}",
+        "strategy_type": "SMA_CROSSOVER",
+        "parameters": {"fast_period": 5, "slow_period": 20},
+    }
     strategy = user.http.post("/strategies", json=body).json()
     assert user.http.post(f"/strategies/{strategy['id']}/activate").status_code == 200
     backtest_cid = f"backtest-{uuid.uuid4().hex}"
-    submitted = user.http.post("/backtests", headers={"X-Correlation-ID": backtest_cid},
-                               json={"strategy_id": strategy["id"], "instrument_ids": [f"{symbol}.NASDAQ"],
-                                     "start_date": "2020-01-01", "end_date": "2021-12-31"})  # fmt: skip
+    submitted = user.http.post(
+        "/backtests",
+        headers={"X-Correlation-ID": backtest_cid},
+        json={
+            "strategy_id": strategy["id"],
+            "instrument_ids": [f"{symbol}.NASDAQ"],
+            "start_date": "2020-01-01",
+            "end_date": "2021-12-31",
+        },
+    )
     assert submitted.status_code == 202, submitted.text
     assert submitted.headers["x-correlation-id"] == backtest_cid
     backtest_id = submitted.json()["id"]
@@ -214,8 +274,9 @@ def test_a_request_carries_its_correlation_id_through_every_service(
     assert {"message handled", "backtest finished"} <= {x["event"] for x in engine_lines}
     assert all(x.get("event_id") for x in engine_lines)  # and the id of the event being handled
     api_lines = [x for x in _log_lines(stack)["api"] if x.get("correlation_id") == traced_backtest["backtest"]]
-    assert any(x["event"] == "http request" and x["path"] == "/api/v1/backtests" and x["status"] == 202
-               for x in api_lines)  # fmt: skip
+    assert any(
+        x["event"] == "http request" and x["path"] == "/api/v1/backtests" and x["status"] == 202 for x in api_lines
+    )
 
     made = user.http.get("/backtests", headers={"X-Correlation-ID": "not a valid id"})
     assert made.status_code == 200
@@ -228,8 +289,7 @@ def test_an_expired_result_answers_gone(running_stack: StackFile, user: Api, tra
     assert user.http.get(f"/backtests/{backtest_id}/trades").status_code == 200  # (a finished /result is cached)
 
     async def expire() -> int:  # the engine's retention job, a year and a day later
-        pool = await asyncpg.create_pool(role_url(running_stack.database_url, "engine", "bts"), min_size=1,
-                                         max_size=1)  # fmt: skip
+        pool = await asyncpg.create_pool(role_url(running_stack.database_url, "engine", "bts"), min_size=1, max_size=1)
         try:
             later = datetime.now(UTC) + timedelta(days=366)
             return await ResultRetention(pool, keep=timedelta(days=365), clock=lambda: later).run_once()

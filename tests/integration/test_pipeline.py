@@ -33,15 +33,24 @@ async def _register_and_upload(stack: StackFile, folder: Path) -> list[tuple[Any
             await admin.execute(
                 "INSERT INTO api.instruments (id, symbol, exchange, asset_class, currency, tick_size, lot_size, "
                 "trading_hours, margin_requirement) VALUES ($1, $2, 'NASDAQ', 'EQUITY', 'USD', 0.01, 1, '{}', 25)",
-                f"{symbol}.NASDAQ", symbol,
-            )  # fmt: skip
+                f"{symbol}.NASDAQ",
+                symbol,
+            )
             path = folder / f"{symbol}.csv"
             write_daily_csv(path, seed + 10)
-            request = IngestRequested(job_id=uuid.uuid4(), source=DataSource.CSV_FILE,
-                                      instrument_id=f"{symbol}.NASDAQ", timeframe=Timeframe.BAR_DAILY,
-                                      file_uri=path.as_uri())  # fmt: skip
-            events.append((make_event(topics.INGEST_REQUESTED, request, source="test/producer",
-                                      subject=f"{symbol}.NASDAQ"), f"{symbol}.NASDAQ"))  # fmt: skip
+            request = IngestRequested(
+                job_id=uuid.uuid4(),
+                source=DataSource.CSV_FILE,
+                instrument_id=f"{symbol}.NASDAQ",
+                timeframe=Timeframe.BAR_DAILY,
+                file_uri=path.as_uri(),
+            )
+            events.append(
+                (
+                    make_event(topics.INGEST_REQUESTED, request, source="test/producer", subject=f"{symbol}.NASDAQ"),
+                    f"{symbol}.NASDAQ",
+                )
+            )
     finally:
         await admin.close()
     return events
@@ -63,13 +72,27 @@ def test_csv_to_bars_to_backtest_to_reports_over_kafka(running_stack: StackFile)
         (StrategyType.SMA_CROSSOVER, {"fast_period": 5, "slow_period": 20}),
         (StrategyType.MOMENTUM, {"lookback": 10, "threshold": 0.02}),
     ):
-        config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["PIPA.NASDAQ", "PIPB.NASDAQ"],
-                                       start_date=date(2020, 1, 1), end_date=date(2021, 12, 31),
-                                       position_size_pct=5)  # fmt: skip
-        request = BacktestRequested(backtest_id=uuid.uuid4(), user_id=user, configuration=config,
-                                    strategy=StrategySpec(strategy_type=strategy_type, parameters=params))  # fmt: skip
-        requests.append((make_event(topics.BACKTEST_REQUESTED, request, source="test/producer",
-                                    subject=str(request.backtest_id)), str(user)))  # fmt: skip
+        config = BacktestConfiguration(
+            strategy_id=uuid.uuid4(),
+            instrument_ids=["PIPA.NASDAQ", "PIPB.NASDAQ"],
+            start_date=date(2020, 1, 1),
+            end_date=date(2021, 12, 31),
+            position_size_pct=5,
+        )
+        request = BacktestRequested(
+            backtest_id=uuid.uuid4(),
+            user_id=user,
+            configuration=config,
+            strategy=StrategySpec(strategy_type=strategy_type, parameters=params),
+        )
+        requests.append(
+            (
+                make_event(
+                    topics.BACKTEST_REQUESTED, request, source="test/producer", subject=str(request.backtest_id)
+                ),
+                str(user),
+            )
+        )
     asyncio.run(register_owners(stack.database_url, [r[0].data for r in requests]))
     asyncio.run(publish(bootstrap, requests))
     ids = {str(r[0].data.backtest_id) for r in requests}

@@ -23,16 +23,31 @@ def _chromium(page: Path, profile: Path, *mode: str) -> subprocess.CompletedProc
     assert CHROMIUM, "chromium is not installed: `make test` installs Debian's chromium package"
     return subprocess.run(
         [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             f"--user-data-dir={profile}",
             # No network at all: every host resolves to nothing and any proxy use fails.
-            "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000", "--window-size=1400,5200",
-            *mode, page.as_uri(),
+            "--proxy-server=127.0.0.1:9",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=15000",
+            "--window-size=1400,5200",
+            *mode,
+            page.as_uri(),
         ],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def test_report_renders_every_chart_offline_without_console_errors(tmp_path: Path) -> None:

@@ -23,10 +23,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 
 def _job(**overrides: object) -> BacktestJob:
-    request = {"configuration": {"instrument_ids": ["REPA.NASDAQ"], "start_date": "2020-01-01",
-                                 "end_date": "2021-12-31", "benchmark_symbol": "REPB"},
-               "strategy": {"strategy_type": "SMA_CROSSOVER", "name": "sma test",
-                            "parameters": {"fast_period": 5, "slow_period": 20}}}  # fmt: skip
+    request = {
+        "configuration": {
+            "instrument_ids": ["REPA.NASDAQ"],
+            "start_date": "2020-01-01",
+            "end_date": "2021-12-31",
+            "benchmark_symbol": "REPB",
+        },
+        "strategy": {
+            "strategy_type": "SMA_CROSSOVER",
+            "name": "sma test",
+            "parameters": {"fast_period": 5, "slow_period": 20},
+        },
+    }
     return backtest_job(["REPA.NASDAQ"], "REPB", **{"request": request, **overrides})
 
 
@@ -59,8 +68,11 @@ async def test_three_report_types_with_matching_hashes(
 ) -> None:
     reports = await generate_reports(reporting, results["completed"], tmp_path)
     assert sorted((r.report_type, Path(r.file_path).name) for r in reports) == [
-        ("CSV", "portfolio_daily.csv"), ("CSV", "trades.csv"), ("HTML", "report.html"), ("JSON", "result.json"),
-    ]  # fmt: skip
+        ("CSV", "portfolio_daily.csv"),
+        ("CSV", "trades.csv"),
+        ("HTML", "report.html"),
+        ("JSON", "result.json"),
+    ]
     for report in reports:
         assert _sha256(report.file_path) == report.content_hash
     metadata = await reporting.fetchval(

@@ -46,8 +46,9 @@ class Api:
 
         self.user_id, self.key = asyncio.run(create())
         self.cli_env = {"BTS_API_URL": stack.api_url, "BTS_API_KEY": self.key}
-        self.http = httpx.Client(base_url=stack.api_url + "/api/v1", timeout=30,
-                                 headers={"Authorization": f"Bearer {self.key}"})  # fmt: skip
+        self.http = httpx.Client(
+            base_url=stack.api_url + "/api/v1", timeout=30, headers={"Authorization": f"Bearer {self.key}"}
+        )
 
     def wait(self, backtest_id: str, within: float = 180) -> dict[str, Any]:
         deadline = time.monotonic() + within
@@ -73,9 +74,16 @@ class Api:
         return strategy_id
 
     def backtest(self, strategy_id: str, instrument: str) -> str:
-        accepted = self.http.post("/backtests", json={"strategy_id": strategy_id, "instrument_ids": [instrument],
-                                                      "start_date": "2020-01-01", "end_date": "2021-12-31",
-                                                      "position_size_pct": "5"})  # fmt: skip
+        accepted = self.http.post(
+            "/backtests",
+            json={
+                "strategy_id": strategy_id,
+                "instrument_ids": [instrument],
+                "start_date": "2020-01-01",
+                "end_date": "2021-12-31",
+                "position_size_pct": "5",
+            },
+        )
         assert accepted.status_code == 202, accepted.text
         backtest_id: str = accepted.json()["id"]
         return backtest_id
@@ -87,8 +95,16 @@ def alice(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) ->
     api = Api(running_stack, "alice")
     folder = tmp_path_factory.mktemp("research-csv")
     for seed, symbol in enumerate(("RSA", "RSB", "SPY")):
-        body = {"id": f"{symbol}.NASDAQ", "symbol": symbol, "exchange": "NASDAQ", "asset_class": "EQUITY",
-                "currency": "USD", "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
+        body = {
+            "id": f"{symbol}.NASDAQ",
+            "symbol": symbol,
+            "exchange": "NASDAQ",
+            "asset_class": "EQUITY",
+            "currency": "USD",
+            "tick_size": "0.01",
+            "lot_size": 1,
+            "margin_requirement": "25",
+        }
         assert api.http.post("/instruments", json=body).status_code == 201
         path = folder / f"{symbol}.csv"
         write_daily_csv(path, seed + 60)
@@ -100,8 +116,9 @@ def alice(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) ->
             ).json()
         deadline = time.monotonic() + 120
         while (state := api.http.get(f"/market-data/import/{job['job_id']}").json())["status"] not in (
-            "COMPLETED", "FAILED"
-        ):  # fmt: skip
+            "COMPLETED",
+            "FAILED",
+        ):
             assert time.monotonic() < deadline, state
             time.sleep(0.3)
         assert state["status"] == "COMPLETED", state
@@ -128,8 +145,14 @@ def two_runs(alice: Api) -> tuple[str, str]:
 
 def bts(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    done = subprocess.run([sys.executable, "-m", "bts", *args], env={**clean, **env, "COLUMNS": "250"}, cwd=cwd,
-                          capture_output=True, text=True, timeout=400)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bts", *args],
+        env={**clean, **env, "COLUMNS": "250"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
 
@@ -145,8 +168,9 @@ def test_the_registered_types_are_listed_with_their_json_schemas(alice: Api) -> 
     assert set(schema["required"]) == {"fast_period", "slow_period"}
     assert schema["properties"]["fast_period"]["minimum"] == 1
     assert alice.http.get("/strategy-types/MOMENTUM").json()["parameters_schema"]["required"] == [
-        "lookback", "threshold"
-    ]  # fmt: skip
+        "lookback",
+        "threshold",
+    ]
     missing = alice.http.get("/strategy-types/NOPE")
     assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
     assert httpx.get(str(alice.http.base_url).rstrip("/") + "/strategy-types").status_code == 401
@@ -160,21 +184,38 @@ def test_the_registered_types_are_listed_with_their_json_schemas(alice: Api) -> 
 @pytest.mark.parametrize(
     ("strategy_type", "parameters", "field", "message"),
     [
-        ("SMA_CROSSOVER", {"fast_period": 5, "slow_period": 20, "speed": 3}, "body.parameters.speed",
-         "unknown parameter for SMA_CROSSOVER; expected: allow_short, fast_period, slow_period"),
-        ("SMA_CROSSOVER", {"fast_period": 0, "slow_period": 20}, "body.parameters.fast_period",
-         "Input should be greater than or equal to 1"),
-        ("MEAN_REVERSION", {"lookback": 20, "entry_z": -1, "exit_z": 0}, "body.parameters.entry_z",
-         "Input should be greater than 0"),
-        ("SMA_CROSS", {"fast_period": 5}, "body.strategy_type",
-         "strategy type 'SMA_CROSS' is not registered; registered: "),
+        (
+            "SMA_CROSSOVER",
+            {"fast_period": 5, "slow_period": 20, "speed": 3},
+            "body.parameters.speed",
+            "unknown parameter for SMA_CROSSOVER; expected: allow_short, fast_period, slow_period",
+        ),
+        (
+            "SMA_CROSSOVER",
+            {"fast_period": 0, "slow_period": 20},
+            "body.parameters.fast_period",
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            "MEAN_REVERSION",
+            {"lookback": 20, "entry_z": -1, "exit_z": 0},
+            "body.parameters.entry_z",
+            "Input should be greater than 0",
+        ),
+        (
+            "SMA_CROSS",
+            {"fast_period": 5},
+            "body.strategy_type",
+            "strategy type 'SMA_CROSS' is not registered; registered: ",
+        ),
     ],
-)  # fmt: skip
+)
 def test_creation_is_checked_against_the_registered_schema(
     alice: Api, strategy_type: str, parameters: dict[str, Any], field: str, message: str
 ) -> None:
-    response = alice.http.post("/strategies", json={"name": "bad", "strategy_type": strategy_type,
-                                                    "parameters": parameters})  # fmt: skip
+    response = alice.http.post(
+        "/strategies", json={"name": "bad", "strategy_type": strategy_type, "parameters": parameters}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
     errors = {e["field"]: e["message"] for e in response.json()["errors"]}
@@ -184,11 +225,13 @@ def test_creation_is_checked_against_the_registered_schema(
 def test_the_engine_fails_a_type_it_does_not_have_with_the_reason(running_stack: StackFile, alice: Api) -> None:
     backtest_id = uuid.uuid4()
     request = BacktestRequested(
-        backtest_id=backtest_id, user_id=alice.user_id,
-        configuration=BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["RSA.NASDAQ"],
-                                            start_date="2020-01-01", end_date="2021-12-31"),  # type: ignore[arg-type]
+        backtest_id=backtest_id,
+        user_id=alice.user_id,
+        configuration=BacktestConfiguration(
+            strategy_id=uuid.uuid4(), instrument_ids=["RSA.NASDAQ"], start_date="2020-01-01", end_date="2021-12-31"
+        ),  # type: ignore[arg-type]
         strategy=StrategySpec(strategy_type="NOT_INSTALLED", parameters={"window": 3}),
-    )  # fmt: skip
+    )
     event = make_event(topics.BACKTEST_REQUESTED, request, source="test/outside", subject=str(backtest_id))
     asyncio.run(publish(running_stack.kafka_bootstrap, [(event, str(alice.user_id))]))
     final = alice.wait(str(backtest_id))
@@ -198,8 +241,10 @@ def test_the_engine_fails_a_type_it_does_not_have_with_the_reason(running_stack:
     assert summary["strategy_type"] == "NOT_INSTALLED"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bts_donchian") is None,
-                    reason="the example plugin is not installed (make test installs it)")  # fmt: skip
+@pytest.mark.skipif(
+    importlib.util.find_spec("bts_donchian") is None,
+    reason="the example plugin is not installed (make test installs it)",
+)
 def test_the_example_plugin_is_listed_and_a_backtest_with_it_completes(alice: Api) -> None:
     plugin = alice.http.get("/strategy-types/DONCHIAN_BREAKOUT").json()
     assert (plugin["distribution"], plugin["builtin"]) == ("bts-donchian-breakout", False)
@@ -214,8 +259,9 @@ def test_the_example_plugin_is_listed_and_a_backtest_with_it_completes(alice: Ap
     )
     assert refused.status_code == 422
     assert "exit_lookback must be <= entry_lookback" in refused.text
-    backtest_id = alice.backtest(alice.strategy("DONCHIAN_BREAKOUT", {"entry_lookback": 20, "exit_lookback": 10}),
-                                 "RSA.NASDAQ")  # fmt: skip
+    backtest_id = alice.backtest(
+        alice.strategy("DONCHIAN_BREAKOUT", {"entry_lookback": 20, "exit_lookback": 10}), "RSA.NASDAQ"
+    )
     final = alice.wait(backtest_id)
     assert final["status"] == "COMPLETED", final
     assert alice.http.get(f"/backtests/{backtest_id}/result").json()["trades_count"] > 0
@@ -275,8 +321,10 @@ def test_reproduce_exits_non_zero_when_the_trades_differ_and_says_what_changed(
     async def reprice() -> None:  # RSB's bars change after the run: every fill price moves by a cent
         conn = await asyncpg.connect(asyncpg_dsn(running_stack.database_url))
         try:
-            await conn.execute("UPDATE ingest.market_data SET close = close + 0.01, high = high + 0.01 "
-                               "WHERE instrument_id = 'RSB.NASDAQ'")  # fmt: skip
+            await conn.execute(
+                "UPDATE ingest.market_data SET close = close + 0.01, high = high + 0.01 "
+                "WHERE instrument_id = 'RSB.NASDAQ'"
+            )
         finally:
             await conn.close()
 

@@ -43,8 +43,9 @@ async def _bars(pool: asyncpg.Pool, instrument: str, stamps: list[datetime]) -> 
 
 async def _stamps(pool: asyncpg.Pool, instrument: str) -> list[datetime]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch('SELECT "timestamp" FROM ingest.market_data WHERE instrument_id = $1 ORDER BY 1',
-                                instrument)  # fmt: skip
+        rows = await conn.fetch(
+            'SELECT "timestamp" FROM ingest.market_data WHERE instrument_id = $1 ORDER BY 1', instrument
+        )
     return [r["timestamp"] for r in rows]
 
 
@@ -58,9 +59,13 @@ async def _stored_at(pool: asyncpg.Pool, at: datetime) -> bool:
     its chunk (30 days wide, aligned to the epoch, so its bounds are not the month's)."""
     async with pool.acquire() as conn:
         if await _timescaledb(pool):
-            return bool(await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM timescaledb_information.chunks WHERE hypertable_schema = 'ingest' "
-                "AND hypertable_name = 'market_data' AND range_start <= $1 AND $1 < range_end)", at))  # fmt: skip
+            return bool(
+                await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM timescaledb_information.chunks WHERE hypertable_schema = 'ingest' "
+                    "AND hypertable_name = 'market_data' AND range_start <= $1 AND $1 < range_end)",
+                    at,
+                )
+            )
         return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"ingest.market_data_p{at:%Y_%m}"))
 
 
@@ -88,8 +93,11 @@ async def test_market_data_older_than_the_rolling_window_goes(ingest_pool: async
 
 async def test_market_data_a_backtest_may_request_is_never_deleted(ingest_pool: asyncpg.Pool) -> None:
     instrument = f"R{uuid.uuid4().hex[:5].upper()}.NASDAQ"
-    await _bars(ingest_pool, instrument, [utc(2018, 12, 28), utc(2018, 12, 31, 23, 59), utc(2019, 1, 1),
-                                          utc(2019, 1, 2), utc(2021, 6, 1)])  # fmt: skip
+    await _bars(
+        ingest_pool,
+        instrument,
+        [utc(2018, 12, 28), utc(2018, 12, 31, 23, 59), utc(2019, 1, 1), utc(2019, 1, 2), utc(2021, 6, 1)],
+    )
     now = utc(2031, 7, 1)  # now - 5 years is 2026: far inside the backtestable range 2019..2024
 
     await MarketDataRetention(ingest_pool, window_years=5, clock=lambda: now).run_once()
@@ -127,8 +135,9 @@ async def test_results_a_year_after_they_finished_go_with_trades_and_snapshots(
             pending = uuid.uuid4()  # never finished: no completed_at, never expires
             await engine_repository.claim_result(conn, pending, uuid.uuid4(), uuid.uuid4(), {})
             before = {job.backtest_id: await _counts(conn, job.backtest_id) for job in (old, young)}
-            young_done = await conn.fetchval("SELECT completed_at FROM engine.backtest_results WHERE id = $1",
-                                             young.backtest_id)  # fmt: skip
+            young_done = await conn.fetchval(
+                "SELECT completed_at FROM engine.backtest_results WHERE id = $1", young.backtest_id
+            )
         assert before[old.backtest_id][1] > 0  # it has trades
         assert before[old.backtest_id][2] > 0  # and snapshots
         now = young_done + timedelta(days=365)  # the young one is exactly a year old: not older than a year

@@ -31,16 +31,21 @@ from tests.integration.market import load_daily_symbols
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 SYMBOLS = ("SWA", "SWB", "SPY")
 PERIOD = {"start_date": "2020-01-01", "end_date": "2021-12-31"}
-BASE = {"strategy_type": "SMA_CROSSOVER", "instrument_ids": ["SWA.NASDAQ", "SWB.NASDAQ"], "position_size_pct": "5",
-        **PERIOD}  # fmt: skip
+BASE = {
+    "strategy_type": "SMA_CROSSOVER",
+    "instrument_ids": ["SWA.NASDAQ", "SWB.NASDAQ"],
+    "position_size_pct": "5",
+    **PERIOD,
+}
 
 
 class Api:
     def __init__(self, stack: StackFile) -> None:
         self.stack = stack
         self.key = asyncio.run(self._user())
-        self.http = httpx.Client(base_url=stack.api_url + "/api/v1",
-                                 headers={"Authorization": f"Bearer {self.key}"}, timeout=60)  # fmt: skip
+        self.http = httpx.Client(
+            base_url=stack.api_url + "/api/v1", headers={"Authorization": f"Bearer {self.key}"}, timeout=60
+        )
 
     async def _user(self) -> str:
         conn = await asyncpg.connect(asyncpg_dsn(self.stack.database_url))
@@ -98,11 +103,17 @@ def test_bad_sweeps_are_refused_naming_the_problem(api: Api) -> None:
     huge = api.errors({**BASE, "grid": {"fast_period": list(range(1, 101)), "slow_period": list(range(2, 202))}})
     assert "20,000 combinations" in huge["body.grid"]
     assert "at most 10,000" in huge["body.grid"]
-    sampled = api.errors({**BASE, "ranges": {"fast_period": {"low": 2, "high": 9}}, "parameters": {"slow_period": 30},
-                          "samples": 20_000})  # fmt: skip
+    sampled = api.errors(
+        {**BASE, "ranges": {"fast_period": {"low": 2, "high": 9}}, "parameters": {"slow_period": 30}, "samples": 20_000}
+    )
     assert "20,000 combinations" in sampled["body.samples"]
-    windows = api.errors({**BASE, "grid": {"fast_period": list(range(1, 41)), "slow_period": list(range(50, 150))},
-                          "walk_forward": {"in_sample_months": 6, "out_of_sample_months": 6}})  # fmt: skip
+    windows = api.errors(
+        {
+            **BASE,
+            "grid": {"fast_period": list(range(1, 41)), "slow_period": list(range(50, 150))},
+            "walk_forward": {"in_sample_months": 6, "out_of_sample_months": 6},
+        }
+    )
     assert "4,000 combinations x 3 windows + 3 = 12,003 backtests" in windows["body.grid"]
     metric = api.errors({**BASE, "grid": {"fast_period": [5], "slow_period": [20]}, "objective": "happiness"})
     assert "unknown metric 'happiness'" in metric["body.objective"]
@@ -110,11 +121,23 @@ def test_bad_sweeps_are_refused_naming_the_problem(api: Api) -> None:
     assert "strategy type 'NOPE' is not registered" in kind["body.strategy_type"]
     both = api.errors({**BASE, "strategy_id": str(uuid.uuid4()), "grid": {"fast_period": [5]}})
     assert any("exactly one of strategy_id and strategy_type" in m for m in both.values())
-    screen = api.errors({**BASE, "strategy_type": "MOMENTUM", "grid": {"lookback": [5, 10]},
-                         "parameters": {"threshold": 0.01}, "prescreen": {"top_k": 1}})  # fmt: skip
+    screen = api.errors(
+        {
+            **BASE,
+            "strategy_type": "MOMENTUM",
+            "grid": {"lookback": [5, 10]},
+            "parameters": {"threshold": 0.01},
+            "prescreen": {"top_k": 1},
+        }
+    )
     assert "no vectorised pre-screen for MOMENTUM" in screen["body.prescreen"]
-    short = api.errors({**BASE, "grid": {"fast_period": [5], "slow_period": [20]},
-                        "walk_forward": {"in_sample_months": 24, "out_of_sample_months": 6}})  # fmt: skip
+    short = api.errors(
+        {
+            **BASE,
+            "grid": {"fast_period": [5], "slow_period": [20]},
+            "walk_forward": {"in_sample_months": 24, "out_of_sample_months": 6},
+        }
+    )
     assert "no room for a walk-forward window" in short["body.walk_forward"]
     nodata = api.errors({**BASE, "grid": {"fast_period": [5], "slow_period": [20]}, "instrument_ids": ["NOPE.NASDAQ"]})
     assert "unknown instrument NOPE.NASDAQ" in nodata["body.instrument_ids.0"]
@@ -167,8 +190,13 @@ def test_a_grid_sweep_runs_every_combination_across_partitions_and_ranks_them(ap
     assert "<script src=" not in page.text
     for backtest_id in best:
         assert f'href="../../{backtest_id}/report.html"' in page.text
-    files = asyncio.run(_rows(api.stack, "SELECT file_path, report_type FROM reporting.sweep_reports WHERE "
-                                         "sweep_id = $1", uuid.UUID(accepted["id"])))  # fmt: skip
+    files = asyncio.run(
+        _rows(
+            api.stack,
+            "SELECT file_path, report_type FROM reporting.sweep_reports WHERE sweep_id = $1",
+            uuid.UUID(accepted["id"]),
+        )
+    )
     html = Path(next(r["file_path"] for r in files if r["report_type"] == "HTML"))
     for backtest_id in best:  # the relative links resolve to the children's files
         assert (html.parent / f"../../{backtest_id}/report.html").resolve().is_file()
@@ -209,13 +237,22 @@ def test_a_stored_strategy_gives_the_fixed_parameters_and_failed_children_are_co
             "parameters": {"fast_period": 5, "slow_period": 20, "allow_short": True},
         },
     )
-    strategy_id = created.json()["id"]  # fmt: skip
-    draft = api.errors({**{k: v for k, v in BASE.items() if k != "strategy_type"}, "strategy_id": strategy_id,
-                        "grid": {"slow_period": [20]}})  # fmt: skip
+    strategy_id = created.json()["id"]
+    draft = api.errors(
+        {
+            **{k: v for k, v in BASE.items() if k != "strategy_type"},
+            "strategy_id": strategy_id,
+            "grid": {"slow_period": [20]},
+        }
+    )
     assert "only ACTIVE strategies" in draft["body.strategy_id"]
     assert api.http.post(f"/strategies/{strategy_id}/activate").status_code == 200
-    body = {**{k: v for k, v in BASE.items() if k != "strategy_type"}, "strategy_id": strategy_id, "report_top": 0,
-            "instrument_ids": ["SWA.NASDAQ"]}  # fmt: skip
+    body = {
+        **{k: v for k, v in BASE.items() if k != "strategy_type"},
+        "strategy_id": strategy_id,
+        "report_top": 0,
+        "instrument_ids": ["SWA.NASDAQ"],
+    }
     # slow_period 505: the window fills on the last of the 505 bars, so no crossing can happen: no signal
     sweep = api.finished(api.submit({**body, "grid": {"slow_period": [20, 505]}})["id"])
     assert (sweep["status"], sweep["done"], sweep["failed"], sweep["strategy_id"]) == ("COMPLETED", 2, 1, strategy_id)
@@ -233,17 +270,27 @@ def test_a_big_sweep_keeps_at_most_two_children_per_partition_queued(api: Api) -
     grid = {"fast_period": [3, 5, 8, 10, 12, 15, 18], "slow_period": [20, 30]}  # 14 combinations
     accepted = api.submit({**BASE, "instrument_ids": ["SWA.NASDAQ"], "grid": grid, "report_top": 0})
     sweep_id = uuid.UUID(accepted["id"])
-    first = asyncio.run(_rows(api.stack, "SELECT n, kafka_key FROM api.sweep_children c JOIN api.sweeps s ON "
-                                         "s.id = c.sweep_id WHERE c.sweep_id = $1 AND c.published_at = s.submitted_at",
-                              sweep_id))  # fmt: skip
+    first = asyncio.run(
+        _rows(
+            api.stack,
+            "SELECT n, kafka_key FROM api.sweep_children c JOIN api.sweeps s ON "
+            "s.id = c.sweep_id WHERE c.sweep_id = $1 AND c.published_at = s.submitted_at",
+            sweep_id,
+        )
+    )
     assert len(first) == 12  # 2 per partition x 6 partitions went out with the request
     assert sorted({r["kafka_key"] for r in first}) == sorted(
         (asyncio.run(_rows(api.stack, "SELECT kafka_keys FROM api.sweeps WHERE id = $1", sweep_id)))[0]["kafka_keys"]
     )
     sweep = api.finished(accepted["id"])
     assert (sweep["status"], sweep["done"]) == ("COMPLETED", 14)
-    later = asyncio.run(_rows(api.stack, "SELECT kafka_key, published_at FROM api.sweep_children WHERE sweep_id = $1 "
-                                         "ORDER BY published_at", sweep_id))  # fmt: skip
+    later = asyncio.run(
+        _rows(
+            api.stack,
+            "SELECT kafka_key, published_at FROM api.sweep_children WHERE sweep_id = $1 ORDER BY published_at",
+            sweep_id,
+        )
+    )
     assert len(later) == 14  # the last two were released as earlier children finished, on their keys
     keys = {r["kafka_key"] for r in first}
     assert {r["kafka_key"] for r in later[12:]} <= keys
@@ -251,13 +298,19 @@ def test_a_big_sweep_keeps_at_most_two_children_per_partition_queued(api: Api) -
 
 def test_the_prescreen_runs_only_its_top_k(api: Api) -> None:
     grid = {"fast_period": [3, 5, 10], "slow_period": [20, 40]}
-    accepted = api.submit({**BASE, "grid": grid, "prescreen": {"top_k": 2}, "objective": "total_return",
-                           "report_top": 0})  # fmt: skip
+    accepted = api.submit(
+        {**BASE, "grid": grid, "prescreen": {"top_k": 2}, "objective": "total_return", "report_top": 0}
+    )
     assert (accepted["combinations"], accepted["total"]) == (6, 2)
     sweep = api.finished(accepted["id"])
     assert (sweep["status"], sweep["done"], sweep["screened_out"]) == ("COMPLETED", 2, 4)
-    children = asyncio.run(_rows(api.stack, "SELECT state, prescreen_score FROM api.sweep_children WHERE sweep_id = $1",
-                                 uuid.UUID(accepted["id"])))  # fmt: skip
+    children = asyncio.run(
+        _rows(
+            api.stack,
+            "SELECT state, prescreen_score FROM api.sweep_children WHERE sweep_id = $1",
+            uuid.UUID(accepted["id"]),
+        )
+    )
     ran = sorted(r["prescreen_score"] for r in children if r["state"] == "COMPLETED")
     screened = [r["prescreen_score"] for r in children if r["state"] == "SCREENED_OUT"]
     assert len(ran) == 2
@@ -268,27 +321,32 @@ def test_the_prescreen_runs_only_its_top_k(api: Api) -> None:
 
 def test_walk_forward_picks_in_sample_and_stitches_out_of_sample(api: Api) -> None:
     grid = {"fast_period": [5, 10], "slow_period": [20, 30]}
-    accepted = api.submit({**BASE, "grid": grid, "walk_forward": {"in_sample_months": 6, "out_of_sample_months": 6},
-                           "report_top": 1})  # fmt: skip
+    accepted = api.submit(
+        {**BASE, "grid": grid, "walk_forward": {"in_sample_months": 6, "out_of_sample_months": 6}, "report_top": 1}
+    )
     assert [w["out_of_sample_start"] for w in accepted["windows"]] == ["2020-07-01", "2021-01-01", "2021-07-01"]
     assert accepted["total"] == 4 * 3 + 3
     sweep = api.finished(accepted["id"], limit=20)
     assert sweep["status"] == "COMPLETED"
     assert sweep["done"] == 15
-    children = asyncio.run(_rows(api.stack, "SELECT * FROM api.sweep_children WHERE sweep_id = $1",
-                                 uuid.UUID(accepted["id"])))  # fmt: skip
+    children = asyncio.run(
+        _rows(api.stack, "SELECT * FROM api.sweep_children WHERE sweep_id = $1", uuid.UUID(accepted["id"]))
+    )
     growth = 1.0
     for window in sweep["walk_forward"]["windows"]:
         inside = [c for c in children if c["phase"] == "IN_SAMPLE" and c["window_index"] == window["index"]]
         assert {(c["start_date"].isoformat(), c["end_date"].isoformat()) for c in inside} == {
-            (window["in_sample_start"], window["in_sample_end"])}  # fmt: skip
+            (window["in_sample_start"], window["in_sample_end"])
+        }
         done = [c for c in inside if c["state"] == "COMPLETED"]
         best = max(done, key=lambda c: c["objective_value"] if c["objective_value"] is not None else -math.inf)
         assert window["best_parameters"] == json.loads(best["parameters"])  # the in-sample best ...
         oos = next(c for c in children if c["phase"] == "OUT_OF_SAMPLE" and c["window_index"] == window["index"])
         assert json.loads(oos["parameters"]) == window["best_parameters"]  # ... is what ran out of sample
         assert (oos["start_date"].isoformat(), oos["end_date"].isoformat()) == (
-            window["out_of_sample_start"], window["out_of_sample_end"])  # fmt: skip
+            window["out_of_sample_start"],
+            window["out_of_sample_end"],
+        )
         if oos["state"] == "COMPLETED":
             result = api.http.get(f"/backtests/{oos['backtest_id']}/result").json()
             growth *= 1 + result["metrics"]["returns"]["total_return"]  # a failed window stays in cash
@@ -310,18 +368,44 @@ def test_walk_forward_picks_in_sample_and_stitches_out_of_sample(api: Api) -> No
 
 def bts(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
-    result = subprocess.run([sys.executable, "-m", "bts", *args], env={**clean, **env, "COLUMNS": "200"},
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "bts", *args],
+        env={**clean, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     return result
 
 
 def test_the_cli_submits_waits_and_shows_the_result(api: Api, tmp_path: Path) -> None:
     env = {"BTS_API_URL": api.stack.api_url, "BTS_API_KEY": api.key}
-    run = bts("sweep", "submit", "--type", "SMA_CROSSOVER", "-g", "fast_period=5,10", "-g", "slow_period=30",
-              "-i", "SWA.NASDAQ", "--start", PERIOD["start_date"], "--end", PERIOD["end_date"],
-              "--position-size-pct", "5", "--objective", "max_drawdown", "--report-top", "1", "--wait", "--json",
-              env=env)  # fmt: skip
+    run = bts(
+        "sweep",
+        "submit",
+        "--type",
+        "SMA_CROSSOVER",
+        "-g",
+        "fast_period=5,10",
+        "-g",
+        "slow_period=30",
+        "-i",
+        "SWA.NASDAQ",
+        "--start",
+        PERIOD["start_date"],
+        "--end",
+        PERIOD["end_date"],
+        "--position-size-pct",
+        "5",
+        "--objective",
+        "max_drawdown",
+        "--report-top",
+        "1",
+        "--wait",
+        "--json",
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     sweep = json.loads(run.stdout)
     assert (sweep["status"], sweep["done"], sweep["direction"]) == ("COMPLETED", 2, "maximize")
@@ -335,12 +419,40 @@ def test_the_cli_submits_waits_and_shows_the_result(api: Api, tmp_path: Path) ->
     status = bts("sweep", "status", sweep["id"], env=env)
     assert status.returncode == 0
     assert "COMPLETED: 2/2 done" in status.stdout
-    bad = bts("sweep", "submit", "--type", "SMA_CROSSOVER", "-g", "fast_period=5,0", "-g", "slow_period=30",
-              "-i", "SWA.NASDAQ", "--start", PERIOD["start_date"], "--end", PERIOD["end_date"], env=env)  # fmt: skip
+    bad = bts(
+        "sweep",
+        "submit",
+        "--type",
+        "SMA_CROSSOVER",
+        "-g",
+        "fast_period=5,0",
+        "-g",
+        "slow_period=30",
+        "-i",
+        "SWA.NASDAQ",
+        "--start",
+        PERIOD["start_date"],
+        "--end",
+        PERIOD["end_date"],
+        env=env,
+    )
     assert bad.returncode == 1
     assert "--grid (fast_period.1)" in bad.stderr  # the CLI names its flag, not the API field
-    malformed = bts("sweep", "submit", "--type", "SMA_CROSSOVER", "-g", "fast_period", "-i", "SWA.NASDAQ",
-                    "--start", PERIOD["start_date"], "--end", PERIOD["end_date"], env=env)  # fmt: skip
+    malformed = bts(
+        "sweep",
+        "submit",
+        "--type",
+        "SMA_CROSSOVER",
+        "-g",
+        "fast_period",
+        "-i",
+        "SWA.NASDAQ",
+        "--start",
+        PERIOD["start_date"],
+        "--end",
+        PERIOD["end_date"],
+        env=env,
+    )
     assert malformed.returncode == 1
     assert "--grid expects name=value" in malformed.stderr
     missing = bts("sweep", "wait", str(uuid.uuid4()), env=env)

@@ -40,9 +40,12 @@ async def _job(pool: asyncpg.Pool, status: str, ended_s_ago: float, tracked: boo
     await pool.execute(
         "INSERT INTO api.import_jobs (id, user_id, instrument_id, timeframe, source, status, upload_file, "
         "upload_bytes, updated_at) VALUES ($1, $2, 'SWP.NASDAQ', 'BAR_DAILY', 'CSV_FILE', $3, $4, 10, $5)",
-        job, uuid.uuid4(), status, f"{job}.csv" if tracked else None,
+        job,
+        uuid.uuid4(),
+        status,
+        f"{job}.csv" if tracked else None,
         datetime.now(UTC) - timedelta(seconds=ended_s_ago),
-    )  # fmt: skip
+    )
     return job
 
 

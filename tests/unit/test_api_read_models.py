@@ -16,9 +16,18 @@ FIRST, LAST = datetime(2020, 1, 2, tzinfo=UTC), datetime(2020, 12, 31, tzinfo=UT
 
 
 def _loaded(inserted: int, updated: int, unchanged: int, rejected: int = 0) -> BarsLoaded:
-    return BarsLoaded(instrument_id="A.NASDAQ", timeframe="BAR_DAILY", first=FIRST, last=LAST, rows=inserted + updated,
-                      rows_inserted=inserted, rows_updated=updated, rows_unchanged=unchanged, rows_rejected=rejected,
-                      errors=[RowError(line=3, field="high", message="high below close")] * rejected)  # fmt: skip
+    return BarsLoaded(
+        instrument_id="A.NASDAQ",
+        timeframe="BAR_DAILY",
+        first=FIRST,
+        last=LAST,
+        rows=inserted + updated,
+        rows_inserted=inserted,
+        rows_updated=updated,
+        rows_unchanged=unchanged,
+        rows_rejected=rejected,
+        errors=[RowError(line=3, field="high", message="high below close")] * rejected,
+    )
 
 
 def test_a_reimport_of_identical_bars_loads_every_row() -> None:

@@ -39,15 +39,19 @@ def test_ids_are_two_to_the_cap_distinct_uuids() -> None:
 
 
 def _metrics(total: float, drawdown: float, volatility: float, beta: float | None) -> dict[str, Any]:
-    return {"returns": {"total_return": total, "cagr": None, "annualized_return": total},
-            "risk": {"max_drawdown": drawdown, "sharpe_ratio": 1.0, "sortino_ratio": None, "volatility": volatility},
-            "trading": {"win_rate": 0.5, "avg_win": 10.0, "avg_loss": -5.0, "profit_factor": None, "expectancy": 1.0},
-            "benchmark": {"benchmark_return": 0.1, "alpha": 0.01, "beta": beta}}  # fmt: skip
+    return {
+        "returns": {"total_return": total, "cagr": None, "annualized_return": total},
+        "risk": {"max_drawdown": drawdown, "sharpe_ratio": 1.0, "sortino_ratio": None, "volatility": volatility},
+        "trading": {"win_rate": 0.5, "avg_win": 10.0, "avg_loss": -5.0, "profit_factor": None, "expectancy": 1.0},
+        "benchmark": {"benchmark_return": 0.1, "alpha": 0.01, "beta": beta},
+    }
 
 
 def test_side_by_side_marks_the_best_value_in_the_right_direction() -> None:
-    rows = {(r.group, r.metric): r for r in side_by_side([_metrics(0.10, -0.20, 0.15, 0.9),
-                                                          _metrics(0.05, -0.05, 0.10, 1.1)])}  # fmt: skip
+    rows = {
+        (r.group, r.metric): r
+        for r in side_by_side([_metrics(0.10, -0.20, 0.15, 0.9), _metrics(0.05, -0.05, 0.10, 1.1)])
+    }
     assert len(rows) == 15  # every metric of the seed's JSON, in its order
     assert rows[("returns", "total_return")].values == [0.10, 0.05]
     assert rows[("returns", "total_return")].best == 0
@@ -69,18 +73,38 @@ def test_labels_tell_runs_apart() -> None:
 
 def _comparison() -> dict[str, Any]:
     def backtest(n: int, name: str, values: list[float]) -> dict[str, Any]:
-        return {"id": str(uuid.UUID(int=n)), "label": name, "strategy_type": "SMA_CROSSOVER", "strategy_name": name,
-                "parameters": {"fast_period": n}, "instrument_ids": ["AAA.NASDAQ"], "start_date": "2021-01-04",
-                "end_date": "2021-01-07", "initial_capital": "1000", "trades_count": 3, "winning_trades": 1,
-                "losing_trades": 1, "completed_at": None, "metrics": _metrics(0.1 * n, -0.1, 0.2, 1.0),
-                "equity": {"dates": [f"2021-01-0{d}" for d in range(4, 8)], "values": values}}  # fmt: skip
+        return {
+            "id": str(uuid.UUID(int=n)),
+            "label": name,
+            "strategy_type": "SMA_CROSSOVER",
+            "strategy_name": name,
+            "parameters": {"fast_period": n},
+            "instrument_ids": ["AAA.NASDAQ"],
+            "start_date": "2021-01-04",
+            "end_date": "2021-01-07",
+            "initial_capital": "1000",
+            "trades_count": 3,
+            "winning_trades": 1,
+            "losing_trades": 1,
+            "completed_at": None,
+            "metrics": _metrics(0.1 * n, -0.1, 0.2, 1.0),
+            "equity": {"dates": [f"2021-01-0{d}" for d in range(4, 8)], "values": values},
+        }
 
     first, second = backtest(1, "Run <one>", [1000, 1100, 1050, 1200]), backtest(2, "Run two", [1000, 990, 980, 1010])
     rows = side_by_side([first["metrics"], second["metrics"]])
-    return {"backtests": [first, second],
-            "metrics": [{"group": r.group, "metric": r.metric, "values": r.values,
-                         "best": [first["id"], second["id"]][r.best] if r.best is not None else None}
-                        for r in rows]}  # fmt: skip
+    return {
+        "backtests": [first, second],
+        "metrics": [
+            {
+                "group": r.group,
+                "metric": r.metric,
+                "values": r.values,
+                "best": [first["id"], second["id"]][r.best] if r.best is not None else None,
+            }
+            for r in rows
+        ],
+    }
 
 
 def _traces(html: str, div_id: str) -> list[dict[str, Any]]:

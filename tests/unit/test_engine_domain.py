@@ -25,10 +25,15 @@ def _bars(seed: int, days: int = 300, drift: float = 0.0) -> pd.DataFrame:
     close = np.round(100 * np.exp(np.cumsum(rng.normal(drift, 0.015, days))), 2)
     open_ = np.round(close * (1 + rng.normal(0, 0.002, days)), 2)
     return pd.DataFrame(
-        {"open": open_, "high": np.maximum(open_, close) + 0.5, "low": np.minimum(open_, close) - 0.5,
-         "close": close, "volume": 1_000_000.0},
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.5,
+            "low": np.minimum(open_, close) - 0.5,
+            "close": close,
+            "volume": 1_000_000.0,
+        },
         index=idx,
-    )  # fmt: skip
+    )
 
 
 def _spec(instrument: str, margin: int = 25, lot: int = 1) -> InstrumentSpec:
@@ -84,14 +89,21 @@ def test_entry_size_is_the_percent_of_equity_rounded_down_to_lots() -> None:
 
 def test_no_position_above_ten_percent_and_margin_within_three_times_equity() -> None:
     request, output = _run("SMA_CROSSOVER", SMA, position_size_pct=10)
-    ledger = build_ledger(output.fills, pd.DataFrame({k: v["close"] for k, v in request.bars.items()}),  # type: ignore[attr-defined]
-                          request.initial_capital, {s.id: s.margin_pct for s in request.instruments})  # fmt: skip
+    ledger = build_ledger(
+        output.fills,
+        pd.DataFrame({k: v["close"] for k, v in request.bars.items()}),  # type: ignore[attr-defined]
+        request.initial_capital,
+        {s.id: s.margin_pct for s in request.instruments},
+    )
     # One TRADE snapshot per timestamp with fills, after all of them (a timestamp's fills are one trade event).
     trade_snaps = {s.timestamp: s for s in ledger.snapshots if s.kind == "TRADE"}
     assert len(trade_snaps) == len([s for s in ledger.snapshots if s.kind == "TRADE"])
     assert set(trade_snaps) == {f.ts for f in output.fills}  # type: ignore[attr-defined]
-    openings = [(f, trade_snaps[f.ts]) for f in output.fills  # type: ignore[attr-defined]
-                if any(h.instrument_id == f.instrument_id for h in trade_snaps[f.ts].positions)]  # fmt: skip
+    openings = [
+        (f, trade_snaps[f.ts])
+        for f in output.fills  # type: ignore[attr-defined]
+        if any(h.instrument_id == f.instrument_id for h in trade_snaps[f.ts].positions)
+    ]
     assert openings
     for fill, snap in openings:  # at entry, at the fill price, within 10% of the portfolio
         assert fill.quantity * fill.price <= snap.total_value * Decimal("0.10")
@@ -102,8 +114,12 @@ def test_no_position_above_ten_percent_and_margin_within_three_times_equity() ->
 def test_ledger_matches_nautilus_to_the_cent_and_pnl_is_net_of_commission() -> None:
     request, output = _run("SMA_CROSSOVER", SMA)
     closes = pd.DataFrame({k: v["close"] for k, v in request.bars.items()})
-    ledger = build_ledger(output.fills, closes, request.initial_capital,  # type: ignore[attr-defined]
-                          {s.id: s.margin_pct for s in request.instruments})  # fmt: skip
+    ledger = build_ledger(
+        output.fills,
+        closes,
+        request.initial_capital,  # type: ignore[attr-defined]
+        {s.id: s.margin_pct for s in request.instruments},
+    )
     closed = [t for t in ledger.trades if t.pnl is not None]
     assert closed
     for trade in closed:
@@ -151,8 +167,13 @@ def test_metrics_follow_empyrical_conventions() -> None:
     assert metrics["returns"]["total_return"] == pytest.approx(1.001**252 - 1)
     assert metrics["risk"]["max_drawdown"] == 0.0
     assert metrics["risk"]["sortino_ratio"] is None  # no downside: undefined, not invented
-    assert metrics["trading"] == {"win_rate": 1 / 3, "avg_win": 10.0, "avg_loss": -5.0, "profit_factor": 2.0,
-                                  "expectancy": 5 / 3}  # fmt: skip
+    assert metrics["trading"] == {
+        "win_rate": 1 / 3,
+        "avg_win": 10.0,
+        "avg_loss": -5.0,
+        "profit_factor": 2.0,
+        "expectancy": 5 / 3,
+    }
     assert metrics["benchmark"]["benchmark_return"] == pytest.approx(1.0005**252 - 1)
     no_bench = performance_metrics(equity, 100_000, [], None)
     assert no_bench["benchmark"] == {"benchmark_return": None, "alpha": None, "beta": None}
@@ -180,9 +201,14 @@ class _Sizing(SmaCrossover):
 
 def _sizing(equity: int, position_size_pct: float, margin_pct: float, lot: int = 1) -> _Sizing:
     ids = [f"S{i}.NASDAQ.SIM" for i in range(40)]
-    config = SignalConfig(bar_types=[f"{i}-1-DAY-LAST-EXTERNAL" for i in ids], parameters=SMA,
-                          position_size_pct=position_size_pct, margin_pct=dict.fromkeys(ids, margin_pct),
-                          lot_sizes=dict.fromkeys(ids, lot), slippage_per_share=dict.fromkeys(ids, 0.0))  # fmt: skip
+    config = SignalConfig(
+        bar_types=[f"{i}-1-DAY-LAST-EXTERNAL" for i in ids],
+        parameters=SMA,
+        position_size_pct=position_size_pct,
+        margin_pct=dict.fromkeys(ids, margin_pct),
+        lot_sizes=dict.fromkeys(ids, lot),
+        slippage_per_share=dict.fromkeys(ids, 0.0),
+    )
     return _Sizing(config, Decimal(equity))
 
 
@@ -219,9 +245,16 @@ def test_entries_stop_where_total_margin_would_pass_three_times_the_account_valu
 
 def test_session_dates_of_close_stamped_bars() -> None:
     stamps = pd.DatetimeIndex(
-        ["2022-01-03 23:59", "2022-01-04 00:00", "2022-01-04 00:01", "2022-01-05 00:00", "2022-01-05 13:20",
-         "2022-01-05 21:00"], tz="UTC",
-    )  # fmt: skip
+        [
+            "2022-01-03 23:59",
+            "2022-01-04 00:00",
+            "2022-01-04 00:01",
+            "2022-01-05 00:00",
+            "2022-01-05 13:20",
+            "2022-01-05 21:00",
+        ],
+        tz="UTC",
+    )
     # 24/5: the 23:59-24:00 bar closes at 00:00 and belongs to the session it ends; a partial last session
     # (13:20) and a US close (21:00) keep their own date.
     assert list(session_dates(stamps).strftime("%m-%d")) == ["01-03", "01-03", "01-04", "01-04", "01-05", "01-05"]

@@ -105,15 +105,24 @@ def _market(seed: int) -> pd.DataFrame:
     close = falling_at_the_cap_closes(seed)
     index = pd.date_range("2020-01-02 21:00", periods=len(close), freq="B", tz="UTC")
     open_ = np.round(close * (1 + np.random.default_rng(seed).normal(0, 0.002, len(close))), 2)
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.5, "low": np.minimum(open_, close) - 0.5,
-                         "close": close, "volume": 1e6}, index=index)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.5,
+            "low": np.minimum(open_, close) - 0.5,
+            "close": close,
+            "volume": 1e6,
+        },
+        index=index,
+    )
 
 
 def _ledger(request: RunInput, output: RunOutput) -> Ledger:
     closes = output.closes.ffill()
     daily = closes.groupby(session_dates(pd.DatetimeIndex(closes.index))).tail(1)
-    return build_ledger(output.fills, daily, request.initial_capital,
-                        {s.id: s.margin_pct for s in request.instruments}, closes)  # fmt: skip
+    return build_ledger(
+        output.fills, daily, request.initial_capital, {s.id: s.margin_pct for s in request.instruments}, closes
+    )
 
 
 def _universe(count: int) -> dict[str, pd.DataFrame]:
@@ -122,8 +131,9 @@ def _universe(count: int) -> dict[str, pd.DataFrame]:
 
 def test_a_fall_at_the_cap_gets_a_margin_call_and_every_snapshot_stays_within_3x() -> None:
     bars = _universe(36)  # 36 instruments at 100% margin, 10% positions: the 3x cap binds after 30
-    request, output = _run("SMA_CROSSOVER", SMA, bars=bars, instruments=[_spec(i, margin=100) for i in bars],
-                           position_size_pct=10)  # fmt: skip
+    request, output = _run(
+        "SMA_CROSSOVER", SMA, bars=bars, instruments=[_spec(i, margin=100) for i in bars], position_size_pct=10
+    )
     assert isinstance(output, RunOutput)
     ledger = _ledger(request, output)
     assert output.skipped_entries > 0  # entries stopped at the cap
@@ -169,8 +179,9 @@ def test_the_order_of_the_instruments_changes_no_decision() -> None:
 def test_prices_off_the_tick_grid_are_marked_as_nautilus_holds_them() -> None:
     """Adjusted closes with more decimals than the tick: the ledger marks what Nautilus traded on."""
     bars = {i: f.assign(close=f["close"] + 0.0051) for i, f in _universe(34).items()}
-    request, output = _run("SMA_CROSSOVER", SMA, bars=bars, instruments=[_spec(i, margin=100) for i in bars],
-                           position_size_pct=10)  # fmt: skip
+    request, output = _run(
+        "SMA_CROSSOVER", SMA, bars=bars, instruments=[_spec(i, margin=100) for i in bars], position_size_pct=10
+    )
     assert isinstance(output, RunOutput)
     assert output.margin_calls
     assert (output.closes.round(2) == output.closes).all().all()
@@ -189,8 +200,14 @@ def test_the_ledger_hands_its_snapshots_on_in_batches_as_it_makes_them() -> None
     request, output = _run("SMA_CROSSOVER", SMA)
     assert isinstance(output, RunOutput)
     batches: list[list[Snapshot]] = []
-    ledger = build_ledger(output.fills, output.closes, request.initial_capital,
-                          {s.id: s.margin_pct for s in request.instruments}, sink=batches.append, batch=64)  # fmt: skip
+    ledger = build_ledger(
+        output.fills,
+        output.closes,
+        request.initial_capital,
+        {s.id: s.margin_pct for s in request.instruments},
+        sink=batches.append,
+        batch=64,
+    )
     assert [len(b) for b in batches[:-1]] == [64] * (len(batches) - 1)
     assert 0 < len(batches[-1]) <= 64
     assert [s for b in batches for s in b] == ledger.snapshots

@@ -28,9 +28,18 @@ def _bars(seed: int, days: int = 500) -> pd.DataFrame:
 
 def _engine(bars: pd.DataFrame, fast: int, slow: int, pct: int, slippage: int) -> list[Fill]:
     spec = InstrumentSpec("REF.NASDAQ", "EQUITY", "USD", TICK, 1, Decimal(25))
-    request = RunInput("SMA_CROSSOVER", {"fast_period": fast, "slow_period": slow}, [spec], {"REF.NASDAQ": bars},
-                       "BAR_DAILY", CAPITAL, Decimal(pct), "PER_SHARE",
-                       {"per_share": Decimal("0.005"), "minimum": Decimal("1.00")}, slippage)  # fmt: skip
+    request = RunInput(
+        "SMA_CROSSOVER",
+        {"fast_period": fast, "slow_period": slow},
+        [spec],
+        {"REF.NASDAQ": bars},
+        "BAR_DAILY",
+        CAPITAL,
+        Decimal(pct),
+        "PER_SHARE",
+        {"per_share": Decimal("0.005"), "minimum": Decimal("1.00")},
+        slippage,
+    )
     return run_backtest(request).fills
 
 

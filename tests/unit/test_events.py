@@ -22,8 +22,12 @@ from shared.models import BacktestConfiguration, StrategyType
 
 
 def _request() -> BacktestRequested:
-    config = BacktestConfiguration(strategy_id=uuid.uuid4(), instrument_ids=["AAPL.NASDAQ"],
-                                   start_date=date(2020, 1, 1), end_date=date(2020, 12, 31))  # fmt: skip
+    config = BacktestConfiguration(
+        strategy_id=uuid.uuid4(),
+        instrument_ids=["AAPL.NASDAQ"],
+        start_date=date(2020, 1, 1),
+        end_date=date(2020, 12, 31),
+    )
     strategy = StrategySpec(strategy_type=StrategyType.SMA_CROSSOVER, parameters={"fast_period": 5, "slow_period": 20})
     return BacktestRequested(backtest_id=uuid.uuid4(), user_id=uuid.uuid4(), configuration=config, strategy=strategy)
 

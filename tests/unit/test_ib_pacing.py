@@ -25,8 +25,14 @@ class VirtualClock:
 
 
 def _request(i: int, what: str = "TRADES", contract: str | None = None) -> PacedRequest:
-    return PacedRequest(contract=contract or f"C{i % 97}", exchange="SMART", what_to_show=what, bar_size="1 min",
-                        duration="1 D", end=f"2024{i:04d}")  # fmt: skip
+    return PacedRequest(
+        contract=contract or f"C{i % 97}",
+        exchange="SMART",
+        what_to_show=what,
+        bar_size="1 min",
+        duration="1 D",
+        end=f"2024{i:04d}",
+    )
 
 
 async def _run_all(
@@ -130,8 +136,13 @@ def test_chunks_cover_the_range_without_gaps_or_overlaps() -> None:
     assert [c.duration for c in odd] == ["4 D", "7 D"]
 
 
-@pytest.mark.parametrize(("start", "end"), [(datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)),
-                                            (datetime(2024, 1, 1), datetime(2024, 2, 1))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)),
+        (datetime(2024, 1, 1), datetime(2024, 2, 1)),
+    ],
+)
 def test_bad_ranges_are_refused(start: datetime, end: datetime) -> None:
     with pytest.raises(ValueError, match="must be"):
         plan_chunks(start, end, "1 min")

@@ -110,9 +110,15 @@ def test_sessions_follow_the_exchange_calendar() -> None:
     days = pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-06"]).asi8  # trading day, holiday, Saturday
     assert nasdaq.daily_ok(days).tolist() == [True, False, False]
     minutes = pd.to_datetime(
-        ["2024-01-02 14:30", "2024-01-02 20:59", "2024-01-02 21:00", "2024-01-02 14:29", "2024-11-29 17:59",
-         "2024-11-29 18:00"]  # the day after Thanksgiving closes at 13:00 New York
-    ).asi8  # fmt: skip
+        [
+            "2024-01-02 14:30",
+            "2024-01-02 20:59",
+            "2024-01-02 21:00",
+            "2024-01-02 14:29",
+            "2024-11-29 17:59",
+            "2024-11-29 18:00",
+        ]  # the day after Thanksgiving closes at 13:00 New York
+    ).asi8
     assert nasdaq.intraday_ok(minutes).tolist() == [True, True, False, False, True, False]
 
 
@@ -124,8 +130,9 @@ def test_unknown_exchange_is_a_clear_error() -> None:
 
 def test_binary_copy_rows_match_postgres_wire_format() -> None:
     ns = np.array([pd.Timestamp("2000-01-01 00:00:01", tz="UTC").value], dtype=np.int64)
-    body = encode_rows(np.array([7]), ns, np.array([1.5]), np.array([2.0]), np.array([1.0]), np.array([1.75]),
-                       np.array([42]))  # fmt: skip
+    body = encode_rows(
+        np.array([7]), ns, np.array([1.5]), np.array([2.0]), np.array([1.0]), np.array([1.75]), np.array([42])
+    )
     fields = struct.unpack(">h i i i q i d i d i d i d i q", body)
     assert fields[0] == 7  # field count
     assert fields[2] == 7  # line

@@ -20,8 +20,17 @@ from shared.strategy_types import ParameterError, get_strategy_type
 
 
 def _instrument(**changes: Any) -> dict[str, Any]:
-    return {"id": "AAA.NASDAQ", "symbol": "AAA", "exchange": "NASDAQ", "asset_class": "EQUITY", "currency": "USD",
-            "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25", **changes}  # fmt: skip
+    return {
+        "id": "AAA.NASDAQ",
+        "symbol": "AAA",
+        "exchange": "NASDAQ",
+        "asset_class": "EQUITY",
+        "currency": "USD",
+        "tick_size": "0.01",
+        "lot_size": 1,
+        "margin_requirement": "25",
+        **changes,
+    }
 
 
 @pytest.mark.parametrize(

@@ -25,10 +25,15 @@ def _bars(days: int = 40) -> pd.DataFrame:
     index = pd.date_range("2021-01-04 21:00", periods=days, freq="B", tz="UTC")
     closes = [Decimal("100.00") + Decimal(i) / 4 for i in range(days)]
     return pd.DataFrame(
-        {"open": closes, "high": [c + 1 for c in closes], "low": [c - 1 for c in closes], "close": closes,
-         "volume": [1_000 + i for i in range(days)]},
+        {
+            "open": closes,
+            "high": [c + 1 for c in closes],
+            "low": [c - 1 for c in closes],
+            "close": closes,
+            "volume": [1_000 + i for i in range(days)],
+        },
         index=index,
-    )  # fmt: skip
+    )
 
 
 def test_the_same_bars_give_the_same_digest_whatever_their_representation() -> None:
@@ -76,17 +81,34 @@ def test_the_bar_encoding_is_the_documented_one() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(Decimal("100.10"), "100.1"), (Decimal("100.00"), "100"), (Decimal("1E+2"), "100"), (0.1, "0.1"),
-     (Decimal("-0.00"), "0"), (7, "7"), (None, "")],
-)  # fmt: skip
+    [
+        (Decimal("100.10"), "100.1"),
+        (Decimal("100.00"), "100"),
+        (Decimal("1E+2"), "100"),
+        (0.1, "0.1"),
+        (Decimal("-0.00"), "0"),
+        (7, "7"),
+        (None, ""),
+    ],
+)
 def test_numbers_are_plain_decimals(value: object, text: str) -> None:
     assert canonical_number(value) == text
 
 
 def _trade(**changes: object) -> TradeRecord:
-    trade = TradeRecord("AAA.NASDAQ", "LONG", pd.Timestamp("2021-01-04 21:00", tz="UTC"), Decimal("100.01"), 50,
-                        Decimal("2.00"), Decimal("1.00"), pd.Timestamp("2021-02-01 21:00", tz="UTC"),
-                        Decimal("104.99"), Decimal("247.00"), Decimal("4.9395"))  # fmt: skip
+    trade = TradeRecord(
+        "AAA.NASDAQ",
+        "LONG",
+        pd.Timestamp("2021-01-04 21:00", tz="UTC"),
+        Decimal("100.01"),
+        50,
+        Decimal("2.00"),
+        Decimal("1.00"),
+        pd.Timestamp("2021-02-01 21:00", tz="UTC"),
+        Decimal("104.99"),
+        Decimal("247.00"),
+        Decimal("4.9395"),
+    )
     return replace(trade, **changes)  # type: ignore[arg-type]
 
 
@@ -106,23 +128,35 @@ def test_json_digests_ignore_key_order_and_decimal_spelling() -> None:
 
 def _job(**changes: object) -> BacktestJob:
     fields: dict[str, object] = {
-        "backtest_id": uuid.uuid4(), "user_id": uuid.uuid4(), "configuration_id": uuid.uuid4(),
-        "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 5, "slow_period": 20},
-        "instrument_ids": ["AAA.NASDAQ"], "start_date": date(2021, 1, 1), "end_date": date(2021, 12, 31),
-        "initial_capital": Decimal("100000.00"), "position_size_pct": Decimal(5),
+        "backtest_id": uuid.uuid4(),
+        "user_id": uuid.uuid4(),
+        "configuration_id": uuid.uuid4(),
+        "strategy_type": "SMA_CROSSOVER",
+        "parameters": {"fast_period": 5, "slow_period": 20},
+        "instrument_ids": ["AAA.NASDAQ"],
+        "start_date": date(2021, 1, 1),
+        "end_date": date(2021, 12, 31),
+        "initial_capital": Decimal("100000.00"),
+        "position_size_pct": Decimal(5),
         "commission_model": {"type": "PER_SHARE", "per_share": "0.0050", "minimum": "1", "slippage_ticks": 1},
         "benchmark_symbol": "SPY",
-    }  # fmt: skip
+    }
     return BacktestJob(**{**fields, **changes})  # type: ignore[arg-type]
 
 
 def test_the_configuration_digest_covers_the_run_not_its_ids() -> None:
     first = RunManifest.model_validate(run_manifest(_job(), {"AAA.NASDAQ": _bars()}, trades=[_trade()]))
-    again = RunManifest.model_validate(run_manifest(
-        _job(initial_capital=Decimal(100_000), parameters={"slow_period": 20, "fast_period": 5, "allow_short": False},
-             commission_model={"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1}),
-        {"AAA.NASDAQ": _bars()}, trades=[_trade()],
-    ))  # fmt: skip
+    again = RunManifest.model_validate(
+        run_manifest(
+            _job(
+                initial_capital=Decimal(100_000),
+                parameters={"slow_period": 20, "fast_period": 5, "allow_short": False},
+                commission_model={"type": "PER_SHARE", "per_share": "0.005", "minimum": "1.00", "slippage_ticks": 1},
+            ),
+            {"AAA.NASDAQ": _bars()},
+            trades=[_trade()],
+        )
+    )
     assert first.configuration_sha256 == again.configuration_sha256
     assert first.parameters_sha256 == again.parameters_sha256
     assert first.parameters == {"fast_period": 5, "slow_period": 20, "allow_short": False}
@@ -130,8 +164,12 @@ def test_the_configuration_digest_covers_the_run_not_its_ids() -> None:
     assert first.data["AAA.NASDAQ"].bars == 40
     assert first.trades_sha256 == again.trades_sha256 == trades_sha256([_trade()])
     assert first.strategy_distribution == "bts"
-    for changed in (_job(initial_capital=Decimal(100_001)), _job(parameters={"fast_period": 6, "slow_period": 20}),
-                    _job(end_date=date(2021, 12, 30)), _job(instrument_ids=["AAA.NASDAQ", "BBB.NASDAQ"])):  # fmt: skip
+    for changed in (
+        _job(initial_capital=Decimal(100_001)),
+        _job(parameters={"fast_period": 6, "slow_period": 20}),
+        _job(end_date=date(2021, 12, 30)),
+        _job(instrument_ids=["AAA.NASDAQ", "BBB.NASDAQ"]),
+    ):
         assert RunManifest.model_validate(run_manifest(changed)).configuration_sha256 != first.configuration_sha256
 
 
@@ -161,9 +199,18 @@ def test_reproduce_compares_manifests_input_by_input() -> None:
     changed_bars.iloc[3, 3] = Decimal("101.01")
     rerun = run_manifest(_job(), {"AAA.NASDAQ": changed_bars}, trades=[_trade(pnl=Decimal(1))])
     checks = {c.what: c.same for c in manifest_checks(original, rerun)}
-    assert checks == {"bars AAA.NASDAQ": False, "benchmark closes": True, "data as of": True, "configuration": True,
-                      "parameters": True, "engine version": True, "NautilusTrader": True, "code version": True,
-                      "strategy package": True, "trades": False}  # fmt: skip
+    assert checks == {
+        "bars AAA.NASDAQ": False,
+        "benchmark closes": True,
+        "data as of": True,
+        "configuration": True,
+        "parameters": True,
+        "engine version": True,
+        "NautilusTrader": True,
+        "code version": True,
+        "strategy package": True,
+        "trades": False,
+    }
     assert all(c.same for c in manifest_checks(original, original))
     later = run_manifest(_job(data_as_of=datetime(2026, 1, 2, tzinfo=UTC)), {"AAA.NASDAQ": _bars()}, trades=[_trade()])
     assert [c.what for c in manifest_checks(original, later) if not c.same] == ["data as of"]

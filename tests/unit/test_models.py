@@ -51,8 +51,16 @@ def _fails(model: type[Any], data: dict[str, Any], *needles: str) -> None:
 
 
 # --- Instrument -------------------------------------------------------------------------------------
-INSTRUMENT = {"id": "AAPL.NASDAQ", "symbol": "AAPL", "exchange": "NASDAQ", "asset_class": "EQUITY",
-              "currency": "USD", "tick_size": "0.01", "lot_size": 1, "margin_requirement": "25"}  # fmt: skip
+INSTRUMENT = {
+    "id": "AAPL.NASDAQ",
+    "symbol": "AAPL",
+    "exchange": "NASDAQ",
+    "asset_class": "EQUITY",
+    "currency": "USD",
+    "tick_size": "0.01",
+    "lot_size": 1,
+    "margin_requirement": "25",
+}
 
 
 def test_good_instrument_and_default_us_hours() -> None:
@@ -88,8 +96,16 @@ def test_trading_hours_weekdays_must_be_valid() -> None:
 
 
 # --- Bar -------------------------------------------------------------------------------------------
-BAR = {"instrument_id": "AAPL.NASDAQ", "timestamp": "2024-01-02T14:30:00Z", "open": "100", "high": "102",
-       "low": "99", "close": "101", "volume": 10, "timeframe": "BAR_1MIN"}  # fmt: skip
+BAR = {
+    "instrument_id": "AAPL.NASDAQ",
+    "timestamp": "2024-01-02T14:30:00Z",
+    "open": "100",
+    "high": "102",
+    "low": "99",
+    "close": "101",
+    "volume": 10,
+    "timeframe": "BAR_1MIN",
+}
 
 
 @pytest.mark.parametrize(
@@ -133,9 +149,15 @@ def test_parameters_must_match_their_type(strategy_type: str, params: dict[str, 
 
 
 def _strategy(**changes: Any) -> TradingStrategy:
-    data: dict[str, Any] = {"id": uuid.uuid4(), "user_id": uuid.uuid4(), "name": " SMA_Crossover_v1 ",
-                            "strategy_type": "SMA_CROSSOVER", "parameters": {"fast_period": 10, "slow_period": 30},
-                            "created_at": NOW, "updated_at": NOW}  # fmt: skip
+    data: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "user_id": uuid.uuid4(),
+        "name": " SMA_Crossover_v1 ",
+        "strategy_type": "SMA_CROSSOVER",
+        "parameters": {"fast_period": 10, "slow_period": 30},
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     return TradingStrategy.model_validate({**data, **changes})
 
 
@@ -183,8 +205,12 @@ def test_result_state_machine(current: BacktestStatus, target: BacktestStatus) -
 
 
 # --- configuration and commission ------------------------------------------------------------------
-CONFIG = {"strategy_id": uuid.uuid4(), "instrument_ids": ["AAPL.NASDAQ"], "start_date": "2020-01-01",
-          "end_date": "2020-12-31"}  # fmt: skip
+CONFIG = {
+    "strategy_id": uuid.uuid4(),
+    "instrument_ids": ["AAPL.NASDAQ"],
+    "start_date": "2020-01-01",
+    "end_date": "2020-12-31",
+}
 
 
 def test_configuration_defaults() -> None:
@@ -240,12 +266,19 @@ def test_commission_for(model: dict[str, Any], quantity: int, price: str, expect
 # --- results ---------------------------------------------------------------------------------------
 def _metrics(win_rate: float = 0.5, sharpe: float = 1.2) -> PerformanceMetrics:
     return PerformanceMetrics.model_validate(
-        {"returns": {"total_return": 0.15, "cagr": 0.12, "annualized_return": 0.14},
-         "risk": {"max_drawdown": -0.08, "sharpe_ratio": sharpe, "sortino_ratio": 2.1, "volatility": 0.16},
-         "trading": {"win_rate": win_rate, "avg_win": 250.0, "avg_loss": -150.0, "profit_factor": 1.8,
-                     "expectancy": 50.0},
-         "benchmark": {"benchmark_return": 0.10, "alpha": 0.05, "beta": 0.8}}
-    )  # fmt: skip
+        {
+            "returns": {"total_return": 0.15, "cagr": 0.12, "annualized_return": 0.14},
+            "risk": {"max_drawdown": -0.08, "sharpe_ratio": sharpe, "sortino_ratio": 2.1, "volatility": 0.16},
+            "trading": {
+                "win_rate": win_rate,
+                "avg_win": 250.0,
+                "avg_loss": -150.0,
+                "profit_factor": 1.8,
+                "expectancy": 50.0,
+            },
+            "benchmark": {"benchmark_return": 0.10, "alpha": 0.05, "beta": 0.8},
+        }
+    )
 
 
 def _result() -> BacktestResult:
@@ -292,9 +325,14 @@ def test_metrics_need_every_key_and_finite_values() -> None:
 
 def test_unrealistic_sharpe_is_kept_and_flagged() -> None:
     result = BacktestResult(
-        id=uuid.uuid4(), configuration_id=uuid.uuid4(), status=BacktestStatus.COMPLETED, completed_at=NOW,
-        trades_count=2, winning_trades=1, metrics=_metrics(0.5, sharpe=7.2),
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        configuration_id=uuid.uuid4(),
+        status=BacktestStatus.COMPLETED,
+        completed_at=NOW,
+        trades_count=2,
+        winning_trades=1,
+        metrics=_metrics(0.5, sharpe=7.2),
+    )
     assert result.metrics is not None
     assert result.metrics.risk.sharpe_ratio == 7.2
     assert result.sharpe_unrealistic
@@ -302,8 +340,16 @@ def test_unrealistic_sharpe_is_kept_and_flagged() -> None:
 
 
 # --- trades and portfolio --------------------------------------------------------------------------
-TRADE = {"id": uuid.uuid4(), "backtest_result_id": uuid.uuid4(), "instrument_id": "AAPL.NASDAQ",
-         "entry_time": NOW, "entry_price": "100", "quantity": 10, "side": "LONG", "commission": "1"}  # fmt: skip
+TRADE = {
+    "id": uuid.uuid4(),
+    "backtest_result_id": uuid.uuid4(),
+    "instrument_id": "AAPL.NASDAQ",
+    "entry_time": NOW,
+    "entry_price": "100",
+    "quantity": 10,
+    "side": "LONG",
+    "commission": "1",
+}
 
 
 @pytest.mark.parametrize(
@@ -321,8 +367,10 @@ def test_trade_rules(change: dict[str, Any], needle: str) -> None:
     _fails(Trade, {**TRADE, **change}, needle)
 
 
-@pytest.mark.parametrize(("side", "exit_price", "pnl", "pnl_pct"),
-                         [("LONG", "110", "98.00", "9.8000"), ("SHORT", "110", "-102.00", "-10.2000")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("side", "exit_price", "pnl", "pnl_pct"),
+    [("LONG", "110", "98.00", "9.8000"), ("SHORT", "110", "-102.00", "-10.2000")],
+)
 def test_trade_pnl_is_net_of_commission(side: str, exit_price: str, pnl: str, pnl_pct: str) -> None:
     closed = Trade.model_validate({**TRADE, "side": side}).close(NOW + timedelta(1), Decimal(exit_price), Decimal(1))
     assert closed.pnl == Decimal(pnl)
@@ -331,13 +379,26 @@ def test_trade_pnl_is_net_of_commission(side: str, exit_price: str, pnl: str, pn
 
 
 def _holding(quantity: int = 10, price: str = "100") -> dict[str, Any]:
-    return {"instrument_id": "AAPL.NASDAQ", "quantity": quantity, "avg_price": "95", "market_price": price,
-            "market_value": str(quantity * Decimal(price))}  # fmt: skip
+    return {
+        "instrument_id": "AAPL.NASDAQ",
+        "quantity": quantity,
+        "avg_price": "95",
+        "market_price": price,
+        "market_value": str(quantity * Decimal(price)),
+    }
 
 
 def test_snapshot_rules() -> None:
-    base = {"backtest_result_id": uuid.uuid4(), "timestamp": NOW, "kind": "DAILY", "cash_balance": "-500",
-            "positions": [_holding()], "total_value": "500", "margin_used": "1500", "buying_power": "0"}  # fmt: skip
+    base = {
+        "backtest_result_id": uuid.uuid4(),
+        "timestamp": NOW,
+        "kind": "DAILY",
+        "cash_balance": "-500",
+        "positions": [_holding()],
+        "total_value": "500",
+        "margin_used": "1500",
+        "buying_power": "0",
+    }
     assert PortfolioSnapshot.model_validate(base).cash_balance == -500  # negative cash: margin
     _fails(PortfolioSnapshot, {**base, "total_value": "600"}, "total_value must be cash + sum(position values)")
     _fails(PortfolioSnapshot, {**base, "margin_used": "1500.01"}, "margin_used must be <= total_value x leverage")
@@ -349,8 +410,14 @@ def test_snapshot_rules() -> None:
 def test_report_hash_must_match_the_file(tmp_path: Path) -> None:
     path = tmp_path / "report.html"
     path.write_text("<html>ok</html>")
-    report = PerformanceReport(id=uuid.uuid4(), backtest_result_id=uuid.uuid4(), report_type="HTML",
-                               generated_at=NOW, file_path=str(path), content_hash=sha256_of_file(path))  # fmt: skip
+    report = PerformanceReport(
+        id=uuid.uuid4(),
+        backtest_result_id=uuid.uuid4(),
+        report_type="HTML",
+        generated_at=NOW,
+        file_path=str(path),
+        content_hash=sha256_of_file(path),
+    )
     verify_report_file(report)
     path.write_text("<html>tampered</html>")
     with pytest.raises(DomainError, match="content hash mismatch"):
@@ -365,8 +432,9 @@ def test_response_models_follow_the_seed() -> None:
     from shared.models import BacktestStatusResponse
 
     with pytest.raises(ValidationError, match="progress_pct"):
-        BacktestStatusResponse(id=uuid.uuid4(), status="RUNNING", progress_pct=101, estimated_completion=None,
-                               error_message=None)  # fmt: skip
+        BacktestStatusResponse(
+            id=uuid.uuid4(), status="RUNNING", progress_pct=101, estimated_completion=None, error_message=None
+        )
     assert date(2024, 1, 1)  # keeps the date import honest for readers of the dates above
 
 

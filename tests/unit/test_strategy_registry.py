@@ -144,8 +144,15 @@ NOW = datetime(2024, 1, 2, tzinfo=UTC)
 
 
 def _strategy(strategy_type: str, parameters: dict[str, object], **context: object) -> TradingStrategy:
-    data = {"id": uuid.uuid4(), "user_id": uuid.uuid4(), "name": "s", "strategy_type": strategy_type,
-            "parameters": parameters, "created_at": NOW, "updated_at": NOW}  # fmt: skip
+    data = {
+        "id": uuid.uuid4(),
+        "user_id": uuid.uuid4(),
+        "name": "s",
+        "strategy_type": strategy_type,
+        "parameters": parameters,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     return TradingStrategy.model_validate(data, context=context or None)
 
 

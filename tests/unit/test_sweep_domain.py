@@ -41,8 +41,9 @@ def test_fixed_parameters_join_every_combination() -> None:
 
 
 def test_problems_name_each_field() -> None:
-    space = Space(grid={"fast_period": [5, 0, "x"], "speed": [1], "slow_period": []},
-                  ranges={"allow_short": Range(0, 1)})  # fmt: skip
+    space = Space(
+        grid={"fast_period": [5, 0, "x"], "speed": [1], "slow_period": []}, ranges={"allow_short": Range(0, 1)}
+    )
     problems = {p.field: p.message for p in space_problems(SMA, space, {"nope": 1})}
     assert "body.grid.fast_period.1" in problems
     assert "greater than or equal to 1" in problems["body.grid.fast_period.1"]
@@ -54,8 +55,10 @@ def test_problems_name_each_field() -> None:
     assert "body.samples" in problems  # ranges without a sample count
     missing = {p.field for p in space_problems(SMA, Space(grid={"fast_period": [5]}), {})}
     assert "body.parameters.slow_period" in missing  # required, neither swept nor fixed
-    bounds = {p.field: p.message for p in space_problems(MR, Space(ranges={"lookback": Range(30, 10)}, samples=3),
-                                                         {"entry_z": 2, "exit_z": 0.5})}  # fmt: skip
+    bounds = {
+        p.field: p.message
+        for p in space_problems(MR, Space(ranges={"lookback": Range(30, 10)}, samples=3), {"entry_z": 2, "exit_z": 0.5})
+    }
     assert "low (30) must be <= high (10)" in bounds["body.ranges.lookback"]
 
 
@@ -71,8 +74,9 @@ def test_the_size_is_known_before_expanding() -> None:
 
 
 def test_random_search_is_reproducible_with_its_seed() -> None:
-    space = Space(ranges={"lookback": Range(5, 60), "entry_z": Range(1.0, 3.0)}, grid={"exit_z": [0.0, 0.5]},
-                  samples=25, seed=7)  # fmt: skip
+    space = Space(
+        ranges={"lookback": Range(5, 60), "entry_z": Range(1.0, 3.0)}, grid={"exit_z": [0.0, 0.5]}, samples=25, seed=7
+    )
     first = expand(MR, space, {}).combinations
     again = expand(MR, space, {}).combinations
     other = expand(MR, Space(ranges=space.ranges, grid=space.grid, samples=25, seed=8), {}).combinations
@@ -134,12 +138,17 @@ def test_rolling_and_anchored_windows() -> None:
     spec = WalkForwardSpec(in_sample_months=12, out_of_sample_months=6)
     found = windows(spec, date(2019, 1, 1), date(2021, 12, 31))
     assert [(w.out_of_sample_start, w.out_of_sample_end) for w in found] == [
-        (date(2020, 1, 1), date(2020, 6, 30)), (date(2020, 7, 1), date(2020, 12, 31)),
-        (date(2021, 1, 1), date(2021, 6, 30)), (date(2021, 7, 1), date(2021, 12, 31)),
-    ]  # fmt: skip
+        (date(2020, 1, 1), date(2020, 6, 30)),
+        (date(2020, 7, 1), date(2020, 12, 31)),
+        (date(2021, 1, 1), date(2021, 6, 30)),
+        (date(2021, 7, 1), date(2021, 12, 31)),
+    ]
     assert [(w.in_sample_start, w.in_sample_end) for w in found][1] == (date(2019, 7, 1), date(2020, 6, 30))
-    anchored = windows(WalkForwardSpec(in_sample_months=12, out_of_sample_months=6, mode="anchored"),
-                       date(2019, 1, 1), date(2021, 12, 31))  # fmt: skip
+    anchored = windows(
+        WalkForwardSpec(in_sample_months=12, out_of_sample_months=6, mode="anchored"),
+        date(2019, 1, 1),
+        date(2021, 12, 31),
+    )
     assert {w.in_sample_start for w in anchored} == {date(2019, 1, 1)}
     assert anchored[-1].in_sample_end == date(2021, 6, 30)
 
@@ -154,8 +163,11 @@ def test_a_short_tail_joins_the_last_window_and_a_short_period_is_refused() -> N
 
 def test_stitching_chains_the_windows() -> None:
     d = [date(2020, 1, 2), date(2020, 1, 3)]
-    curves = [WindowCurve(1, [date(2020, 2, 3), date(2020, 2, 4)], [100.0, 90.0]),
-              WindowCurve(0, d, [110.0, 120.0]), WindowCurve(2, None, None)]  # fmt: skip
+    curves = [
+        WindowCurve(1, [date(2020, 2, 3), date(2020, 2, 4)], [100.0, 90.0]),
+        WindowCurve(0, d, [110.0, 120.0]),
+        WindowCurve(2, None, None),
+    ]
     curve = stitch(curves, 100.0)
     assert list(curve.round(6)) == [110.0, 120.0, 120.0, 108.0]  # window 1 starts where window 0 ended
     assert summary(curve, 100.0)["total_return"] == pytest.approx(0.08)
@@ -182,8 +194,11 @@ def test_the_vectorised_signal_rule_equals_the_engines_loop() -> None:
     closes = [float(v) for v in 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 400)))]
     combos = [(3, 10, False), (5, 20, True), (10, 50, False), (2, 3, True)]
     table = prescreen._sma_table(np.array(closes), {3, 10, 5, 20, 50, 2})
-    got = prescreen._positions(np.stack([table[f] for f, _, _ in combos]), np.stack([table[s] for _, s, _ in combos]),
-                               np.array([a for _, _, a in combos]))  # fmt: skip
+    got = prescreen._positions(
+        np.stack([table[f] for f, _, _ in combos]),
+        np.stack([table[s] for _, s, _ in combos]),
+        np.array([a for _, _, a in combos]),
+    )
     for row, (fast, slow, short) in zip(got, combos, strict=True):
         assert list(row) == _loop_positions(closes, fast, slow, short)
 
@@ -193,10 +208,14 @@ def test_the_screen_ranks_and_estimates_returns() -> None:
     rng = np.random.default_rng(5)
     legs = [np.linspace(150, 100, 100), np.linspace(100, 150, 100), np.linspace(150, 100, 100)]  # down, up, down
     trend = np.concatenate(legs) + rng.normal(0, 0.3, 300)
-    market = prescreen.Market(closes=pd.DataFrame({"A.X": trend}, index=days), weight=0.1,
-                              cost_per_price={"A.X": 0.0}, cost_fraction=0.0)  # fmt: skip
-    combos = [{"fast_period": 5, "slow_period": 40}, {"fast_period": 5, "slow_period": 40, "allow_short": True},
-              {"fast_period": 100, "slow_period": 200}]  # fmt: skip
+    market = prescreen.Market(
+        closes=pd.DataFrame({"A.X": trend}, index=days), weight=0.1, cost_per_price={"A.X": 0.0}, cost_fraction=0.0
+    )
+    combos = [
+        {"fast_period": 5, "slow_period": 40},
+        {"fast_period": 5, "slow_period": 40, "allow_short": True},
+        {"fast_period": 100, "slow_period": 200},
+    ]
     total = prescreen.scores(market, "SMA_CROSSOVER", combos, objective("total_return"))
     assert total[1] > total[0] > 0  # long in the rise; shorting the last fall adds
     assert total[2] == 0  # no crossing upwards: a long-only strategy never enters

@@ -20,30 +20,68 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def _sweep(**changes: Any) -> SweepRow:
     values: dict[str, Any] = dict(
-        id=uuid.uuid4(), user_id=uuid.uuid4(), name="t", strategy_id=None, strategy_type="SMA_CROSSOVER",
-        base_parameters={}, space={"grid": {"fast_period": [5, 10], "slow_period": [20, 40], "allow_short": [False,
-                                                                                                         True]}},
-        configuration={"instrument_ids": ["A.X"], "start_date": "2020-01-01", "end_date": "2021-12-31",
-                       "initial_capital": "100000"},
-        timeframe="BAR_DAILY", objective="sharpe_ratio", direction="maximize", heatmap=["fast_period", "slow_period"],
-        prescreen_top_k=None, walk_forward=None, report_top=1, combinations=8, skipped=0, total=8, status="COMPLETED",
-        submitted_at=NOW, started_at=NOW, completed_at=NOW,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        name="t",
+        strategy_id=None,
+        strategy_type="SMA_CROSSOVER",
+        base_parameters={},
+        space={"grid": {"fast_period": [5, 10], "slow_period": [20, 40], "allow_short": [False, True]}},
+        configuration={
+            "instrument_ids": ["A.X"],
+            "start_date": "2020-01-01",
+            "end_date": "2021-12-31",
+            "initial_capital": "100000",
+        },
+        timeframe="BAR_DAILY",
+        objective="sharpe_ratio",
+        direction="maximize",
+        heatmap=["fast_period", "slow_period"],
+        prescreen_top_k=None,
+        walk_forward=None,
+        report_top=1,
+        combinations=8,
+        skipped=0,
+        total=8,
+        status="COMPLETED",
+        submitted_at=NOW,
+        started_at=NOW,
+        completed_at=NOW,
+    )
     values.update(changes)
     return SweepRow(**values)
 
 
-def _child(n: int, params: dict[str, Any], value: float | None, state: str = "COMPLETED",
-           score: float | None = None) -> SweepChildRow:  # fmt: skip
-    metrics = None if state != "COMPLETED" else {"returns": {"total_return": (value or 0) / 10, "cagr": 0.01},
-                                                 "risk": {"sharpe_ratio": value, "max_drawdown": -0.05},
-                                                 "trading": {"win_rate": 0.5}}  # fmt: skip
-    return SweepChildRow(n=n, backtest_id=uuid.uuid4() if state != "SCREENED_OUT" else None, combination=n,
-                         phase="SWEEP", window_index=None, parameters=params, start_date=date(2020, 1, 1),
-                         end_date=date(2021, 12, 31), state=state, prescreen_score=score, objective_value=value,
-                         metrics=metrics, trades_count=10 if metrics else None,
-                         error_message=None if state != "FAILED" else "no signal", published_at=NOW,
-                         finished_at=NOW)  # fmt: skip
+def _child(
+    n: int, params: dict[str, Any], value: float | None, state: str = "COMPLETED", score: float | None = None
+) -> SweepChildRow:
+    metrics = (
+        None
+        if state != "COMPLETED"
+        else {
+            "returns": {"total_return": (value or 0) / 10, "cagr": 0.01},
+            "risk": {"sharpe_ratio": value, "max_drawdown": -0.05},
+            "trading": {"win_rate": 0.5},
+        }
+    )
+    return SweepChildRow(
+        n=n,
+        backtest_id=uuid.uuid4() if state != "SCREENED_OUT" else None,
+        combination=n,
+        phase="SWEEP",
+        window_index=None,
+        parameters=params,
+        start_date=date(2020, 1, 1),
+        end_date=date(2021, 12, 31),
+        state=state,
+        prescreen_score=score,
+        objective_value=value,
+        metrics=metrics,
+        trades_count=10 if metrics else None,
+        error_message=None if state != "FAILED" else "no signal",
+        published_at=NOW,
+        finished_at=NOW,
+    )
 
 
 def _data() -> SweepReportData:
@@ -73,8 +111,10 @@ def test_the_heatmap_cell_is_the_best_over_the_other_parameters() -> None:
 
 
 def test_the_screen_quality_is_the_rank_correlation_of_what_ran() -> None:
-    children = [_child(i, {"fast_period": i + 1, "slow_period": 50}, v, score=s)
-                for i, (v, s) in enumerate([(1.0, 0.1), (2.0, 0.2), (3.0, 0.4), (4.0, 0.3)])]  # fmt: skip
+    children = [
+        _child(i, {"fast_period": i + 1, "slow_period": 50}, v, score=s)
+        for i, (v, s) in enumerate([(1.0, 0.1), (2.0, 0.2), (3.0, 0.4), (4.0, 0.3)])
+    ]
     children.append(_child(9, {"fast_period": 9, "slow_period": 50}, None, "SCREENED_OUT", score=-1.0))
     quality = screen_quality(SweepReportData(sweep=_sweep(prescreen_top_k=4), children=children))
     assert quality is not None

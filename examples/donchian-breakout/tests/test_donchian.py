@@ -52,8 +52,16 @@ def _bars(days: int = 400) -> pd.DataFrame:
     idx = pd.date_range("2020-01-02 21:00", periods=days, freq="B", tz="UTC")
     close = np.round(100 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, days))), 2)
     open_ = np.round(close * (1 + rng.normal(0, 0.002, days)), 2)
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.3, "low": np.minimum(open_, close) - 0.3,
-                         "close": close, "volume": 1_000_000.0}, index=idx)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.3,
+            "low": np.minimum(open_, close) - 0.3,
+            "close": close,
+            "volume": 1_000_000.0,
+        },
+        index=idx,
+    )
 
 
 def _expected_round_trips(bars: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp | None]]:
@@ -72,13 +80,20 @@ def _expected_round_trips(bars: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Tim
 
 def test_a_backtest_with_it_runs_on_nautilus_and_follows_the_channel_rule() -> None:
     bars = _bars()
-    output = run_backtest(RunInput(
-        strategy_type="DONCHIAN_BREAKOUT", parameters={"entry_lookback": ENTRY, "exit_lookback": EXIT},
-        instruments=[InstrumentSpec("DON.NASDAQ", "EQUITY", "USD", Decimal("0.01"), 1, Decimal(25))],
-        bars={"DON.NASDAQ": bars}, timeframe="BAR_DAILY", initial_capital=Decimal(100_000),
-        position_size_pct=Decimal(5), commission_kind="PER_SHARE",
-        commission_params={"per_share": Decimal("0.005"), "minimum": Decimal("1.00")}, slippage_ticks=1,
-    ))  # fmt: skip
+    output = run_backtest(
+        RunInput(
+            strategy_type="DONCHIAN_BREAKOUT",
+            parameters={"entry_lookback": ENTRY, "exit_lookback": EXIT},
+            instruments=[InstrumentSpec("DON.NASDAQ", "EQUITY", "USD", Decimal("0.01"), 1, Decimal(25))],
+            bars={"DON.NASDAQ": bars},
+            timeframe="BAR_DAILY",
+            initial_capital=Decimal(100_000),
+            position_size_pct=Decimal(5),
+            commission_kind="PER_SHARE",
+            commission_params={"per_share": Decimal("0.005"), "minimum": Decimal("1.00")},
+            slippage_ticks=1,
+        )
+    )
     expected = _expected_round_trips(bars)
     assert len(expected) >= 3
     buys = [f.ts for f in output.fills if f.side == "BUY"]

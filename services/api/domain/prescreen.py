@@ -92,8 +92,12 @@ def _sma_block(market: Market, combos: list[dict[str, Any]]) -> np.ndarray:
         change[1:] = np.where(np.isnan(filled[:-1]) | np.isnan(filled[1:]), 0.0, filled[1:] / filled[:-1] - 1.0)
         returns[:, 1:] += market.weight * held[:, :-1] * change[1:]
         traded = np.abs(np.diff(held, axis=1, prepend=0.0))
-        per_price = np.divide(market.cost_per_price.get(str(column), 0.0), filled, out=np.zeros(days),
-                              where=~np.isnan(filled) & (filled > 0))  # fmt: skip
+        per_price = np.divide(
+            market.cost_per_price.get(str(column), 0.0),
+            filled,
+            out=np.zeros(days),
+            where=~np.isnan(filled) & (filled > 0),
+        )
         returns -= market.weight * traded * (per_price + market.cost_fraction)
     return returns
 
@@ -147,6 +151,7 @@ def scores(market: Market, strategy_type: str, combos: list[dict[str, Any]], obj
 
 def top_k(values: list[float], objective: Objective, k: int) -> list[int]:
     """Indices of the k best estimates (undefined ones last; ties: the earlier combination first)."""
-    keyed = sorted(range(len(values)), key=lambda i: (*objective.sort_key(None if np.isnan(values[i]) else values[i]),
-                                                      i))  # fmt: skip
+    keyed = sorted(
+        range(len(values)), key=lambda i: (*objective.sort_key(None if np.isnan(values[i]) else values[i]), i)
+    )
     return keyed[:k]

@@ -97,8 +97,12 @@ def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
     if current.status in TERMINAL:
         return current
     if topic == topics.INGEST_PROGRESS and isinstance(data, IngestProgress):
-        return replace(current, status="RUNNING", rows_done=max(current.rows_done, data.rows_done),
-                       rows_total=data.rows_total if data.rows_total is not None else current.rows_total)  # fmt: skip
+        return replace(
+            current,
+            status="RUNNING",
+            rows_done=max(current.rows_done, data.rows_done),
+            rows_total=data.rows_total if data.rows_total is not None else current.rows_total,
+        )
     if topic == topics.BARS_LOADED and isinstance(data, BarsLoaded):
         loaded = data.rows_inserted + data.rows_updated + data.rows_unchanged
         return ImportView(
@@ -116,6 +120,12 @@ def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
             warning_counts={str(kind): count for kind, count in data.warning_counts.items()},
         )
     if topic == topics.INGEST_FAILED and isinstance(data, IngestFailed):
-        return replace(current, status="FAILED", rows_loaded=data.rows_loaded, rows_rejected=data.rows_rejected,
-                       errors=[e.model_dump() for e in data.errors], error_message=data.error)  # fmt: skip
+        return replace(
+            current,
+            status="FAILED",
+            rows_loaded=data.rows_loaded,
+            rows_rejected=data.rows_rejected,
+            errors=[e.model_dump() for e in data.errors],
+            error_message=data.error,
+        )
     return current

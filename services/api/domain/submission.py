@@ -23,15 +23,24 @@ def strategy_problems(strategy: TradingStrategy | None, strategy_id: object) -> 
     if strategy is None:
         return [Problem("body.strategy_id", f"no strategy {strategy_id} among yours")]
     if strategy.status is not StrategyStatus.ACTIVE:
-        return [Problem("body.strategy_id", f"strategy {strategy.id} is {strategy.status}: only ACTIVE strategies "
-                        f"can be backtested (POST /strategies/{strategy.id}/activate)")]  # fmt: skip
+        return [
+            Problem(
+                "body.strategy_id",
+                f"strategy {strategy.id} is {strategy.status}: only ACTIVE strategies "
+                f"can be backtested (POST /strategies/{strategy.id}/activate)",
+            )
+        ]
     try:  # a plugin uninstalled (or changed) since the strategy was made
         get_strategy_type(strategy.strategy_type).validate(strategy.parameters)
     except UnknownStrategyType as exc:
         return [Problem("body.strategy_id", f"strategy {strategy.id}: {exc}")]
     except ParameterError as exc:
-        return [Problem("body.strategy_id", f"strategy {strategy.id}: its parameters no longer match "
-                        f"{strategy.strategy_type}: {exc}")]  # fmt: skip
+        return [
+            Problem(
+                "body.strategy_id",
+                f"strategy {strategy.id}: its parameters no longer match {strategy.strategy_type}: {exc}",
+            )
+        ]
     return []
 
 
@@ -46,11 +55,14 @@ def instrument_problems(requested: Sequence[str], known: set[str]) -> list[Probl
 def data_problems(requested: Sequence[str], sessions_with_bars: Mapping[str, int], timeframe: str) -> list[Problem]:
     """At least 30 trading days of bars in the period, per instrument (the seed's business rule)."""
     return [
-        Problem(f"body.instrument_ids.{i}", f"{iid} has {sessions_with_bars[iid]} trading day(s) of {timeframe} data "
-                f"in the period; at least {MIN_TRADING_DAYS} are required (load data: POST /market-data/import)")
+        Problem(
+            f"body.instrument_ids.{i}",
+            f"{iid} has {sessions_with_bars[iid]} trading day(s) of {timeframe} data "
+            f"in the period; at least {MIN_TRADING_DAYS} are required (load data: POST /market-data/import)",
+        )
         for i, iid in enumerate(requested)
         if iid in sessions_with_bars and sessions_with_bars[iid] < MIN_TRADING_DAYS
-    ]  # fmt: skip
+    ]
 
 
 def benchmark_problems(choice: BenchmarkChoice, where: str = "") -> list[Problem]:

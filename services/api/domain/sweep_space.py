@@ -94,8 +94,9 @@ def space_problems(model: type[BaseModel], space: Space, fixed: dict[str, Any]) 
     for where, names in (("grid", list(space.grid)), ("ranges", list(space.ranges)), ("parameters", list(fixed))):
         for name in names:
             if name not in model.model_fields:
-                problems.append(Problem(f"body.{where}.{name}", f"unknown parameter {name!r}; expected one of: "
-                                        f"{', '.join(known)}"))  # fmt: skip
+                problems.append(
+                    Problem(f"body.{where}.{name}", f"unknown parameter {name!r}; expected one of: {', '.join(known)}")
+                )
     for name, values in space.grid.items():
         if name not in model.model_fields:
             continue

@@ -110,12 +110,21 @@ async def submit(
     if problems or strategy is None:
         raise unprocessable([FieldError(field=p.field, message=p.message) for p in problems])
     request = BacktestRequested(
-        backtest_id=uuid.uuid4(), user_id=user, configuration=config, timeframe=timeframe,
-        strategy=StrategySpec(id=strategy.id, name=strategy.name, strategy_type=strategy.strategy_type,
-                              parameters=strategy.parameters),
-    )  # fmt: skip
-    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id),
-                       correlation_id=correlation.current())  # fmt: skip
+        backtest_id=uuid.uuid4(),
+        user_id=user,
+        configuration=config,
+        timeframe=timeframe,
+        strategy=StrategySpec(
+            id=strategy.id, name=strategy.name, strategy_type=strategy.strategy_type, parameters=strategy.parameters
+        ),
+    )
+    event = make_event(
+        topics.BACKTEST_REQUESTED,
+        request,
+        source=SOURCE,
+        subject=str(request.backtest_id),
+        correlation_id=correlation.current(),
+    )
     async with conn.transaction():
         await insert_configuration(conn, request)
         await record_requested(conn, request, request.requested_at)
@@ -145,8 +154,11 @@ async def get_status(backtest: Owned) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.get("/{backtest_id}/events", response_class=EventSourceResponse,
-            responses={200: {"description": "text/event-stream: `status` events, then `end` (or `idle`)"}})  # fmt: skip
+@router.get(
+    "/{backtest_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"description": "text/event-stream: `status` events, then `end` (or `idle`)"}},
+)
 async def events(backtest: Owned, ctx: Ctx, request: Request) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: one `status` event per change (progress_pct, status). When the backtest is COMPLETED
     or FAILED, a final `end` event (status, error_message, and a summary of the result) closes the stream. A
@@ -215,8 +227,12 @@ def _no_result(backtest: dict[str, Any], settings: Settings) -> ProblemError:
     """No engine row: not started yet (409), or finished and deleted by retention (410 Gone)."""
     if backtest["status"] in TERMINAL:
         kept = settings.result_retention_days
-        return ProblemError(410, "Gone", f"the result of backtest {backtest['id']} ({backtest['status']}) was deleted: "
-                                         f"results are kept {kept} days after they finish")  # fmt: skip
+        return ProblemError(
+            410,
+            "Gone",
+            f"the result of backtest {backtest['id']} ({backtest['status']}) was deleted: "
+            f"results are kept {kept} days after they finish",
+        )
     return ProblemError(409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: no result yet")
 
 
@@ -238,8 +254,11 @@ GONE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{backtest_id}/result", response_model=ResultOut,
-            responses={409: {"description": "the engine has not started it yet"}, **GONE})  # fmt: skip
+@router.get(
+    "/{backtest_id}/result",
+    response_model=ResultOut,
+    responses={409: {"description": "the engine has not started it yet"}, **GONE},
+)
 async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     """The seed's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
     body = FINISHED.result_body.get(backtest["id"])
@@ -248,8 +267,10 @@ async def get_result(backtest: Owned, ctx: Ctx) -> Response:
             result = await _result(conn, backtest, ctx.settings)
         sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
         low, high = SHARPE_REALISTIC
-        shown = ResultOut(**result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
-                          sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high)  # fmt: skip
+        shown = ResultOut(
+            **result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
+            sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high,
+        )
         body = shown.model_dump_json().encode()
         if result.status in TERMINAL:
             FINISHED.result_body[backtest["id"]] = body
@@ -270,8 +291,7 @@ def _csv(columns: list[str], rows: Iterable[dict[str, Any]]) -> Response:
     return Response(buffer.getvalue(), media_type="text/csv")
 
 
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-                                                  **GONE}  # fmt: skip
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **GONE}
 
 
 @router.get("/{backtest_id}/trades", response_model=list[TradeOut], responses=CSV_RESPONSE)
@@ -311,8 +331,10 @@ async def get_reports(backtest: Owned, conn: Db, request: Request) -> list[Repor
     """The HTML, CSV and JSON reports of a completed backtest, each with its download URL."""
     rows = await fetch_reports(conn, backtest["id"])
     return [
-        ReportOut(**{k: r[k] for k in ("id", "backtest_result_id", "report_type", "generated_at", "content_hash")},
-                  file_name=PurePath(r["file_path"]).name,
-                  download_url=str(request.url_for("download_report", report_id=r["id"])))
+        ReportOut(
+            **{k: r[k] for k in ("id", "backtest_result_id", "report_type", "generated_at", "content_hash")},
+            file_name=PurePath(r["file_path"]).name,
+            download_url=str(request.url_for("download_report", report_id=r["id"])),
+        )
         for r in rows
-    ]  # fmt: skip
+    ]

@@ -29,8 +29,7 @@ from shared.db.reads import ResultRow, fetch_daily_equity, fetch_result
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 
 
-@router.get("/compare", response_model=ComparisonOut,
-            responses={409: {"description": "one of them has not COMPLETED"}})  # fmt: skip
+@router.get("/compare", response_model=ComparisonOut, responses={409: {"description": "one of them has not COMPLETED"}})
 async def compare(
     user: CurrentUser,
     conn: Db,
@@ -50,17 +49,22 @@ async def compare(
         result = await fetch_result(conn, backtest_id)
         if result is None or result.status != "COMPLETED" or result.metrics is None:
             state = result.status if result is not None else "PENDING"
-            raise ProblemError(409, "Conflict", f"backtest {backtest_id} is {state}: only COMPLETED backtests "
-                               "can be compared")  # fmt: skip
+            raise ProblemError(
+                409, "Conflict", f"backtest {backtest_id} is {state}: only COMPLETED backtests can be compared"
+            )
         results.append(result)
     compared = [await _compared(conn, r, curves) for r in results]
     for item, text in zip(compared, unique_labels([c.label for c in compared], wanted), strict=True):
         item.label = text
     rows = [
-        MetricRow(group=row.group, metric=row.metric, values=row.values,
-                  best=wanted[row.best] if row.best is not None else None)
+        MetricRow(
+            group=row.group,
+            metric=row.metric,
+            values=row.values,
+            best=wanted[row.best] if row.best is not None else None,
+        )
         for row in side_by_side([r.metrics or {} for r in results])
-    ]  # fmt: skip
+    ]
     return ComparisonOut(backtests=compared, metrics=rows)
 
 
@@ -75,10 +79,19 @@ async def _compared(conn: Db, result: ResultRow, curves: bool) -> ComparedBackte
             dates=[r["timestamp"].date() for r in rows], values=[float(r["total_value"]) for r in rows]
         )
     return ComparedBacktest(
-        id=result.id, label=label(strategy, result.id), strategy_type=strategy.get("strategy_type"),
-        strategy_name=strategy.get("name"), parameters=strategy.get("parameters") or {},
-        instrument_ids=list(config.get("instrument_ids") or []), start_date=config.get("start_date"),
-        end_date=config.get("end_date"), initial_capital=config.get("initial_capital"),
-        trades_count=result.trades_count, winning_trades=result.winning_trades, losing_trades=result.losing_trades,
-        completed_at=result.completed_at, metrics=result.metrics or {}, equity=equity,
-    )  # fmt: skip
+        id=result.id,
+        label=label(strategy, result.id),
+        strategy_type=strategy.get("strategy_type"),
+        strategy_name=strategy.get("name"),
+        parameters=strategy.get("parameters") or {},
+        instrument_ids=list(config.get("instrument_ids") or []),
+        start_date=config.get("start_date"),
+        end_date=config.get("end_date"),
+        initial_capital=config.get("initial_capital"),
+        trades_count=result.trades_count,
+        winning_trades=result.winning_trades,
+        losing_trades=result.losing_trades,
+        completed_at=result.completed_at,
+        metrics=result.metrics or {},
+        equity=equity,
+    )

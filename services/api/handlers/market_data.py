@@ -44,8 +44,13 @@ CHUNK = 1024 * 1024
 async def _writable_instrument(conn: Connection, user: UUID, instrument_id: str, field: str) -> None:
     """Bars of a shared instrument are written by its owner or an admin only (403 for anyone else)."""
     if await get_instrument(conn, instrument_id) is None:
-        raise unprocessable([FieldError(field=field, message=f"unknown instrument {instrument_id}: register it "
-                                                             "first (POST /instruments)")])  # fmt: skip
+        raise unprocessable(
+            [
+                FieldError(
+                    field=field, message=f"unknown instrument {instrument_id}: register it first (POST /instruments)"
+                )
+            ]
+        )
     if not await may_write_instrument(conn, user, instrument_id):
         raise ProblemError(403, "Forbidden", writer_refused(instrument_id))
 
@@ -82,8 +87,13 @@ async def _submit(
 ) -> None:
     async with conn.transaction():
         await insert_job(conn, request, file_name, upload)
-        event = make_event(topics.INGEST_REQUESTED, request, source=SOURCE, subject=str(request.job_id),
-                           correlation_id=correlation.current())  # fmt: skip
+        event = make_event(
+            topics.INGEST_REQUESTED,
+            request,
+            source=SOURCE,
+            subject=str(request.job_id),
+            correlation_id=correlation.current(),
+        )
         await enqueue(conn, "api", event, key=request.instrument_id)
 
 
@@ -126,10 +136,17 @@ async def import_csv(
     largest = ctx.settings.max_upload_bytes
     too_large = ProblemError(413, "Content Too Large", f"the file is over the {largest}-byte upload limit")
     size = await _store(file, target, min(largest, room), too_large if largest <= room else uploads.over_quota(used))
-    request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.CSV_FILE, instrument_id=instrument_id,
-                              timeframe=timeframe, file_uri=target.as_uri(), skip_invalid=skip_invalid,
-                              naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz,
-                              price_adjustment=price_adjustment)  # fmt: skip
+    request = IngestRequested(
+        job_id=job_id,
+        user_id=user,
+        source=DataSource.CSV_FILE,
+        instrument_id=instrument_id,
+        timeframe=timeframe,
+        file_uri=target.as_uri(),
+        skip_invalid=skip_invalid,
+        naive_timestamps_in_exchange_tz=naive_timestamps_in_exchange_tz,
+        price_adjustment=price_adjustment,
+    )
     try:
         async with conn.transaction():
             # Checked again, under a lock of the user's uploads: two uploads at once cannot both pass.
@@ -152,8 +169,15 @@ async def import_ibkr(body: IbkrImport, user: CurrentUser, conn: Db) -> JobAccep
     start, end = period.start, period.end
     await _writable_instrument(conn, user, body.instrument_id, "body.instrument_id")
     job_id = uuid.uuid4()
-    request = IngestRequested(job_id=job_id, user_id=user, source=DataSource.IBKR, instrument_id=body.instrument_id,
-                              timeframe=body.timeframe, start=start, end=end)  # fmt: skip
+    request = IngestRequested(
+        job_id=job_id,
+        user_id=user,
+        source=DataSource.IBKR,
+        instrument_id=body.instrument_id,
+        timeframe=body.timeframe,
+        start=start,
+        end=end,
+    )
     await _submit(conn, request, None)
     return JobAccepted(job_id=job_id)
 
@@ -170,8 +194,11 @@ async def import_status(job_id: UUID, user: CurrentUser, conn: Db) -> ImportJobO
 BAR_FIELDS = ["timestamp", "open", "high", "low", "close", "volume"]
 
 
-@router.get("/{instrument_id}", response_model=list[BarOut],
-            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})  # fmt: skip
+@router.get(
+    "/{instrument_id}",
+    response_model=list[BarOut],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def read_bars(
     user: CurrentUser,
     ctx: Ctx,

@@ -31,8 +31,9 @@ async def consumers(
 
 def _known(topic: str) -> str:
     if topic not in topics.ALL_TOPICS:
-        raise ProblemError(404, "Not Found", f"unknown topic {topic!r}; dead letters exist for: "
-                                             f"{', '.join(topics.ALL_TOPICS)}")  # fmt: skip
+        raise ProblemError(
+            404, "Not Found", f"unknown topic {topic!r}; dead letters exist for: {', '.join(topics.ALL_TOPICS)}"
+        )
     return topic
 
 
@@ -49,8 +50,11 @@ async def dead_letters(
     return await list_dlq(ctx.kafka_bootstrap, _known(topic), limit, pending_only=pending)
 
 
-@router.post("/dlq/{topic}/replay", response_model=ReplayOutcome,
-             responses={**ADMIN_ONLY, 409: {"description": "a replay of this topic is running"}})  # fmt: skip
+@router.post(
+    "/dlq/{topic}/replay",
+    response_model=ReplayOutcome,
+    responses={**ADMIN_ONLY, 409: {"description": "a replay of this topic is running"}},
+)
 async def replay_dead_letters(
     topic: Topic,
     admin: AdminUser,

@@ -19,9 +19,15 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 MEDIA = {"HTML": "text/html", "CSV": "text/csv", "JSON": "application/json"}
 
 
-@router.get("/{report_id}/download", name="download_report", response_class=FileResponse,
-            responses={200: {"content": {"text/html": {}, "text/csv": {}, "application/json": {}}},
-                       410: {"description": "the file is gone (retention)"}})  # fmt: skip
+@router.get(
+    "/{report_id}/download",
+    name="download_report",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"text/html": {}, "text/csv": {}, "application/json": {}}},
+        410: {"description": "the file is gone (retention)"},
+    },
+)
 async def download(report_id: UUID, user: CurrentUser, conn: Db) -> FileResponse:
     report = await fetch_report(conn, report_id)
     if report is None or await status_row(conn, user, report["backtest_result_id"]) is None:
@@ -29,5 +35,6 @@ async def download(report_id: UUID, user: CurrentUser, conn: Db) -> FileResponse
     path = Path(report["file_path"])
     if not await anyio.Path(path).is_file():
         raise ProblemError(410, "Gone", f"the file of report {report_id} no longer exists")
-    return FileResponse(path, media_type=MEDIA.get(report["report_type"], "application/octet-stream"),
-                        filename=path.name)  # fmt: skip
+    return FileResponse(
+        path, media_type=MEDIA.get(report["report_type"], "application/octet-stream"), filename=path.name
+    )

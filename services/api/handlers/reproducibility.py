@@ -32,20 +32,31 @@ router = APIRouter(prefix="/backtests", tags=["backtests"])
 SOURCE = "bts/api"
 
 
-@router.get("/{backtest_id}/manifest", response_model=RunManifest,
-            responses={409: {"description": "not run yet, or a result from before manifests"}})  # fmt: skip
+@router.get(
+    "/{backtest_id}/manifest",
+    response_model=RunManifest,
+    responses={409: {"description": "not run yet, or a result from before manifests"}},
+)
 async def get_manifest(backtest: Owned, conn: Db) -> RunManifest:
     """SHA-256 of the exact bars used (per instrument), of the normalized configuration and parameters,
     of the trades; engine, NautilusTrader and code versions. FAILED results have one without trades."""
     manifest = await fetch_manifest(conn, backtest["id"])
     if manifest is None:
-        raise ProblemError(409, "Conflict", f"backtest {backtest['id']} has no manifest (it is {backtest['status']}, "
-                           "or it ran before manifests were recorded)")  # fmt: skip
+        raise ProblemError(
+            409,
+            "Conflict",
+            f"backtest {backtest['id']} has no manifest (it is {backtest['status']}, "
+            "or it ran before manifests were recorded)",
+        )
     return RunManifest.model_validate(manifest)
 
 
-@router.post("/{backtest_id}/reproduce", status_code=status.HTTP_202_ACCEPTED, response_model=ReproductionAccepted,
-             responses={409: {"description": "not finished yet"}})  # fmt: skip
+@router.post(
+    "/{backtest_id}/reproduce",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReproductionAccepted,
+    responses={409: {"description": "not finished yet"}},
+)
 async def reproduce(
     backtest: Owned, user: CurrentUser, conn: Db, body: ReproductionRequest | None = None
 ) -> ReproductionAccepted:
@@ -55,18 +66,26 @@ async def reproduce(
     from before data versioning has no as-of and reruns on the current bars."""
     result = await fetch_result(conn, backtest["id"])
     if result is None or result.status not in ("COMPLETED", "FAILED"):
-        raise ProblemError(409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: reproduce it once it "
-                           "has finished")  # fmt: skip
+        raise ProblemError(
+            409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: reproduce it once it has finished"
+        )
     try:
         original = BacktestRequested.model_validate(result.request)
     except ValidationError as exc:
-        raise ProblemError(409, "Conflict", f"the request recorded for backtest {result.id} cannot be replayed: "
-                           f"{exc.errors()[0]['msg']}") from exc  # fmt: skip
-    request = original.model_copy(update={
-        "backtest_id": uuid.uuid4(), "user_id": user, "requested_at": datetime.now(UTC),
-        "configuration": original.configuration.model_copy(update={"id": uuid.uuid4()}),
-        "data_as_of": None if body is not None and body.latest_data else result.data_as_of,
-    })  # fmt: skip
+        raise ProblemError(
+            409,
+            "Conflict",
+            f"the request recorded for backtest {result.id} cannot be replayed: {exc.errors()[0]['msg']}",
+        ) from exc
+    request = original.model_copy(
+        update={
+            "backtest_id": uuid.uuid4(),
+            "user_id": user,
+            "requested_at": datetime.now(UTC),
+            "configuration": original.configuration.model_copy(update={"id": uuid.uuid4()}),
+            "data_as_of": None if body is not None and body.latest_data else result.data_as_of,
+        }
+    )
     event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(request.backtest_id))
     async with conn.transaction():
         # The configuration table refers to the caller's strategies; a request an outside producer

@@ -54,16 +54,27 @@ def _conflict(exc: Exception) -> ProblemError:
     return ProblemError(409, "Conflict", str(exc))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=StrategyOut,
-             responses={409: {"description": "a strategy of yours already has this name"}})  # fmt: skip
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StrategyOut,
+    responses={409: {"description": "a strategy of yours already has this name"}},
+)
 async def create_strategy(body: StrategyCreate, user: CurrentUser, conn: Db) -> StrategyOut:
     """A new DRAFT strategy; the type must be registered and the parameters must match its schema
     (GET /strategy-types): 422 names an unknown parameter or a value out of range."""
     _check_parameters(body.strategy_type, body.parameters)
     now = datetime.now(UTC)
     try:
-        strategy = TradingStrategy(id=uuid.uuid4(), user_id=user, name=body.name, strategy_type=body.strategy_type,
-                                   parameters=body.parameters, created_at=now, updated_at=now)  # fmt: skip
+        strategy = TradingStrategy(
+            id=uuid.uuid4(),
+            user_id=user,
+            name=body.name,
+            strategy_type=body.strategy_type,
+            parameters=body.parameters,
+            created_at=now,
+            updated_at=now,
+        )
     except ValidationError as exc:
         raise validation_problem(exc, prefix="body") from exc
     try:
@@ -85,8 +96,11 @@ async def get_one(strategy_id: UUID, user: CurrentUser, conn: Db) -> StrategyOut
     return out(await _owned(conn, user, strategy_id))
 
 
-@router.patch("/{strategy_id}", response_model=StrategyOut,
-              responses={409: {"description": "not a DRAFT, or the new name is taken"}})  # fmt: skip
+@router.patch(
+    "/{strategy_id}",
+    response_model=StrategyOut,
+    responses={409: {"description": "not a DRAFT, or the new name is taken"}},
+)
 async def edit(strategy_id: UUID, body: StrategyUpdate, user: CurrentUser, conn: Db) -> StrategyOut:
     """Change a DRAFT strategy's name or parameters."""
     async with conn.transaction():
@@ -119,8 +133,7 @@ async def activate(strategy_id: UUID, user: CurrentUser, conn: Db) -> StrategyOu
     return out(changed)
 
 
-@router.post("/{strategy_id}/archive", response_model=StrategyOut,
-             responses={409: {"description": "already archived"}})  # fmt: skip
+@router.post("/{strategy_id}/archive", response_model=StrategyOut, responses={409: {"description": "already archived"}})
 async def archive(strategy_id: UUID, user: CurrentUser, conn: Db) -> StrategyOut:
     """ACTIVE -> ARCHIVED: read-only from then on."""
     async with conn.transaction():

@@ -18,9 +18,14 @@ router = APIRouter(prefix="/strategy-types", tags=["strategies"])
 
 
 def out(spec: StrategyTypeSpec) -> StrategyTypeOut:
-    return StrategyTypeOut(name=spec.name, description=spec.description, parameters_schema=spec.json_schema(),
-                           distribution=spec.distribution, version=spec.version,
-                           builtin=spec.distribution == HOST_DISTRIBUTION)  # fmt: skip
+    return StrategyTypeOut(
+        name=spec.name,
+        description=spec.description,
+        parameters_schema=spec.json_schema(),
+        distribution=spec.distribution,
+        version=spec.version,
+        builtin=spec.distribution == HOST_DISTRIBUTION,
+    )
 
 
 @router.get("", response_model=list[StrategyTypeOut])

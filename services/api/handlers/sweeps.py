@@ -84,8 +84,9 @@ async def _strategy(conn: Connection, user: UUID, body: SweepSubmit) -> tuple[st
     return strategy.strategy_type, strategy.id, {**strategy.parameters, **body.parameters}
 
 
-async def _data_problems(conn: Connection, config: BacktestConfiguration, timeframe: str,
-                         periods: list[tuple[str, date, date]]) -> list[Problem]:  # fmt: skip
+async def _data_problems(
+    conn: Connection, config: BacktestConfiguration, timeframe: str, periods: list[tuple[str, date, date]]
+) -> list[Problem]:
     known = await fetch_instruments(conn, list(config.instrument_ids))
     problems = instrument_problems(config.instrument_ids, set(known))
     for where, start, end in periods:
@@ -93,8 +94,9 @@ async def _data_problems(conn: Connection, config: BacktestConfiguration, timefr
         hi = datetime.combine(end, datetime.max.time(), UTC)
         sessions = {iid: await count_sessions_with_bars(conn, iid, timeframe, lo, hi) for iid in known}
         for p in data_problems(config.instrument_ids, sessions, timeframe):
-            problems.append(Problem(p.field if not where else "body.walk_forward",
-                                    f"{where}{p.message}" if where else p.message))  # fmt: skip
+            problems.append(
+                Problem(p.field if not where else "body.walk_forward", f"{where}{p.message}" if where else p.message)
+            )
         problems += benchmark_problems(await benchmark_choice(conn, config.benchmark_symbol, start, end), where)
     return problems
 
@@ -132,10 +134,14 @@ def _size_problems(body: SweepSubmit, space: Space, max_runs: int, window_count:
     runs = size * window_count + window_count if body.walk_forward else size
     if runs > max_runs:
         where = "body.samples" if space.random else "body.grid"
-        what = f"{size:,} combinations x {window_count} windows + {window_count} = {runs:,} backtests" \
-            if body.walk_forward else f"{runs:,} combinations"  # fmt: skip
-        problems.append(Problem(where, f"the sweep expands to {what}; at most {max_runs:,} are allowed "
-                                "(BTS_SWEEP_MAX_RUNS)"))  # fmt: skip
+        what = (
+            f"{size:,} combinations x {window_count} windows + {window_count} = {runs:,} backtests"
+            if body.walk_forward
+            else f"{runs:,} combinations"
+        )
+        problems.append(
+            Problem(where, f"the sweep expands to {what}; at most {max_runs:,} are allowed (BTS_SWEEP_MAX_RUNS)")
+        )
     return problems
 
 
@@ -149,11 +155,20 @@ def _checks(body: SweepSubmit, strategy_type: str, space: Space, goal: Objective
         problems.append(Problem("body.heatmap", "name two different parameters"))
     if body.prescreen is not None:
         if not prescreen.supports(strategy_type):
-            problems.append(Problem("body.prescreen", f"no vectorised pre-screen for {strategy_type}; it exists for: "
-                                    f"{', '.join(prescreen.SCREENS)}"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "body.prescreen",
+                    f"no vectorised pre-screen for {strategy_type}; it exists for: {', '.join(prescreen.SCREENS)}",
+                )
+            )
         if goal is not None and goal.metric not in prescreen.SUPPORTED_OBJECTIVES:
-            problems.append(Problem("body.prescreen", f"the pre-screen cannot estimate {goal.metric}; it can: "
-                                    f"{', '.join(sorted(prescreen.SUPPORTED_OBJECTIVES))}"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "body.prescreen",
+                    f"the pre-screen cannot estimate {goal.metric}; it can: "
+                    f"{', '.join(sorted(prescreen.SUPPORTED_OBJECTIVES))}",
+                )
+            )
         if body.walk_forward is not None:
             problems.append(Problem("body.prescreen", "a pre-screen and a walk-forward cannot be combined"))
         if body.timeframe.value != "BAR_DAILY":
@@ -161,19 +176,39 @@ def _checks(body: SweepSubmit, strategy_type: str, space: Space, goal: Objective
     return problems
 
 
-def _children(sweep_id: UUID, combos: list[dict[str, Any]], config: BacktestConfiguration,
-              found: list[Window], scores: list[float] | None, chosen: set[int]) -> list[ChildRecord]:  # fmt: skip
+def _children(
+    sweep_id: UUID,
+    combos: list[dict[str, Any]],
+    config: BacktestConfiguration,
+    found: list[Window],
+    scores: list[float] | None,
+    chosen: set[int],
+) -> list[ChildRecord]:
     def child(n: int, combination: int, phase: str, window: Window | None, run: bool) -> ChildRecord:
         start = window.in_sample_start if window else config.start_date
         end = window.in_sample_end if window else config.end_date
         score = scores[combination] if scores is not None else None
         return ChildRecord(
-            sweep_id=sweep_id, n=n, backtest_id=uuid.uuid4() if run else None, combination=combination, phase=phase,
-            window_index=window.index if window else None, priority=1, parameters=combos[combination],
-            start_date=start, end_date=end, state="QUEUED" if run else "SCREENED_OUT", kafka_key=None,
-            prescreen_score=None if score is None or score != score else score, objective_value=None, metrics=None,
-            trades_count=None, error_message=None, published_at=None, finished_at=None,
-        )  # fmt: skip
+            sweep_id=sweep_id,
+            n=n,
+            backtest_id=uuid.uuid4() if run else None,
+            combination=combination,
+            phase=phase,
+            window_index=window.index if window else None,
+            priority=1,
+            parameters=combos[combination],
+            start_date=start,
+            end_date=end,
+            state="QUEUED" if run else "SCREENED_OUT",
+            kafka_key=None,
+            prescreen_score=None if score is None or score != score else score,
+            objective_value=None,
+            metrics=None,
+            trades_count=None,
+            error_message=None,
+            published_at=None,
+            finished_at=None,
+        )
 
     if found:  # window-major: early windows finish first, so their out-of-sample runs start early
         pairs = [(w, i) for w in found for i in range(len(combos))]
@@ -198,8 +233,12 @@ async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> Sw
     except UnknownStrategyType as exc:
         raise _problem([Problem("body.strategy_type", str(exc))]) from exc
     seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
-    space = Space(grid=dict(body.grid), ranges={k: Range(v.low, v.high) for k, v in body.ranges.items()},
-                  samples=body.samples, seed=seed if (body.ranges or body.samples) else None)  # fmt: skip
+    space = Space(
+        grid=dict(body.grid),
+        ranges={k: Range(v.low, v.high) for k, v in body.ranges.items()},
+        samples=body.samples,
+        seed=seed if (body.ranges or body.samples) else None,
+    )
     fixed = {k: v for k, v in fixed.items() if k not in space.swept}
     try:
         goal: Objective | None = objective(body.objective, body.direction)
@@ -221,10 +260,13 @@ async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> Sw
     if problems:
         raise _problem(problems)
     periods = [("", config.start_date, config.end_date)] + [
-        (f"window {w.index} {phase}: ", s, e) for w in found
-        for phase, s, e in (("in sample", w.in_sample_start, w.in_sample_end),
-                            ("out of sample", w.out_of_sample_start, w.out_of_sample_end))
-    ]  # fmt: skip
+        (f"window {w.index} {phase}: ", s, e)
+        for w in found
+        for phase, s, e in (
+            ("in sample", w.in_sample_start, w.in_sample_end),
+            ("out of sample", w.out_of_sample_start, w.out_of_sample_end),
+        )
+    ]
     problems += await _data_problems(conn, config, body.timeframe.value, periods)
     if problems:
         raise _problem(problems)
@@ -244,30 +286,60 @@ async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> Sw
     total = queued + len(found)
     now = datetime.now(UTC)
     swept = space.swept
-    walk = None if body.walk_forward is None else {**body.walk_forward.model_dump(),
-                                                   "windows": [w.as_dict() for w in found]}  # fmt: skip
+    walk = (
+        None
+        if body.walk_forward is None
+        else {**body.walk_forward.model_dump(), "windows": [w.as_dict() for w in found]}
+    )
     sweep = SweepRecord(
-        id=sweep_id, user_id=user, name=body.name, strategy_id=strategy_id, strategy_type=strategy_type,
-        base_parameters=fixed, space=_space_json(space), configuration=body.configuration_values(),
-        timeframe=body.timeframe.value, objective=goal.metric, direction=goal.direction,
-        heatmap=list(body.heatmap or swept[:2]), prescreen_top_k=body.prescreen.top_k if body.prescreen else None,
-        walk_forward=walk, report_top=body.report_top, combinations=len(combos), skipped=expansion.skipped,
-        total=total, kafka_keys=partition_keys(sweep_id, topics.PARTITIONS[topics.BACKTEST_REQUESTED]),
-        status="PENDING", error_message=None, submitted_at=now, started_at=now, completed_at=None, updated_at=now,
-    )  # fmt: skip
+        id=sweep_id,
+        user_id=user,
+        name=body.name,
+        strategy_id=strategy_id,
+        strategy_type=strategy_type,
+        base_parameters=fixed,
+        space=_space_json(space),
+        configuration=body.configuration_values(),
+        timeframe=body.timeframe.value,
+        objective=goal.metric,
+        direction=goal.direction,
+        heatmap=list(body.heatmap or swept[:2]),
+        prescreen_top_k=body.prescreen.top_k if body.prescreen else None,
+        walk_forward=walk,
+        report_top=body.report_top,
+        combinations=len(combos),
+        skipped=expansion.skipped,
+        total=total,
+        kafka_keys=partition_keys(sweep_id, topics.PARTITIONS[topics.BACKTEST_REQUESTED]),
+        status="PENDING",
+        error_message=None,
+        submitted_at=now,
+        started_at=now,
+        completed_at=None,
+        updated_at=now,
+    )
     async with conn.transaction():
         await repo.insert_sweep(conn, sweep)
         await repo.insert_children(conn, children)
         await sweep_flow.start(conn, sweep, queued, ctx.settings.sweep_queue_per_partition, now)
-    return SweepAccepted(id=sweep_id, combinations=len(combos), skipped=expansion.skipped, total=total,
-                         seed=space.seed, windows=[w.as_dict() for w in found])  # fmt: skip
+    return SweepAccepted(
+        id=sweep_id,
+        combinations=len(combos),
+        skipped=expansion.skipped,
+        total=total,
+        seed=space.seed,
+        windows=[w.as_dict() for w in found],
+    )
 
 
 def _space_json(space: Space) -> dict[str, Any]:
     document: dict[str, Any] = {"grid": space.grid}
     if space.random:
-        document.update(ranges={k: {"low": r.low, "high": r.high} for k, r in space.ranges.items()},
-                        samples=space.samples, seed=space.seed)  # fmt: skip
+        document.update(
+            ranges={k: {"low": r.low, "high": r.high} for k, r in space.ranges.items()},
+            samples=space.samples,
+            seed=space.seed,
+        )
     return document
 
 
@@ -284,12 +356,20 @@ Owned = Annotated[SweepRecord, Depends(owned)]
 def _summary(sweep: SweepRecord, counts: dict[str, int]) -> dict[str, Any]:
     done = counts.get("COMPLETED", 0) + counts.get("FAILED", 0)
     return {
-        "id": sweep.id, "name": sweep.name, "status": sweep.status, "strategy_id": sweep.strategy_id,
-        "strategy_type": sweep.strategy_type, "objective": sweep.objective, "direction": sweep.direction,
-        "total": sweep.total, "done": done, "failed": counts.get("FAILED", 0),
-        "progress_pct": progress_pct(done, sweep.total), "submitted_at": sweep.submitted_at,
+        "id": sweep.id,
+        "name": sweep.name,
+        "status": sweep.status,
+        "strategy_id": sweep.strategy_id,
+        "strategy_type": sweep.strategy_type,
+        "objective": sweep.objective,
+        "direction": sweep.direction,
+        "total": sweep.total,
+        "done": done,
+        "failed": counts.get("FAILED", 0),
+        "progress_pct": progress_pct(done, sweep.total),
+        "submitted_at": sweep.submitted_at,
         "completed_at": sweep.completed_at,
-    }  # fmt: skip
+    }
 
 
 @router.get("", response_model=list[SweepSummary])
@@ -307,11 +387,18 @@ async def list_sweeps(
 
 def _row(rank: int, child: ChildRecord) -> LeaderboardRow:
     return LeaderboardRow(
-        rank=rank, backtest_id=child.backtest_id, parameters=child.parameters, phase=child.phase,
-        window_index=child.window_index, status=child.state, objective=child.objective_value,
-        prescreen_score=child.prescreen_score, trades_count=child.trades_count, error_message=child.error_message,
+        rank=rank,
+        backtest_id=child.backtest_id,
+        parameters=child.parameters,
+        phase=child.phase,
+        window_index=child.window_index,
+        status=child.state,
+        objective=child.objective_value,
+        prescreen_score=child.prescreen_score,
+        trades_count=child.trades_count,
+        error_message=child.error_message,
         **sweep_flow.leaderboard_metrics(child.metrics),
-    )  # fmt: skip
+    )
 
 
 async def _windows(conn: Connection, sweep: SweepRecord) -> list[WindowOut]:
@@ -324,17 +411,21 @@ async def _windows(conn: Connection, sweep: SweepRecord) -> list[WindowOut]:
         best = await repo.ranked(conn, sweep.id, sweep.direction, 1, ("IN_SAMPLE",), index, completed_only=True)
         out = oos.get(index)
         done, total = counts.get(index, (0, 0))
-        found.append(WindowOut(
-            **window, in_sample_done=done, in_sample_total=total,
-            best_parameters=best[0].parameters if best else None,
-            in_sample_objective=best[0].objective_value if best else None,
-            in_sample_backtest_id=best[0].backtest_id if best else None,
-            out_of_sample_backtest_id=out.backtest_id if out else None,
-            out_of_sample_status=out.state if out else None,
-            out_of_sample_objective=out.objective_value if out else None,
-            out_of_sample_return=sweep_flow.leaderboard_metrics(out.metrics)["total_return"] if out else None,
-            error_message=out.error_message if out else None,
-        ))  # fmt: skip
+        found.append(
+            WindowOut(
+                **window,
+                in_sample_done=done,
+                in_sample_total=total,
+                best_parameters=best[0].parameters if best else None,
+                in_sample_objective=best[0].objective_value if best else None,
+                in_sample_backtest_id=best[0].backtest_id if best else None,
+                out_of_sample_backtest_id=out.backtest_id if out else None,
+                out_of_sample_status=out.state if out else None,
+                out_of_sample_objective=out.objective_value if out else None,
+                out_of_sample_return=sweep_flow.leaderboard_metrics(out.metrics)["total_return"] if out else None,
+                error_message=out.error_message if out else None,
+            )
+        )
     return found
 
 
@@ -344,9 +435,13 @@ async def _stitched(conn: Connection, sweep: SweepRecord) -> tuple[list[CurvePoi
     for child in await repo.out_of_sample(conn, sweep.id):
         ran = child.state == "COMPLETED" and child.backtest_id is not None
         rows = await fetch_snapshots(conn, child.backtest_id, "DAILY") if ran and child.backtest_id else []
-        curves.append(WindowCurve(index=child.window_index or 0,
-                                  dates=[r["timestamp"].date() for r in rows] or None,
-                                  values=[float(r["total_value"]) for r in rows] or None))  # fmt: skip
+        curves.append(
+            WindowCurve(
+                index=child.window_index or 0,
+                dates=[r["timestamp"].date() for r in rows] or None,
+                values=[float(r["total_value"]) for r in rows] or None,
+            )
+        )
     return await asyncio.to_thread(_stitched_curve, curves, capital)
 
 
@@ -375,40 +470,71 @@ async def get_sweep(
     if sweep.walk_forward is not None:
         windows_out = await _windows(conn, sweep)
         stitched = (await _stitched(conn, sweep))[1] if finished else None
-        walk = WalkForwardOut(mode=sweep.walk_forward["mode"], in_sample_months=sweep.walk_forward["in_sample_months"],
-                              out_of_sample_months=sweep.walk_forward["out_of_sample_months"], windows=windows_out,
-                              stitched=stitched)  # fmt: skip
+        walk = WalkForwardOut(
+            mode=sweep.walk_forward["mode"],
+            in_sample_months=sweep.walk_forward["in_sample_months"],
+            out_of_sample_months=sweep.walk_forward["out_of_sample_months"],
+            windows=windows_out,
+            stitched=stitched,
+        )
     reports = await fetch_sweep_reports(conn, sweep.id)
     report_url = str(request.url_for("sweep_report", sweep_id=sweep.id)) if reports else None
     shown = "RUNNING" if sweep.status == "PENDING" and (values["done"] or counts.get("RUNNING")) else sweep.status
     return SweepOut(
-        **{**values, "status": shown}, combinations=sweep.combinations, skipped=sweep.skipped,
-        completed=counts.get("COMPLETED", 0), running=counts.get("RUNNING", 0),
+        **{**values, "status": shown},
+        combinations=sweep.combinations,
+        skipped=sweep.skipped,
+        completed=counts.get("COMPLETED", 0),
+        running=counts.get("RUNNING", 0),
         queued=counts.get("QUEUED", 0) + counts.get("PUBLISHED", 0) - counts.get("RUNNING", 0),
-        screened_out=counts.get("SCREENED_OUT", 0), started_at=sweep.started_at,
-        estimated_completion=None if finished else estimated_completion(sweep.started_at, now, values["done"],
-                                                                        remaining),
-        error_message=sweep.error_message, space=sweep.space, parameters=sweep.base_parameters,
-        configuration=sweep.configuration, timeframe=sweep.timeframe, heatmap=sweep.heatmap,
-        prescreen_top_k=sweep.prescreen_top_k, report_top=sweep.report_top,
-        leaderboard=[_row(i + 1, c) for i, c in enumerate(board)], walk_forward=walk, report_url=report_url,
-    )  # fmt: skip
+        screened_out=counts.get("SCREENED_OUT", 0),
+        started_at=sweep.started_at,
+        estimated_completion=None
+        if finished
+        else estimated_completion(sweep.started_at, now, values["done"], remaining),
+        error_message=sweep.error_message,
+        space=sweep.space,
+        parameters=sweep.base_parameters,
+        configuration=sweep.configuration,
+        timeframe=sweep.timeframe,
+        heatmap=sweep.heatmap,
+        prescreen_top_k=sweep.prescreen_top_k,
+        report_top=sweep.report_top,
+        leaderboard=[_row(i + 1, c) for i, c in enumerate(board)],
+        walk_forward=walk,
+        report_url=report_url,
+    )
 
 
-@router.get("/{sweep_id}/walk-forward", response_model=WalkForwardCurve,
-            responses={409: {"description": "not a walk-forward sweep"}})  # fmt: skip
+@router.get(
+    "/{sweep_id}/walk-forward",
+    response_model=WalkForwardCurve,
+    responses={409: {"description": "not a walk-forward sweep"}},
+)
 async def walk_forward_curve(sweep: Owned, conn: Db) -> WalkForwardCurve:
     """The stitched out-of-sample equity curve (windows run so far, chained), its metrics and the windows."""
     if sweep.walk_forward is None:
         raise ProblemError(409, "Conflict", f"sweep {sweep.id} has no walk-forward")
     points, stitched = await _stitched(conn, sweep)
-    return WalkForwardCurve(sweep_id=sweep.id, initial_capital=float(sweep.configuration.get("initial_capital", 0)),
-                            points=points, stitched=stitched, windows=await _windows(conn, sweep))  # fmt: skip
+    return WalkForwardCurve(
+        sweep_id=sweep.id,
+        initial_capital=float(sweep.configuration.get("initial_capital", 0)),
+        points=points,
+        stitched=stitched,
+        windows=await _windows(conn, sweep),
+    )
 
 
-@router.get("/{sweep_id}/report", name="sweep_report", response_class=FileResponse,
-            responses={200: {"content": {"text/html": {}}}, 409: {"description": "not written yet"},
-                       410: {"description": "the file is gone (retention)"}})  # fmt: skip
+@router.get(
+    "/{sweep_id}/report",
+    name="sweep_report",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"text/html": {}}},
+        409: {"description": "not written yet"},
+        410: {"description": "the file is gone (retention)"},
+    },
+)
 async def report(sweep: Owned, conn: Db) -> FileResponse:
     """The sweep's self-contained HTML report: leaderboard, heatmap, walk-forward, links to child reports."""
     reports = [r for r in await fetch_sweep_reports(conn, sweep.id) if r["report_type"] == "HTML"]

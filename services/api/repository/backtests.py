@@ -24,10 +24,19 @@ async def insert_configuration(conn: Connection, request: BacktestRequested) -> 
         "INSERT INTO api.backtest_configurations (id, user_id, strategy_id, instrument_ids, start_date, end_date, "
         "initial_capital, position_size_pct, commission_model, data_source, benchmark_symbol, price_adjustment) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)",
-        config.id, request.user_id, config.strategy_id, config.instrument_ids, config.start_date, config.end_date,
-        config.initial_capital, config.position_size_pct, config.commission_model.model_dump_json(),
-        config.data_source.value, config.benchmark_symbol, config.price_adjustment.value,
-    )  # fmt: skip
+        config.id,
+        request.user_id,
+        config.strategy_id,
+        config.instrument_ids,
+        config.start_date,
+        config.end_date,
+        config.initial_capital,
+        config.position_size_pct,
+        config.commission_model.model_dump_json(),
+        config.data_source.value,
+        config.benchmark_symbol,
+        config.price_adjustment.value,
+    )
 
 
 async def record_requested(conn: Connection, request: BacktestRequested, submitted_at: datetime) -> bool:
@@ -41,10 +50,16 @@ async def record_requested(conn: Connection, request: BacktestRequested, submitt
         "strategy_id = EXCLUDED.strategy_id, strategy_type = EXCLUDED.strategy_type, "
         "instrument_ids = EXCLUDED.instrument_ids, start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date "
         "WHERE api.backtest_status.strategy_type IS NULL RETURNING true",
-        request.backtest_id, request.user_id, request.configuration.id, submitted_at, request.configuration.strategy_id,
-        request.strategy.strategy_type, request.configuration.instrument_ids, request.configuration.start_date,
+        request.backtest_id,
+        request.user_id,
+        request.configuration.id,
+        submitted_at,
+        request.configuration.strategy_id,
+        request.strategy.strategy_type,
+        request.configuration.instrument_ids,
+        request.configuration.start_date,
         request.configuration.end_date,
-    )  # fmt: skip
+    )
     return bool(inserted)
 
 
@@ -54,15 +69,18 @@ async def record_seen(conn: Connection, backtest_id: UUID, user_id: UUID, seen_a
     await conn.execute(
         "INSERT INTO api.backtest_status (id, user_id, status, submitted_at, updated_at) "
         "VALUES ($1, $2, 'PENDING', $3, $3) ON CONFLICT (id) DO NOTHING",
-        backtest_id, user_id, seen_at,
-    )  # fmt: skip
+        backtest_id,
+        user_id,
+        seen_at,
+    )
 
 
 async def status_row(conn: Connection, user_id: UUID, backtest_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {STATUS_COLUMNS} FROM api.backtest_status WHERE id = $1 AND user_id = $2",
-        backtest_id, user_id,
-    )  # fmt: skip
+        backtest_id,
+        user_id,
+    )
 
 
 async def list_status(
@@ -73,9 +91,12 @@ async def list_status(
             f"SELECT {STATUS_COLUMNS} FROM api.backtest_status "
             "WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) "
             "ORDER BY submitted_at DESC, id LIMIT $3 OFFSET $4",
-            user_id, status, limit, offset,
+            user_id,
+            status,
+            limit,
+            offset,
         )
-    )  # fmt: skip
+    )
 
 
 async def view_for_update(conn: Connection, backtest_id: UUID) -> BacktestView | None:
@@ -93,8 +114,12 @@ async def save_view(conn: Connection, backtest_id: UUID, view: BacktestView) -> 
     await conn.execute(
         "UPDATE api.backtest_status SET status = $2, progress_pct = $3, estimated_completion = $4, "
         "error_message = $5, updated_at = now() WHERE id = $1",
-        backtest_id, view.status, view.progress_pct, view.estimated_completion, view.error_message,
-    )  # fmt: skip
+        backtest_id,
+        view.status,
+        view.progress_pct,
+        view.estimated_completion,
+        view.error_message,
+    )
     await conn.execute("SELECT pg_notify('api_backtest_status', $1)", str(backtest_id))
 
 

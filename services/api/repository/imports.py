@@ -27,14 +27,20 @@ async def insert_job(
     await conn.execute(
         "INSERT INTO api.import_jobs (id, user_id, instrument_id, timeframe, source, status, file_name, "
         "upload_file, upload_bytes, price_adjustment) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9)",
-        request.job_id, request.user_id, request.instrument_id, request.timeframe.value, request.source.value,
-        file_name, upload_file, upload_bytes, request.price_adjustment.value,
-    )  # fmt: skip
+        request.job_id,
+        request.user_id,
+        request.instrument_id,
+        request.timeframe.value,
+        request.source.value,
+        file_name,
+        upload_file,
+        upload_bytes,
+        request.price_adjustment.value,
+    )
 
 
 async def job_row(conn: Connection, user_id: UUID, job_id: UUID) -> dict[str, object] | None:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM api.import_jobs WHERE id = $1 AND user_id = $2",
-                              job_id, user_id)  # fmt: skip
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM api.import_jobs WHERE id = $1 AND user_id = $2", job_id, user_id)
     if row is None:
         return None
     return _decoded(row)
@@ -71,10 +77,20 @@ async def save_view(conn: Connection, job_id: UUID, view: ImportView) -> None:
         "UPDATE api.import_jobs SET status = $2, rows_done = $3, rows_total = $4, rows_loaded = $5, "
         "rows_rejected = $6, errors = $7::jsonb, error_message = $8, rows_inserted = $9, rows_updated = $10, "
         "rows_unchanged = $11, warnings = $12::jsonb, warning_counts = $13::jsonb, updated_at = now() WHERE id = $1",
-        job_id, view.status, view.rows_done, view.rows_total, view.rows_loaded, view.rows_rejected,
-        json.dumps(view.errors), view.error_message, view.rows_inserted, view.rows_updated, view.rows_unchanged,
-        json.dumps(view.warnings), json.dumps(view.warning_counts),
-    )  # fmt: skip
+        job_id,
+        view.status,
+        view.rows_done,
+        view.rows_total,
+        view.rows_loaded,
+        view.rows_rejected,
+        json.dumps(view.errors),
+        view.error_message,
+        view.rows_inserted,
+        view.rows_updated,
+        view.rows_unchanged,
+        json.dumps(view.warnings),
+        json.dumps(view.warning_counts),
+    )
 
 
 async def record_notes(conn: Connection, job_id: UUID, notes: list[str]) -> None:

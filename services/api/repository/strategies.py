@@ -28,16 +28,23 @@ async def insert_strategy(conn: Connection, strategy: TradingStrategy) -> None:
     try:
         await conn.execute(
             f"INSERT INTO api.strategies ({COLUMNS}) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)",
-            strategy.id, strategy.user_id, strategy.name, strategy.strategy_type,
-            json.dumps(strategy.parameters), strategy.status.value, strategy.created_at, strategy.updated_at,
-        )  # fmt: skip
+            strategy.id,
+            strategy.user_id,
+            strategy.name,
+            strategy.strategy_type,
+            json.dumps(strategy.parameters),
+            strategy.status.value,
+            strategy.created_at,
+            strategy.updated_at,
+        )
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateStrategyName(f"you already have a strategy named {strategy.name!r}") from exc
 
 
 async def get_strategy(conn: Connection, user_id: UUID, strategy_id: UUID) -> TradingStrategy | None:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM api.strategies WHERE id = $1 AND user_id = $2",
-                              strategy_id, user_id)  # fmt: skip
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM api.strategies WHERE id = $1 AND user_id = $2", strategy_id, user_id
+    )
     return _strategy(row) if row else None
 
 
@@ -45,8 +52,9 @@ async def list_strategies(conn: Connection, user_id: UUID, status: str | None = 
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM api.strategies WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) "
         "ORDER BY created_at, id",
-        user_id, status,
-    )  # fmt: skip
+        user_id,
+        status,
+    )
     return [_strategy(r) for r in rows]
 
 
@@ -54,7 +62,11 @@ async def save_strategy(conn: Connection, strategy: TradingStrategy) -> None:
     try:
         await conn.execute(
             "UPDATE api.strategies SET name = $3, parameters = $4::jsonb, status = $5 WHERE id = $1 AND user_id = $2",
-            strategy.id, strategy.user_id, strategy.name, json.dumps(strategy.parameters), strategy.status.value,
-        )  # fmt: skip
+            strategy.id,
+            strategy.user_id,
+            strategy.name,
+            json.dumps(strategy.parameters),
+            strategy.status.value,
+        )
     except asyncpg.UniqueViolationError as exc:
         raise DuplicateStrategyName(f"you already have a strategy named {strategy.name!r}") from exc

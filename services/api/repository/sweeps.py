@@ -52,8 +52,9 @@ async def insert_sweep(conn: Connection, sweep: SweepRecord) -> None:
         values[key] = json.dumps(values[key], default=str) if values[key] is not None else None
     columns = [c.strip() for c in SWEEP_COLUMNS.split(",")]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    await conn.execute(f"INSERT INTO api.sweeps ({SWEEP_COLUMNS}) VALUES ({placeholders})",
-                       *(values[c] for c in columns))  # fmt: skip
+    await conn.execute(
+        f"INSERT INTO api.sweeps ({SWEEP_COLUMNS}) VALUES ({placeholders})", *(values[c] for c in columns)
+    )
 
 
 async def insert_children(conn: Connection, children: list[ChildRecord]) -> None:
@@ -68,8 +69,9 @@ async def insert_children(conn: Connection, children: list[ChildRecord]) -> None
 
 
 async def sweep_of(conn: Connection, user_id: UUID, sweep_id: UUID) -> SweepRecord | None:
-    return _sweep(await conn.fetchrow(f"SELECT {SWEEP_COLUMNS} FROM api.sweeps WHERE id = $1 AND user_id = $2",
-                                      sweep_id, user_id))  # fmt: skip
+    return _sweep(
+        await conn.fetchrow(f"SELECT {SWEEP_COLUMNS} FROM api.sweeps WHERE id = $1 AND user_id = $2", sweep_id, user_id)
+    )
 
 
 async def sweep_for_update(conn: Connection, sweep_id: UUID) -> SweepRecord | None:
@@ -79,8 +81,10 @@ async def sweep_for_update(conn: Connection, sweep_id: UUID) -> SweepRecord | No
 async def list_sweeps(conn: Connection, user_id: UUID, limit: int, offset: int) -> list[SweepRecord]:
     rows = await conn.fetch(
         f"SELECT {SWEEP_COLUMNS} FROM api.sweeps WHERE user_id = $1 ORDER BY submitted_at DESC, id LIMIT $2 OFFSET $3",
-        user_id, limit, offset,
-    )  # fmt: skip
+        user_id,
+        limit,
+        offset,
+    )
     return [SweepRecord.model_validate(dict(r)) for r in rows]
 
 
@@ -102,41 +106,62 @@ async def state_counts(conn: Connection, sweep_ids: list[UUID]) -> dict[UUID, di
 
 async def next_queued(conn: Connection, sweep_id: UUID, limit: int) -> list[ChildRecord]:
     """The next children to publish: out-of-sample runs first (priority 0), then in order."""
-    return _children(list(await conn.fetch(
-        f"SELECT {CHILD_COLUMNS} FROM api.sweep_children WHERE sweep_id = $1 AND state = 'QUEUED' "
-        "ORDER BY priority, n LIMIT $2 FOR UPDATE",
-        sweep_id, limit,
-    )))  # fmt: skip
+    return _children(
+        list(
+            await conn.fetch(
+                f"SELECT {CHILD_COLUMNS} FROM api.sweep_children WHERE sweep_id = $1 AND state = 'QUEUED' "
+                "ORDER BY priority, n LIMIT $2 FOR UPDATE",
+                sweep_id,
+                limit,
+            )
+        )
+    )
 
 
 async def mark_published(conn: Connection, sweep_id: UUID, n: int, key: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE api.sweep_children SET state = 'PUBLISHED', kafka_key = $3, published_at = $4 "
         "WHERE sweep_id = $1 AND n = $2 AND state = 'QUEUED'",
-        sweep_id, n, key, at,
-    )  # fmt: skip
+        sweep_id,
+        n,
+        key,
+        at,
+    )
 
 
 async def finish_child(
-    conn: Connection, backtest_id: UUID, state: str, objective_value: float | None, metrics: dict[str, Any] | None,
-    trades_count: int | None, error_message: str | None, at: datetime,
-) -> ChildRecord | None:  # fmt: skip
+    conn: Connection,
+    backtest_id: UUID,
+    state: str,
+    objective_value: float | None,
+    metrics: dict[str, Any] | None,
+    trades_count: int | None,
+    error_message: str | None,
+    at: datetime,
+) -> ChildRecord | None:
     """PUBLISHED -> COMPLETED / FAILED; None when the backtest is no sweep child or was already finished."""
     row = await conn.fetchrow(
         "UPDATE api.sweep_children SET state = $2, objective_value = $3, metrics = $4::jsonb, trades_count = $5, "
         "error_message = $6, finished_at = $7 WHERE backtest_id = $1 AND state = 'PUBLISHED' "
         f"RETURNING {CHILD_COLUMNS}",
-        backtest_id, state, objective_value, json.dumps(metrics) if metrics is not None else None, trades_count,
-        error_message, at,
-    )  # fmt: skip
+        backtest_id,
+        state,
+        objective_value,
+        json.dumps(metrics) if metrics is not None else None,
+        trades_count,
+        error_message,
+        at,
+    )
     return ChildRecord.model_validate(dict(row)) if row is not None else None
 
 
 async def open_children(conn: Connection, sweep_id: UUID) -> int:
     """Children not finished yet (queued or published)."""
-    return int(await conn.fetchval(
-        "SELECT count(*) FROM api.sweep_children WHERE sweep_id = $1 AND state IN ('QUEUED', 'PUBLISHED')", sweep_id
-    ))  # fmt: skip
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM api.sweep_children WHERE sweep_id = $1 AND state IN ('QUEUED', 'PUBLISHED')", sweep_id
+        )
+    )
 
 
 async def window_open(conn: Connection, sweep_id: UUID, window: int) -> tuple[int, bool]:
@@ -144,8 +169,9 @@ async def window_open(conn: Connection, sweep_id: UUID, window: int) -> tuple[in
     row = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE phase = 'IN_SAMPLE' AND state NOT IN ('COMPLETED', 'FAILED')) AS open, "
         "bool_or(phase = 'OUT_OF_SAMPLE') AS has_oos FROM api.sweep_children WHERE sweep_id = $1 AND window_index = $2",
-        sweep_id, window,
-    )  # fmt: skip
+        sweep_id,
+        window,
+    )
     assert row is not None  # an aggregate always answers one row
     return int(row["open"]), bool(row["has_oos"])
 
@@ -155,30 +181,47 @@ def _order(direction: str) -> str:
 
 
 async def ranked(
-    conn: Connection, sweep_id: UUID, direction: str, limit: int, phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE"),
-    window: int | None = None, completed_only: bool = False,
-) -> list[ChildRecord]:  # fmt: skip
+    conn: Connection,
+    sweep_id: UUID,
+    direction: str,
+    limit: int,
+    phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE"),
+    window: int | None = None,
+    completed_only: bool = False,
+) -> list[ChildRecord]:
     """Children best first (undefined objective last; ties: the lower combination); the leaderboard."""
-    return _children(list(await conn.fetch(
-        f"SELECT {CHILD_COLUMNS} FROM api.sweep_children WHERE sweep_id = $1 AND phase = ANY($2::text[]) "
-        "AND ($3::int IS NULL OR window_index = $3) AND (NOT $4 OR state = 'COMPLETED') AND state <> 'SCREENED_OUT' "
-        f"ORDER BY (state = 'COMPLETED') DESC, objective_value {_order(direction)} NULLS LAST, "
-        "window_index NULLS FIRST, combination LIMIT $5",
-        sweep_id, list(phases), window, completed_only, limit,
-    )))  # fmt: skip
+    return _children(
+        list(
+            await conn.fetch(
+                f"SELECT {CHILD_COLUMNS} FROM api.sweep_children WHERE sweep_id = $1 AND phase = ANY($2::text[]) "
+                "AND ($3::int IS NULL OR window_index = $3) AND (NOT $4 OR state = 'COMPLETED') "
+                "AND state <> 'SCREENED_OUT' "
+                f"ORDER BY (state = 'COMPLETED') DESC, objective_value {_order(direction)} NULLS LAST, "
+                "window_index NULLS FIRST, combination LIMIT $5",
+                sweep_id,
+                list(phases),
+                window,
+                completed_only,
+                limit,
+            )
+        )
+    )
 
 
 async def max_n(conn: Connection, sweep_id: UUID) -> int:
-    return int(await conn.fetchval("SELECT coalesce(max(n), -1) FROM api.sweep_children WHERE sweep_id = $1",
-                                   sweep_id))  # fmt: skip
+    return int(await conn.fetchval("SELECT coalesce(max(n), -1) FROM api.sweep_children WHERE sweep_id = $1", sweep_id))
 
 
 async def out_of_sample(conn: Connection, sweep_id: UUID) -> list[ChildRecord]:
-    return _children(list(await conn.fetch(
-        f"SELECT {CHILD_COLUMNS} FROM api.sweep_children WHERE sweep_id = $1 AND phase = 'OUT_OF_SAMPLE' "
-        "ORDER BY window_index",
-        sweep_id,
-    )))  # fmt: skip
+    return _children(
+        list(
+            await conn.fetch(
+                f"SELECT {CHILD_COLUMNS} FROM api.sweep_children WHERE sweep_id = $1 AND phase = 'OUT_OF_SAMPLE' "
+                "ORDER BY window_index",
+                sweep_id,
+            )
+        )
+    )
 
 
 async def window_counts(conn: Connection, sweep_id: UUID) -> dict[int, tuple[int, int]]:
@@ -197,5 +240,8 @@ async def set_status(
     await conn.execute(
         "UPDATE api.sweeps SET status = $2, error_message = coalesce($4, error_message), updated_at = $3, "
         "completed_at = CASE WHEN $2 IN ('COMPLETED', 'FAILED') THEN $3 ELSE completed_at END WHERE id = $1",
-        sweep_id, status, at, error_message,
-    )  # fmt: skip
+        sweep_id,
+        status,
+        at,
+        error_message,
+    )

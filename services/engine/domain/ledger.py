@@ -110,8 +110,15 @@ class Ledger:
         self.prices[fill.instrument_id] = fill.price
         trade = self.open_trades.get(fill.instrument_id)
         if held == 0:
-            trade = TradeRecord(fill.instrument_id, "LONG" if signed > 0 else "SHORT", fill.ts, fill.price,
-                                fill.quantity, fill.commission, fill.slippage)  # fmt: skip
+            trade = TradeRecord(
+                fill.instrument_id,
+                "LONG" if signed > 0 else "SHORT",
+                fill.ts,
+                fill.price,
+                fill.quantity,
+                fill.commission,
+                fill.slippage,
+            )
             self.open_trades[fill.instrument_id] = trade
             self.trades.append(trade)
             self.avg_prices[fill.instrument_id] = fill.price
@@ -140,10 +147,12 @@ class Ledger:
         )
         total = self.cash + sum((h.market_value for h in holdings), Decimal(0))
         margin = sum(
-            (abs(h.quantity) * h.market_price * self.margin_pct.get(h.instrument_id, Decimal(100)) / 100
-             for h in holdings),
+            (
+                abs(h.quantity) * h.market_price * self.margin_pct.get(h.instrument_id, Decimal(100)) / 100
+                for h in holdings
+            ),
             Decimal(0),
-        )  # fmt: skip
+        )
         return Snapshot(
             timestamp=ts,
             kind=kind,
@@ -182,12 +191,16 @@ class MarginBreach(RunError):
     def __init__(self, snapshot: Snapshot) -> None:
         when = f"on {snapshot.timestamp:%Y-%m-%d %H:%M} UTC"
         if snapshot.total_value < 0:
-            message = (f"{when} the account value fell below zero, to {snapshot.total_value} (margin in use "
-                       f"{snapshot.margin_used}): no book satisfies margin used <= 3 x total value then, not even "
-                       "with every position closed (a loss larger than the account in one bar)")  # fmt: skip
+            message = (
+                f"{when} the account value fell below zero, to {snapshot.total_value} (margin in use "
+                f"{snapshot.margin_used}): no book satisfies margin used <= 3 x total value then, not even "
+                "with every position closed (a loss larger than the account in one bar)"
+            )
         else:  # the strategy's margin calls keep every other book within the rule
-            message = (f"{when} margin in use {snapshot.margin_used} is above 3 x the account value "
-                       f"{snapshot.total_value}, which a margin call should have prevented (a bug)")  # fmt: skip
+            message = (
+                f"{when} margin in use {snapshot.margin_used} is above 3 x the account value "
+                f"{snapshot.total_value}, which a margin call should have prevented (a bug)"
+            )
         super().__init__(message)
         self.snapshot = snapshot
 
@@ -222,8 +235,7 @@ def build_ledger(
     ledger = Ledger(initial_capital=initial_capital, margin_pct=margin_pct, sink=sink, batch=batch)
     events = [list(group) for _, group in groupby(sorted(fills, key=lambda f: f.ts), key=lambda f: f.ts)]
     marks = daily_closes if closes is None else closes
-    at_fills = _marks(marks.sort_index().ffill().reindex(pd.DatetimeIndex([e[0].ts for e in events]),
-                                                         method="ffill"))  # fmt: skip
+    at_fills = _marks(marks.sort_index().ffill().reindex(pd.DatetimeIndex([e[0].ts for e in events]), method="ffill"))
     position = 0
     for ts, row in zip(pd.DatetimeIndex(daily_closes.index), _marks(daily_closes), strict=True):
         while position < len(events) and events[position][0].ts <= ts:

@@ -101,10 +101,11 @@ def bars_sha256(frame: pd.DataFrame) -> str:
         raise ValueError("bar timestamps have no time zone")
     stamps = [str(ns) for ns in index.as_unit("ns").asi8.tolist()]
     columns = [
-        canonical_floats(ordered[c].tolist()) if ordered[c].dtype == "float64"
+        canonical_floats(ordered[c].tolist())
+        if ordered[c].dtype == "float64"
         else [canonical_number(v) for v in ordered[c].tolist()]
         for c in BAR_COLUMNS
-    ]  # fmt: skip
+    ]
     return _digest("bts-bars-v1", (",".join(row) for row in zip(stamps, *columns, strict=True)))
 
 
@@ -115,17 +116,27 @@ def series_sha256(series: pd.Series) -> str:
     index = index.tz_localize("UTC") if index.tz is None else index
     values = ordered.tolist()
     texts = canonical_floats(values) if ordered.dtype == "float64" else [canonical_number(v) for v in values]
-    return _digest("bts-series-v1", (f"{ns},{text}" for ns, text in
-                                     zip(index.as_unit("ns").asi8.tolist(), texts, strict=True)))  # fmt: skip
+    return _digest(
+        "bts-series-v1", (f"{ns},{text}" for ns, text in zip(index.as_unit("ns").asi8.tolist(), texts, strict=True))
+    )
 
 
 def trade_line(trade: TradeRecord) -> str:
-    return ",".join([
-        trade.instrument_id, trade.side, canonical_time(trade.entry_time), canonical_number(trade.entry_price),
-        canonical_time(trade.exit_time), canonical_number(trade.exit_price), canonical_number(trade.quantity),
-        canonical_number(trade.commission), canonical_number(trade.slippage), canonical_number(trade.pnl),
-        canonical_number(trade.pnl_pct),
-    ])  # fmt: skip
+    return ",".join(
+        [
+            trade.instrument_id,
+            trade.side,
+            canonical_time(trade.entry_time),
+            canonical_number(trade.entry_price),
+            canonical_time(trade.exit_time),
+            canonical_number(trade.exit_price),
+            canonical_number(trade.quantity),
+            canonical_number(trade.commission),
+            canonical_number(trade.slippage),
+            canonical_number(trade.pnl),
+            canonical_number(trade.pnl_pct),
+        ]
+    )
 
 
 def trades_sha256(trades: Sequence[TradeRecord]) -> str:

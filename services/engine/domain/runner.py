@@ -102,8 +102,10 @@ def _nautilus_id(spec: InstrumentSpec) -> InstrumentId:
 
 def _instrument(spec: InstrumentSpec) -> Equity | CurrencyPair:
     if spec.asset_class not in SUPPORTED_ASSET_CLASSES:
-        raise RunError(f"instrument {spec.id}: asset class {spec.asset_class} is not supported by the engine yet "
-                       f"(supported: {', '.join(sorted(SUPPORTED_ASSET_CLASSES))})")  # fmt: skip
+        raise RunError(
+            f"instrument {spec.id}: asset class {spec.asset_class} is not supported by the engine yet "
+            f"(supported: {', '.join(sorted(SUPPORTED_ASSET_CLASSES))})"
+        )
     margin = spec.margin_pct / 100
     common = {
         "instrument_id": _nautilus_id(spec),
@@ -119,9 +121,13 @@ def _instrument(spec: InstrumentSpec) -> Equity | CurrencyPair:
         "taker_fee": Decimal(0),
     }
     if spec.asset_class == "FX":  # quantities in units of the base currency, prices and P&L in the quote currency
-        return CurrencyPair(base_currency=Currency.from_str(_fx_base(spec)),
-                            quote_currency=Currency.from_str(spec.currency), size_precision=0,
-                            size_increment=Quantity.from_int(1), **common)  # fmt: skip
+        return CurrencyPair(
+            base_currency=Currency.from_str(_fx_base(spec)),
+            quote_currency=Currency.from_str(spec.currency),
+            size_precision=0,
+            size_increment=Quantity.from_int(1),
+            **common,
+        )
     return Equity(currency=Currency.from_str(spec.currency), **common)
 
 
@@ -129,8 +135,10 @@ def _fx_base(spec: InstrumentSpec) -> str:
     """EUR/USD, EUR.USD or EURUSD (IB's spellings) quoted in the instrument's currency -> EUR."""
     pair = spec.id.rsplit(".", 1)[0].replace("/", "").replace(".", "").upper()
     if len(pair) != 6 or pair[3:] != spec.currency:
-        raise RunError(f"instrument {spec.id}: an FX symbol must be BASE/QUOTE with the quote currency "
-                       f"{spec.currency} (the instrument's currency), e.g. EUR/{spec.currency}")  # fmt: skip
+        raise RunError(
+            f"instrument {spec.id}: an FX symbol must be BASE/QUOTE with the quote currency "
+            f"{spec.currency} (the instrument's currency), e.g. EUR/{spec.currency}"
+        )
     return pair[:3]
 
 
@@ -199,8 +207,12 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
         if tracker is not None:
             tracker.attach(signal, fed)
         engine.run()
-        output = RunOutput(bars_fed=fed, bars_processed=signal.bars_seen, signals=signal.signals,
-                           skipped_entries=signal.skipped_entries)  # fmt: skip
+        output = RunOutput(
+            bars_fed=fed,
+            bars_processed=signal.bars_seen,
+            signals=signal.signals,
+            skipped_entries=signal.skipped_entries,
+        )
         if output.bars_processed != fed:  # Nautilus stops silently on some account errors (see notes)
             raise RunError(f"the engine stopped after {output.bars_processed} of {fed} bars")
         output.fills = _fills(engine, request, signal.submission_order)

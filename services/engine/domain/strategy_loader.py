@@ -27,8 +27,9 @@ def resolve_strategy(strategy_type: str, parameters: Any) -> ResolvedStrategy:
     try:
         spec = get_strategy_type(strategy_type)
     except UnknownStrategyType as exc:
-        raise StrategyUnavailable(f"{exc} (the engine runs registered strategy types only; an operator adds one "
-                                  "by installing its package)") from None  # fmt: skip
+        raise StrategyUnavailable(
+            f"{exc} (the engine runs registered strategy types only; an operator adds one by installing its package)"
+        ) from None
     try:
         normalized = spec.normalized(parameters)
     except ParameterError as exc:
@@ -37,9 +38,13 @@ def resolve_strategy(strategy_type: str, parameters: Any) -> ResolvedStrategy:
     try:
         found = getattr(importlib.import_module(module_name), attribute)
     except Exception as exc:  # ImportError, AttributeError, or an error inside the plugin's module
-        raise StrategyUnavailable(f"strategy type {spec.name} ({spec.distribution} {spec.version}): cannot import "
-                                  f"{spec.strategy_class}: {type(exc).__name__}: {exc}") from None  # fmt: skip
+        raise StrategyUnavailable(
+            f"strategy type {spec.name} ({spec.distribution} {spec.version}): cannot import "
+            f"{spec.strategy_class}: {type(exc).__name__}: {exc}"
+        ) from None
     if not (isinstance(found, type) and issubclass(found, SignalStrategy)):
-        raise StrategyUnavailable(f"strategy type {spec.name}: {spec.strategy_class} is not a subclass of "
-                                  "services.engine.domain.strategies.base.SignalStrategy")  # fmt: skip
+        raise StrategyUnavailable(
+            f"strategy type {spec.name}: {spec.strategy_class} is not a subclass of "
+            "services.engine.domain.strategies.base.SignalStrategy"
+        )
     return ResolvedStrategy(spec, found, normalized)

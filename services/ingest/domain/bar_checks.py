@@ -74,14 +74,20 @@ def check_chunk(
                 problems.append(RowProblem(int(pos), field, f"{expected}, got {values[pos]:g}"))
         for pos in np.flatnonzero(h < np.maximum(o, c)):
             problems.append(
-                RowProblem(int(pos), "high", f"high must be >= max(open, close): high={h[pos]:g}, "
-                           f"open={o[pos]:g}, close={c[pos]:g}")
-            )  # fmt: skip
+                RowProblem(
+                    int(pos),
+                    "high",
+                    f"high must be >= max(open, close): high={h[pos]:g}, open={o[pos]:g}, close={c[pos]:g}",
+                )
+            )
         for pos in np.flatnonzero(lo > np.minimum(o, c)):
             problems.append(
-                RowProblem(int(pos), "low", f"low must be <= min(open, close): low={lo[pos]:g}, "
-                           f"open={o[pos]:g}, close={c[pos]:g}")
-            )  # fmt: skip
+                RowProblem(
+                    int(pos),
+                    "low",
+                    f"low must be <= min(open, close): low={lo[pos]:g}, open={o[pos]:g}, close={c[pos]:g}",
+                )
+            )
         for pos in np.flatnonzero(volume_f < 0):
             problems.append(RowProblem(int(pos), "volume", f"volume must be >= 0, got {volume_f[pos]:g}"))
         for pos in np.flatnonzero(np.isfinite(volume_f) & (volume_f > MAX_VOLUME)):

@@ -16,8 +16,18 @@ from typing import Final
 DAY: Final = timedelta(days=1)
 IB_BAR_SIZE: Final = {"BAR_1MIN": "1 min", "BAR_5MIN": "5 mins", "BAR_1HOUR": "1 hour", "BAR_DAILY": "1 day"}
 # IB's longest request per bar size: 1 min -> 1 D, 3..20 mins -> 1 W, 30 mins / 1 hour -> 1 M, 1 day -> 1 Y
-MAX_DAYS: Final = {"1 min": 1, "2 mins": 2, "3 mins": 7, "5 mins": 7, "10 mins": 7, "15 mins": 7, "20 mins": 7,
-                   "30 mins": 30, "1 hour": 30, "1 day": 365}  # fmt: skip
+MAX_DAYS: Final = {
+    "1 min": 1,
+    "2 mins": 2,
+    "3 mins": 7,
+    "5 mins": 7,
+    "10 mins": 7,
+    "15 mins": 7,
+    "20 mins": 7,
+    "30 mins": 30,
+    "1 hour": 30,
+    "1 day": 365,
+}
 
 
 @dataclass(frozen=True)

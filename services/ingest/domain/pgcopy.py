@@ -23,15 +23,22 @@ STAGING_COLUMNS = ("line", "ts", "open", "high", "low", "close", "volume")
 _ROW = np.dtype(
     [
         ("nfields", ">i2"),
-        ("l_line", ">i4"), ("line", ">i4"),
-        ("l_ts", ">i4"), ("ts", ">i8"),
-        ("l_open", ">i4"), ("open", ">f8"),
-        ("l_high", ">i4"), ("high", ">f8"),
-        ("l_low", ">i4"), ("low", ">f8"),
-        ("l_close", ">i4"), ("close", ">f8"),
-        ("l_volume", ">i4"), ("volume", ">i8"),
+        ("l_line", ">i4"),
+        ("line", ">i4"),
+        ("l_ts", ">i4"),
+        ("ts", ">i8"),
+        ("l_open", ">i4"),
+        ("open", ">f8"),
+        ("l_high", ">i4"),
+        ("high", ">f8"),
+        ("l_low", ">i4"),
+        ("low", ">f8"),
+        ("l_close", ">i4"),
+        ("close", ">f8"),
+        ("l_volume", ">i4"),
+        ("volume", ">i8"),
     ]
-)  # fmt: skip
+)
 
 
 def encode_rows(

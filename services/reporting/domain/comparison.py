@@ -19,8 +19,7 @@ import plotly.offline
 from services.reporting.domain.charts import _layout
 from services.reporting.domain.render import GROUP_TITLES, LABELS, _environment, format_metric
 
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf"]  # fmt: skip
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
 def _equity(backtest: dict[str, Any]) -> pd.Series | None:
@@ -42,8 +41,15 @@ def cumulative_returns(backtests: list[dict[str, Any]]) -> go.Figure:
         if equity is None:
             continue
         returns = (equity / _start_value(backtest, equity) - 1).round(6)
-        fig.add_trace(go.Scatter(x=list(equity.index.strftime("%Y-%m-%d")), y=returns, mode="lines",
-                                 name=backtest["label"], line={"color": COLORS[n % len(COLORS)]}))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=list(equity.index.strftime("%Y-%m-%d")),
+                y=returns,
+                mode="lines",
+                name=backtest["label"],
+                line={"color": COLORS[n % len(COLORS)]},
+            )
+        )
     return _layout(fig, "Cumulative return (equity curves overlaid)", "Cumulative return", ".1%", height=460)
 
 
@@ -54,9 +60,15 @@ def drawdowns(backtests: list[dict[str, Any]]) -> go.Figure:
         if equity is None:
             continue
         peak = equity.cummax().clip(lower=_start_value(backtest, equity))
-        fig.add_trace(go.Scatter(x=list(equity.index.strftime("%Y-%m-%d")), y=(equity / peak - 1).round(6),
-                                 mode="lines", name=backtest["label"],
-                                 line={"color": COLORS[n % len(COLORS)]}))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=list(equity.index.strftime("%Y-%m-%d")),
+                y=(equity / peak - 1).round(6),
+                mode="lines",
+                name=backtest["label"],
+                line={"color": COLORS[n % len(COLORS)]},
+            )
+        )
     return _layout(fig, "Drawdown from peak", "Drawdown", ".1%")
 
 
@@ -64,33 +76,45 @@ def _metric_groups(comparison: dict[str, Any], currency: str) -> list[dict[str, 
     ids = [b["id"] for b in comparison["backtests"]]
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in comparison["metrics"]:
-        cells = [{"value": format_metric(row["metric"], v, currency), "best": row.get("best") == ids[n]}
-                 for n, v in enumerate(row["values"])]  # fmt: skip
-        groups.setdefault(row["group"], []).append({"label": LABELS.get(row["metric"], row["metric"]),
-                                                    "cells": cells})  # fmt: skip
+        cells = [
+            {"value": format_metric(row["metric"], v, currency), "best": row.get("best") == ids[n]}
+            for n, v in enumerate(row["values"])
+        ]
+        groups.setdefault(row["group"], []).append({"label": LABELS.get(row["metric"], row["metric"]), "cells": cells})
     return [{"title": GROUP_TITLES.get(g, g), "rows": rows} for g, rows in groups.items()]
 
 
-RUN_HEADERS = ["Backtest", "Strategy", "Type", "Parameters", "Instruments", "Period", "Initial capital", "Trades",
-               "Id"]  # fmt: skip
+RUN_HEADERS = ["Backtest", "Strategy", "Type", "Parameters", "Instruments", "Period", "Initial capital", "Trades", "Id"]
 
 
 def _run_row(b: dict[str, Any]) -> list[str]:
-    return [b["label"], b.get("strategy_name") or "", b.get("strategy_type") or "",
-            json.dumps(b.get("parameters") or {}, sort_keys=True), ", ".join(b.get("instrument_ids") or []),
-            f"{b.get('start_date')} to {b.get('end_date')}", str(b.get("initial_capital") or ""),
-            str(b.get("trades_count", "")), str(b["id"])]  # fmt: skip
+    return [
+        b["label"],
+        b.get("strategy_name") or "",
+        b.get("strategy_type") or "",
+        json.dumps(b.get("parameters") or {}, sort_keys=True),
+        ", ".join(b.get("instrument_ids") or []),
+        f"{b.get('start_date')} to {b.get('end_date')}",
+        str(b.get("initial_capital") or ""),
+        str(b.get("trades_count", "")),
+        str(b["id"]),
+    ]
 
 
 def render_comparison_html(comparison: dict[str, Any], generated_at: datetime, currency: str = "USD") -> str:
     backtests = [{**b, "color": COLORS[n % len(COLORS)]} for n, b in enumerate(comparison["backtests"])]
-    figures = [cumulative_returns(backtests), drawdowns(backtests)] if any(_equity(b) is not None
-                                                                          for b in backtests) else []  # fmt: skip
+    figures = (
+        [cumulative_returns(backtests), drawdowns(backtests)] if any(_equity(b) is not None for b in backtests) else []
+    )
     charts = [
-        fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}",
-                    config={"displaylogo": False, "responsive": True})
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"chart-{name}",
+            config={"displaylogo": False, "responsive": True},
+        )
         for name, fig in zip(("equity", "drawdown"), figures, strict=False)
-    ]  # fmt: skip
+    ]
     return (
         _environment()
         .get_template("comparison.html.j2")

@@ -35,29 +35,49 @@ def objective_map(data: SweepReportData) -> go.Figure | None:
     grid = heatmap_grid(data)
     if grid is not None:
         text = [["" if v is None else format(v, _fmt(metric)) for v in row] for row in grid.z]
-        fig = go.Figure(go.Heatmap(
-            z=grid.z, x=[str(v) for v in grid.x], y=[str(v) for v in grid.y], text=text, texttemplate="%{text}",
-            colorscale="RdYlGn" if data.goal.direction == "maximize" else "RdYlGn_r",
-            colorbar={"title": _label(metric), "tickformat": _fmt(metric)},
-            hovertemplate=f"{grid.x_name}=%{{x}}<br>{grid.y_name}=%{{y}}<br>{_label(metric)}=%{{z:{_fmt(metric)}}}"
-                          "<extra></extra>",
-        ))  # fmt: skip
+        fig = go.Figure(
+            go.Heatmap(
+                z=grid.z,
+                x=[str(v) for v in grid.x],
+                y=[str(v) for v in grid.y],
+                text=text,
+                texttemplate="%{text}",
+                colorscale="RdYlGn" if data.goal.direction == "maximize" else "RdYlGn_r",
+                colorbar={"title": _label(metric), "tickformat": _fmt(metric)},
+                hovertemplate=f"{grid.x_name}=%{{x}}<br>{grid.y_name}=%{{y}}<br>{_label(metric)}=%{{z:{_fmt(metric)}}}"
+                "<extra></extra>",
+            )
+        )
         how = "mean over windows, " if data.sweep.walk_forward else ""
-        fig = _layout(fig, f"{_label(metric)} over {grid.x_name} and {grid.y_name} ({direction} is better; "
-                      f"{how}the best over other parameters)", height=max(360, 120 + 28 * len(grid.y)))  # fmt: skip
+        fig = _layout(
+            fig,
+            f"{_label(metric)} over {grid.x_name} and {grid.y_name} ({direction} is better; "
+            f"{how}the best over other parameters)",
+            height=max(360, 120 + 28 * len(grid.y)),
+        )
         fig.update_xaxes(title_text=grid.x_name, type="category")
         fig.update_yaxes(title_text=grid.y_name, type="category")
         return fig
     names = data.sweep.heatmap if len(data.sweep.heatmap) == 2 else data.swept[:2]
     values = [c.objective_value for c in done]
     if len(names) == 2:
-        fig = go.Figure(go.Scatter(
-            x=[c.parameters.get(names[0]) for c in done], y=[c.parameters.get(names[1]) for c in done],
-            mode="markers", marker={"color": values, "colorscale": "RdYlGn", "size": 9, "showscale": True,
-                                    "colorbar": {"title": _label(metric)}, "reversescale": direction == "lower"},
-            hovertemplate=f"{names[0]}=%{{x}}<br>{names[1]}=%{{y}}<br>{_label(metric)}=%{{marker.color:.4f}}"
-                          "<extra></extra>",
-        ))  # fmt: skip
+        fig = go.Figure(
+            go.Scatter(
+                x=[c.parameters.get(names[0]) for c in done],
+                y=[c.parameters.get(names[1]) for c in done],
+                mode="markers",
+                marker={
+                    "color": values,
+                    "colorscale": "RdYlGn",
+                    "size": 9,
+                    "showscale": True,
+                    "colorbar": {"title": _label(metric)},
+                    "reversescale": direction == "lower",
+                },
+                hovertemplate=f"{names[0]}=%{{x}}<br>{names[1]}=%{{y}}<br>{_label(metric)}=%{{marker.color:.4f}}"
+                "<extra></extra>",
+            )
+        )
         fig = _layout(fig, f"{_label(metric)} over {names[0]} and {names[1]} ({direction} is better)")
         fig.update_xaxes(title_text=names[0])
         fig.update_yaxes(title_text=names[1])
@@ -72,16 +92,23 @@ def objective_map(data: SweepReportData) -> go.Figure | None:
 
 
 def screen_scatter(data: SweepReportData) -> go.Figure | None:
-    done = [c for c in data.children if c.state == "COMPLETED" and c.prescreen_score is not None
-            and c.objective_value is not None]  # fmt: skip
+    done = [
+        c
+        for c in data.children
+        if c.state == "COMPLETED" and c.prescreen_score is not None and c.objective_value is not None
+    ]
     if not done:
         return None
     metric = data.sweep.objective
-    fig = go.Figure(go.Scatter(
-        x=[c.prescreen_score for c in done], y=[c.objective_value for c in done], mode="markers",
-        text=[", ".join(f"{k}={c.parameters.get(k)}" for k in data.swept) for c in done],
-        hovertemplate="%{text}<br>estimate %{x:.4f}<br>Nautilus %{y:.4f}<extra></extra>",
-    ))  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(
+            x=[c.prescreen_score for c in done],
+            y=[c.objective_value for c in done],
+            mode="markers",
+            text=[", ".join(f"{k}={c.parameters.get(k)}" for k in data.swept) for c in done],
+            hovertemplate="%{text}<br>estimate %{x:.4f}<br>Nautilus %{y:.4f}<extra></extra>",
+        )
+    )
     fig = _layout(fig, f"Pre-screen estimate vs Nautilus result ({_label(metric)}) of the combinations that ran")
     fig.update_xaxes(title_text=f"vectorised estimate of {_label(metric)}")
     fig.update_yaxes(title_text=f"{_label(metric)} on Nautilus")
@@ -94,12 +121,10 @@ def stitched_curve(data: SweepReportData) -> go.Figure | None:
         return None
     capital = float(data.sweep.configuration.get("initial_capital", curve.iloc[0]))
     dates = list(pd.DatetimeIndex(curve.index).strftime("%Y-%m-%d"))
-    fig = go.Figure(go.Scatter(x=dates, y=(curve / capital - 1).round(6), mode="lines",
-                               name="out of sample, stitched"))  # fmt: skip
+    fig = go.Figure(go.Scatter(x=dates, y=(curve / capital - 1).round(6), mode="lines", name="out of sample, stitched"))
     for window in (data.sweep.walk_forward or {}).get("windows", []):
         fig.add_vline(x=window["out_of_sample_start"], line={"width": 1, "dash": "dot", "color": "#9ca3af"})
-    fig = _layout(fig, "Stitched out-of-sample equity (each window run with the parameters its in-sample window "
-                  "chose)")  # fmt: skip
+    fig = _layout(fig, "Stitched out-of-sample equity (each window run with the parameters its in-sample window chose)")
     fig.update_yaxes(title_text="Cumulative return", tickformat=".1%")
     fig.update_xaxes(title_text="Date")
     return fig

@@ -12,8 +12,13 @@ import pandas as pd
 from shared.db.reads import SweepChildRow, SweepRow
 from shared.models.objectives import objective
 
-HEADLINE = (("returns", "total_return"), ("returns", "cagr"), ("risk", "sharpe_ratio"), ("risk", "max_drawdown"),
-            ("trading", "win_rate"))  # fmt: skip
+HEADLINE = (
+    ("returns", "total_return"),
+    ("returns", "cagr"),
+    ("risk", "sharpe_ratio"),
+    ("risk", "max_drawdown"),
+    ("trading", "win_rate"),
+)
 
 
 @dataclass
@@ -34,14 +39,21 @@ class SweepReportData:
         names = list(space.get("grid") or {}) + [
             n for n in (space.get("ranges") or {}) if n not in (space.get("grid") or {})
         ]
-        return names  # fmt: skip
+        return names
 
     def ranked(self, phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE")) -> list[SweepChildRow]:
         """Run children best first: completed by the objective (undefined last), then the others."""
         goal = self.goal
         run = [c for c in self.children if c.phase in phases and c.state != "SCREENED_OUT"]
-        return sorted(run, key=lambda c: (c.state != "COMPLETED", *goal.sort_key(c.objective_value),
-                                          c.window_index or 0, c.combination))  # fmt: skip
+        return sorted(
+            run,
+            key=lambda c: (
+                c.state != "COMPLETED",
+                *goal.sort_key(c.objective_value),
+                c.window_index or 0,
+                c.combination,
+            ),
+        )
 
     def counts(self) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -77,7 +89,7 @@ def leaderboard_frame(
             backtest_id=str(child.backtest_id) if child.backtest_id else "",
             error=child.error_message or "",
         )
-        rows.append(row)  # fmt: skip
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -108,7 +120,7 @@ def heatmap_grid(data: SweepReportData, max_axis: int = 40) -> Grid | None:
             "combination": [c.combination for c in done],
         }
     )
-    frame = frame.groupby("combination").agg(x=("x", "first"), y=("y", "first"), v=("v", "mean"))  # fmt: skip
+    frame = frame.groupby("combination").agg(x=("x", "first"), y=("y", "first"), v=("v", "mean"))
     if frame["x"].nunique() > max_axis or frame["y"].nunique() > max_axis:
         return None
     best = frame.groupby(["y", "x"])["v"].agg("max" if data.goal.direction == "maximize" else "min")
@@ -127,8 +139,11 @@ def screen_quality(data: SweepReportData) -> ScreenQuality | None:
     """How well the vectorised pre-screen ranked the combinations that ran on Nautilus."""
     if data.sweep.prescreen_top_k is None:
         return None
-    pairs = [(c.prescreen_score, c.objective_value) for c in data.children
-             if c.state == "COMPLETED" and c.prescreen_score is not None and c.objective_value is not None]  # fmt: skip
+    pairs = [
+        (c.prescreen_score, c.objective_value)
+        for c in data.children
+        if c.state == "COMPLETED" and c.prescreen_score is not None and c.objective_value is not None
+    ]
     if len(pairs) < 3:
         return ScreenQuality(None, len(pairs))
     estimate, actual = (pd.Series(v, dtype=float) for v in zip(*pairs, strict=True))

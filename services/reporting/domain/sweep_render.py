@@ -21,8 +21,12 @@ MAX_HTML_ROWS = 500  # the HTML shows the best 500; the CSV has every child
 def _html(fig: go.Figure | None, name: str) -> str | None:
     if fig is None:
         return None
-    html: str = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}",
-                            config={"displaylogo": False, "responsive": True})  # fmt: skip
+    html: str = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=f"chart-{name}",
+        config={"displaylogo": False, "responsive": True},
+    )
     return html
 
 
@@ -38,14 +42,19 @@ def window_rows(data: SweepReportData) -> list[dict[str, Any]]:
         inside = [c for c in data.ranked(("IN_SAMPLE",)) if c.window_index == index]
         best = next((c for c in inside if c.state == "COMPLETED"), None)
         oos = next((c for c in data.children if c.phase == "OUT_OF_SAMPLE" and c.window_index == index), None)
-        rows.append({
-            **window, "runs": len(inside), "best_parameters": best.parameters if best else None,
-            "in_sample_objective": best.objective_value if best else None,
-            "out_of_sample_objective": oos.objective_value if oos else None,
-            "out_of_sample_return": headline(oos)["total_return"] if oos and oos.metrics else None,
-            "oos_backtest_id": oos.backtest_id if oos else None, "oos_state": oos.state if oos else "not run",
-            "oos_error": oos.error_message if oos else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                **window,
+                "runs": len(inside),
+                "best_parameters": best.parameters if best else None,
+                "in_sample_objective": best.objective_value if best else None,
+                "out_of_sample_objective": oos.objective_value if oos else None,
+                "out_of_sample_return": headline(oos)["total_return"] if oos and oos.metrics else None,
+                "oos_backtest_id": oos.backtest_id if oos else None,
+                "oos_state": oos.state if oos else "not run",
+                "oos_error": oos.error_message if oos else None,
+            }
+        )
     return rows
 
 
@@ -58,9 +67,12 @@ def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
         columns.insert(columns.index(metric) + 1, "prescreen_score")
     rows = []
     for record in frame.head(MAX_HTML_ROWS).to_dict("records"):
-        cells = [_value(c, record[c]) if c in {metric, "total_return", "cagr", "sharpe_ratio", "max_drawdown",
-                                                 "win_rate", "prescreen_score"} else
-                 ("" if record[c] is None or record[c] != record[c] else str(record[c])) for c in columns]  # fmt: skip
+        cells = [
+            _value(c, record[c])
+            if c in {metric, "total_return", "cagr", "sharpe_ratio", "max_drawdown", "win_rate", "prescreen_score"}
+            else ("" if record[c] is None or record[c] != record[c] else str(record[c]))
+            for c in columns
+        ]
         link = data.report_links.get(UUID(record["backtest_id"])) if record["backtest_id"] else None
         rows.append({"cells": cells, "link": link, "backtest_id": record["backtest_id"], "error": record["error"]})
     windows = window_rows(data)
@@ -70,26 +82,49 @@ def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
         w["return_text"] = _value("total_return", w["out_of_sample_return"])
         w["link"] = data.report_links.get(w["oos_backtest_id"]) if w["oos_backtest_id"] else None
         w["parameters_text"] = json.dumps(w["best_parameters"], sort_keys=True) if w["best_parameters"] else "—"
-    charts = [c for c in (_html(objective_map(data), "objective"), _html(screen_scatter(data), "screen"),
-                          _html(stitched_curve(data), "stitched"), _html(window_objectives(data, windows), "windows"))
-              if c]  # fmt: skip
+    charts = [
+        c
+        for c in (
+            _html(objective_map(data), "objective"),
+            _html(screen_scatter(data), "screen"),
+            _html(stitched_curve(data), "stitched"),
+            _html(window_objectives(data, windows), "windows"),
+        )
+        if c
+    ]
     counts = data.counts()
     quality = screen_quality(data)
     best = next((c for c in data.ranked() if c.state == "COMPLETED"), None)
     summary = data.stitched_summary or {}
-    return _environment().get_template("sweep_report.html.j2").render(
-        sweep=sweep, title=sweep.name or f"Sweep {str(sweep.id)[:8]}", metric=metric,
-        direction="higher is better" if sweep.direction == "maximize" else "lower is better",
-        counts=counts, columns=columns, rows=rows, more=max(0, len(frame) - MAX_HTML_ROWS),
-        best=best, best_text=_value(metric, best.objective_value) if best else "n/a",
-        best_link=data.report_links.get(best.backtest_id) if best and best.backtest_id else None,
-        windows=windows, charts=charts, plotly_js=plotly.offline.get_plotlyjs() if charts else "",
-        quality=quality, stitched={k: _value(k, v) for k, v in summary.items()},
-        space=json.dumps(sweep.space, sort_keys=True), fixed=json.dumps(sweep.base_parameters, sort_keys=True),
-        configuration=[(k.replace("_", " "), json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else str(v))
-                       for k, v in sweep.configuration.items()],
-        generated_at=generated_at.isoformat(timespec="seconds"),
-    )  # fmt: skip
+    return (
+        _environment()
+        .get_template("sweep_report.html.j2")
+        .render(
+            sweep=sweep,
+            title=sweep.name or f"Sweep {str(sweep.id)[:8]}",
+            metric=metric,
+            direction="higher is better" if sweep.direction == "maximize" else "lower is better",
+            counts=counts,
+            columns=columns,
+            rows=rows,
+            more=max(0, len(frame) - MAX_HTML_ROWS),
+            best=best,
+            best_text=_value(metric, best.objective_value) if best else "n/a",
+            best_link=data.report_links.get(best.backtest_id) if best and best.backtest_id else None,
+            windows=windows,
+            charts=charts,
+            plotly_js=plotly.offline.get_plotlyjs() if charts else "",
+            quality=quality,
+            stitched={k: _value(k, v) for k, v in summary.items()},
+            space=json.dumps(sweep.space, sort_keys=True),
+            fixed=json.dumps(sweep.base_parameters, sort_keys=True),
+            configuration=[
+                (k.replace("_", " "), json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else str(v))
+                for k, v in sweep.configuration.items()
+            ],
+            generated_at=generated_at.isoformat(timespec="seconds"),
+        )
+    )
 
 
 def render_leaderboard_csv(data: SweepReportData) -> str:

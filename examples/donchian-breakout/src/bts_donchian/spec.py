@@ -12,16 +12,20 @@ from shared.strategy_types import StrategyParameters, StrategyTypeSpec
 class DonchianParameters(StrategyParameters):
     """Turtle-style channel breakout (long-only unless allow_short)."""
 
-    entry_lookback: int = Field(ge=2, le=500, description="enter when the close breaks the high of this many bars",
-                                examples=[55])  # fmt: skip
-    exit_lookback: int = Field(ge=1, le=500, description="exit when the close breaks the low of this many bars",
-                               examples=[20])  # fmt: skip
+    entry_lookback: int = Field(
+        ge=2, le=500, description="enter when the close breaks the high of this many bars", examples=[55]
+    )
+    exit_lookback: int = Field(
+        ge=1, le=500, description="exit when the close breaks the low of this many bars", examples=[20]
+    )
 
     @model_validator(mode="after")
     def _exit_not_longer_than_entry(self) -> Self:
         if self.exit_lookback > self.entry_lookback:
-            raise ValueError(f"exit_lookback must be <= entry_lookback (exit_lookback={self.exit_lookback}, "
-                             f"entry_lookback={self.entry_lookback})")  # fmt: skip
+            raise ValueError(
+                f"exit_lookback must be <= entry_lookback (exit_lookback={self.exit_lookback}, "
+                f"entry_lookback={self.entry_lookback})"
+            )
         return self
 
 

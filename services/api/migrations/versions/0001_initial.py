@@ -143,7 +143,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("import_jobs", "backtest_status", "backtest_configurations", "strategies", "instruments",
-                  "api_keys", "users", "outbox", "processed_events"):  # fmt: skip
+    for table in (
+        "import_jobs",
+        "backtest_status",
+        "backtest_configurations",
+        "strategies",
+        "instruments",
+        "api_keys",
+        "users",
+        "outbox",
+        "processed_events",
+    ):
         op.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
     op.execute("DROP FUNCTION IF EXISTS strategies_guard()")

@@ -35,5 +35,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("strategies", "backtest_status"):
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_strategy_type_check")
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_strategy_type_check "
-                   f"CHECK (strategy_type IN {SEED_TYPES}) NOT VALID")  # fmt: skip
+        op.execute(
+            f"ALTER TABLE {table} ADD CONSTRAINT {table}_strategy_type_check "
+            f"CHECK (strategy_type IN {SEED_TYPES}) NOT VALID"
+        )

@@ -252,20 +252,24 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
             quantity = abs(self.positions_qty[iid])
             close, slip = self.last_close[iid], self._slippage(iid)
             fill = close - slip if self.positions_qty[iid] > 0 else close + slip
-            exposures.append(Exposure(key, quantity * close * self._margin(iid),
-                                      quantity * slip + self._commission(quantity, fill)))  # fmt: skip
+            exposures.append(
+                Exposure(key, quantity * close * self._margin(iid), quantity * slip + self._commission(quantity, fill))
+            )
         closed = positions_to_close(exposures, margin, equity, self._leverage)
         for key in closed:
             self._close(held[key])
         self.margin_calls.append(MarginCall(ts, tuple(closed), margin, equity))
-        self.log.warning(f"margin call: margin {margin:.2f} > {self._leverage} x account value {equity:.2f}; "
-                         f"closed {', '.join(closed)}")  # fmt: skip
+        self.log.warning(
+            f"margin call: margin {margin:.2f} > {self._leverage} x account value {equity:.2f}; "
+            f"closed {', '.join(closed)}"
+        )
 
     # -- the book ----------------------------------------------------------------------------------
     def equity(self) -> Decimal:
         """Cash (submitted orders at their expected fills) plus the open positions marked at their last close."""
-        cash = self.cash - sum((f.signed_quantity * f.price + f.commission for f in self._in_flight.values()),
-                               Decimal(0))  # fmt: skip
+        cash = self.cash - sum(
+            (f.signed_quantity * f.price + f.commission for f in self._in_flight.values()), Decimal(0)
+        )
         return cash + sum((q * self.last_close[i] for i, q in self.positions_qty.items() if q), Decimal(0))
 
     def margin_used(self) -> Decimal:
