@@ -21,12 +21,15 @@ from services.engine.domain.progress import RateMeter, RunTracker, run_estimate
 T = TypeVar("T")
 Report = Callable[[float, datetime | None], Awaitable[None]]
 log = structlog.get_logger()
+SAMPLE_EVERY_S = 1.0  # one progress event a second: often enough to watch, rare enough not to flood the topic
 
 
 async def run_with_progress(
-    work: Callable[[RunTracker], T], report: Report, every_s: float = 1.0, first: float | None = None
+    work: Callable[[RunTracker], T], report: Report, every_s: float | None = None, first: float | None = None
 ) -> T:
-    """`first`, if given, is reported as soon as the work has started (in parallel with it)."""
+    """`first`, if given, is reported as soon as the work has started (in parallel with it).
+    The run is sampled every `every_s` seconds (default `SAMPLE_EVERY_S`)."""
+    every_s = SAMPLE_EVERY_S if every_s is None else every_s
     tracker = RunTracker()
     task = asyncio.ensure_future(asyncio.to_thread(work, tracker))
     rate = RateMeter()

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import pytest_asyncio
 
-from services.engine import repository
+from services.engine import repository, run_progress
 from services.engine.backtest_job import BacktestJob, run_job
 from shared.calendars import calendar_for
 from shared.db.urls import asyncpg_dsn, role_url
@@ -227,7 +227,11 @@ async def test_thirty_trading_days_are_required_before_running(
         assert snapshots == 0
 
 
-async def test_a_long_run_reports_progress_and_a_sane_estimate(engine_pool: asyncpg.Pool) -> None:
+async def test_a_long_run_reports_progress_and_a_sane_estimate(
+    engine_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sampled every 0.1 s rather than every second: on a fast machine the run itself takes about a second.
+    monkeypatch.setattr(run_progress, "SAMPLE_EVERY_S", 0.1)
     fx_costs = {"type": "PERCENT", "percent": "0.002", "minimum": "2.00", "slippage_ticks": 1}
     job = _job(
         instrument_ids=[FX_PAIR],
