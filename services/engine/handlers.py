@@ -9,17 +9,11 @@ from uuid import UUID
 import structlog
 
 from services.engine import repository
-from services.engine.backtest_job import (
-    Announce,
-    BacktestJob,
-    BacktestOutcome,
-    Refusal,
-    fail_given_up,
-    refuse_job,
-    run_job,
-)
+from services.engine.backtest_job import Announce, fail_given_up, refuse_job, run_job
+from services.engine.domain.outcome import BacktestOutcome
 from services.engine.domain.request_check import request_problems
 from services.engine.input_cache import InputCache
+from services.engine.job import BacktestJob, Refusal
 from services.engine.request_facts import TableFacts
 from shared import topics
 from shared.db.reads import gateway_waits_for
@@ -56,7 +50,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         end_date=config.end_date,
         initial_capital=config.initial_capital,
         position_size_pct=config.position_size_pct,
-        commission_model=config.commission_model.model_dump(mode="json"),
+        commission_model=config.commission_model,
         benchmark_symbol=config.benchmark_symbol,
         timeframe=request.timeframe.value,
         price_adjustment=config.price_adjustment.value,

@@ -68,7 +68,12 @@ class CommissionModel(BaseModel):
             self.type,
             Decimal(quantity),
             price,
-            {"per_share": self.per_share, "minimum": self.minimum, "percent": self.percent, "per_order": self.per_order},
+            {
+                "per_share": self.per_share,
+                "minimum": self.minimum,
+                "percent": self.percent,
+                "per_order": self.per_order,
+            },
         )
 
 
