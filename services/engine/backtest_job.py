@@ -5,6 +5,10 @@ runs Nautilus in a worker thread (the event loop keeps heart-beating the consume
 trades, snapshots and metrics, and stores them in one transaction with the COMPLETED row.
 A failure at any point becomes a FAILED result with a message a person can act on, except a
 transient one (database or broker away): that propagates, and the consumer runs the job again later.
+
+`run_backtest_job` takes what it depends on: the store of results (a `RunStore`: PostgreSQL through
+`run_job`, an in-memory one in the unit tests), `announce` (enqueues the outcome's event), the clock.
+Loading is in `inputs`, the computation in `domain.outcome`.
 """
 
 from __future__ import annotations
