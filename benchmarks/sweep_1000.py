@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import os
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -113,6 +114,7 @@ def _print_baseline(wall: float, cpu: float, ran: int, total: int) -> None:
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures as they come, into a file too
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fast", type=int, default=50, help="fast periods (from 2): 50")
     parser.add_argument("--slow", type=int, default=20, help="slow periods (60, 70, ...): 20")
