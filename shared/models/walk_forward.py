@@ -8,9 +8,12 @@ Windows: out-of-sample (OOS) windows of `out_of_sample_months` tile the period a
 it (rolling) or everything from the period's start (anchored). A tail shorter than 30 weekdays
 joins the last OOS window, since a backtest needs 30 trading days.
 
+Warm-up: each OOS run is fed the `in_sample_months` of bars before its window to warm its indicators
+and trades only inside the window (`warmup_start`), so a window's result depends only on its signals.
+
 Stitching: each OOS run starts from the initial capital; the stitched curve chains them, each
-window's values scaled so it starts where the previous one ended (compounding). A window whose OOS
-run failed (e.g. no signal in it) is flat: the money stays in cash.
+window's values scaled so it starts where the previous one ended (compounding). A window without a
+signal is flat (0%, the money stays in cash), and so is one whose run failed; the windows table says which.
 """
 
 from __future__ import annotations
@@ -67,6 +70,13 @@ def add_months(day: date, months: int) -> date:
 
 def weekdays(start: date, end: date) -> int:
     return int(np.busday_count(start, end + timedelta(days=1)))
+
+
+def warmup_start(out_of_sample_start: date, in_sample_months: int) -> date:
+    """Where an out-of-sample run's warm-up starts: `in_sample_months` before the window (the first bars of the
+    rolling in-sample window). The parameters it runs were chosen because they gave signals within that many
+    months, so their indicators are warm by the window's first bar; and it is the same in both modes."""
+    return add_months(out_of_sample_start, -in_sample_months)
 
 
 def windows(spec: WalkForwardSpec, start: date, end: date) -> list[Window]:
