@@ -440,7 +440,9 @@ async def _run_claimed(
         # While Nautilus runs (a worker thread), `conn` makes the snapshots' partitions; once the run is done,
         # the snapshots are stored batch by batch as the ledger makes them, while this process goes on to the
         # metrics and the manifest (see snapshot_feed).
-        partitions = asyncio.ensure_future(repository.ensure_snapshot_partitions(conn, *_bar_span({i: _in_period(f, job) for i, f in bars.items()})))
+        partitions = asyncio.ensure_future(
+            repository.ensure_snapshot_partitions(conn, *_bar_span({i: _in_period(f, job) for i, f in bars.items()}))
+        )
         feed = SnapshotFeed(asyncio.get_running_loop())
         compute = asyncio.ensure_future(
             run_with_progress(

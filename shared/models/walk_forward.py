@@ -103,11 +103,14 @@ def windows(spec: WalkForwardSpec, start: date, end: date) -> list[Window]:
 
 @dataclass(frozen=True)
 class WindowCurve:
-    """One OOS run's end-of-day portfolio values (None: the run failed; the window stays in cash)."""
+    """One OOS run's end-of-day portfolio values (None: no signal, or the run failed; the window stays in
+    cash, flat over the weekdays `start`..`end` when they are given)."""
 
     index: int
     dates: list[date] | None
     values: list[float] | None
+    start: date | None = None
+    end: date | None = None
 
 
 def stitch(curves: list[WindowCurve], initial_capital: float) -> pd.Series:
@@ -116,6 +119,8 @@ def stitch(curves: list[WindowCurve], initial_capital: float) -> pd.Series:
     parts: list[pd.Series] = []
     for curve in sorted(curves, key=lambda c: c.index):
         if not curve.dates or not curve.values:
+            if curve.start is not None and curve.end is not None:  # a flat window: in cash, 0%
+                parts.append(pd.Series(level, index=pd.bdate_range(curve.start, curve.end), dtype=float))
             continue
         values = np.asarray(curve.values, dtype=float) * (level / initial_capital)
         parts.append(pd.Series(values, index=pd.DatetimeIndex(curve.dates)))
@@ -145,3 +150,30 @@ def summary(curve: pd.Series, initial_capital: float) -> dict[str, float | None]
         "max_drawdown": _finite(empyrical.max_drawdown(returns)),
         "volatility": _finite(empyrical.annual_volatility(returns, period="daily")),
     }
+
+
+def efficiency(pairs: list[tuple[float | None, float | None]]) -> float | None:
+    """Walk-forward efficiency: the mean out-of-sample objective over the mean in-sample one (of the chosen
+    parameters), over the windows where both are defined; None when there are none or the in-sample mean is 0.
+    `pairs`: (in-sample, out-of-sample) per window. About 1: the in-sample results held out of sample."""
+    both = [(i, o) for i, o in pairs if i is not None and o is not None]
+    if not both:
+        return None
+    inside = float(np.mean([i for i, _ in both]))
+    return _finite(float(np.mean([o for _, o in both])) / inside) if inside != 0 else None
+
+
+def buy_and_hold(closes: pd.Series, curve: pd.Series, initial_capital: float) -> pd.Series:
+    """The benchmark bought with `initial_capital` on the stitched curve's first day and held: its closes
+    (index: dates, any order, duplicates allowed) on the curve's dates, carried over days without a close."""
+    if curve.empty or closes.empty:
+        return pd.Series(dtype=float)
+    prices = closes[~closes.index.duplicated(keep="last")].sort_index()
+    prices = prices.reindex(prices.index.union(curve.index)).ffill().reindex(curve.index).dropna()
+    if prices.empty:
+        return pd.Series(dtype=float)
+    return prices / float(prices.iloc[0]) * initial_capital
+
+
+# A flat window (no signal: in cash) has these metrics; the others (Sharpe, ...) are undefined for it.
+FLAT_METRICS = {"total_return": 0.0, "cagr": 0.0, "annualized_return": 0.0, "max_drawdown": 0.0, "volatility": 0.0}

@@ -440,6 +440,8 @@ async def _stitched(conn: Connection, sweep: SweepRecord) -> tuple[list[CurvePoi
                 index=child.window_index or 0,
                 dates=[r["timestamp"].date() for r in rows] or None,
                 values=[float(r["total_value"]) for r in rows] or None,
+                start=child.start_date,  # a window without a run (no signal) is flat over its weekdays
+                end=child.end_date,
             )
         )
     return await asyncio.to_thread(_stitched_curve, curves, capital)
