@@ -102,7 +102,8 @@ def test_costs_turnover_holding_and_instruments_add_up_to_the_trades() -> None:
     assert {r["instrument_id"] for r in by} == set(trades["instrument_id"])
     closed = trades.dropna(subset=["exit_time"])
     assert sum(r["pnl"] for r in by) == pytest.approx(float(closed["pnl"].astype(float).sum()), abs=0.05)
-    assert sum(r["trades"] for r in by) == len(closed) and sum(r["open"] for r in by) == len(trades) - len(closed)
+    assert sum(r["trades"] for r in by) == len(closed)
+    assert sum(r["open"] for r in by) == len(trades) - len(closed)
     held = (pd.to_datetime(closed["exit_time"]) - pd.to_datetime(closed["entry_time"])).dt.total_seconds() / 86400
     assert extended["average_holding_days"] == pytest.approx(float(held.mean()))
     assert extended["turnover"]["annual_turnover"] > 0

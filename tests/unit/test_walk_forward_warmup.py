@@ -59,7 +59,8 @@ def test_a_200_day_sma_walk_forward_with_12_month_windows_has_signals_in_window_
     warm = _run(bars, opens)
 
     assert warm.signals > cold.signals
-    assert warm.signals > 0 and warm.fills
+    assert warm.signals > 0
+    assert warm.fills
     assert min(f.ts for f in warm.fills) >= opens  # nothing traded on a warm-up bar
     # the same bars without the warm-up gate trade before the window: the gate is what keeps them out
     ungated = _run(bars, None)
@@ -82,7 +83,7 @@ def test_a_warm_up_must_start_before_the_period() -> None:
         "strategy": {"strategy_type": "SMA_CROSSOVER", "parameters": SMA_200},
     }
     assert BacktestRequested.model_validate({**request, "warmup_start": "2019-01-02"}).warmup_start == date(2019, 1, 2)
-    with pytest.raises(ValueError, match="warmup_start 2020-01-02 must be before configuration.start_date"):
+    with pytest.raises(ValueError, match=r"warmup_start 2020-01-02 must be before configuration\.start_date"):
         BacktestRequested.model_validate({**request, "warmup_start": "2020-01-02"})
 
 

@@ -18,8 +18,8 @@ import pandas as pd
 import plotly.offline
 
 from services.reporting.domain.charts import all_charts, percent_text
-from services.reporting.domain.tearsheet import extended_metrics
 from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TIME_ZONE, TRADE_COLUMNS, ReportData
+from services.reporting.domain.tearsheet import extended_metrics
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -294,7 +294,7 @@ def _trade_row(t: Any) -> list[str]:
             return ""
         stamp = pd.Timestamp(v)
         stamp = stamp.tz_localize(TIME_ZONE) if stamp.tz is None else stamp.tz_convert(TIME_ZONE)
-        return stamp.strftime("%Y-%m-%d %H:%M %Z")
+        return str(stamp.strftime("%Y-%m-%d %H:%M %Z"))
 
     def num(v: Any, fmt: str = "{:,.2f}") -> str:
         return "" if v is None or pd.isna(v) else fmt.format(float(v))

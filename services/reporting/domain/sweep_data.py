@@ -77,9 +77,9 @@ def leaderboard_frame(
     ranked = data.ranked(phases)
     if walk_forward:  # runs of different windows are not comparable: ranked within their window
         ranked = sorted(ranked, key=lambda c: c.window_index or 0)  # stable: best first in each window
-    ranks: dict[int | None, int] = {}
+    ranks: dict[tuple[str, int | None] | None, int] = {}
     for child in ranked:
-        key = child.window_index if walk_forward else None
+        key = (child.phase, child.window_index) if walk_forward else None
         rank = ranks[key] = ranks.get(key, 0) + 1
         row: dict[str, Any] = {"rank": rank}
         if with_phase:

@@ -86,6 +86,8 @@ def _table(data: SweepReportData, phases: tuple[str, ...]) -> tuple[list[str], l
         ]
         link = data.report_links.get(UUID(record["backtest_id"])) if record["backtest_id"] else None
         flat = is_no_signal(record["error"])
+        if flat and "status" in columns:  # a window without a signal stayed in cash: not a failure
+            cells[columns.index("status")] = "FLAT (no signal)"
         rows.append(
             {"cells": cells, "link": link, "backtest_id": record["backtest_id"], "error": record["error"], "flat": flat}
         )
