@@ -347,6 +347,11 @@ def test_walk_forward_picks_in_sample_and_stitches_out_of_sample(api: Api) -> No
             window["out_of_sample_start"],
             window["out_of_sample_end"],
         )
+        requested = asyncio.run(
+            _rows(api.stack, "SELECT request FROM engine.backtest_results WHERE id = $1", oos["backtest_id"])
+        )
+        # its indicators warm up on the in-sample months before the window; it trades only inside it
+        assert json.loads(requested[0]["request"])["warmup_start"] == window["in_sample_start"]
         if oos["state"] == "COMPLETED":
             result = api.http.get(f"/backtests/{oos['backtest_id']}/result").json()
             growth *= 1 + result["metrics"]["returns"]["total_return"]  # a failed window stays in cash
