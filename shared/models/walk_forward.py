@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.models.no_signal import is_no_signal
+
 Mode = Literal["rolling", "anchored"]
 MIN_WEEKDAYS = 30
 
@@ -177,3 +179,21 @@ def buy_and_hold(closes: pd.Series, curve: pd.Series, initial_capital: float) ->
 
 # A flat window (no signal: in cash) has these metrics; the others (Sharpe, ...) are undefined for it.
 FLAT_METRICS = {"total_return": 0.0, "cagr": 0.0, "annualized_return": 0.0, "max_drawdown": 0.0, "volatility": 0.0}
+
+
+@dataclass(frozen=True)
+class OutOfSample:
+    """What an out-of-sample window gave: flat (no signal: in cash, 0%) or its run's objective and return."""
+
+    flat: bool
+    objective: float | None
+    total_return: float | None
+
+
+def out_of_sample(
+    objective_name: str, state: str, objective_value: float | None, total_return: float | None, error: str | None
+) -> OutOfSample:
+    """The window's outcome from its run's state: a run FAILED for want of a signal is a flat window."""
+    if state == "FAILED" and is_no_signal(error):
+        return OutOfSample(True, FLAT_METRICS.get(objective_name), 0.0)
+    return OutOfSample(False, objective_value, total_return)

@@ -355,6 +355,10 @@ def test_walk_forward_picks_in_sample_and_stitches_out_of_sample(api: Api) -> No
         if oos["state"] == "COMPLETED":
             result = api.http.get(f"/backtests/{oos['backtest_id']}/result").json()
             growth *= 1 + result["metrics"]["returns"]["total_return"]  # a failed window stays in cash
+        if oos["state"] == "FAILED" and "no signal" in (oos["error_message"] or ""):
+            assert window["out_of_sample_status"] == "FLAT"  # in cash, 0%: not a failure
+            assert window["out_of_sample_return"] == 0.0
+    assert "efficiency" in sweep["walk_forward"]
     curve = api.http.get(f"/sweeps/{accepted['id']}/walk-forward").json()
     assert curve["points"][-1]["value"] == pytest.approx(100_000 * growth, abs=0.05)
     assert curve["stitched"]["total_return"] == pytest.approx(growth - 1, abs=1e-6)

@@ -63,7 +63,7 @@ from shared.db.reads import (
 from shared.db.types import Connection
 from shared.models import BacktestConfiguration
 from shared.models.objectives import Objective, objective
-from shared.models.walk_forward import Window, WindowCurve, stitch, summary, windows
+from shared.models.walk_forward import Window, WindowCurve, efficiency, out_of_sample, stitch, summary, windows
 from shared.strategy_types import UnknownStrategyType
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -411,18 +411,31 @@ async def _windows(conn: Connection, sweep: SweepRecord) -> list[WindowOut]:
         best = await repo.ranked(conn, sweep.id, sweep.direction, 1, ("IN_SAMPLE",), index, completed_only=True)
         out = oos.get(index)
         done, total = counts.get(index, (0, 0))
+        outcome = (
+            out_of_sample(
+                sweep.objective,
+                out.state,
+                out.objective_value,
+                sweep_flow.leaderboard_metrics(out.metrics)["total_return"],
+                out.error_message,
+            )
+            if out
+            else None
+        )
+        in_sample = best[0].objective_value if best else None
         found.append(
             WindowOut(
                 **window,
                 in_sample_done=done,
                 in_sample_total=total,
                 best_parameters=best[0].parameters if best else None,
-                in_sample_objective=best[0].objective_value if best else None,
+                in_sample_objective=in_sample,
                 in_sample_backtest_id=best[0].backtest_id if best else None,
                 out_of_sample_backtest_id=out.backtest_id if out else None,
-                out_of_sample_status=out.state if out else None,
-                out_of_sample_objective=out.objective_value if out else None,
-                out_of_sample_return=sweep_flow.leaderboard_metrics(out.metrics)["total_return"] if out else None,
+                out_of_sample_status=("FLAT" if outcome and outcome.flat else out.state) if out else None,
+                out_of_sample_objective=outcome.objective if outcome else None,
+                out_of_sample_return=outcome.total_return if outcome else None,
+                efficiency=efficiency([(in_sample, outcome.objective if outcome else None)]),
                 error_message=out.error_message if out else None,
             )
         )
@@ -478,6 +491,7 @@ async def get_sweep(
             out_of_sample_months=sweep.walk_forward["out_of_sample_months"],
             windows=windows_out,
             stitched=stitched,
+            efficiency=efficiency([(w.in_sample_objective, w.out_of_sample_objective) for w in windows_out]),
         )
     reports = await fetch_sweep_reports(conn, sweep.id)
     report_url = str(request.url_for("sweep_report", sweep_id=sweep.id)) if reports else None

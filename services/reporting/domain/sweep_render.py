@@ -15,7 +15,7 @@ from services.reporting.domain.render import _environment, format_metric
 from services.reporting.domain.sweep_charts import objective_map, screen_scatter, stitched_curve, window_objectives
 from services.reporting.domain.sweep_data import SweepReportData, headline, leaderboard_frame, screen_quality
 from shared.models.no_signal import is_no_signal
-from shared.models.walk_forward import FLAT_METRICS, efficiency
+from shared.models.walk_forward import efficiency, out_of_sample
 
 MAX_HTML_ROWS = 500  # the HTML shows the best 500; the CSV has every child
 
@@ -46,9 +46,19 @@ def window_rows(data: SweepReportData) -> list[dict[str, Any]]:
         oos = next((c for c in data.children if c.phase == "OUT_OF_SAMPLE" and c.window_index == index), None)
         # no signal in the window: not a failure, the money stayed in cash (0%); the data model still
         # records the run itself as FAILED ("at least 1 signal"), the walk-forward counts it flat
-        flat = oos is not None and oos.state == "FAILED" and is_no_signal(oos.error_message)
-        objective_out = FLAT_METRICS.get(data.sweep.objective) if flat else (oos.objective_value if oos else None)
+        outcome = (
+            out_of_sample(
+                data.sweep.objective,
+                oos.state,
+                oos.objective_value,
+                headline(oos)["total_return"] if oos.metrics else None,
+                oos.error_message,
+            )
+            if oos
+            else None
+        )
         in_sample = best.objective_value if best else None
+        objective_out = outcome.objective if outcome else None
         rows.append(
             {
                 **window,
@@ -56,12 +66,12 @@ def window_rows(data: SweepReportData) -> list[dict[str, Any]]:
                 "best_parameters": best.parameters if best else None,
                 "in_sample_objective": in_sample,
                 "out_of_sample_objective": objective_out,
-                "out_of_sample_return": 0.0
-                if flat
-                else (headline(oos)["total_return"] if oos and oos.metrics else None),
+                "out_of_sample_return": outcome.total_return if outcome else None,
                 "efficiency": efficiency([(in_sample, objective_out)]),
                 "oos_backtest_id": oos.backtest_id if oos else None,
-                "oos_state": ("FLAT (no signal: in cash, 0%)" if flat else oos.state) if oos else "not run",
+                "oos_state": ("FLAT (no signal: in cash, 0%)" if outcome and outcome.flat else oos.state)
+                if oos
+                else "not run",
                 "oos_error": oos.error_message if oos else None,
             }
         )

@@ -74,21 +74,20 @@ def _market_value(holding: dict[str, Any]) -> float:
 
 def exposure_frame(data: ReportData) -> pd.DataFrame:
     """Per day: gross (sum of |market value|) and net position value over the portfolio's total value."""
-    rows = []
-    for snapshot in data.daily.itertuples(index=False):
-        positions = snapshot.positions
-        if isinstance(positions, str):
-            positions = json.loads(positions)
-        values = [_market_value(p) for p in positions or []]
-        total = float(snapshot.total_value)
-        rows.append(
-            {
-                "date": _dates([snapshot.timestamp])[0],
-                "gross_leverage": sum(abs(v) for v in values) / total if total else np.nan,
-                "net_exposure": sum(values) / total if total else np.nan,
-            }
-        )
-    return pd.DataFrame(rows, columns=["date", "gross_leverage", "net_exposure"]).set_index("date")
+    gross, net = [], []
+    for positions in data.daily["positions"]:
+        held = json.loads(positions) if isinstance(positions, str) else positions or []
+        values = [_market_value(p) for p in held]
+        gross.append(sum(abs(v) for v in values))
+        net.append(sum(values))
+    total = data.daily["total_value"].astype(float).replace(0.0, np.nan).to_numpy()
+    return pd.DataFrame(
+        {
+            "gross_leverage": np.asarray(gross, dtype=float) / total,
+            "net_exposure": np.asarray(net, dtype=float) / total,
+        },
+        index=_dates(data.daily["timestamp"]),
+    )
 
 
 @dataclass(frozen=True)
