@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.reporting import backtest_report_data
+from services.reporting.domain.comparison import render_comparison_html
 from services.reporting.domain.render import render_html
 from services.reporting.domain.sweep_render import render_sweep_html
+from tests.unit.test_comparison import _comparison
 from tests.unit.test_sweep_report import walk_forward_data
 
 pytestmark = pytest.mark.integration
@@ -90,3 +92,21 @@ def test_walk_forward_report_renders_offline_with_the_benchmark_and_flat_windows
     assert "FLAT (no signal: in cash, 0%)" in result.stdout
     assert "Walk-forward efficiency" in result.stdout
     assert [line for line in result.stderr.splitlines() if ":CONSOLE" in line] == []
+
+
+def test_the_comparison_pages_configuration_table_wraps_instead_of_overflowing(tmp_path: Path) -> None:
+    comparison = _comparison()
+    for n, backtest in enumerate(comparison["backtests"]):  # long JSON parameters and many instruments
+        backtest["parameters"] = {f"parameter_with_a_long_name_{i}": i * 1000 + n for i in range(12)}
+        backtest["instrument_ids"] = [f"INSTRUMENT{i}.NASDAQ" for i in range(10)]
+    measure = (
+        "<script>window.addEventListener('load', () => { const d = document.createElement('div'); d.id = 'widths';"
+        " d.textContent = document.documentElement.scrollWidth + '/' + window.innerWidth;"
+        " document.body.appendChild(d); });</script></body>"
+    )
+    page = tmp_path / "comparison.html"
+    page.write_text(render_comparison_html(comparison, datetime.now(UTC)).replace("</body>", measure))
+    result = _chromium(page, tmp_path / "profile", "--dump-dom")
+    found = re.search(r'<div id="widths">(\d+)/(\d+)</div>', result.stdout)
+    assert found, "the page did not report its widths"
+    assert int(found.group(1)) <= int(found.group(2))  # no sideways scrolling
