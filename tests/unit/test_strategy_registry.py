@@ -83,7 +83,7 @@ def plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def test_the_builtins_register_through_bts_entry_points() -> None:
     builtins = {name: spec for name, spec in registry().items() if spec.distribution == "bts"}
-    assert set(builtins) == {t.value for t in StrategyType}  # the seed's enum values, unchanged
+    assert set(builtins) == {t.value for t in StrategyType}  # the data model's enum values, unchanged
     for spec in builtins.values():
         assert spec.strategy_class.startswith("services.engine.domain.strategies.")
         assert spec.json_schema()["additionalProperties"] is False

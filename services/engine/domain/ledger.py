@@ -1,7 +1,7 @@
-"""From fills and closing prices to the seed's trades and portfolio snapshots (pure, Decimal).
+"""From fills and closing prices to the data model's trades and portfolio snapshots (pure, Decimal).
 
 Cash moves by quantity x price and commission at each fill; the portfolio's total value is cash
-plus every position marked at its price (the seed's "total value = cash + sum(position values)").
+plus every position marked at its price (the data model's "total value = cash + sum(position values)").
 Margin used is |quantity| x price x the instrument's margin requirement; the capacity is total
 value x leverage (3), and buying power what is left of it.
 

@@ -1,6 +1,6 @@
 """Run one backtest on NautilusTrader's BacktestEngine and return its fills.
 
-All instruments trade on one simulated venue with one MARGIN account (the portfolio the seed
+All instruments trade on one simulated venue with one MARGIN account (the portfolio the data model
 describes). Bars arrive stamped at their close. Everything that affects the result is in the input,
 and the fill model has no randomness, so the same input gives the same fills.
 """
@@ -145,7 +145,7 @@ def _fx_base(spec: InstrumentSpec) -> str:
 def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautilus_analysis: bool = False) -> RunOutput:
     """`tracker`, if given, can be read from another thread to follow the run (bars seen of bars fed).
 
-    Nautilus' own post-run analysis is off by default: the engine computes the seed's metrics itself
+    Nautilus' own post-run analysis is off by default: the engine computes the data model's metrics itself
     (Nautilus' are per position, not daily equity), and that analysis grows faster than linearly
     with the number of positions (a quarter of a 100k-bar run, more on longer ones).
     """

@@ -1,5 +1,5 @@
 """A Nautilus strategy that turns a per-instrument target (+1 long, -1 short, 0 flat) into orders,
-sized by the seed's rules:
+sized by the data model's rules:
 
 - entry size = position_size_pct of equity, rounded down to the lot size;
 - no single position above 10% of portfolio value when it is opened (prices move afterwards;
