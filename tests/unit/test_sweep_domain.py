@@ -176,7 +176,7 @@ def test_stitching_chains_the_windows() -> None:
 
 
 def _loop_positions(closes: list[float], fast: int, slow: int, allow_short: bool) -> list[float]:
-    """The engine's SmaCrossover rule, bar by bar (services/engine/domain/strategies/sma_crossover.py)."""
+    """The engine's SmaCrossover rule, bar by bar (bts_sdk/builtin/sma_crossover.py)."""
     held, previous, out = 0.0, None, []
     for t in range(len(closes)):
         if t + 1 >= slow:
