@@ -14,8 +14,7 @@ before any of them runs on the engine (see docs/strategies.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -24,9 +23,10 @@ from shared.strategy_types import StrategyParameters
 P = TypeVar("P", bound=StrategyParameters)
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One bar of the instrument, stamped at its close (ns since the epoch, UTC); prices as the engine holds them."""
+class Bar(NamedTuple):
+    """One bar of the instrument, stamped at its close (ns since the epoch, UTC); prices as the engine holds them.
+
+    A named tuple: one is made for every bar of a run, and a tuple is the cheapest immutable record."""
 
     ts: int
     open: float
