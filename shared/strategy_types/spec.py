@@ -54,7 +54,7 @@ class StrategyTypeSpec:
         if not isinstance(self.name, str) or not re.match(NAME_PATTERN, self.name):
             found.append(f"name {self.name!r} must match {NAME_PATTERN}")
         if not (isinstance(self.parameters, type) and issubclass(self.parameters, StrategyParameters)):
-            found.append("parameters must be a subclass of shared.strategy_types.StrategyParameters")
+            found.append("parameters must be a subclass of bts_sdk.StrategyParameters")
         if not isinstance(self.strategy_class, str) or not re.match(CLASS_PATH_PATTERN, self.strategy_class):
             found.append(f"strategy_class {self.strategy_class!r} must look like 'package.module:ClassName'")
         if not isinstance(self.description, str) or not self.description.strip():
