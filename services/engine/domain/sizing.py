@@ -1,4 +1,4 @@
-"""How many shares an entry opens (pure, Decimal; no NautilusTrader): the seed's sizing rules on the book."""
+"""How many shares an entry opens (pure, Decimal; no NautilusTrader): the data model's sizing rules on the book."""
 
 from __future__ import annotations
 

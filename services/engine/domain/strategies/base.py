@@ -1,6 +1,6 @@
 """The Nautilus adapter: it feeds each instrument's bars to its SDK strategy (bts_sdk.Strategy, one instance
 per instrument) and turns the targets they return (+1 long, -1 short, 0 flat) into orders, sized by the
-seed's rules (services.engine.domain.sizing) against the strategy's own book (services.engine.domain.book):
+data model's rules (services.engine.domain.sizing) against the strategy's own book (services.engine.domain.book):
 
 - entry size = position_size_pct of equity, rounded down to the lot size;
 - no single position above 10% of portfolio value when it is opened (prices move afterwards;
