@@ -10,7 +10,7 @@ instrument's latest bar stamped at or before it (a position just opened is worth
 what was paid for it; the slippage shows as a cost at once). The fills of one timestamp are one
 trade event: they are applied in the order they were submitted, and one TRADE snapshot is taken
 after the last of them. The strategy decides on the same marks once all of a timestamp's bars are
-in (services.engine.domain.strategies.base), so its margin checks hold for what is stored here.
+in (services.engine.domain.book), so its margin checks hold for what is stored here.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from services.engine.domain.errors import RunError as RunError  # callers import
 from services.engine.domain.fees import CommissionFeeModel
 from services.engine.domain.fills import TickSlippageFillModel
 from services.engine.domain.progress import RunTracker
-from services.engine.domain.strategies import SignalConfig
+from services.engine.domain.strategies import SignalConfig, SignalStrategy
 from services.engine.domain.strategies.base import TimestampGroups
 from services.engine.domain.strategy_loader import resolve_strategy
 
@@ -186,7 +186,7 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
             engine.add_data(BarDataWrangler(bar_type, instrument).process(frame))
             bar_types.append(str(bar_type))
             fed += len(frame)
-        signal = strategy.strategy_class(
+        signal = SignalStrategy(
             SignalConfig(
                 bar_types=bar_types,
                 parameters=strategy.parameters,
@@ -200,7 +200,8 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
                 commission_params={k: str(v) for k, v in request.commission_params.items()},
                 currency=str(currency),
                 venue=VENUE,
-            )
+            ),
+            strategy.make,
         )
         signal.groups = timestamp_groups(frames.values())
         engine.add_strategy(signal)
