@@ -337,7 +337,19 @@ async def sweep_list(request: Request, session: Session, conn: Db) -> Response:
     )
 
 
-SWEEP_FIELDS = ("name", "strategy_type", "grid", "instrument_ids", "start_date", "end_date", "objective")
+SWEEP_FIELDS = (
+    "name",
+    "strategy_type",
+    "grid",
+    "instrument_ids",
+    "start_date",
+    "end_date",
+    "objective",
+    "walk_forward.in_sample_months",
+    "walk_forward.out_of_sample_months",
+    "walk_forward.mode",
+    "walk_forward",
+)
 
 
 def _grid(text: str) -> dict[str, list[Any]]:
@@ -363,7 +375,7 @@ def _scalar(text: str) -> Any:
 @router.post("/sweeps")
 async def sweep_submit(request: Request, session: Writer, conn: Db, ctx: Ctx, form: FormText) -> Response:
     values = dict(form)
-    body = {
+    body: dict[str, Any] = {
         "name": values.get("name") or None,
         "strategy_type": values.get("strategy_type", ""),
         "grid": _grid(values.get("grid", "")),
@@ -372,6 +384,12 @@ async def sweep_submit(request: Request, session: Writer, conn: Db, ctx: Ctx, fo
         "start_date": values.get("start_date", ""),
         "end_date": values.get("end_date", ""),
     }
+    if values.get("in_sample_months", "").strip():  # a walk-forward: optimise in sample, test out of sample
+        body["walk_forward"] = {
+            "in_sample_months": _scalar(values["in_sample_months"]),
+            "out_of_sample_months": _scalar(values.get("out_of_sample_months", "")),
+            "mode": values.get("mode") or "rolling",
+        }
     try:
         accepted = await sweeps.submit(SweepSubmit.model_validate(body), session.user_id, conn, ctx)
     except (ValidationError, ProblemError) as exc:
