@@ -202,12 +202,16 @@ def test_upload_strategy_backtest_report_without_reload(admin_page: object, inst
     page.get_by_role("button", name="Create (DRAFT)").click()
     page.wait_for_url(re.compile(r"/ui/strategies/[0-9a-f-]{36}$"))
     page.get_by_role("button", name="Activate").click()
-    page.get_by_role("link", name="Backtest", exact=True).click()
+    strategy = page.url
+    page.goto("/ui/strategies")
     _shot(page, "strategies")
+    page.goto(strategy)
+    page.get_by_role("link", name="Backtest", exact=True).click()
 
     page.get_by_label("Instruments").fill(instrument)
     page.get_by_label("Start date").fill("2019-01-02")
     page.get_by_label("End date").fill("2020-12-31")
+    _shot(page, "submit")
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile(r"/ui/backtests/[0-9a-f-]{36}$"))
     page.evaluate("window.notReloaded = true")  # gone if the page reloads
@@ -262,6 +266,20 @@ def _until(condition: Callable[[], bool], failure: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, failure
         time.sleep(0.5)
+
+
+def test_compare_overlays_the_ticked_backtests(admin_page: object) -> None:
+    page = admin_page
+    page.goto("/ui/backtests?status=COMPLETED")
+    boxes = page.locator('#backtests input[name="ids"]')
+    assert boxes.count() >= 2
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.get_by_role("button", name="Compare the ticked ones").click()
+    page.wait_for_url(re.compile(r"/ui/compare\?ids="))
+    assert page.locator("svg.chart polyline").count() == 2
+    assert "sharpe_ratio" in page.locator("table").first.inner_text()
+    _shot(page, "compare")
 
 
 async def _publish_garbage(bootstrap: str, count: int) -> None:
