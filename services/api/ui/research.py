@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -415,12 +416,22 @@ async def _sweep_values(request: Request, session: Session, conn: Db, sweep_id: 
     sweep = await sweeps.owned(sweep_id, session.user_id, conn)
     shown = await sweeps.get_sweep(sweep, conn, request, 1000)
     board = [row.model_dump(mode="json") for row in shown.leaderboard]
+    finished = shown.status in ("COMPLETED", "FAILED")
     return {
         "sweep": shown,
         "leaderboard": board[:50],
         "heatmap": charts.heatmap(board, shown.heatmap or list(shown.space)),
-        "finished": shown.status in ("COMPLETED", "FAILED"),
+        "finished": finished,
+        # the page stops refreshing once its report is there (or is not coming: a minute after the end)
+        "settled": finished and (shown.report_url is not None or _ended_before(shown.completed_at, REPORT_WAIT)),
     }
+
+
+REPORT_WAIT = timedelta(minutes=1)
+
+
+def _ended_before(ended: datetime | None, wait: timedelta) -> bool:
+    return ended is None or datetime.now(UTC) - ended > wait
 
 
 @router.get("/sweeps/{sweep_id}")
