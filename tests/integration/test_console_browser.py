@@ -323,6 +323,8 @@ def test_a_researcher_gets_403_on_operations_and_404_on_anothers_backtest(
     assert page.goto(theirs).status == 404
     assert page.goto(f"{theirs}/events").status == 404
     assert "Operations" not in page.locator("nav").inner_text()
+    assert page.goto("/ui/no-such-page").status == 404
+    assert "no page /ui/no-such-page" in page.content()
 
 
 def test_a_form_without_its_csrf_token_is_refused(admin_page: object) -> None:
