@@ -33,7 +33,7 @@ from services.engine.domain.progress import LOADED, RAN, MonotonicProgress, RunT
 from services.engine.domain.runner import RunError
 from services.engine.domain.strategy_loader import resolve_strategy
 from services.engine.input_cache import InputCache
-from services.engine.inputs import run_input
+from services.engine.inputs import in_period, run_input
 from services.engine.job import BacktestJob, Refusal
 from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
@@ -194,7 +194,8 @@ async def _run_claimed(
         # While Nautilus runs (a worker thread), the session makes room for the snapshots (partitions); once the
         # run is done, the snapshots are stored batch by batch as the ledger makes them, while this process goes
         # on to the metrics and the manifest (see snapshot_feed).
-        partitions = asyncio.ensure_future(session.prepare_snapshots(*_bar_span(bars)))
+        traded = {iid: in_period(frame, job) for iid, frame in bars.items()}  # without warm-up bars
+        partitions = asyncio.ensure_future(session.prepare_snapshots(*_bar_span(traded)))
         feed = SnapshotFeed(asyncio.get_running_loop())
         compute_task = asyncio.ensure_future(
             run_with_progress(

@@ -47,10 +47,11 @@ async def load_inputs(conn: Connection, job: BacktestJob) -> Inputs:
         # Every read of the run goes through the same as-of: a reproduction at this time reads the same bars.
         as_of = job.data_as_of or await repository.database_now(conn)
         for iid in job.instrument_ids:
-            frame = await load_bars(conn, iid, job.timeframe, job.start_date, job.end_date, as_of)
+            first = job.warmup_start or job.start_date
+            frame = await load_bars(conn, iid, job.timeframe, first, job.end_date, as_of)
             frame, notes = await adjusted_bars(conn, iid, job.timeframe, frame, PriceAdjustment(job.price_adjustment))
             checks += notes
-            days = trading_days(frame)
+            days = trading_days(in_period(frame, job))
             if days < MIN_TRADING_DAYS:
                 raise JobRejected(
                     f"{iid} has {days} trading day(s) of {job.timeframe} data between {job.start_date} and "
@@ -62,9 +63,16 @@ async def load_inputs(conn: Connection, job: BacktestJob) -> Inputs:
             except (UnknownExchangeError, ValueError) as exc:
                 raise JobRejected(f"{iid}: {exc}") from exc
             splits = await split_dates(conn, iid)
-            checks += _data_checks(job, iid, bars[iid], calendar, calendar_code(instruments[iid].exchange), splits)
+            period = in_period(bars[iid], job)
+            checks += _data_checks(job, iid, period, calendar, calendar_code(instruments[iid].exchange), splits)
         benchmark, warnings = await _benchmark(conn, job, as_of)
     return Inputs(instruments, bars, benchmark, warnings + checks, as_of)
+
+
+def in_period(frame: pd.DataFrame, job: BacktestJob) -> pd.DataFrame:
+    """The bars of the traded period: without the warm-up bars, if any (a bar is in it if it opens or closes
+    on or after start_date)."""
+    return frame if job.trade_from is None else frame[frame.index >= job.trade_from]
 
 
 def _data_checks(
@@ -93,6 +101,7 @@ def cache_key(job: BacktestJob) -> Key | None:
         job.benchmark_symbol,
         job.price_adjustment,
         job.data_as_of,
+        job.warmup_start,
     )
 
 
@@ -153,4 +162,5 @@ def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dic
         costs.type.value,
         params,
         costs.slippage_ticks,
+        job.trade_from,
     )

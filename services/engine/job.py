@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import pandas as pd
+
 from shared.models.commission import CommissionModel
 
 
@@ -34,6 +36,14 @@ class BacktestJob:
     request: dict[str, Any] = field(default_factory=dict)
     sweep_id: UUID | None = None  # a sweep's child: its inputs are read once per sweep (see input_cache)
     data_as_of: datetime | None = None  # read the bars as of this system time; None: now (then recorded)
+    # Warm-up (walk-forward out-of-sample windows): bars from this date to start_date feed the indicators,
+    # never trades; the period's rules (30 trading days, a signal) apply to start_date..end_date only.
+    warmup_start: date | None = None
+
+    @property
+    def trade_from(self) -> pd.Timestamp | None:
+        """The first time the strategy may trade when the job has a warm-up (its bars before it only warm up)."""
+        return None if self.warmup_start is None else pd.Timestamp(self.start_date, tz="UTC")
 
     def __post_init__(self) -> None:
         if not isinstance(self.commission_model, CommissionModel):

@@ -1,4 +1,4 @@
-"""The seed's state machines as data: strategy DRAFT -> ACTIVE -> ARCHIVED; result PENDING -> RUNNING ->
+"""The data model's state machines as data: strategy DRAFT -> ACTIVE -> ARCHIVED; result PENDING -> RUNNING ->
 COMPLETED | FAILED (and PENDING -> FAILED for a request rejected before it runs)."""
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from services.engine.domain.no_trade import CheapestLot, no_trade_warning
 from services.engine.domain.progress import RunTracker
 from services.engine.domain.runner import MarginCall, RunInput, RunOutput, run_backtest
 from services.engine.domain.sessions import session_dates
+from shared.models.no_signal import no_signal_message
 
 SHARPE_REALISTIC = (-3.0, 5.0)
 SnapshotSink = Callable[[list[Snapshot]], None]
@@ -73,10 +74,12 @@ def run_and_book(
     `batch` while the ledger is built."""
     output = run_backtest(request, tracker)
     if output.signals == 0:
-        raise JobRejected(f"the strategy generated no signal between {period[0]} and {period[1]}")
+        raise JobRejected(no_signal_message(period[0], period[1]))
     # Marks: each instrument's last close at or before a snapshot's time, as Nautilus had them; end of
     # day is the last bar of each session.
     closes = output.closes.ffill()
+    if request.trade_from is not None:  # the warm-up bars are not part of the result (nothing traded on them)
+        closes = closes[closes.index >= request.trade_from]
     daily = closes.groupby(session_dates(pd.DatetimeIndex(closes.index))).tail(1)
     ledger = build_ledger(
         output.fills,
