@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from services.reporting.domain.report_data import ReportData
+from shared.presentation.charts import layout
 
-TEMPLATE = "plotly_white"
 ROLLING_DAYS = 63  # a quarter of trading days
 
 
@@ -20,20 +20,6 @@ def _x(index: pd.Index | pd.Series) -> list[str]:
     ):
         return list(stamps.strftime("%Y-%m-%d"))
     return list(stamps.strftime("%Y-%m-%d %H:%M"))
-
-
-def _layout(fig: go.Figure, title: str, y_title: str, y_format: str | None = None, height: int = 380) -> go.Figure:
-    fig.update_layout(
-        title=title,
-        template=TEMPLATE,
-        height=height,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.15},
-        hovermode="x unified",
-    )
-    fig.update_yaxes(title_text=y_title, tickformat=y_format)
-    fig.update_xaxes(title_text="Date")
-    return fig
 
 
 def equity_vs_benchmark(data: ReportData) -> go.Figure:
@@ -52,7 +38,7 @@ def equity_vs_benchmark(data: ReportData) -> go.Figure:
                 name=f"Benchmark ({data.configuration.get('benchmark_symbol', '')})",
             )
         )
-    return _layout(fig, "Cumulative return: strategy vs benchmark", "Cumulative return", ".1%")
+    return layout(fig, "Cumulative return: strategy vs benchmark", "Cumulative return", ".1%")
 
 
 def drawdown(data: ReportData) -> go.Figure:
@@ -63,7 +49,7 @@ def drawdown(data: ReportData) -> go.Figure:
             x=underwater.index, y=underwater, fill="tozeroy", name="Drawdown", mode="lines", line={"color": "#d62728"}
         )
     )
-    return _layout(fig, "Drawdown (underwater curve)", "Drawdown from peak", ".1%")
+    return layout(fig, "Drawdown (underwater curve)", "Drawdown from peak", ".1%")
 
 
 def monthly_returns(data: ReportData) -> go.Figure:
@@ -87,7 +73,7 @@ def monthly_returns(data: ReportData) -> go.Figure:
             hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>",
         )
     )
-    fig = _layout(fig, "Monthly returns", "Year", height=120 + 40 * len(grid))
+    fig = layout(fig, "Monthly returns", "Year", height=120 + 40 * len(grid))
     fig.update_xaxes(title_text="Month")
     fig.update_yaxes(autorange="reversed", type="category")
     return fig
@@ -106,7 +92,7 @@ def rolling_risk(data: ReportData) -> go.Figure:
     fig.add_trace(
         go.Scatter(x=_x(vol.index), y=vol.round(5), name="Rolling volatility (annualised)", mode="lines", yaxis="y2")
     )
-    fig = _layout(fig, f"Rolling Sharpe ratio and volatility ({ROLLING_DAYS} trading days)", "Sharpe ratio")
+    fig = layout(fig, f"Rolling Sharpe ratio and volatility ({ROLLING_DAYS} trading days)", "Sharpe ratio")
     fig.update_layout(yaxis2={"title": "Volatility", "overlaying": "y", "side": "right", "tickformat": ".1%"})
     return fig
 
@@ -150,7 +136,7 @@ def trades_on_prices(data: ReportData) -> go.Figure:
                     marker={"symbol": "x", "size": 8, "color": "#555"},
                 )
             )
-    return _layout(
+    return layout(
         fig, "Trades on prices (entries and exits)", f"Price ({data.configuration.get('currency', 'USD')})", height=460
     )
 
@@ -160,7 +146,7 @@ def pnl_distribution(data: ReportData) -> go.Figure:
     fig = go.Figure(
         go.Histogram(x=pnl, nbinsx=min(60, max(10, len(pnl) // 5)), name="Trades", marker={"color": "#1f77b4"})
     )
-    fig = _layout(fig, "Distribution of trade P&L (net of commission)", "Number of trades")
+    fig = layout(fig, "Distribution of trade P&L (net of commission)", "Number of trades")
     fig.update_xaxes(title_text=f"P&L per trade ({data.configuration.get('currency', 'USD')})")
     fig.update_layout(hovermode="closest")
     return fig
