@@ -50,6 +50,10 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
             "engine.v_portfolio_snapshots",
             "reporting.v_performance_reports",
             "reporting.v_sweep_reports",
+            # GET /ops/outbox: each service's outbox backlog and parked rows
+            "ingest.v_outbox",
+            "engine.v_outbox",
+            "reporting.v_outbox",
         ),
     ),
     "ingest": ServiceSchema(

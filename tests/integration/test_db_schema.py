@@ -17,6 +17,7 @@ from shared.db.migrate import applied_revision, head_revision
 from shared.db.ownership import SERVICE_NAMES, SERVICES
 from shared.db.timeseries import HAS_TIMESCALEDB_SQL, ensure_partitions
 from shared.embedded.stack import Endpoints
+from shared.kafka.outbox import outbox_status
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +97,9 @@ async def test_seed_indexes_exist(admin_conn: asyncpg.Connection) -> None:
         ("api", "SELECT count(*) FROM ingest.import_attempts", False),
         ("api", "SELECT count(*) FROM reporting.v_performance_reports", True),
         ("api", "SELECT count(*) FROM reporting.report_failures", False),
+        ("api", "SELECT count(*) FROM engine.v_outbox", True),  # GET /ops/outbox: state and size of each row
+        ("api", "SELECT payload FROM engine.outbox", False),
+        ("engine", "SELECT count(*) FROM ingest.v_outbox", False),
         ("api", "DELETE FROM engine.backtest_results", False),
         ("api", "DELETE FROM ingest.market_data", False),
         ("ingest", "CREATE TABLE engine.intruder (x int)", False),
@@ -127,6 +131,18 @@ async def test_every_cross_schema_read_is_a_view_of_the_owner(admin_conn: asyncp
             assert row is not None, f"{reader.service} reads {target}, which does not exist"
             assert row["relkind"] == "v", f"{reader.service} reads {target}, which is not a view"
             assert row["owner"] == next(s.role for s in SERVICES.values() if s.schema == schema), target
+
+
+async def test_the_gateway_reads_every_outbox_through_its_view(connect_as: ConnectAs) -> None:
+    """GET /ops/outbox as the gateway's role: each schema's backlog and parked rows, never the payloads."""
+    conn = await connect_as("api")
+    try:
+        for svc in SERVICES.values():
+            status = await outbox_status(conn, svc.schema, limit=1)
+            assert status.schema_name == svc.schema
+            assert status.pending >= 0
+    finally:
+        await conn.close()
 
 
 async def _timescaledb(conn: asyncpg.Connection) -> bool:

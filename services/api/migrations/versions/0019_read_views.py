@@ -9,6 +9,8 @@ Revises: 0016
 
 from alembic import op
 
+from shared.kafka.sql import outbox_read_view_ddl
+
 revision = "0019"
 down_revision = "0016"
 branch_labels = None
@@ -42,8 +44,9 @@ def upgrade() -> None:
     for view, (table, columns) in VIEWS.items():
         op.execute(f"CREATE OR REPLACE VIEW api.{view} AS SELECT {columns} FROM api.{table}")
         op.execute(f"COMMENT ON VIEW api.{view} IS 'what other services read of api.{table}'")
+    op.execute(outbox_read_view_ddl("api"))  # the outbox's state for the gateway's operators (GET /ops/outbox)
 
 
 def downgrade() -> None:
-    for view in VIEWS:
+    for view in [*VIEWS, "v_outbox"]:
         op.execute(f"DROP VIEW IF EXISTS api.{view}")

@@ -8,6 +8,8 @@ Revises: 0008
 
 from alembic import op
 
+from shared.kafka.sql import outbox_read_view_ddl
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
@@ -29,8 +31,9 @@ def upgrade() -> None:
     for view, (table, columns) in VIEWS.items():
         op.execute(f"CREATE OR REPLACE VIEW ingest.{view} AS SELECT {columns} FROM ingest.{table}")
         op.execute(f"COMMENT ON VIEW ingest.{view} IS 'what other services read of ingest.{table}'")
+    op.execute(outbox_read_view_ddl("ingest"))  # the outbox's state for the gateway's operators (GET /ops/outbox)
 
 
 def downgrade() -> None:
-    for view in VIEWS:
+    for view in [*VIEWS, "v_outbox"]:
         op.execute(f"DROP VIEW IF EXISTS ingest.{view}")

@@ -8,6 +8,8 @@ Revises: 0004
 
 from alembic import op
 
+from shared.kafka.sql import outbox_read_view_ddl
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -26,8 +28,9 @@ def upgrade() -> None:
     for view, (table, columns) in VIEWS.items():
         op.execute(f"CREATE OR REPLACE VIEW reporting.{view} AS SELECT {columns} FROM reporting.{table}")
         op.execute(f"COMMENT ON VIEW reporting.{view} IS 'what other services read of reporting.{table}'")
+    op.execute(outbox_read_view_ddl("reporting"))  # the outbox's state for the gateway's operators (GET /ops/outbox)
 
 
 def downgrade() -> None:
-    for view in VIEWS:
+    for view in [*VIEWS, "v_outbox"]:
         op.execute(f"DROP VIEW IF EXISTS reporting.{view}")
