@@ -1,4 +1,4 @@
-"""The seed's entities and enums as pydantic v2 models, with every rule checkable on one object.
+"""The data model's entities and enums as pydantic v2 models, with every rule checkable on one object.
 
 A name is imported from its module when first used (PEP 562), so `from shared.models import Timeframe`
 loads the enums only, not pydantic and numpy: the CLI starts at once (tests/unit/test_cli_imports.py).
