@@ -28,7 +28,6 @@ from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
 from shared.models import Timeframe
 from shared.models.enums import PriceAdjustment
-from shared.settings import Settings
 
 app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
 TERMINAL = {"COMPLETED", "FAILED"}
@@ -74,7 +73,7 @@ def submit(
     """Submit a backtest; prints its id (202: queued)."""
     body = configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark)
     body["price_adjustment"] = price_adjustment.value
-    with Gateway(Settings(), flags=BACKTEST_FLAGS) as gateway:
+    with Gateway(flags=BACKTEST_FLAGS) as gateway:
         body["strategy_id"] = resolve(gateway, strategy)["id"]
         accepted = gateway.post("/backtests", json=body, params={"timeframe": timeframe.value})
         if not wait:
@@ -87,7 +86,7 @@ def submit(
 @app.command("status")
 def status(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
     """Status, progress and ETA of a backtest (the error when it FAILED)."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         current = gateway.get(f"/backtests/{backtest_id}")
     if as_json:
         print(json.dumps(current))
@@ -100,7 +99,7 @@ def status(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> N
 @app.command("wait")
 def wait_cmd(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
     """Wait with a progress bar; exit 0 when COMPLETED, 1 when FAILED."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         final = wait_all(gateway, {backtest_id: backtest_id[:8]})[backtest_id]
         _show_result(gateway, backtest_id, final, as_json)
 
@@ -122,7 +121,7 @@ def _show_result(gateway: Gateway, backtest_id: str, final: dict[str, Any], as_j
 @app.command("result")
 def result_cmd(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
     """Metrics of a finished backtest and the paths of its reports."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         current = gateway.get(f"/backtests/{backtest_id}")
         if current["status"] not in TERMINAL:
             raise CliError(f"backtest {backtest_id} is {current['status']}: `bts backtest wait {backtest_id}`")
@@ -140,7 +139,7 @@ def list_cmd(
 ) -> None:
     """Your backtests, newest first (also those published straight to Kafka)."""
     params: dict[str, Any] = {"limit": limit} | ({"status": status_filter.upper()} if status_filter else {})
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         rows = gateway.get("/backtests", params=params)
     if as_json:
         print(json.dumps(rows))

@@ -12,7 +12,6 @@ from bts.console import out
 from bts.gateway import Gateway
 from bts.options import JsonOpt
 from shared.models import Timeframe
-from shared.settings import Settings
 
 app = typer.Typer(help="Market data: coverage and versions.", no_args_is_help=True)
 COVERAGE_COLUMNS = (
@@ -56,7 +55,7 @@ def coverage(
     """Per instrument and timeframe: first and last bar, bars, expected sessions, gaps, adjustment, last import."""
     chosen = (("instrument_id", instrument_id), ("timeframe", timeframe.value if timeframe else None))
     params = {name: value for name, value in chosen if value is not None}
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         rows = gateway.get("/market-data/coverage", params=params)
     if as_json:
         print(json.dumps(rows))
@@ -91,7 +90,7 @@ def history(
     """The versions of an instrument's series: each import that changed bars, when, how many, the range touched.
     Bars an import replaced are kept: a backtest reproduced later reads them as of its original run."""
     params = {"timeframe": timeframe.value} if timeframe is not None else {}
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         versions = gateway.get(f"/market-data/{instrument_id}/history", params=params)
     if as_json:
         print(json.dumps(versions))

@@ -11,7 +11,6 @@ from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.options import JsonOpt
 from shared.models import AssetClass, Currency
-from shared.settings import Settings
 
 app = typer.Typer(help="Instruments (SYMBOL.EXCHANGE).", no_args_is_help=True)
 
@@ -42,7 +41,7 @@ def add(
         "margin_requirement": margin,
         "trading_hours": {"timezone": timezone},
     }
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         response = gateway.request("POST", "/instruments", json=body)
     how = "registered" if response.status_code == 201 else "registered again (overwritten)"
     out.print(f"instrument [bold]{response.json()['id']}[/] {how}")
@@ -51,7 +50,7 @@ def add(
 @app.command("list")
 def list_cmd(as_json: bool = JsonOpt) -> None:
     """Registered instruments."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         instruments = gateway.get("/instruments")
     if as_json:
         print(json.dumps(instruments))

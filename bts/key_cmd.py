@@ -11,7 +11,6 @@ from rich.table import Table
 from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.options import JsonOpt
-from shared.settings import Settings
 
 app = typer.Typer(help="Your API keys: create another, list them, revoke one.", no_args_is_help=True)
 
@@ -19,7 +18,7 @@ app = typer.Typer(help="Your API keys: create another, list them, revoke one.", 
 @app.command("create")
 def create(as_json: bool = JsonOpt) -> None:
     """A new API key for you (the one in BTS_API_KEY keeps working until you revoke it)."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         created = gateway.post("/keys")
     if as_json:
         print(json.dumps(created))
@@ -32,7 +31,7 @@ def create(as_json: bool = JsonOpt) -> None:
 @app.command("list")
 def list_keys(as_json: bool = JsonOpt) -> None:
     """Your keys: prefix, created, last used (to within 30 s) and revoked."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         keys = gateway.get("/keys")
     if as_json:
         print(json.dumps(keys))
@@ -59,7 +58,7 @@ def revoke(
     as_json: bool = JsonOpt,
 ) -> None:
     """Revoke one of your keys at once: the next request with it is refused (401)."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         found = _resolve(gateway, key)
         gateway.request("DELETE", f"/keys/{found['key_id']}")
     if as_json:

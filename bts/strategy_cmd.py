@@ -11,7 +11,6 @@ from rich.table import Table
 from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.options import JsonOpt
-from shared.settings import Settings
 
 app = typer.Typer(help="Trading strategies (DRAFT -> ACTIVE -> ARCHIVED).", no_args_is_help=True)
 
@@ -47,7 +46,7 @@ def create(
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a strategy, e.g. `bts strategy create sma --type SMA_CROSSOVER -p fast_period=20 -p slow_period=50`."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         created = gateway.post(
             "/strategies", json={"name": name, "strategy_type": strategy_type, "parameters": parse_params(param)}
         )
@@ -62,7 +61,7 @@ def create(
 @app.command("list")
 def list_strategies(as_json: bool = JsonOpt) -> None:
     """Your strategies and their state."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         strategies = gateway.get("/strategies")
     if as_json:
         print(json.dumps(strategies))
@@ -76,7 +75,7 @@ def list_strategies(as_json: bool = JsonOpt) -> None:
 
 
 def _transition(name_or_id: str, action: str) -> None:
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         changed = gateway.post(f"/strategies/{resolve(gateway, name_or_id)['id']}/{action}")
     out.print(f"strategy [bold]{changed['name']}[/] is {changed['status']}")
 

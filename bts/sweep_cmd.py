@@ -28,7 +28,6 @@ from bts.options import (
 from bts.progress import bars, num, pct
 from bts.strategy_cmd import parse_params, resolve
 from shared.models import Timeframe
-from shared.settings import Settings
 
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
 TERMINAL = {"COMPLETED", "FAILED"}
@@ -134,7 +133,7 @@ def submit(
         "walk_forward": parse_walk_forward(walk_forward, anchored),
     }
     body.update({k: v for k, v in optional.items() if v is not None})
-    with Gateway(Settings(), flags=SWEEP_FLAGS) as gateway:
+    with Gateway(flags=SWEEP_FLAGS) as gateway:
         if strategy is not None:
             body["strategy_id"] = resolve(gateway, strategy)["id"]
         else:
@@ -247,7 +246,7 @@ def _show(gateway: Gateway, final: dict[str, Any], as_json: bool, limit: int = 1
 @app.command("status")
 def status(sweep_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
     """Done/failed/total, ETA and the best five so far."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         current = gateway.get(f"/sweeps/{sweep_id}", params={"limit": 5})
     if as_json:
         print(json.dumps(current))
@@ -268,7 +267,7 @@ def wait_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Wait with a progress bar; exit 0 when COMPLETED, 1 when FAILED."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         final = follow(gateway, sweep_id)
         _show(gateway, final, as_json, limit)
 
@@ -281,7 +280,7 @@ def result_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """The leaderboard of a finished sweep (and its walk-forward windows), and its report."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         current = gateway.get(f"/sweeps/{sweep_id}", params={"limit": 0})
         if current["status"] not in TERMINAL:
             raise CliError(
@@ -299,7 +298,7 @@ def result_cmd(
 
 @app.command("list")
 def list_cmd(limit: int = typer.Option(50, "--limit"), as_json: bool = JsonOpt) -> None:
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         rows = gateway.get("/sweeps", params={"limit": limit})
     if as_json:
         print(json.dumps(rows))
