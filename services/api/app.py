@@ -26,6 +26,7 @@ from services.api.handlers import (
     corporate_actions,
     instruments,
     keys,
+    lifecycle,
     market_data,
     market_data_versions,
     ops,
@@ -126,7 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
     # market_data_versions before market_data: /market-data/coverage is not /market-data/{instrument_id}
     data_routers = [strategy_types, strategies, instruments, corporate_actions, market_data_versions, market_data]
-    routers = [*data_routers, comparisons, backtests, reproducibility, sweeps, reports, ops, keys]
+    routers = [*data_routers, comparisons, backtests, reproducibility, sweeps, lifecycle, reports, ops, keys]
     for module in routers:
         api.include_router(module.router)
     gateway.include_router(api)

@@ -20,10 +20,12 @@ from pydantic import ValidationError
 
 from services.api import correlation
 from services.api.auth import CurrentUser
+from services.api.domain.listing import Filter, prefix_like
 from services.api.domain.read_models import TERMINAL
 from services.api.domain.submission import benchmark_problems, data_problems, instrument_problems, strategy_problems
 from services.api.finished import FINISHED
 from services.api.handlers.deps import Ctx, Db
+from services.api.pagination import DEFAULT, IdPrefix, Limit, Offset, Page, Since, Until, day_start
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable, validation_problem
 from services.api.repository.backtests import insert_configuration, list_status, record_requested, status_fields
 from services.api.repository.backtests import status_row as read_status_row
@@ -132,17 +134,30 @@ async def submit(
     return BacktestAccepted(id=request.backtest_id, status="PENDING")
 
 
-@router.get("", response_model=list[BacktestSummary])
+@router.get("", response_model=Page[BacktestSummary])
 async def list_backtests(
     user: CurrentUser,
     conn: Db,
     status: Annotated[BacktestStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> list[BacktestSummary]:
-    """Your backtests, newest first (also those published straight to Kafka)."""
-    rows = await list_status(conn, user, status.value if status else None, limit, offset)
-    return [_summary(status_fields(r)) for r in rows]
+    strategy_id: Annotated[UUID | None, Query()] = None,
+    instrument_id: Annotated[str | None, Query(max_length=64, description="runs that traded it")] = None,
+    since: Since = None,
+    until: Until = None,
+    id_prefix: IdPrefix = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
+) -> Page[BacktestSummary]:
+    """Your backtests, newest first (also those published straight to Kafka), one page at a time."""
+    filters = [
+        Filter("status = ?", status.value if status else None),
+        Filter("strategy_id = ?", strategy_id),
+        Filter("? = ANY(instrument_ids)", instrument_id),
+        Filter("submitted_at >= ?", day_start(since)),
+        Filter("submitted_at < ?", day_start(until, 1)),
+        Filter("id::text LIKE ?", prefix_like(id_prefix)),
+    ]
+    rows, total = await list_status(conn, user, filters, limit, offset)
+    return Page(items=[_summary(status_fields(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{backtest_id}", response_model=BacktestStatusResponse)

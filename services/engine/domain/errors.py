@@ -9,3 +9,7 @@ class RunError(Exception):
 
 class StrategyUnavailable(RunError):
     """The requested strategy type is not registered here, its parameters do not fit, or its class is unusable."""
+
+
+class RunCancelled(RunError):
+    """The owner cancelled the run while it ran; the message is the result's error_message."""

@@ -41,8 +41,10 @@ from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, Venue
 from nautilus_trader.model.objects import Currency, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
+from services.engine.domain.errors import RunCancelled
 from services.engine.domain.fees import commission
 from services.engine.domain.margin import Exposure, positions_to_close, within_leverage
+from shared.models.backtest import CANCELLED_BY_USER
 
 
 class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
@@ -118,6 +120,7 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         self.params = dict(config.parameters)
         self.allow_short = bool(self.params.get("allow_short", False))
         self.bars_seen = 0
+        self.stop_requested = False  # set by RunTracker.cancel from the event loop's thread
         self.signals = 0
         self.skipped_entries = 0
         self.last_close: dict[InstrumentId, Decimal] = {}
@@ -167,6 +170,8 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
             self.subscribe_bars(bar_type)
 
     def on_bar(self, bar: Bar) -> None:
+        if self.stop_requested:
+            raise RunCancelled(CANCELLED_BY_USER)
         self.bars_seen += 1
         iid = bar.bar_type.instrument_id
         close = bar.close
