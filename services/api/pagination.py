@@ -9,7 +9,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from services.api.domain.listing import DEFAULT_LIMIT, MAX_LIMIT, MIN_PREFIX, PREFIX_PATTERN
+from services.api.domain.listing import DEFAULT_LIMIT, MAX_LIMIT
+from shared.id_prefix import MIN_PREFIX, PREFIX_PATTERN
 
 T = TypeVar("T")
 
