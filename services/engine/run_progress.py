@@ -36,6 +36,8 @@ async def run_with_progress(
     tracker = RunTracker()
     task = asyncio.ensure_future(asyncio.to_thread(work, tracker))
     rate = RateMeter()
+    if cancelled is not None and await _asked_to_stop(cancelled):  # cancelled just before it started
+        tracker.cancel()
     if first is not None:
         await _best_effort(report, first, None)
     while True:
