@@ -254,6 +254,17 @@ class SweepDeleted(Payload):
     user_id: UUID
 
 
+class MarketDataDeleteRequested(Payload):
+    """The owner of an instrument (or an admin) deleted its bars: one timeframe, or every one (null).
+    `keep_versions`: results were computed from these bars, so they leave the current data but stay readable
+    as of those results' data_as_of (they move to the history, replaced now); otherwise nothing is kept."""
+
+    instrument_id: str
+    timeframe: Timeframe | None = None
+    user_id: UUID
+    keep_versions: bool = False
+
+
 TOPIC_PAYLOADS: dict[str, type[Payload]] = {
     topics.INGEST_REQUESTED: IngestRequested,
     topics.INGEST_PROGRESS: IngestProgress,
@@ -268,6 +279,7 @@ TOPIC_PAYLOADS: dict[str, type[Payload]] = {
     topics.BACKTEST_CANCEL_REQUESTED: BacktestCancelRequested,
     topics.BACKTEST_DELETED: BacktestDeleted,
     topics.SWEEP_DELETED: SweepDeleted,
+    topics.MARKET_DATA_DELETE_REQUESTED: MarketDataDeleteRequested,
 }
 
 P = TypeVar("P", bound=Payload)

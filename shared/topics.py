@@ -22,6 +22,7 @@ SWEEP_COMPLETED: Final = "sweep.completed"
 BACKTEST_CANCEL_REQUESTED: Final = "backtest.cancel_requested"
 BACKTEST_DELETED: Final = "backtest.deleted"
 SWEEP_DELETED: Final = "sweep.deleted"
+MARKET_DATA_DELETE_REQUESTED: Final = "market_data.delete_requested"
 
 ALL_TOPICS: Final[tuple[str, ...]] = (
     INGEST_REQUESTED,
@@ -37,6 +38,7 @@ ALL_TOPICS: Final[tuple[str, ...]] = (
     BACKTEST_CANCEL_REQUESTED,
     BACKTEST_DELETED,
     SWEEP_DELETED,
+    MARKET_DATA_DELETE_REQUESTED,
 )
 
 # Partitions per topic: backtest.requested bounds how many engine replicas can share the work.

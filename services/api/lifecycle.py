@@ -20,12 +20,21 @@ from services.api.domain import lifecycle as rules
 from services.api.finished import FINISHED
 from services.api.repository import sweeps as sweep_repo
 from services.api.repository.backtests import status_row
+from services.api.repository.instruments import get_instrument
 from services.api.repository.strategies import get_strategy, insert_strategy
 from shared import topics
+from shared.db.reads import may_write_instrument, writer_refused
 from shared.db.types import Connection
-from shared.events import BacktestCancelRequested, BacktestDeleted, Payload, SweepDeleted, make_event
+from shared.events import (
+    BacktestCancelRequested,
+    BacktestDeleted,
+    MarketDataDeleteRequested,
+    Payload,
+    SweepDeleted,
+    make_event,
+)
 from shared.kafka.outbox import enqueue
-from shared.models import StrategyStatus
+from shared.models import StrategyStatus, Timeframe
 from shared.models.backtest import CANCELLED_BY_USER
 from shared.models.strategy import TradingStrategy
 
@@ -33,7 +42,7 @@ SOURCE = "bts/api"
 
 
 class NotFound(Exception):
-    def __init__(self, kind: str, ident: UUID) -> None:
+    def __init__(self, kind: str, ident: UUID | str) -> None:
         self.kind, self.ident = kind, ident
         super().__init__(f"{kind} {ident} does not exist")
 
@@ -214,3 +223,60 @@ async def clone_strategy(conn: Connection, user: UUID, strategy_id: UUID, name: 
         clone = TradingStrategy.model_validate(values)
         await insert_strategy(conn, clone)  # DuplicateStrategyName when `name` is taken
     return clone
+
+
+class Forbidden(Exception):
+    """The caller may not do it (not the instrument's owner nor an admin): 403."""
+
+
+@dataclass(frozen=True)
+class MarketDataDeletion:
+    instrument_id: str
+    timeframe: str | None
+    results_using: int  # results computed from these bars (every user's)
+    versions_kept: bool
+
+
+async def delete_market_data(
+    conn: Connection, user: UUID, instrument_id: str, timeframe: str | None, force: bool
+) -> MarketDataDeletion:
+    """Ask ingest to delete an instrument's bars (one timeframe, or all): for its owner or an admin."""
+    if await get_instrument(conn, instrument_id) is None:
+        raise NotFound("instrument", instrument_id)
+    if not await may_write_instrument(conn, user, instrument_id):
+        raise Forbidden(writer_refused(instrument_id))
+    unfinished = await conn.fetch(
+        "SELECT id, user_id FROM api.backtest_status WHERE $1 = ANY(instrument_ids) "
+        "AND status NOT IN ('COMPLETED', 'FAILED') ORDER BY submitted_at",
+        instrument_id,
+    )
+    using = await conn.fetch(
+        "SELECT id, user_id FROM engine.backtest_results WHERE status = 'COMPLETED' AND "
+        "((request->'configuration'->'instrument_ids') ? $1 "
+        "AND ($2::text IS NULL OR coalesce(request->>'timeframe', 'BAR_DAILY') = $2) "
+        "OR benchmark_instrument_id = $1 AND coalesce($2, 'BAR_DAILY') = 'BAR_DAILY') ORDER BY completed_at",
+        instrument_id,
+        timeframe,
+    )
+    mine = [r["id"] for r in unfinished if r["user_id"] == user]
+    results = [r["id"] for r in using if r["user_id"] == user]
+    users = rules.DataUsers(mine, len(unfinished) - len(mine), results, len(using) - len(results))
+    refusal = rules.market_data_refusal(instrument_id, users, force)
+    if refusal:
+        raise Refused(refusal)
+    data = MarketDataDeleteRequested(
+        instrument_id=instrument_id,
+        timeframe=Timeframe(timeframe) if timeframe else None,
+        user_id=user,
+        keep_versions=bool(using),
+    )
+    event = make_event(
+        topics.MARKET_DATA_DELETE_REQUESTED,
+        data,
+        source=SOURCE,
+        subject=instrument_id,
+        correlation_id=correlation.current(),
+    )
+    async with conn.transaction():
+        await enqueue(conn, "api", event, key=instrument_id)
+    return MarketDataDeletion(instrument_id, timeframe, len(using), bool(using))

@@ -64,6 +64,7 @@ PRINCIPALS: Final = (
             topics.BACKTEST_CANCEL_REQUESTED,
             topics.BACKTEST_DELETED,
             topics.SWEEP_DELETED,
+            topics.MARKET_DATA_DELETE_REQUESTED,
         ),
         # the read models (services/api/handlers/read_models.py)
         consumes=(
@@ -82,6 +83,7 @@ PRINCIPALS: Final = (
         "ingest",
         produces=(topics.INGEST_PROGRESS, topics.INGEST_FAILED, topics.BARS_LOADED),
         consumes=(topics.INGEST_REQUESTED,),
+        lifecycle=(topics.MARKET_DATA_DELETE_REQUESTED,),
     ),
     KafkaPrincipal(
         "engine",

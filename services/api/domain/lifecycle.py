@@ -7,6 +7,7 @@ the message they give (409 Conflict).
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from uuid import UUID
 
 from shared.models.enums import TERMINAL_STATUSES
@@ -73,3 +74,36 @@ def clone_name(name: str, taken: Collection[str]) -> str:
         if candidate not in taken:
             return candidate
         n += 1
+
+
+@dataclass(frozen=True)
+class DataUsers:
+    """Who reads an instrument's bars: the caller's backtests by id, other users' counted (not named)."""
+
+    unfinished: list[UUID]
+    unfinished_others: int
+    results: list[UUID]
+    results_others: int
+
+
+def market_data_refusal(instrument_id: str, users: DataUsers, force: bool) -> str | None:
+    """Bars may go unless a backtest still to run reads them (always refused) or a result was computed from
+    them (refused unless forced: then the version those results read is kept). Only the caller's own
+    backtests are named; other users' are counted."""
+    unfinished, results, others = users.unfinished, users.results, users.results_others
+    if unfinished or users.unfinished_others:
+        mine = f": {_named(unfinished)}" if unfinished else ""
+        theirs = f" (and {users.unfinished_others} of other users)" if users.unfinished_others else ""
+        return (
+            f"the bars of {instrument_id} are about to be read by {len(unfinished)} unfinished backtest(s) of "
+            f"yours{mine}{theirs}; wait for them or cancel them first"
+        )
+    if (results or others) and not force:
+        mine = f": {_named(results)}" if results else ""
+        theirs = f" (and {others} of other users)" if others else ""
+        return (
+            f"the bars of {instrument_id} were used by {len(results)} result(s) of yours{mine}{theirs}; "
+            "?force=true deletes them from the current data but keeps the version those results were computed "
+            "from (their reproductions still read it)"
+        )
+    return None

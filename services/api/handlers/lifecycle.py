@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
 from services.api import lifecycle
 from services.api.auth import CurrentUser
 from services.api.handlers.deps import Db
+from services.api.handlers.instruments import InstrumentId
 from services.api.handlers.strategies import out
 from services.api.problems import FieldError, ProblemError
 from services.api.repository.strategies import DuplicateStrategyName
 from services.api.schemas import StrategyOut
+from shared.models import Timeframe
 
 router = APIRouter(tags=["lifecycle"])
 
@@ -38,6 +40,8 @@ class CloneBody(BaseModel):
 def _problem(exc: Exception) -> ProblemError:
     if isinstance(exc, lifecycle.NotFound):
         return ProblemError(404, "Not Found", str(exc))
+    if isinstance(exc, lifecycle.Forbidden):
+        return ProblemError(403, "Forbidden", str(exc))
     return ProblemError(409, "Conflict", str(exc))
 
 
@@ -118,3 +122,44 @@ async def clone_strategy(strategy_id: UUID, user: CurrentUser, conn: Db, body: C
     except DuplicateStrategyName as exc:
         raise ProblemError(409, "Conflict", str(exc), [FieldError(field="body.name", message=str(exc))]) from exc
     return out(clone)
+
+
+class MarketDataDeletionOut(BaseModel):
+    instrument_id: str
+    timeframe: Timeframe | None = Field(description="null: every timeframe")
+    results_using: int = Field(description="results computed from these bars (every user's)")
+    versions_kept: bool = Field(
+        description="true when results use the bars: they leave the current data but stay readable as of those "
+        "results' data_as_of (reproductions)"
+    )
+
+
+@router.delete(
+    "/market-data/{instrument_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MarketDataDeletionOut,
+    responses={**CONFLICT, 403: {"description": "not the instrument's owner nor an admin"}},
+)
+async def delete_market_data(
+    user: CurrentUser,
+    conn: Db,
+    instrument_id: str = InstrumentId,
+    timeframe: Annotated[Timeframe | None, Query(description="only this timeframe; default: every one")] = None,
+    force: Annotated[bool, Query(description="also when results were computed from the bars")] = False,
+) -> MarketDataDeletionOut:
+    """Delete an instrument's bars (its owner or an admin). Refused (409, naming them) while a backtest of yours
+    still to run reads them, and while results were computed from them unless `force=true`: then the bars leave
+    the current data but the version those results read is kept, so their reproductions still work. Ingest
+    deletes them on market_data.delete_requested (202: on its way)."""
+    try:
+        done = await lifecycle.delete_market_data(
+            conn, user, instrument_id, timeframe.value if timeframe else None, force
+        )
+    except (lifecycle.NotFound, lifecycle.Refused, lifecycle.Forbidden) as exc:
+        raise _problem(exc) from exc
+    return MarketDataDeletionOut(
+        instrument_id=done.instrument_id,
+        timeframe=timeframe,
+        results_using=done.results_using,
+        versions_kept=done.versions_kept,
+    )
