@@ -255,3 +255,71 @@ def test_the_cli_takes_unique_id_prefixes_and_names_the_candidates_of_an_ambiguo
     deleted = bts("backtest", "delete", str(ids[1])[:12], env=env)
     assert deleted.returncode == 0, deleted.stderr
     assert alice.http.get(f"/backtests/{ids[1]}").status_code == 404
+
+
+def test_a_cancelled_sweep_drops_its_queue_and_a_deleted_one_takes_its_runs_and_report(
+    running_stack: StackFile, alice: Api, bob: Api, loaded: str
+) -> None:
+    body = {
+        "strategy_type": "SMA_CROSSOVER",
+        "instrument_ids": [loaded],
+        "start_date": "2020-01-02",
+        "end_date": "2021-12-31",
+        "grid": {"fast_period": [3, 4, 5, 6, 7, 8], "slow_period": [20, 25, 30, 35, 40]},
+    }
+    accepted = alice.http.post("/sweeps", json=body)
+    assert accepted.status_code == 202, accepted.text
+    sweep_id = accepted.json()["id"]
+    assert bob.http.post(f"/sweeps/{sweep_id}/cancel").status_code == 404
+    assert alice.http.delete(f"/sweeps/{sweep_id}").status_code == 409  # still running: cancel first
+    cancel = alice.http.post(f"/sweeps/{sweep_id}/cancel")
+    assert cancel.status_code == 202, cancel.text
+    assert cancel.json()["dropped"] > 0  # 30 combinations, a few published at a time: the rest were queued
+
+    deadline = time.monotonic() + 300
+    while (sweep := alice.http.get(f"/sweeps/{sweep_id}").json())["status"] not in ("COMPLETED", "FAILED") or not (
+        sweep["report_url"]
+    ):
+        assert time.monotonic() < deadline, sweep
+        time.sleep(0.5)
+    assert sweep["total"] == 30
+    assert sweep["done"] < 30  # the dropped ones never ran
+    children = [row["backtest_id"] for row in sweep["leaderboard"]]
+    assert children
+
+    assert bob.http.delete(f"/sweeps/{sweep_id}").status_code == 404
+    assert alice.http.delete(f"/sweeps/{sweep_id}").status_code == 204
+    assert alice.http.get(f"/sweeps/{sweep_id}").status_code == 404
+    for backtest_id in children:
+        assert alice.http.get(f"/backtests/{backtest_id}").status_code == 404
+    sweep_reports = "SELECT count(*) FROM reporting.sweep_reports WHERE sweep_id = $1"
+    results = "SELECT count(*) FROM engine.backtest_results WHERE id = ANY($1::uuid[])"
+    _eventually(lambda: _query(running_stack, sweep_reports, uuid.UUID(sweep_id)) == 0, "the sweep's report deleted")
+    ids = [uuid.UUID(b) for b in children]
+    _eventually(lambda: _query(running_stack, results, ids) == 0, "the children's results deleted")
+
+
+def test_market_data_in_use_is_deleted_only_when_forced_and_the_results_version_stays(
+    alice: Api, bob: Api, loaded: str
+) -> None:
+    strategy_id = _strategy(alice, "data-user")
+    backtest_id = _submit(alice, strategy_id, loaded)
+    assert alice.wait(f"/backtests/{backtest_id}", {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
+
+    assert bob.http.delete(f"/market-data/{loaded}").status_code == 403  # not his instrument
+    assert alice.http.delete("/market-data/NOPE.NASDAQ").status_code == 404
+    in_use = alice.http.delete(f"/market-data/{loaded}")
+    assert in_use.status_code == 409
+    assert backtest_id in in_use.json()["detail"]
+    assert "force=true" in in_use.json()["detail"]
+
+    forced = alice.http.delete(f"/market-data/{loaded}", params={"force": "true"})
+    assert forced.status_code == 202, forced.text
+    assert forced.json()["versions_kept"] is True
+    assert forced.json()["results_using"] >= 1
+
+    def gone() -> bool:
+        return not alice.http.get("/market-data/coverage", params={"instrument_id": loaded}).json()
+
+    _eventually(gone, "the bars left the current data")
+    assert alice.http.get(f"/backtests/{backtest_id}/result").status_code == 200  # the result stays
