@@ -1,10 +1,11 @@
-"""`bts backtest submit|status|wait|result|list|cancel|delete`: run backtests through the gateway, read them
-back, stop and remove them. Every BACKTEST_ID may be a unique prefix of at least 8 characters."""
+"""`bts backtest submit|status|wait|result|list|cancel|delete|export|import`: run backtests through the
+gateway, read them back, stop, remove and share them. A BACKTEST_ID may be a unique prefix of 8+ characters."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -209,3 +210,38 @@ def delete_cmd(backtest_id: str = IdArg, as_json: bool = JsonOpt) -> None:
         backtest_id = backtest_id_of(gateway, backtest_id)
         gateway.request("DELETE", f"/backtests/{backtest_id}")
     print(json.dumps({"id": backtest_id, "deleted": True})) if as_json else out.print(f"backtest {backtest_id} deleted")
+
+
+@app.command("export")
+def export_cmd(
+    backtest_id: str = IdArg,
+    path: Path = typer.Option(None, "--out", "-o", help="zip to write (default ./backtest-<id>.zip)"),
+) -> None:
+    """Write a COMPLETED backtest as a zip (report HTML, CSVs, JSON, and bundle.json with every file's SHA-256)
+    that `bts backtest import` shows on another installation."""
+    with Gateway(Settings()) as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
+        content = gateway.request("GET", f"/backtests/{backtest_id}/export").content
+    target = path or Path(f"backtest-{backtest_id}.zip")
+    try:
+        target.write_bytes(content)
+    except OSError as exc:
+        raise CliError(f"cannot write {target}: {exc.strerror}") from exc
+    out.print(f"backtest {backtest_id} exported to {target} ({len(content)} bytes)")
+
+
+@app.command("import")
+def import_cmd(
+    path: Path = typer.Argument(..., help="a zip of `bts backtest export`"), as_json: bool = JsonOpt
+) -> None:
+    """Show a backtest exported elsewhere: checked against its bundle.json, then listed with yours (read-only)."""
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    with Gateway(Settings()) as gateway, path.open("rb") as file:
+        accepted = gateway.post("/backtests/import", files={"file": (path.name, file, "application/zip")})
+        if as_json:
+            print(json.dumps(accepted))
+            return
+        out.print(f"backtest {accepted['id']} imported (from {accepted['imported_from']}, read-only)")
+        result = gateway.get(f"/backtests/{accepted['id']}/result")
+    out.print(metrics_table(f"backtest {accepted['id']}", [("result", result["metrics"], result["trades_count"])]))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.api import correlation, sweep_flow
+from services.api import correlation, sharing, sweep_flow
 from services.api.domain import lifecycle as rules
 from services.api.finished import FINISHED
 from services.api.repository import sweeps as sweep_repo
@@ -79,6 +79,8 @@ async def _forget(conn: Connection, user: UUID, backtest_ids: list[UUID]) -> Non
         user,
         backtest_ids,
     )
+    for backtest_id in backtest_ids:
+        await sharing.forget_files(conn, backtest_id)  # an imported one's bundle files
     await conn.execute(
         "DELETE FROM api.backtest_status WHERE user_id = $1 AND id = ANY($2::uuid[])", user, backtest_ids
     )

@@ -16,7 +16,7 @@ from shared.events import BacktestRequested
 
 STATUS_COLUMNS = (
     "id, user_id, configuration_id, status, progress_pct, estimated_completion, error_message, submitted_at, "
-    "updated_at, strategy_id, strategy_type, instrument_ids, start_date, end_date"
+    "updated_at, strategy_id, strategy_type, instrument_ids, start_date, end_date, imported"
 )
 
 
