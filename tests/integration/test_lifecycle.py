@@ -5,8 +5,11 @@ the CLI (ambiguous prefixes name the candidates)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -297,6 +300,74 @@ def test_a_cancelled_sweep_drops_its_queue_and_a_deleted_one_takes_its_runs_and_
     _eventually(lambda: _query(running_stack, sweep_reports, uuid.UUID(sweep_id)) == 0, "the sweep's report deleted")
     ids = [uuid.UUID(b) for b in children]
     _eventually(lambda: _query(running_stack, results, ids) == 0, "the children's results deleted")
+
+
+def test_an_exported_backtest_is_shown_again_by_an_import(
+    running_stack: StackFile, alice: Api, bob: Api, loaded: str, tmp_path: Path
+) -> None:
+    strategy_id = _strategy(alice, "shared-sma")
+    backtest_id = _submit(alice, strategy_id, loaded)
+    assert alice.wait(f"/backtests/{backtest_id}", {"COMPLETED", "FAILED"})["status"] == "COMPLETED"
+    _eventually(lambda: len(alice.http.get(f"/backtests/{backtest_id}/reports").json()) >= 4, "the reports")
+    bundle = tmp_path / "shared.zip"
+    exported = bts("backtest", "export", backtest_id[:12], "-o", str(bundle), env=_env(running_stack, alice))
+    assert exported.returncode == 0, exported.stderr
+    with zipfile.ZipFile(bundle) as archive:
+        index = json.loads(archive.read("bundle.json"))
+        for name, facts in index["files"].items():  # checkable by anyone: each file's SHA-256
+            assert hashlib.sha256(archive.read(name)).hexdigest() == facts["sha256"]
+        assert {"result.json", "manifest.json", "trades.csv", "portfolio.csv"} <= set(index["files"])
+        assert {n for n in index["files"] if n.startswith("reports/")} == {
+            "reports/report.html",
+            "reports/trades.csv",
+            "reports/portfolio_daily.csv",
+            "reports/result.json",
+        }
+        changed = {n: archive.read(n) for n in archive.namelist()}
+
+    imported = bts("backtest", "import", str(bundle), "--json", env=_env(running_stack, bob))
+    assert imported.returncode == 0, imported.stderr
+    copy_id = json.loads(imported.stdout)["id"]
+    assert json.loads(imported.stdout)["imported_from"] == backtest_id
+    listed = bob.http.get("/backtests").json()["items"]
+    assert [(b["id"], b["status"], b["imported"]) for b in listed if b["id"] == copy_id] == [
+        (copy_id, "COMPLETED", True)
+    ]
+    original, copy = (
+        alice.http.get(f"/backtests/{backtest_id}/result").json(),
+        bob.http.get(f"/backtests/{copy_id}/result").json(),
+    )
+    assert copy["metrics"] == original["metrics"]
+    assert copy["trades_count"] == original["trades_count"]
+    assert (
+        bob.http.get(f"/backtests/{copy_id}/trades").json() == alice.http.get(f"/backtests/{backtest_id}/trades").json()
+    )
+    reports = bob.http.get(f"/backtests/{copy_id}/reports").json()
+    assert sorted(r["report_type"] for r in reports) == ["CSV", "CSV", "HTML", "JSON"]
+    html = next(r for r in reports if r["report_type"] == "HTML")
+    page = bob.http.get(html["download_url"])
+    assert page.status_code == 200
+    assert "<html" in page.text.lower()
+    assert alice.http.get(f"/backtests/{copy_id}").status_code == 404  # bob's copy, not hers
+    assert bob.http.post(f"/backtests/{copy_id}/cancel").status_code == 409  # read-only: finished
+
+    changed["trades.csv"] = changed["trades.csv"].replace(b"LONG", b"SHORT", 1)
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(tampered, "w") as archive:
+        for name, content in changed.items():
+            archive.writestr(name, content)
+    with tampered.open("rb") as file:
+        refused = bob.http.post("/backtests/import", files={"file": ("tampered.zip", file, "application/zip")})
+    assert refused.status_code == 422
+    assert "trades.csv" in refused.json()["detail"]
+
+    assert bob.http.delete(f"/backtests/{copy_id}").status_code == 204
+    assert bob.http.get(f"/backtests/{copy_id}").status_code == 404
+    assert alice.http.get(f"/backtests/{backtest_id}/result").status_code == 200  # the original is untouched
+
+
+def _env(stack: StackFile, api: Api) -> dict[str, str]:
+    return {"BTS_API_URL": stack.api_url, "BTS_API_KEY": api.key}
 
 
 def test_market_data_in_use_is_deleted_only_when_forced_and_the_results_version_stays(
