@@ -40,4 +40,7 @@ def day_start(day: date | None, days_after: int = 0) -> datetime | None:
     """00:00 UTC of `day` plus `days_after` days (until=D filters `< day_start(D, 1)`: D included)."""
     if day is None:
         return None
-    return datetime.combine(day + timedelta(days=days_after), time.min, UTC)
+    try:
+        return datetime.combine(day + timedelta(days=days_after), time.min, UTC)
+    except OverflowError:  # until=9999-12-31: no upper bound
+        return datetime.max.replace(tzinfo=UTC)

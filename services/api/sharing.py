@@ -97,7 +97,7 @@ def _write_files(folder: Path, bundle: Bundle) -> None:
 
 
 def _day(value: Any) -> date | None:
-    return date.fromisoformat(str(value)[:10]) if value else None
+    return date.fromisoformat(str(value)) if value else None  # checked by read_bundle
 
 
 async def _record(conn: Connection, user: UUID, new_id: UUID, bundle: Bundle, folder: Path, digest: str) -> None:

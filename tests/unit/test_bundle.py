@@ -11,7 +11,8 @@ import pytest
 
 from services.api.domain.bundle import INDEX, BundleError, read_bundle, sha256, write_bundle
 
-RESULT = {"id": "r1", "status": "COMPLETED", "metrics": {"returns": {"total_return": 0.1}}}
+ORIGINAL = "0f0e0d0c-0b0a-4908-8706-050403020100"
+RESULT = {"id": ORIGINAL, "status": "COMPLETED", "metrics": {"returns": {"total_return": 0.1}}}
 FILES = {
     "result.json": json.dumps(RESULT).encode(),
     "trades.csv": b"instrument_id,side\nAAA.NASDAQ,LONG\n",
@@ -22,7 +23,7 @@ WHEN = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def _bundle(files: dict[str, bytes] = FILES) -> bytes:
-    return write_bundle("r1", {"strategy_type": "SMA_CROSSOVER"}, files, WHEN)
+    return write_bundle(ORIGINAL, {"strategy_type": "SMA_CROSSOVER", "start_date": "2020-01-02"}, files, WHEN)
 
 
 def _rezip(data: bytes, change: dict[str, bytes | None]) -> bytes:
@@ -45,7 +46,7 @@ def test_a_bundle_reads_back_with_every_file_and_its_hash() -> None:
         "sha256": sha256(FILES["trades.csv"]),
         "bytes": len(FILES["trades.csv"]),
     }
-    assert bundle.index["summary"] == {"strategy_type": "SMA_CROSSOVER"}
+    assert bundle.index["summary"] == {"strategy_type": "SMA_CROSSOVER", "start_date": "2020-01-02"}
 
 
 @pytest.mark.parametrize(
@@ -75,4 +76,13 @@ def test_only_completed_results_and_real_zips_within_the_limit_are_read() -> Non
     with pytest.raises(BundleError, match=r"trades\.csv: a bundle must hold it"):
         read_bundle(_bundle(without), 10**6)
     with pytest.raises(BundleError, match="not a file a bundle holds"):
-        write_bundle("r1", {}, {"../etc/passwd": b""}, WHEN)
+        write_bundle(ORIGINAL, {}, {"../etc/passwd": b""}, WHEN)
+
+
+def test_a_bundle_whose_index_is_not_about_a_backtest_is_refused() -> None:
+    with pytest.raises(BundleError, match="backtest_id"):
+        read_bundle(write_bundle("not-an-id", {}, FILES, WHEN), 10**6)
+    with pytest.raises(BundleError, match=r"summary\.start_date"):
+        read_bundle(write_bundle(ORIGINAL, {"start_date": "someday"}, FILES, WHEN), 10**6)
+    with pytest.raises(BundleError, match=r"summary\.instrument_ids"):
+        read_bundle(write_bundle(ORIGINAL, {"instrument_ids": "AAA"}, FILES, WHEN), 10**6)

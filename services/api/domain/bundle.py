@@ -13,9 +13,10 @@ import hashlib
 import io
 import json
 import re
+import uuid
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 FORMAT = "bts-backtest-bundle"
@@ -66,9 +67,55 @@ class Bundle:
         return loaded
 
 
+# what a damaged or hostile zip can raise while it is read
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+)
+
+
 def read_bundle(data: bytes, max_bytes: int) -> Bundle:
     """The checked contents of a bundle: every file listed, none unlisted, each with its recorded SHA-256 and
     size, within `max_bytes` unpacked; BundleError naming the first problem otherwise."""
+    try:
+        bundle = _read(data, max_bytes)
+    except BundleError:
+        raise
+    except ZIP_ERRORS as exc:
+        raise BundleError(f"not a readable zip file: {exc}") from exc
+    _check_summary(bundle.index)
+    return bundle
+
+
+def _check_summary(index: dict[str, Any]) -> None:
+    try:
+        uuid.UUID(str(index.get("backtest_id")))
+    except ValueError as exc:
+        raise BundleError(f"{INDEX}: backtest_id must be the exported backtest's id") from exc
+    summary = index.get("summary")
+    if not isinstance(summary, dict):
+        raise BundleError(f"{INDEX}: summary must be an object")
+    instruments = summary.get("instrument_ids") or []
+    if not isinstance(instruments, list) or not all(isinstance(i, str) and len(i) <= 64 for i in instruments):
+        raise BundleError(f"{INDEX}: summary.instrument_ids must be a list of instrument ids")
+    kind = summary.get("strategy_type")
+    if kind is not None and not (isinstance(kind, str) and len(kind) <= 64):
+        raise BundleError(f"{INDEX}: summary.strategy_type must be a strategy type's name")
+    for field in ("start_date", "end_date"):
+        value = summary.get(field)
+        try:
+            if value is not None:
+                date.fromisoformat(str(value))
+        except ValueError as exc:
+            raise BundleError(f"{INDEX}: summary.{field} must be a date (YYYY-MM-DD)") from exc
+
+
+def _read(data: bytes, max_bytes: int) -> Bundle:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from services.api import lifecycle
 from services.api.auth import CurrentUser
 from services.api.handlers.deps import Db
 from services.api.handlers.instruments import InstrumentId
 from services.api.handlers.strategies import out
-from services.api.problems import FieldError, ProblemError
+from services.api.problems import FieldError, ProblemError, validation_problem
 from services.api.repository.strategies import DuplicateStrategyName
 from services.api.schemas import StrategyOut
 from shared.models import Timeframe
@@ -119,6 +119,8 @@ async def clone_strategy(strategy_id: UUID, user: CurrentUser, conn: Db, body: C
         clone = await lifecycle.clone_strategy(conn, user, strategy_id, body.name if body else None)
     except lifecycle.NotFound as exc:
         raise _problem(exc) from exc
+    except ValidationError as exc:  # a name the strategy model refuses (control characters, blank)
+        raise validation_problem(exc, prefix="body") from exc
     except DuplicateStrategyName as exc:
         raise ProblemError(409, "Conflict", str(exc), [FieldError(field="body.name", message=str(exc))]) from exc
     return out(clone)
