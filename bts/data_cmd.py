@@ -103,3 +103,31 @@ def history(
         touched = f"{_day(v['first_bar'])} .. {_day(v['last_bar'])}"
         table.add_row(v["recorded_at"].replace("T", " ")[:19], v["timeframe"], *counts, touched)
     out.print(table)
+
+
+@app.command("delete")
+def delete(
+    instrument_id: str = typer.Argument(..., help="SYMBOL.EXCHANGE (yours, or any as an admin)"),
+    timeframe: Timeframe | None = TimeframeFilter,
+    force: bool = typer.Option(
+        False, "--force", help="also when results were computed from the bars: the version they read is kept"
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Delete an instrument's bars (one timeframe, or all). Refused while a backtest still to run reads them, and
+    while results were computed from them unless --force."""
+    params: dict[str, str] = {"timeframe": timeframe.value} if timeframe is not None else {}
+    if force:
+        params["force"] = "true"
+    with Gateway() as gateway:
+        done = gateway.request("DELETE", f"/market-data/{instrument_id}", params=params).json()
+    if as_json:
+        print(json.dumps(done))
+        return
+    which = done["timeframe"] or "every timeframe"
+    kept = (
+        f"; the version {done['results_using']} result(s) were computed from is kept for their reproductions"
+        if done["versions_kept"]
+        else ""
+    )
+    out.print(f"bars of {instrument_id} ({which}): deletion requested{kept}")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.ids import page_note
 from bts.options import JsonOpt
 from shared.models import AssetClass, Currency
 
@@ -48,12 +49,17 @@ def add(
 
 
 @app.command("list")
-def list_cmd(as_json: bool = JsonOpt) -> None:
+def list_cmd(
+    limit: int = typer.Option(50, "--limit", help="rows per page (at most 500)"),
+    offset: int = typer.Option(0, "--offset", help="rows to skip"),
+    as_json: bool = JsonOpt,
+) -> None:
     """Registered instruments."""
     with Gateway() as gateway:
-        instruments = gateway.get("/instruments")
+        page = gateway.get("/instruments", params={"limit": limit, "offset": offset})
+    instruments = page["items"]
     if as_json:
-        print(json.dumps(instruments))
+        print(json.dumps(page))
         return
     table = Table()
     for column in ("id", "asset class", "currency", "tick", "lot", "margin %", "time zone"):
@@ -69,3 +75,6 @@ def list_cmd(as_json: bool = JsonOpt) -> None:
             i["trading_hours"]["timezone"],
         )
     out.print(table)
+    note = page_note(page)
+    if note:
+        out.print(note)

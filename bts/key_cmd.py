@@ -10,6 +10,7 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.ids import every_item
 from bts.options import JsonOpt
 
 app = typer.Typer(help="Your API keys: create another, list them, revoke one.", no_args_is_help=True)
@@ -32,7 +33,7 @@ def create(as_json: bool = JsonOpt) -> None:
 def list_keys(as_json: bool = JsonOpt) -> None:
     """Your keys: prefix, created, last used (to within 30 s) and revoked."""
     with Gateway() as gateway:
-        keys = gateway.get("/keys")
+        keys = list(every_item(gateway, "/keys"))
     if as_json:
         print(json.dumps(keys))
         return
@@ -45,7 +46,7 @@ def list_keys(as_json: bool = JsonOpt) -> None:
 
 
 def _resolve(gateway: Gateway, key_id_or_prefix: str) -> dict[str, Any]:
-    keys: list[dict[str, Any]] = gateway.get("/keys")
+    keys = list(every_item(gateway, "/keys"))
     found = [k for k in keys if key_id_or_prefix in (k["key_id"], k["prefix"])]
     if len(found) != 1:
         raise CliError(f"no key {key_id_or_prefix!r} of yours: `bts key list` shows their ids and prefixes")

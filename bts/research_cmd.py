@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from bts.backtest_cmd import wait_all
+from bts.backtest_cmd import backtest_id_of, wait_all
 from bts.console import CliError, err, out
 from bts.gateway import Gateway
 from bts.manifests import manifest_checks
@@ -29,6 +29,7 @@ def _short(value: str) -> str:
 def manifest(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
     """What a result was computed from: digests of its bars, configuration, parameters and trades; versions."""
     with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
         document = gateway.get(f"/backtests/{backtest_id}/manifest")
     if as_json:
         print(json.dumps(document))
@@ -67,6 +68,7 @@ def reproduce(
     same (the manifests' trades digests). The rerun reads the bars as of the original run unless
     --latest-data. Exit 0 when they match, 1 when they do not."""
     with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
         current = gateway.get(f"/backtests/{backtest_id}")
         if current["status"] != "COMPLETED":
             raise CliError(
@@ -121,6 +123,7 @@ def compare(
     from shared.presentation.comparison import render_comparison_html  # pandas and plotly: only for this command
 
     with Gateway() as gateway:
+        backtest_ids = [backtest_id_of(gateway, b) for b in backtest_ids]
         comparison = gateway.get("/backtests/compare", params={"ids": ",".join(backtest_ids), "curves": "true"})
     path = html or Path(f"comparison-{'-'.join(b[:8] for b in backtest_ids)}.html")
     try:

@@ -24,6 +24,7 @@ from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, StrategySpec, SweepCompleted, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import BacktestConfiguration, Timeframe
+from shared.models.backtest import CANCELLED_BY_USER
 from shared.models.objectives import objective
 from shared.models.walk_forward import warmup_start
 
@@ -115,9 +116,10 @@ async def on_backtest_finished(conn: Connection, data: BacktestCompleted | Backt
         return
     if sweep.status == "PENDING":
         await repo.set_status(conn, sweep.id, "RUNNING", now)
-    if child.phase == "IN_SAMPLE" and child.window_index is not None:
-        await _close_window(conn, sweep, child.window_index, now)
-    await release(conn, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
+    if sweep.error_message != CANCELLED_BY_USER:  # a cancelled sweep queues and releases nothing more
+        if child.phase == "IN_SAMPLE" and child.window_index is not None:
+            await _close_window(conn, sweep, child.window_index, now)
+        await release(conn, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
     if await repo.open_children(conn, sweep.id) == 0:
         await finish(conn, sweep, now)
 

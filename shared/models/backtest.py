@@ -22,6 +22,7 @@ EARLIEST: Final = date(2019, 1, 1)
 LATEST: Final = date(2024, 12, 31)
 MIN_TRADING_DAYS: Final = 30
 SHARPE_REALISTIC: Final = (-3.0, 5.0)
+CANCELLED_BY_USER = "cancelled by the user"  # the error_message of a backtest its owner cancelled
 INSTRUMENT_ID_PATTERN: Final = r"^[A-Z0-9][A-Z0-9./-]{0,19}\.[A-Z0-9]{2,12}$"
 
 

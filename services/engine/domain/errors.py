@@ -14,3 +14,7 @@ class StrategyUnavailable(RunError):
 class JobRejected(Exception):
     """The request cannot run on the data it names (unknown instrument, too few trading days, no signal, ...);
     the message becomes the FAILED result's error_message."""
+
+
+class RunCancelled(RunError):
+    """The owner cancelled the run while it ran; the message is the result's error_message."""
