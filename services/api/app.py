@@ -46,7 +46,7 @@ from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.kafka.security import faststream_security
 from shared.raw_requests import parse_request
-from shared.runtime.messaging import messaging, observed
+from shared.runtime.messaging import idle_pause, messaging, observed
 from shared.runtime.schedule import PeriodicJob
 from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
@@ -77,15 +77,18 @@ def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
         description="Every topic of the platform and its CloudEvents-style envelope; JSON, keyed as documented.",
     )
 
-    @kafka.subscriber(  # type: ignore[call-overload,untyped-decorator,misc]
+    reads = kafka.subscriber(  # type: ignore[call-overload]
         *READ_MODEL_TOPICS,
         group_id=GROUP,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.ACK,  # the processor never raises: commit after it, whatever happened
         max_poll_interval_ms=600_000,
         description="the gateway's read models (backtest status, import jobs)",
-        **consumer_timeouts(settings),  # type: ignore[arg-type]
+        **consumer_timeouts(settings),
     )
+    gateway.state.read_models_subscriber = reads  # its aiokafka consumer is paused while idle
+
+    @reads  # type: ignore[untyped-decorator,misc]
     async def read_models(message: KafkaMessage) -> None:
         processor: MessageProcessor = gateway.state.read_models
         await processor.process(message.raw_message)
@@ -146,7 +149,11 @@ def create_app(settings: Settings) -> FastAPI:
         upload_sweep = UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)
         requeue = Reconciler(ctx.pool, settings.reconcile_stale_after_s)
         reconciler = PeriodicJob("reconcile", requeue, every_s=settings.reconcile_every_s)
-        return [*messaging(ctx, publisher, []), revoked, upload_sweep, reconciler]
+        subscriber = gateway.state.read_models_subscriber
+        pause = idle_pause(
+            ctx, list(READ_MODEL_TOPICS), lambda: getattr(subscriber, "consumer", None), gateway.state.read_models
+        )
+        return [*messaging(ctx, publisher, []), pause, revoked, upload_sweep, reconciler]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

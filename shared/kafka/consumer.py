@@ -75,8 +75,16 @@ class MessageProcessor:
         self.stats = ConsumerStats()
         self.on_dead_letter: Callable[[str], None] | None = None  # (topic) -> None, for metrics
         self.on_give_up: dict[str, GiveUp] = {}  # topic -> what ends the job of a message given up on
+        self.last_activity = time.monotonic()  # when a message was last taken or finished (idle detection)
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self.last_activity = time.monotonic()
+        try:
+            await self._process(record)
+        finally:
+            self.last_activity = time.monotonic()
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
         if replayed_for_another_group(record, self.group_id):
             return  # a dead letter of another group, replayed: that group handles it, we did long ago
@@ -212,6 +220,11 @@ class EventConsumer:
     @property
     def stats(self) -> ConsumerStats:
         return self.processor.stats
+
+    @property
+    def kafka(self) -> AIOKafkaConsumer:
+        """The aiokafka consumer underneath (paused while idle by shared.kafka.wakeup.IdleFetchPause)."""
+        return self._consumer
 
     async def start(self) -> None:
         await self._consumer.start()
