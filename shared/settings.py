@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=1, le=1000)
     # Idle consumers send no fetches: they pause after this long without a message and wake on a NOTIFY from
     # the publisher (shared.kafka.wakeup), or look anyway every kafka_idle_poll_s (producers that do not notify).
-    kafka_idle_after_s: float = Field(default=2.0, gt=0, description="quiet seconds before a consumer pauses")
+    kafka_idle_after_s: float = Field(default=0.2, gt=0, description="quiet seconds before a consumer pauses")
     kafka_idle_poll_s: float = Field(default=5.0, gt=0, description="a paused consumer looks anyway this often")
     # Authentication to Kafka (docker-compose.yml: one SCRAM principal per service). Unset username: plaintext
     # without authentication, as the embedded Tansu of `bts up` expects.

@@ -5,7 +5,9 @@ consumer that keeps fetching costs the broker and itself CPU all the time, and a
 latency) costs more. Instead, every publisher of the platform sends `pg_notify('bts_topic:<topic>')` once
 the broker has acknowledged a message (`notify_published`), and each consumer's `IdleFetchPause`:
 
-- leaves the consumer fetching as usual while messages flow (and for `active_s` after the last one);
+- leaves the consumer fetching as usual while messages flow (and for `active_s` after the last one:
+  settings.kafka_idle_after_s, short, so that most hops find the consumer paused and are woken at once
+  rather than landing during a Fetch that Tansu holds for fetch_max_wait_ms);
 - then pauses all its partitions (aiokafka sends no Fetch for paused partitions; group heartbeats go on)
   and waits for a notification on one of its topics' channels;
 - resumes at once when one comes (a Fetch for data already there is answered at once: a hop costs a
@@ -62,8 +64,8 @@ class IdleFetchPause:
         topic_names: Iterable[str],
         kafka_consumer: Callable[[], AIOKafkaConsumer | None],
         last_activity: Callable[[], float],
-        active_s: float = 2.0,
-        poll_s: float = 5.0,
+        active_s: float,
+        poll_s: float,
         check_s: float = 0.25,
     ) -> None:
         self.pool, self.channels = pool, [wake_channel(t) for t in topic_names]
