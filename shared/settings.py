@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000
-    kafka_heartbeat_interval_ms: int = 1000
+    # A third of the session timeout (Kafka's advice): half the heartbeats of an idle stack of 1 s.
+    kafka_heartbeat_interval_ms: int = 2000
     # How long an idle fetch waits for data. Apache Kafka answers as soon as data arrives, so this only paces
     # idle polling; Tansu always waits it out (about half of it is added to each hop), and at 20 ms the idle
     # polling of the services' consumers cost the broker and the services about a sixth of a core (sweep
