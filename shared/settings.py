@@ -96,12 +96,17 @@ class Settings(BaseSettings):
     # Consumer tuning: defaults that join quickly on Tansu and stay valid on Apache Kafka
     # (whose group.min.session.timeout.ms is 6000).
     kafka_session_timeout_ms: int = 6000
-    kafka_heartbeat_interval_ms: int = 1000
+    # A third of the session timeout (Kafka's advice): half the heartbeats of an idle stack of 1 s.
+    kafka_heartbeat_interval_ms: int = 2000
     # How long an idle fetch waits for data. Apache Kafka answers as soon as data arrives, so this only paces
     # idle polling; Tansu always waits it out (about half of it is added to each hop), and at 20 ms the idle
     # polling of the services' consumers cost the broker and the services about a sixth of a core (sweep
     # benchmark: 50.0 s at 20 ms, 40.2-42.8 s at 100 ms).
     kafka_fetch_max_wait_ms: int = Field(default=100, ge=1, le=1000)
+    # Idle consumers send no fetches: they pause after this long without a message and wake on a NOTIFY from
+    # the publisher (shared.kafka.wakeup), or look anyway every kafka_idle_poll_s (producers that do not notify).
+    kafka_idle_after_s: float = Field(default=0.2, gt=0, description="quiet seconds before a consumer pauses")
+    kafka_idle_poll_s: float = Field(default=5.0, gt=0, description="a paused consumer looks anyway this often")
     # Authentication to Kafka (docker-compose.yml: one SCRAM principal per service). Unset username: plaintext
     # without authentication, as the embedded Tansu of `bts up` expects.
     kafka_sasl_username: str | None = Field(default=None, description="SASL principal; unset = no authentication")

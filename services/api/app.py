@@ -47,7 +47,7 @@ from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.kafka.security import faststream_security
 from shared.raw_requests import parse_request
-from shared.runtime.messaging import messaging, observed
+from shared.runtime.messaging import idle_pause, messaging, observed
 from shared.runtime.schedule import PeriodicJob
 from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.settings import Settings
@@ -78,11 +78,14 @@ def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
         description="Every topic of the platform and its CloudEvents-style envelope; JSON, keyed as documented.",
     )
 
-    @kafka.subscriber(  # type: ignore[call-overload,untyped-decorator,misc]
+    reads = kafka.subscriber(  # type: ignore[call-overload]
         *READ_MODEL_TOPICS,
         description="the gateway's read models (backtest status, import jobs)",
         **subscriber_options(settings, GROUP),
     )
+    gateway.state.read_models_subscriber = reads  # its aiokafka consumer is paused while idle
+
+    @reads  # type: ignore[untyped-decorator,misc]
     async def read_models(message: KafkaMessage) -> None:
         await handle_record(gateway.state.read_models, message.raw_message, message.consumer)
 
@@ -144,7 +147,11 @@ def create_app(settings: Settings) -> FastAPI:
         upload_sweep = UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)
         requeue = Reconciler(ctx.pool, settings.reconcile_stale_after_s)
         reconciler = PeriodicJob("reconcile", requeue, every_s=settings.reconcile_every_s)
-        return [*messaging(ctx, publisher, []), revoked, upload_sweep, reconciler]
+        subscriber = gateway.state.read_models_subscriber
+        pause = idle_pause(
+            ctx, list(READ_MODEL_TOPICS), lambda: getattr(subscriber, "consumer", None), gateway.state.read_models
+        )
+        return [*messaging(ctx, publisher, []), pause, revoked, upload_sweep, reconciler]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

@@ -223,9 +223,8 @@ SNAPSHOT_COLUMNS = [
     "margin_used",
     "buying_power",
 ]
-# Rows per COPY statement. One statement that touches many daily partitions costs more per partition than
-# several that touch fewer (PostgreSQL's after-row trigger queue, here the foreign key's, grows with the
-# partitions of the statement): 256 snapshots span about a year of sessions.
+# Rows per COPY statement: each is sent as soon as the ledger has made it, so storing overlaps the ledger's
+# work; 256 snapshots span about a year of sessions (a dozen monthly partitions).
 SNAPSHOT_BATCH = 256
 
 
@@ -265,7 +264,8 @@ def snapshot_records(result_id: UUID, snapshots: list[Snapshot], first_seq: int 
 
 
 async def ensure_snapshot_partitions(conn: Connection, lo: datetime, hi: datetime) -> int:
-    """The daily partitions for snapshots stamped lo..hi (a no-op on TimescaleDB)."""
+    """The partitions for snapshots stamped lo..hi: the migration made those of the allowed period, so this
+    only checks them (a no-op on TimescaleDB)."""
     return await ensure_partitions(conn, "engine.portfolio_snapshots", lo, hi)
 
 

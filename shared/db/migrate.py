@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from shared.db.ownership import schema_of
+from shared.db.revisions import applied_revision
+
+__all__ = ["alembic_config", "applied_revision", "head_revision", "upgrade"]
 
 
 def alembic_config(migrations_dir: Path, database_url: str | None = None) -> Config:
@@ -27,12 +28,3 @@ def upgrade(migrations_dir: Path, database_url: str) -> None:
 
 def head_revision(migrations_dir: Path) -> str | None:
     return ScriptDirectory.from_config(alembic_config(migrations_dir)).get_current_head()
-
-
-async def applied_revision(conn: Any, service: str) -> str | None:
-    """The revision a service's schema is at (asyncpg connection), None before its first migration."""
-    schema = schema_of(service).schema
-    if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.alembic_version") is None:
-        return None
-    value = await conn.fetchval(f"SELECT version_num FROM {schema}.alembic_version LIMIT 1")
-    return str(value) if value is not None else None

@@ -12,10 +12,11 @@ from typing import Any, Final, Literal
 
 Step = Literal["month", "day"]
 
-# The data model: market_data chunked by month, portfolio snapshots by day.
+# The data model: market_data chunked by month, portfolio snapshots by day; snapshots are by month here, their
+# partitions made once for the whole allowed period (docs/decisions/0013-monthly-snapshot-partitions.md).
 TIME_SERIES: Final[dict[str, tuple[str, Step]]] = {
     "ingest.market_data": ("timestamp", "month"),
-    "engine.portfolio_snapshots": ("timestamp", "day"),
+    "engine.portfolio_snapshots": ("timestamp", "month"),
 }
 
 HAS_TIMESCALEDB_SQL: Final = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"

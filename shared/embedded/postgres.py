@@ -114,6 +114,9 @@ class EmbeddedPostgres:
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-instructions",
+                # No fsync of the new cluster's files (4-6 s of a first `bts up`): it holds nothing yet, and the
+                # kernel writes them out within seconds; the server fsyncs its own writes as usual.
+                "--no-sync",
             ),
             check=True,
             capture_output=True,

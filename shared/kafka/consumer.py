@@ -81,8 +81,16 @@ class MessageProcessor:
         self.stats = ConsumerStats()
         self.on_dead_letter: Callable[[str], None] | None = None  # (topic) -> None, for metrics
         self.on_give_up: dict[str, GiveUp] = {}  # topic -> what ends the job of a message given up on
+        self.last_activity = time.monotonic()  # when a message was last taken or finished (idle detection)
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self.last_activity = time.monotonic()
+        try:
+            await self._process(record)
+        finally:
+            self.last_activity = time.monotonic()
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
         if replayed_for_another_group(record, self.group_id):
             return  # a dead letter of another group, replayed: that group handles it, we did long ago
@@ -250,14 +258,21 @@ class EventConsumer:
             logger=logging.getLogger("bts.kafka"),  # through the root handler: JSON lines like every other
         )
         processor = self.processor
+        self._subscriber = self.broker.subscriber(*topic_names, **subscriber_options(settings, group_id))
 
-        @self.broker.subscriber(*topic_names, **subscriber_options(settings, group_id))  # type: ignore[misc,untyped-decorator]
+        @self._subscriber  # type: ignore[misc,untyped-decorator]
         async def consume(message: KafkaMessage) -> None:
             await handle_record(processor, message.raw_message, message.consumer)
 
     @property
     def stats(self) -> ConsumerStats:
         return self.processor.stats
+
+    @property
+    def kafka(self) -> AIOKafkaConsumer | None:
+        """The aiokafka consumer underneath, once started (paused while idle by shared.kafka.wakeup.IdleFetchPause)."""
+        consumer: AIOKafkaConsumer | None = getattr(self._subscriber, "consumer", None)
+        return consumer
 
     async def start(self) -> None:
         await self.broker.start()

@@ -81,10 +81,11 @@ async def enqueue(conn: Connection, schema: str, envelope: Envelope[Any], key: s
 
 class OutboxRelay:
     """Publishes a schema's outbox in id order within each key. Several replicas may run one: rows are claimed
-    with FOR UPDATE SKIP LOCKED. Wakes on NOTIFY, and polls every `poll_s` in case a notification is missed."""
+    with FOR UPDATE SKIP LOCKED. Wakes on NOTIFY, and polls every `poll_s` in case a notification is missed
+    (its LISTEN connection lost: it listens again); an idle relay costs one query per `poll_s`."""
 
     def __init__(
-        self, pool: asyncpg.Pool, schema: str, publisher: EventPublisher, batch: int = 100, poll_s: float = 1.0
+        self, pool: asyncpg.Pool, schema: str, publisher: EventPublisher, batch: int = 100, poll_s: float = 5.0
     ) -> None:
         self.pool, self.schema, self.publisher, self.batch, self.poll_s = pool, schema, publisher, batch, poll_s
         self._wake = asyncio.Event()
@@ -127,6 +128,10 @@ class OutboxRelay:
         backoff = 0.5
         try:
             while True:
+                if listener is not None and listener.is_closed():  # the database restarted
+                    with contextlib.suppress(Exception):
+                        await self.pool.release(listener)
+                    listener = None
                 if listener is None:
                     listener = await self._listen()
                 try:

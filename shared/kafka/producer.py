@@ -3,6 +3,7 @@ consumers are idempotent anyway (at-least-once delivery)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, Self
 
 from aiokafka import AIOKafkaProducer
@@ -32,6 +33,8 @@ class EventPublisher:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", linger_ms=5, request_timeout_ms=15_000, **client_options()
         )
+        # Called with the topic once the broker acknowledged a message: wakes idle consumers (shared.kafka.wakeup).
+        self.on_sent: Callable[[str], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         await self._producer.start()
@@ -47,6 +50,8 @@ class EventPublisher:
         self, topic: str, value: bytes, key: str | None = None, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
         await self._producer.send_and_wait(topic, value=value, key=key.encode() if key else None, headers=headers)
+        if self.on_sent is not None:
+            await self.on_sent(topic)
 
     async def __aenter__(self) -> Self:
         await self.start()

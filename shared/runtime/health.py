@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from shared.db.migrate import applied_revision, head_revision
+from shared.db.revisions import applied_revision, head_revision
 from shared.kafka.security import client_options
 
 Check = Callable[[], Awaitable[None]]  # raises with a reason when not ready

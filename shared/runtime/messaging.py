@@ -11,6 +11,7 @@ from shared.events import Envelope, parse_event
 from shared.kafka.consumer import EventConsumer, GiveUp, MessageProcessor
 from shared.kafka.outbox import OutboxRelay
 from shared.kafka.producer import EventPublisher
+from shared.kafka.wakeup import IdleFetchPause, topic_notifier
 from shared.runtime.metrics import (
     HANDLER_SECONDS,
     MESSAGES_CONSUMED,
@@ -54,9 +55,9 @@ def observed(service: str, processor: MessageProcessor) -> MessageProcessor:
 
 
 class BacklogGauge:
-    """Samples the outbox backlog and parked rows into gauges every few seconds."""
+    """Samples the outbox backlog and parked rows into gauges every 15 s (a usual Prometheus scrape interval)."""
 
-    def __init__(self, service: str, relay: OutboxRelay, every_s: float = 5.0) -> None:
+    def __init__(self, service: str, relay: OutboxRelay, every_s: float = 15.0) -> None:
         self.service, self.relay, self.every_s = service, relay, every_s
         self._task: asyncio.Task[None] | None = None
 
@@ -75,8 +76,29 @@ class BacklogGauge:
         self._task = None
 
 
+def idle_pause(
+    ctx: ServiceContext, topic_names: list[str], kafka_consumer: Callable[[], Any], processor: MessageProcessor
+) -> IdleFetchPause:
+    """A consumer's pause while idle, woken by the publishers' notifications (see shared.kafka.wakeup)."""
+    return IdleFetchPause(
+        ctx.pool,
+        topic_names,
+        kafka_consumer,
+        lambda: processor.last_activity,
+        active_s=ctx.settings.kafka_idle_after_s,
+        poll_s=ctx.settings.kafka_idle_poll_s,
+    )
+
+
+def _kafka_of(consumer: EventConsumer) -> Callable[[], Any]:
+    return lambda: consumer.kafka
+
+
 def messaging(ctx: ServiceContext, publisher: EventPublisher, consumers: list[EventConsumer]) -> list[Component]:
-    """Start order: publisher, outbox relay, backlog gauge, consumers (stopped in reverse)."""
+    """Start order: publisher, outbox relay, backlog gauge, consumers, their idle pauses (stopped in reverse).
+    Every message the publisher sends wakes the consumers of its topic."""
+    publisher.on_sent = topic_notifier(ctx.pool)
     relay = OutboxRelay(ctx.pool, ctx.name, publisher)
     relay.on_parked = OUTBOX_PARKED_TOTAL.labels(ctx.name).inc
-    return [publisher, relay, BacklogGauge(ctx.name, relay), *consumers]
+    pauses = [idle_pause(ctx, c.topic_names, _kafka_of(c), c.processor) for c in consumers]
+    return [publisher, relay, BacklogGauge(ctx.name, relay), *consumers, *pauses]

@@ -11,13 +11,16 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
 
 from bts.migrations import migrate_all, migrations_dir
-from shared.db.migrate import applied_revision, head_revision
+from shared.db.migrate import alembic_config, applied_revision, head_revision
 from shared.db.ownership import SERVICE_NAMES, SERVICES
 from shared.db.timeseries import HAS_TIMESCALEDB_SQL, ensure_partitions
+from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints
 from shared.kafka.outbox import outbox_status
+from shared.models.backtest import EARLIEST, LATEST
 
 pytestmark = pytest.mark.integration
 
@@ -189,14 +192,14 @@ async def test_market_data_partitions_are_created_ahead_by_month(connect_as: Con
         await conn.close()
 
 
-async def test_portfolio_snapshots_are_partitioned_by_day(connect_as: ConnectAs) -> None:
+async def test_portfolio_snapshots_have_monthly_partitions_for_the_whole_period_from_the_migration(
+    connect_as: ConnectAs,
+) -> None:
     conn = await connect_as("engine")
     try:
         if await _timescaledb(conn):
-            assert str(await _chunk_interval(conn, "portfolio_snapshots")) == "1 day, 0:00:00"
+            assert str(await _chunk_interval(conn, "portfolio_snapshots")) == "30 days, 0:00:00"
             return
-        lo, hi = datetime(2020, 3, 1, 15, tzinfo=UTC), datetime(2020, 3, 3, 1, tzinfo=UTC)
-        await ensure_partitions(conn, "engine.portfolio_snapshots", lo, hi)
         names = {
             r["relname"]
             for r in await conn.fetch(
@@ -204,7 +207,13 @@ async def test_portfolio_snapshots_are_partitioned_by_day(connect_as: ConnectAs)
                 "WHERE i.inhparent = 'engine.portfolio_snapshots'::regclass"
             )
         }
-        assert {f"portfolio_snapshots_p2020_03_0{d}" for d in (1, 2, 3)} <= names
+        period = {
+            f"portfolio_snapshots_p{y}_{m:02d}" for y in range(EARLIEST.year, LATEST.year + 1) for m in range(1, 13)
+        }
+        assert period <= names  # no backtest of the allowed period has a partition to make
+        assert not any(len(n) > len("portfolio_snapshots_p2020_03") for n in names)  # none by day
+        lo, hi = datetime(EARLIEST.year, 1, 2, 15, tzinfo=UTC), datetime(LATEST.year, 12, 31, 21, tzinfo=UTC)
+        assert await ensure_partitions(conn, "engine.portfolio_snapshots", lo, hi) == 0
     finally:
         await conn.close()
 
@@ -470,3 +479,56 @@ async def test_configuration_constraints(connect_as: ConnectAs, change: dict[str
         assert info.value.constraint_name == constraint
     finally:
         await conn.close()
+
+
+async def test_monthly_partitions_migration_keeps_the_snapshots_both_ways(
+    migrated: Endpoints, admin_conn: asyncpg.Connection
+) -> None:
+    """0009 on a database that has snapshots in daily partitions, then back (a database of its own)."""
+    if await _timescaledb(admin_conn):
+        pytest.skip("TimescaleDB: 0009 only changes the chunk interval")
+    name = f"bts_m0009_{uuid.uuid4().hex[:8]}"
+    await admin_conn.execute(f"CREATE DATABASE {name}")
+    url = migrated.database_url.rsplit("/", 1)[0] + f"/{name}"
+    engine_dir = migrations_dir("engine")
+    try:
+        await asyncio.to_thread(migrate_all, url, "bts")
+        await asyncio.to_thread(command.downgrade, alembic_config(engine_dir, url), "0008")
+        conn = await asyncpg.connect(asyncpg_dsn(role_url(url, "engine", "bts")))
+        try:
+            rid = await _new_result(conn)
+            days = [datetime(2020, 3, 2, 21, tzinfo=UTC), datetime(2020, 3, 3, 21, tzinfo=UTC)]
+            await conn.execute(
+                "SELECT engine.ensure_partitions('engine.portfolio_snapshots'::regclass, 'day', $1, $2)", *days
+            )
+            for seq, ts in enumerate(days):
+                await _insert(
+                    conn,
+                    "engine.portfolio_snapshots",
+                    {**_SNAPSHOT, "backtest_result_id": rid, "timestamp": ts, "seq": seq},
+                )
+            assert await _snapshot_tables(conn) == [
+                "portfolio_snapshots_p2020_03_02",
+                "portfolio_snapshots_p2020_03_03",
+            ]
+            await asyncio.to_thread(command.upgrade, alembic_config(engine_dir, url), "head")
+            assert await _snapshot_tables(conn) == ["portfolio_snapshots_p2020_03", "portfolio_snapshots_p2020_03"]
+            await asyncio.to_thread(command.downgrade, alembic_config(engine_dir, url), "0008")
+            assert await _snapshot_tables(conn) == [
+                "portfolio_snapshots_p2020_03_02",
+                "portfolio_snapshots_p2020_03_03",
+            ]
+            await conn.execute("DELETE FROM engine.backtest_results WHERE id = $1", rid)  # the cascade still holds
+            assert await conn.fetchval("SELECT count(*) FROM engine.portfolio_snapshots") == 0
+        finally:
+            await conn.close()
+    finally:
+        await admin_conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+_SNAPSHOT = {"kind": "DAILY", "cash_balance": 1000, "total_value": 1000, "margin_used": 0, "buying_power": 3000}
+
+
+async def _snapshot_tables(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch('SELECT tableoid::regclass::text AS t FROM engine.portfolio_snapshots ORDER BY "timestamp"')
+    return [r["t"].split(".")[-1] for r in rows]

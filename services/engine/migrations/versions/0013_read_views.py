@@ -3,7 +3,7 @@ results, trades and snapshots). Readers are granted SELECT on these views only (
 so the engine may change its tables as long as the views keep their columns.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0009
 """
 
 from alembic import op
@@ -11,7 +11,7 @@ from alembic import op
 from shared.kafka.sql import outbox_read_view_ddl
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,125 @@
+"""Benchmark: what an idle stack costs, and whether the first message after a quiet period is slower.
+
+    .venv/bin/python -m benchmarks.idle [--seconds 60] [--quiet 10]
+
+Starts `bts up` on a fresh state dir (embedded PostgreSQL and Tansu), waits until it is ready and has
+settled, then samples the CPU time of every stack process (the services, `bts up` itself, PostgreSQL, the
+broker) over --seconds and prints it as % of one core, per component, next to an idle
+`python -c "import time; time.sleep(N)"` measured the same way (goal: the stack <= 2% of a core).
+
+Then the first hops after a quiet period: one backtest (1 instrument, 2 years daily) is run to warm
+every path, the stack is left alone for --quiet seconds, and a second one is submitted: the time from
+POST until the gateway shows it RUNNING (gateway -> engine -> gateway: two hops through the broker)
+is printed next to the same time for a third one submitted right after the second finished (goal: the
+quiet one at most 50 ms slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from benchmarks.sweep import _prepare, _processes, cpu_seconds
+from bts.stackfile import StackFile
+from tests.integration.stack import started_stack
+
+SETTLE_S = 10.0  # after ready: consumers join their groups, reconcilers run their first pass
+
+
+def stack_cpu(found: StackFile, state: Path, seconds: float) -> dict[str, float]:
+    """% of one core per component over `seconds`."""
+    groups = _processes(found, state, [])
+    supervisor = psutil.Process(found.pid)  # itself only: its children are the components above
+    before, own = cpu_seconds(groups), sum(supervisor.cpu_times()[:2])
+    time.sleep(seconds)
+    after, own_after = cpu_seconds(groups), sum(supervisor.cpu_times()[:2])
+    used = {name: 100 * (after[name] - before[name]) / seconds for name in groups}
+    used["bts up"] = 100 * (own_after - own) / seconds
+    return used
+
+
+def sleeper_cpu(seconds: float) -> float:
+    """% of one core of an idle Python process over `seconds` (the floor of any process that does nothing)."""
+    proc = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds + 5})"])
+    try:
+        time.sleep(2)  # its start-up (imports) is not idling
+        p = psutil.Process(proc.pid)
+        before = sum(p.cpu_times()[:2])
+        time.sleep(seconds)
+        return 100 * (sum(p.cpu_times()[:2]) - before) / seconds
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def until_running(http: httpx.Client, body: dict[str, Any]) -> float:
+    """Seconds from POST /backtests until the gateway shows it RUNNING (or done); then waits for its end."""
+    started = time.perf_counter()
+    accepted = http.post("/backtests", json=body)
+    accepted.raise_for_status()
+    backtest = accepted.json()["id"]
+    while http.get(f"/backtests/{backtest}").json()["status"] == "PENDING":
+        time.sleep(0.002)
+    running = time.perf_counter() - started
+    while http.get(f"/backtests/{backtest}").json()["status"] not in ("COMPLETED", "FAILED"):
+        time.sleep(0.05)
+    return running
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60, help="how long CPU is sampled")
+    parser.add_argument("--quiet", type=float, default=10, help="quiet period before the first-hop measurement")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bts-bench-idle-") as tmp:
+        state = Path(tmp) / "state"
+        with started_stack(state) as found:
+            key = asyncio.run(_prepare(found, Path(tmp)))
+            time.sleep(SETTLE_S)
+            idle = stack_cpu(found, state, args.seconds)
+            headers = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=found.api_url + "/api/v1", headers=headers, timeout=120) as http:
+                created = http.post(
+                    "/strategies",
+                    json={
+                        "name": "idle SMA",
+                        "strategy_type": "SMA_CROSSOVER",
+                        "parameters": {"fast_period": 10, "slow_period": 30},
+                    },
+                )
+                strategy = http.post(f"/strategies/{created.json()['id']}/activate").json()["id"]
+                body = {
+                    "strategy_id": strategy,
+                    "instrument_ids": ["BSA.NASDAQ"],
+                    "start_date": "2023-01-01",
+                    "end_date": "2024-12-31",
+                }
+                until_running(http, body)  # warms every path
+                time.sleep(args.quiet)
+                after_quiet = until_running(http, body)
+                busy = [until_running(http, body) for _ in range(3)]
+    floor = sleeper_cpu(min(args.seconds, 20))
+    total = sum(idle.values())
+    print(f"\nidle stack over {args.seconds:g} s, % of one core:")
+    for name, pct in sorted(idle.items(), key=lambda item: -item[1]):
+        print(f"  {name:<10} {pct:6.2f}")
+    print(f"  {'total':<10} {total:6.2f}   (goal <= 2.00; an idle `python -c time.sleep` uses {floor:.2f})")
+    busy_s = sorted(busy)[len(busy) // 2]
+    print(
+        f"POST -> RUNNING (two hops): after {args.quiet:g} s quiet {after_quiet * 1000:.0f} ms, "
+        f"right after another run {busy_s * 1000:.0f} ms (median of {len(busy)}); "
+        f"difference {(after_quiet - busy_s) * 1000:+.0f} ms (goal <= +50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""An idle consumer pauses its partitions and a publisher's NOTIFY resumes it (shared.kafka.wakeup)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+
+from shared.db.urls import asyncpg_dsn
+from shared.embedded.stack import Endpoints
+from shared.kafka.wakeup import IdleFetchPause, topic_notifier
+
+
+class FakeKafkaConsumer:
+    """The part of AIOKafkaConsumer the pause uses: assignment, pause, resume, paused."""
+
+    def __init__(self, partitions: set[str]) -> None:
+        self.partitions, self.paused_now = partitions, set[str]()
+
+    def assignment(self) -> set[str]:
+        return set(self.partitions)
+
+    def pause(self, *tps: str) -> None:
+        self.paused_now |= set(tps)
+
+    def resume(self, *tps: str) -> None:
+        self.paused_now -= set(tps)
+
+    def paused(self) -> set[str]:
+        return set(self.paused_now)
+
+
+@pytest.fixture
+async def pool(migrated: Endpoints) -> AsyncIterator[asyncpg.Pool]:
+    created = await asyncpg.create_pool(asyncpg_dsn(migrated.database_url), min_size=0, max_size=4)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+async def _until(condition: Callable[[], bool], within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_an_idle_consumer_pauses_and_a_notification_on_its_topic_resumes_it(pool: asyncpg.Pool) -> None:
+    kafka = FakeKafkaConsumer({"backtest.requested-0", "backtest.requested-1"})
+    last = [time.monotonic()]
+    # poll_s far beyond the test: a resume can only come from a notification
+    pause = IdleFetchPause(pool, ["backtest.requested"], lambda: kafka, lambda: last[0], active_s=0.2, poll_s=3600)
+    notify = topic_notifier(pool)
+    await pause.start()
+    try:
+        await _until(lambda: kafka.paused() == kafka.partitions)
+        first = pause.pauses
+        await notify("backtest.completed")  # another topic's message does not wake it
+        await asyncio.sleep(0.5)
+        assert kafka.paused() == kafka.partitions
+        assert pause.pauses == first  # not resumed and paused again meanwhile
+        await notify("backtest.requested")
+        await _until(lambda: not kafka.paused())
+        pauses = pause.pauses
+        last[0] = time.monotonic() + 3600  # a message is being handled: it stays active
+        await asyncio.sleep(1.0)
+        assert not kafka.paused()
+        assert pause.pauses == pauses
+    finally:
+        await pause.stop()
+    assert not kafka.paused()  # a stopped pause leaves nothing paused
+
+
+async def test_a_paused_consumer_looks_anyway_every_poll_s(pool: asyncpg.Pool) -> None:
+    """Messages from producers that do not notify still arrive: the pause lifts every poll_s."""
+    kafka = FakeKafkaConsumer({"ingest.requested-0"})
+    pause = IdleFetchPause(pool, ["ingest.requested"], lambda: kafka, lambda: 0.0, active_s=0.1, poll_s=0.3)
+    await pause.start()
+    try:
+        await _until(lambda: pause.pauses >= 3)  # paused, looked, paused again ...
+    finally:
+        await pause.stop()
