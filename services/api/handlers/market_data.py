@@ -27,6 +27,7 @@ from services.api.repository.imports import insert_job, job_row
 from services.api.repository.instruments import get_instrument
 from services.api.repository.uploads import bytes_on_disk, lock_bytes_on_disk
 from services.api.schemas import BarOut, IbkrImport, ImportJobOut, JobAccepted
+from services.api.service_layer import SOURCE
 from services.api.uploads import UploadPolicy
 from shared import topics
 from shared.db.reads import may_write_instrument, stream_bars, writer_refused
@@ -37,7 +38,6 @@ from shared.models import DataSource, Timeframe
 from shared.models.enums import BarAdjustment
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
-SOURCE = "bts/api"
 CHUNK = 1024 * 1024
 
 

@@ -22,6 +22,7 @@ from services.api.problems import ProblemError
 from services.api.repository.backtests import insert_configuration, record_requested
 from services.api.repository.strategies import get_strategy
 from services.api.schemas import ReproductionAccepted, ReproductionRequest
+from services.api.service_layer import SOURCE
 from shared import topics
 from shared.db.reads import fetch_manifest, fetch_result
 from shared.events import BacktestRequested, make_event
@@ -29,7 +30,6 @@ from shared.kafka.outbox import enqueue
 from shared.models.manifest import RunManifest
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
-SOURCE = "bts/api"
 
 
 @router.get(
