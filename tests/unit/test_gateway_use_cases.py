@@ -75,7 +75,9 @@ def _submit(uow: MemoryUnitOfWork, user: UUID, config: BacktestConfiguration) ->
 def _refused(uow: MemoryUnitOfWork, user: UUID, config: BacktestConfiguration) -> list[tuple[str, str]]:
     with pytest.raises(Refused) as refused:
         _submit(uow, user, config)
-    assert uow.store.outbox == [] and uow.store.statuses == {} and uow.store.configurations == {}
+    assert uow.store.outbox == []
+    assert uow.store.statuses == {}
+    assert uow.store.configurations == {}
     return [(p.field, p.message) for p in refused.value.problems]
 
 
@@ -133,7 +135,8 @@ def test_the_data_is_counted_in_the_period_only() -> None:
     uow.store.add_bars("MSFT.NASDAQ", _weekdays(date(2020, 1, 2), date(2020, 2, 10)))  # 28 weekdays
     config = _config(strategy, instrument_ids=["MSFT.NASDAQ"], end_date=date(2020, 3, 31))
     [(field, message)] = _refused(uow, ALICE, config)
-    assert field == "body.instrument_ids.0" and "has 28 trading day(s)" in message
+    assert field == "body.instrument_ids.0"
+    assert "has 28 trading day(s)" in message
     uow.store.add_bars("MSFT.NASDAQ", [date(2020, 2, 11), date(2020, 2, 12)])
     assert _submit(uow, ALICE, config) in uow.store.statuses
 
@@ -141,7 +144,8 @@ def test_the_data_is_counted_in_the_period_only() -> None:
 def test_a_benchmark_that_names_nothing_is_refused_but_the_default_without_data_runs() -> None:
     uow, strategy = _world()
     [(field, message)] = _refused(uow, ALICE, _config(strategy, benchmark_symbol="QQQ"))
-    assert field == "body.benchmark_symbol" and message.startswith("benchmark_symbol QQQ:")
+    assert field == "body.benchmark_symbol"
+    assert message.startswith("benchmark_symbol QQQ:")
     del uow.store.instruments["SPY.ARCA"]
     _submit(uow, ALICE, _config(strategy))  # SPY, the default: runs without benchmark metrics
 
@@ -174,7 +178,8 @@ def _queue(uow: MemoryUnitOfWork, user: UUID, body: SweepSubmit, limits: SweepLi
 def _sweep_refused(uow: MemoryUnitOfWork, user: UUID, body: SweepSubmit, limits: SweepLimits = LIMITS) -> list[str]:
     with pytest.raises(Refused) as refused:
         _queue(uow, user, body, limits)
-    assert uow.store.outbox == [] and uow.store.sweeps == {}
+    assert uow.store.outbox == []
+    assert uow.store.sweeps == {}
     return [f"{p.field}: {p.message}" for p in refused.value.problems]
 
 
@@ -187,7 +192,8 @@ def test_a_sweep_queues_every_combination_and_publishes_one_per_partition_first(
     published = [c for c in children if c.state == "PUBLISHED"]
     assert len(published) == len(uow.store.outbox) == PARTITIONS * LIMITS.queue_per_partition
     keys = [key for _event, key in uow.store.outbox]
-    assert len(set(keys)) == PARTITIONS and all(k.startswith(f"{queued.id}:") for k in keys)
+    assert len(set(keys)) == PARTITIONS
+    assert all(k.startswith(f"{queued.id}:") for k in keys)
     requests = [event.data for event, _key in uow.store.outbox]
     assert all(isinstance(r, BacktestRequested) and r.sweep_id == queued.id for r in requests)
     assert set(uow.store.statuses) == {c.backtest_id for c in published}
@@ -274,7 +280,8 @@ def test_a_finished_child_releases_the_next_on_its_key_and_a_second_delivery_cha
     _finish(uow, _completed(first, 1.5))
     child = next(c for c in uow.store.sweep_children(queued.id) if c.backtest_id == first.backtest_id)
     assert (child.state, child.objective_value, child.trades_count) == ("COMPLETED", 1.5, 2)
-    assert len(uow.store.outbox) == PARTITIONS + 1 and uow.store.outbox[-1][1] == first_key
+    assert len(uow.store.outbox) == PARTITIONS + 1
+    assert uow.store.outbox[-1][1] == first_key
     assert uow.store.sweeps[queued.id].status == "RUNNING"
     before = copy_of(uow.store)
     _finish(uow, _completed(first, 9.0))  # redelivered (or forged with better figures)
@@ -291,7 +298,8 @@ def test_a_backtest_that_is_no_sweep_child_changes_nothing() -> None:
     [request] = _requests(uow)
     assert request.backtest_id == backtest_id
     _finish(uow, _completed(request, 1.0))
-    assert len(uow.store.outbox) == 1 and uow.store.sweeps == {}
+    assert len(uow.store.outbox) == 1
+    assert uow.store.sweeps == {}
 
 
 def _drain(uow: MemoryUnitOfWork, outcome: Any) -> SweepCompleted:
@@ -345,7 +353,8 @@ def test_a_walk_forward_runs_each_windows_best_in_sample_parameters_out_of_sampl
         walk_forward={"in_sample_months": 6, "out_of_sample_months": 3},
     )
     queued = _queue(uow, ALICE, body)
-    assert len(queued.windows) == 2 and queued.total == 2 * 2 + 2
+    assert len(queued.windows) == 2
+    assert queued.total == 2 * 2 + 2
 
     def outcome(request: BacktestRequested) -> BacktestCompleted:  # fast 10 is the better in sample
         return _completed(request, request.strategy.parameters["fast_period"] / 10)
@@ -373,7 +382,8 @@ def test_a_unit_left_without_a_commit_leaves_the_store_as_it_was() -> None:
 
     with pytest.raises(RuntimeError):
         run(interrupted())
-    assert uow.store.configurations == {} and uow.commits == 0
+    assert uow.store.configurations == {}
+    assert uow.commits == 0
 
 
 def _request_values(strategy: UUID) -> dict[str, Any]:
