@@ -28,10 +28,11 @@ from bts.options import (
 from bts.progress import bars, num, pct
 from bts.strategy_cmd import parse_params, resolve
 from shared.models import Timeframe
+from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
 from shared.settings import Settings
 
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
-TERMINAL = {"COMPLETED", "FAILED"}
+TERMINAL = TERMINAL_STATUSES
 HEADLINE = [("total_return", "return", pct), ("sharpe_ratio", "Sharpe", num), ("max_drawdown", "max DD", pct)]
 STRATEGY_HELP = "an ACTIVE strategy of yours (name or id): its parameters are the fixed ones"
 PRESCREEN_HELP = "rank every combination with the vectorised pre-screen, run only the best K (SMA_CROSSOVER)"
@@ -185,7 +186,7 @@ def _leaderboard(sweep: dict[str, Any]) -> Table:
     for row in sweep["leaderboard"]:
         params = ", ".join(f"{k}={v}" for k, v in row["parameters"].items() if k != "allow_short" or v)
         window = f" (w{row['window_index']})" if row.get("window_index") is not None else ""
-        value = num(row["objective"], 4) if row["status"] == "COMPLETED" else row["status"].lower()
+        value = num(row["objective"], 4) if row["status"] == BacktestStatus.COMPLETED else row["status"].lower()
         table.add_row(
             str(row["rank"]),
             params + window,
@@ -239,7 +240,7 @@ def _show(gateway: Gateway, final: dict[str, Any], as_json: bool, limit: int = 1
             out.print(f"report: {sweep['report_url']}", soft_wrap=True)
         elif sweep["status"] in TERMINAL:
             out.print(f"report: being written; `bts sweep result {sweep['id']} --save sweep.html` fetches it")
-    if sweep["status"] == "FAILED":
+    if sweep["status"] == BacktestStatus.FAILED:
         raise CliError(f"sweep {sweep['id']} FAILED: {sweep.get('error_message') or 'see its children'}")
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models import DataSource, StrategyStatus, Timeframe
 from shared.models.backtest import BacktestConfiguration, BacktestSettings
-from shared.models.enums import BarAdjustment
+from shared.models.enums import BacktestStatus, BarAdjustment
 from shared.models.responses import BacktestStatusResponse, StrategyResponse
 
 
@@ -100,7 +100,7 @@ class BacktestSubmit(ConfigurationFields):
 
 class BacktestAccepted(BaseModel):
     id: UUID
-    status: str = "PENDING"
+    status: BacktestStatus = BacktestStatus.PENDING
 
 
 class BacktestSummary(BacktestStatusResponse):
@@ -118,7 +118,7 @@ class BacktestSummary(BacktestStatusResponse):
 
 class JobAccepted(BaseModel):
     job_id: UUID
-    status: str = "PENDING"
+    status: BacktestStatus = BacktestStatus.PENDING
 
 
 class RowErrorOut(BaseModel):
@@ -303,7 +303,7 @@ class ReproductionRequest(BaseModel):
 
 class ReproductionAccepted(BaseModel):
     id: UUID = Field(description="the new backtest")
-    status: str = "PENDING"
+    status: BacktestStatus = BacktestStatus.PENDING
     reproduces: UUID = Field(description="the backtest whose recorded request it replays")
     data_as_of: datetime | None = Field(
         description="the system time the rerun reads the bars as of; null: the current bars"

@@ -24,6 +24,7 @@ from services.reporting.domain.sweep_data import SweepReportData
 from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
 from services.reporting.report_job import GeneratedReport, ResultNotFound, generate_reports, write_file
 from shared.db.reads import fetch_snapshots, fetch_sweep, fetch_sweep_children
+from shared.models.enums import SweepChildState, SweepPhase
 from shared.models.walk_forward import WindowCurve, stitch, summary
 
 
@@ -36,11 +37,11 @@ async def _stitched(conn: asyncpg.Connection, data: SweepReportData) -> None:
         return
     curves = []
     for child in data.children:
-        if child.phase != "OUT_OF_SAMPLE":
+        if child.phase != SweepPhase.OUT_OF_SAMPLE:
             continue
         rows = (
             await fetch_snapshots(conn, child.backtest_id, "DAILY")
-            if child.backtest_id and child.state == "COMPLETED"
+            if child.backtest_id and child.state == SweepChildState.COMPLETED
             else []
         )
         curves.append(

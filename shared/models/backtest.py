@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 from shared.models.commission import CommissionModel
 from shared.models.enums import BacktestStatus, DataSource, PriceAdjustment
 from shared.models.errors import ReadOnlyError
+from shared.models.instrument import INSTRUMENT_ID_PATTERN, SYMBOL_PATTERN
 from shared.models.metrics import PerformanceMetrics
 from shared.models.transitions import next_result_status
 
@@ -22,11 +23,16 @@ EARLIEST: Final = date(2019, 1, 1)
 LATEST: Final = date(2024, 12, 31)
 MIN_TRADING_DAYS: Final = 30
 SHARPE_REALISTIC: Final = (-3.0, 5.0)
-INSTRUMENT_ID_PATTERN: Final = r"^[A-Z0-9][A-Z0-9./-]{0,19}\.[A-Z0-9]{2,12}$"
 
 
 MAX_INSTRUMENTS: Final = 50
 MAX_INITIAL_CAPITAL: Final = Decimal("1e12")
+
+
+def sharpe_unrealistic(sharpe: float | None) -> bool:
+    """A Sharpe ratio outside SHARPE_REALISTIC is kept but flagged for the reader."""
+    low, high = SHARPE_REALISTIC
+    return sharpe is not None and not low <= sharpe <= high
 
 
 class BacktestSettings(BaseModel):
@@ -46,7 +52,7 @@ class BacktestSettings(BaseModel):
     position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10, description="percent of equity")
     commission_model: CommissionModel = Field(default_factory=CommissionModel)
     data_source: DataSource = DataSource.CSV_FILE
-    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
+    benchmark_symbol: str = Field(default="SPY", pattern=SYMBOL_PATTERN)
     price_adjustment: PriceAdjustment = Field(
         default=PriceAdjustment.SPLITS,
         description="how RAW bars are back-adjusted before the run, from the instrument's corporate actions: "
@@ -144,10 +150,7 @@ class BacktestResult(BaseModel):
     @property
     def sharpe_unrealistic(self) -> bool:
         """Kept, not dropped: a Sharpe ratio outside -3..5 is flagged for the reader."""
-        if self.metrics is None or self.metrics.risk.sharpe_ratio is None:
-            return False
-        low, high = SHARPE_REALISTIC
-        return not low <= self.metrics.risk.sharpe_ratio <= high
+        return self.metrics is not None and sharpe_unrealistic(self.metrics.risk.sharpe_ratio)
 
     def _ensure_mutable(self) -> None:
         if self.status is BacktestStatus.COMPLETED:

@@ -45,7 +45,7 @@ from shared.db.reads import (
 from shared.db.reads import fetch_trades as read_trades
 from shared.db.types import Connection
 from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
-from shared.models.backtest import SHARPE_REALISTIC
+from shared.models.backtest import sharpe_unrealistic
 from shared.runtime.service import ServiceContext
 from shared.settings import Settings
 
@@ -229,10 +229,9 @@ async def get_result(backtest: Owned, ctx: Ctx) -> Response:
         async with ctx.pool.acquire() as conn:
             result = await _result(conn, backtest, ctx.settings)
         sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
-        low, high = SHARPE_REALISTIC
         shown = ResultOut(
             **result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
-            sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high,
+            sharpe_unrealistic=sharpe_unrealistic(sharpe),
         )
         body = shown.model_dump_json().encode()
         if result.status in TERMINAL:

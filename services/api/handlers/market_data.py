@@ -36,6 +36,7 @@ from shared.events import IngestRequested, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import DataSource, Timeframe
 from shared.models.enums import BarAdjustment
+from shared.models.instrument import INSTRUMENT_ID_PATTERN
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
 CHUNK = 1024 * 1024
@@ -109,7 +110,7 @@ async def import_csv(
     conn: Db,
     ctx: Ctx,
     file: Annotated[UploadFile, File(description="CSV: timestamp,open,high,low,close,volume or a common export")],
-    instrument_id: Annotated[str, Form(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}\.[A-Z0-9]{2,12}$")],
+    instrument_id: Annotated[str, Form(pattern=INSTRUMENT_ID_PATTERN)],
     timeframe: Annotated[Timeframe, Form()],
     skip_invalid: Annotated[bool, Form(description="load the valid rows and report the rejects")] = False,
     naive_timestamps_in_exchange_tz: Annotated[bool, Form(description="naive timestamps are exchange time")] = False,

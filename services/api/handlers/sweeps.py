@@ -42,6 +42,7 @@ from services.api.sweep_schemas import (
 from shared.db.reads import fetch_instruments, fetch_snapshots, fetch_sweep_reports, stream_bars
 from shared.db.types import Connection
 from shared.models import BacktestConfiguration
+from shared.models.enums import TERMINAL_STATUSES, BacktestStatus, SweepChildState, SweepPhase
 from shared.models.walk_forward import WindowCurve, stitch, summary
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -103,7 +104,7 @@ Owned = Annotated[SweepRecord, Depends(owned)]
 
 
 def _summary(sweep: SweepRecord, counts: dict[str, int]) -> dict[str, Any]:
-    done = counts.get("COMPLETED", 0) + counts.get("FAILED", 0)
+    done = counts.get(SweepChildState.COMPLETED, 0) + counts.get(SweepChildState.FAILED, 0)
     return {
         "id": sweep.id,
         "name": sweep.name,
@@ -114,7 +115,7 @@ def _summary(sweep: SweepRecord, counts: dict[str, int]) -> dict[str, Any]:
         "direction": sweep.direction,
         "total": sweep.total,
         "done": done,
-        "failed": counts.get("FAILED", 0),
+        "failed": counts.get(SweepChildState.FAILED, 0),
         "progress_pct": progress_pct(done, sweep.total),
         "submitted_at": sweep.submitted_at,
         "completed_at": sweep.completed_at,
@@ -157,7 +158,9 @@ async def _windows(conn: Connection, sweep: SweepRecord) -> list[WindowOut]:
     found = []
     for window in spec.get("windows", []):
         index = int(window["index"])
-        best = await repo.ranked(conn, sweep.id, sweep.direction, 1, ("IN_SAMPLE",), index, completed_only=True)
+        best = await repo.ranked(
+            conn, sweep.id, sweep.direction, 1, (SweepPhase.IN_SAMPLE,), index, completed_only=True
+        )
         out = oos.get(index)
         done, total = counts.get(index, (0, 0))
         found.append(
@@ -182,7 +185,7 @@ async def _stitched(conn: Connection, sweep: SweepRecord) -> tuple[list[CurvePoi
     capital = float(sweep.configuration.get("initial_capital", 100_000))
     curves = []
     for child in await repo.out_of_sample(conn, sweep.id):
-        ran = child.state == "COMPLETED" and child.backtest_id is not None
+        ran = child.state == SweepChildState.COMPLETED and child.backtest_id is not None
         rows = await fetch_snapshots(conn, child.backtest_id, "DAILY") if ran and child.backtest_id else []
         curves.append(
             WindowCurve(
@@ -213,7 +216,7 @@ async def get_sweep(
     values = _summary(sweep, counts)
     now = datetime.now(UTC)
     remaining = sweep.total - values["done"]
-    finished = sweep.status in ("COMPLETED", "FAILED")
+    finished = sweep.status in TERMINAL_STATUSES
     board = await repo.ranked(conn, sweep.id, sweep.direction, limit)
     walk = None
     if sweep.walk_forward is not None:
@@ -228,15 +231,21 @@ async def get_sweep(
         )
     reports = await fetch_sweep_reports(conn, sweep.id)
     report_url = str(request.url_for("sweep_report", sweep_id=sweep.id)) if reports else None
-    shown = "RUNNING" if sweep.status == "PENDING" and (values["done"] or counts.get("RUNNING")) else sweep.status
+    shown = (
+        BacktestStatus.RUNNING
+        if sweep.status == BacktestStatus.PENDING and (values["done"] or counts.get(BacktestStatus.RUNNING))
+        else sweep.status
+    )
     return SweepOut(
         **{**values, "status": shown},
         combinations=sweep.combinations,
         skipped=sweep.skipped,
-        completed=counts.get("COMPLETED", 0),
-        running=counts.get("RUNNING", 0),
-        queued=counts.get("QUEUED", 0) + counts.get("PUBLISHED", 0) - counts.get("RUNNING", 0),
-        screened_out=counts.get("SCREENED_OUT", 0),
+        completed=counts.get(SweepChildState.COMPLETED, 0),
+        running=counts.get(BacktestStatus.RUNNING, 0),
+        queued=counts.get(SweepChildState.QUEUED, 0)
+        + counts.get(SweepChildState.PUBLISHED, 0)
+        - counts.get(BacktestStatus.RUNNING, 0),
+        screened_out=counts.get(SweepChildState.SCREENED_OUT, 0),
         started_at=sweep.started_at,
         estimated_completion=None
         if finished

@@ -14,10 +14,10 @@ from services.api.repository.sweeps import ChildRecord, SweepRecord
 from services.api.service_layer.unit_of_work import UnitOfWork
 from shared.benchmark import BenchmarkCandidate, BenchmarkChoice, resolve_benchmark
 from shared.events import BacktestRequested, Envelope
-from shared.models.enums import BacktestStatus, Timeframe
+from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase, Timeframe
 from shared.models.strategy import TradingStrategy
 
-OPEN_STATES = ("QUEUED", "PUBLISHED")
+OPEN_STATES = (SweepChildState.QUEUED, SweepChildState.PUBLISHED)
 FINISHED_STATES = (BacktestStatus.COMPLETED.value, BacktestStatus.FAILED.value)
 
 
@@ -104,7 +104,7 @@ class _Sweeps:
         return next((c.sweep_id for c in self.store.children.values() if c.backtest_id == backtest_id), None)
 
     async def next_queued(self, sweep_id: UUID, limit: int) -> list[ChildRecord]:
-        queued = [c for c in self.store.sweep_children(sweep_id) if c.state == "QUEUED"]
+        queued = [c for c in self.store.sweep_children(sweep_id) if c.state == SweepChildState.QUEUED]
         return sorted(queued, key=lambda c: (c.priority, c.n))[:limit]
 
     def _update(self, child: ChildRecord, **changes: Any) -> ChildRecord:
@@ -114,8 +114,8 @@ class _Sweeps:
 
     async def mark_published(self, sweep_id: UUID, n: int, key: str, at: datetime) -> None:
         child = self.store.children.get((sweep_id, n))
-        if child is not None and child.state == "QUEUED":
-            self._update(child, state="PUBLISHED", kafka_key=key, published_at=at)
+        if child is not None and child.state == SweepChildState.QUEUED:
+            self._update(child, state=SweepChildState.PUBLISHED, kafka_key=key, published_at=at)
 
     async def finish_child(
         self,
@@ -128,7 +128,7 @@ class _Sweeps:
         at: datetime,
     ) -> ChildRecord | None:
         for child in self.store.children.values():
-            if child.backtest_id == backtest_id and child.state == "PUBLISHED":
+            if child.backtest_id == backtest_id and child.state == SweepChildState.PUBLISHED:
                 return self._update(
                     child,
                     state=state,
@@ -145,15 +145,15 @@ class _Sweeps:
 
     async def window_open(self, sweep_id: UUID, window: int) -> tuple[int, bool]:
         mine = [c for c in self.store.sweep_children(sweep_id) if c.window_index == window]
-        still_open = sum(1 for c in mine if c.phase == "IN_SAMPLE" and c.state not in FINISHED_STATES)
-        return still_open, any(c.phase == "OUT_OF_SAMPLE" for c in mine)
+        still_open = sum(1 for c in mine if c.phase == SweepPhase.IN_SAMPLE and c.state not in FINISHED_STATES)
+        return still_open, any(c.phase == SweepPhase.OUT_OF_SAMPLE for c in mine)
 
     async def ranked(
         self,
         sweep_id: UUID,
         direction: str,
         limit: int,
-        phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE"),
+        phases: tuple[str, ...] = (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE),
         window: int | None = None,
         completed_only: bool = False,
     ) -> list[ChildRecord]:
@@ -164,7 +164,7 @@ class _Sweeps:
             if c.phase in phases
             and (window is None or c.window_index == window)
             and (not completed_only or c.state == BacktestStatus.COMPLETED.value)
-            and c.state != "SCREENED_OUT"
+            and c.state != SweepChildState.SCREENED_OUT
         ]
 
         def order(c: ChildRecord) -> tuple[Any, ...]:  # the SQL's ORDER BY
@@ -184,7 +184,7 @@ class _Sweeps:
         return max((c.n for c in self.store.sweep_children(sweep_id)), default=-1)
 
     async def out_of_sample(self, sweep_id: UUID) -> list[ChildRecord]:
-        oos = [c for c in self.store.sweep_children(sweep_id) if c.phase == "OUT_OF_SAMPLE"]
+        oos = [c for c in self.store.sweep_children(sweep_id) if c.phase == SweepPhase.OUT_OF_SAMPLE]
         return sorted(oos, key=lambda c: c.window_index or 0)
 
     async def state_counts(self, sweep_id: UUID) -> dict[str, int]:

@@ -22,6 +22,7 @@ from services.api.service_layer.unit_of_work import UnitOfWork
 from shared import topics
 from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, StrategySpec, SweepCompleted, make_event
 from shared.models import BacktestConfiguration, Timeframe
+from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
 from shared.models.objectives import objective
 
 log = structlog.get_logger()
@@ -103,15 +104,17 @@ async def _child_finished(uow: UnitOfWork, data: BacktestCompleted | BacktestFai
         metrics = data.metrics.model_dump(mode="json")
         value = objective(sweep.objective, sweep.direction).value(metrics)  # type: ignore[arg-type]
         child = await uow.sweeps.finish_child(
-            data.backtest_id, "COMPLETED", value, metrics, data.trades_count, None, now
+            data.backtest_id, SweepChildState.COMPLETED, value, metrics, data.trades_count, None, now
         )
     else:
-        child = await uow.sweeps.finish_child(data.backtest_id, "FAILED", None, None, None, data.error_message, now)
+        child = await uow.sweeps.finish_child(
+            data.backtest_id, SweepChildState.FAILED, None, None, None, data.error_message, now
+        )
     if child is None:  # not a child, or seen already
         return
-    if sweep.status == "PENDING":
-        await uow.sweeps.set_status(sweep.id, "RUNNING", now)
-    if child.phase == "IN_SAMPLE" and child.window_index is not None:
+    if sweep.status == BacktestStatus.PENDING:
+        await uow.sweeps.set_status(sweep.id, BacktestStatus.RUNNING, now)
+    if child.phase == SweepPhase.IN_SAMPLE and child.window_index is not None:
         await _close_window(uow, sweep, child.window_index, now)
     await release(uow, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
     if await uow.sweeps.open_children(sweep.id) == 0:
@@ -123,7 +126,7 @@ async def _close_window(uow: UnitOfWork, sweep: SweepRecord, window: int, now: d
     still_open, has_oos = await uow.sweeps.window_open(sweep.id, window)
     if still_open or has_oos:
         return
-    best = await uow.sweeps.ranked(sweep.id, sweep.direction, 1, ("IN_SAMPLE",), window, completed_only=True)
+    best = await uow.sweeps.ranked(sweep.id, sweep.direction, 1, (SweepPhase.IN_SAMPLE,), window, completed_only=True)
     spec = (sweep.walk_forward or {})["windows"][window]
     oos_start, oos_end = date.fromisoformat(spec["out_of_sample_start"]), date.fromisoformat(spec["out_of_sample_end"])
     n = await uow.sweeps.max_n(sweep.id) + 1
@@ -133,13 +136,13 @@ async def _close_window(uow: UnitOfWork, sweep: SweepRecord, window: int, now: d
             n=n,
             backtest_id=None,
             combination=0,
-            phase="OUT_OF_SAMPLE",
+            phase=SweepPhase.OUT_OF_SAMPLE,
             window_index=window,
             priority=0,
             parameters={},
             start_date=oos_start,
             end_date=oos_end,
-            state="FAILED",
+            state=SweepChildState.FAILED,
             kafka_key=None,
             prescreen_score=None,
             objective_value=None,
@@ -157,13 +160,13 @@ async def _close_window(uow: UnitOfWork, sweep: SweepRecord, window: int, now: d
         n=n,
         backtest_id=uuid.uuid4(),
         combination=chosen.combination,
-        phase="OUT_OF_SAMPLE",
+        phase=SweepPhase.OUT_OF_SAMPLE,
         window_index=window,
         priority=0,
         parameters=chosen.parameters,
         start_date=oos_start,
         end_date=oos_end,
-        state="QUEUED",
+        state=SweepChildState.QUEUED,
         kafka_key=None,
         prescreen_score=None,
         objective_value=None,
@@ -179,8 +182,8 @@ async def _close_window(uow: UnitOfWork, sweep: SweepRecord, window: int, now: d
 async def finish(uow: UnitOfWork, sweep: SweepRecord, now: datetime) -> None:
     """Every child finished: the sweep is COMPLETED (FAILED if none completed), announced on sweep.completed."""
     counts = await uow.sweeps.state_counts(sweep.id)
-    completed, failed = counts.get("COMPLETED", 0), counts.get("FAILED", 0)
-    status = "COMPLETED" if completed else "FAILED"
+    completed, failed = counts.get(SweepChildState.COMPLETED, 0), counts.get(SweepChildState.FAILED, 0)
+    status = BacktestStatus.COMPLETED if completed else BacktestStatus.FAILED
     error = None if completed else "no backtest of the sweep completed; see the children's error messages"
     await uow.sweeps.set_status(sweep.id, status, now, error)
     best = await uow.sweeps.ranked(sweep.id, sweep.direction, max(sweep.report_top, 1), completed_only=True)

@@ -24,6 +24,7 @@ from services.api.service_layer.unit_of_work import UnitOfWork
 from services.api.sweep_schemas import SweepSubmit
 from shared import topics
 from shared.models import BacktestConfiguration
+from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
 from shared.models.objectives import Objective, objective
 from shared.models.walk_forward import Window, windows
 from shared.strategy_types import UnknownStrategyType
@@ -127,7 +128,7 @@ def _children(
             parameters=combos[combination],
             start_date=start,
             end_date=end,
-            state="QUEUED" if run else "SCREENED_OUT",
+            state=SweepChildState.QUEUED if run else SweepChildState.SCREENED_OUT,
             kafka_key=None,
             prescreen_score=None if score is None or score != score else score,
             objective_value=None,
@@ -140,9 +141,9 @@ def _children(
 
     if found:  # window-major: early windows finish first, so their out-of-sample runs start early
         pairs = [(w, i) for w in found for i in range(len(combos))]
-        return [child(n, i, "IN_SAMPLE", w, True) for n, (w, i) in enumerate(pairs)]
+        return [child(n, i, SweepPhase.IN_SAMPLE, w, True) for n, (w, i) in enumerate(pairs)]
     order = sorted(range(len(combos)), key=lambda i: (i not in chosen, i))  # the ones to run first
-    return [child(n, i, "SWEEP", None, i in chosen) for n, i in enumerate(order)]
+    return [child(n, i, SweepPhase.SWEEP, None, i in chosen) for n, i in enumerate(order)]
 
 
 def _space_json(space: Space) -> dict[str, Any]:
@@ -227,7 +228,7 @@ async def submit_sweep(
         scores = await asyncio.to_thread(prescreen.scores, closes, strategy_type, combos, goal)
         chosen = set(prescreen.top_k(scores, goal, body.prescreen.top_k))
     children = await asyncio.to_thread(_children, sweep_id, combos, config, found, scores, chosen)
-    queued = sum(1 for c in children if c.state == "QUEUED")
+    queued = sum(1 for c in children if c.state == SweepChildState.QUEUED)
     total = queued + len(found)
     now = datetime.now(UTC)
     walk = (
@@ -255,7 +256,7 @@ async def submit_sweep(
         skipped=expansion.skipped,
         total=total,
         kafka_keys=partition_keys(sweep_id, topics.PARTITIONS[topics.BACKTEST_REQUESTED]),
-        status="PENDING",
+        status=BacktestStatus.PENDING,
         error_message=None,
         submitted_at=now,
         started_at=now,

@@ -24,6 +24,7 @@ from shared.db.reads import benchmark_choice, count_sessions_with_bars, fetch_in
 from shared.db.types import Connection
 from shared.events import BacktestRequested, Envelope
 from shared.kafka.outbox import enqueue
+from shared.models.enums import SweepPhase
 from shared.models.strategy import TradingStrategy
 
 
@@ -92,7 +93,7 @@ class SweepRepository(Protocol):
         sweep_id: UUID,
         direction: str,
         limit: int,
-        phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE"),
+        phases: tuple[str, ...] = (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE),
         window: int | None = None,
         completed_only: bool = False,
     ) -> list[ChildRecord]: ...
@@ -227,7 +228,7 @@ class _PgSweeps:
         sweep_id: UUID,
         direction: str,
         limit: int,
-        phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE"),
+        phases: tuple[str, ...] = (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE),
         window: int | None = None,
         completed_only: bool = False,
     ) -> list[ChildRecord]:

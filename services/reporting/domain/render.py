@@ -19,6 +19,7 @@ import plotly.offline
 
 from services.reporting.domain.charts import all_charts
 from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TIME_ZONE, TRADE_COLUMNS, ReportData
+from shared.models.enums import BacktestStatus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -103,7 +104,7 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
 
 def render_html(data: ReportData, generated_at: datetime) -> str:
     currency = str(data.configuration.get("currency", "USD"))
-    completed = data.status == "COMPLETED" and data.metrics is not None and not data.daily.empty
+    completed = data.status == BacktestStatus.COMPLETED and data.metrics is not None and not data.daily.empty
     charts: list[str] = []
     cards: list[dict[str, str]] = []
     groups: list[dict[str, Any]] = []

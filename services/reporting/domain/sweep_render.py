@@ -14,6 +14,7 @@ import plotly.offline
 from services.reporting.domain.render import _environment, format_metric
 from services.reporting.domain.sweep_charts import objective_map, screen_scatter, stitched_curve, window_objectives
 from services.reporting.domain.sweep_data import SweepReportData, headline, leaderboard_frame, screen_quality
+from shared.models.enums import SweepChildState, SweepPhase
 
 MAX_HTML_ROWS = 500  # the HTML shows the best 500; the CSV has every child
 
@@ -39,9 +40,9 @@ def window_rows(data: SweepReportData) -> list[dict[str, Any]]:
     rows = []
     for window in (data.sweep.walk_forward or {}).get("windows", []):
         index = int(window["index"])
-        inside = [c for c in data.ranked(("IN_SAMPLE",)) if c.window_index == index]
-        best = next((c for c in inside if c.state == "COMPLETED"), None)
-        oos = next((c for c in data.children if c.phase == "OUT_OF_SAMPLE" and c.window_index == index), None)
+        inside = [c for c in data.ranked((SweepPhase.IN_SAMPLE,)) if c.window_index == index]
+        best = next((c for c in inside if c.state == SweepChildState.COMPLETED), None)
+        oos = next((c for c in data.children if c.phase == SweepPhase.OUT_OF_SAMPLE and c.window_index == index), None)
         rows.append(
             {
                 **window,
@@ -94,7 +95,7 @@ def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
     ]
     counts = data.counts()
     quality = screen_quality(data)
-    best = next((c for c in data.ranked() if c.state == "COMPLETED"), None)
+    best = next((c for c in data.ranked() if c.state == SweepChildState.COMPLETED), None)
     summary = data.stitched_summary or {}
     return (
         _environment()
@@ -130,5 +131,7 @@ def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
 def render_leaderboard_csv(data: SweepReportData) -> str:
     """Every run child (walk-forward: in and out of sample), best first, with its parameters and metrics."""
     buffer = io.StringIO()
-    leaderboard_frame(data, ("SWEEP", "IN_SAMPLE", "OUT_OF_SAMPLE"), with_phase=True).to_csv(buffer, index=False)
+    leaderboard_frame(data, (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE, SweepPhase.OUT_OF_SAMPLE), with_phase=True).to_csv(
+        buffer, index=False
+    )
     return buffer.getvalue()
