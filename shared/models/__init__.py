@@ -27,20 +27,13 @@ from shared.models.parameters import (
     StrategyParameters,
     validate_parameters,
 )
-from shared.models.portfolio import PortfolioSnapshot, PositionHolding
 from shared.models.report import PerformanceReport, sha256_of_file, verify_report_file
-from shared.models.responses import BacktestStatusResponse, PerformanceMetricsResponse, StrategyResponse
+from shared.models.responses import BacktestStatusResponse, StrategyResponse
 from shared.models.strategy import TradingStrategy
 from shared.models.trade import Trade
-from shared.models.transitions import (
-    RESULT_TRANSITIONS,
-    STRATEGY_TRANSITIONS,
-    next_result_status,
-    next_strategy_status,
-)
+from shared.models.transitions import STRATEGY_TRANSITIONS, next_strategy_status
 
 __all__ = [
-    "RESULT_TRANSITIONS",
     "STRATEGY_TRANSITIONS",
     "AssetClass",
     "BacktestConfiguration",
@@ -61,10 +54,7 @@ __all__ = [
     "MomentumParameters",
     "ParameterError",
     "PerformanceMetrics",
-    "PerformanceMetricsResponse",
     "PerformanceReport",
-    "PortfolioSnapshot",
-    "PositionHolding",
     "ReadOnlyError",
     "ReportType",
     "ReturnMetrics",
@@ -82,7 +72,6 @@ __all__ = [
     "TradingHours",
     "TradingMetrics",
     "TradingStrategy",
-    "next_result_status",
     "next_strategy_status",
     "sha256_of_file",
     "validate_parameters",

@@ -45,7 +45,6 @@ from shared.db.reads import (
 from shared.db.reads import fetch_trades as read_trades
 from shared.db.types import Connection
 from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
-from shared.models.backtest import sharpe_unrealistic
 from shared.runtime.service import ServiceContext
 from shared.settings import Settings
 
@@ -228,11 +227,7 @@ async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     if body is None:
         async with ctx.pool.acquire() as conn:
             result = await _result(conn, backtest, ctx.settings)
-        sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
-        shown = ResultOut(
-            **result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
-            sharpe_unrealistic=sharpe_unrealistic(sharpe),
-        )
+        shown = ResultOut.model_validate(result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}))
         body = shown.model_dump_json().encode()
         if result.status in TERMINAL:
             FINISHED.result_body[backtest["id"]] = body
