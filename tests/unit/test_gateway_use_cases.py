@@ -214,6 +214,31 @@ def test_a_sweep_too_big_is_refused_before_its_values_are_looked_at() -> None:
     assert problem == "body.grid: the sweep expands to 58 combinations; at most 50 are allowed (BTS_SWEEP_MAX_RUNS)"
 
 
+def test_an_unknown_objective_and_a_prescreen_it_cannot_run_are_named_together() -> None:
+    uow, _strategy = _world()
+    body = _sweep_body(
+        strategy_type="MOMENTUM",
+        grid={"lookback": [5, 10]},
+        parameters={"threshold": 0.01},
+        objective="happiness",
+        prescreen={"top_k": 1},
+    )
+    problems = _sweep_refused(uow, ALICE, body)
+    assert [p.split(":")[0] for p in problems] == ["body.objective"]  # the objective first: nothing else is checked
+    problems = _sweep_refused(uow, ALICE, body.model_copy(update={"objective": "sharpe_ratio"}))
+    assert problems == [
+        "body.prescreen: no vectorised pre-screen for MOMENTUM; it exists for: " + ", ".join(prescreen.SCREENS)
+    ]
+
+
+def test_a_grid_without_a_valid_combination_is_refused() -> None:
+    uow, _strategy = _world()
+    problems = _sweep_refused(uow, ALICE, _sweep_body(grid={"fast_period": [30], "slow_period": [20]}))
+    assert problems == [
+        "body.grid: no valid combination: fast_period must be < slow_period (fast_period=30, slow_period=20)"
+    ]
+
+
 def test_a_walk_forward_window_without_data_is_named() -> None:
     uow, _strategy = _world()
     uow.store.bar_days[("AAPL.NASDAQ", "BAR_DAILY")] = set(_weekdays(START, date(2020, 9, 30)))
