@@ -35,7 +35,7 @@ app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forwar
 TERMINAL = TERMINAL_STATUSES
 HEADLINE = [("total_return", "return", pct), ("sharpe_ratio", "Sharpe", num), ("max_drawdown", "max DD", pct)]
 STRATEGY_HELP = "an ACTIVE strategy of yours (name or id): its parameters are the fixed ones"
-PRESCREEN_HELP = "rank every combination with the vectorised pre-screen, run only the best K (SMA_CROSSOVER)"
+PRESCREEN_HELP = "rank every combination with its type's vectorised screen (e.g. SMA_CROSSOVER), run only the best K"
 
 
 def _values(text: str) -> Any:

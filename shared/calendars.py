@@ -9,7 +9,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Final
 
-# The seed's currencies are USD, EUR, GBP and JPY: US venues, the main European venues and Tokyo.
+# The data model's currencies are USD, EUR, GBP and JPY: US venues, the main European venues and Tokyo.
 # Keys are the exchange names people (and IB) use; values are ISO MIC calendar codes.
 EXCHANGE_CALENDARS: Final[dict[str, str]] = {
     # United States (equities and ETFs)

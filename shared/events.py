@@ -222,7 +222,7 @@ class SweepCompleted(Payload):
     total: int = Field(ge=0, description="backtests the sweep ran")
     completed: int = Field(ge=0)
     failed: int = Field(ge=0)
-    objective: str = Field(description="metric of the seed's metrics JSON the leaderboard is sorted by")
+    objective: str = Field(description="metric of the data model's metrics JSON the leaderboard is sorted by")
     direction: Literal["maximize", "minimize"]
     best_backtest_id: UUID | None = None
     report_backtest_ids: list[UUID] = Field(

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     upload_sweep_every_s: float = Field(
         default=60.0, gt=0, description="how often the gateway deletes uploads past their grace and orphaned files"
     )
-    # Retention (the seed): each owning service runs its job every retention_every_s.
+    # Retention (docs/data-model.md): each owning service runs its job every retention_every_s.
     retention_every_s: float = Field(default=3600.0, gt=0, description="how often the retention jobs run")
     market_data_retention_years: int = Field(
         default=5, ge=1, description="rolling window of market data; never cuts into the backtestable range"

@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from faststream import AckPolicy
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
 from services.api import problems
@@ -41,7 +40,7 @@ from services.api.strict_json import StrictJsonMiddleware
 from services.api.uploads import UploadPolicy, UploadSweep, deleting_ended_uploads
 from shared import topics
 from shared.events import TOPIC_PAYLOADS, Envelope
-from shared.kafka.consumer import MessageProcessor, consumer_timeouts
+from shared.kafka.consumer import MessageProcessor, handle_record, subscriber_options
 from shared.kafka.inbox import idempotent
 from shared.kafka.producer import EventPublisher
 from shared.kafka.security import faststream_security
@@ -79,16 +78,11 @@ def kafka_router(settings: Settings, gateway: FastAPI) -> KafkaRouter:
 
     @kafka.subscriber(  # type: ignore[call-overload,untyped-decorator,misc]
         *READ_MODEL_TOPICS,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,  # the processor never raises: commit after it, whatever happened
-        max_poll_interval_ms=600_000,
         description="the gateway's read models (backtest status, import jobs)",
-        **consumer_timeouts(settings),  # type: ignore[arg-type]
+        **subscriber_options(settings, GROUP),
     )
     async def read_models(message: KafkaMessage) -> None:
-        processor: MessageProcessor = gateway.state.read_models
-        await processor.process(message.raw_message)
+        await handle_record(gateway.state.read_models, message.raw_message, message.consumer)
 
     for topic, payload in TOPIC_PAYLOADS.items():  # the contract for producers and consumers outside the platform
         kafka.publisher(

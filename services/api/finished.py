@@ -1,4 +1,4 @@
-"""Finished backtests never change (the seed: no modification after COMPLETED), so their status and
+"""Finished backtests never change (the data model: no modification after COMPLETED), so their status and
 result are kept in memory after the first read, and served again without the framework's routing and
 dependencies.
 

@@ -1,4 +1,4 @@
-"""HTTP request and response bodies. Field names are the seed's; entities come from `shared.models`."""
+"""HTTP request and response bodies. Field names are the data model's; entities come from `shared.models`."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class StrategyCreate(BaseModel):
         min_length=1,
         max_length=64,
         examples=["SMA_CROSSOVER"],
-        description="a registered strategy type: the seed's SMA_CROSSOVER, MEAN_REVERSION, MOMENTUM and any "
+        description="a registered strategy type: the data model's SMA_CROSSOVER, MEAN_REVERSION, MOMENTUM and any "
         "installed plugin's (GET /strategy-types lists them with their parameter schemas)",
     )
     parameters: dict[str, Any] = Field(description="typed per strategy_type: GET /strategy-types gives each schema")
@@ -49,14 +49,14 @@ class StrategyUpdate(BaseModel):
 
 
 class StrategyOut(StrategyResponse):
-    """The seed's StrategyResponse plus the lifecycle status."""
+    """The data model's StrategyResponse plus the lifecycle status."""
 
     status: StrategyStatus
     updated_at: datetime
 
 
 class ConfigurationFields(BacktestSettings):
-    """The seed's BacktestConfiguration fields a caller chooses (a backtest's, or every child's of a sweep):
+    """The data model's BacktestConfiguration fields a caller chooses (a backtest's, or every child's of a sweep):
     the shared model's fields and limits, so a request published straight to Kafka is held to the same."""
 
     model_config = ConfigDict(extra="forbid")
@@ -66,7 +66,7 @@ class ConfigurationFields(BacktestSettings):
 
 
 class BacktestSubmit(ConfigurationFields):
-    """What to run: the seed's BacktestConfiguration fields (the id is made by the gateway)."""
+    """What to run: the data model's BacktestConfiguration fields (the id is made by the gateway)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -214,7 +214,7 @@ class DataVersionOut(BaseModel):
 
 
 class TradeOut(Trade):
-    """The seed's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
+    """The data model's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
 
 
 class SnapshotOut(BaseModel):
@@ -229,7 +229,7 @@ class SnapshotOut(BaseModel):
 
 
 class ResultOut(BacktestResult):
-    """The seed's BacktestResult with its metrics JSON."""
+    """The data model's BacktestResult with its metrics JSON."""
 
 
 class ReportOut(BaseModel):
@@ -301,7 +301,7 @@ class ComparedBacktest(BaseModel):
     winning_trades: int
     losing_trades: int
     completed_at: datetime | None
-    metrics: dict[str, Any] = Field(description="the seed's metrics JSON (fractions)")
+    metrics: dict[str, Any] = Field(description="the data model's metrics JSON (fractions)")
     equity: EquityCurve | None = Field(default=None, description="with curves=true")
 
 
@@ -314,4 +314,4 @@ class MetricRow(BaseModel):
 
 class ComparisonOut(BaseModel):
     backtests: list[ComparedBacktest]
-    metrics: list[MetricRow] = Field(description="metrics side by side: one row per metric of the seed's JSON")
+    metrics: list[MetricRow] = Field(description="metrics side by side: one row per metric of the data model's JSON")

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 
 Step = Literal["month", "day"]
 
-# The seed: market_data chunked by month, portfolio snapshots by day.
+# The data model: market_data chunked by month, portfolio snapshots by day.
 TIME_SERIES: Final[dict[str, tuple[str, Step]]] = {
     "ingest.market_data": ("timestamp", "month"),
     "engine.portfolio_snapshots": ("timestamp", "day"),

@@ -12,12 +12,17 @@
   by user, so one user's backtests run one at a time).
 - Offsets are committed after handling (at-least-once); handlers are idempotent (see `inbox`).
 - Consumer timeouts suit Tansu's slow group joins and stay valid on Apache Kafka.
+
+One messaging style: every consumer of the platform is a FastStream subscriber (the gateway's on its
+KafkaRouter, each worker's on its own KafkaBroker) with the same options (`subscriber_options`) whose
+body is `handle_record`: the processor below, then a commit that waits out broker outages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,13 +31,14 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import topics
 from shared.events import Envelope, parse_event
 from shared.kafka.dlq import REPLAY_FOR_HEADER, DeadLetter
-from shared.kafka.producer import EventPublisher
-from shared.kafka.security import client_options
-from shared.runtime.tasks import cancel
+from shared.kafka.producer import RawSender
+from shared.kafka.security import faststream_security
 from shared.runtime.transient import backoff_delay, is_transient, retry_while_transient
 from shared.settings import Settings
 
@@ -65,7 +71,7 @@ class MessageProcessor:
         self,
         group_id: str,
         handler: Handler,
-        publisher: EventPublisher,
+        publisher: RawSender,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.5,
         parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
@@ -179,8 +185,50 @@ def replayed_for_another_group(record: ConsumerRecord[bytes, bytes], group_id: s
     return False
 
 
+def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
+    """How every consumer of the platform subscribes (the gateway's router and the workers' brokers alike):
+    in its service's group, from the earliest offset, committing itself after each record (`commit_handled`)."""
+    return {
+        "group_id": group_id,
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.MANUAL,  # committed by `commit_handled`, which waits out broker outages
+        "max_poll_interval_ms": 3_600_000,  # a backtest may run for many minutes between polls
+        "fetch_max_bytes": 4 * MAX_MESSAGE_BYTES,
+        **consumer_timeouts(settings),
+    }
+
+
+async def handle_record(
+    processor: MessageProcessor, record: ConsumerRecord[bytes, bytes], consumer: AIOKafkaConsumer
+) -> None:
+    """What every subscriber does with a record: process it (never raises), then commit past it."""
+    await processor.process(record)
+    await commit_handled(consumer, record, processor.group_id)
+
+
+async def commit_handled(consumer: AIOKafkaConsumer, record: ConsumerRecord[bytes, bytes], group_id: str) -> None:
+    """Commit what was consumed (records are handled one at a time, so that is up to `record`), waiting out
+    broker outages. When the group moved on (a rebalance, or a broker that forgot the group) the partition
+    is rewound to the record after it, if still ours: nothing is skipped, and a redelivered record is
+    handled once (handlers are idempotent)."""
+    tp, offset = TopicPartition(record.topic, record.partition), record.offset + 1
+    try:
+        await retry_while_transient(consumer.commit, f"commit {group_id}")
+    except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+        log.warning(
+            "commit rejected; the record will be redelivered",
+            group=group_id,
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
+            error=repr(exc),
+        )
+        with contextlib.suppress(IllegalStateError, AssertionError):
+            consumer.seek(tp, offset)
+
+
 class EventConsumer:
-    """Our aiokafka consumer loop around a MessageProcessor."""
+    """A worker's consumer: a FastStream subscriber in the service's group around a MessageProcessor."""
 
     def __init__(
         self,
@@ -189,87 +237,33 @@ class EventConsumer:
         group_id: str,
         topic_names: list[str],
         handler: Handler,
-        publisher: EventPublisher,
+        publisher: RawSender,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.5,
         parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
     ) -> None:
         self.group_id, self.topic_names = group_id, topic_names
         self.processor = MessageProcessor(group_id, handler, publisher, max_attempts, retry_backoff_s, parse)
-        self._consumer = AIOKafkaConsumer(
-            *topic_names,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            **consumer_timeouts(settings),
-            max_poll_interval_ms=3_600_000,  # a backtest may run for many minutes between polls
-            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
-            **client_options(settings),
+        self.broker = KafkaBroker(
+            bootstrap,
+            security=faststream_security(settings),
+            logger=logging.getLogger("bts.kafka"),  # through the root handler: JSON lines like every other
         )
-        self._task: asyncio.Task[None] | None = None
+        processor = self.processor
+
+        @self.broker.subscriber(*topic_names, **subscriber_options(settings, group_id))  # type: ignore[misc,untyped-decorator]
+        async def consume(message: KafkaMessage) -> None:
+            await handle_record(processor, message.raw_message, message.consumer)
 
     @property
     def stats(self) -> ConsumerStats:
         return self.processor.stats
 
     async def start(self) -> None:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
+        await self.broker.start()
 
     async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
-        await self._consumer.stop()
-
-    def highwater(self, tp: TopicPartition) -> int | None:
-        """The partition's end offset as the last fetch saw it (right on Tansu, unlike end_offsets)."""
-        value = self._consumer.highwater(tp)
-        return int(value) if value is not None else None
-
-    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        await self.processor.process(record)
-
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=50)
-                failures = 0
-            except KafkaError as exc:  # the loop must outlive any broker trouble
-                failures += 1
-                log.warning(
-                    "fetch failed, retrying", group=self.group_id, error=repr(exc), retry_in_s=backoff_delay(failures)
-                )
-                await asyncio.sleep(backoff_delay(failures))
-                continue
-            for tp, records in batches.items():
-                for record in records:
-                    if tp not in self._consumer.assignment():
-                        break  # revoked in a rebalance: the new owner reads from the last commit
-                    await self.processor.process(record)
-                    if not await self._commit(tp, record.offset + 1):
-                        # the rest of this batch is fetched again (if the partition is still ours): none skipped
-                        with contextlib.suppress(IllegalStateError, AssertionError):
-                            self._consumer.seek(tp, record.offset + 1)
-                        break
-
-    async def _commit(self, tp: TopicPartition, offset: int) -> bool:
-        """Commit, waiting out broker outages. False when the group moved on (a rebalance, or a broker
-        that forgot the group): the record is then redelivered, and handlers are idempotent."""
-        try:
-            await retry_while_transient(lambda: self._consumer.commit({tp: offset}), f"commit {self.group_id}")
-            return True
-        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            log.warning(
-                "commit rejected; the record will be redelivered",
-                group=self.group_id,
-                topic=tp.topic,
-                partition=tp.partition,
-                offset=offset,
-                error=repr(exc),
-            )
-            return False
+        await self.broker.stop()
 
 
 def consumer_timeouts(settings: Settings) -> dict[str, int]:

@@ -3,7 +3,7 @@ consumers are idempotent anyway (at-least-once delivery)."""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from aiokafka import AIOKafkaProducer
 
@@ -17,6 +17,14 @@ def event_headers(envelope: Envelope[Any]) -> list[tuple[str, bytes]]:
         ("type", envelope.type.encode()),
         ("correlation_id", envelope.correlation_id.encode()),
     ]
+
+
+class RawSender(Protocol):
+    """What a consumer needs of a publisher: sending raw bytes (its dead letters)."""
+
+    async def send_raw(
+        self, topic: str, value: bytes, key: str | None = None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None: ...
 
 
 class EventPublisher:

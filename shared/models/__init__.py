@@ -1,4 +1,4 @@
-"""The seed's entities and enums as pydantic v2 models, with every rule checkable on one object."""
+"""The data model's entities and enums as pydantic v2 models, with every rule checkable on one object."""
 
 from shared.models.backtest import BacktestConfiguration, BacktestResult
 from shared.models.commission import CommissionModel

@@ -100,7 +100,7 @@ class BacktestConfiguration(BacktestSettings):
 
 
 class BacktestResult(BaseModel):
-    """The seed's BacktestResult as the gateway shows it (GET /backtests/{id}/result), held to the seed's rules
+    """The data model's BacktestResult as the gateway shows it (GET /backtests/{id}/result), held to its rules
     (the engine's table has the same as check constraints): PENDING -> RUNNING -> COMPLETED | FAILED."""
 
     model_config = ConfigDict(frozen=True)

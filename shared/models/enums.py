@@ -1,4 +1,4 @@
-"""The seed's enums; values are the seed's spellings."""
+"""The data model's enums; values are the data model's spellings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The seed's metrics JSON, exactly: returns, risk, trading, benchmark (fractions: 0.15 is 15%).
+"""The data model's metrics JSON, exactly: returns, risk, trading, benchmark (fractions: 0.15 is 15%).
 
 Every key is present. A value is null only where it is undefined: no winning or losing trade
 (avg_win, avg_loss, profit_factor), no downside (sortino_ratio), no variance (sharpe_ratio), no

@@ -1,4 +1,4 @@
-"""What a sweep can optimise: any metric of the seed's metrics JSON, and which way is better.
+"""What a sweep can optimise: any metric of the data model's metrics JSON, and which way is better.
 
 A metric is named by its key (`sharpe_ratio`) or its path (`risk.sharpe_ratio`). The natural
 direction is the one a quant means by "best": higher returns and ratios, the smaller loss

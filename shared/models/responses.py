@@ -1,4 +1,4 @@
-"""The seed's API response models, exactly."""
+"""The data model's API response models, exactly."""
 
 from __future__ import annotations
 

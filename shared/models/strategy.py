@@ -1,7 +1,7 @@
 """TradingStrategy: trading logic with typed parameters and the DRAFT -> ACTIVE -> ARCHIVED lifecycle.
 
 "Name must be unique per user" is a database rule (a unique constraint on (user_id, name)).
-`strategy_type` is one of the registered strategy types (`shared.strategy_types`): the seed's three
+`strategy_type` is one of the registered strategy types (`shared.strategy_types`): the data model's three
 built-ins and whatever plugins are installed.
 """
 

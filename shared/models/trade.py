@@ -11,8 +11,8 @@ from shared.models.enums import TradeSide
 
 
 class Trade(BaseModel):
-    """The seed's Trade as it is shown (GET /backtests/{id}/trades; its ids stay in the engine's table), with
-    the seed's rules: open (no exit) -> closed (exit set, PnL computed). The engine's table has the same rules
+    """The data model's Trade as it is shown (GET /backtests/{id}/trades; its ids stay in the engine's table), with
+    the data model's rules: open (no exit) -> closed (exit set, PnL computed). The engine's table has the same rules
     as check constraints, and computes the PnL (services/engine)."""
 
     model_config = ConfigDict(frozen=True)

@@ -1,8 +1,8 @@
 """What a strategy plugin registers: a light description of one strategy type.
 
-The spec names the NautilusTrader strategy class by its dotted path instead of importing it, so the
-gateway (and anything else) can list and validate parameter schemas without importing NautilusTrader;
-only the engine imports the class, when it runs the strategy.
+The spec names the strategy class (a bts_sdk.Strategy) by its dotted path instead of importing it, so
+the gateway (and anything else) can list and validate parameter schemas without importing the plugin's
+code; the class is imported when a run uses it, or when a sweep asks for its vectorised screen.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ class StrategyTypeSpec:
                     it must equal the entry point's name
     parameters:     its pydantic parameter model (a StrategyParameters subclass)
     description:    one or two sentences for people choosing a strategy
-    strategy_class: "package.module:ClassName" of the NautilusTrader strategy (a subclass of the
-                    engine's SignalStrategy), imported by the engine only
+    strategy_class: "package.module:ClassName" of the strategy (a subclass of bts_sdk.Strategy),
+                    imported only where it runs (the engine) or screens (a sweep's pre-screen)
     distribution / version: the installed package that registered it (filled in by the registry)
     """
 
@@ -54,7 +54,7 @@ class StrategyTypeSpec:
         if not isinstance(self.name, str) or not re.match(NAME_PATTERN, self.name):
             found.append(f"name {self.name!r} must match {NAME_PATTERN}")
         if not (isinstance(self.parameters, type) and issubclass(self.parameters, StrategyParameters)):
-            found.append("parameters must be a subclass of shared.strategy_types.StrategyParameters")
+            found.append("parameters must be a subclass of bts_sdk.StrategyParameters")
         if not isinstance(self.strategy_class, str) or not re.match(CLASS_PATH_PATTERN, self.strategy_class):
             found.append(f"strategy_class {self.strategy_class!r} must look like 'package.module:ClassName'")
         if not isinstance(self.description, str) or not self.description.strip():

@@ -167,7 +167,7 @@ async def test_portfolio_snapshots_are_partitioned_by_day(connect_as: ConnectAs)
         await conn.close()
 
 
-# --- check constraints: every seed rule the database can hold ---------------------------------------
+# --- check constraints: every data-model rule the database can hold ---------------------------------------
 
 INSTRUMENT = {
     "id": "AAPL.NASDAQ",

@@ -52,7 +52,7 @@ def test_side_by_side_marks_the_best_value_in_the_right_direction() -> None:
         (r.group, r.metric): r
         for r in side_by_side([_metrics(0.10, -0.20, 0.15, 0.9), _metrics(0.05, -0.05, 0.10, 1.1)])
     }
-    assert len(rows) == 15  # every metric of the seed's JSON, in its order
+    assert len(rows) == 15  # every metric of the data model's JSON, in its order
     assert rows[("returns", "total_return")].values == [0.10, 0.05]
     assert rows[("returns", "total_return")].best == 0
     assert rows[("risk", "max_drawdown")].best == 1  # -5% is a smaller drawdown than -20%

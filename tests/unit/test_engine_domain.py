@@ -7,14 +7,14 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-from nautilus_trader.model.identifiers import InstrumentId
 
 from services.engine.bars import session_dates
+from services.engine.domain.book import Book, InstrumentTerms
 from services.engine.domain.fees import commission
 from services.engine.domain.ledger import build_ledger, equity_curve
 from services.engine.domain.metrics import performance_metrics
 from services.engine.domain.runner import InstrumentSpec, RunError, RunInput, run_backtest
-from services.engine.domain.strategies import SignalConfig, SmaCrossover
+from services.engine.domain.sizing import SizingRules, entry_quantity
 
 PER_SHARE = {"per_share": Decimal("0.005"), "minimum": Decimal("1.00")}
 
@@ -188,59 +188,47 @@ def test_equity_curve_is_daily_total_value() -> None:
     assert curve.index.equals(closes.index)
 
 
-class _Sizing(SmaCrossover):
-    """The strategy's sizing with a known equity and open positions (no engine needed)."""
+def _book(equity: int, margin_pct: float, lot: int = 1, held: dict[str, int] | None = None) -> Book:
+    """A book worth `equity`, holding `held` shares (at 100) of instruments S0..S39 (no Nautilus needed)."""
+    terms = {f"S{i}.NASDAQ.SIM": InstrumentTerms(Decimal(str(margin_pct)) / 100, Decimal(0), lot) for i in range(40)}
+    book = Book(terms)
+    for key, quantity in (held or {}).items():
+        book.positions[key] = quantity
+        book.mark(key, Decimal(100), 100.0)
+    value = sum((q * Decimal(100) for q in (held or {}).values()), Decimal(0))
+    book.set_cash(Decimal(equity) - value)
+    assert book.equity() == equity
+    return book
 
-    def __init__(self, config: SignalConfig, equity: Decimal) -> None:
-        super().__init__(config)
-        self._equity = equity
 
-    def equity(self) -> Decimal:
-        return self._equity
-
-
-def _sizing(equity: int, position_size_pct: float, margin_pct: float, lot: int = 1) -> _Sizing:
-    ids = [f"S{i}.NASDAQ.SIM" for i in range(40)]
-    config = SignalConfig(
-        bar_types=[f"{i}-1-DAY-LAST-EXTERNAL" for i in ids],
-        parameters=SMA,
-        position_size_pct=position_size_pct,
-        margin_pct=dict.fromkeys(ids, margin_pct),
-        lot_sizes=dict.fromkeys(ids, lot),
-        slippage_per_share=dict.fromkeys(ids, 0.0),
-    )
-    return _Sizing(config, Decimal(equity))
+def _size(book: Book, key: str, price: Decimal, position_size_pct: float) -> int:
+    return entry_quantity(book, key, price, SizingRules(Decimal(str(position_size_pct))))
 
 
 def test_entry_size_is_position_size_pct_of_equity_rounded_down_to_the_lot() -> None:
-    strategy = _sizing(123_457, 2.5, 25, lot=100)
-    iid = InstrumentId.from_str("S0.NASDAQ.SIM")
-    assert strategy.entry_quantity(iid, Decimal("12.34")) == 200  # 3086.43 / 12.34 = 250.1 shares -> 2 lots
-    assert _sizing(123_457, 2.5, 25).entry_quantity(iid, Decimal("12.34")) == 250
+    key = "S0.NASDAQ.SIM"
+    # 3086.43 / 12.34 = 250.1 shares -> 2 lots
+    assert _size(_book(123_457, 25, lot=100), key, Decimal("12.34"), 2.5) == 200
+    assert _size(_book(123_457, 25), key, Decimal("12.34"), 2.5) == 250
 
 
 def test_no_entry_above_ten_percent_of_the_portfolio_whatever_the_size_asked() -> None:
-    iid = InstrumentId.from_str("S0.NASDAQ.SIM")
-    assert _sizing(100_000, 50, 25).entry_quantity(iid, Decimal(100)) == 100  # 10% of 100k at 100
+    assert _size(_book(100_000, 25), "S0.NASDAQ.SIM", Decimal(100), 50) == 100  # 10% of 100k at 100
 
 
 def test_entries_stop_where_total_margin_would_pass_three_times_the_account_value() -> None:
-    strategy = _sizing(100_000, 10, 100)
-    for n in range(29):  # 29 positions of 10,000 at full margin: 290,000 of the 300,000 allowed
-        iid = InstrumentId.from_str(f"S{n}.NASDAQ.SIM")
-        strategy.last_close[iid] = Decimal(100)
-        strategy.positions_qty[iid] = 100
-    new = InstrumentId.from_str("S30.NASDAQ.SIM")
-    assert strategy.margin_used() == Decimal(290_000)
-    assert strategy.entry_quantity(new, Decimal(100)) == 100  # exactly the room that is left
-    strategy.positions_qty[InstrumentId.from_str("S29.NASDAQ.SIM")] = 60
-    strategy.last_close[InstrumentId.from_str("S29.NASDAQ.SIM")] = Decimal(100)
-    assert strategy.entry_quantity(new, Decimal(100)) == 40  # 4,000 of room, not the 10,000 asked
-    strategy.positions_qty[InstrumentId.from_str("S29.NASDAQ.SIM")] = 100
-    assert strategy.entry_quantity(new, Decimal(100)) == 0  # no room: the entry is skipped
-    half = _sizing(100_000, 10, 50)  # at 50% margin the same book uses half the margin
-    half.last_close, half.positions_qty = strategy.last_close, strategy.positions_qty
-    assert half.entry_quantity(new, Decimal(100)) == 100
+    # 29 positions of 10,000 at full margin: 290,000 of the 300,000 allowed
+    held = {f"S{n}.NASDAQ.SIM": 100 for n in range(29)}
+    new = "S30.NASDAQ.SIM"
+    book = _book(100_000, 100, held=held)
+    assert book.margin_used() == Decimal(290_000)
+    assert _size(book, new, Decimal(100), 10) == 100  # exactly the room that is left
+    book = _book(100_000, 100, held={**held, "S29.NASDAQ.SIM": 60})
+    assert _size(book, new, Decimal(100), 10) == 40  # 4,000 of room, not the 10,000 asked
+    book = _book(100_000, 100, held={**held, "S29.NASDAQ.SIM": 100})
+    assert _size(book, new, Decimal(100), 10) == 0  # no room: the entry is skipped
+    half = _book(100_000, 50, held={**held, "S29.NASDAQ.SIM": 100})  # at 50% margin: half the margin used
+    assert _size(half, new, Decimal(100), 10) == 100
 
 
 def test_session_dates_of_close_stamped_bars() -> None:

@@ -227,7 +227,7 @@ def test_an_unknown_objective_and_a_prescreen_it_cannot_run_are_named_together()
     assert [p.split(":")[0] for p in problems] == ["body.objective"]  # the objective first: nothing else is checked
     problems = _sweep_refused(uow, ALICE, body.model_copy(update={"objective": "sharpe_ratio"}))
     assert problems == [
-        "body.prescreen: no vectorised pre-screen for MOMENTUM; it exists for: " + ", ".join(prescreen.SCREENS)
+        "body.prescreen: no vectorised pre-screen for MOMENTUM; it exists for: " + ", ".join(prescreen.screened_types())
     ]
 
 

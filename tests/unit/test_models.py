@@ -1,4 +1,4 @@
-"""Every validation rule of the seed on one object: a bad value fails with the field and the rule named."""
+"""Every validation rule of the data model on one object: a bad value fails with the field and the rule named."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def test_the_rolling_window_applies_while_it_is_older_than_the_earliest_backtest
 
 
 def test_the_window_never_cuts_into_the_range_a_backtest_may_request() -> None:
-    floor = datetime(2019, 1, 1, tzinfo=UTC)  # the seed: start_date >= 2019-01-01
+    floor = datetime(2019, 1, 1, tzinfo=UTC)  # the data model: start_date >= 2019-01-01
     assert market_data_cutoff(datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC), 5) == floor
     assert market_data_cutoff(datetime(2031, 3, 1, tzinfo=UTC), 5) == floor
     assert market_data_cutoff(datetime(2031, 3, 1, tzinfo=UTC), 1) == floor

@@ -29,14 +29,19 @@ from shared.strategy_types import (
 
 PLUGIN = """
 from pydantic import Field
-from shared.strategy_types import StrategyParameters, StrategyTypeSpec
+from bts_sdk import Strategy, StrategyParameters, StrategyTypeSpec
 
 
 class BandParameters(StrategyParameters):
     width: float = Field(gt=0, le=5)
 
 
-def spec(name, strategy_class="services.engine.domain.strategies.momentum:Momentum"):
+class Band(Strategy[BandParameters]):
+    def on_bar(self, bar):
+        return 1 if bar.close > self.parameters.width else 0
+
+
+def spec(name, strategy_class="fake_band_plugin:Band"):
     return StrategyTypeSpec(name=name, parameters=BandParameters, description="a test band",
                             strategy_class=strategy_class)
 
@@ -83,9 +88,9 @@ def plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def test_the_builtins_register_through_bts_entry_points() -> None:
     builtins = {name: spec for name, spec in registry().items() if spec.distribution == "bts"}
-    assert set(builtins) == {t.value for t in StrategyType}  # the seed's enum values, unchanged
+    assert set(builtins) == {t.value for t in StrategyType}  # the data model's enum values, unchanged
     for spec in builtins.values():
-        assert spec.strategy_class.startswith("services.engine.domain.strategies.")
+        assert spec.strategy_class.startswith("bts_sdk.builtin.")  # written with the SDK, like a plugin
         assert spec.json_schema()["additionalProperties"] is False
     assert registry_problems() == ()
 
@@ -188,5 +193,6 @@ def test_the_engine_refuses_what_it_cannot_run_with_the_reason(
 @pytest.mark.usefixtures("plugin_installed")
 def test_the_engine_resolves_a_plugin_class_lazily_with_normalized_parameters() -> None:
     resolved = resolve_strategy("BAND", {"width": 3})
-    assert resolved.strategy_class.__name__ == "Momentum"
+    assert resolved.strategy_class.__name__ == "Band"
     assert resolved.parameters == {"width": 3.0, "allow_short": False}
+    assert resolved.make().parameters.width == 3.0  # typed: the plugin's own model

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
+from bts_sdk.builtin.sma_crossover import crossing_positions, sma_table
 from services.api.domain import prescreen
 from services.api.domain.sweep_queue import estimated_completion, first_release, partition_keys, partition_of
 from services.api.domain.sweep_space import Range, Space, expand, parameter_model, space_problems
@@ -175,7 +176,7 @@ def test_stitching_chains_the_windows() -> None:
 
 
 def _loop_positions(closes: list[float], fast: int, slow: int, allow_short: bool) -> list[float]:
-    """The engine's SmaCrossover rule, bar by bar (services/engine/domain/strategies/sma_crossover.py)."""
+    """The engine's SmaCrossover rule, bar by bar (bts_sdk/builtin/sma_crossover.py)."""
     held, previous, out = 0.0, None, []
     for t in range(len(closes)):
         if t + 1 >= slow:
@@ -193,8 +194,8 @@ def test_the_vectorised_signal_rule_equals_the_engines_loop() -> None:
     rng = np.random.default_rng(3)
     closes = [float(v) for v in 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 400)))]
     combos = [(3, 10, False), (5, 20, True), (10, 50, False), (2, 3, True)]
-    table = prescreen._sma_table(np.array(closes), {3, 10, 5, 20, 50, 2})
-    got = prescreen._positions(
+    table = sma_table(np.array(closes), {3, 10, 5, 20, 50, 2})
+    got = crossing_positions(
         np.stack([table[f] for f, _, _ in combos]),
         np.stack([table[s] for _, s, _ in combos]),
         np.array([a for _, _, a in combos]),

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bts_sdk import ParameterError, registry
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
-from shared.strategy_types import ParameterError, registry
 
 pytest.importorskip("bts_donchian", reason="install the plugin: uv pip install -e examples/donchian-breakout")
 

@@ -9,7 +9,7 @@ from typing import Any, Final
 from uuid import UUID
 
 MAX_COMPARED: Final = 10
-# The seed's metrics JSON in its order; for each metric whether more (True) or less (False) is better
+# The data model's metrics JSON in its order; for each metric whether more (True) or less (False) is better
 # (None: no order, e.g. beta or the benchmark's own return). Drawdowns are negative: more is better.
 METRIC_ORDER: Final[dict[str, dict[str, bool | None]]] = {
     "returns": {"total_return": True, "cagr": True, "annualized_return": True},

@@ -1,25 +1,34 @@
 """A vectorised pre-screen (pure numpy): rank a sweep's combinations before any of them runs on Nautilus.
 
-SMA_CROSSOVER re-implemented over arrays, with the engine's signal rule: per instrument, the fast and
-slow simple moving averages of the closes; a position is taken when they cross (not on the state
-found at the start), long above, flat (or short with allow_short) below, filled at that bar's close.
-What it leaves out, so its numbers are estimates for ranking only: each position is a constant
-`position_size_pct` of equity (the engine sizes in whole shares at entry), commission is a fraction of
-the notional without the per-order minimum, and margin limits are ignored.
+The strategy type gives the signal: its `screen` (bts_sdk.Strategy.screen, found through the registry)
+returns, per instrument, the target positions of every combination at once (SMA_CROSSOVER's is the
+engine's crossing rule over arrays). This module turns them into daily portfolio returns, filled at each
+bar's close, and scores them with the sweep's objective. What it leaves out, so its numbers are estimates
+for ranking only: each position is a constant `position_size_pct` of equity (the engine sizes in whole
+shares at entry), commission is a fraction of the notional without the per-order minimum, and margin
+limits are ignored.
 
-All combinations are evaluated at once, a block at a time: the moving averages are computed once per
-distinct period (cumulative sums), signals and daily portfolio returns as (combinations x days) arrays.
+All combinations are evaluated at once, a block at a time, as (combinations x days) arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from bts_sdk import (
+    Strategy,
+    StrategyClassError,
+    StrategyParameters,
+    UnknownStrategyType,
+    get_strategy_type,
+    has_screen,
+    registry,
+    strategy_class,
+)
 from shared.models.objectives import Objective
 
 TRADING_DAYS: Final = 252
@@ -40,49 +49,18 @@ class Market:
     cost_fraction: float  # fraction of the notional per trade (percent commission)
 
 
-def _sma_table(values: np.ndarray, periods: set[int]) -> dict[int, np.ndarray]:
-    cumulative = np.concatenate([[0.0], np.cumsum(values)])
-    table = {}
-    for n in periods:
-        sma = np.full(len(values), np.nan)
-        if n <= len(values):
-            sma[n - 1 :] = (cumulative[n:] - cumulative[:-n]) / n
-        table[n] = sma
-    return table
-
-
-def _positions(fast: np.ndarray, slow: np.ndarray, allow_short: np.ndarray) -> np.ndarray:
-    """(combos x bars) target positions: +1, 0, -1 after crossings, as the engine's strategy acts."""
-    relation = np.sign(fast - slow)  # NaN until the slow window is full
-    previous = np.empty_like(relation)
-    previous[:, 0] = np.nan
-    previous[:, 1:] = relation[:, :-1]
-    trigger = (relation != previous) & (relation != 0) & ~np.isnan(previous) & ~np.isnan(relation)
-    target = np.where(relation < 0, np.where(allow_short[:, None], -1.0, 0.0), 1.0)
-    columns = np.arange(relation.shape[1])
-    last = np.maximum.accumulate(np.where(trigger, columns, -1), axis=1)
-    held = np.take_along_axis(target, np.maximum(last, 0), axis=1)
-    return np.where(last >= 0, held, 0.0)
-
-
-def _sma_block(market: Market, combos: list[dict[str, Any]]) -> np.ndarray:
+def _block(market: Market, strategy: type[Strategy[Any]], combos: list[StrategyParameters]) -> np.ndarray:
     """(combos x days) daily portfolio returns."""
     closes = market.closes
     days = len(closes)
     returns = np.zeros((len(combos), days))
-    fast_n = np.array([int(c["fast_period"]) for c in combos])
-    slow_n = np.array([int(c["slow_period"]) for c in combos])
-    shorts = np.array([bool(c.get("allow_short", False)) for c in combos])
     for column in closes.columns:
         series = closes[column]
         present = series.notna().to_numpy()
         prices = series.to_numpy()[present]
         if len(prices) < 2:
             continue
-        smas = _sma_table(prices, set(fast_n) | set(slow_n))
-        fast = np.stack([smas[n] for n in fast_n])
-        slow = np.stack([smas[n] for n in slow_n])
-        own = _positions(fast, slow, shorts)  # on the instrument's own bars
+        own = strategy.screen(prices, combos)  # on the instrument's own bars
         position = np.zeros((len(combos), days))
         position[:, present] = own
         last_bar = np.maximum.accumulate(np.where(present, np.arange(days), -1))  # hold between own bars
@@ -129,22 +107,36 @@ def metric(returns: np.ndarray, name: str, calendar_days: int) -> np.ndarray:
     raise ValueError(f"the pre-screen cannot estimate {name}; it can: {', '.join(sorted(SUPPORTED_OBJECTIVES))}")
 
 
-Screen = Callable[[Market, list[dict[str, Any]]], np.ndarray]
-SCREENS: Final[dict[str, Screen]] = {"SMA_CROSSOVER": _sma_block}
+def _screened(strategy_type: str) -> type[Strategy[Any]] | None:
+    """The registered type's Strategy class if it has a vectorised screen."""
+    try:
+        found = strategy_class(get_strategy_type(strategy_type))
+    except (UnknownStrategyType, StrategyClassError):
+        return None
+    return found if has_screen(found) else None
 
 
 def supports(strategy_type: str) -> bool:
-    return strategy_type in SCREENS
+    return _screened(strategy_type) is not None
+
+
+def screened_types() -> list[str]:
+    """The registered strategy types that have a vectorised screen."""
+    return [name for name in registry() if supports(name)]
 
 
 def scores(market: Market, strategy_type: str, combos: list[dict[str, Any]], objective: Objective) -> list[float]:
     """The estimated objective of every combination (NaN where undefined)."""
-    screen = SCREENS[strategy_type]
+    strategy = _screened(strategy_type)
+    if strategy is None:
+        raise ValueError(f"no vectorised pre-screen for {strategy_type}")
+    spec = get_strategy_type(strategy_type)
+    typed = [spec.validate(c) for c in combos]
     index = pd.DatetimeIndex(market.closes.index)
     calendar_days = (index[-1] - index[0]).days + 1 if len(index) else 0
     found: list[float] = []
     for start in range(0, len(combos), BLOCK):
-        block = screen(market, combos[start : start + BLOCK])
+        block = _block(market, strategy, typed[start : start + BLOCK])
         found.extend(float(v) for v in metric(block, objective.metric, calendar_days))
     return found
 

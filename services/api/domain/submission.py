@@ -52,7 +52,7 @@ def instrument_problems(requested: Sequence[str], known: set[str]) -> list[Probl
 
 
 def data_problems(requested: Sequence[str], sessions_with_bars: Mapping[str, int], timeframe: str) -> list[Problem]:
-    """At least 30 trading days of bars in the period, per instrument (the seed's business rule)."""
+    """At least 30 trading days of bars in the period, per instrument (the data model's business rule)."""
     return [
         Problem(
             f"body.instrument_ids.{i}",

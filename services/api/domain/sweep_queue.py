@@ -3,7 +3,7 @@
 The rule (README, "Parameter sweeps"):
 
 - Interactive backtests are keyed by user id: one partition per user, so one user's runs go one at a
-  time, in order (the seed's "single backtest at a time per user").
+  time, in order (the data model's "single backtest at a time per user").
 - A sweep's children are keyed by the sweep: it has one key per partition of backtest.requested
   (`<sweep id>:<salt>`, salts chosen so that the keys hash onto every partition), so every engine
   replica gets a share.

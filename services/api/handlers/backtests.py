@@ -109,7 +109,7 @@ async def list_backtests(
 
 @router.get("/{backtest_id}", response_model=BacktestStatusResponse)
 async def get_status(backtest: Owned) -> Response:
-    """The seed's BacktestStatusResponse: status, progress_pct, estimated_completion, error_message."""
+    """The data model's BacktestStatusResponse: status, progress_pct, estimated_completion, error_message."""
     body = BacktestStatusResponse.model_validate(backtest).model_dump_json().encode()  # validated once, not twice
     if backtest["status"] in TERMINAL:
         FINISHED.status_body[(backtest["user_id"], backtest["id"])] = body
@@ -222,7 +222,7 @@ GONE: dict[int | str, dict[str, Any]] = {
     responses={409: {"description": "the engine has not started it yet"}, **GONE},
 )
 async def get_result(backtest: Owned, ctx: Ctx) -> Response:
-    """The seed's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
+    """The data model's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
     body = FINISHED.result_body.get(backtest["id"])
     if body is None:
         async with ctx.pool.acquire() as conn:
@@ -234,7 +234,7 @@ async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     return Response(body, media_type="application/json")
 
 
-Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per item, the seed's column names")]
+Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per item, the data model's column names")]
 TRADE_COLUMNS = list(TradeOut.model_fields)
 SNAPSHOT_COLUMNS = list(SnapshotOut.model_fields)
 
@@ -253,7 +253,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {
 
 @router.get("/{backtest_id}/trades", response_model=list[TradeOut], responses=CSV_RESPONSE)
 async def get_trades(backtest: Owned, conn: Db, ctx: Ctx, format: Format = "json") -> Any:
-    """The seed's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
+    """The data model's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
     await _still_there(conn, backtest, ctx.settings)
     trades = [TradeOut.model_validate(dict(r)) for r in await read_trades(conn, backtest["id"])]
     if format == "csv":

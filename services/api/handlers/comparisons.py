@@ -37,7 +37,7 @@ async def compare(
     ids: Annotated[str, Query(description=f"2 to {MAX_COMPARED} of your backtest ids, comma-separated")],
     curves: Annotated[bool, Query(description="also each backtest's daily equity curve")] = False,
 ) -> ComparisonOut:
-    """Metrics of the seed's JSON side by side, with the best value of each marked; another user's id
+    """Metrics of the data model's JSON side by side, with the best value of each marked; another user's id
     answers 404, a backtest that has not COMPLETED 409."""
     try:
         wanted = parse_ids(ids)

@@ -87,7 +87,8 @@ def _checks(body: SweepSubmit, strategy_type: str, space: Space, goal: Objective
             problems.append(
                 Problem(
                     "body.prescreen",
-                    f"no vectorised pre-screen for {strategy_type}; it exists for: {', '.join(prescreen.SCREENS)}",
+                    f"no vectorised pre-screen for {strategy_type}; it exists for: "
+                    + ", ".join(prescreen.screened_types()),
                 )
             )
         if goal is not None and goal.metric not in prescreen.SUPPORTED_OBJECTIVES:

@@ -1,7 +1,7 @@
-"""From fills and closing prices to the seed's trades and portfolio snapshots (pure, Decimal).
+"""From fills and closing prices to the data model's trades and portfolio snapshots (pure, Decimal).
 
 Cash moves by quantity x price and commission at each fill; the portfolio's total value is cash
-plus every position marked at its price (the seed's "total value = cash + sum(position values)").
+plus every position marked at its price (the data model's "total value = cash + sum(position values)").
 Margin used is |quantity| x price x the instrument's margin requirement; the capacity is total
 value x leverage (3), and buying power what is left of it.
 
@@ -10,7 +10,7 @@ instrument's latest bar stamped at or before it (a position just opened is worth
 what was paid for it; the slippage shows as a cost at once). The fills of one timestamp are one
 trade event: they are applied in the order they were submitted, and one TRADE snapshot is taken
 after the last of them. The strategy decides on the same marks once all of a timestamp's bars are
-in (services.engine.domain.strategies.base), so its margin checks hold for what is stored here.
+in (services.engine.domain.book), so its margin checks hold for what is stored here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's margin rule, "total margin used cannot exceed 3x account value", and the margin call that
+"""The data model's margin rule, "total margin used cannot exceed 3x account value", and the margin call that
 keeps a book within it (pure, Decimal).
 
 Margin used is |quantity| x price x the instrument's margin requirement; the account value is cash

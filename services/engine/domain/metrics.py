@@ -1,4 +1,4 @@
-"""The seed's metrics JSON from a daily equity curve, closed trades and benchmark closes.
+"""The data model's metrics JSON from a daily equity curve, closed trades and benchmark closes.
 
 Conventions (docs/engine.md): daily returns of the daily portfolio values, 252 periods a year,
 risk-free 0, empyrical's definitions (Sharpe, Sortino, annual volatility, max drawdown as a
@@ -95,7 +95,7 @@ def performance_metrics(
     closed_pnls: Sequence[Decimal],
     benchmark_closes: pd.Series | None,
 ) -> dict[str, dict[str, float | None]]:
-    """The seed's JSON: returns, risk, trading, benchmark (fractions, not percent)."""
+    """The data model's JSON: returns, risk, trading, benchmark (fractions, not percent)."""
     return {
         "returns": return_metrics(equity, initial_capital),
         "risk": risk_metrics(equity),

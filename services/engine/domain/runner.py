@@ -1,6 +1,6 @@
 """Run one backtest on NautilusTrader's BacktestEngine and return its fills.
 
-All instruments trade on one simulated venue with one MARGIN account (the portfolio the seed
+All instruments trade on one simulated venue with one MARGIN account (the portfolio the data model
 describes). Bars arrive stamped at their close. Everything that affects the result is in the input,
 and the fill model has no randomness, so the same input gives the same fills.
 """
@@ -27,7 +27,7 @@ from services.engine.domain.errors import RunError as RunError  # callers import
 from services.engine.domain.fees import CommissionFeeModel
 from services.engine.domain.fills import TickSlippageFillModel
 from services.engine.domain.progress import RunTracker
-from services.engine.domain.strategies import SignalConfig
+from services.engine.domain.strategies import SignalConfig, SignalStrategy
 from services.engine.domain.strategies.base import TimestampGroups
 from services.engine.domain.strategy_loader import resolve_strategy
 
@@ -145,7 +145,7 @@ def _fx_base(spec: InstrumentSpec) -> str:
 def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautilus_analysis: bool = False) -> RunOutput:
     """`tracker`, if given, can be read from another thread to follow the run (bars seen of bars fed).
 
-    Nautilus' own post-run analysis is off by default: the engine computes the seed's metrics itself
+    Nautilus' own post-run analysis is off by default: the engine computes the data model's metrics itself
     (Nautilus' are per position, not daily equity), and that analysis grows faster than linearly
     with the number of positions (a quarter of a 100k-bar run, more on longer ones).
     """
@@ -186,7 +186,7 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
             engine.add_data(BarDataWrangler(bar_type, instrument).process(frame))
             bar_types.append(str(bar_type))
             fed += len(frame)
-        signal = strategy.strategy_class(
+        signal = SignalStrategy(
             SignalConfig(
                 bar_types=bar_types,
                 parameters=strategy.parameters,
@@ -200,7 +200,8 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
                 commission_params={k: str(v) for k, v in request.commission_params.items()},
                 currency=str(currency),
                 venue=VENUE,
-            )
+            ),
+            strategy.make,
         )
         signal.groups = timestamp_groups(frames.values())
         engine.add_strategy(signal)

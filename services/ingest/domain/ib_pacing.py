@@ -1,6 +1,6 @@
 """IB historical-data pacing as a limiter (pure asyncio, injectable clock): requests wait, never fail.
 
-All rules at once: at most 50 requests started in any second (the seed's rule; IB allows 50 messages a
+All rules at once: at most 50 requests started in any second (the data model's rule; IB allows 50 messages a
 second for everything sent); at most 50 historical requests open at once; no identical request within
 15 s; at most 5 requests for the same contract, exchange and tick type within 2 s; at most 60 requests
 in any 10 minutes, a BID_ASK request counting twice. Requests are granted in the order they asked.

@@ -1,4 +1,4 @@
-"""How far back market data is kept: the seed's 5-year rolling window, but never into the range a valid
+"""How far back market data is kept: the data model's 5-year rolling window, but never into the range a valid
 backtest may request (start_date >= 2019-01-01), so a backtest the platform accepts always finds its bars."""
 
 from __future__ import annotations

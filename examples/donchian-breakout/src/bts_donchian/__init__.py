@@ -1,5 +1,5 @@
 """Example bts strategy plugin: a Donchian channel breakout (DONCHIAN_BREAKOUT).
 
-`spec` is light (pydantic only) and is what the registry loads; `strategy` imports NautilusTrader and
-is imported by the engine only.
+It imports the public strategy SDK (`bts_sdk`) and nothing else of bts. `spec` is what the registry
+loads (the parameter model and the registration); `strategy` is the rule, imported when a run uses it.
 """

@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from shared.strategy_types import StrategyParameters, StrategyTypeSpec
+from bts_sdk import StrategyParameters, StrategyTypeSpec
 
 
 class DonchianParameters(StrategyParameters):

@@ -1,45 +1,41 @@
-"""The Nautilus side of DONCHIAN_BREAKOUT: a target position from the channel of the previous bars.
+"""DONCHIAN_BREAKOUT's rule: a target position from the channel of the previous bars.
 
-Sizing, the 10% and 3x margin caps and order handling are the engine's (SignalStrategy); a plugin
-only says which side it wants to be on after each bar.
+Written against the public SDK only (bts_sdk): sizing, the 10% and 3x margin caps, the book and the
+orders are the platform's; a plugin only says which side it wants to be on after each bar.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from nautilus_trader.model.data import Bar
-from nautilus_trader.model.identifiers import InstrumentId
-
-from services.engine.domain.strategies.base import SignalConfig, SignalStrategy
+from bts_donchian.spec import DonchianParameters
+from bts_sdk import Bar, Strategy
 
 
-class DonchianBreakout(SignalStrategy):
-    def __init__(self, config: SignalConfig) -> None:
-        super().__init__(config)
-        self.highs: dict[InstrumentId, deque[float]] = {}
-        self.lows: dict[InstrumentId, deque[float]] = {}
+class DonchianBreakout(Strategy[DonchianParameters]):
+    """One instance per instrument: it sees that instrument's bars, in time order."""
 
-    def window(self) -> int:
-        return int(self.params["entry_lookback"])
+    def __init__(self, parameters: DonchianParameters) -> None:
+        super().__init__(parameters)
+        self.highs: deque[float] = deque(maxlen=parameters.entry_lookback)
+        self.lows: deque[float] = deque(maxlen=parameters.entry_lookback)
+        self.side = 0
 
-    def target(self, instrument_id: InstrumentId, bar: Bar) -> int | None:
-        entry, exit_ = int(self.params["entry_lookback"]), int(self.params["exit_lookback"])
-        highs = self.highs.setdefault(instrument_id, deque(maxlen=entry))
-        lows = self.lows.setdefault(instrument_id, deque(maxlen=entry))
-        close, side = float(bar.close), self.side[instrument_id]
+    def on_bar(self, bar: Bar) -> int | None:
+        entry, exit_ = self.parameters.entry_lookback, self.parameters.exit_lookback
+        highs, lows, close, side = self.highs, self.lows, bar.close, self.side
         ready = len(highs) == entry  # the channel is of the bars before this one
         if ready:
             recent_highs, recent_lows = list(highs)[-exit_:], list(lows)[-exit_:]
             if side == 0 and close > max(highs):
                 side = 1
-            elif side == 0 and close < min(lows) and self.allow_short:
+            elif side == 0 and close < min(lows) and self.parameters.allow_short:
                 side = -1
             elif (side > 0 and close < min(recent_lows)) or (side < 0 and close > max(recent_highs)):
                 side = 0
-        highs.append(float(bar.high))
-        lows.append(float(bar.low))
+        highs.append(bar.high)
+        lows.append(bar.low)
         if not ready:
             return None
-        self.side[instrument_id] = side
+        self.side = side
         return side

@@ -1,6 +1,6 @@
 """strategy_type is an open set: the registered strategy types (built-ins and installed plugins).
 
-The seed's enum (SMA_CROSSOVER, MEAN_REVERSION, MOMENTUM) was a CHECK on the column; with plugins the
+The data model's enum (SMA_CROSSOVER, MEAN_REVERSION, MOMENTUM) was a CHECK on the column; with plugins the
 gateway checks that a new strategy's type is registered, and the column keeps only the name's shape.
 The status read model also records requests of outside producers, whose type the engine may refuse:
 there any non-empty name up to 64 characters is kept, so the FAILED status can show what was asked.

@@ -1,12 +1,9 @@
-"""The built-in strategies, each a Nautilus strategy over a target-position signal.
+"""The Nautilus side of every strategy type: one adapter runs any bts_sdk.Strategy (built-in or plugin).
 
-They are found like plugins, through the registry (`shared.strategy_types`), whose specs name these
-classes by their dotted paths; see services.engine.domain.strategy_loader.
+The strategies themselves are found through the registry (`shared.strategy_types`), whose specs name
+their classes by dotted paths; see services.engine.domain.strategy_loader.
 """
 
 from services.engine.domain.strategies.base import SignalConfig, SignalStrategy
-from services.engine.domain.strategies.mean_reversion import MeanReversion
-from services.engine.domain.strategies.momentum import Momentum
-from services.engine.domain.strategies.sma_crossover import SmaCrossover
 
-__all__ = ["MeanReversion", "Momentum", "SignalConfig", "SignalStrategy", "SmaCrossover"]
+__all__ = ["SignalConfig", "SignalStrategy"]

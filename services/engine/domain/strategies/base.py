@@ -1,5 +1,6 @@
-"""A Nautilus strategy that turns a per-instrument target (+1 long, -1 short, 0 flat) into orders,
-sized by the seed's rules:
+"""The Nautilus adapter: it feeds each instrument's bars to its SDK strategy (bts_sdk.Strategy, one instance
+per instrument) and turns the targets they return (+1 long, -1 short, 0 flat) into orders, sized by the
+data model's rules (services.engine.domain.sizing) against the strategy's own book (services.engine.domain.book):
 
 - entry size = position_size_pct of equity, rounded down to the lot size;
 - no single position above 10% of portfolio value when it is opened (prices move afterwards;
@@ -13,36 +14,33 @@ produced the signal (plus slippage), and bars reach the strategy stamped at thei
 signal never fills at a price from before it was known.
 
 Bars that share a timestamp (daily bars of several instruments) reach `on_bar` one at a time, in the
-order their data was added to the engine (a stable sort by ts_init). The strategy records each bar's
+order their data was added to the engine (a stable sort by ts_init). The adapter records each bar's
 signal as it comes, and acts once the timestamp's last bar is in: exits, then the margin check, then
 entries, each in instrument-id order, with every instrument marked at its close of that timestamp. So
 a decision never depends on the order of the instruments in the request, and the portfolio the
 strategy sizes against is the one the ledger stores for that timestamp. The orders still fill at the
 close of the signal's own bar: each instrument's matching engine has processed its bar of that
 timestamp before the orders reach it, and nothing of a later timestamp has arrived.
-
-The strategy keeps its own book the way the ledger does (cash moves by quantity x price and
-commission at each fill, positions are marked at their last close), and books each order at its
-expected fill price (close -/+ slippage) and commission from the moment it is submitted until its
-fill arrives, so equity and margin are right in the middle of a timestamp's orders too.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, Venue
+from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Currency, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
+import bts_sdk
+from services.engine.domain.book import Book, InstrumentTerms
 from services.engine.domain.fees import commission
-from services.engine.domain.margin import Exposure, positions_to_close, within_leverage
+from services.engine.domain.sizing import SizingRules, entry_quantity
 
 
 class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
@@ -68,16 +66,6 @@ class MarginCall:
     closed: tuple[str, ...]  # Nautilus instrument ids, in the order they were closed
     margin_used: Decimal  # before the call
     account_value: Decimal
-
-
-@dataclass
-class _InFlight:
-    """A submitted order not filled yet, booked at its expected fill."""
-
-    instrument_id: InstrumentId
-    signed_quantity: int
-    price: Decimal
-    commission: Decimal
 
 
 class TimestampGroups:
@@ -111,238 +99,138 @@ class TimestampGroups:
 
 
 class SignalStrategy(Strategy):  # type: ignore[misc]
-    """Subclasses implement `target(instrument_id, bar) -> int | None` (None: keep what you have)."""
+    """Runs one SDK strategy per instrument on NautilusTrader; `make_strategy` makes each one (typed parameters)."""
 
-    def __init__(self, config: SignalConfig) -> None:
+    def __init__(self, config: SignalConfig, make_strategy: Callable[[], bts_sdk.Strategy[Any]]) -> None:
         super().__init__(config)
-        self.params = dict(config.parameters)
-        self.allow_short = bool(self.params.get("allow_short", False))
+        self.make_strategy = make_strategy
+        self.allow_short = bool(config.parameters.get("allow_short", False))
         self.bars_seen = 0
         self.signals = 0
         self.skipped_entries = 0
-        self.last_close: dict[InstrumentId, Decimal] = {}
-        self.positions_qty: dict[InstrumentId, int] = {}  # including submitted orders not filled yet
-        self.closes: dict[InstrumentId, deque[float]] = {}  # the last `window()` closes per instrument
-        self.side: dict[InstrumentId, int] = {}  # the strategy's own view: +1 long, -1 short, 0 flat
-        self.cash = Decimal(0)  # the ledger's cash: initial capital - sum(signed quantity x price + commission)
         self.margin_calls: list[MarginCall] = []
         self.submission_order: dict[str, int] = {}  # client order id -> n-th order submitted
         self.groups = TimestampGroups()
-        self._in_flight: dict[ClientOrderId, _InFlight] = {}
-        self._wanted: dict[InstrumentId, int] = {}  # this timestamp's signals
-        self._margins: dict[InstrumentId, Decimal] = {}
-        self._slippages: dict[InstrumentId, Decimal] = {}
-        self._commission_params = {k: Decimal(v) for k, v in (config.commission_params or {}).items()}
-        self._leverage = Decimal(str(config.max_leverage))
-        # Float copies for the quick margin check of every timestamp (_clearly_within_cap).
-        self._leverage_float = float(config.max_leverage)
-        self._cash_float = 0.0
-        self._close_floats: dict[InstrumentId, float] = {}
-        self._margin_floats: dict[InstrumentId, float] = {}
-
-    # -- to implement ------------------------------------------------------------------------------
-    def window(self) -> int:
-        """How many closes the signal needs."""
-        raise NotImplementedError
-
-    def target(self, instrument_id: InstrumentId, bar: Bar) -> int | None:
-        raise NotImplementedError
-
-    def full_window(self, instrument_id: InstrumentId, bar: Bar) -> deque[float] | None:
-        """Record the bar's close; the closes once there are `window()` of them, else None."""
-        closes = self.closes[instrument_id]
-        closes.append(float(bar.close))
-        return closes if len(closes) == closes.maxlen else None
+        self.book = Book(_terms(config), _commission(config), Decimal(str(config.max_leverage)))
+        self.rules = SizingRules(Decimal(str(config.position_size_pct)), Decimal(str(config.max_position_pct)))
+        self.strategies: dict[InstrumentId, bts_sdk.Strategy[Any]] = {}
+        self._ids: dict[str, InstrumentId] = {}
+        self._wanted: dict[str, int] = {}  # this timestamp's signals
 
     # -- Nautilus callbacks ------------------------------------------------------------------------
     def on_start(self) -> None:
         account = self.portfolio.account(Venue(self.config.venue))
         if account is not None:  # the starting balance: nothing is held yet
-            self.cash = account.balance_total(Currency.from_str(self.config.currency)).as_decimal()
-            self._cash_float = float(self.cash)
+            self.book.set_cash(account.balance_total(Currency.from_str(self.config.currency)).as_decimal())
         for text in self.config.bar_types:
             bar_type = BarType.from_str(text)
-            self.closes[bar_type.instrument_id] = deque(maxlen=self.window())
-            self.side[bar_type.instrument_id] = 0
+            iid = bar_type.instrument_id
+            self.strategies[iid] = self.make_strategy()
+            self._ids[iid.value] = iid
             self.subscribe_bars(bar_type)
 
     def on_bar(self, bar: Bar) -> None:
         self.bars_seen += 1
         iid = bar.bar_type.instrument_id
+        key = iid.value
         close = bar.close
-        self.last_close[iid] = close.as_decimal()
-        self._close_floats[iid] = close.as_double()
-        wanted = self.target(iid, bar)
+        close_float = close.as_double()
+        self.book.mark(key, close.as_decimal(), close_float)
+        wanted = self.strategies[iid].on_bar(
+            bts_sdk.Bar(
+                bar.ts_init,
+                bar.open.as_double(),
+                bar.high.as_double(),
+                bar.low.as_double(),
+                close_float,
+                bar.volume.as_double(),
+            )
+        )
         if wanted is not None:
-            self._wanted[iid] = wanted if wanted >= 0 or self.allow_short else 0
+            self._wanted[key] = wanted if wanted >= 0 or self.allow_short else 0
         if self.groups.complete(bar.ts_init):
             self._act(bar.ts_init)
 
     def on_order_filled(self, event: Any) -> None:
         quantity = event.last_qty.as_decimal()
         signed = quantity if event.order_side == OrderSide.BUY else -quantity
-        self.cash -= signed * event.last_px.as_decimal() + event.commission.as_decimal()
-        self._cash_float = float(self.cash)
-        flight = self._in_flight.get(event.client_order_id)
-        if flight is not None:
-            flight.signed_quantity -= int(signed)
-            flight.commission = Decimal(0)
-            if flight.signed_quantity == 0:
-                del self._in_flight[event.client_order_id]
+        self.book.filled(event.client_order_id.value, signed, event.last_px.as_decimal(), event.commission.as_decimal())
 
     def on_order_denied(self, event: Any) -> None:
-        self._dropped(event.client_order_id)
+        self.book.dropped(event.client_order_id.value)
 
     def on_order_rejected(self, event: Any) -> None:
-        self._dropped(event.client_order_id)
-
-    def _dropped(self, client_order_id: ClientOrderId) -> None:
-        """An order that will not fill: what the book expected of it is undone."""
-        flight = self._in_flight.pop(client_order_id, None)
-        if flight is not None:
-            self.positions_qty[flight.instrument_id] -= flight.signed_quantity
+        self.book.dropped(event.client_order_id.value)
 
     # -- one timestamp's decisions -----------------------------------------------------------------
     def _act(self, ts: int) -> None:
-        entries: list[tuple[InstrumentId, int]] = []
+        book = self.book
+        entries: list[tuple[str, int]] = []
         if self._wanted:
             wanted, self._wanted = self._wanted, {}
-            for iid in sorted(wanted, key=str) if len(wanted) > 1 else wanted:
-                side = wanted[iid]
-                held = self.positions_qty.get(iid, 0)
+            for key in sorted(wanted) if len(wanted) > 1 else wanted:
+                side = wanted[key]
+                held = book.positions.get(key, 0)
                 if side == (held > 0) - (held < 0):
                     continue
                 if held != 0:
-                    self._close(iid)
+                    self._close(key)
                 if side != 0:
-                    entries.append((iid, side))
-        if any(self.positions_qty.values()) and not self._clearly_within_cap():
+                    entries.append((key, side))
+        if any(book.positions.values()) and not book.clearly_within_cap():
             self._margin_call(ts)
-        for iid, side in entries:
+        for key, side in entries:
             self.signals += 1
-            quantity = self.entry_quantity(iid, self.last_close[iid])
+            quantity = entry_quantity(book, key, book.last_close[key], self.rules)
             if quantity <= 0:
                 self.skipped_entries += 1
                 continue
-            self._submit(iid, OrderSide.BUY if side > 0 else OrderSide.SELL, quantity)
-
-    def _clearly_within_cap(self) -> bool:
-        """Most timestamps are far from the cap: floats settle them without the exact Decimal check (their
-        error is ~1e-12 of the values; the band, 0.01% of the cap, also covers the cent rounding of the check
-        once the account value is above 100)."""
-        if self._in_flight:
-            return False
-        margin = value = 0.0
-        for iid, quantity in self.positions_qty.items():
-            if quantity:
-                close = self._close_floats[iid]
-                margin += abs(quantity) * close * self._margin_float(iid)
-                value += quantity * close
-        value += self._cash_float
-        return value > 100.0 and margin <= 0.9999 * self._leverage_float * value
+            self._submit(key, quantity if side > 0 else -quantity)
 
     def _margin_call(self, ts: int) -> None:
-        """Close whole positions if this timestamp's closes put margin above the cap (see margin.py)."""
-        margin, equity = self.margin_used(), self.equity()
-        if within_leverage(margin, equity, self._leverage):
+        decision = self.book.margin_call()
+        if decision is None:
             return
-        held = {str(i): i for i, q in self.positions_qty.items() if q}
-        exposures = []
-        for key, iid in held.items():
-            quantity = abs(self.positions_qty[iid])
-            close, slip = self.last_close[iid], self._slippage(iid)
-            fill = close - slip if self.positions_qty[iid] > 0 else close + slip
-            exposures.append(
-                Exposure(key, quantity * close * self._margin(iid), quantity * slip + self._commission(quantity, fill))
-            )
-        closed = positions_to_close(exposures, margin, equity, self._leverage)
-        for key in closed:
-            self._close(held[key])
-        self.margin_calls.append(MarginCall(ts, tuple(closed), margin, equity))
+        for key in decision.closed:
+            self._close(key)
+        call = MarginCall(ts, tuple(decision.closed), decision.margin_used, decision.account_value)
+        self.margin_calls.append(call)
         self.log.warning(
-            f"margin call: margin {margin:.2f} > {self._leverage} x account value {equity:.2f}; "
-            f"closed {', '.join(closed)}"
+            f"margin call: margin {call.margin_used:.2f} > {self.book.leverage} x account value "
+            f"{call.account_value:.2f}; closed {', '.join(call.closed)}"
         )
 
-    # -- the book ----------------------------------------------------------------------------------
-    def equity(self) -> Decimal:
-        """Cash (submitted orders at their expected fills) plus the open positions marked at their last close."""
-        cash = self.cash - sum(
-            (f.signed_quantity * f.price + f.commission for f in self._in_flight.values()), Decimal(0)
-        )
-        return cash + sum((q * self.last_close[i] for i, q in self.positions_qty.items() if q), Decimal(0))
+    def _close(self, key: str) -> None:
+        self._submit(key, -self.book.positions[key])
 
-    def margin_used(self) -> Decimal:
-        return sum(
-            (abs(Decimal(q)) * self.last_close[i] * self._margin(i) for i, q in self.positions_qty.items() if q),
-            Decimal(0),
-        )
-
-    def _margin(self, iid: InstrumentId) -> Decimal:
-        margin = self._margins.get(iid)
-        if margin is None:
-            margin = self._margins[iid] = Decimal(str((self.config.margin_pct or {}).get(str(iid), 100.0))) / 100
-        return margin
-
-    def _margin_float(self, iid: InstrumentId) -> float:
-        margin = self._margin_floats.get(iid)
-        if margin is None:
-            margin = self._margin_floats[iid] = float(self._margin(iid))
-        return margin
-
-    def _slippage(self, iid: InstrumentId) -> Decimal:
-        slip = self._slippages.get(iid)
-        if slip is None:
-            slip = self._slippages[iid] = Decimal(str((self.config.slippage_per_share or {}).get(str(iid), 0.0)))
-        return slip
-
-    def _commission(self, quantity: int | Decimal, price: Decimal) -> Decimal:
-        if self.config.commission_kind is None or quantity <= 0:
-            return Decimal(0)
-        return commission(self.config.commission_kind, Decimal(quantity), price, self._commission_params)
-
-    # -- sizing ------------------------------------------------------------------------------------
-    def entry_quantity(self, iid: InstrumentId, price: Decimal) -> int:
-        """Shares to open at `price` (the close): position_size_pct and 10% of equity at the expected fill
-        price (close + slippage), and total margin at most 3x the account value once the entry and its own
-        costs (slippage and commission lower the account value) are booked, to the cent as stored."""
-        slip = self._slippage(iid)
-        fill = price + slip
-        equity = self.equity()
-        if equity <= 0 or fill <= 0:
-            return 0
-        lot = Decimal((self.config.lot_sizes or {}).get(str(iid), 1))
-        size_cap = equity * Decimal(str(self.config.position_size_pct)) / 100
-        position_cap = equity * Decimal(str(self.config.max_position_pct)) / 100
-        lots = (min(size_cap, position_cap) / fill / lot).to_integral_value(rounding=ROUND_FLOOR)
-        margin, requirement = self.margin_used(), self._margin(iid)
-        # Each share adds price x requirement of margin and takes slippage off the account value, which
-        # counts leverage times against the room; the commission too (at most that of the larger size).
-        per_share = price * requirement + self._leverage * slip
-        if per_share > 0:
-            room = equity * self._leverage - margin - self._leverage * self._commission(lots * lot, fill)
-            lots = min(lots, (room / per_share / lot).to_integral_value(rounding=ROUND_FLOOR))
-
-        def fits(n: Decimal) -> bool:
-            quantity = n * lot
-            after = equity - quantity * slip - self._commission(quantity, fill)
-            return within_leverage(margin + quantity * price * requirement, after, self._leverage)
-
-        while lots > 0 and not fits(lots):  # a minimum commission or the cent rounding can still tip it
-            lots -= 1
-        return int(max(lots, Decimal(0)) * lot)
-
-    def _close(self, iid: InstrumentId) -> None:
-        held = self.positions_qty[iid]
-        self._submit(iid, OrderSide.SELL if held > 0 else OrderSide.BUY, abs(held))
-
-    def _submit(self, iid: InstrumentId, side: OrderSide, quantity: int) -> None:
-        order = self.order_factory.market(iid, side, Quantity.from_int(quantity))
-        buy = side == OrderSide.BUY
-        slip = self._slippage(iid)
-        price = self.last_close[iid] + (slip if buy else -slip)
-        signed = quantity if buy else -quantity
-        self._in_flight[order.client_order_id] = _InFlight(iid, signed, price, self._commission(quantity, price))
-        self.positions_qty[iid] = self.positions_qty.get(iid, 0) + signed
-        self.submission_order[order.client_order_id.value] = len(self.submission_order)
+    def _submit(self, key: str, signed_quantity: int) -> None:
+        side = OrderSide.BUY if signed_quantity > 0 else OrderSide.SELL
+        order = self.order_factory.market(self._ids[key], side, Quantity.from_int(abs(signed_quantity)))
+        order_id = order.client_order_id.value
+        self.book.submitted(order_id, key, signed_quantity)
+        self.submission_order[order_id] = len(self.submission_order)
         self.submit_order(order)
+
+
+def _terms(config: SignalConfig) -> dict[str, InstrumentTerms]:
+    """Each instrument's margin requirement, slippage and lot size, from the run's configuration."""
+    margins, slips, lots = config.margin_pct or {}, config.slippage_per_share or {}, config.lot_sizes or {}
+    keys = [BarType.from_str(t).instrument_id.value for t in config.bar_types]
+    return {
+        key: InstrumentTerms(
+            margin=Decimal(str(margins.get(key, 100.0))) / 100,
+            slippage=Decimal(str(slips.get(key, 0.0))),
+            lot=lots.get(key, 1),
+        )
+        for key in keys
+    }
+
+
+def _commission(config: SignalConfig) -> Callable[[Decimal, Decimal], Decimal] | None:
+    """The request's commission model (services.engine.domain.fees), so that entries and margin calls count
+    their own costs; None: no commission."""
+    kind = config.commission_kind
+    if kind is None:
+        return None
+    params = {k: Decimal(v) for k, v in (config.commission_params or {}).items()}
+    return lambda quantity, price: commission(kind, quantity, price, params)

@@ -20,7 +20,7 @@ METRIC_KEYS = {
     "trading": ("win_rate", "avg_win", "avg_loss", "profit_factor", "expectancy"),
     "benchmark": ("benchmark_return", "alpha", "beta"),
 }
-# "Completed results must have all metrics": every key of the seed's JSON is present.
+# "Completed results must have all metrics": every key of the data model's JSON is present.
 ALL_METRICS_PRESENT = " AND ".join(
     f"metrics -> '{group}' ?& array[{', '.join(repr(k) for k in keys)}]" for group, keys in METRIC_KEYS.items()
 )

@@ -25,7 +25,7 @@ MARKET_DATA_COLUMNS = """
     volume bigint NOT NULL CHECK (volume >= 0),
     CONSTRAINT market_data_high_ge_open_close CHECK (high >= GREATEST(open, close)),
     CONSTRAINT market_data_low_le_open_close CHECK (low <= LEAST(open, close)),
-    -- The seed's composite index (instrument_id, timeframe, timestamp), unique: one bar per slot.
+    -- The data model's composite index (instrument_id, timeframe, timestamp), unique: one bar per slot.
     CONSTRAINT market_data_pkey PRIMARY KEY (instrument_id, timeframe, "timestamp")
 """
 

@@ -1,7 +1,7 @@
 """sweep_reports: the report of a parameter sweep (or walk-forward), one row per file with its SHA-256.
 
 A sweep is no backtest result, so its reports have their own table (performance_reports rows belong
-to one result, as the seed says).
+to one result, as the data model says).
 
 Revision ID: 0002
 Revises: 0001
