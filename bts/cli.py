@@ -87,12 +87,14 @@ def user_create(
 @app.command()
 def up() -> None:
     """Start the whole stack (embedded PostgreSQL and Kafka where no URL is set); Ctrl-C stops it."""
+    from bts.demo import console_url
     from bts.up import Stack, StartupError, run_until_signalled
 
     settings = Settings()
 
     def ready(stack: Stack) -> None:
         out.print(f"[bold green]gateway[/] {settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
+        out.print(f"web console: {console_url(settings.api_url)}")
         out.print(f"demo API key: {stack.demo_key}  (admin; export BTS_API_KEY=... for the bts commands)")
         out.print("Press Ctrl-C to stop.")
 

@@ -129,11 +129,20 @@ def _run(settings: Settings, stack: Stack) -> None:
     out.print(f"gateway was {settings.api_url} (OpenAPI at /docs); service logs in {stack.state_dir / 'logs'}")
 
 
+CONSOLE_PATH = "/ui"  # the gateway's web console (docs/console.md)
+
+
+def console_url(api_url: str) -> str:
+    """Where the web console of the gateway at `api_url` is: sign in there with an API key."""
+    return api_url.rstrip("/") + CONSOLE_PATH
+
+
 def run_demo(settings: Settings) -> None:
     started = time.monotonic()
     stack = Stack(settings, lambda line: out.print(line))
     try:
         stack.start()
+        out.print(f"web console: {console_url(settings.api_url)}  (sign in with the demo key {stack.demo_key})")
         _run(settings, stack)
     finally:
         out.print("stopping ...")

@@ -201,9 +201,10 @@ def _leaderboard(sweep: dict[str, Any]) -> Table:
 def _windows(sweep: dict[str, Any]) -> Table:
     walk = sweep["walk_forward"]
     metric = sweep["objective"]
+    efficiency = walk.get("efficiency")  # out-of-sample / in-sample objective
     table = Table(
         title=f"walk-forward ({walk['mode']}, {walk['in_sample_months']} months in sample, "
-        f"{walk['out_of_sample_months']} out)"
+        f"{walk['out_of_sample_months']} out; efficiency {num(efficiency)})"
     )
     for column in ("window", "out of sample", "best in sample", f"IS {metric}", f"OOS {metric}", "OOS return"):
         table.add_column(column, justify="left" if column in ("out of sample", "best in sample") else "right")
@@ -215,7 +216,7 @@ def _windows(sweep: dict[str, Any]) -> Table:
             params or "-",
             num(w["in_sample_objective"], 4),
             num(w["out_of_sample_objective"], 4),
-            pct(w["out_of_sample_return"]),
+            ("flat, no signal: " if w.get("out_of_sample_status") == "FLAT" else "") + pct(w["out_of_sample_return"]),
         )
     return table
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared import topics
 from shared.models import (
@@ -170,6 +170,21 @@ class BacktestRequested(Payload):
         description="read the market data as it was at this system time (a reproduction of a result sets the "
         "original's); null: the current bars, and the engine records the time it read them",
     )
+    warmup_start: date | None = Field(
+        default=None,
+        description="warm-up: the bars from this date up to configuration.start_date feed the strategy's "
+        "indicators but are never traded on (the gateway sets it on walk-forward out-of-sample windows); the "
+        "result covers start_date..end_date only. Null: no warm-up",
+    )
+
+    @model_validator(mode="after")
+    def _warmup_before_start(self) -> BacktestRequested:
+        if self.warmup_start is not None and self.warmup_start >= self.configuration.start_date:
+            raise ValueError(
+                f"warmup_start {self.warmup_start} must be before configuration.start_date "
+                f"{self.configuration.start_date}"
+            )
+        return self
 
 
 class BacktestProgress(Payload):

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
-from services.api import problems
+from services.api import problems, ui
 from services.api.auth import RevokedKeys, auth_failures_for
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.correlation import CorrelationMiddleware
@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     gateway.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads a bounded body whole
     gateway.add_middleware(
         BodyLimitMiddleware,
-        upload_paths=frozenset({"/api/v1/market-data/import"}),
+        upload_paths=frozenset({"/api/v1/market-data/import"}) | ui.UPLOAD_PATHS,
         upload_limit=settings.max_upload_bytes,
         other_limit=settings.max_request_bytes,
     )
@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in routers:
         api.include_router(module.router)
     gateway.include_router(api)
+    gateway.include_router(ui.router)  # the web console at /ui (docs/console.md)
     gateway.include_router(kafka_router(settings, gateway))
 
     uploads = UploadPolicy.of(settings)

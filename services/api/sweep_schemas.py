@@ -158,9 +158,13 @@ class WindowOut(BaseModel):
     in_sample_objective: float | None = None
     in_sample_backtest_id: UUID | None = None
     out_of_sample_backtest_id: UUID | None = None
-    out_of_sample_status: str | None = None
+    out_of_sample_status: str | None = Field(
+        default=None,
+        description="its run's state; FLAT: no signal in the window, the money stayed in cash (0%), not a failure",
+    )
     out_of_sample_objective: float | None = None
     out_of_sample_return: float | None = None
+    efficiency: float | None = Field(default=None, description="out-of-sample / in-sample objective of this window")
     error_message: str | None = None
 
 
@@ -169,6 +173,11 @@ class WalkForwardOut(BaseModel):
     in_sample_months: int
     out_of_sample_months: int
     windows: list[WindowOut]
+    efficiency: float | None = Field(
+        default=None,
+        description="walk-forward efficiency: mean out-of-sample objective / mean in-sample objective of the chosen "
+        "parameters, over the windows where both are defined",
+    )
     stitched: dict[str, float | None] | None = Field(
         default=None, description="metrics of the stitched out-of-sample equity curve, once every window ran"
     )

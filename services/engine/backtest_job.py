@@ -39,6 +39,7 @@ from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
 from shared.db.reads import InstrumentRow, benchmark_choice, fetch_instruments, split_dates
 from shared.db.types import Connection
 from shared.models.enums import PriceAdjustment
+from shared.models.no_signal import no_signal_message
 from shared.runtime.transient import is_transient
 
 MIN_TRADING_DAYS = 30
@@ -69,6 +70,14 @@ class BacktestJob:
     request: dict[str, Any] = field(default_factory=dict)
     sweep_id: UUID | None = None  # a sweep's child: its bars are read once per sweep (see bar_cache)
     data_as_of: datetime | None = None  # read the bars as of this system time; None: now (then recorded)
+    # Warm-up (walk-forward out-of-sample windows): bars from this date to start_date feed the indicators,
+    # never trades; the period's rules (30 trading days, a signal) apply to start_date..end_date only.
+    warmup_start: date | None = None
+
+    @property
+    def trade_from(self) -> pd.Timestamp | None:
+        """The first time the strategy may trade when the job has a warm-up (its bars before it only warm up)."""
+        return None if self.warmup_start is None else pd.Timestamp(self.start_date, tz="UTC")
 
 
 @dataclass
@@ -113,10 +122,11 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
         # Every read of the run goes through the same as-of: a reproduction at this time reads the same bars.
         as_of = job.data_as_of or await repository.database_now(conn)
         for iid in job.instrument_ids:
-            frame = await load_bars(conn, iid, job.timeframe, job.start_date, job.end_date, as_of)
+            first = job.warmup_start or job.start_date
+            frame = await load_bars(conn, iid, job.timeframe, first, job.end_date, as_of)
             frame, notes = await adjusted_bars(conn, iid, job.timeframe, frame, PriceAdjustment(job.price_adjustment))
             checks += notes
-            days = trading_days(frame)
+            days = trading_days(_in_period(frame, job))
             if days < MIN_TRADING_DAYS:
                 raise JobRejected(
                     f"{iid} has {days} trading day(s) of {job.timeframe} data between {job.start_date} and "
@@ -128,9 +138,16 @@ async def _load(conn: Connection, job: BacktestJob) -> Inputs:
             except (UnknownExchangeError, ValueError) as exc:
                 raise JobRejected(f"{iid}: {exc}") from exc
             splits = await split_dates(conn, iid)
-            checks += _data_checks(job, iid, bars[iid], calendar, calendar_code(instruments[iid].exchange), splits)
+            in_period = _in_period(bars[iid], job)
+            checks += _data_checks(job, iid, in_period, calendar, calendar_code(instruments[iid].exchange), splits)
         benchmark, warnings = await _benchmark(conn, job, as_of)
     return instruments, bars, benchmark, warnings + checks, as_of
+
+
+def _in_period(frame: pd.DataFrame, job: BacktestJob) -> pd.DataFrame:
+    """The bars of the traded period: without the warm-up bars, if any (a bar is in it if it opens or closes
+    on or after start_date)."""
+    return frame if job.trade_from is None else frame[frame.index >= job.trade_from]
 
 
 def _data_checks(
@@ -159,6 +176,7 @@ async def _inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) 
             job.benchmark_symbol,
             job.price_adjustment,
             job.data_as_of,
+            job.warmup_start,
         )
         found: Inputs | None = cache.get(key)
         if found is not None:
@@ -209,6 +227,7 @@ def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dic
         kind,
         params,
         slippage,
+        job.trade_from,
     )
 
 
@@ -227,10 +246,12 @@ def _compute(
         request = run_input(job, instruments, bars)
         output = run_backtest(request, tracker)
         if output.signals == 0:
-            raise JobRejected(f"the strategy generated no signal between {job.start_date} and {job.end_date}")
+            raise JobRejected(no_signal_message(job.start_date, job.end_date))
         # Marks: each instrument's last close at or before a snapshot's time, as Nautilus had them; end of
         # day is the last bar of each session.
         closes = output.closes.ffill()
+        if job.trade_from is not None:  # the warm-up bars are not part of the result (nothing traded on them)
+            closes = closes[closes.index >= job.trade_from]
         daily = closes.groupby(session_dates(pd.DatetimeIndex(closes.index))).tail(1)
         ledger = build_ledger(
             output.fills,
@@ -419,7 +440,9 @@ async def _run_claimed(
         # While Nautilus runs (a worker thread), `conn` makes the snapshots' partitions; once the run is done,
         # the snapshots are stored batch by batch as the ledger makes them, while this process goes on to the
         # metrics and the manifest (see snapshot_feed).
-        partitions = asyncio.ensure_future(repository.ensure_snapshot_partitions(conn, *_bar_span(bars)))
+        partitions = asyncio.ensure_future(
+            repository.ensure_snapshot_partitions(conn, *_bar_span({i: _in_period(f, job) for i, f in bars.items()}))
+        )
         feed = SnapshotFeed(asyncio.get_running_loop())
         compute = asyncio.ensure_future(
             run_with_progress(

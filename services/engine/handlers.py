@@ -63,6 +63,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         request=request.model_dump(mode="json"),
         sweep_id=request.sweep_id,
         data_as_of=request.data_as_of,
+        warmup_start=request.warmup_start,
     )
 
 

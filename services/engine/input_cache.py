@@ -14,8 +14,8 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-# the last two: the bars' price adjustment and the data's as-of
-Key = tuple[UUID, tuple[str, ...], str, date, date, str, str, datetime | None]
+# the last three: the bars' price adjustment, the data's as-of and the warm-up's start (walk-forward windows)
+Key = tuple[UUID, tuple[str, ...], str, date, date, str, str, datetime | None, date | None]
 
 
 class InputCache:

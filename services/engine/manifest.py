@@ -96,6 +96,8 @@ def configuration_document(job: BacktestJob, parameters: dict[str, Any]) -> dict
         "benchmark_symbol": job.benchmark_symbol,
         "timeframe": job.timeframe,
         "price_adjustment": job.price_adjustment,
+        # only when set, so the digests of runs without a warm-up stay what they were
+        **({"warmup_start": job.warmup_start} if job.warmup_start is not None else {}),
     }
 
 

@@ -18,14 +18,15 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import pandas as pd
 
 from services.reporting import repository
 from services.reporting.domain.sweep_data import SweepReportData
 from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
 from services.reporting.report_job import GeneratedReport, ResultNotFound, generate_reports, write_file
-from shared.db.reads import fetch_snapshots, fetch_sweep, fetch_sweep_children
+from shared.db.reads import SweepChildRow, fetch_result, fetch_snapshots, fetch_sweep, fetch_sweep_children
 from shared.models.enums import SweepChildState, SweepPhase
-from shared.models.walk_forward import WindowCurve, stitch, summary
+from shared.models.walk_forward import WindowCurve, buy_and_hold, stitch, summary
 
 
 class SweepNotFound(Exception):
@@ -36,24 +37,47 @@ async def _stitched(conn: asyncpg.Connection, data: SweepReportData) -> None:
     if data.sweep.walk_forward is None:
         return
     curves = []
+    closes: list[pd.Series] = []
     for child in data.children:
         if child.phase != SweepPhase.OUT_OF_SAMPLE:
             continue
-        rows = (
-            await fetch_snapshots(conn, child.backtest_id, "DAILY")
-            if child.backtest_id and child.state == SweepChildState.COMPLETED
-            else []
-        )
+        ran = child.backtest_id is not None and child.state == SweepChildState.COMPLETED
+        rows = await fetch_snapshots(conn, child.backtest_id, "DAILY") if ran and child.backtest_id else []
         curves.append(
             WindowCurve(
                 index=child.window_index or 0,
                 dates=[r["timestamp"].date() for r in rows] or None,
                 values=[float(r["total_value"]) for r in rows] or None,
+                start=child.start_date,
+                end=child.end_date,
             )
         )
+        closes.append(await _benchmark_closes(conn, data, child))
     capital = float(data.sweep.configuration.get("initial_capital", 100_000))
     data.stitched = stitch(curves, capital)
     data.stitched_summary = summary(data.stitched, capital)
+    found = [c for c in closes if not c.empty]
+    if found:
+        data.benchmark = buy_and_hold(pd.concat(found), data.stitched, capital)
+
+
+async def _benchmark_closes(conn: asyncpg.Connection, data: SweepReportData, window: SweepChildRow) -> pd.Series:
+    """The benchmark's closes over an out-of-sample window, as stored with its run or, for a flat window (no
+    run completed), with any completed child of the sweep whose period covers the window."""
+    covering = [
+        c
+        for c in data.children
+        if c.state == SweepChildState.COMPLETED and c.start_date <= window.start_date and c.end_date >= window.end_date
+    ]
+    for child in ([window] if window.state == SweepChildState.COMPLETED else []) + covering:
+        result = await fetch_result(conn, child.backtest_id) if child.backtest_id else None
+        stored = ((result.series or {}).get("benchmark") or {}) if result else {}
+        if stored.get("dates"):
+            series = pd.Series(stored["values"], index=pd.DatetimeIndex(stored["dates"]), dtype=float)
+            return series[
+                (series.index >= pd.Timestamp(window.start_date)) & (series.index <= pd.Timestamp(window.end_date))
+            ]
+    return pd.Series(dtype=float)
 
 
 def _render(data: SweepReportData, folder: Path, generated_at: datetime) -> list[tuple[str, Path, str, dict[str, Any]]]:

@@ -37,6 +37,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
             "sweeps",
             "sweep_children",
             "corporate_actions",
+            "console_sessions",
         ),
         reads=("ingest.*", "engine.*", "reporting.*"),
     ),

@@ -8,9 +8,12 @@ Windows: out-of-sample (OOS) windows of `out_of_sample_months` tile the period a
 it (rolling) or everything from the period's start (anchored). A tail shorter than 30 weekdays
 joins the last OOS window, since a backtest needs 30 trading days.
 
+Warm-up: each OOS run is fed the `in_sample_months` of bars before its window to warm its indicators
+and trades only inside the window (`warmup_start`), so a window's result depends only on its signals.
+
 Stitching: each OOS run starts from the initial capital; the stitched curve chains them, each
-window's values scaled so it starts where the previous one ended (compounding). A window whose OOS
-run failed (e.g. no signal in it) is flat: the money stays in cash.
+window's values scaled so it starts where the previous one ended (compounding). A window without a
+signal is flat (0%, the money stays in cash), and so is one whose run failed; the windows table says which.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import empyrical
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models.enums import SweepChildState
+from shared.models.no_signal import is_no_signal
 
 Mode = Literal["rolling", "anchored"]
 MIN_WEEKDAYS = 30
@@ -69,6 +75,13 @@ def weekdays(start: date, end: date) -> int:
     return int(np.busday_count(start, end + timedelta(days=1)))
 
 
+def warmup_start(out_of_sample_start: date, in_sample_months: int) -> date:
+    """Where an out-of-sample run's warm-up starts: `in_sample_months` before the window (the first bars of the
+    rolling in-sample window). The parameters it runs were chosen because they gave signals within that many
+    months, so their indicators are warm by the window's first bar; and it is the same in both modes."""
+    return add_months(out_of_sample_start, -in_sample_months)
+
+
 def windows(spec: WalkForwardSpec, start: date, end: date) -> list[Window]:
     """The windows over [start, end]; ValueError saying why when not even one fits."""
     found: list[Window] = []
@@ -93,11 +106,14 @@ def windows(spec: WalkForwardSpec, start: date, end: date) -> list[Window]:
 
 @dataclass(frozen=True)
 class WindowCurve:
-    """One OOS run's end-of-day portfolio values (None: the run failed; the window stays in cash)."""
+    """One OOS run's end-of-day portfolio values (None: no signal, or the run failed; the window stays in
+    cash, flat over the weekdays `start`..`end` when they are given)."""
 
     index: int
     dates: list[date] | None
     values: list[float] | None
+    start: date | None = None
+    end: date | None = None
 
 
 def stitch(curves: list[WindowCurve], initial_capital: float) -> pd.Series:
@@ -106,6 +122,8 @@ def stitch(curves: list[WindowCurve], initial_capital: float) -> pd.Series:
     parts: list[pd.Series] = []
     for curve in sorted(curves, key=lambda c: c.index):
         if not curve.dates or not curve.values:
+            if curve.start is not None and curve.end is not None:  # a flat window: in cash, 0%
+                parts.append(pd.Series(level, index=pd.bdate_range(curve.start, curve.end), dtype=float))
             continue
         values = np.asarray(curve.values, dtype=float) * (level / initial_capital)
         parts.append(pd.Series(values, index=pd.DatetimeIndex(curve.dates)))
@@ -135,3 +153,48 @@ def summary(curve: pd.Series, initial_capital: float) -> dict[str, float | None]
         "max_drawdown": _finite(empyrical.max_drawdown(returns)),
         "volatility": _finite(empyrical.annual_volatility(returns, period="daily")),
     }
+
+
+def efficiency(pairs: list[tuple[float | None, float | None]]) -> float | None:
+    """Walk-forward efficiency: the mean out-of-sample objective over the mean in-sample one (of the chosen
+    parameters), over the windows where both are defined; None when there are none or the in-sample mean is 0.
+    `pairs`: (in-sample, out-of-sample) per window. About 1: the in-sample results held out of sample."""
+    both = [(i, o) for i, o in pairs if i is not None and o is not None]
+    if not both:
+        return None
+    inside = float(np.mean([i for i, _ in both]))
+    return _finite(float(np.mean([o for _, o in both])) / inside) if inside != 0 else None
+
+
+def buy_and_hold(closes: pd.Series, curve: pd.Series, initial_capital: float) -> pd.Series:
+    """The benchmark bought with `initial_capital` on the stitched curve's first day and held: its closes
+    (index: dates, any order, duplicates allowed) on the curve's dates, carried over days without a close."""
+    if curve.empty or closes.empty:
+        return pd.Series(dtype=float)
+    prices = closes[~closes.index.duplicated(keep="last")].sort_index()
+    prices = prices.reindex(prices.index.union(curve.index)).ffill().reindex(curve.index).dropna()
+    if prices.empty:
+        return pd.Series(dtype=float)
+    return prices / float(prices.iloc[0]) * initial_capital
+
+
+# A flat window (no signal: in cash) has these metrics; the others (Sharpe, ...) are undefined for it.
+FLAT_METRICS = {"total_return": 0.0, "cagr": 0.0, "annualized_return": 0.0, "max_drawdown": 0.0, "volatility": 0.0}
+
+
+@dataclass(frozen=True)
+class OutOfSample:
+    """What an out-of-sample window gave: flat (no signal: in cash, 0%) or its run's objective and return."""
+
+    flat: bool
+    objective: float | None
+    total_return: float | None
+
+
+def out_of_sample(
+    objective_name: str, state: str, objective_value: float | None, total_return: float | None, error: str | None
+) -> OutOfSample:
+    """The window's outcome from its run's state: a run FAILED for want of a signal is a flat window."""
+    if state == SweepChildState.FAILED and is_no_signal(error):
+        return OutOfSample(True, FLAT_METRICS.get(objective_name), 0.0)
+    return OutOfSample(False, objective_value, total_return)

@@ -30,6 +30,7 @@ def test_demo_runs_the_three_strategies_and_writes_reports(tmp_path: Path) -> No
     assert len(reports) == 3
     for report in reports:
         html = Path(report).read_text()
-        assert html.count('class="plotly-graph-div"') == 6
+        assert html.count('class="plotly-graph-div"') == 8  # with the tear sheet's exposure and yearly returns
+    assert f"web console: {env['BTS_API_URL']}/ui" in out
     assert "stopping ..." in out
     assert not (tmp_path / "state" / "stack.json").exists()

@@ -369,3 +369,43 @@ async def test_a_loss_beyond_the_account_fails_the_run_and_stores_no_snapshot(
         )
     assert (row["status"], row["error_message"]) == ("FAILED", outcome.error_message)
     assert stored == 0
+
+
+async def test_a_warm_up_feeds_the_indicators_and_trades_only_inside_the_period(engine_pool: asyncpg.Pool) -> None:
+    """A walk-forward out-of-sample window: a 200-day SMA on 12 months, warmed on the 12 months before."""
+    window = {"start_date": date(2021, 1, 1), "end_date": date(2021, 12, 31)}
+    sma_200 = {"fast_period": 20, "slow_period": 200}
+    warm = _job(**window, parameters=sma_200, warmup_start=date(2020, 1, 1))
+    cold = _job(**window, parameters=sma_200)
+    outcome = await run_job(engine_pool, warm)
+    cold_outcome = await run_job(engine_pool, cold)
+    assert outcome.status == "COMPLETED", outcome.error_message
+    async with engine_pool.acquire() as conn:
+        entries = await conn.fetch(
+            "SELECT entry_time FROM engine.trades WHERE backtest_result_id = $1 ORDER BY entry_time", warm.backtest_id
+        )
+        days = await conn.fetch(
+            "SELECT \"timestamp\" FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 AND kind = 'DAILY' "
+            'ORDER BY "timestamp"',
+            warm.backtest_id,
+        )
+        manifest = json.loads(
+            await conn.fetchval("SELECT manifest FROM engine.backtest_results WHERE id = $1", warm.backtest_id)
+        )
+    assert entries, "the warmed 200-day SMA trades in its 12-month window"
+    assert entries[0]["entry_time"].date() >= date(2021, 1, 4)  # nothing traded on a warm-up bar
+    assert days[0]["timestamp"].date() == date(2021, 1, 4)  # the result covers the period only
+    assert len(days) == 252  # the sessions of 2021
+    assert manifest["configuration"]["warmup_start"] == "2020-01-01"
+    # without the warm-up the indicator is warm for the last ~50 sessions only: fewer trades, or none
+    cold_trades = cold_outcome.trades_count + cold_outcome.open_trades if cold_outcome.status == "COMPLETED" else 0
+    assert outcome.trades_count + outcome.open_trades > cold_trades
+
+
+async def test_the_thirty_days_rule_counts_the_period_not_the_warm_up(engine_pool: asyncpg.Pool) -> None:
+    last = calendar_for("NASDAQ").sessions_in_range("2021-01-01", "2021-12-31")[28].date()
+    job = _job(start_date=date(2021, 1, 1), end_date=last, warmup_start=date(2020, 1, 1))
+    outcome = await run_job(engine_pool, job)
+    assert outcome.status == "FAILED"
+    assert outcome.error_message is not None
+    assert "has 29 trading day(s)" in outcome.error_message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -80,7 +81,13 @@ async def test_three_report_types_with_matching_hashes(
     )
     assert '"instrument_ids": ["REPA.NASDAQ"]' in metadata
     html = Path(next(r.file_path for r in reports if r.report_type == "HTML")).read_text()
-    assert html.count('class="plotly-graph-div"') == 6
+    assert html.count('class="plotly-graph-div"') == 8  # with the tear sheet's exposure and yearly returns
+    document = json.loads(Path(next(r.file_path for r in reports if r.report_type == "JSON")).read_text())
+    extended = document["extended"]  # computed from the stored snapshots, trades and benchmark closes
+    assert extended["costs"]["commission"] > 0
+    assert extended["exposure"]["max_gross_leverage"] > 0
+    assert extended["ratios"]["daily_var_95"] is not None
+    assert extended["by_instrument"][0]["instrument_id"] == "REPA.NASDAQ"
     assert "<script src=" not in html  # plotly.js is inlined: the file opens offline
     assert "sma test" in html
     assert len(html.encode()) < 6_000_000

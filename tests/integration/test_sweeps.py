@@ -347,9 +347,18 @@ def test_walk_forward_picks_in_sample_and_stitches_out_of_sample(api: Api) -> No
             window["out_of_sample_start"],
             window["out_of_sample_end"],
         )
+        requested = asyncio.run(
+            _rows(api.stack, "SELECT request FROM engine.backtest_results WHERE id = $1", oos["backtest_id"])
+        )
+        # its indicators warm up on the in-sample months before the window; it trades only inside it
+        assert json.loads(requested[0]["request"])["warmup_start"] == window["in_sample_start"]
         if oos["state"] == "COMPLETED":
             result = api.http.get(f"/backtests/{oos['backtest_id']}/result").json()
             growth *= 1 + result["metrics"]["returns"]["total_return"]  # a failed window stays in cash
+        if oos["state"] == "FAILED" and "no signal" in (oos["error_message"] or ""):
+            assert window["out_of_sample_status"] == "FLAT"  # in cash, 0%: not a failure
+            assert window["out_of_sample_return"] == 0.0
+    assert "efficiency" in sweep["walk_forward"]
     curve = api.http.get(f"/sweeps/{accepted['id']}/walk-forward").json()
     assert curve["points"][-1]["value"] == pytest.approx(100_000 * growth, abs=0.05)
     assert curve["stitched"]["total_return"] == pytest.approx(growth - 1, abs=1e-6)

@@ -21,7 +21,7 @@ def test_reports_show_the_timeframe_and_the_time_zone_of_their_times() -> None:
     assert "<th>Exit (UTC)</th>" in html
     assert "end-of-day equity whatever the bars (BAR_1HOUR)" in html
     first_entry = data.trades["entry_time"].iloc[0]
-    assert f"<td>{first_entry.tz_convert('UTC'):%Y-%m-%d %H:%M}</td>" in html
+    assert f"<td>{first_entry.tz_convert('UTC'):%Y-%m-%d %H:%M} UTC</td>" in html  # each time says its zone
     assert f"{first_entry.tz_convert('UTC'):%Y-%m-%dT%H:%M:%S}Z" in render_trades_csv(data)
 
 

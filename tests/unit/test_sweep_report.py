@@ -9,11 +9,14 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from services.reporting.domain.sweep_data import SweepReportData, heatmap_grid, screen_quality
-from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
+from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html, window_rows
 from shared.db.reads import SweepChildRow, SweepRow
+from shared.models.no_signal import no_signal_message
+from shared.models.walk_forward import WindowCurve, buy_and_hold, efficiency, stitch, summary
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -150,3 +153,95 @@ def test_a_walk_forwards_heatmap_averages_each_combination_over_its_windows() ->
     grid = heatmap_grid(SweepReportData(sweep=_sweep(walk_forward={"windows": []}), children=children))
     assert grid is not None
     assert grid.z == [[1.5], [1.0]]  # (1 + 2) / 2 and (3 - 1) / 2
+
+
+def walk_forward_data() -> SweepReportData:
+    """Two windows of two in-sample runs each; window 0's out-of-sample run completed, window 1's had no signal."""
+    windows = [
+        {
+            "index": i,
+            "in_sample_start": f"{2019 + i}-01-01",
+            "in_sample_end": f"{2019 + i}-12-31",
+            "out_of_sample_start": f"{2020 + i}-01-01",
+            "out_of_sample_end": f"{2020 + i}-12-31",
+        }
+        for i in range(2)
+    ]
+    spec = {"in_sample_months": 12, "out_of_sample_months": 12, "mode": "rolling", "windows": windows}
+    children = []
+    for window, values in enumerate(([1.0, 3.0], [2.0, -1.0])):
+        for combination, value in enumerate(values):
+            child = _child(combination, {"fast_period": 5, "slow_period": 20 * (combination + 1)}, value)
+            children.append(child.model_copy(update={"phase": "IN_SAMPLE", "window_index": window, "n": len(children)}))
+    oos = _child(4, {"fast_period": 5, "slow_period": 40}, 1.5)
+    children.append(
+        oos.model_copy(
+            update={
+                "phase": "OUT_OF_SAMPLE",
+                "window_index": 0,
+                "start_date": date(2020, 1, 1),
+                "end_date": date(2020, 12, 31),
+            }
+        )
+    )
+    flat = _child(5, {"fast_period": 5, "slow_period": 20}, None, "FAILED")
+    message = no_signal_message(date(2021, 1, 1), date(2021, 12, 31))
+    children.append(
+        flat.model_copy(
+            update={
+                "phase": "OUT_OF_SAMPLE",
+                "window_index": 1,
+                "start_date": date(2021, 1, 1),
+                "end_date": date(2021, 12, 31),
+                "error_message": message,
+            }
+        )
+    )
+    data = SweepReportData(sweep=_sweep(walk_forward=spec, heatmap=[]), children=children)
+    days = pd.bdate_range("2020-01-01", "2020-12-31")
+    curves = [
+        WindowCurve(0, [d.date() for d in days], list(100_000 * (1 + 0.0004 * np.arange(len(days))))),
+        WindowCurve(1, None, None, date(2021, 1, 1), date(2021, 12, 31)),
+    ]
+    data.stitched = stitch(curves, 100_000)
+    data.stitched_summary = summary(data.stitched, 100_000)
+    closes = pd.Series(300 * (1 + 0.0006 * np.arange(520)), index=pd.bdate_range("2020-01-01", periods=520))
+    data.benchmark = buy_and_hold(closes, data.stitched, 100_000)
+    return data
+
+
+def test_a_walk_forward_window_without_a_signal_is_flat_not_failed() -> None:
+    data = walk_forward_data()
+    assert data.stitched is not None
+    window_1 = data.stitched[data.stitched.index >= pd.Timestamp("2021-01-01")]
+    assert len(window_1) == len(pd.bdate_range("2021-01-01", "2021-12-31"))
+    assert window_1.nunique() == 1  # in cash: flat at the level window 0 ended on
+    assert window_1.iloc[0] == data.stitched[data.stitched.index < pd.Timestamp("2021-01-01")].iloc[-1]
+    rows = window_rows(data)
+    assert rows[1]["oos_state"].startswith("FLAT (no signal")
+    assert rows[1]["out_of_sample_return"] == 0.0
+    assert rows[0]["efficiency"] == 1.5 / 3.0  # out of sample / the chosen in-sample objective
+    html = render_sweep_html(data, NOW)
+    assert "FLAT (no signal: in cash, 0%)" in html
+    assert ">FAILED<" not in html
+
+
+def test_a_walk_forward_report_separates_in_from_out_of_sample_and_shows_the_benchmark() -> None:
+    data = walk_forward_data()
+    html = render_sweep_html(data, NOW)
+    assert "Out-of-sample runs (one per window" in html
+    assert "in-sample runs, ranked within each window" in html
+    assert "Walk-forward efficiency" in html
+    assert "buy and hold" in html
+    csv_rows = list(csv.DictReader(io.StringIO(render_leaderboard_csv(data))))
+    in_sample = [r for r in csv_rows if r["phase"] == "IN_SAMPLE"]
+    assert [(r["window"], r["rank"]) for r in in_sample] == [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]
+    assert data.benchmark is not None
+    assert data.benchmark.iloc[0] == 100_000  # bought on the stitched curve's first day
+    assert list(data.benchmark.index) == list(data.stitched.index)  # type: ignore[union-attr]
+
+
+def test_walk_forward_efficiency_is_the_mean_out_of_sample_over_the_mean_in_sample() -> None:
+    assert efficiency([(2.0, 1.0), (4.0, 2.0)]) == 0.5
+    assert efficiency([(2.0, None), (None, 1.0)]) is None
+    assert efficiency([(1.0, 1.0), (-1.0, 0.5)]) is None  # in-sample mean 0: undefined, not infinite

@@ -43,7 +43,7 @@ from shared.db.reads import fetch_instruments, fetch_snapshots, fetch_sweep_repo
 from shared.db.types import Connection
 from shared.models import BacktestConfiguration
 from shared.models.enums import TERMINAL_STATUSES, BacktestStatus, SweepChildState, SweepPhase
-from shared.models.walk_forward import WindowCurve, stitch, summary
+from shared.models.walk_forward import WindowCurve, efficiency, out_of_sample, stitch, summary
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -163,18 +163,31 @@ async def _windows(conn: Connection, sweep: SweepRecord) -> list[WindowOut]:
         )
         out = oos.get(index)
         done, total = counts.get(index, (0, 0))
+        outcome = (
+            out_of_sample(
+                sweep.objective,
+                out.state,
+                out.objective_value,
+                sweep_flow.leaderboard_metrics(out.metrics)["total_return"],
+                out.error_message,
+            )
+            if out
+            else None
+        )
+        in_sample = best[0].objective_value if best else None
         found.append(
             WindowOut(
                 **window,
                 in_sample_done=done,
                 in_sample_total=total,
                 best_parameters=best[0].parameters if best else None,
-                in_sample_objective=best[0].objective_value if best else None,
+                in_sample_objective=in_sample,
                 in_sample_backtest_id=best[0].backtest_id if best else None,
                 out_of_sample_backtest_id=out.backtest_id if out else None,
-                out_of_sample_status=out.state if out else None,
-                out_of_sample_objective=out.objective_value if out else None,
-                out_of_sample_return=sweep_flow.leaderboard_metrics(out.metrics)["total_return"] if out else None,
+                out_of_sample_status=("FLAT" if outcome and outcome.flat else out.state) if out else None,
+                out_of_sample_objective=outcome.objective if outcome else None,
+                out_of_sample_return=outcome.total_return if outcome else None,
+                efficiency=efficiency([(in_sample, outcome.objective if outcome else None)]),
                 error_message=out.error_message if out else None,
             )
         )
@@ -192,6 +205,8 @@ async def _stitched(conn: Connection, sweep: SweepRecord) -> tuple[list[CurvePoi
                 index=child.window_index or 0,
                 dates=[r["timestamp"].date() for r in rows] or None,
                 values=[float(r["total_value"]) for r in rows] or None,
+                start=child.start_date,  # a window without a run (no signal) is flat over its weekdays
+                end=child.end_date,
             )
         )
     return await asyncio.to_thread(_stitched_curve, curves, capital)
@@ -228,6 +243,7 @@ async def get_sweep(
             out_of_sample_months=sweep.walk_forward["out_of_sample_months"],
             windows=windows_out,
             stitched=stitched,
+            efficiency=efficiency([(w.in_sample_objective, w.out_of_sample_objective) for w in windows_out]),
         )
     reports = await fetch_sweep_reports(conn, sweep.id)
     report_url = str(request.url_for("sweep_report", sweep_id=sweep.id)) if reports else None

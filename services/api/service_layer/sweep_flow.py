@@ -24,6 +24,7 @@ from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, 
 from shared.models import BacktestConfiguration, Timeframe
 from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
 from shared.models.objectives import objective
+from shared.models.walk_forward import warmup_start
 
 log = structlog.get_logger()
 
@@ -39,6 +40,10 @@ def child_request(sweep: SweepRecord, child: ChildRecord) -> BacktestRequested:
     )
     label = sweep.name or f"sweep {str(sweep.id)[:8]}"
     where = "" if child.window_index is None else f" window {child.window_index} {child.phase.lower()}"
+    warmup = None
+    if child.phase == SweepPhase.OUT_OF_SAMPLE and sweep.walk_forward is not None:
+        # the indicators warm up on the bars before the window, so the window trades on its own signals
+        warmup = warmup_start(child.start_date, int(sweep.walk_forward["in_sample_months"]))
     return BacktestRequested(
         backtest_id=child.backtest_id,
         user_id=sweep.user_id,
@@ -51,6 +56,7 @@ def child_request(sweep: SweepRecord, child: ChildRecord) -> BacktestRequested:
             strategy_type=sweep.strategy_type,
             parameters=child.parameters,
         ),
+        warmup_start=warmup,
     )
 
 

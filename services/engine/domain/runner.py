@@ -62,6 +62,8 @@ class RunInput:
     commission_kind: str
     commission_params: dict[str, Decimal]
     slippage_ticks: int
+    # Warm-up: bars before this time (UTC) only warm the indicators; None: the strategy trades from the first bar
+    trade_from: pd.Timestamp | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
                 commission_params={k: str(v) for k, v in request.commission_params.items()},
                 currency=str(currency),
                 venue=VENUE,
+                trade_from_ns=None if request.trade_from is None else request.trade_from.value,
             ),
             strategy.make,
         )

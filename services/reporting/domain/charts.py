@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -73,7 +75,7 @@ def monthly_returns(data: ReportData) -> go.Figure:
     table = pd.DataFrame({"year": monthly.index.year, "month": monthly.index.month, "ret": monthly.to_numpy()})
     grid = table.pivot(index="year", columns="month", values="ret").reindex(columns=range(1, 13))
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    text = [[f"{v:.1%}" if pd.notna(v) else "" for v in row] for row in grid.to_numpy()]
+    text = [[percent_text(v) if pd.notna(v) else "" for v in row] for row in grid.to_numpy()]
     fig = go.Figure(
         go.Heatmap(
             z=grid.to_numpy(),
@@ -93,11 +95,27 @@ def monthly_returns(data: ReportData) -> go.Figure:
     return fig
 
 
+def percent_text(value: float, decimals: int = 1) -> str:
+    """A fraction as a percentage, never "-0.0%" (a loss that rounds to nothing is shown as 0.0%)."""
+    rounded = round(value * 100, decimals)
+    return f"{(rounded if rounded != 0 else 0.0):.{decimals}f}%"
+
+
+def _invested(data: ReportData) -> pd.Series:
+    """Per day: True when a position was held at the end of the day."""
+    held = data.daily["positions"].map(lambda p: bool(p))
+    return pd.Series(held.to_numpy(), index=pd.DatetimeIndex(data.daily["timestamp"]))
+
+
 def rolling_risk(data: ReportData) -> go.Figure:
     returns = data.equity.pct_change().dropna()
     mean = returns.rolling(ROLLING_DAYS).mean()
     std = returns.rolling(ROLLING_DAYS).std()
-    sharpe = (mean / std.replace(0, np.nan)) * np.sqrt(252)
+    # Undefined (blank) while the book was mostly flat: a window of cash days and a commission or two has a
+    # tiny variance and a meaningless Sharpe of -3..-5. Blank when under half its days held a position.
+    invested = _invested(data).reindex(returns.index).fillna(False).astype(float)
+    flat = invested.rolling(ROLLING_DAYS).mean() < 0.5
+    sharpe = ((mean / std.where(std > 1e-9)) * np.sqrt(252)).mask(flat)
     vol = std * np.sqrt(252)
     fig = go.Figure()
     fig.add_trace(
@@ -166,10 +184,42 @@ def pnl_distribution(data: ReportData) -> go.Figure:
     return fig
 
 
-def all_charts(data: ReportData) -> list[tuple[str, go.Figure]]:
+def exposure(data: ReportData, extended: dict[str, Any]) -> go.Figure:
+    """Gross leverage (sum of |position value| / portfolio value) and net exposure, day by day."""
+    series = extended.get("exposure") or {}
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=series.get("dates", []), y=series.get("gross_leverage", []), name="Gross leverage"))
+    fig.add_trace(go.Scatter(x=series.get("dates", []), y=series.get("net_exposure", []), name="Net exposure"))
+    return _layout(fig, "Exposure and gross leverage over time", "Position value / portfolio value", ".0%")
+
+
+def yearly_returns(extended: dict[str, Any], benchmark_label: str) -> go.Figure:
+    rows = extended.get("yearly_returns") or []
+    years = [str(r["year"]) for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=years, y=[r["strategy"] for r in rows], name="Strategy"))
+    if any(r["benchmark"] is not None for r in rows):
+        fig.add_trace(go.Bar(x=years, y=[r["benchmark"] for r in rows], name=f"Benchmark ({benchmark_label})"))
+    fig = _layout(fig, "Yearly returns: strategy vs benchmark", "Return", ".1%")
+    fig.update_xaxes(title_text="Year", type="category")
+    fig.update_layout(barmode="group")
+    return fig
+
+
+def all_charts(data: ReportData, extended: dict[str, Any] | None = None) -> list[tuple[str, go.Figure]]:
+    extra = extended or {}
+    more = (
+        [
+            ("exposure", exposure(data, extra)),
+            ("yearly", yearly_returns(extra, str(data.configuration.get("benchmark_symbol", "")))),
+        ]
+        if extra
+        else []
+    )
     return [
         ("equity", equity_vs_benchmark(data)),
         ("drawdown", drawdown(data)),
+        *more,
         ("monthly", monthly_returns(data)),
         ("rolling", rolling_risk(data)),
         ("trades", trades_on_prices(data)),

@@ -17,8 +17,9 @@ import jinja2
 import pandas as pd
 import plotly.offline
 
-from services.reporting.domain.charts import all_charts
+from services.reporting.domain.charts import all_charts, percent_text
 from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TIME_ZONE, TRADE_COLUMNS, ReportData
+from services.reporting.domain.tearsheet import extended_metrics
 from shared.models.enums import BacktestStatus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -68,7 +69,7 @@ def format_metric(name: str, value: float | None, currency: str = "USD") -> str:
     if value is None:
         return "n/a"
     if name in PERCENT_METRICS:
-        return f"{value:.2%}"
+        return percent_text(value, 2)
     if name in MONEY_METRICS:
         return f"{value:,.2f} {currency}"
     return f"{value:.2f}"
@@ -109,7 +110,10 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
     cards: list[dict[str, str]] = []
     groups: list[dict[str, Any]] = []
     trades: list[list[str]] = []
+    tear: dict[str, Any] = {}
     if completed and data.metrics is not None:
+        extended = extended_metrics(data)
+        tear = _tear_sheet(extended, currency)
         charts = [
             fig.to_html(
                 full_html=False,
@@ -117,12 +121,9 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
                 div_id=f"chart-{name}",
                 config={"displaylogo": False, "responsive": True},
             )
-            for name, fig in all_charts(data)
+            for name, fig in all_charts(data, extended)
         ]
-        for group, name in HEADLINE:
-            value = data.metrics[group].get(name)
-            css = "" if value is None or name in {"volatility"} else ("pos" if value >= 0 else "neg")
-            cards.append({"label": LABELS[name], "value": format_metric(name, value, currency), "css": css})
+        cards = _cards(data.metrics, extended, currency)
         groups = [
             {
                 "title": GROUP_TITLES[g],
@@ -142,6 +143,7 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
             config=data.configuration,
             config_rows=_config_rows(_with_resolved_benchmark(data)),
             cards=cards,
+            tear=tear,
             metric_groups=groups,
             charts=charts,
             plotly_js=plotly.offline.get_plotlyjs() if charts else "",
@@ -167,6 +169,107 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
     )
 
 
+def _cards(
+    metrics: dict[str, dict[str, float | None]], extended: dict[str, Any], currency: str
+) -> list[dict[str, str]]:
+    """The headline tiles. Returns are coloured against the benchmark when there is one (a strategy that made
+    40% while the benchmark made 166% is red), else against zero; the benchmark's own return is not coloured."""
+    bench = metrics["benchmark"].get("benchmark_return")
+    excess = (extended.get("ratios") or {}).get("excess_return")
+    cards = []
+    for group, name in HEADLINE:
+        value = metrics[group].get(name)
+        if value is None or name in {"volatility", "benchmark_return"}:
+            css = ""
+        elif name in {"total_return", "cagr"} and bench is not None and excess is not None:
+            css = "pos" if excess >= 0 else "neg"
+        else:
+            css = "pos" if value >= 0 else "neg"
+        cards.append({"label": LABELS[name], "value": format_metric(name, value, currency), "css": css})
+    if excess is not None:
+        cards.append(
+            {
+                "label": "Excess return (vs benchmark)",
+                "value": format_metric("total_return", excess),
+                "css": "pos" if excess >= 0 else "neg",
+            }
+        )
+    return cards
+
+
+def _ratio(value: float | None, kind: str = "ratio", currency: str = "USD") -> str:
+    if value is None:
+        return "n/a"
+    if kind == "percent":
+        return percent_text(value, 2)
+    if kind == "money":
+        return f"{value:,.2f} {currency}"
+    if kind == "days":
+        return f"{value:.1f} days"
+    return f"{value:.2f}"
+
+
+def _tear_sheet(extended: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The extended figures as the report's rows and tables (strings)."""
+    if not extended:
+        return {}
+    r, e, c, t = extended["ratios"], extended["exposure"], extended["costs"], extended["turnover"]
+    risk = [
+        ("Calmar ratio", _ratio(r["calmar_ratio"])),
+        ("Excess return (vs benchmark)", _ratio(r["excess_return"], "percent")),
+        ("Information ratio (annualised)", _ratio(r["information_ratio"])),
+        ("Skew (daily returns)", _ratio(r["skew"])),
+        ("Kurtosis (excess, daily returns)", _ratio(r["kurtosis"])),
+        ("Daily VaR (95%, historical)", _ratio(r["daily_var_95"], "percent")),
+        ("Daily CVaR (95%, historical)", _ratio(r["daily_cvar_95"], "percent")),
+    ]
+    activity = [
+        ("Time in the market", _ratio(e["time_in_market"], "percent")),
+        ("Average gross leverage", _ratio(e["average_gross_leverage"], "percent")),
+        ("Highest gross leverage", _ratio(e["max_gross_leverage"], "percent")),
+        ("Average net exposure", _ratio(e["average_net_exposure"], "percent")),
+        ("Traded value", _ratio(t["traded_value"], "money", currency)),
+        ("Turnover (annual)", _ratio(t["annual_turnover"], "percent")),
+        ("Total commission", _ratio(c["commission"], "money", currency)),
+        ("Total slippage", _ratio(c["slippage"], "money", currency)),
+        ("Total costs", _ratio(c["total"], "money", currency)),
+        ("Average holding period", _ratio(extended["average_holding_days"], "days")),
+    ]
+    drawdowns = [
+        [
+            _ratio(d["depth"], "percent"),
+            d["peak"],
+            d["trough"],
+            d["recovery"] or "not recovered",
+            str(d["days"]),
+        ]
+        for d in extended["worst_drawdowns"]
+    ]
+    years = [
+        [
+            str(y["year"]),
+            _ratio(y["strategy"], "percent"),
+            _ratio(y["benchmark"], "percent"),
+            _ratio(y["excess"], "percent"),
+        ]
+        for y in extended["yearly_returns"]
+    ]
+    instruments = [
+        [
+            i["instrument_id"],
+            str(i["trades"]),
+            str(i["open"]),
+            str(i["winning"]),
+            _ratio(i["pnl"], "money", currency),
+            _ratio(i["commission"], "money", currency),
+            _ratio(i["slippage"], "money", currency),
+            _ratio(i["avg_holding_days"], "days"),
+        ]
+        for i in extended["by_instrument"]
+    ]
+    return {"risk": risk, "activity": activity, "drawdowns": drawdowns, "years": years, "instruments": instruments}
+
+
 def _trade_count_rows(data: ReportData, currency: str) -> list[dict[str, str]]:
     """The trading group's counts: the statistics above are over the closed trades; open ones are apart."""
     return [
@@ -187,8 +290,12 @@ def _with_resolved_benchmark(data: ReportData) -> dict[str, Any]:
 
 
 def _trade_row(t: Any) -> list[str]:
-    def when(v: Any) -> str:
-        return "" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
+    def when(v: Any) -> str:  # with its zone: "2024-01-02 21:00 UTC"
+        if v is None or pd.isna(v):
+            return ""
+        stamp = pd.Timestamp(v)
+        stamp = stamp.tz_localize(TIME_ZONE) if stamp.tz is None else stamp.tz_convert(TIME_ZONE)
+        return str(stamp.strftime("%Y-%m-%d %H:%M %Z"))
 
     def num(v: Any, fmt: str = "{:,.2f}") -> str:
         return "" if v is None or pd.isna(v) else fmt.format(float(v))
@@ -223,12 +330,15 @@ def render_portfolio_csv(data: ReportData) -> str:
 
 
 def render_json(data: ReportData, generated_at: datetime) -> str:
+    completed = data.status == BacktestStatus.COMPLETED and not data.daily.empty
     document = {
         "backtest_id": str(data.backtest_id),
         "status": data.status,
         "error_message": data.error_message,
         "configuration": data.configuration,
         "metrics": data.metrics,
+        # the tear sheet's further figures (services.reporting.domain.tearsheet); the data model's are in metrics
+        "extended": extended_metrics(data) if completed else None,
         "warnings": data.warnings,
         "timeframe": data.timeframe,
         "time_zone": TIME_ZONE,

@@ -123,9 +123,24 @@ def stitched_curve(data: SweepReportData) -> go.Figure | None:
     capital = float(data.sweep.configuration.get("initial_capital", curve.iloc[0]))
     dates = list(pd.DatetimeIndex(curve.index).strftime("%Y-%m-%d"))
     fig = go.Figure(go.Scatter(x=dates, y=(curve / capital - 1).round(6), mode="lines", name="out of sample, stitched"))
+    bench = data.benchmark
+    if bench is not None and not bench.empty:
+        symbol = data.sweep.configuration.get("benchmark_symbol", "benchmark")
+        fig.add_trace(
+            go.Scatter(
+                x=list(pd.DatetimeIndex(bench.index).strftime("%Y-%m-%d")),
+                y=(bench / capital - 1).round(6),
+                mode="lines",
+                name=f"buy and hold {symbol}",
+            )
+        )
     for window in (data.sweep.walk_forward or {}).get("windows", []):
         fig.add_vline(x=window["out_of_sample_start"], line={"width": 1, "dash": "dot", "color": "#9ca3af"})
-    fig = _layout(fig, "Stitched out-of-sample equity (each window run with the parameters its in-sample window chose)")
+    fig = _layout(
+        fig,
+        "Stitched out-of-sample equity against buy and hold of the benchmark (each window run with the "
+        "parameters its in-sample window chose)",
+    )
     fig.update_yaxes(title_text="Cumulative return", tickformat=".1%")
     fig.update_xaxes(title_text="Date")
     return fig

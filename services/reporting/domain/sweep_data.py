@@ -29,6 +29,7 @@ class SweepReportData:
     report_links: dict[UUID, str] = field(default_factory=dict)  # child backtest id -> relative link to its report
     stitched: pd.Series | None = None  # walk-forward: the stitched out-of-sample equity curve
     stitched_summary: dict[str, float | None] | None = None
+    benchmark: pd.Series | None = None  # walk-forward: the benchmark bought and held over the stitched curve
 
     @property
     def goal(self) -> Any:
@@ -74,7 +75,13 @@ def leaderboard_frame(
     """One row per run child, best first: rank, parameters, objective, headline metrics, trades, ids."""
     rows = []
     walk_forward = data.sweep.walk_forward is not None
-    for rank, child in enumerate(data.ranked(phases), start=1):
+    ranked = data.ranked(phases)
+    if walk_forward:  # runs of different windows are not comparable: ranked within their window
+        ranked = sorted(ranked, key=lambda c: c.window_index or 0)  # stable: best first in each window
+    ranks: dict[tuple[str, int | None] | None, int] = {}
+    for child in ranked:
+        key = (child.phase, child.window_index) if walk_forward else None
+        rank = ranks[key] = ranks.get(key, 0) + 1
         row: dict[str, Any] = {"rank": rank}
         if with_phase:
             row["phase"] = child.phase

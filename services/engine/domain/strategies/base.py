@@ -58,6 +58,9 @@ class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
     commission_params: dict[str, str] | None = None
     currency: str = "USD"
     venue: str = "SIM"
+    # Warm-up (walk-forward out-of-sample windows): bars stamped before this time (ns since the epoch, UTC)
+    # feed the indicators but are never traded on; None: every bar may trade. See docs/engine.md, "Warm-up".
+    trade_from_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,9 +149,10 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
                 bar.volume.as_double(),
             )
         )
-        if wanted is not None:
+        warming = self.config.trade_from_ns is not None and bar.ts_init < self.config.trade_from_ns
+        if wanted is not None and not warming:  # a warm-up bar's signal is dropped: no trade before the window
             self._wanted[key] = wanted if wanted >= 0 or self.allow_short else 0
-        if self.groups.complete(bar.ts_init):
+        if self.groups.complete(bar.ts_init) and not warming:
             self._act(bar.ts_init)
 
     def on_order_filled(self, event: Any) -> None:
