@@ -41,10 +41,11 @@ from typing import Any
 
 import asyncpg
 
-from services.engine.backtest_job import BacktestJob, _load, run_input
 from services.engine.bars import day_bounds
 from services.engine.domain.runner import run_backtest
 from services.engine.handlers import BacktestHandler, job_from_request
+from services.engine.inputs import load_inputs, run_input
+from services.engine.job import BacktestJob
 from shared import topics
 from shared.db.timeseries import ensure_partitions
 from shared.db.urls import role_url
@@ -170,7 +171,7 @@ class Runner:
 
     async def bare_input(self, job: BacktestJob) -> Any:
         async with self.pool.acquire() as conn:
-            instruments, bars, _, _, _ = await _load(conn, job)
+            instruments, bars, _, _, _ = await load_inputs(conn, job)
         return run_input(job, instruments, bars)
 
     async def trades(self, request: BacktestRequested) -> int:

@@ -21,9 +21,9 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from services.engine.backtest_job import BacktestJob
 from services.engine.domain.ledger import build_ledger
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
+from services.engine.job import BacktestJob
 from services.engine.manifest import run_manifest
 
 INSTRUMENT = "BMK.NASDAQ"

@@ -45,8 +45,11 @@ from benchmarks.common import migrated_database
 from bts.stackfile import StackFile
 from services.api.domain import prescreen
 from services.api.users import create_user
-from services.engine.backtest_job import BacktestJob, JobRejected, _compute, _load
+from services.engine.backtest_job import compute
+from services.engine.domain.errors import JobRejected
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
+from services.engine.inputs import load_inputs
+from services.engine.job import BacktestJob
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.models.objectives import objective
 from tests.integration.engine_replicas import EngineReplica, finished_backtests
@@ -201,7 +204,7 @@ def _job(parameters: dict[str, Any]) -> BacktestJob:
 async def _inputs(database_url: str) -> tuple[Any, dict[str, pd.DataFrame], pd.DataFrame, pd.Series | None]:
     conn = await asyncpg.connect(role_url(database_url, "engine", "bts"))
     try:
-        instruments, bars, benchmark, _, _ = await _load(conn, _job({}))
+        instruments, bars, benchmark, _, _ = await load_inputs(conn, _job({}))
     finally:
         await conn.close()
     closes = pd.DataFrame({iid: frame["close"].astype(float) for iid, frame in bars.items()})
@@ -219,7 +222,7 @@ def screen_only(combos: list[dict[str, Any]]) -> None:
     started = time.perf_counter()
     for params in combos:
         try:
-            outcome, _ = _compute(_job(params), instruments, bars, benchmark)
+            outcome, _ = compute(_job(params), instruments, bars, benchmark)
             actual[(params["fast_period"], params["slow_period"])] = (outcome.metrics or {})["risk"]["sharpe_ratio"]
         except JobRejected:  # no signal: no result
             actual[(params["fast_period"], params["slow_period"])] = None

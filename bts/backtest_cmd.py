@@ -1,9 +1,11 @@
-"""`bts backtest submit|status|wait|result|list`: run backtests through the gateway and read them back."""
+"""`bts backtest submit|status|wait|result|list|cancel|delete|export|import`: run backtests through the
+gateway, read them back, stop, remove and share them. A BACKTEST_ID may be a unique prefix of 8+ characters."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -11,6 +13,7 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.ids import page_note, resolve_id
 from bts.options import (
     BACKTEST_FLAGS,
     BenchmarkOpt,
@@ -28,10 +31,14 @@ from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
 from shared.models import Timeframe
 from shared.models.enums import TERMINAL_STATUSES, BacktestStatus, PriceAdjustment
-from shared.settings import Settings
 
 app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
 TERMINAL = TERMINAL_STATUSES
+IdArg = typer.Argument(..., help="backtest id, or a unique prefix of at least 8 characters")
+
+
+def backtest_id_of(gateway: Gateway, text: str) -> str:
+    return resolve_id(gateway, "backtests", "backtest", text)
 
 
 def wait_all(gateway: Gateway, ids: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -74,7 +81,7 @@ def submit(
     """Submit a backtest; prints its id (202: queued)."""
     body = configuration_body(instruments, start, end, capital, position_size_pct, commission, benchmark)
     body["price_adjustment"] = price_adjustment.value
-    with Gateway(Settings(), flags=BACKTEST_FLAGS) as gateway:
+    with Gateway(flags=BACKTEST_FLAGS) as gateway:
         body["strategy_id"] = resolve(gateway, strategy)["id"]
         accepted = gateway.post("/backtests", json=body, params={"timeframe": timeframe.value})
         if not wait:
@@ -85,9 +92,10 @@ def submit(
 
 
 @app.command("status")
-def status(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def status(backtest_id: str = IdArg, as_json: bool = JsonOpt) -> None:
     """Status, progress and ETA of a backtest (the error when it FAILED)."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
         current = gateway.get(f"/backtests/{backtest_id}")
     if as_json:
         print(json.dumps(current))
@@ -98,9 +106,10 @@ def status(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> N
 
 
 @app.command("wait")
-def wait_cmd(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def wait_cmd(backtest_id: str = IdArg, as_json: bool = JsonOpt) -> None:
     """Wait with a progress bar; exit 0 when COMPLETED, 1 when FAILED."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
         final = wait_all(gateway, {backtest_id: backtest_id[:8]})[backtest_id]
         _show_result(gateway, backtest_id, final, as_json)
 
@@ -120,9 +129,10 @@ def _show_result(gateway: Gateway, backtest_id: str, final: dict[str, Any], as_j
 
 
 @app.command("result")
-def result_cmd(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def result_cmd(backtest_id: str = IdArg, as_json: bool = JsonOpt) -> None:
     """Metrics of a finished backtest and the paths of its reports."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
         current = gateway.get(f"/backtests/{backtest_id}")
         if current["status"] not in TERMINAL:
             raise CliError(f"backtest {backtest_id} is {current['status']}: `bts backtest wait {backtest_id}`")
@@ -135,20 +145,29 @@ def result_cmd(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) 
 @app.command("list")
 def list_cmd(
     status_filter: str = typer.Option(None, "--status", help="PENDING, RUNNING, COMPLETED or FAILED"),
-    limit: int = typer.Option(50, "--limit"),
+    strategy: str = typer.Option(None, "--strategy", "-s", help="only runs of this strategy (name or id)"),
+    instrument: str = typer.Option(None, "--instrument", help="only runs that traded this instrument"),
+    since: str = typer.Option(None, "--since", help="submitted on or after YYYY-MM-DD"),
+    until: str = typer.Option(None, "--until", help="submitted on or before YYYY-MM-DD"),
+    limit: int = typer.Option(50, "--limit", help="rows per page (at most 500)"),
+    offset: int = typer.Option(0, "--offset", help="rows to skip"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Your backtests, newest first (also those published straight to Kafka)."""
-    params: dict[str, Any] = {"limit": limit} | ({"status": status_filter.upper()} if status_filter else {})
-    with Gateway(Settings()) as gateway:
-        rows = gateway.get("/backtests", params=params)
+    """Your backtests, newest first (also those published straight to Kafka), with their full ids."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset, "instrument_id": instrument, "since": since}
+    params |= {"until": until, "status": status_filter.upper() if status_filter else None}
+    with Gateway(flags=LIST_FLAGS) as gateway:
+        if strategy:
+            params["strategy_id"] = resolve(gateway, strategy)["id"]
+        page = gateway.get("/backtests", params={k: v for k, v in params.items() if v is not None})
     if as_json:
-        print(json.dumps(rows))
+        print(json.dumps(page))
         return
     table = Table()
-    for column in ("id", "status", "progress", "strategy", "instruments", "period", "submitted"):
+    table.add_column("id", no_wrap=True, min_width=36)
+    for column in ("status", "progress", "strategy", "instruments", "period", "submitted"):
         table.add_column(column)
-    for r in rows:
+    for r in page["items"]:
         table.add_row(
             r["id"],
             r["status"],
@@ -159,3 +178,69 @@ def list_cmd(
             r["submitted_at"][:19],
         )
     out.print(table)
+    note = page_note(page)
+    if note:
+        out.print(note)
+
+
+LIST_FLAGS = {
+    "query.status": "--status",
+    "query.instrument_id": "--instrument",
+    "query.since": "--since",
+    "query.until": "--until",
+    "query.limit": "--limit",
+    "query.offset": "--offset",
+}
+
+
+@app.command("cancel")
+def cancel_cmd(backtest_id: str = IdArg, as_json: bool = JsonOpt) -> None:
+    """Stop a PENDING or RUNNING backtest: it ends FAILED "cancelled by the user", with no trades kept."""
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
+        accepted = gateway.post(f"/backtests/{backtest_id}/cancel")
+    print(json.dumps(accepted)) if as_json else out.print(f"backtest {backtest_id}: cancel requested")
+
+
+@app.command("delete")
+def delete_cmd(backtest_id: str = IdArg, as_json: bool = JsonOpt) -> None:
+    """Delete a finished backtest with its result, trades, snapshots and reports."""
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
+        gateway.request("DELETE", f"/backtests/{backtest_id}")
+    print(json.dumps({"id": backtest_id, "deleted": True})) if as_json else out.print(f"backtest {backtest_id} deleted")
+
+
+@app.command("export")
+def export_cmd(
+    backtest_id: str = IdArg,
+    path: Path = typer.Option(None, "--out", "-o", help="zip to write (default ./backtest-<id>.zip)"),
+) -> None:
+    """Write a COMPLETED backtest as a zip (report HTML, CSVs, JSON, and bundle.json with every file's SHA-256)
+    that `bts backtest import` shows on another installation."""
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
+        content = gateway.request("GET", f"/backtests/{backtest_id}/export").content
+    target = path or Path(f"backtest-{backtest_id}.zip")
+    try:
+        target.write_bytes(content)
+    except OSError as exc:
+        raise CliError(f"cannot write {target}: {exc.strerror}") from exc
+    out.print(f"backtest {backtest_id} exported to {target} ({len(content)} bytes)")
+
+
+@app.command("import")
+def import_cmd(
+    path: Path = typer.Argument(..., help="a zip of `bts backtest export`"), as_json: bool = JsonOpt
+) -> None:
+    """Show a backtest exported elsewhere: checked against its bundle.json, then listed with yours (read-only)."""
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    with Gateway() as gateway, path.open("rb") as file:
+        accepted = gateway.post("/backtests/import", files={"file": (path.name, file, "application/zip")})
+        if as_json:
+            print(json.dumps(accepted))
+            return
+        out.print(f"backtest {accepted['id']} imported (from {accepted['imported_from']}, read-only)")
+        result = gateway.get(f"/backtests/{accepted['id']}/result")
+    out.print(metrics_table(f"backtest {accepted['id']}", [("result", result["metrics"], result["trades_count"])]))

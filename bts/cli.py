@@ -1,8 +1,10 @@
-"""`bts`: the command line of the platform."""
+"""`bts`: the command line of the platform.
+
+It answers at once: the client commands import no service and no heavy library (pandas, plotly,
+NautilusTrader) at start, only inside the command that needs one (tests/unit/test_cli_imports.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import typer
@@ -19,7 +21,6 @@ from bts import (
     sweep_cmd,
 )
 from bts.console import CliError, err, out
-from shared.settings import Settings
 
 app = typer.Typer(
     name="bts",
@@ -53,12 +54,14 @@ def user_create(
     admin: bool = typer.Option(False, "--admin", help="an operator: may also call `bts ops` (lag, dead letters)"),
 ) -> None:
     """Create a user and print a new API key (shown once; only its hash is stored)."""
+    import asyncio
     import json
 
     import asyncpg
 
     from bts.database import service_database_url
-    from services.api.users import UserExistsError, create_user
+    from shared.accounts import UserExistsError, create_user
+    from shared.settings import Settings
 
     url = service_database_url(Settings(), "api")
 
@@ -89,6 +92,7 @@ def up() -> None:
     """Start the whole stack (embedded PostgreSQL and Kafka where no URL is set); Ctrl-C stops it."""
     from bts.demo import console_url
     from bts.up import Stack, StartupError, run_until_signalled
+    from shared.settings import Settings
 
     settings = Settings()
 
@@ -111,6 +115,7 @@ def demo() -> None:
     """Start the stack, load sample data, run the three strategies, print metrics and report paths, stop."""
     from bts.demo import run_demo
     from bts.up import StartupError
+    from shared.settings import Settings
 
     try:
         run_demo(Settings())
@@ -122,6 +127,7 @@ def demo() -> None:
 def migrate() -> None:
     """Create roles and schemas, run every service's migrations and apply the read-only grants."""
     from bts.migrations import migrate_all
+    from shared.settings import Settings
 
     settings = Settings()
     if not settings.database_url:
@@ -133,7 +139,10 @@ def migrate() -> None:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic with its partitions and its dead-letter twin."""
+    import asyncio
+
     from shared.kafka.admin import ensure_topics
+    from shared.settings import Settings
 
     settings = Settings()
     if not settings.kafka_bootstrap:

@@ -12,7 +12,6 @@ from bts.console import out
 from bts.gateway import Gateway
 from bts.options import JsonOpt
 from shared.models import Timeframe
-from shared.settings import Settings
 
 app = typer.Typer(help="Market data: coverage and versions.", no_args_is_help=True)
 COVERAGE_COLUMNS = (
@@ -56,7 +55,7 @@ def coverage(
     """Per instrument and timeframe: first and last bar, bars, expected sessions, gaps, adjustment, last import."""
     chosen = (("instrument_id", instrument_id), ("timeframe", timeframe.value if timeframe else None))
     params = {name: value for name, value in chosen if value is not None}
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         rows = gateway.get("/market-data/coverage", params=params)
     if as_json:
         print(json.dumps(rows))
@@ -91,7 +90,7 @@ def history(
     """The versions of an instrument's series: each import that changed bars, when, how many, the range touched.
     Bars an import replaced are kept: a backtest reproduced later reads them as of its original run."""
     params = {"timeframe": timeframe.value} if timeframe is not None else {}
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         versions = gateway.get(f"/market-data/{instrument_id}/history", params=params)
     if as_json:
         print(json.dumps(versions))
@@ -104,3 +103,31 @@ def history(
         touched = f"{_day(v['first_bar'])} .. {_day(v['last_bar'])}"
         table.add_row(v["recorded_at"].replace("T", " ")[:19], v["timeframe"], *counts, touched)
     out.print(table)
+
+
+@app.command("delete")
+def delete(
+    instrument_id: str = typer.Argument(..., help="SYMBOL.EXCHANGE (yours, or any as an admin)"),
+    timeframe: Timeframe | None = TimeframeFilter,
+    force: bool = typer.Option(
+        False, "--force", help="also when results were computed from the bars: the version they read is kept"
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Delete an instrument's bars (one timeframe, or all). Refused while a backtest still to run reads them, and
+    while results were computed from them unless --force."""
+    params: dict[str, str] = {"timeframe": timeframe.value} if timeframe is not None else {}
+    if force:
+        params["force"] = "true"
+    with Gateway() as gateway:
+        done = gateway.request("DELETE", f"/market-data/{instrument_id}", params=params).json()
+    if as_json:
+        print(json.dumps(done))
+        return
+    which = done["timeframe"] or "every timeframe"
+    kept = (
+        f"; the version {done['results_using']} result(s) were computed from is kept for their reproductions"
+        if done["versions_kept"]
+        else ""
+    )
+    out.print(f"bars of {instrument_id} ({which}): deletion requested{kept}")

@@ -16,6 +16,7 @@ from typing import Any
 from bts.backtest_cmd import wait_all
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.ids import every_item
 from bts.progress import bars, metrics_table
 from bts.sample_data import SYMBOLS, write_sample_files
 from bts.up import Stack
@@ -45,7 +46,7 @@ def _instrument(symbol: str) -> dict[str, Any]:
 
 
 def register_and_load(gateway: Gateway, files: dict[str, Path]) -> None:
-    known = {i["id"] for i in gateway.get("/instruments")}
+    known = {i["id"] for i in every_item(gateway, "/instruments")}
     for symbol in files:
         if f"{symbol}.NASDAQ" not in known:
             gateway.post("/instruments", json=_instrument(symbol))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
-from services.api.users import key_owner, new_key_for
+from shared.accounts import key_owner, new_key_for
 from shared.db.urls import asyncpg_dsn
 from shared.private_files import write_private
 

@@ -1,4 +1,7 @@
-"""The CLI's HTTP client of the gateway: every failure becomes a CliError that says what to do."""
+"""The CLI's HTTP client of the gateway: every failure becomes a CliError that says what to do.
+
+httpx and the settings are imported when a command first talks to the gateway, not when `bts` starts:
+`bts --help` answers at once (tests/unit/test_cli_imports.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +9,15 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bts.console import CliError
 from bts.options import flag_for
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from shared.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -38,8 +43,16 @@ def problem_message(response: httpx.Response, flags: dict[str, str] | None = Non
 
 
 class Gateway:
-    def __init__(self, settings: Settings, timeout: float = 60, flags: dict[str, str] | None = None) -> None:
-        """`flags`: the command's request field -> CLI flag, so that errors name the flag."""
+    def __init__(
+        self, settings: Settings | None = None, timeout: float = 60, flags: dict[str, str] | None = None
+    ) -> None:
+        """`settings`: the environment's (BTS_*) unless given. `flags`: the command's request field -> CLI flag,
+        so that errors name the flag."""
+        import httpx
+
+        from shared.settings import Settings
+
+        settings = settings or Settings()
         self.flags = flags
         if not settings.api_key:
             raise CliError(
@@ -58,6 +71,8 @@ class Gateway:
         self.http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:

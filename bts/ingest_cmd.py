@@ -15,7 +15,6 @@ from bts.options import INGEST_CSV_FLAGS, INGEST_IBKR_FLAGS, TimeframeOpt
 from bts.progress import bars, row_errors_table
 from shared.models import Timeframe
 from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
-from shared.settings import Settings
 
 app = typer.Typer(help="Load market data (CSV files, Interactive Brokers history).", no_args_is_help=True)
 TERMINAL = TERMINAL_STATUSES
@@ -87,7 +86,7 @@ def ingest_csv(
         raise CliError(f"no such file: {file}")
     if file.stat().st_size == 0:
         raise CliError(f"the file is empty: {file}")
-    with Gateway(Settings(), flags=INGEST_CSV_FLAGS) as gateway:
+    with Gateway(flags=INGEST_CSV_FLAGS) as gateway:
         accepted = gateway.upload(
             file,
             {
@@ -123,7 +122,7 @@ def ingest_ibkr(
     lo, hi = _utc(start, "--start"), _utc(end, "--end")
     if hi <= lo:
         raise CliError(f"--end ({hi:%Y-%m-%d %H:%M}) must be after --start ({lo:%Y-%m-%d %H:%M})")
-    with Gateway(Settings(), flags=INGEST_IBKR_FLAGS) as gateway:
+    with Gateway(flags=INGEST_IBKR_FLAGS) as gateway:
         accepted = gateway.post(
             "/market-data/ibkr",
             json={
@@ -145,7 +144,7 @@ def ingest_actions(
     """Load an instrument's splits and cash dividends; backtests back-adjust its RAW bars with them."""
     if not file.is_file():
         raise CliError(f"no such file: {file}")
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         actions = gateway.post(
             f"/instruments/{instrument}/corporate-actions",
             content=file.read_bytes(),

@@ -9,9 +9,9 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.ids import page_note
 from bts.options import JsonOpt
 from shared.models import AssetClass, Currency
-from shared.settings import Settings
 
 app = typer.Typer(help="Instruments (SYMBOL.EXCHANGE).", no_args_is_help=True)
 
@@ -42,19 +42,24 @@ def add(
         "margin_requirement": margin,
         "trading_hours": {"timezone": timezone},
     }
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         response = gateway.request("POST", "/instruments", json=body)
     how = "registered" if response.status_code == 201 else "registered again (overwritten)"
     out.print(f"instrument [bold]{response.json()['id']}[/] {how}")
 
 
 @app.command("list")
-def list_cmd(as_json: bool = JsonOpt) -> None:
+def list_cmd(
+    limit: int = typer.Option(50, "--limit", help="rows per page (at most 500)"),
+    offset: int = typer.Option(0, "--offset", help="rows to skip"),
+    as_json: bool = JsonOpt,
+) -> None:
     """Registered instruments."""
-    with Gateway(Settings()) as gateway:
-        instruments = gateway.get("/instruments")
+    with Gateway() as gateway:
+        page = gateway.get("/instruments", params={"limit": limit, "offset": offset})
+    instruments = page["items"]
     if as_json:
-        print(json.dumps(instruments))
+        print(json.dumps(page))
         return
     table = Table()
     for column in ("id", "asset class", "currency", "tick", "lot", "margin %", "time zone"):
@@ -70,3 +75,6 @@ def list_cmd(as_json: bool = JsonOpt) -> None:
             i["trading_hours"]["timezone"],
         )
     out.print(table)
+    note = page_note(page)
+    if note:
+        out.print(note)

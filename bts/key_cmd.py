@@ -10,8 +10,8 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.ids import every_item
 from bts.options import JsonOpt
-from shared.settings import Settings
 
 app = typer.Typer(help="Your API keys: create another, list them, revoke one.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ app = typer.Typer(help="Your API keys: create another, list them, revoke one.", 
 @app.command("create")
 def create(as_json: bool = JsonOpt) -> None:
     """A new API key for you (the one in BTS_API_KEY keeps working until you revoke it)."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         created = gateway.post("/keys")
     if as_json:
         print(json.dumps(created))
@@ -32,8 +32,8 @@ def create(as_json: bool = JsonOpt) -> None:
 @app.command("list")
 def list_keys(as_json: bool = JsonOpt) -> None:
     """Your keys: prefix, created, last used (to within 30 s) and revoked."""
-    with Gateway(Settings()) as gateway:
-        keys = gateway.get("/keys")
+    with Gateway() as gateway:
+        keys = list(every_item(gateway, "/keys"))
     if as_json:
         print(json.dumps(keys))
         return
@@ -46,7 +46,7 @@ def list_keys(as_json: bool = JsonOpt) -> None:
 
 
 def _resolve(gateway: Gateway, key_id_or_prefix: str) -> dict[str, Any]:
-    keys: list[dict[str, Any]] = gateway.get("/keys")
+    keys = list(every_item(gateway, "/keys"))
     found = [k for k in keys if key_id_or_prefix in (k["key_id"], k["prefix"])]
     if len(found) != 1:
         raise CliError(f"no key {key_id_or_prefix!r} of yours: `bts key list` shows their ids and prefixes")
@@ -59,7 +59,7 @@ def revoke(
     as_json: bool = JsonOpt,
 ) -> None:
     """Revoke one of your keys at once: the next request with it is refused (401)."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         found = _resolve(gateway, key)
         gateway.request("DELETE", f"/keys/{found['key_id']}")
     if as_json:

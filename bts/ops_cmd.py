@@ -15,7 +15,6 @@ from rich.table import Table
 from bts.console import out
 from bts.gateway import Gateway
 from bts.options import JsonOpt
-from shared.settings import Settings
 
 app = typer.Typer(help="Operations (admin key): consumer lag, dead letters, outboxes.", no_args_is_help=True)
 dlq_app = typer.Typer(
@@ -31,7 +30,7 @@ def lag(
     as_json: bool = JsonOpt,
 ) -> None:
     """Per group, topic and partition: committed offset, end offset, lag and members."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         rows: list[dict[str, Any]] = gateway.get("/ops/consumers", params={"group": group} if group else None)
     if as_json:
         print(json.dumps(rows))
@@ -67,7 +66,7 @@ def dlq_list(
 ) -> None:
     """The dead letters of TOPIC: offset, key, consumer group, attempts, when and why it failed."""
     params: dict[str, Any] = {"limit": limit, "pending": pending}
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         listing: dict[str, Any] = gateway.get(f"/ops/dlq/{quote(topic, safe='')}", params=params)
     if as_json:
         print(json.dumps(listing))
@@ -98,7 +97,7 @@ def dlq_replay(
     as_json: bool = JsonOpt,
 ) -> None:
     """Put the dead letters of TOPIC back on it, after the cause was fixed; each letter is sent only once."""
-    with Gateway(Settings(), timeout=600) as gateway:
+    with Gateway(timeout=600) as gateway:
         outcome: dict[str, Any] = gateway.post(
             f"/ops/dlq/{quote(topic, safe='')}/replay", params={"limit": limit} if limit else None
         )
@@ -121,7 +120,7 @@ def outbox(
     as_json: bool = JsonOpt,
 ) -> None:
     """Per service: events waiting to be published, and those parked because the broker refused them for good."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         schemas: list[dict[str, Any]] = gateway.get("/ops/outbox", params={"limit": limit})
     if as_json:
         print(json.dumps(schemas))

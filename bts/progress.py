@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bts.console import err
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 
 def bars(rows: bool = False) -> Progress:
     """Progress goes to stderr so --json output on stdout stays clean."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
     counter = MofNCompleteColumn() if rows else TaskProgressColumn()
     return Progress(
         TextColumn("{task.description:<30}"), BarColumn(), counter, TimeElapsedColumn(), console=err, transient=False

@@ -10,15 +10,13 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from bts.backtest_cmd import wait_all
+from bts.backtest_cmd import backtest_id_of, wait_all
 from bts.console import CliError, err, out
 from bts.gateway import Gateway
 from bts.manifests import manifest_checks
 from bts.options import JsonOpt
-from services.reporting.domain.comparison import render_comparison_html
-from services.reporting.domain.render import GROUP_TITLES, LABELS, format_metric
 from shared.models.enums import BacktestStatus
-from shared.settings import Settings
+from shared.presentation.metrics import GROUP_TITLES, LABELS, format_metric
 
 
 def _short(value: str) -> str:
@@ -31,7 +29,8 @@ def _short(value: str) -> str:
 
 def manifest(backtest_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
     """What a result was computed from: digests of its bars, configuration, parameters and trades; versions."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
         document = gateway.get(f"/backtests/{backtest_id}/manifest")
     if as_json:
         print(json.dumps(document))
@@ -69,7 +68,8 @@ def reproduce(
     """Run a COMPLETED backtest's recorded request again as a new backtest and check that the trades are the
     same (the manifests' trades digests). The rerun reads the bars as of the original run unless
     --latest-data. Exit 0 when they match, 1 when they do not."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        backtest_id = backtest_id_of(gateway, backtest_id)
         current = gateway.get(f"/backtests/{backtest_id}")
         if current["status"] != BacktestStatus.COMPLETED:
             raise CliError(
@@ -121,7 +121,10 @@ def compare(
     as_json: bool = JsonOpt,
 ) -> None:
     """Metrics side by side, and an HTML report with the equity curves overlaid (self-contained, opens offline)."""
-    with Gateway(Settings()) as gateway:
+    from shared.presentation.comparison import render_comparison_html  # pandas and plotly: only for this command
+
+    with Gateway() as gateway:
+        backtest_ids = [backtest_id_of(gateway, b) for b in backtest_ids]
         comparison = gateway.get("/backtests/compare", params={"ids": ",".join(backtest_ids), "curves": "true"})
     path = html or Path(f"comparison-{'-'.join(b[:8] for b in backtest_ids)}.html")
     try:
@@ -157,7 +160,7 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
 
 def strategy_types(as_json: bool = JsonOpt) -> None:
     """The strategy types this platform runs (built-ins and installed plugins) and their parameters."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
         types = gateway.get("/strategy-types")
     if as_json:
         print(json.dumps(types))

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bts.console import CliError, out
 from bts.gateway import Gateway
+from bts.ids import page_note, resolve_id
 from bts.options import (
     SWEEP_FLAGS,
     BenchmarkOpt,
@@ -29,10 +30,16 @@ from bts.progress import bars, num, pct
 from bts.strategy_cmd import parse_params, resolve
 from shared.models import Timeframe
 from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
-from shared.settings import Settings
 
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
 TERMINAL = TERMINAL_STATUSES
+IdArg = typer.Argument(..., help="sweep id, or a unique prefix of at least 8 characters")
+
+
+def sweep_id_of(gateway: Gateway, text: str) -> str:
+    return resolve_id(gateway, "sweeps", "sweep", text)
+
+
 HEADLINE = [("total_return", "return", pct), ("sharpe_ratio", "Sharpe", num), ("max_drawdown", "max DD", pct)]
 STRATEGY_HELP = "an ACTIVE strategy of yours (name or id): its parameters are the fixed ones"
 PRESCREEN_HELP = "rank every combination with its type's vectorised screen (e.g. SMA_CROSSOVER), run only the best K"
@@ -135,7 +142,7 @@ def submit(
         "walk_forward": parse_walk_forward(walk_forward, anchored),
     }
     body.update({k: v for k, v in optional.items() if v is not None})
-    with Gateway(Settings(), flags=SWEEP_FLAGS) as gateway:
+    with Gateway(flags=SWEEP_FLAGS) as gateway:
         if strategy is not None:
             body["strategy_id"] = resolve(gateway, strategy)["id"]
         else:
@@ -246,9 +253,10 @@ def _show(gateway: Gateway, final: dict[str, Any], as_json: bool, limit: int = 1
 
 
 @app.command("status")
-def status(sweep_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def status(sweep_id: str = IdArg, as_json: bool = JsonOpt) -> None:
     """Done/failed/total, ETA and the best five so far."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        sweep_id = sweep_id_of(gateway, sweep_id)
         current = gateway.get(f"/sweeps/{sweep_id}", params={"limit": 5})
     if as_json:
         print(json.dumps(current))
@@ -264,25 +272,27 @@ def status(sweep_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> None
 
 @app.command("wait")
 def wait_cmd(
-    sweep_id: str = typer.Argument(...),
+    sweep_id: str = IdArg,
     limit: int = typer.Option(10, "--limit", help="leaderboard rows"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Wait with a progress bar; exit 0 when COMPLETED, 1 when FAILED."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        sweep_id = sweep_id_of(gateway, sweep_id)
         final = follow(gateway, sweep_id)
         _show(gateway, final, as_json, limit)
 
 
 @app.command("result")
 def result_cmd(
-    sweep_id: str = typer.Argument(...),
+    sweep_id: str = IdArg,
     limit: int = typer.Option(20, "--limit", help="leaderboard rows"),
     save: Path = typer.Option(None, "--save", help="write the HTML report to this file"),
     as_json: bool = JsonOpt,
 ) -> None:
     """The leaderboard of a finished sweep (and its walk-forward windows), and its report."""
-    with Gateway(Settings()) as gateway:
+    with Gateway() as gateway:
+        sweep_id = sweep_id_of(gateway, sweep_id)
         current = gateway.get(f"/sweeps/{sweep_id}", params={"limit": 0})
         if current["status"] not in TERMINAL:
             raise CliError(
@@ -299,16 +309,26 @@ def result_cmd(
 
 
 @app.command("list")
-def list_cmd(limit: int = typer.Option(50, "--limit"), as_json: bool = JsonOpt) -> None:
-    with Gateway(Settings()) as gateway:
-        rows = gateway.get("/sweeps", params={"limit": limit})
+def list_cmd(
+    status_filter: str = typer.Option(None, "--status", help="PENDING, RUNNING, COMPLETED or FAILED"),
+    limit: int = typer.Option(50, "--limit", help="rows per page (at most 500)"),
+    offset: int = typer.Option(0, "--offset", help="rows to skip"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Your sweeps, newest first, with their full ids."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status_filter:
+        params["status"] = status_filter.upper()
+    with Gateway() as gateway:
+        page = gateway.get("/sweeps", params=params)
     if as_json:
-        print(json.dumps(rows))
+        print(json.dumps(page))
         return
     table = Table()
-    for column in ("id", "name", "status", "strategy", "objective", "done", "submitted"):
+    table.add_column("id", no_wrap=True, min_width=36)
+    for column in ("name", "status", "strategy", "objective", "done", "submitted"):
         table.add_column(column)
-    for r in rows:
+    for r in page["items"]:
         table.add_row(
             r["id"],
             r["name"] or "",
@@ -319,3 +339,30 @@ def list_cmd(limit: int = typer.Option(50, "--limit"), as_json: bool = JsonOpt) 
             r["submitted_at"][:19],
         )
     out.print(table)
+    note = page_note(page)
+    if note:
+        out.print(note)
+
+
+@app.command("cancel")
+def cancel_cmd(sweep_id: str = IdArg, as_json: bool = JsonOpt) -> None:
+    """Drop the sweep's queued backtests and stop its running ones; it then finishes with what did run."""
+    with Gateway() as gateway:
+        sweep_id = sweep_id_of(gateway, sweep_id)
+        accepted = gateway.post(f"/sweeps/{sweep_id}/cancel")
+    if as_json:
+        print(json.dumps(accepted))
+    else:
+        out.print(
+            f"sweep {sweep_id}: cancel requested ({len(accepted['cancelling'])} running backtest(s) stopping, "
+            f"{accepted['dropped']} queued dropped)"
+        )
+
+
+@app.command("delete")
+def delete_cmd(sweep_id: str = IdArg, as_json: bool = JsonOpt) -> None:
+    """Delete a finished sweep, every backtest it ran and its report."""
+    with Gateway() as gateway:
+        sweep_id = sweep_id_of(gateway, sweep_id)
+        gateway.request("DELETE", f"/sweeps/{sweep_id}")
+    print(json.dumps({"id": sweep_id, "deleted": True})) if as_json else out.print(f"sweep {sweep_id} deleted")

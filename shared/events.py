@@ -245,6 +245,41 @@ class SweepCompleted(Payload):
     )
 
 
+class BacktestCancelRequested(Payload):
+    """The owner cancelled a backtest: a queued request is refused, a running one stops; either ends FAILED with
+    shared.models.backtest.CANCELLED_BY_USER."""
+
+    backtest_id: UUID
+    user_id: UUID
+
+
+class BacktestDeleted(Payload):
+    """The owner deleted a finished backtest: the engine drops its result, trades and snapshots, reporting its
+    reports and their files."""
+
+    backtest_id: UUID
+    user_id: UUID
+
+
+class SweepDeleted(Payload):
+    """The owner deleted a finished sweep: reporting drops the sweep's report (its children go one by one as
+    backtest.deleted)."""
+
+    sweep_id: UUID
+    user_id: UUID
+
+
+class MarketDataDeleteRequested(Payload):
+    """The owner of an instrument (or an admin) deleted its bars: one timeframe, or every one (null).
+    `keep_versions`: results were computed from these bars, so they leave the current data but stay readable
+    as of those results' data_as_of (they move to the history, replaced now); otherwise nothing is kept."""
+
+    instrument_id: str
+    timeframe: Timeframe | None = None
+    user_id: UUID
+    keep_versions: bool = False
+
+
 TOPIC_PAYLOADS: dict[str, type[Payload]] = {
     topics.INGEST_REQUESTED: IngestRequested,
     topics.INGEST_PROGRESS: IngestProgress,
@@ -256,6 +291,10 @@ TOPIC_PAYLOADS: dict[str, type[Payload]] = {
     topics.BACKTEST_FAILED: BacktestFailed,
     topics.REPORT_GENERATED: ReportGenerated,
     topics.SWEEP_COMPLETED: SweepCompleted,
+    topics.BACKTEST_CANCEL_REQUESTED: BacktestCancelRequested,
+    topics.BACKTEST_DELETED: BacktestDeleted,
+    topics.SWEEP_DELETED: SweepDeleted,
+    topics.MARKET_DATA_DELETE_REQUESTED: MarketDataDeleteRequested,
 }
 
 P = TypeVar("P", bound=Payload)

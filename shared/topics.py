@@ -18,6 +18,11 @@ BACKTEST_COMPLETED: Final = "backtest.completed"
 BACKTEST_FAILED: Final = "backtest.failed"
 REPORT_GENERATED: Final = "report.generated"
 SWEEP_COMPLETED: Final = "sweep.completed"
+# lifecycle: the gateway asks the services that own a backtest's rows to stop or remove them
+BACKTEST_CANCEL_REQUESTED: Final = "backtest.cancel_requested"
+BACKTEST_DELETED: Final = "backtest.deleted"
+SWEEP_DELETED: Final = "sweep.deleted"
+MARKET_DATA_DELETE_REQUESTED: Final = "market_data.delete_requested"
 
 ALL_TOPICS: Final[tuple[str, ...]] = (
     INGEST_REQUESTED,
@@ -30,6 +35,10 @@ ALL_TOPICS: Final[tuple[str, ...]] = (
     BACKTEST_FAILED,
     REPORT_GENERATED,
     SWEEP_COMPLETED,
+    BACKTEST_CANCEL_REQUESTED,
+    BACKTEST_DELETED,
+    SWEEP_DELETED,
+    MARKET_DATA_DELETE_REQUESTED,
 )
 
 # Partitions per topic: backtest.requested bounds how many engine replicas can share the work.

@@ -25,11 +25,13 @@ from services.api.handlers import (
     corporate_actions,
     instruments,
     keys,
+    lifecycle,
     market_data,
     market_data_versions,
     ops,
     reports,
     reproducibility,
+    sharing,
     strategies,
     strategy_types,
     sweeps,
@@ -110,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     gateway.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads a bounded body whole
     gateway.add_middleware(
         BodyLimitMiddleware,
-        upload_paths=frozenset({"/api/v1/market-data/import"}) | ui.UPLOAD_PATHS,
+        upload_paths=frozenset({"/api/v1/market-data/import", "/api/v1/backtests/import"}) | ui.UPLOAD_PATHS,
         upload_limit=settings.max_upload_bytes,
         other_limit=settings.max_request_bytes,
     )
@@ -120,7 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
     # market_data_versions before market_data: /market-data/coverage is not /market-data/{instrument_id}
     data_routers = [strategy_types, strategies, instruments, corporate_actions, market_data_versions, market_data]
-    routers = [*data_routers, comparisons, backtests, reproducibility, sweeps, reports, ops, keys]
+    # sharing before backtests: POST /backtests/import is no backtest id
+    routers = [*data_routers, comparisons, sharing, backtests, reproducibility, sweeps, lifecycle, reports, ops, keys]
     for module in routers:
         api.include_router(module.router)
     gateway.include_router(api)

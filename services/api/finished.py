@@ -29,6 +29,12 @@ class FinishedBacktests:
         self.status_body: TTLCache[tuple[UUID, UUID], bytes] = TTLCache(maxsize=20_000, ttl=ttl_s)
         self.result_body: TTLCache[UUID, bytes] = TTLCache(maxsize=2_000, ttl=ttl_s)
 
+    def forget(self, user: UUID, backtest_id: UUID) -> None:
+        """A deleted backtest: this replica stops answering for it at once (others within the TTL)."""
+        self.status.pop((user, backtest_id), None)
+        self.status_body.pop((user, backtest_id), None)
+        self.result_body.pop(backtest_id, None)
+
     def body_for(self, user: UUID, backtest_id: UUID, result: bool) -> bytes | None:
         """The cached answer to GET /backtests/{id}[/result] for `user`, or None."""
         if result:

@@ -115,6 +115,7 @@ class BacktestSummary(BacktestStatusResponse):
     end_date: date | None = None
     submitted_at: datetime
     updated_at: datetime
+    imported: bool = Field(default=False, description="a read-only result imported from a bundle (bts backtest import)")
 
 
 class JobAccepted(BaseModel):

@@ -10,9 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from services.engine.handlers import BacktestHandler
+from services.engine.lifecycle import LifecycleHandler
 from services.engine.retention import ResultRetention
 from shared import topics
 from shared.kafka.consumer import GiveUp
+from shared.kafka.principals import lifecycle_group
 from shared.kafka.producer import EventPublisher
 from shared.raw_requests import parse_request
 from shared.runtime.messaging import consumer, messaging
@@ -28,9 +30,12 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     handler = BacktestHandler(ctx, publisher)
     give_up: dict[str, GiveUp] = {topics.BACKTEST_REQUESTED: handler.give_up}
     requests = consumer(ctx, publisher, [topics.BACKTEST_REQUESTED], handler, parse=parse_request, on_give_up=give_up)
+    # cancel and delete requests in a group of their own: they must not wait behind a running backtest
+    lifecycle_topics = [topics.BACKTEST_CANCEL_REQUESTED, topics.BACKTEST_DELETED]
+    lifecycle = consumer(ctx, publisher, lifecycle_topics, LifecycleHandler(ctx.pool), group=lifecycle_group(SERVICE))
     settings = ctx.settings
     retention = ResultRetention(ctx.pool, timedelta(days=settings.result_retention_days), settings.retention_every_s)
-    return [*messaging(ctx, publisher, [requests]), retention]
+    return [*messaging(ctx, publisher, [requests, lifecycle]), retention]
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from services.engine.domain.adjustment import back_adjust, splits_inside
+from services.engine.domain.sessions import session_dates as session_dates  # where the callers find it
 from shared.db.bar_versions import settled_as_of
 from shared.db.reads import fetch_corporate_actions, fetch_series_adjustment, read_bar_columns
 from shared.db.types import Connection
@@ -116,12 +117,6 @@ def _intraday_closes(opens: pd.DatetimeIndex, length: timedelta, calendar: Any) 
     inside = following < len(session_closes)
     capped = np.where(inside, session_closes.asi8[np.minimum(following, len(session_closes) - 1)], ends.asi8)
     return pd.DatetimeIndex(pd.to_datetime(np.minimum(ends.asi8, capped), unit="ns", utc=True))
-
-
-def session_dates(close_stamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """The session date (naive) of bars stamped at their close: the UTC date of the instant before the close,
-    so a session that ends at 24:00 UTC (24/5 FX) keeps its own date, and a partial last session too."""
-    return (close_stamps - pd.Timedelta(1, "ns")).tz_convert(None).normalize()
 
 
 def trading_days(frame: pd.DataFrame) -> int:

@@ -9,17 +9,12 @@ from uuid import UUID
 import structlog
 
 from services.engine import repository
-from services.engine.backtest_job import (
-    Announce,
-    BacktestJob,
-    BacktestOutcome,
-    Refusal,
-    fail_given_up,
-    refuse_job,
-    run_job,
-)
+from services.engine.backtest_job import Announce, fail_given_up, refuse_job, run_job
+from services.engine.cancellation import cancel_checked, is_cancelled, table_check
+from services.engine.domain.outcome import BacktestOutcome
 from services.engine.domain.request_check import request_problems
 from services.engine.input_cache import InputCache
+from services.engine.job import BacktestJob, Refusal
 from services.engine.request_facts import TableFacts
 from shared import topics
 from shared.db.reads import gateway_waits_for
@@ -29,6 +24,7 @@ from shared.kafka.outbox import enqueue
 from shared.kafka.producer import EventPublisher
 from shared.kafka.resend import resend_latest
 from shared.models import BacktestStatus, PerformanceMetrics
+from shared.models.backtest import CANCELLED_BY_USER
 from shared.models.errors import summarize
 from shared.raw_requests import UncheckedRequest
 from shared.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED, REQUESTS_REFUSED
@@ -56,7 +52,7 @@ def job_from_request(request: BacktestRequested) -> BacktestJob:
         end_date=config.end_date,
         initial_capital=config.initial_capital,
         position_size_pct=config.position_size_pct,
-        commission_model=config.commission_model.model_dump(mode="json"),
+        commission_model=config.commission_model,
         benchmark_symbol=config.benchmark_symbol,
         timeframe=request.timeframe.value,
         price_adjustment=config.price_adjustment.value,
@@ -147,6 +143,12 @@ class BacktestHandler:
                 problems, configuration_id = data.problems, data.configuration_id
             else:
                 problems, configuration_id = await request_problems(data, TableFacts(conn)), data.configuration.id
+            cancelled = await is_cancelled(conn, data.backtest_id)
+        if cancelled:  # cancelled while it waited in the queue: it never starts
+            request = data.model_dump(mode="json")
+            refusal = Refusal(data.backtest_id, data.user_id, configuration_id, request, CANCELLED_BY_USER)
+            await self._refuse(envelope, refusal, data.sweep_id)
+            return
         if isinstance(data, BacktestRequested) and not problems:
             await self._run(envelope, job_from_request(data))
             return
@@ -181,7 +183,8 @@ class BacktestHandler:
         try:
             announce = announcer(job, envelope.correlation_id)
             takeovers = self.ctx.settings.max_takeovers
-            outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs, max_takeovers=takeovers)
+            with cancel_checked(table_check(self.ctx.pool, job.backtest_id)):
+                outcome = await run_job(self.ctx.pool, job, progress, announce, self.inputs, max_takeovers=takeovers)
         finally:
             BACKTESTS_RUNNING.dec()
         if outcome.status == "SKIPPED":  # requested again, done already

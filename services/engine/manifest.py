@@ -10,9 +10,10 @@ import contextlib
 import functools
 import platform
 import subprocess
+import weakref
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -26,13 +27,10 @@ from services.engine.domain.manifest import (
     series_sha256,
     trades_sha256,
 )
-from shared.models.commission import CommissionModel
+from services.engine.job import BacktestJob
 from shared.models.manifest import RunManifest
 from shared.settings import Settings
 from shared.strategy_types import ParameterError, registry
-
-if TYPE_CHECKING:
-    from services.engine.backtest_job import BacktestJob
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,12 +76,23 @@ def provenance() -> dict[str, str]:
     }
 
 
+_SHARED_DIGESTS: dict[int, dict[str, Any]] = {}
+
+
+def _shared_bars_digest(frame: pd.DataFrame) -> dict[str, Any]:
+    """`bars_digest` of a frame that several runs share (a sweep's inputs, read once per replica and read-only
+    by convention, see input_cache): computed once per frame object, forgotten with the frame."""
+    key = id(frame)
+    found = _SHARED_DIGESTS.get(key)
+    if found is None:
+        found = bars_digest(frame)
+        _SHARED_DIGESTS[key] = found
+        weakref.finalize(frame, _SHARED_DIGESTS.pop, key, None)
+    return found
+
+
 def configuration_document(job: BacktestJob, parameters: dict[str, Any]) -> dict[str, Any]:
     """What defines the run, without the ids that differ from one run of it to the next."""
-    try:
-        commission: Any = CommissionModel.model_validate(job.commission_model).model_dump(exclude_none=True)
-    except ValueError:
-        commission = job.commission_model
     return {
         "strategy_type": job.strategy_type,
         "parameters": parameters,
@@ -92,7 +101,7 @@ def configuration_document(job: BacktestJob, parameters: dict[str, Any]) -> dict
         "end_date": job.end_date,
         "initial_capital": job.initial_capital,
         "position_size_pct": job.position_size_pct,
-        "commission_model": commission,
+        "commission_model": job.commission_model.model_dump(exclude_none=True),
         "benchmark_symbol": job.benchmark_symbol,
         "timeframe": job.timeframe,
         "price_adjustment": job.price_adjustment,
@@ -109,6 +118,7 @@ def run_manifest(
 ) -> dict[str, Any]:
     """The manifest as JSON. A failed run has what was known when it failed (no trades digest)."""
     spec = registry().get(job.strategy_type)
+    digest = _shared_bars_digest if job.sweep_id is not None else bars_digest
     parameters = dict(job.parameters)  # kept as requested when the run failed on them
     if spec is not None:
         with contextlib.suppress(ParameterError):
@@ -118,7 +128,7 @@ def run_manifest(
     manifest = RunManifest.model_validate(
         {
             "manifest_version": MANIFEST_VERSION,
-            "data": {iid: bars_digest(frame) for iid, frame in (bars or {}).items()},
+            "data": {iid: digest(frame) for iid, frame in (bars or {}).items()},
             "price_adjustment": {
                 iid: frame.attrs[ADJUSTMENT_ATTR]
                 for iid, frame in (bars or {}).items()

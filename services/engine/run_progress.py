@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import structlog
 
+from services.engine.cancellation import CANCEL_CHECK
 from services.engine.domain.progress import RateMeter, RunTracker, run_estimate
 
 T = TypeVar("T")
@@ -28,17 +29,23 @@ async def run_with_progress(
     work: Callable[[RunTracker], T], report: Report, every_s: float | None = None, first: float | None = None
 ) -> T:
     """`first`, if given, is reported as soon as the work has started (in parallel with it).
-    The run is sampled every `every_s` seconds (default `SAMPLE_EVERY_S`)."""
+    The run is sampled every `every_s` seconds (default `SAMPLE_EVERY_S`); at each sample, a run its owner
+    cancelled (services/engine/cancellation.py) is told to stop at its next bar."""
     every_s = SAMPLE_EVERY_S if every_s is None else every_s
+    cancelled = CANCEL_CHECK.get()
     tracker = RunTracker()
     task = asyncio.ensure_future(asyncio.to_thread(work, tracker))
     rate = RateMeter()
+    if cancelled is not None and await _asked_to_stop(cancelled):  # cancelled just before it started
+        tracker.cancel()
     if first is not None:
         await _best_effort(report, first, None)
     while True:
         done, _ = await asyncio.wait({task}, timeout=every_s)
         if done:
             return task.result()
+        if cancelled is not None and not tracker.cancelled and await _asked_to_stop(cancelled):
+            tracker.cancel()
         bars_done = tracker.bars_done
         estimate = run_estimate(bars_done, tracker.bars_total, rate(time.monotonic(), bars_done))
         eta = None if estimate.seconds_left is None else datetime.now(UTC) + timedelta(seconds=estimate.seconds_left)
@@ -50,3 +57,11 @@ async def _best_effort(report: Report, pct: float, eta: datetime | None) -> None
         await report(pct, eta)
     except Exception as exc:  # progress is best effort: it must not fail the run
         log.warning("progress not reported", error=str(exc))
+
+
+async def _asked_to_stop(check: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await check()
+    except Exception as exc:  # a failed look-up must not fail the run: the next sample asks again
+        log.warning("cancellation not checked", error=str(exc))
+        return False

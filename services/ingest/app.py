@@ -10,8 +10,10 @@ from pathlib import Path
 from services.ingest.handlers import IngestHandler
 from services.ingest.ib_source import IbEndpoint
 from services.ingest.import_runs import ImportRuns
+from services.ingest.lifecycle import MarketDataDeletion
 from services.ingest.retention import MarketDataRetention
 from shared import topics
+from shared.kafka.principals import lifecycle_group
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import consumer, messaging
 from shared.runtime.service import Component, ServiceContext, run_worker
@@ -31,7 +33,15 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
         ctx, publisher, [topics.INGEST_REQUESTED], runs, on_give_up={topics.INGEST_REQUESTED: runs.give_up}
     )
     retention = MarketDataRetention(ctx.pool, settings.market_data_retention_years, settings.retention_every_s)
-    return [*messaging(ctx, publisher, [requests]), retention]
+    # deletions in a group of their own: they must not wait behind a long import
+    deletions = consumer(
+        ctx,
+        publisher,
+        [topics.MARKET_DATA_DELETE_REQUESTED],
+        MarketDataDeletion(ctx.pool),
+        group=lifecycle_group(SERVICE),
+    )
+    return [*messaging(ctx, publisher, [requests, deletions]), retention]
 
 
 def main() -> None:

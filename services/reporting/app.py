@@ -12,12 +12,14 @@ from typing import Any
 from uuid import UUID
 
 from services.reporting.handlers import ReportHandler, unless_contradicted
+from services.reporting.lifecycle import LifecycleHandler
 from services.reporting.reconcile import ReportReconciler, RetryPolicy
 from services.reporting.repository import record_failure
 from services.reporting.retention import RetentionJob
 from shared import topics
 from shared.events import Envelope
 from shared.kafka.inbox import idempotent
+from shared.kafka.principals import lifecycle_group
 from shared.kafka.producer import EventPublisher
 from shared.runtime.messaging import consumer, messaging
 from shared.runtime.schedule import PeriodicJob
@@ -59,7 +61,14 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     retention = RetentionJob(ctx.pool, settings.retention_every_s, keep=keep)
     policy = RetryPolicy(settings.reconcile_stale_after_s, settings.report_max_attempts, keep)
     reconciler = PeriodicJob("reconcile", ReportReconciler(ctx.pool, reports_dir, policy), settings.reconcile_every_s)
-    return [*messaging(ctx, publisher, [finished]), retention, reconciler]
+    deletions = consumer(
+        ctx,
+        publisher,
+        [topics.BACKTEST_DELETED, topics.SWEEP_DELETED],
+        LifecycleHandler(ctx.pool),
+        group=lifecycle_group(SERVICE),
+    )
+    return [*messaging(ctx, publisher, [finished, deletions]), retention, reconciler]
 
 
 def main() -> None:

@@ -53,22 +53,28 @@ async def bootstrap(admin_url: str, role_password: str) -> bool:
 
 
 async def apply_grants(admin_url: str) -> None:
-    """Read-only grants of the ownership table. Run after the migrations made the tables."""
+    """Read-only grants of the ownership table: each reader may SELECT the read views it lists and nothing
+    else of another service's schema (a grant no longer listed, e.g. on a table, is revoked). Run after the
+    migrations made the views; one transaction, so a running service never sees the grants half applied."""
     conn = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
-        for reader in SERVICES.values():
-            for target in reader.reads:
-                schema, _, table = target.partition(".")
-                owner = next(s for s in SERVICES.values() if s.schema == schema)
-                await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {reader.role}")
-                if table == "*":
-                    await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {reader.role}")
-                    # Tables a later migration adds are readable too.
-                    await conn.execute(
-                        f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner.role} IN SCHEMA {schema} "
-                        f"GRANT SELECT ON TABLES TO {reader.role}"
-                    )
-                else:
-                    await conn.execute(f"GRANT SELECT ON {schema}.{table} TO {reader.role}")
+        async with conn.transaction():
+            for reader in SERVICES.values():
+                for owner in SERVICES.values():
+                    if owner is not reader:
+                        await _revoke_reads(conn, reader, owner)
+                for target in reader.reads:
+                    schema, _, view = target.partition(".")
+                    await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {reader.role}")
+                    await conn.execute(f"GRANT SELECT ON {schema}.{view} TO {reader.role}")
     finally:
         await conn.close()
+
+
+async def _revoke_reads(conn: asyncpg.Connection, reader: ServiceSchema, owner: ServiceSchema) -> None:
+    """No read of `owner`'s schema for `reader`: neither its tables and views nor those it makes later."""
+    await conn.execute(f"REVOKE SELECT ON ALL TABLES IN SCHEMA {owner.schema} FROM {reader.role}")
+    await conn.execute(
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner.role} IN SCHEMA {owner.schema} "
+        f"REVOKE SELECT ON TABLES FROM {reader.role}"
+    )

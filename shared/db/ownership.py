@@ -1,7 +1,9 @@
 """Who owns which tables and who may read them: the ownership table of docs/architecture.md as data.
 
-Each service owns one schema and logs in with its own role; reads across a boundary go through
-the read-only grants listed here (applied by `shared.db.bootstrap.apply_grants`).
+Each service owns one schema and logs in with its own role. Reads across a boundary go through views
+the owning service defines in its own migrations (`<schema>.v_<table>`: the columns others may read);
+a reader is granted SELECT on the views listed here and on nothing else of another schema (applied by
+`shared.db.bootstrap.apply_grants`; the queries are in `shared.db.reads`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ class ServiceSchema:
     schema: str
     role: str
     owns: tuple[str, ...]
-    reads: tuple[str, ...]  # "schema.table", or "schema.*" for every table of a schema
+    reads: tuple[str, ...]  # "schema.view": another service's read view
 
 
 SERVICE_NAMES: Final = ("api", "ingest", "engine", "reporting")
@@ -39,7 +41,21 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
             "corporate_actions",
             "console_sessions",
         ),
-        reads=("ingest.*", "engine.*", "reporting.*"),
+        reads=(
+            "ingest.v_market_data",
+            "ingest.v_market_data_history",
+            "ingest.v_market_data_versions",
+            "ingest.v_series_adjustment",
+            "engine.v_backtest_results",
+            "engine.v_trades",
+            "engine.v_portfolio_snapshots",
+            "reporting.v_performance_reports",
+            "reporting.v_sweep_reports",
+            # GET /ops/outbox: each service's outbox backlog and parked rows
+            "ingest.v_outbox",
+            "engine.v_outbox",
+            "reporting.v_outbox",
+        ),
     ),
     "ingest": ServiceSchema(
         service="ingest",
@@ -53,7 +69,7 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
             "series_adjustment",
         ),
         # import_jobs: is anyone still waiting for a job's end?
-        reads=("api.instruments", "api.import_jobs", "api.corporate_actions"),
+        reads=("api.v_instruments", "api.v_import_jobs", "api.v_corporate_actions"),
     ),
     "engine": ServiceSchema(
         service="engine",
@@ -64,15 +80,15 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         # backtest_status: is anyone still waiting for a run's end (to announce it again)?
         # corporate actions and the series' adjustment: the engine back-adjusts RAW bars on the fly
         reads=(
-            "api.instruments",
-            "api.corporate_actions",
-            "ingest.market_data",
-            "ingest.market_data_history",
-            "ingest.series_adjustment",
-            "api.users",
-            "api.strategies",
-            "api.sweeps",
-            "api.backtest_status",
+            "api.v_instruments",
+            "api.v_corporate_actions",
+            "ingest.v_market_data",
+            "ingest.v_market_data_history",
+            "ingest.v_series_adjustment",
+            "api.v_users",
+            "api.v_strategies",
+            "api.v_sweeps",
+            "api.v_backtest_status",
         ),
     ),
     "reporting": ServiceSchema(
@@ -82,11 +98,11 @@ SERVICES: Final[dict[str, ServiceSchema]] = {
         owns=("performance_reports", "sweep_reports", "report_failures"),
         # a sweep report needs the sweep and its children's rows: what users defined, owned by the gateway
         reads=(
-            "engine.backtest_results",
-            "engine.trades",
-            "engine.portfolio_snapshots",
-            "api.sweeps",
-            "api.sweep_children",
+            "engine.v_backtest_results",
+            "engine.v_trades",
+            "engine.v_portfolio_snapshots",
+            "api.v_sweeps",
+            "api.v_sweep_children",
         ),
     ),
 }

@@ -1,6 +1,10 @@
-"""Cross-service reads: the only queries a service runs on another service's tables (read-only grants).
+"""Cross-service reads: the only queries a service runs on another service's data (read-only grants).
 
-The owner of a table may change it; keeping every foreign read here makes that change visible.
+They read the views the owning service defines in its own migrations (`engine.v_backtest_results`,
+`ingest.v_market_data`, `api.v_instruments`, ...), never its tables: readers are granted SELECT on those
+views only (shared/db/ownership.py), so an owner may change its tables as long as its views keep their
+columns. A reader's own tables (reporting's report_failures in `completed_results_without_reports`) are
+read directly.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ async def fetch_instruments(conn: Connection, ids: list[str]) -> dict[str, Instr
     """api.instruments by id (readers: ingest, engine)."""
     rows = await conn.fetch(
         "SELECT id, symbol, exchange, asset_class, currency, tick_size, lot_size, trading_hours, margin_requirement "
-        "FROM api.instruments WHERE id = ANY($1::text[])",
+        "FROM api.v_instruments WHERE id = ANY($1::text[])",
         ids,
     )
     return {r["id"]: InstrumentRow(**{**dict(r), "trading_hours": _json(r["trading_hours"])}) for r in rows}
@@ -86,9 +90,9 @@ async def benchmark_choice(conn: Connection, name: str, start: date, end: date) 
     lo = datetime.combine(start, time(), UTC)
     hi = datetime.combine(end + timedelta(days=1), time(), UTC)
     rows = await conn.fetch(
-        "SELECT i.id, i.symbol, (SELECT count(*) FROM ingest.market_data m WHERE m.instrument_id = i.id "
+        "SELECT i.id, i.symbol, (SELECT count(*) FROM ingest.v_market_data m WHERE m.instrument_id = i.id "
         'AND m.timeframe = \'BAR_DAILY\' AND m."timestamp" >= $2 AND m."timestamp" < $3) AS daily_bars '
-        "FROM api.instruments i WHERE i.id = $1 OR i.symbol = $1 ORDER BY i.id",
+        "FROM api.v_instruments i WHERE i.id = $1 OR i.symbol = $1 ORDER BY i.id",
         name,
         lo,
         hi,
@@ -105,10 +109,10 @@ _WRITTEN_BY = "(valid_from IS NULL OR valid_from <= $5)"
 def bars_sql(columns: str, as_of: bool) -> str:
     """SELECT `columns` of one series' bars in [$3, $4) in time order; `as_of`: as they were at time $5."""
     if not as_of:
-        return f'SELECT {columns} FROM ingest.market_data WHERE {_SERIES} ORDER BY "timestamp"'
+        return f'SELECT {columns} FROM ingest.v_market_data WHERE {_SERIES} ORDER BY "timestamp"'
     return (
-        f"SELECT {columns} FROM ingest.market_data WHERE {_SERIES} AND {_WRITTEN_BY} UNION ALL "
-        f"SELECT {columns} FROM ingest.market_data_history WHERE {_SERIES} AND {_WRITTEN_BY} AND valid_to > $5 "
+        f"SELECT {columns} FROM ingest.v_market_data WHERE {_SERIES} AND {_WRITTEN_BY} UNION ALL "
+        f"SELECT {columns} FROM ingest.v_market_data_history WHERE {_SERIES} AND {_WRITTEN_BY} AND valid_to > $5 "
         'ORDER BY "timestamp"'
     )
 
@@ -228,7 +232,7 @@ async def count_sessions_with_bars(
 ) -> int:
     """Distinct UTC dates holding bars: the "at least 30 trading days of data" check. Readers: api, engine."""
     value = await conn.fetchval(
-        "SELECT count(DISTINCT (\"timestamp\" AT TIME ZONE 'UTC')::date) FROM ingest.market_data "
+        "SELECT count(DISTINCT (\"timestamp\" AT TIME ZONE 'UTC')::date) FROM ingest.v_market_data "
         'WHERE instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "timestamp" < $4',
         instrument_id,
         timeframe,
@@ -259,18 +263,18 @@ _SERIES_DAYS_SQL = """
 WITH days AS (
     SELECT instrument_id, timeframe, ("timestamp" AT TIME ZONE 'UTC')::date AS day, count(*) AS bars,
            min("timestamp") AS first_bar, max("timestamp") AS last_bar, max(valid_from) AS written
-      FROM ingest.market_data
+      FROM ingest.v_market_data
      WHERE ($1::text IS NULL OR instrument_id = $1) AND ($2::text IS NULL OR timeframe = $2)
      GROUP BY 1, 2, 3
 )
 SELECT d.instrument_id, d.timeframe, i.exchange, min(d.first_bar) AS first_bar, max(d.last_bar) AS last_bar,
        sum(d.bars)::int8 AS bars, array_agg(d.day ORDER BY d.day) AS days,
-       coalesce((SELECT max(v.recorded_at) FROM ingest.market_data_versions v
+       coalesce((SELECT max(v.recorded_at) FROM ingest.v_market_data_versions v
                   WHERE v.instrument_id = d.instrument_id AND v.timeframe = d.timeframe), max(d.written))
            AS last_import,
        coalesce(a.price_adjustment, 'RAW') AS adjustment
-  FROM days d LEFT JOIN api.instruments i ON i.id = d.instrument_id
-  LEFT JOIN ingest.series_adjustment a ON a.instrument_id = d.instrument_id AND a.timeframe = d.timeframe
+  FROM days d LEFT JOIN api.v_instruments i ON i.id = d.instrument_id
+  LEFT JOIN ingest.v_series_adjustment a ON a.instrument_id = d.instrument_id AND a.timeframe = d.timeframe
  GROUP BY d.instrument_id, d.timeframe, i.exchange, a.price_adjustment
  ORDER BY d.instrument_id, d.timeframe
 """
@@ -302,7 +306,7 @@ async def fetch_data_versions(conn: Connection, instrument_id: str, timeframe: s
     """The versions of an instrument's series, oldest first. Readers: api."""
     rows = await conn.fetch(
         "SELECT timeframe, recorded_at, inserted, updated, unchanged, first_bar, last_bar "
-        "FROM ingest.market_data_versions WHERE instrument_id = $1 AND ($2::text IS NULL OR timeframe = $2) "
+        "FROM ingest.v_market_data_versions WHERE instrument_id = $1 AND ($2::text IS NULL OR timeframe = $2) "
         "ORDER BY recorded_at, id",
         instrument_id,
         timeframe,
@@ -347,7 +351,7 @@ async def fetch_result(conn: Connection, result_id: UUID, with_series: bool = Tr
     """A result; `with_series=False` leaves out the stored closes (the bulk of the row) for readers that
     show only the metrics."""
     columns = RESULT_COLUMNS + (", series" if with_series else "")
-    row = await conn.fetchrow(f"SELECT {columns} FROM engine.backtest_results WHERE id = $1", result_id)
+    row = await conn.fetchrow(f"SELECT {columns} FROM engine.v_backtest_results WHERE id = $1", result_id)
     if row is None:
         return None
     values = dict(row)
@@ -359,12 +363,12 @@ async def fetch_result(conn: Connection, result_id: UUID, with_series: bool = Tr
 
 async def result_exists(conn: Connection, result_id: UUID) -> bool:
     """Whether the engine still has the result (retention deletes finished ones after a year). Readers: api."""
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM engine.backtest_results WHERE id = $1)", result_id))
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM engine.v_backtest_results WHERE id = $1)", result_id))
 
 
 TRADES_SQL = (
     "SELECT instrument_id, side, entry_time, entry_price, exit_time, exit_price, quantity, commission, slippage, pnl, "
-    "pnl_pct FROM engine.trades WHERE backtest_result_id = $1 ORDER BY entry_time, instrument_id, id"
+    "pnl_pct FROM engine.v_trades WHERE backtest_result_id = $1 ORDER BY entry_time, instrument_id, id"
 )
 
 
@@ -377,7 +381,7 @@ async def fetch_snapshots(conn: Connection, result_id: UUID, kind: str | None = 
     return list(
         await conn.fetch(
             'SELECT "timestamp", seq, kind, cash_balance, total_value, margin_used, buying_power, positions '
-            "FROM engine.portfolio_snapshots WHERE backtest_result_id = $1 AND ($2::text IS NULL OR kind = $2) "
+            "FROM engine.v_portfolio_snapshots WHERE backtest_result_id = $1 AND ($2::text IS NULL OR kind = $2) "
             'ORDER BY "timestamp", seq',
             result_id,
             kind,
@@ -392,7 +396,7 @@ async def fetch_reports(conn: Connection, result_id: UUID) -> list[Record]:
     """reporting.performance_reports of one backtest (readers: api)."""
     return list(
         await conn.fetch(
-            f"SELECT {REPORT_COLUMNS} FROM reporting.performance_reports WHERE backtest_result_id = $1 "
+            f"SELECT {REPORT_COLUMNS} FROM reporting.v_performance_reports WHERE backtest_result_id = $1 "
             "ORDER BY report_type, generated_at",
             result_id,
         )
@@ -400,12 +404,12 @@ async def fetch_reports(conn: Connection, result_id: UUID) -> list[Record]:
 
 
 async def fetch_report(conn: Connection, report_id: UUID) -> Record | None:
-    return await conn.fetchrow(f"SELECT {REPORT_COLUMNS} FROM reporting.performance_reports WHERE id = $1", report_id)
+    return await conn.fetchrow(f"SELECT {REPORT_COLUMNS} FROM reporting.v_performance_reports WHERE id = $1", report_id)
 
 
 async def fetch_manifest(conn: Connection, result_id: UUID) -> dict[str, Any] | None:
     """engine.backtest_results.manifest: the run manifest (readers: api). None when absent."""
-    value = await conn.fetchval("SELECT manifest FROM engine.backtest_results WHERE id = $1", result_id)
+    value = await conn.fetchval("SELECT manifest FROM engine.v_backtest_results WHERE id = $1", result_id)
     return _json(value) if value is not None else None
 
 
@@ -413,7 +417,7 @@ async def fetch_daily_equity(conn: Connection, result_id: UUID) -> list[Record]:
     """End-of-day portfolio values (timestamp, total_value) in time order: equity curves (readers: api)."""
     return list(
         await conn.fetch(
-            'SELECT "timestamp", total_value FROM engine.portfolio_snapshots '
+            'SELECT "timestamp", total_value FROM engine.v_portfolio_snapshots '
             "WHERE backtest_result_id = $1 AND kind = 'DAILY' ORDER BY \"timestamp\", seq",
             result_id,
         )
@@ -427,7 +431,7 @@ async def fetch_sweep_reports(conn: Connection, sweep_id: UUID) -> list[Record]:
     """reporting.sweep_reports of one sweep (readers: api)."""
     return list(
         await conn.fetch(
-            f"SELECT {SWEEP_REPORT_COLUMNS} FROM reporting.sweep_reports WHERE sweep_id = $1 "
+            f"SELECT {SWEEP_REPORT_COLUMNS} FROM reporting.v_sweep_reports WHERE sweep_id = $1 "
             "ORDER BY report_type, generated_at",
             sweep_id,
         )
@@ -501,7 +505,7 @@ async def fetch_sweep(conn: Connection, sweep_id: UUID) -> SweepRow | None:
     row = await conn.fetchrow(
         "SELECT id, user_id, name, strategy_id, strategy_type, base_parameters, space, configuration, timeframe, "
         "objective, direction, heatmap, prescreen_top_k, walk_forward, report_top, combinations, skipped, total, "
-        "status, submitted_at, started_at, completed_at FROM api.sweeps WHERE id = $1",
+        "status, submitted_at, started_at, completed_at FROM api.v_sweeps WHERE id = $1",
         sweep_id,
     )
     return SweepRow.model_validate(dict(row)) if row is not None else None
@@ -512,7 +516,7 @@ async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepCh
     rows = await conn.fetch(
         "SELECT n, backtest_id, combination, phase, window_index, parameters, start_date, end_date, state, "
         "prescreen_score, objective_value, metrics, trades_count, error_message, published_at, finished_at "
-        "FROM api.sweep_children WHERE sweep_id = $1 ORDER BY n",
+        "FROM api.v_sweep_children WHERE sweep_id = $1 ORDER BY n",
         sweep_id,
     )
     return [SweepChildRow.model_validate(dict(r)) for r in rows]
@@ -520,20 +524,20 @@ async def fetch_sweep_children(conn: Connection, sweep_id: UUID) -> list[SweepCh
 
 async def user_exists(conn: Connection, user_id: UUID) -> bool:
     """Whether api.users has `user_id` (readers: engine, checking requests of any producer)."""
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM api.users WHERE id = $1)", user_id))
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM api.v_users WHERE id = $1)", user_id))
 
 
 async def fetch_strategy_state(conn: Connection, strategy_id: UUID) -> Record | None:
     """id, user_id, strategy_type, status of api.strategies (readers: engine)."""
     return await conn.fetchrow(
-        "SELECT id, user_id, strategy_type, status FROM api.strategies WHERE id = $1", strategy_id
+        "SELECT id, user_id, strategy_type, status FROM api.v_strategies WHERE id = $1", strategy_id
     )
 
 
 async def fetch_sweep_state(conn: Connection, sweep_id: UUID) -> Record | None:
     """id, user_id, status, strategy_id, strategy_type of api.sweeps (readers: engine)."""
     return await conn.fetchrow(
-        "SELECT id, user_id, status, strategy_id, strategy_type FROM api.sweeps WHERE id = $1", sweep_id
+        "SELECT id, user_id, status, strategy_id, strategy_type FROM api.v_sweeps WHERE id = $1", sweep_id
     )
 
 
@@ -559,7 +563,7 @@ async def fetch_result_state(conn: Connection, result_id: UUID) -> ResultState |
     """engine.backtest_results' owner, status and outcome; None when the engine has no such result (readers: api)."""
     row = await conn.fetchrow(
         "SELECT user_id, status, request->>'sweep_id' AS sweep_id, error_message, trades_count, metrics "
-        "FROM engine.backtest_results WHERE id = $1",
+        "FROM engine.v_backtest_results WHERE id = $1",
         result_id,
     )
     return ResultState.model_validate(dict(row)) if row is not None else None
@@ -571,7 +575,7 @@ async def completed_results_without_reports(
     """(result id, user id) of COMPLETED results, not a sweep's child, completed in the window, that have no
     report and failed fewer than `max_failures` times in reporting (readers: reporting's reconciler)."""
     rows = await conn.fetch(
-        "SELECT r.id, r.user_id FROM engine.backtest_results r WHERE r.status = 'COMPLETED' "
+        "SELECT r.id, r.user_id FROM engine.v_backtest_results r WHERE r.status = 'COMPLETED' "
         "AND r.request ->> 'sweep_id' IS NULL AND r.completed_at BETWEEN $1 AND $2 "
         "AND NOT EXISTS (SELECT 1 FROM reporting.performance_reports p WHERE p.backtest_result_id = r.id) "
         "AND NOT EXISTS (SELECT 1 FROM reporting.report_failures f WHERE f.backtest_result_id = r.id "
@@ -587,7 +591,7 @@ async def gateway_waits_for(conn: Connection, table: Literal["backtest_status", 
     """Whether the gateway still shows job `job_id` PENDING or RUNNING (readers: engine for backtest_status,
     ingest for import_jobs): then the end of a job requested again is announced again, else nothing is."""
     found = await conn.fetchval(
-        f"SELECT true FROM api.{table} WHERE id = $1 AND status IN ('PENDING', 'RUNNING')", job_id
+        f"SELECT true FROM api.v_{table} WHERE id = $1 AND status IN ('PENDING', 'RUNNING')", job_id
     )
     return bool(found)
 
@@ -596,7 +600,7 @@ async def fetch_corporate_actions(conn: Connection, instrument_id: str) -> list[
     """The splits and cash dividends on record for one instrument, by ex_date (api.corporate_actions;
     readers: api, ingest, engine)."""
     rows = await conn.fetch(
-        "SELECT type, ex_date, ratio, amount FROM api.corporate_actions WHERE instrument_id = $1 "
+        "SELECT type, ex_date, ratio, amount FROM api.v_corporate_actions WHERE instrument_id = $1 "
         "ORDER BY ex_date, type",
         instrument_id,
     )
@@ -613,7 +617,7 @@ async def split_dates(conn: Connection, instrument_id: str) -> frozenset[date]:
 async def fetch_series_adjustment(conn: Connection, instrument_id: str, timeframe: str) -> BarAdjustment:
     """How a bar series was imported (ingest.series_adjustment); RAW when never recorded."""
     stored = await conn.fetchval(
-        "SELECT price_adjustment FROM ingest.series_adjustment WHERE instrument_id = $1 AND timeframe = $2",
+        "SELECT price_adjustment FROM ingest.v_series_adjustment WHERE instrument_id = $1 AND timeframe = $2",
         instrument_id,
         timeframe,
     )

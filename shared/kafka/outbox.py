@@ -276,16 +276,17 @@ class OutboxStatus(BaseModel):
 
 
 async def outbox_status(conn: Connection, schema: str, limit: int = 20) -> OutboxStatus:
-    """Backlog, parked count and the latest parked rows of one schema's outbox (a read: any role with SELECT)."""
+    """Backlog, parked count and the latest parked rows of one schema's outbox, read through its read view
+    `<schema>.v_outbox` (the gateway may SELECT it, not the outbox itself)."""
     (counts,) = await conn.fetch(  # an aggregate: always one row
         f"SELECT count(*) FILTER (WHERE status = $1) AS pending, min(created_at) FILTER (WHERE status = $1) AS "
-        f"oldest, count(*) FILTER (WHERE status = $2) AS parked FROM {schema}.outbox WHERE status IN ($1, $2)",
+        f"oldest, count(*) FILTER (WHERE status = $2) AS parked FROM {schema}.v_outbox WHERE status IN ($1, $2)",
         PENDING,
         PARKED,
     )
     rows = await conn.fetch(
         "SELECT id, event_id, topic, key, coalesce(parked_reason, '') AS reason, created_at, parked_at, "
-        f"octet_length(payload::text) AS payload_bytes FROM {schema}.outbox WHERE status = $1 "
+        f"payload_bytes FROM {schema}.v_outbox WHERE status = $1 "
         "ORDER BY parked_at DESC, id DESC LIMIT $2",
         PARKED,
         limit,

@@ -1,6 +1,7 @@
 """DDL of the messaging tables every service schema has: the transactional outbox and the inbox
-of processed event ids (idempotent consumers). Each service's first migration applies it; a later one
-adds the outbox's parking columns (`outbox_parking_ddl`), which a new schema gets at once."""
+of processed event ids (idempotent consumers). Each service's first migration applies it; later ones
+add the outbox's parking columns (`outbox_parking_ddl`) and its read view (`outbox_read_view_ddl`),
+which a new schema gets at once."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def messaging_ddl(schema: str) -> list[str]:
         """,
         f"CREATE INDEX IF NOT EXISTS outbox_unpublished_idx ON {schema}.outbox (id) WHERE published_at IS NULL",
         *outbox_parking_ddl(schema),
+        outbox_read_view_ddl(schema),
         f"""
         CREATE TABLE IF NOT EXISTS {schema}.processed_events (
             consumer_group text NOT NULL,
@@ -60,6 +62,15 @@ def outbox_parking_ddl(schema: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS outbox_pending_key_idx ON {schema}.outbox (key, id) WHERE status = '{PENDING}'",
         f"CREATE INDEX IF NOT EXISTS outbox_parked_idx ON {schema}.outbox (parked_at) WHERE status = '{PARKED}'",
     ]
+
+
+def outbox_read_view_ddl(schema: str) -> str:
+    """`<schema>.v_outbox`: what the gateway's operators read of another service's outbox (GET /ops/outbox):
+    each row's state and size, not its payload. Idempotent."""
+    return (
+        f"CREATE OR REPLACE VIEW {schema}.v_outbox AS SELECT id, event_id, topic, key, status, parked_reason, "
+        f"created_at, parked_at, published_at, octet_length(payload::text) AS payload_bytes FROM {schema}.outbox"
+    )
 
 
 def outbox_job_index_ddl(schema: str, id_field: str) -> str:

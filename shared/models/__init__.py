@@ -1,37 +1,64 @@
-"""The data model's entities and enums as pydantic v2 models, with every rule checkable on one object."""
+"""The data model's entities and enums as pydantic v2 models, with every rule checkable on one object.
 
-from shared.models.backtest import BacktestConfiguration, BacktestResult
-from shared.models.commission import CommissionModel
-from shared.models.enums import (
-    AssetClass,
-    BacktestStatus,
-    CommissionType,
-    Currency,
-    DataSource,
-    ReportType,
-    SnapshotKind,
-    StrategyStatus,
-    StrategyType,
-    Timeframe,
-    TradeSide,
+A name is imported from its module when first used (PEP 562), so `from shared.models import Timeframe`
+loads the enums only, not pydantic and numpy: the CLI starts at once (tests/unit/test_cli_imports.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.models.backtest import BacktestConfiguration, BacktestResult
+    from shared.models.commission import CommissionModel
+    from shared.models.enums import (
+        AssetClass,
+        BacktestStatus,
+        CommissionType,
+        Currency,
+        DataSource,
+        ReportType,
+        SnapshotKind,
+        StrategyStatus,
+        StrategyType,
+        Timeframe,
+        TradeSide,
+    )
+    from shared.models.errors import DomainError, IllegalTransitionError, ReadOnlyError
+    from shared.models.instrument import Instrument, Session, TradingHours
+    from shared.models.market_data import Bar, MarketData
+    from shared.models.metrics import BenchmarkMetrics, PerformanceMetrics, ReturnMetrics, RiskMetrics, TradingMetrics
+    from shared.models.parameters import (
+        MeanReversionParameters,
+        MomentumParameters,
+        ParameterError,
+        SmaCrossoverParameters,
+        StrategyParameters,
+        validate_parameters,
+    )
+    from shared.models.report import PerformanceReport, sha256_of_file, verify_report_file
+    from shared.models.responses import BacktestStatusResponse, StrategyResponse
+    from shared.models.strategy import TradingStrategy
+    from shared.models.trade import Trade
+    from shared.models.transitions import STRATEGY_TRANSITIONS, next_strategy_status
+
+# The modules that define the names below, cheapest first: a name is looked up in them in this order.
+_MODULES = (
+    "enums",
+    "errors",
+    "transitions",
+    "commission",
+    "metrics",
+    "instrument",
+    "market_data",
+    "trade",
+    "report",
+    "responses",
+    "parameters",
+    "strategy",
+    "backtest",
 )
-from shared.models.errors import DomainError, IllegalTransitionError, ReadOnlyError
-from shared.models.instrument import Instrument, Session, TradingHours
-from shared.models.market_data import Bar, MarketData
-from shared.models.metrics import BenchmarkMetrics, PerformanceMetrics, ReturnMetrics, RiskMetrics, TradingMetrics
-from shared.models.parameters import (
-    MeanReversionParameters,
-    MomentumParameters,
-    ParameterError,
-    SmaCrossoverParameters,
-    StrategyParameters,
-    validate_parameters,
-)
-from shared.models.report import PerformanceReport, sha256_of_file, verify_report_file
-from shared.models.responses import BacktestStatusResponse, StrategyResponse
-from shared.models.strategy import TradingStrategy
-from shared.models.trade import Trade
-from shared.models.transitions import STRATEGY_TRANSITIONS, next_strategy_status
 
 __all__ = [
     "STRATEGY_TRANSITIONS",
@@ -77,3 +104,14 @@ __all__ = [
     "validate_parameters",
     "verify_report_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module in _MODULES:
+        found = getattr(importlib.import_module(f"{__name__}.{module}"), name, None)
+        if found is not None:
+            globals()[name] = found  # the next lookup is a plain attribute
+            return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

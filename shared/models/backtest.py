@@ -21,6 +21,7 @@ EARLIEST: Final = date(2019, 1, 1)
 LATEST: Final = date(2024, 12, 31)
 MIN_TRADING_DAYS: Final = 30
 SHARPE_REALISTIC: Final = (-3.0, 5.0)
+CANCELLED_BY_USER = "cancelled by the user"  # the error_message of a backtest its owner cancelled
 
 
 MAX_INSTRUMENTS: Final = 50

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Final, Self
 
@@ -61,11 +62,40 @@ class CommissionModel(BaseModel):
             raise ValueError(f"{required} is required for commission type {self.type.value}")
         return self
 
-    def commission_for(self, quantity: int, price: Decimal) -> Decimal:
-        if self.type is CommissionType.PER_SHARE:
-            raw = max(quantity * (self.per_share or Decimal(0)), self.minimum or Decimal(0))
-        elif self.type is CommissionType.PERCENT:
-            raw = max(quantity * price * (self.percent or Decimal(0)) / 100, self.minimum or Decimal(0))
-        else:
-            raw = self.per_order or Decimal(0)
-        return raw.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    def commission_for(self, quantity: int | Decimal, price: Decimal) -> Decimal:
+        """The commission of one order of `quantity` at `price`, to the cent (`commission_amount`)."""
+        return commission_amount(
+            self.type,
+            Decimal(quantity),
+            price,
+            {
+                "per_share": self.per_share,
+                "minimum": self.minimum,
+                "percent": self.percent,
+                "per_order": self.per_order,
+            },
+        )
+
+
+CENT: Final = Decimal("0.01")
+
+
+def commission_amount(
+    kind: CommissionType | str, quantity: Decimal, price: Decimal, params: Mapping[str, Decimal | None]
+) -> Decimal:
+    """The one commission formula: one order's commission in the instrument's currency, rounded to the cent
+    half up. PER_SHARE: per_share x quantity, at least `minimum`; PERCENT: percent of notional (0.1 = 0.1%), at
+    least `minimum`; FIXED: per_order. `params` holds the model's fields (a missing or None one counts 0)."""
+
+    def field(name: str) -> Decimal:
+        return params.get(name) or Decimal(0)
+
+    if kind == CommissionType.PER_SHARE:
+        raw = max(quantity * field("per_share"), field("minimum"))
+    elif kind == CommissionType.PERCENT:
+        raw = max(quantity * price * field("percent") / 100, field("minimum"))
+    elif kind == CommissionType.FIXED:
+        raw = field("per_order")
+    else:
+        raise ValueError(f"commission_model.type must be PER_SHARE, PERCENT or FIXED, got {kind!r}")
+    return raw.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -30,10 +30,11 @@ def consumer(
     handler: Callable[[Envelope[Any]], Awaitable[None]],
     parse: Callable[[str, bytes], Envelope[Any]] = parse_event,
     on_give_up: dict[str, GiveUp] | None = None,
+    group: str | None = None,
 ) -> EventConsumer:
-    """A consumer in the service's group (one group per service: replicas share the work); `on_give_up` ends
-    the job of a message it gives up on, per topic."""
-    group = f"bts-{ctx.name}"
+    """A consumer in the service's group (one group per service: replicas share the work), or in `group`;
+    `on_give_up` ends the job of a message it gives up on, per topic."""
+    group = group or f"bts-{ctx.name}"
     instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, group, topic_names, handler, publisher, parse=parse)
     instance.processor.on_give_up.update(on_give_up or {})
     observed(ctx.name, instance.processor)

@@ -16,8 +16,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.engine.backtest_job import BacktestJob, run_job
+from services.engine.backtest_job import run_job
 from services.engine.handlers import job_from_request
+from services.engine.job import BacktestJob
 from shared import topics
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints

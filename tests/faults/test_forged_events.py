@@ -171,7 +171,7 @@ def test_a_forged_completed_event_invents_no_backtest(stack: StackFile, alice: A
     asyncio.run(publish(stack.kafka_bootstrap, [(_forged_completed(alice.user_id, phantom), str(alice.user_id))]))
     _wait_ignored(stack, topics.BACKTEST_COMPLETED, before)
     assert alice.http.get(f"/backtests/{phantom}").status_code == 404
-    assert str(phantom) not in {b["id"] for b in alice.http.get("/backtests", params={"limit": 500}).json()}
+    assert str(phantom) not in {b["id"] for b in alice.http.get("/backtests", params={"limit": 500}).json()["items"]}
     _recovered(stack, "forged backtest.completed (new id)", started)
 
 

@@ -206,7 +206,7 @@ def test_sql_injection_through_every_string_is_data_or_a_clean_refusal(
 
     after = asyncio.run(_table_counts(running))
     assert after == {**before, "api.strategies": before["api.strategies"] + len(INJECTIONS)}  # only our strategies
-    listed = {s["name"] for s in alice.http.get("/strategies").json()}
+    listed = {s["name"] for s in alice.http.get("/strategies").json()["items"]}
     assert {p + " v2" for p in INJECTIONS} <= listed
 
 

@@ -13,7 +13,7 @@ import asyncpg
 import numpy as np
 import pandas as pd
 
-from services.engine.backtest_job import BacktestJob
+from services.engine.job import BacktestJob
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
 from shared.calendars import calendar_for

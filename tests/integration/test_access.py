@@ -162,7 +162,7 @@ def test_keys_are_created_listed_and_revoked_at_once(stack: tuple[StackFile, Pat
     key_id, new_key = created.json()["key_id"], created.json()["api_key"]
     with httpx.Client(base_url=running.api_url + "/api/v1", headers={"Authorization": f"Bearer {new_key}"}) as spare:
         assert spare.get("/strategies").status_code == 200  # works, and is now in the gateway's key cache
-        listed = {k["key_id"]: k for k in alice.http.get("/keys").json()}
+        listed = {k["key_id"]: k for k in alice.http.get("/keys").json()["items"]}
         assert len(listed) == 2
         assert key_id in listed
         assert all("api_key" not in k and "key_hash" not in k for k in listed.values())
@@ -177,7 +177,7 @@ def test_keys_are_created_listed_and_revoked_at_once(stack: tuple[StackFile, Pat
         assert refused.headers["content-type"] == PROBLEM
         refused_again = spare.get(f"/backtests/{uuid.uuid4()}")  # the finished-reads fast path too
         assert refused_again.status_code == 401
-    assert {k["key_id"]: k for k in alice.http.get("/keys").json()}[key_id]["revoked_at"] is not None
+    assert {k["key_id"]: k for k in alice.http.get("/keys").json()["items"]}[key_id]["revoked_at"] is not None
     assert alice.http.get("/strategies").status_code == 200  # her first key is untouched
 
     env = {"BTS_API_URL": running.api_url, "BTS_API_KEY": bob.key}

@@ -118,7 +118,7 @@ def test_ingest_then_backtest_from_the_command_line(cli_env: dict[str, str], tmp
     status = json.loads(bts("backtest", "status", result["id"], "--json", env=cli_env).stdout)
     assert status["status"] == "COMPLETED"
     listed = json.loads(bts("backtest", "list", "--json", env=cli_env).stdout)
-    assert result["id"] in {b["id"] for b in listed}
+    assert result["id"] in {b["id"] for b in listed["items"]}
     table = bts("backtest", "result", result["id"], env=cli_env)
     assert table.returncode == 0
     assert "Sharpe" in table.stdout

@@ -17,6 +17,7 @@ from shared.db.migrate import applied_revision, head_revision
 from shared.db.ownership import SERVICE_NAMES, SERVICES
 from shared.db.timeseries import HAS_TIMESCALEDB_SQL, ensure_partitions
 from shared.embedded.stack import Endpoints
+from shared.kafka.outbox import outbox_status
 
 pytestmark = pytest.mark.integration
 
@@ -66,26 +67,39 @@ async def test_seed_indexes_exist(admin_conn: asyncpg.Connection) -> None:
 @pytest.mark.parametrize(
     ("service", "sql", "allowed"),
     [
-        ("ingest", "SELECT count(*) FROM api.instruments", True),
+        # another service's data: through the read views its owner defines, never its tables
+        ("ingest", "SELECT count(*) FROM api.v_instruments", True),
+        ("ingest", "SELECT count(*) FROM api.instruments", False),
         ("ingest", "SELECT count(*) FROM api.users", False),
+        ("ingest", "SELECT count(*) FROM api.v_users", False),
         ("ingest", "INSERT INTO api.instruments (id) VALUES ('X.Y')", False),
         ("ingest", "DELETE FROM engine.backtest_results", False),
-        ("engine", "SELECT count(*) FROM ingest.market_data", True),
-        ("engine", "SELECT count(*) FROM api.instruments", True),
+        ("engine", "SELECT count(*) FROM ingest.v_market_data", True),
+        ("engine", "SELECT count(*) FROM ingest.market_data", False),
+        ("engine", "SELECT count(*) FROM api.v_instruments", True),
         ("engine", "DELETE FROM ingest.market_data", False),
         ("engine", "UPDATE api.instruments SET lot_size = 2", False),
-        ("engine", "SELECT count(*) FROM api.strategies", True),  # requests of any producer are checked
-        ("engine", "SELECT count(*) FROM api.sweeps", True),
+        ("engine", "SELECT count(*) FROM api.v_strategies", True),  # requests of any producer are checked
+        ("engine", "SELECT count(*) FROM api.v_sweeps", True),
+        ("engine", "SELECT count(*) FROM api.strategies", False),
         ("engine", "UPDATE api.strategies SET name = 'x'", False),
         ("engine", "SELECT count(*) FROM api.api_keys", False),
         ("engine", "SELECT count(*) FROM reporting.performance_reports", False),
-        ("reporting", "SELECT count(*) FROM engine.trades", True),
-        ("reporting", "SELECT count(*) FROM engine.portfolio_snapshots", True),
+        ("engine", "SELECT count(*) FROM reporting.v_performance_reports", False),
+        ("reporting", "SELECT count(*) FROM engine.v_trades", True),
+        ("reporting", "SELECT count(*) FROM engine.v_portfolio_snapshots", True),
+        ("reporting", "SELECT count(*) FROM engine.trades", False),
         ("reporting", "DELETE FROM engine.trades", False),
-        ("reporting", "SELECT count(*) FROM ingest.market_data", False),
-        ("api", "SELECT count(*) FROM engine.backtest_results", True),
-        ("api", "SELECT count(*) FROM ingest.market_data", True),
-        ("api", "SELECT count(*) FROM reporting.performance_reports", True),
+        ("reporting", "SELECT count(*) FROM ingest.v_market_data", False),
+        ("api", "SELECT count(*) FROM engine.v_backtest_results", True),
+        ("api", "SELECT count(*) FROM engine.backtest_results", False),
+        ("api", "SELECT count(*) FROM ingest.v_market_data", True),
+        ("api", "SELECT count(*) FROM ingest.import_attempts", False),
+        ("api", "SELECT count(*) FROM reporting.v_performance_reports", True),
+        ("api", "SELECT count(*) FROM reporting.report_failures", False),
+        ("api", "SELECT count(*) FROM engine.v_outbox", True),  # GET /ops/outbox: state and size of each row
+        ("api", "SELECT payload FROM engine.outbox", False),
+        ("engine", "SELECT count(*) FROM ingest.v_outbox", False),
         ("api", "DELETE FROM engine.backtest_results", False),
         ("api", "DELETE FROM ingest.market_data", False),
         ("ingest", "CREATE TABLE engine.intruder (x int)", False),
@@ -99,6 +113,34 @@ async def test_grants_follow_the_ownership_table(connect_as: ConnectAs, service:
         else:
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
                 await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_every_cross_schema_read_is_a_view_of_the_owner(admin_conn: asyncpg.Connection) -> None:
+    """What a reader is granted of another schema is a view its owner made in its own migrations."""
+    for reader in SERVICES.values():
+        for target in reader.reads:
+            schema, _, name = target.partition(".")
+            row = await admin_conn.fetchrow(
+                "SELECT c.relkind::text AS relkind, pg_get_userbyid(c.relowner) AS owner FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                schema,
+                name,
+            )
+            assert row is not None, f"{reader.service} reads {target}, which does not exist"
+            assert row["relkind"] == "v", f"{reader.service} reads {target}, which is not a view"
+            assert row["owner"] == next(s.role for s in SERVICES.values() if s.schema == schema), target
+
+
+async def test_the_gateway_reads_every_outbox_through_its_view(connect_as: ConnectAs) -> None:
+    """GET /ops/outbox as the gateway's role: each schema's backlog and parked rows, never the payloads."""
+    conn = await connect_as("api")
+    try:
+        for svc in SERVICES.values():
+            status = await outbox_status(conn, svc.schema, limit=1)
+            assert status.schema_name == svc.schema
+            assert status.pending >= 0
     finally:
         await conn.close()
 

@@ -17,7 +17,8 @@ import pytest
 import pytest_asyncio
 
 from services.engine import repository, run_progress
-from services.engine.backtest_job import BacktestJob, run_job
+from services.engine.backtest_job import run_job
+from services.engine.job import BacktestJob
 from shared.calendars import calendar_for
 from shared.db.urls import asyncpg_dsn, role_url
 from shared.embedded.stack import Endpoints

@@ -11,7 +11,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.engine.backtest_job import BacktestJob, run_job
+from services.engine.backtest_job import run_job
+from services.engine.job import BacktestJob
 from shared.db.urls import role_url
 from shared.embedded.stack import Endpoints
 from shared.models.manifest import RunManifest

@@ -131,7 +131,7 @@ def test_strategy_lifecycle_and_ownership(alice: Api, bob: Api) -> None:
 
     assert bob.http.get(f"/strategies/{sid}").status_code == 404  # another user's id
     assert bob.http.post(f"/strategies/{sid}/archive").status_code == 404
-    assert sid not in {s["id"] for s in bob.http.get("/strategies").json()}
+    assert sid not in {s["id"] for s in bob.http.get("/strategies").json()["items"]}
 
 
 def test_bad_strategy_parameters_name_the_field(alice: Api) -> None:
@@ -352,7 +352,7 @@ def test_backtest_through_the_gateway(alice: Api, bob: Api, loaded: list[str]) -
     assert download.status_code == 200
     assert "<html" in download.text.lower()
 
-    listed = alice.http.get("/backtests").json()
+    listed = alice.http.get("/backtests").json()["items"]
     assert backtest_id in {b["id"] for b in listed}
     for path in ("", "/result", "/trades", "/portfolio", "/reports", "/events"):
         assert bob.http.get(f"/backtests/{backtest_id}{path}").status_code == 404
@@ -375,7 +375,7 @@ def test_a_request_published_straight_to_kafka_shows_in_the_read_model(
     asyncio.run(publish(running_stack.kafka_bootstrap, [(event, str(alice.user_id))]))
     final = alice.wait(f"/backtests/{backtest_id}", {"COMPLETED", "FAILED"})
     assert final["status"] in {"COMPLETED", "FAILED"}
-    summary = next(b for b in alice.http.get("/backtests").json() if b["id"] == str(backtest_id))
+    summary = next(b for b in alice.http.get("/backtests").json()["items"] if b["id"] == str(backtest_id))
     assert summary["strategy_type"] == "MOMENTUM"
     assert summary["instrument_ids"] == [loaded[0]]
 

@@ -18,8 +18,9 @@ import pytest
 import pytest_asyncio
 
 from services.api.domain.coverage import series_coverage
-from services.engine.backtest_job import BacktestJob, run_job
+from services.engine.backtest_job import run_job
 from services.engine.bars import load_bars
+from services.engine.job import BacktestJob
 from services.ingest import repository as ingest_repository
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.reporting import backtest_report_data
-from services.reporting.domain.comparison import render_comparison_html
 from services.reporting.domain.render import render_html
 from services.reporting.domain.sweep_render import render_sweep_html
+from shared.presentation.comparison import render_comparison_html
 from tests.unit.test_comparison import _comparison
 from tests.unit.test_sweep_report import walk_forward_data
 

@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.engine.backtest_job import BacktestJob, run_job
+from services.engine.backtest_job import run_job
+from services.engine.job import BacktestJob
 from services.reporting.report_job import generate_reports
 from services.reporting.retention import RetentionJob
 from shared.db.urls import role_url

@@ -237,7 +237,7 @@ def test_the_engine_fails_a_type_it_does_not_have_with_the_reason(running_stack:
     final = alice.wait(str(backtest_id))
     assert final["status"] == "FAILED"
     assert "strategy type 'NOT_INSTALLED' is not registered; registered: " in final["error_message"]
-    summary = next(b for b in alice.http.get("/backtests").json() if b["id"] == str(backtest_id))
+    summary = next(b for b in alice.http.get("/backtests").json()["items"] if b["id"] == str(backtest_id))
     assert summary["strategy_type"] == "NOT_INSTALLED"
 
 
@@ -306,7 +306,7 @@ def test_reproduce_reruns_the_request_and_says_the_trades_match(alice: Api, two_
     rerun = report["rerun"]
     assert rerun != first
     assert alice.http.get(f"/backtests/{rerun}").json()["status"] == "COMPLETED"
-    assert rerun in {b["id"] for b in alice.http.get("/backtests").json()}
+    assert rerun in {b["id"] for b in alice.http.get("/backtests").json()["items"]}
     people = bts("backtest", "reproduce", first, env=alice.cli_env)
     assert people.returncode == 0, people.stderr
     assert "reproduced: the rerun made the same" in people.stdout

@@ -13,7 +13,8 @@ import pytest
 import pytest_asyncio
 
 from services.engine import repository as engine_repository
-from services.engine.backtest_job import BacktestJob, run_job
+from services.engine.backtest_job import run_job
+from services.engine.job import BacktestJob
 from services.engine.retention import ResultRetention
 from services.ingest.retention import MarketDataRetention
 from shared.db.timeseries import ensure_partitions

@@ -202,7 +202,7 @@ def test_a_grid_sweep_runs_every_combination_across_partitions_and_ranks_them(ap
         assert (html.parent / f"../../{backtest_id}/report.html").resolve().is_file()
     csv_file = Path(next(r["file_path"] for r in files if r["report_type"] == "CSV"))
     assert len(csv_file.read_text().strip().splitlines()) == 1 + 5
-    listed = api.http.get("/sweeps").json()
+    listed = api.http.get("/sweeps").json()["items"]
     assert any(s["id"] == accepted["id"] and s["done"] == 5 for s in listed)
 
 

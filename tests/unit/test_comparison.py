@@ -20,7 +20,7 @@ from services.api.domain.comparison import (
     side_by_side,
     unique_labels,
 )
-from services.reporting.domain.comparison import render_comparison_html
+from shared.presentation.comparison import render_comparison_html
 
 A, B, C = (uuid.UUID(int=n) for n in (1, 2, 3))
 

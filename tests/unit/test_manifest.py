@@ -14,9 +14,9 @@ import pytest
 
 from bts.manifests import manifest_checks
 from services.engine import manifest as engine_manifest
-from services.engine.backtest_job import BacktestJob
 from services.engine.domain.ledger import TradeRecord
 from services.engine.domain.manifest import bars_sha256, canonical_floats, canonical_number, json_sha256, trades_sha256
+from services.engine.job import BacktestJob
 from services.engine.manifest import run_manifest
 from shared.models.manifest import RunManifest
 

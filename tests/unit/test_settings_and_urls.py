@@ -38,13 +38,15 @@ def test_unknown_service_is_a_clear_error() -> None:
         schema_of("billing")
 
 
-def test_every_read_grant_names_an_owned_table() -> None:
+def test_every_read_grant_names_a_view_of_an_owned_table() -> None:
     owned = {f"{s.schema}.{t}" for s in SERVICES.values() for t in s.owns}
     schemas = {s.schema for s in SERVICES.values()}
     for svc in SERVICES.values():
         for target in svc.reads:
-            schema, _, table = target.partition(".")
-            assert target in owned or (table == "*" and schema in schemas), target
+            schema, _, view = target.partition(".")
+            assert schema in schemas, target
+            assert view.startswith("v_"), target  # a read view, never a table
+            assert f"{schema}.{view.removeprefix('v_')}" in owned or view == "v_outbox", target
             assert schema != svc.schema, f"{svc.service} grants itself {target}"
 
 

@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 
 from benchmarks.reporting import backtest_report_data
-from services.reporting.domain.charts import percent_text, rolling_risk
+from services.reporting.domain.charts import rolling_risk
 from services.reporting.domain.render import render_html, render_json
 from services.reporting.domain.report_data import ReportData
 from services.reporting.domain.tearsheet import benchmark_returns, daily_returns, extended_metrics
+from shared.presentation.metrics import percent_text
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -18,17 +18,22 @@ class Problem:
     message: str
 
 
+def not_active(strategy: TradingStrategy) -> str:
+    """Why a strategy cannot be backtested, and the way on: activate a DRAFT; an ARCHIVED one stays archived,
+    so clone it (a new DRAFT with the same type and parameters)."""
+    way_on = (
+        f"clone it (POST /strategies/{strategy.id}/clone), then activate the copy"
+        if strategy.status is StrategyStatus.ARCHIVED
+        else f"POST /strategies/{strategy.id}/activate"
+    )
+    return f"strategy {strategy.id} is {strategy.status}: only ACTIVE strategies can be backtested ({way_on})"
+
+
 def strategy_problems(strategy: TradingStrategy | None, strategy_id: object) -> list[Problem]:
     if strategy is None:
         return [Problem("body.strategy_id", f"no strategy {strategy_id} among yours")]
     if strategy.status is not StrategyStatus.ACTIVE:
-        return [
-            Problem(
-                "body.strategy_id",
-                f"strategy {strategy.id} is {strategy.status}: only ACTIVE strategies "
-                f"can be backtested (POST /strategies/{strategy.id}/activate)",
-            )
-        ]
+        return [Problem("body.strategy_id", not_active(strategy))]
     try:  # a plugin uninstalled (or changed) since the strategy was made
         get_strategy_type(strategy.strategy_type).validate(strategy.parameters)
     except UnknownStrategyType as exc:

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
@@ -16,11 +17,13 @@ from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
-from services.api import correlation
+from services.api import correlation, sharing
 from services.api.auth import CurrentUser
+from services.api.domain.listing import Filter, prefix_like
 from services.api.domain.read_models import TERMINAL
 from services.api.finished import FINISHED
 from services.api.handlers.deps import Ctx, Db
+from services.api.pagination import DEFAULT, IdPrefix, Limit, Offset, Page, Since, Until, day_start
 from services.api.problems import ProblemError, not_found, refused_problem, validation_problem
 from services.api.repository.backtests import list_status, status_fields
 from services.api.repository.backtests import status_row as read_status_row
@@ -94,17 +97,30 @@ async def submit(
     return BacktestAccepted(id=backtest_id)
 
 
-@router.get("", response_model=list[BacktestSummary])
+@router.get("", response_model=Page[BacktestSummary])
 async def list_backtests(
     user: CurrentUser,
     conn: Db,
     status: Annotated[BacktestStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> list[BacktestSummary]:
-    """Your backtests, newest first (also those published straight to Kafka)."""
-    rows = await list_status(conn, user, status.value if status else None, limit, offset)
-    return [_summary(status_fields(r)) for r in rows]
+    strategy_id: Annotated[UUID | None, Query()] = None,
+    instrument_id: Annotated[str | None, Query(max_length=64, description="runs that traded it")] = None,
+    since: Since = None,
+    until: Until = None,
+    id_prefix: IdPrefix = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
+) -> Page[BacktestSummary]:
+    """Your backtests, newest first (also those published straight to Kafka), one page at a time."""
+    filters = [
+        Filter("status = ?", status.value if status else None),
+        Filter("strategy_id = ?", strategy_id),
+        Filter("? = ANY(instrument_ids)", instrument_id),
+        Filter("submitted_at >= ?", day_start(since)),
+        Filter("submitted_at < ?", day_start(until, 1)),
+        Filter("id::text LIKE ?", prefix_like(id_prefix)),
+    ]
+    rows, total = await list_status(conn, user, filters, limit, offset)
+    return Page(items=[_summary(status_fields(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{backtest_id}", response_model=BacktestStatusResponse)
@@ -224,6 +240,8 @@ GONE: dict[int | str, dict[str, Any]] = {
 async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     """The data model's BacktestResult with its metrics JSON (fractions: total_return 0.15 is 15%)."""
     body = FINISHED.result_body.get(backtest["id"])
+    if body is None and backtest.get("imported"):
+        body = sharing.result_body(await _imported(ctx, backtest), backtest["id"])
     if body is None:
         async with ctx.pool.acquire() as conn:
             result = await _result(conn, backtest, ctx.settings)
@@ -254,8 +272,12 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {
 @router.get("/{backtest_id}/trades", response_model=list[TradeOut], responses=CSV_RESPONSE)
 async def get_trades(backtest: Owned, conn: Db, ctx: Ctx, format: Format = "json") -> Any:
     """The data model's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
-    await _still_there(conn, backtest, ctx.settings)
-    trades = [TradeOut.model_validate(dict(r)) for r in await read_trades(conn, backtest["id"])]
+    if backtest.get("imported"):
+        rows = sharing.csv_rows((await _imported(ctx, backtest)).read("trades.csv"))
+    else:
+        await _still_there(conn, backtest, ctx.settings)
+        rows = [dict(r) for r in await read_trades(conn, backtest["id"])]
+    trades = [TradeOut.model_validate(r) for r in rows]
     if format == "csv":
         return _csv(TRADE_COLUMNS, (t.model_dump(mode="json") for t in trades))
     return trades
@@ -270,8 +292,11 @@ async def get_portfolio(
     format: Format = "json",
 ) -> Any:
     """Portfolio snapshots at each trade event and at each day's end, in time order."""
-    await _still_there(conn, backtest, ctx.settings)
-    rows = await fetch_snapshots(conn, backtest["id"], "DAILY" if daily else None)
+    if backtest.get("imported"):  # the bundle has every snapshot, without their kind: `daily` cannot select
+        rows: list[Any] = sharing.csv_rows((await _imported(ctx, backtest)).read("portfolio.csv"))
+    else:
+        await _still_there(conn, backtest, ctx.settings)
+        rows = list(await fetch_snapshots(conn, backtest["id"], "DAILY" if daily else None))
     snapshots = [SnapshotOut.model_validate({**dict(r), "positions": _positions(r["positions"])}) for r in rows]
     if format == "csv":
         return _csv(SNAPSHOT_COLUMNS, (s.model_dump(mode="json") for s in snapshots))
@@ -286,6 +311,8 @@ def _positions(value: Any) -> list[dict[str, Any]]:
 @router.get("/{backtest_id}/reports", response_model=list[ReportOut])
 async def get_reports(backtest: Owned, conn: Db, request: Request) -> list[ReportOut]:
     """The HTML, CSV and JSON reports of a completed backtest, each with its download URL."""
+    if backtest.get("imported"):
+        return await _imported_reports(conn, backtest, request)
     rows = await fetch_reports(conn, backtest["id"])
     return [
         ReportOut(
@@ -294,4 +321,34 @@ async def get_reports(backtest: Owned, conn: Db, request: Request) -> list[Repor
             download_url=str(request.url_for("download_report", report_id=r["id"])),
         )
         for r in rows
+    ]
+
+
+async def _imported(ctx: ServiceContext, backtest: dict[str, Any]) -> sharing.Imported:
+    async with ctx.pool.acquire() as conn:
+        found = await sharing.imported(conn, backtest["id"])
+    if found is None:
+        raise _no_result(backtest, ctx.settings)
+    return found
+
+
+REPORT_TYPES = {".html": "HTML", ".csv": "CSV", ".json": "JSON"}
+
+
+async def _imported_reports(conn: Connection, backtest: dict[str, Any], request: Request) -> list[ReportOut]:
+    """An imported backtest's reports: the bundle's files (ids derived from the backtest and the name)."""
+    found = await sharing.imported(conn, backtest["id"])
+    if found is None:
+        return []
+    return [
+        ReportOut(
+            id=uuid.uuid5(backtest["id"], name),
+            backtest_result_id=backtest["id"],
+            report_type=REPORT_TYPES.get(PurePath(name).suffix, "FILE"),
+            generated_at=backtest["updated_at"],
+            content_hash=str(found.files[name]["sha256"]),
+            file_name=PurePath(name).name,
+            download_url=str(request.url_for("imported_file", backtest_id=backtest["id"], name=name)),
+        )
+        for name in found.reports()
     ]

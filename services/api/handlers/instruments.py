@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from services.api.auth import CurrentUser
+from services.api.domain.listing import Filter
 from services.api.handlers.deps import Db
+from services.api.pagination import DEFAULT, Limit, Offset, Page
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
 from services.api.repository.instruments import (
     InstrumentNotWritable,
@@ -17,7 +19,7 @@ from services.api.repository.instruments import (
     register_instrument,
 )
 from shared.calendars import UnknownExchangeError, calendar_for
-from shared.models import Instrument
+from shared.models import AssetClass, Instrument
 from shared.models.instrument import INSTRUMENT_ID_PATTERN
 
 router = APIRouter(prefix="/instruments", tags=["instruments"])
@@ -51,9 +53,24 @@ async def register(body: Instrument, user: CurrentUser, conn: Db, response: Resp
     return body
 
 
-@router.get("", response_model=list[Instrument])
-async def get_all(user: CurrentUser, conn: Db) -> list[Instrument]:
-    return await list_instruments(conn)
+@router.get("", response_model=Page[Instrument])
+async def get_all(
+    user: CurrentUser,
+    conn: Db,
+    exchange: Annotated[str | None, Query(max_length=32)] = None,
+    asset_class: Annotated[AssetClass | None, Query()] = None,
+    id_prefix: Annotated[str | None, Query(max_length=64, description="ids starting with this, e.g. AAPL")] = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
+) -> Page[Instrument]:
+    """The registered instruments (shared by all users), by id, one page at a time."""
+    filters = [
+        Filter("exchange = ?", exchange),
+        Filter("asset_class = ?", asset_class.value if asset_class else None),
+        Filter("starts_with(id, ?)", id_prefix),
+    ]
+    items, total = await list_instruments(conn, filters, limit, offset)
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{instrument_id}", response_model=Instrument)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.api.auth import CurrentUser, forget_key
 from services.api.handlers.deps import Db
+from services.api.pagination import DEFAULT, Limit, Offset, Page
 from services.api.problems import not_found
 from services.api.users import add_key, list_keys, revoke_key
 
@@ -36,10 +37,11 @@ async def create(user: CurrentUser, conn: Db) -> KeyCreated:
     return KeyCreated(key_id=created.key_id, api_key=created.api_key)
 
 
-@router.get("", response_model=list[KeyOut])
-async def list_all(user: CurrentUser, conn: Db) -> list[KeyOut]:
-    """Your keys, newest first: when made, last used and revoked."""
-    return [KeyOut.model_validate(k, from_attributes=True) for k in await list_keys(conn, user)]
+@router.get("", response_model=Page[KeyOut])
+async def list_all(user: CurrentUser, conn: Db, limit: Limit = DEFAULT, offset: Offset = 0) -> Page[KeyOut]:
+    """Your keys, newest first: when made, last used and revoked (a user has a handful: paged in memory)."""
+    keys = [KeyOut.model_validate(k, from_attributes=True) for k in await list_keys(conn, user)]
+    return Page(items=keys[offset : offset + limit], total=len(keys), limit=limit, offset=offset)
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)

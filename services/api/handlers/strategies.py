@@ -11,7 +11,9 @@ from fastapi import APIRouter, Query, status
 from pydantic import ValidationError
 
 from services.api.auth import CurrentUser
+from services.api.domain.listing import Filter, prefix_like
 from services.api.handlers.deps import Db
+from services.api.pagination import DEFAULT, IdPrefix, Limit, Offset, Page, Since, Until, day_start
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable, validation_problem
 from services.api.repository.strategies import (
     DuplicateStrategyName,
@@ -84,11 +86,30 @@ async def create_strategy(body: StrategyCreate, user: CurrentUser, conn: Db) -> 
     return out(strategy)
 
 
-@router.get("", response_model=list[StrategyOut])
+@router.get("", response_model=Page[StrategyOut])
 async def get_strategies(
-    user: CurrentUser, conn: Db, status: Annotated[StrategyStatus | None, Query()] = None
-) -> list[StrategyOut]:
-    return [out(s) for s in await list_strategies(conn, user, status.value if status else None)]
+    user: CurrentUser,
+    conn: Db,
+    status: Annotated[StrategyStatus | None, Query()] = None,
+    strategy_type: Annotated[str | None, Query(max_length=64)] = None,
+    name: Annotated[str | None, Query(max_length=200, description="exactly this name")] = None,
+    since: Since = None,
+    until: Until = None,
+    id_prefix: IdPrefix = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
+) -> Page[StrategyOut]:
+    """Your strategies, oldest first, one page at a time."""
+    filters = [
+        Filter("status = ?", status.value if status else None),
+        Filter("strategy_type = ?", strategy_type),
+        Filter("name = ?", name),
+        Filter("created_at >= ?", day_start(since)),
+        Filter("created_at < ?", day_start(until, 1)),
+        Filter("id::text LIKE ?", prefix_like(id_prefix)),
+    ]
+    strategies, total = await list_strategies(conn, user, filters, limit, offset)
+    return Page(items=[out(s) for s in strategies], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{strategy_id}", response_model=StrategyOut)

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import anyio
@@ -19,8 +19,10 @@ from pydantic import ValidationError
 
 from services.api.auth import CurrentUser
 from services.api.domain import prescreen
+from services.api.domain.listing import Filter, prefix_like
 from services.api.domain.sweep_queue import estimated_completion, progress_pct
 from services.api.handlers.deps import Ctx, Db
+from services.api.pagination import DEFAULT, IdPrefix, Limit, Offset, Page, Since, Until, day_start
 from services.api.problems import ProblemError, not_found, refused_problem, validation_problem
 from services.api.repository import sweeps as repo
 from services.api.repository.sweeps import ChildRecord, SweepRecord
@@ -122,17 +124,30 @@ def _summary(sweep: SweepRecord, counts: dict[str, int]) -> dict[str, Any]:
     }
 
 
-@router.get("", response_model=list[SweepSummary])
+@router.get("", response_model=Page[SweepSummary])
 async def list_sweeps(
     user: CurrentUser,
     conn: Db,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> list[SweepSummary]:
-    """Your sweeps, newest first, with their progress."""
-    sweeps = await repo.list_sweeps(conn, user, limit, offset)
+    status: Annotated[Literal["PENDING", "RUNNING", "COMPLETED", "FAILED"] | None, Query()] = None,
+    strategy_id: Annotated[UUID | None, Query()] = None,
+    since: Since = None,
+    until: Until = None,
+    id_prefix: IdPrefix = None,
+    limit: Limit = DEFAULT,
+    offset: Offset = 0,
+) -> Page[SweepSummary]:
+    """Your sweeps, newest first, with their progress, one page at a time."""
+    filters = [
+        Filter("status = ?", status),
+        Filter("strategy_id = ?", strategy_id),
+        Filter("submitted_at >= ?", day_start(since)),
+        Filter("submitted_at < ?", day_start(until, 1)),
+        Filter("id::text LIKE ?", prefix_like(id_prefix)),
+    ]
+    sweeps, total = await repo.list_sweeps(conn, user, filters, limit, offset)
     counts = await repo.state_counts(conn, [s.id for s in sweeps])
-    return [SweepSummary.model_validate(_summary(s, counts[s.id])) for s in sweeps]
+    items = [SweepSummary.model_validate(_summary(s, counts[s.id])) for s in sweeps]
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 def _row(rank: int, child: ChildRecord) -> LeaderboardRow:

@@ -8,14 +8,16 @@ from uuid import UUID
 
 import asyncpg
 
+from services.api.domain.listing import Filter
 from services.api.domain.read_models import BacktestView
+from services.api.repository.listing import page
 from shared.db.types import Connection
 from shared.events import BacktestRequested
 from shared.models.enums import BacktestStatus
 
 STATUS_COLUMNS = (
     "id, user_id, configuration_id, status, progress_pct, estimated_completion, error_message, submitted_at, "
-    "updated_at, strategy_id, strategy_type, instrument_ids, start_date, end_date"
+    "updated_at, strategy_id, strategy_type, instrument_ids, start_date, end_date, imported"
 )
 
 
@@ -76,28 +78,23 @@ async def record_seen(conn: Connection, backtest_id: UUID, user_id: UUID, seen_a
     )
 
 
-async def status_row(conn: Connection, user_id: UUID, backtest_id: UUID) -> asyncpg.Record | None:
+async def status_row(
+    conn: Connection, user_id: UUID, backtest_id: UUID, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
     return await conn.fetchrow(
-        f"SELECT {STATUS_COLUMNS} FROM api.backtest_status WHERE id = $1 AND user_id = $2",
+        f"SELECT {STATUS_COLUMNS} FROM api.backtest_status WHERE id = $1 AND user_id = $2{lock}",
         backtest_id,
         user_id,
     )
 
 
 async def list_status(
-    conn: Connection, user_id: UUID, status: str | None, limit: int, offset: int
-) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            f"SELECT {STATUS_COLUMNS} FROM api.backtest_status "
-            "WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) "
-            "ORDER BY submitted_at DESC, id LIMIT $3 OFFSET $4",
-            user_id,
-            status,
-            limit,
-            offset,
-        )
-    )
+    conn: Connection, user_id: UUID, filters: list[Filter], limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of the user's backtests, newest first, and how many pass the filters in all."""
+    mine = [Filter("user_id = ?", user_id), *filters]
+    return await page(conn, "api.backtest_status", STATUS_COLUMNS, mine, "submitted_at DESC, id", limit, offset)
 
 
 async def view_for_update(conn: Connection, backtest_id: UUID) -> BacktestView | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from uuid import UUID
 
+from services.api.domain.listing import Filter
+from services.api.repository.listing import page
 from shared.db.reads import fetch_instruments, writer_refused
 from shared.db.types import Connection
 from shared.models import Instrument
@@ -62,7 +64,11 @@ async def get_instrument(conn: Connection, instrument_id: str) -> Instrument | N
     return Instrument.model_validate(row.model_dump()) if row else None
 
 
-async def list_instruments(conn: Connection) -> list[Instrument]:
-    ids = [r["id"] for r in await conn.fetch("SELECT id FROM api.instruments ORDER BY id")]
+async def list_instruments(
+    conn: Connection, filters: list[Filter], limit: int, offset: int
+) -> tuple[list[Instrument], int]:
+    """One page of the registered instruments, by id, and how many pass the filters in all."""
+    rows, total = await page(conn, "api.instruments", "id", filters, "id", limit, offset)
+    ids = [r["id"] for r in rows]
     found = await fetch_instruments(conn, ids)
-    return [Instrument.model_validate(found[i].model_dump()) for i in ids]
+    return [Instrument.model_validate(found[i].model_dump()) for i in ids], total

@@ -74,7 +74,7 @@ async def outside_request(conn: Connection, backtest_id: UUID) -> dict[str, Any]
     """The request of an outside producer's backtest, as the gateway kept it, or as the engine stored it."""
     raw = await conn.fetchval(
         "SELECT COALESCE((SELECT outside_request::text FROM api.backtest_status WHERE id = $1), "
-        "(SELECT request::text FROM engine.backtest_results WHERE id = $1))",
+        "(SELECT request::text FROM engine.v_backtest_results WHERE id = $1))",
         backtest_id,
     )
     if raw is None:
@@ -97,7 +97,8 @@ async def unreported_sweeps(conn: Connection, finished_before: datetime, max_req
     times; locked for the caller's transaction."""
     rows = await conn.fetch(
         "SELECT s.id FROM api.sweeps s WHERE s.status IN ('COMPLETED', 'FAILED') AND s.completed_at < $1 "
-        "AND s.report_requeued < $2 AND NOT EXISTS (SELECT 1 FROM reporting.sweep_reports r WHERE r.sweep_id = s.id) "
+        "AND s.report_requeued < $2 "
+        "AND NOT EXISTS (SELECT 1 FROM reporting.v_sweep_reports r WHERE r.sweep_id = s.id) "
         "ORDER BY s.completed_at LIMIT $3 FOR UPDATE OF s SKIP LOCKED",
         finished_before,
         max_requests,

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.api.domain.listing import Filter
+from services.api.repository.listing import page
 from shared.db.types import Connection
 from shared.models.strategy import TradingStrategy
 
@@ -41,21 +43,23 @@ async def insert_strategy(conn: Connection, strategy: TradingStrategy) -> None:
         raise DuplicateStrategyName(f"you already have a strategy named {strategy.name!r}") from exc
 
 
-async def get_strategy(conn: Connection, user_id: UUID, strategy_id: UUID) -> TradingStrategy | None:
+async def get_strategy(
+    conn: Connection, user_id: UUID, strategy_id: UUID, for_update: bool = False
+) -> TradingStrategy | None:
+    lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM api.strategies WHERE id = $1 AND user_id = $2", strategy_id, user_id
+        f"SELECT {COLUMNS} FROM api.strategies WHERE id = $1 AND user_id = $2{lock}", strategy_id, user_id
     )
     return _strategy(row) if row else None
 
 
-async def list_strategies(conn: Connection, user_id: UUID, status: str | None = None) -> list[TradingStrategy]:
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM api.strategies WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) "
-        "ORDER BY created_at, id",
-        user_id,
-        status,
-    )
-    return [_strategy(r) for r in rows]
+async def list_strategies(
+    conn: Connection, user_id: UUID, filters: list[Filter], limit: int, offset: int
+) -> tuple[list[TradingStrategy], int]:
+    """One page of the user's strategies, oldest first, and how many pass the filters in all."""
+    mine = [Filter("user_id = ?", user_id), *filters]
+    rows, total = await page(conn, "api.strategies", COLUMNS, mine, "created_at, id", limit, offset)
+    return [_strategy(r) for r in rows], total
 
 
 async def save_strategy(conn: Connection, strategy: TradingStrategy) -> None:

@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.api.domain.listing import Filter
+from services.api.repository.listing import page
 from shared.db.reads import SweepChildRow, SweepRow
 from shared.db.types import Connection
 from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
@@ -78,14 +80,13 @@ async def sweep_for_update(conn: Connection, sweep_id: UUID) -> SweepRecord | No
     return _sweep(await conn.fetchrow(f"SELECT {SWEEP_COLUMNS} FROM api.sweeps WHERE id = $1 FOR UPDATE", sweep_id))
 
 
-async def list_sweeps(conn: Connection, user_id: UUID, limit: int, offset: int) -> list[SweepRecord]:
-    rows = await conn.fetch(
-        f"SELECT {SWEEP_COLUMNS} FROM api.sweeps WHERE user_id = $1 ORDER BY submitted_at DESC, id LIMIT $2 OFFSET $3",
-        user_id,
-        limit,
-        offset,
-    )
-    return [SweepRecord.model_validate(dict(r)) for r in rows]
+async def list_sweeps(
+    conn: Connection, user_id: UUID, filters: list[Filter], limit: int, offset: int
+) -> tuple[list[SweepRecord], int]:
+    """One page of the user's sweeps, newest first, and how many pass the filters in all."""
+    mine = [Filter("user_id = ?", user_id), *filters]
+    rows, total = await page(conn, "api.sweeps", SWEEP_COLUMNS, mine, "submitted_at DESC, id", limit, offset)
+    return [SweepRecord.model_validate(dict(r)) for r in rows], total
 
 
 async def state_counts(conn: Connection, sweep_ids: list[UUID]) -> dict[UUID, dict[str, int]]:

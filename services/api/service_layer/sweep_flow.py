@@ -22,6 +22,7 @@ from services.api.service_layer.unit_of_work import UnitOfWork
 from shared import topics
 from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, StrategySpec, SweepCompleted, make_event
 from shared.models import BacktestConfiguration, Timeframe
+from shared.models.backtest import CANCELLED_BY_USER
 from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
 from shared.models.objectives import objective
 from shared.models.walk_forward import warmup_start
@@ -120,9 +121,10 @@ async def _child_finished(uow: UnitOfWork, data: BacktestCompleted | BacktestFai
         return
     if sweep.status == BacktestStatus.PENDING:
         await uow.sweeps.set_status(sweep.id, BacktestStatus.RUNNING, now)
-    if child.phase == SweepPhase.IN_SAMPLE and child.window_index is not None:
-        await _close_window(uow, sweep, child.window_index, now)
-    await release(uow, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
+    if sweep.error_message != CANCELLED_BY_USER:  # a cancelled sweep queues and releases nothing more
+        if child.phase == SweepPhase.IN_SAMPLE and child.window_index is not None:
+            await _close_window(uow, sweep, child.window_index, now)
+        await release(uow, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
     if await uow.sweeps.open_children(sweep.id) == 0:
         await finish(uow, sweep, now)
 

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
+from services.api.domain.listing import MAX_LIMIT
 from services.api.domain.read_models import TERMINAL
 from services.api.handlers import (
     backtests,
@@ -35,7 +36,7 @@ from services.api.sweep_schemas import SweepSubmit
 from services.api.ui import charts, queries
 from services.api.ui.forms import parameter_fields, parameter_values, place_errors, split_list
 from services.api.ui.web import ConsoleRoute, FormText, Session, Writer, render
-from shared.models import BacktestStatus, Timeframe
+from shared.models import BacktestStatus, StrategyStatus, Timeframe
 from shared.models.enums import BarAdjustment
 from shared.strategy_types import registry
 
@@ -84,7 +85,7 @@ async def backtest_list(
 
 
 async def _submit_form(request: Request, session: Session, conn: Db, values: dict[str, str], errors: Any) -> Response:
-    active = await strategies.get_strategies(session.user_id, conn, None)
+    active = (await strategies.get_strategies(session.user_id, conn, StrategyStatus.ACTIVE, limit=MAX_LIMIT)).items
     return render(
         request,
         "backtest_new.html.j2",
@@ -252,7 +253,7 @@ async def _strategies_page(
         request,
         "strategies.html.j2",
         status_code=422 if errors else 200,
-        strategies=await strategies.get_strategies(session.user_id, conn, None),
+        strategies=(await strategies.get_strategies(session.user_id, conn, limit=MAX_LIMIT)).items,
         types=sorted(types),
         chosen=spec.name,
         description=spec.description,
@@ -332,7 +333,7 @@ async def strategy_clone(session: Writer, conn: Db, strategy_id: UUID) -> Respon
 
 @router.get("/sweeps")
 async def sweep_list(request: Request, session: Session, conn: Db) -> Response:
-    found = await sweeps.list_sweeps(session.user_id, conn, 50, 0)
+    found = (await sweeps.list_sweeps(session.user_id, conn, limit=50, offset=0)).items
     return render(
         request, "sweeps.html.j2", sweeps=found, types=sorted(registry()), values={"objective": "sharpe_ratio"}
     )
@@ -399,7 +400,7 @@ async def sweep_submit(request: Request, session: Writer, conn: Db, ctx: Ctx, fo
             placed = place_errors(errors, SWEEP_FIELDS)
         else:
             placed = place_errors(exc.problem.errors, SWEEP_FIELDS, exc.problem.detail)
-        found = await sweeps.list_sweeps(session.user_id, conn, 50, 0)
+        found = (await sweeps.list_sweeps(session.user_id, conn, limit=50, offset=0)).items
         return render(
             request,
             "sweeps.html.j2",

@@ -18,6 +18,7 @@ RAN = 90.0
 
 class BarCounter(Protocol):
     bars_seen: int
+    stop_requested: bool  # read by the strategy at each bar: set, the run stops there (RunCancelled)
 
 
 class RunTracker:
@@ -31,10 +32,19 @@ class RunTracker:
         self._lock = threading.Lock()
         self._counter: BarCounter | None = None
         self.bars_total = 0
+        self.cancelled = False
 
     def attach(self, counter: BarCounter, bars_total: int) -> None:
         with self._lock:
             self._counter, self.bars_total = counter, bars_total
+            counter.stop_requested = self.cancelled
+
+    def cancel(self) -> None:
+        """Stop the run at its next bar (from the event loop; a bool written under the GIL)."""
+        with self._lock:
+            self.cancelled = True
+            if self._counter is not None:
+                self._counter.stop_requested = True
 
     @property
     def bars_done(self) -> int:

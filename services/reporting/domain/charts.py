@@ -9,8 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from services.reporting.domain.report_data import ReportData
+from shared.presentation.charts import layout
+from shared.presentation.metrics import percent_text
 
-TEMPLATE = "plotly_white"
 ROLLING_DAYS = 63  # a quarter of trading days
 
 
@@ -22,20 +23,6 @@ def _x(index: pd.Index | pd.Series) -> list[str]:
     ):
         return list(stamps.strftime("%Y-%m-%d"))
     return list(stamps.strftime("%Y-%m-%d %H:%M"))
-
-
-def _layout(fig: go.Figure, title: str, y_title: str, y_format: str | None = None, height: int = 380) -> go.Figure:
-    fig.update_layout(
-        title=title,
-        template=TEMPLATE,
-        height=height,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.15},
-        hovermode="x unified",
-    )
-    fig.update_yaxes(title_text=y_title, tickformat=y_format)
-    fig.update_xaxes(title_text="Date")
-    return fig
 
 
 def equity_vs_benchmark(data: ReportData) -> go.Figure:
@@ -54,7 +41,7 @@ def equity_vs_benchmark(data: ReportData) -> go.Figure:
                 name=f"Benchmark ({data.configuration.get('benchmark_symbol', '')})",
             )
         )
-    return _layout(fig, "Cumulative return: strategy vs benchmark", "Cumulative return", ".1%")
+    return layout(fig, "Cumulative return: strategy vs benchmark", "Cumulative return", ".1%")
 
 
 def drawdown(data: ReportData) -> go.Figure:
@@ -65,7 +52,7 @@ def drawdown(data: ReportData) -> go.Figure:
             x=underwater.index, y=underwater, fill="tozeroy", name="Drawdown", mode="lines", line={"color": "#d62728"}
         )
     )
-    return _layout(fig, "Drawdown (underwater curve)", "Drawdown from peak", ".1%")
+    return layout(fig, "Drawdown (underwater curve)", "Drawdown from peak", ".1%")
 
 
 def monthly_returns(data: ReportData) -> go.Figure:
@@ -89,16 +76,10 @@ def monthly_returns(data: ReportData) -> go.Figure:
             hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>",
         )
     )
-    fig = _layout(fig, "Monthly returns", "Year", height=120 + 40 * len(grid))
+    fig = layout(fig, "Monthly returns", "Year", height=120 + 40 * len(grid))
     fig.update_xaxes(title_text="Month")
     fig.update_yaxes(autorange="reversed", type="category")
     return fig
-
-
-def percent_text(value: float, decimals: int = 1) -> str:
-    """A fraction as a percentage, never "-0.0%" (a loss that rounds to nothing is shown as 0.0%)."""
-    rounded = round(value * 100, decimals)
-    return f"{(rounded if rounded != 0 else 0.0):.{decimals}f}%"
 
 
 def _invested(data: ReportData) -> pd.Series:
@@ -124,7 +105,7 @@ def rolling_risk(data: ReportData) -> go.Figure:
     fig.add_trace(
         go.Scatter(x=_x(vol.index), y=vol.round(5), name="Rolling volatility (annualised)", mode="lines", yaxis="y2")
     )
-    fig = _layout(fig, f"Rolling Sharpe ratio and volatility ({ROLLING_DAYS} trading days)", "Sharpe ratio")
+    fig = layout(fig, f"Rolling Sharpe ratio and volatility ({ROLLING_DAYS} trading days)", "Sharpe ratio")
     fig.update_layout(yaxis2={"title": "Volatility", "overlaying": "y", "side": "right", "tickformat": ".1%"})
     return fig
 
@@ -168,7 +149,7 @@ def trades_on_prices(data: ReportData) -> go.Figure:
                     marker={"symbol": "x", "size": 8, "color": "#555"},
                 )
             )
-    return _layout(
+    return layout(
         fig, "Trades on prices (entries and exits)", f"Price ({data.configuration.get('currency', 'USD')})", height=460
     )
 
@@ -178,7 +159,7 @@ def pnl_distribution(data: ReportData) -> go.Figure:
     fig = go.Figure(
         go.Histogram(x=pnl, nbinsx=min(60, max(10, len(pnl) // 5)), name="Trades", marker={"color": "#1f77b4"})
     )
-    fig = _layout(fig, "Distribution of trade P&L (net of commission)", "Number of trades")
+    fig = layout(fig, "Distribution of trade P&L (net of commission)", "Number of trades")
     fig.update_xaxes(title_text=f"P&L per trade ({data.configuration.get('currency', 'USD')})")
     fig.update_layout(hovermode="closest")
     return fig
@@ -190,7 +171,7 @@ def exposure(data: ReportData, extended: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=series.get("dates", []), y=series.get("gross_leverage", []), name="Gross leverage"))
     fig.add_trace(go.Scatter(x=series.get("dates", []), y=series.get("net_exposure", []), name="Net exposure"))
-    return _layout(fig, "Exposure and gross leverage over time", "Position value / portfolio value", ".0%")
+    return layout(fig, "Exposure and gross leverage over time", "Position value / portfolio value", ".0%")
 
 
 def yearly_returns(extended: dict[str, Any], benchmark_label: str) -> go.Figure:
@@ -200,7 +181,7 @@ def yearly_returns(extended: dict[str, Any], benchmark_label: str) -> go.Figure:
     fig.add_trace(go.Bar(x=years, y=[r["strategy"] for r in rows], name="Strategy"))
     if any(r["benchmark"] is not None for r in rows):
         fig.add_trace(go.Bar(x=years, y=[r["benchmark"] for r in rows], name=f"Benchmark ({benchmark_label})"))
-    fig = _layout(fig, "Yearly returns: strategy vs benchmark", "Return", ".1%")
+    fig = layout(fig, "Yearly returns: strategy vs benchmark", "Return", ".1%")
     fig.update_xaxes(title_text="Year", type="category")
     fig.update_layout(barmode="group")
     return fig

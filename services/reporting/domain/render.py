@@ -9,50 +9,21 @@ import csv
 import io
 import json
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 import plotly.offline
 
-from services.reporting.domain.charts import all_charts, percent_text
+from services.reporting.domain.charts import all_charts
 from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TIME_ZONE, TRADE_COLUMNS, ReportData
 from services.reporting.domain.tearsheet import extended_metrics
 from shared.models.enums import BacktestStatus
+from shared.presentation.html import environment
+from shared.presentation.metrics import GROUP_TITLES, LABELS, format_metric, percent_text
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-PERCENT_METRICS = {
-    "total_return",
-    "cagr",
-    "annualized_return",
-    "max_drawdown",
-    "volatility",
-    "win_rate",
-    "benchmark_return",
-    "alpha",
-}
-MONEY_METRICS = {"avg_win", "avg_loss", "expectancy"}
-LABELS = {
-    "total_return": "Total return",
-    "cagr": "CAGR",
-    "annualized_return": "Annualised return",
-    "max_drawdown": "Max drawdown",
-    "sharpe_ratio": "Sharpe ratio",
-    "sortino_ratio": "Sortino ratio",
-    "volatility": "Volatility (annualised)",
-    "win_rate": "Win rate",
-    "avg_win": "Average win",
-    "avg_loss": "Average loss",
-    "profit_factor": "Profit factor",
-    "expectancy": "Expectancy per trade",
-    "benchmark_return": "Benchmark return",
-    "alpha": "Alpha (annualised)",
-    "beta": "Beta",
-}
-GROUP_TITLES = {"returns": "Returns", "risk": "Risk", "trading": "Trading", "benchmark": "Against the benchmark"}
 HEADLINE = [
     ("returns", "total_return"),
     ("returns", "cagr"),
@@ -63,21 +34,6 @@ HEADLINE = [
     ("trading", "profit_factor"),
     ("benchmark", "benchmark_return"),
 ]
-
-
-def format_metric(name: str, value: float | None, currency: str = "USD") -> str:
-    if value is None:
-        return "n/a"
-    if name in PERCENT_METRICS:
-        return percent_text(value, 2)
-    if name in MONEY_METRICS:
-        return f"{value:,.2f} {currency}"
-    return f"{value:.2f}"
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["j2"]))
 
 
 def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -134,7 +90,7 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
         ]
         trades = [_trade_row(t) for t in data.trades.itertuples(index=False)]
     return (
-        _environment()
+        environment(TEMPLATES)
         .get_template("report.html.j2")
         .render(
             backtest_id=data.backtest_id,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from services.reporting.domain.charts import TEMPLATE
-from services.reporting.domain.render import LABELS, PERCENT_METRICS
 from services.reporting.domain.sweep_data import SweepReportData, heatmap_grid
 from shared.models.enums import SweepChildState
+from shared.presentation.charts import TEMPLATE
+from shared.presentation.metrics import LABELS, PERCENT_METRICS
 
 
 def _label(metric: str) -> str:

@@ -11,12 +11,14 @@ from uuid import UUID
 import plotly.graph_objects as go
 import plotly.offline
 
-from services.reporting.domain.render import _environment, format_metric
+from services.reporting.domain.render import TEMPLATES
 from services.reporting.domain.sweep_charts import objective_map, screen_scatter, stitched_curve, window_objectives
 from services.reporting.domain.sweep_data import SweepReportData, headline, leaderboard_frame, screen_quality
 from shared.models.enums import SweepChildState, SweepPhase
 from shared.models.no_signal import is_no_signal
 from shared.models.walk_forward import efficiency, out_of_sample
+from shared.presentation.html import environment
+from shared.presentation.metrics import format_metric
 
 MAX_HTML_ROWS = 500  # the HTML shows the best 500; the CSV has every child
 
@@ -133,7 +135,7 @@ def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
     best = next((c for c in data.ranked() if c.state == SweepChildState.COMPLETED), None)
     summary = data.stitched_summary or {}
     return (
-        _environment()
+        environment(TEMPLATES)
         .get_template("sweep_report.html.j2")
         .render(
             sweep=sweep,

@@ -3,13 +3,13 @@ SHA-256 is the key of the row (like API keys, the token itself is never stored).
 sessions (the lookup joins the key and requires it unrevoked; deleting it cascades).
 
 Revision ID: 0023
-Revises: 0016
+Revises: 0020
 """
 
 from alembic import op
 
 revision = "0023"
-down_revision = "0016"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

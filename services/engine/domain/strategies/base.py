@@ -39,8 +39,10 @@ from nautilus_trader.trading.strategy import Strategy
 
 import bts_sdk
 from services.engine.domain.book import Book, InstrumentTerms
+from services.engine.domain.errors import RunCancelled
 from services.engine.domain.fees import commission
 from services.engine.domain.sizing import SizingRules, entry_quantity
+from shared.models.backtest import CANCELLED_BY_USER
 
 
 class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]
@@ -109,6 +111,7 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         self.make_strategy = make_strategy
         self.allow_short = bool(config.parameters.get("allow_short", False))
         self.bars_seen = 0
+        self.stop_requested = False  # set by RunTracker.cancel from the event loop's thread
         self.signals = 0
         self.skipped_entries = 0
         self.margin_calls: list[MarginCall] = []
@@ -133,6 +136,8 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
             self.subscribe_bars(bar_type)
 
     def on_bar(self, bar: Bar) -> None:
+        if self.stop_requested:
+            raise RunCancelled(CANCELLED_BY_USER)
         self.bars_seen += 1
         iid = bar.bar_type.instrument_id
         key = iid.value

@@ -1,9 +1,9 @@
 """The comparison report: several backtests' metrics side by side and their equity curves overlaid,
 one self-contained HTML file (plotly.js inlined once, like the per-backtest report).
 
-Pure: it renders the JSON of the gateway's `GET /backtests/compare?curves=true`. The reporting
-service owns the look of every report; `bts backtest compare` calls this renderer on what the
-gateway returned, so a comparison needs no new topic, table or stored file.
+Pure: it renders the JSON of the gateway's `GET /backtests/compare?curves=true`. `bts backtest compare`
+calls it on what the gateway returned, so a comparison needs no new topic, table or stored file; it
+shares the look (style, chart layout, metric labels) of the reporting service's reports.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from services.reporting.domain.charts import _layout
-from services.reporting.domain.render import GROUP_TITLES, LABELS, _environment, format_metric
+from shared.presentation.charts import layout
+from shared.presentation.html import environment
+from shared.presentation.metrics import GROUP_TITLES, LABELS, format_metric
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -50,7 +51,7 @@ def cumulative_returns(backtests: list[dict[str, Any]]) -> go.Figure:
                 line={"color": COLORS[n % len(COLORS)]},
             )
         )
-    return _layout(fig, "Cumulative return (equity curves overlaid)", "Cumulative return", ".1%", height=460)
+    return layout(fig, "Cumulative return (equity curves overlaid)", "Cumulative return", ".1%", height=460)
 
 
 def drawdowns(backtests: list[dict[str, Any]]) -> go.Figure:
@@ -69,7 +70,7 @@ def drawdowns(backtests: list[dict[str, Any]]) -> go.Figure:
                 line={"color": COLORS[n % len(COLORS)]},
             )
         )
-    return _layout(fig, "Drawdown from peak", "Drawdown", ".1%")
+    return layout(fig, "Drawdown from peak", "Drawdown", ".1%")
 
 
 def _metric_groups(comparison: dict[str, Any], currency: str) -> list[dict[str, Any]]:
@@ -116,7 +117,7 @@ def render_comparison_html(comparison: dict[str, Any], generated_at: datetime, c
         for name, fig in zip(("equity", "drawdown"), figures, strict=False)
     ]
     return (
-        _environment()
+        environment()
         .get_template("comparison.html.j2")
         .render(
             backtests=backtests,

@@ -1,0 +1,166 @@
+"""A job's inputs: its instruments, bars (adjusted, checked, re-stamped at their close) and benchmark closes,
+read as of one system time; and the `RunInput` Nautilus is given for them.
+
+A sweep's children read them through an `InputCache` (once per sweep and replica).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+from services.engine import repository
+from services.engine.bars import adjusted_bars, load_bars, session_dates, stamp_at_close, trading_days
+from services.engine.domain.data_checks import CheckedSeries, data_warnings, session_prices
+from services.engine.domain.errors import JobRejected
+from services.engine.domain.runner import InstrumentSpec, RunInput
+from services.engine.input_cache import InputCache, Key
+from services.engine.job import BacktestJob
+from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
+from shared.db.reads import InstrumentRow, benchmark_choice, fetch_instruments, split_dates
+from shared.db.types import Connection
+from shared.models.enums import PriceAdjustment
+
+MIN_TRADING_DAYS = 30
+
+
+class Inputs(NamedTuple):
+    instruments: dict[str, InstrumentRow]
+    bars: dict[str, pd.DataFrame]  # per instrument, stamped at the bars' close
+    benchmark: pd.Series | None  # daily closes named by the benchmark's instrument id; None: no benchmark data
+    warnings: list[str]  # the data checks' findings, and a missing default benchmark
+    as_of: datetime  # the system time the bars were read as of
+
+
+async def load_inputs(conn: Connection, job: BacktestJob) -> Inputs:
+    """Everything the run reads from the database, as of one system time (`job.data_as_of` or now)."""
+    instruments = await fetch_instruments(conn, job.instrument_ids)
+    missing = [i for i in job.instrument_ids if i not in instruments]
+    if missing:
+        raise JobRejected(f"unknown instrument(s): {', '.join(missing)}")
+    bars: dict[str, pd.DataFrame] = {}
+    checks: list[str] = []
+    async with conn.transaction():
+        # Every read of the run goes through the same as-of: a reproduction at this time reads the same bars.
+        as_of = job.data_as_of or await repository.database_now(conn)
+        for iid in job.instrument_ids:
+            first = job.warmup_start or job.start_date
+            frame = await load_bars(conn, iid, job.timeframe, first, job.end_date, as_of)
+            frame, notes = await adjusted_bars(conn, iid, job.timeframe, frame, PriceAdjustment(job.price_adjustment))
+            checks += notes
+            days = trading_days(in_period(frame, job))
+            if days < MIN_TRADING_DAYS:
+                raise JobRejected(
+                    f"{iid} has {days} trading day(s) of {job.timeframe} data between {job.start_date} and "
+                    f"{job.end_date}; at least {MIN_TRADING_DAYS} are required"
+                )
+            try:
+                calendar = calendar_for(instruments[iid].exchange)
+                bars[iid] = stamp_at_close(frame, job.timeframe, calendar)
+            except (UnknownExchangeError, ValueError) as exc:
+                raise JobRejected(f"{iid}: {exc}") from exc
+            splits = await split_dates(conn, iid)
+            period = in_period(bars[iid], job)
+            checks += _data_checks(job, iid, period, calendar, calendar_code(instruments[iid].exchange), splits)
+        benchmark, warnings = await _benchmark(conn, job, as_of)
+    return Inputs(instruments, bars, benchmark, warnings + checks, as_of)
+
+
+def in_period(frame: pd.DataFrame, job: BacktestJob) -> pd.DataFrame:
+    """The bars of the traded period: without the warm-up bars, if any (a bar is in it if it opens or closes
+    on or after start_date)."""
+    return frame if job.trade_from is None else frame[frame.index >= job.trade_from]
+
+
+def _data_checks(
+    job: BacktestJob, instrument_id: str, stamped: pd.DataFrame, calendar: Any, code: str, splits: frozenset[date]
+) -> list[str]:
+    """Coverage, gaps and suspected splits of one instrument's bars over the job's period (`code`: the
+    calendar's MIC, as the exchange was registered: XNAS, though NASDAQ shares XNYS's sessions; `splits`: the
+    ex-dates of its splits on record)."""
+    sessions = pd.DatetimeIndex(calendar.sessions)
+    sessions = sessions[(sessions >= pd.Timestamp(job.start_date)) & (sessions <= pd.Timestamp(job.end_date))]
+    prices = session_prices(stamped, session_dates(pd.DatetimeIndex(stamped.index)))
+    series = CheckedSeries(instrument_id, prices, sessions, code, splits)
+    return data_warnings(series, job.start_date, job.end_date)
+
+
+def cache_key(job: BacktestJob) -> Key | None:
+    """What a sweep's children share (None: not a sweep child, read the database)."""
+    if job.sweep_id is None:
+        return None
+    return (
+        job.sweep_id,
+        tuple(job.instrument_ids),
+        job.timeframe,
+        job.start_date,
+        job.end_date,
+        job.benchmark_symbol,
+        job.price_adjustment,
+        job.data_as_of,
+        job.warmup_start,
+    )
+
+
+async def cached_inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) -> Inputs:
+    """`load_inputs`, through the cache for a sweep's children."""
+    key = cache_key(job) if cache is not None else None
+    if cache is not None and key is not None:
+        found: Inputs | None = cache.get(key)
+        if found is not None:
+            return found
+    loaded = await load_inputs(conn, job)
+    if cache is not None and key is not None:
+        cache.put(key, loaded)
+    return loaded
+
+
+async def _benchmark(conn: Connection, job: BacktestJob, as_of: datetime) -> tuple[pd.Series | None, list[str]]:
+    """The benchmark's daily closes, named by the instrument id `benchmark_symbol` resolves to (the gateway
+    resolves it the same way at submission). Unresolved: the default runs on without benchmark metrics
+    (a warning), any other name fails the job."""
+    choice = await benchmark_choice(conn, job.benchmark_symbol, job.start_date, job.end_date)
+    if choice.instrument_id is None:
+        if not choice.tolerated:
+            raise JobRejected(f"benchmark_symbol {job.benchmark_symbol}: {choice.problem}")
+        return None, [f"benchmark {job.benchmark_symbol}: {choice.problem}; benchmark metrics are null"]
+    frame = await load_bars(conn, choice.instrument_id, "BAR_DAILY", job.start_date, job.end_date, as_of)
+    closes = frame["close"].astype(float).rename(choice.instrument_id)
+    closes.index = closes.index.tz_convert(None).normalize()
+    return closes, []
+
+
+def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dict[str, pd.DataFrame]) -> RunInput:
+    """What Nautilus is given for `job` (the benchmarks run the same input bare)."""
+    costs = job.commission_model
+    params = {
+        name: Decimal(value)
+        for name, value in costs.model_dump(exclude={"type", "slippage_ticks"}, exclude_none=True).items()
+    }
+    specs = [
+        InstrumentSpec(
+            i,
+            instruments[i].asset_class,
+            instruments[i].currency,
+            instruments[i].tick_size,
+            instruments[i].lot_size,
+            instruments[i].margin_requirement,
+        )
+        for i in job.instrument_ids
+    ]
+    return RunInput(
+        job.strategy_type,
+        job.parameters,
+        specs,
+        bars,
+        job.timeframe,
+        job.initial_capital,
+        job.position_size_pct,
+        costs.type.value,
+        params,
+        costs.slippage_ticks,
+        job.trade_from,
+    )

@@ -1,0 +1,103 @@
+"""The CLI answers at once: its help and its client commands import no service package and none of the heavy
+libraries (pandas, numpy, plotly, NautilusTrader, the database drivers). Checked on what a fresh `bts`
+process has imported, not on a clock, so a loaded machine fails nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Top-level packages a client command must not load (each costs more than the CLI's own start).
+HEAVY = (
+    "services",
+    "pandas",
+    "numpy",
+    "plotly",
+    "nautilus_trader",
+    "empyrical",
+    "exchange_calendars",
+    "sqlalchemy",
+    "asyncpg",
+    "aiokafka",
+    "jinja2",
+)
+
+# Runs `bts ARGS...` in this process as the console script does, then writes the modules it loaded.
+RUN_BTS = """
+import json, sys
+args, report = json.loads(sys.argv[1]), sys.argv[2]
+sys.argv = ["bts", *args]
+from bts.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+with open(report, "w") as file:
+    json.dump(sorted(sys.modules), file)
+"""
+
+
+def _modules_loaded_by(args: list[str], tmp_path: Path) -> tuple[set[str], str]:
+    """The modules `bts ARGS` imported, and what it printed."""
+    report = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTS_")}
+    env["BTS_API_URL"] = "http://127.0.0.1:9"  # nothing listens there: a client command fails at once
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_BTS, json.dumps(args), str(report)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert report.exists(), done.stderr
+    return set(json.loads(report.read_text())), done.stdout + done.stderr
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["backtest", "--help"],
+        ["backtest", "list", "--help"],
+        ["backtest", "run", "--help"],
+        ["backtest", "compare", "--help"],
+        ["sweep", "run", "--help"],
+        ["ingest", "csv", "--help"],
+        ["user", "create", "--help"],
+        ["up", "--help"],
+    ],
+    ids=lambda args: " ".join(args),
+)
+def test_help_imports_no_service_and_no_heavy_library(args: list[str], tmp_path: Path) -> None:
+    modules, printed = _modules_loaded_by(args, tmp_path)
+    assert "Usage" in printed  # the help was printed, not an import error
+    assert _heavy(modules) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["backtest", "list"], ["strategy", "list"], ["sweep", "list"], ["key", "list"]],
+    ids=lambda args: " ".join(args),
+)
+def test_client_commands_import_no_service_and_no_heavy_library(args: list[str], tmp_path: Path) -> None:
+    """A client command runs to its first request (here refused: no key is set) on the light path."""
+    modules, printed = _modules_loaded_by(args, tmp_path)
+    assert "BTS_API_KEY is not set" in printed
+    assert "bts.gateway" in modules  # it got as far as the gateway client
+    assert _heavy(modules) == []
+
+
+def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
+    """The check is not vacuous: `bts migrate` (server side) loads the database stack, and it is seen."""
+    modules, _ = _modules_loaded_by(["migrate"], tmp_path)
+    assert "sqlalchemy" in _heavy(modules) or "asyncpg" in _heavy(modules)
