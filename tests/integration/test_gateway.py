@@ -269,7 +269,7 @@ def test_submission_is_checked_before_it_is_published(alice: Api, loaded: list[s
     messages = {e["field"]: e["message"] for e in response.json()["errors"]}
     assert "DRAFT" in messages["body.strategy_id"]
     assert "unknown instrument NOPE.NASDAQ" in messages["body.instrument_ids.1"]
-    listed = alice.http.get("/backtests", params={"limit": 500}).json()
+    listed = alice.http.get("/backtests", params={"limit": 500}).json()["items"]
     assert all(b["strategy_id"] != draft["id"] for b in listed)  # nothing was recorded
 
 
