@@ -30,10 +30,10 @@ from bts.options import (
 from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
 from shared.models import Timeframe
-from shared.models.enums import PriceAdjustment
+from shared.models.enums import TERMINAL_STATUSES, BacktestStatus, PriceAdjustment
 
 app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
-TERMINAL = {"COMPLETED", "FAILED"}
+TERMINAL = TERMINAL_STATUSES
 IdArg = typer.Argument(..., help="backtest id, or a unique prefix of at least 8 characters")
 
 
@@ -115,7 +115,7 @@ def wait_cmd(backtest_id: str = IdArg, as_json: bool = JsonOpt) -> None:
 
 
 def _show_result(gateway: Gateway, backtest_id: str, final: dict[str, Any], as_json: bool) -> None:
-    if final["status"] == "FAILED":
+    if final["status"] == BacktestStatus.FAILED:
         if as_json:
             print(json.dumps(final))
         raise CliError(f"backtest {backtest_id} FAILED: {final['error_message']}")

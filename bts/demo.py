@@ -20,6 +20,7 @@ from bts.ids import every_item
 from bts.progress import bars, metrics_table
 from bts.sample_data import SYMBOLS, write_sample_files
 from bts.up import Stack
+from shared.models.enums import BacktestStatus
 from shared.settings import Settings
 
 STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
@@ -60,9 +61,9 @@ def register_and_load(gateway: Gateway, files: dict[str, Path]) -> None:
             for job in sorted(pending):
                 state = gateway.get(f"/market-data/import/{job}")
                 progress.update(tasks[job], completed=state["rows_done"], total=state["rows_total"])
-                if state["status"] == "FAILED":
+                if state["status"] == BacktestStatus.FAILED:
                     raise CliError(f"loading {jobs[job]} failed: {state['error_message']}")
-                if state["status"] == "COMPLETED":
+                if state["status"] == BacktestStatus.COMPLETED:
                     progress.update(tasks[job], completed=state["rows_loaded"], total=state["rows_loaded"])
                     pending.discard(job)
             time.sleep(0.2)
@@ -116,7 +117,7 @@ def _run(settings: Settings, stack: Stack) -> None:
         rows: list[tuple[str, dict[str, Any] | None, int]] = []
         paths: dict[str, str] = {}
         for backtest_id, title in submitted.items():
-            if final[backtest_id]["status"] == "FAILED":
+            if final[backtest_id]["status"] == BacktestStatus.FAILED:
                 rows.append((f"{title} FAILED: {final[backtest_id]['error_message']}", None, 0))
                 continue
             result = gateway.get(f"/backtests/{backtest_id}/result")

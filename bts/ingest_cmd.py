@@ -14,9 +14,10 @@ from bts.gateway import Gateway
 from bts.options import INGEST_CSV_FLAGS, INGEST_IBKR_FLAGS, TimeframeOpt
 from bts.progress import bars, row_errors_table
 from shared.models import Timeframe
+from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
 
 app = typer.Typer(help="Load market data (CSV files, Interactive Brokers history).", no_args_is_help=True)
-TERMINAL = {"COMPLETED", "FAILED"}
+TERMINAL = TERMINAL_STATUSES
 
 InstrumentOpt = typer.Option(..., "--instrument", "-i", help="instrument id, e.g. AAPL.NASDAQ")
 JsonOpt = typer.Option(False, "--json", help="print the final job as JSON")
@@ -31,7 +32,7 @@ def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str
             progress.update(task, completed=job["rows_done"], total=job["rows_total"])
     if as_json:
         print(json.dumps(job))
-    elif job["status"] == "COMPLETED":
+    elif job["status"] == BacktestStatus.COMPLETED:
         out.print(
             f"[green]loaded[/] {job['rows_loaded']} rows of {job['instrument_id']} {job['timeframe']} "
             f"({job['rows_inserted']} new, {job['rows_updated']} changed, {job['rows_unchanged']} unchanged; "
@@ -45,7 +46,7 @@ def follow(gateway: Gateway, job_id: str, label: str, as_json: bool) -> dict[str
     if not as_json:
         for line in warning_lines(job.get("warnings") or [], job.get("warning_counts") or {}):
             out.print(f"[yellow]warning[/] {line}", highlight=False)
-    if job["status"] == "FAILED":
+    if job["status"] == BacktestStatus.FAILED:
         raise CliError(f"import failed: {job['error_message']}")
     return job
 

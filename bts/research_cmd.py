@@ -15,6 +15,7 @@ from bts.console import CliError, err, out
 from bts.gateway import Gateway
 from bts.manifests import manifest_checks
 from bts.options import JsonOpt
+from shared.models.enums import BacktestStatus
 from shared.presentation.metrics import GROUP_TITLES, LABELS, format_metric
 
 
@@ -70,7 +71,7 @@ def reproduce(
     with Gateway() as gateway:
         backtest_id = backtest_id_of(gateway, backtest_id)
         current = gateway.get(f"/backtests/{backtest_id}")
-        if current["status"] != "COMPLETED":
+        if current["status"] != BacktestStatus.COMPLETED:
             raise CliError(
                 f"backtest {backtest_id} is {current['status']}: only a COMPLETED backtest's trades can be reproduced"
             )
@@ -78,7 +79,7 @@ def reproduce(
         accepted = gateway.post(f"/backtests/{backtest_id}/reproduce", json={"latest_data": latest_data})
         rerun_id = accepted["id"]
         final = wait_all(gateway, {rerun_id: f"reproducing {backtest_id[:8]}"})[rerun_id]
-        if final["status"] == "FAILED":
+        if final["status"] == BacktestStatus.FAILED:
             raise CliError(f"the rerun {rerun_id} FAILED: {final['error_message']}")
         rerun = gateway.get(f"/backtests/{rerun_id}/manifest")
     checks = manifest_checks(original, rerun)

@@ -29,9 +29,10 @@ from bts.options import (
 from bts.progress import bars, num, pct
 from bts.strategy_cmd import parse_params, resolve
 from shared.models import Timeframe
+from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
 
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
-TERMINAL = {"COMPLETED", "FAILED"}
+TERMINAL = TERMINAL_STATUSES
 IdArg = typer.Argument(..., help="sweep id, or a unique prefix of at least 8 characters")
 
 
@@ -192,7 +193,7 @@ def _leaderboard(sweep: dict[str, Any]) -> Table:
     for row in sweep["leaderboard"]:
         params = ", ".join(f"{k}={v}" for k, v in row["parameters"].items() if k != "allow_short" or v)
         window = f" (w{row['window_index']})" if row.get("window_index") is not None else ""
-        value = num(row["objective"], 4) if row["status"] == "COMPLETED" else row["status"].lower()
+        value = num(row["objective"], 4) if row["status"] == BacktestStatus.COMPLETED else row["status"].lower()
         table.add_row(
             str(row["rank"]),
             params + window,
@@ -247,7 +248,7 @@ def _show(gateway: Gateway, final: dict[str, Any], as_json: bool, limit: int = 1
             out.print(f"report: {sweep['report_url']}", soft_wrap=True)
         elif sweep["status"] in TERMINAL:
             out.print(f"report: being written; `bts sweep result {sweep['id']} --save sweep.html` fetches it")
-    if sweep["status"] == "FAILED":
+    if sweep["status"] == BacktestStatus.FAILED:
         raise CliError(f"sweep {sweep['id']} FAILED: {sweep.get('error_message') or 'see its children'}")
 
 

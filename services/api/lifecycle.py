@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.api import correlation, sharing, sweep_flow
+from services.api import correlation, sharing
 from services.api.domain import lifecycle as rules
 from services.api.finished import FINISHED
 from services.api.repository import sweeps as sweep_repo
 from services.api.repository.backtests import status_row
 from services.api.repository.instruments import get_instrument
 from services.api.repository.strategies import get_strategy, insert_strategy
+from services.api.service_layer import sweep_flow
+from services.api.service_layer.unit_of_work import PostgresUnitOfWork
 from shared import topics
 from shared.db.reads import may_write_instrument, writer_refused
 from shared.db.types import Connection
@@ -147,7 +149,7 @@ async def cancel_sweep(conn: Connection, user: UUID, sweep_id: UUID, now: dateti
             data = BacktestCancelRequested(backtest_id=backtest_id, user_id=user)
             await _publish(conn, topics.BACKTEST_CANCEL_REQUESTED, data, backtest_id, user)
         if await sweep_repo.open_children(conn, sweep_id) == 0:  # nothing was running: it ends now
-            await sweep_flow.finish(conn, sweep, now)
+            await sweep_flow.finish(PostgresUnitOfWork(conn), sweep, now)
     return CancelAccepted(id=sweep_id, status=sweep.status, cancelling=running, dropped=int(dropped.split()[-1]))
 
 

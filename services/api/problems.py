@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 
+from services.api.service_layer.submission import Refused
 from shared.models.errors import field_problems
 
 PROBLEM_JSON = "application/problem+json"
@@ -57,6 +58,11 @@ def not_found(what: str, ident: object) -> ProblemError:
 def unprocessable(errors: list[FieldError]) -> ProblemError:
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     return ProblemError(422, "Unprocessable Content", detail, errors)
+
+
+def refused_problem(refused: Refused) -> ProblemError:
+    """A use case's refusal (problems that needed the stored facts) as a 422 naming each field."""
+    return unprocessable([FieldError(field=p.field, message=p.message) for p in refused.problems])
 
 
 def validation_problem(exc: ValidationError, prefix: str = "body") -> ProblemError:

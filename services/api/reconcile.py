@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
-from services.api import sweep_flow
 from services.api.domain.read_models import next_backtest_view
 from services.api.repository import backtests
 from services.api.repository import requeue as repo
 from services.api.repository.requeue import MAX_DOUBLINGS, StaleJob
+from services.api.service_layer import SOURCE
+from services.api.service_layer.sweep_flow import on_backtest_finished
+from services.api.service_layer.unit_of_work import PostgresUnitOfWork
 from shared import topics
 from shared.db.types import Connection
 from shared.events import BacktestFailed, BacktestRequested, make_event
@@ -79,7 +81,7 @@ async def _outside_request(conn: Connection, job: StaleJob) -> bool:
     if stored is None:
         return False
     request = BacktestRequested.model_validate(stored)
-    event = make_event(topics.BACKTEST_REQUESTED, request, source=sweep_flow.SOURCE, subject=str(job.id))
+    event = make_event(topics.BACKTEST_REQUESTED, request, source=SOURCE, subject=str(job.id))
     await enqueue(conn, "api", event, key=str(request.user_id))
     return True
 
@@ -92,7 +94,7 @@ async def _fail_backtest(conn: Connection, job: StaleJob, message: str, now: dat
     if view is None:
         return
     await backtests.save_view(conn, job.id, next_backtest_view(view, topics.BACKTEST_FAILED, data))
-    await sweep_flow.on_backtest_finished(conn, data, now)  # a sweep's child: the sweep moves on
+    await on_backtest_finished(PostgresUnitOfWork(conn), data, now)  # a sweep's child: the sweep moves on
     log.warning("backtest failed: its request is lost", backtest_id=str(job.id))
 
 

@@ -10,9 +10,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models import DataSource, StrategyStatus, Timeframe
-from shared.models.backtest import BacktestConfiguration, BacktestSettings
-from shared.models.enums import BarAdjustment
+from shared.models.backtest import BacktestConfiguration, BacktestResult, BacktestSettings
+from shared.models.enums import BacktestStatus, BarAdjustment
 from shared.models.responses import BacktestStatusResponse, StrategyResponse
+from shared.models.trade import Trade
 
 
 class StrategyCreate(BaseModel):
@@ -100,7 +101,7 @@ class BacktestSubmit(ConfigurationFields):
 
 class BacktestAccepted(BaseModel):
     id: UUID
-    status: str = "PENDING"
+    status: BacktestStatus = BacktestStatus.PENDING
 
 
 class BacktestSummary(BacktestStatusResponse):
@@ -119,7 +120,7 @@ class BacktestSummary(BacktestStatusResponse):
 
 class JobAccepted(BaseModel):
     job_id: UUID
-    status: str = "PENDING"
+    status: BacktestStatus = BacktestStatus.PENDING
 
 
 class RowErrorOut(BaseModel):
@@ -213,18 +214,8 @@ class DataVersionOut(BaseModel):
     last_bar: datetime
 
 
-class TradeOut(BaseModel):
-    instrument_id: str
-    side: str
-    entry_time: datetime
-    entry_price: Decimal
-    exit_time: datetime | None
-    exit_price: Decimal | None
-    quantity: Decimal
-    commission: Decimal
-    slippage: Decimal
-    pnl: Decimal | None
-    pnl_pct: Decimal | None
+class TradeOut(Trade):
+    """The data model's Trade fields: entry/exit, side, quantity, commission, slippage, pnl, pnl_pct."""
 
 
 class SnapshotOut(BaseModel):
@@ -238,27 +229,8 @@ class SnapshotOut(BaseModel):
     )
 
 
-class ResultOut(BaseModel):
+class ResultOut(BacktestResult):
     """The data model's BacktestResult with its metrics JSON."""
-
-    id: UUID
-    configuration_id: UUID
-    status: str
-    started_at: datetime | None
-    completed_at: datetime | None
-    error_message: str | None
-    trades_count: int = Field(description="closed round trips (entry to exit): win_rate = winning_trades / this")
-    winning_trades: int
-    losing_trades: int
-    open_trades: int = Field(default=0, description="positions still open at the end (not in trades_count)")
-    open_pnl: Decimal = Field(default=Decimal(0), description="their P&L at the last known price, net of commission")
-    benchmark_instrument_id: str | None = Field(default=None, description="what benchmark_symbol resolved to")
-    data_as_of: datetime | None = Field(
-        default=None, description="the run read the market data as of this system time (reproduce reads it again)"
-    )
-    metrics: dict[str, Any] | None
-    warnings: list[str]
-    sharpe_unrealistic: bool = False
 
 
 class ReportOut(BaseModel):
@@ -304,7 +276,7 @@ class ReproductionRequest(BaseModel):
 
 class ReproductionAccepted(BaseModel):
     id: UUID = Field(description="the new backtest")
-    status: str = "PENDING"
+    status: BacktestStatus = BacktestStatus.PENDING
     reproduces: UUID = Field(description="the backtest whose recorded request it replays")
     data_as_of: datetime | None = Field(
         description="the system time the rerun reads the bars as of; null: the current bars"

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.api.schemas import ConfigurationFields
 from shared.models import Timeframe
+from shared.models.enums import BacktestStatus
 from shared.models.walk_forward import WalkForwardSpec
 
 Scalar = int | float | bool | str
@@ -119,7 +120,7 @@ class SweepSubmit(ConfigurationFields):
 
 class SweepAccepted(BaseModel):
     id: UUID
-    status: str = "PENDING"
+    status: BacktestStatus = BacktestStatus.PENDING
     combinations: int = Field(description="parameter combinations the sweep covers")
     skipped: int = Field(description="combinations dropped by a rule between parameters (e.g. fast >= slow)")
     total: int = Field(description="backtests it will run (walk-forward: combinations x windows + one per window)")

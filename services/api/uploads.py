@@ -29,6 +29,7 @@ from shared import topics
 from shared.db.types import Connection
 from shared.events import Envelope
 from shared.kafka.inbox import TxHandler
+from shared.models.enums import TERMINAL_STATUSES
 from shared.runtime.schedule import Clock, PeriodicJob, utc_now
 from shared.settings import Settings
 
@@ -111,7 +112,7 @@ async def sweep_uploads(pool: asyncpg.Pool, policy: UploadPolicy, now: datetime)
         statuses = await repo.untracked_statuses(conn, [job for job in jobs.values() if job is not None])
         for name, age in ages.items():
             job = jobs[name]
-            if job is not None and job in statuses and statuses[job] not in repo.ENDED:
+            if job is not None and job in statuses and statuses[job] not in TERMINAL_STATUSES:
                 continue  # tracked (the query above decides), or its job is still running
             orphan = job is None or job not in statuses
             if age >= (max(policy.grace_s, UPLOAD_ARRIVING_S) if orphan else policy.grace_s):

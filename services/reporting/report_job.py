@@ -25,6 +25,7 @@ from services.reporting import repository
 from services.reporting.domain.render import render_html, render_json, render_portfolio_csv, render_trades_csv
 from services.reporting.domain.report_data import ReportData
 from shared.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
+from shared.models.enums import BacktestStatus
 
 RETENTION = timedelta(days=90)
 
@@ -104,9 +105,9 @@ def _render_files(
 ) -> list[tuple[str, Path, str, dict[str, Any]]]:
     """CPU and file work (runs in a worker thread): render, write, hash."""
     files: list[tuple[str, str, str, dict[str, Any]]] = [
-        ("HTML", "report.html", render_html(data, generated_at), {"charts": data.status == "COMPLETED"}),
+        ("HTML", "report.html", render_html(data, generated_at), {"charts": data.status == BacktestStatus.COMPLETED}),
     ]
-    if data.status == "COMPLETED":
+    if data.status == BacktestStatus.COMPLETED:
         files += [
             ("CSV", "trades.csv", render_trades_csv(data), {"content": "trades"}),
             ("CSV", "portfolio_daily.csv", render_portfolio_csv(data), {"content": "daily portfolio values"}),

@@ -25,6 +25,7 @@ from services.reporting.domain.sweep_data import SweepReportData
 from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
 from services.reporting.report_job import GeneratedReport, ResultNotFound, generate_reports, write_file
 from shared.db.reads import SweepChildRow, fetch_result, fetch_snapshots, fetch_sweep, fetch_sweep_children
+from shared.models.enums import SweepChildState, SweepPhase
 from shared.models.walk_forward import WindowCurve, buy_and_hold, stitch, summary
 
 
@@ -38,9 +39,9 @@ async def _stitched(conn: asyncpg.Connection, data: SweepReportData) -> None:
     curves = []
     closes: list[pd.Series] = []
     for child in data.children:
-        if child.phase != "OUT_OF_SAMPLE":
+        if child.phase != SweepPhase.OUT_OF_SAMPLE:
             continue
-        ran = child.backtest_id is not None and child.state == "COMPLETED"
+        ran = child.backtest_id is not None and child.state == SweepChildState.COMPLETED
         rows = await fetch_snapshots(conn, child.backtest_id, "DAILY") if ran and child.backtest_id else []
         curves.append(
             WindowCurve(
@@ -66,9 +67,9 @@ async def _benchmark_closes(conn: asyncpg.Connection, data: SweepReportData, win
     covering = [
         c
         for c in data.children
-        if c.state == "COMPLETED" and c.start_date <= window.start_date and c.end_date >= window.end_date
+        if c.state == SweepChildState.COMPLETED and c.start_date <= window.start_date and c.end_date >= window.end_date
     ]
-    for child in ([window] if window.state == "COMPLETED" else []) + covering:
+    for child in ([window] if window.state == SweepChildState.COMPLETED else []) + covering:
         result = await fetch_result(conn, child.backtest_id) if child.backtest_id else None
         stored = ((result.series or {}).get("benchmark") or {}) if result else {}
         if stored.get("dates"):

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from shared.benchmark import BenchmarkCandidate, BenchmarkChoice, resolve_benchmark
 from shared.db.types import Connection
 from shared.models.corporate_action import CorporateAction
-from shared.models.enums import BarAdjustment, CorporateActionType
+from shared.models.enums import BacktestStatus, BarAdjustment, CorporateActionType, SweepChildState, SweepPhase
 
 
 class InstrumentRow(BaseModel):
@@ -461,7 +461,7 @@ class SweepRow(BaseModel):
     combinations: int
     skipped: int
     total: int
-    status: str
+    status: BacktestStatus
     submitted_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -480,12 +480,12 @@ class SweepChildRow(BaseModel):
     n: int
     backtest_id: UUID | None
     combination: int
-    phase: str
+    phase: SweepPhase
     window_index: int | None
     parameters: dict[str, Any]
     start_date: Any
     end_date: Any
-    state: str
+    state: SweepChildState
     prescreen_score: float | None
     objective_value: float | None
     metrics: dict[str, Any] | None

@@ -37,17 +37,11 @@ if TYPE_CHECKING:
         StrategyParameters,
         validate_parameters,
     )
-    from shared.models.portfolio import PortfolioSnapshot, PositionHolding
     from shared.models.report import PerformanceReport, sha256_of_file, verify_report_file
-    from shared.models.responses import BacktestStatusResponse, PerformanceMetricsResponse, StrategyResponse
+    from shared.models.responses import BacktestStatusResponse, StrategyResponse
     from shared.models.strategy import TradingStrategy
     from shared.models.trade import Trade
-    from shared.models.transitions import (
-        RESULT_TRANSITIONS,
-        STRATEGY_TRANSITIONS,
-        next_result_status,
-        next_strategy_status,
-    )
+    from shared.models.transitions import STRATEGY_TRANSITIONS, next_strategy_status
 
 # The modules that define the names below, cheapest first: a name is looked up in them in this order.
 _MODULES = (
@@ -58,7 +52,6 @@ _MODULES = (
     "metrics",
     "instrument",
     "market_data",
-    "portfolio",
     "trade",
     "report",
     "responses",
@@ -68,7 +61,6 @@ _MODULES = (
 )
 
 __all__ = [
-    "RESULT_TRANSITIONS",
     "STRATEGY_TRANSITIONS",
     "AssetClass",
     "BacktestConfiguration",
@@ -89,10 +81,7 @@ __all__ = [
     "MomentumParameters",
     "ParameterError",
     "PerformanceMetrics",
-    "PerformanceMetricsResponse",
     "PerformanceReport",
-    "PortfolioSnapshot",
-    "PositionHolding",
     "ReadOnlyError",
     "ReportType",
     "ReturnMetrics",
@@ -110,7 +99,6 @@ __all__ = [
     "TradingHours",
     "TradingMetrics",
     "TradingStrategy",
-    "next_result_status",
     "next_strategy_status",
     "sha256_of_file",
     "validate_parameters",

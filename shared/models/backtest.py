@@ -1,12 +1,12 @@
 """BacktestConfiguration (what to run) and BacktestResult (what came of it, PENDING -> RUNNING ->
-COMPLETED | FAILED; a COMPLETED result is immutable)."""
+COMPLETED | FAILED)."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Final, Self
+from typing import Final, Self
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -14,20 +14,24 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 
 from shared.models.commission import CommissionModel
 from shared.models.enums import BacktestStatus, DataSource, PriceAdjustment
-from shared.models.errors import ReadOnlyError
+from shared.models.instrument import INSTRUMENT_ID_PATTERN, SYMBOL_PATTERN
 from shared.models.metrics import PerformanceMetrics
-from shared.models.transitions import next_result_status
 
 EARLIEST: Final = date(2019, 1, 1)
 LATEST: Final = date(2024, 12, 31)
 MIN_TRADING_DAYS: Final = 30
 SHARPE_REALISTIC: Final = (-3.0, 5.0)
 CANCELLED_BY_USER = "cancelled by the user"  # the error_message of a backtest its owner cancelled
-INSTRUMENT_ID_PATTERN: Final = r"^[A-Z0-9][A-Z0-9./-]{0,19}\.[A-Z0-9]{2,12}$"
 
 
 MAX_INSTRUMENTS: Final = 50
 MAX_INITIAL_CAPITAL: Final = Decimal("1e12")
+
+
+def sharpe_unrealistic(sharpe: float | None) -> bool:
+    """A Sharpe ratio outside SHARPE_REALISTIC is kept but flagged for the reader."""
+    low, high = SHARPE_REALISTIC
+    return sharpe is not None and not low <= sharpe <= high
 
 
 class BacktestSettings(BaseModel):
@@ -47,7 +51,7 @@ class BacktestSettings(BaseModel):
     position_size_pct: Decimal = Field(default=Decimal(1), ge=Decimal("0.1"), le=10, description="percent of equity")
     commission_model: CommissionModel = Field(default_factory=CommissionModel)
     data_source: DataSource = DataSource.CSV_FILE
-    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}$")
+    benchmark_symbol: str = Field(default="SPY", pattern=SYMBOL_PATTERN)
     price_adjustment: PriceAdjustment = Field(
         default=PriceAdjustment.SPLITS,
         description="how RAW bars are back-adjusted before the run, from the instrument's corporate actions: "
@@ -97,18 +101,28 @@ class BacktestConfiguration(BacktestSettings):
 
 
 class BacktestResult(BaseModel):
+    """The data model's BacktestResult as the gateway shows it (GET /backtests/{id}/result), held to its rules
+    (the engine's table has the same as check constraints): PENDING -> RUNNING -> COMPLETED | FAILED."""
+
     model_config = ConfigDict(frozen=True)
 
     id: UUID
     configuration_id: UUID
-    user_id: UUID | None = None
     status: BacktestStatus = BacktestStatus.PENDING
     started_at: AwareDatetime | None = None
     completed_at: AwareDatetime | None = None
     error_message: str | None = None
-    trades_count: int = Field(default=0, ge=0)
+    trades_count: int = Field(
+        default=0, ge=0, description="closed round trips (entry to exit): win_rate = winning_trades / this"
+    )
     winning_trades: int = Field(default=0, ge=0)
     losing_trades: int = Field(default=0, ge=0)
+    open_trades: int = Field(default=0, ge=0, description="positions still open at the end (not in trades_count)")
+    open_pnl: Decimal = Field(default=Decimal(0), description="their P&L at the last known price, net of commission")
+    benchmark_instrument_id: str | None = Field(default=None, description="what benchmark_symbol resolved to")
+    data_as_of: AwareDatetime | None = Field(
+        default=None, description="the run read the market data as of this system time (reproduce reads it again)"
+    )
     metrics: PerformanceMetrics | None = None
     warnings: list[str] = Field(default_factory=list)
 
@@ -136,7 +150,8 @@ class BacktestResult(BaseModel):
                     f"got {self.metrics.trading.win_rate}"
                 )
             sharpe = self.metrics.risk.sharpe_ratio or 0.0
-            note = f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5"
+            low, high = SHARPE_REALISTIC
+            note = f"sharpe_ratio {sharpe:.2f} is outside the realistic range {low:g}..{high:g}"
             if self.sharpe_unrealistic and note not in self.warnings:
                 object.__setattr__(self, "warnings", [*self.warnings, note])
         return self
@@ -144,41 +159,5 @@ class BacktestResult(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def sharpe_unrealistic(self) -> bool:
-        """Kept, not dropped: a Sharpe ratio outside -3..5 is flagged for the reader."""
-        if self.metrics is None or self.metrics.risk.sharpe_ratio is None:
-            return False
-        low, high = SHARPE_REALISTIC
-        return not low <= self.metrics.risk.sharpe_ratio <= high
-
-    def _ensure_mutable(self) -> None:
-        if self.status is BacktestStatus.COMPLETED:
-            raise ReadOnlyError(f"backtest result {self.id} is COMPLETED and cannot be modified")
-
-    def _update(self, **changes: Any) -> BacktestResult:
-        self._ensure_mutable()
-        data = self.model_dump(exclude={"sharpe_unrealistic"})
-        data.update(changes)
-        return BacktestResult.model_validate(data)
-
-    def start(self, now: datetime) -> BacktestResult:
-        self._ensure_mutable()
-        return self._update(status=next_result_status(self.status, BacktestStatus.RUNNING), started_at=now)
-
-    def complete(
-        self, now: datetime, metrics: PerformanceMetrics, trades_count: int, winning: int, losing: int
-    ) -> BacktestResult:
-        self._ensure_mutable()
-        status = next_result_status(self.status, BacktestStatus.COMPLETED)
-        return self._update(
-            status=status,
-            completed_at=now,
-            metrics=metrics,
-            trades_count=trades_count,
-            winning_trades=winning,
-            losing_trades=losing,
-        )
-
-    def fail(self, now: datetime, message: str) -> BacktestResult:
-        self._ensure_mutable()
-        status = next_result_status(self.status, BacktestStatus.FAILED)
-        return self._update(status=status, completed_at=now, error_message=message, started_at=self.started_at or now)
+        """Kept, not dropped: a Sharpe ratio outside SHARPE_REALISTIC is flagged for the reader."""
+        return self.metrics is not None and sharpe_unrealistic(self.metrics.risk.sharpe_ratio)

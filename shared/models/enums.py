@@ -66,6 +66,26 @@ class BacktestStatus(StrEnum):
 TERMINAL_STATUSES: Final = frozenset({BacktestStatus.COMPLETED.value, BacktestStatus.FAILED.value})
 
 
+class SweepChildState(StrEnum):
+    """A sweep's child: QUEUED -> PUBLISHED (its backtest.requested sent) -> COMPLETED | FAILED; SCREENED_OUT
+    when the pre-screen left it out (never run)."""
+
+    QUEUED = "QUEUED"
+    PUBLISHED = "PUBLISHED"
+    SCREENED_OUT = "SCREENED_OUT"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class SweepPhase(StrEnum):
+    """SWEEP: a combination over the whole period; walk-forward: IN_SAMPLE per combination and window, then
+    OUT_OF_SAMPLE with each window's best parameters."""
+
+    SWEEP = "SWEEP"
+    IN_SAMPLE = "IN_SAMPLE"
+    OUT_OF_SAMPLE = "OUT_OF_SAMPLE"
+
+
 class TradeSide(StrEnum):
     LONG = "LONG"
     SHORT = "SHORT"

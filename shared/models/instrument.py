@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Final, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.models.enums import AssetClass, Currency
 
-SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9./-]{0,19}$"
-EXCHANGE_PATTERN = r"^[A-Z0-9]{2,12}$"
+_SYMBOL = r"[A-Z0-9][A-Z0-9./-]{0,19}"
+_EXCHANGE = r"[A-Z0-9]{2,12}"
+SYMBOL_PATTERN: Final = f"^{_SYMBOL}$"
+EXCHANGE_PATTERN: Final = f"^{_EXCHANGE}$"
+INSTRUMENT_ID_PATTERN: Final = rf"^{_SYMBOL}\.{_EXCHANGE}$"  # SYMBOL.EXCHANGE, Nautilus's instrument id
 # Bounds of a trading specification: wider than any listed asset, narrow enough for every price and quantity
 # computed from them to stay exact (Nautilus keeps at most 9 decimal places of a price).
 MAX_TICK_SIZE = Decimal(10_000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -27,12 +26,3 @@ class BacktestStatusResponse(BaseModel):
     progress_pct: float = Field(ge=0, le=100, description="percent, 0..100")
     estimated_completion: datetime | None
     error_message: str | None
-
-
-class PerformanceMetricsResponse(BaseModel):
-    total_return: Decimal
-    sharpe_ratio: float
-    max_drawdown: float
-    win_rate: float
-    trades_count: int
-    benchmark_comparison: dict[str, float]

@@ -1,11 +1,12 @@
-"""The data model's state machines as data: strategy DRAFT -> ACTIVE -> ARCHIVED; result PENDING -> RUNNING ->
-COMPLETED | FAILED (and PENDING -> FAILED for a request rejected before it runs)."""
+"""The strategy's state machine as data: DRAFT -> ACTIVE -> ARCHIVED. (A result's, PENDING -> RUNNING ->
+COMPLETED | FAILED, is the engine's table's trigger; the gateway's read model follows events that may skip
+a state, see services/api/domain/read_models.py.)"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from shared.models.enums import BacktestStatus, StrategyStatus
+from shared.models.enums import StrategyStatus
 from shared.models.errors import IllegalTransitionError
 
 STRATEGY_TRANSITIONS: Final[dict[StrategyStatus, frozenset[StrategyStatus]]] = {
@@ -14,23 +15,9 @@ STRATEGY_TRANSITIONS: Final[dict[StrategyStatus, frozenset[StrategyStatus]]] = {
     StrategyStatus.ARCHIVED: frozenset(),
 }
 
-RESULT_TRANSITIONS: Final[dict[BacktestStatus, frozenset[BacktestStatus]]] = {
-    BacktestStatus.PENDING: frozenset({BacktestStatus.RUNNING, BacktestStatus.FAILED}),
-    BacktestStatus.RUNNING: frozenset({BacktestStatus.COMPLETED, BacktestStatus.FAILED}),
-    BacktestStatus.COMPLETED: frozenset(),
-    BacktestStatus.FAILED: frozenset(),
-}
-
 
 def next_strategy_status(current: StrategyStatus, target: StrategyStatus) -> StrategyStatus:
     allowed = STRATEGY_TRANSITIONS[current]
     if target not in allowed:
         raise IllegalTransitionError("strategy", current, target, allowed)
-    return target
-
-
-def next_result_status(current: BacktestStatus, target: BacktestStatus) -> BacktestStatus:
-    allowed = RESULT_TRANSITIONS[current]
-    if target not in allowed:
-        raise IllegalTransitionError("backtest result", current, target, allowed)
     return target

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.models.enums import SweepChildState
 from shared.models.no_signal import is_no_signal
 
 Mode = Literal["rolling", "anchored"]
@@ -194,6 +195,6 @@ def out_of_sample(
     objective_name: str, state: str, objective_value: float | None, total_return: float | None, error: str | None
 ) -> OutOfSample:
     """The window's outcome from its run's state: a run FAILED for want of a signal is a flat window."""
-    if state == "FAILED" and is_no_signal(error):
+    if state == SweepChildState.FAILED and is_no_signal(error):
         return OutOfSample(True, FLAT_METRICS.get(objective_name), 0.0)
     return OutOfSample(False, objective_value, total_return)

@@ -246,8 +246,14 @@ def test_a_request_naming_another_users_backtest_changes_nothing(
 
 @pytest.mark.parametrize(
     "changes",
-    [{"initial_capital": "1e15"}, {"instrument_ids": [f"S{n}.NASDAQ" for n in range(120)]}],
-    ids=["capital-1e15", "120-instruments"],
+    [
+        {"initial_capital": "1e15"},
+        {"instrument_ids": [f"S{n}.NASDAQ" for n in range(120)]},
+        {"instrument_ids": ["fga.nasdaq"]},
+        {"benchmark_symbol": "spy!"},
+        {"initial_capitol": "5000"},  # misspelt: an unknown field is refused, not ignored
+    ],
+    ids=["capital-1e15", "120-instruments", "bad-symbol", "bad-benchmark", "unknown-field"],
 )
 def test_kafka_refuses_what_rest_refuses_with_the_same_field_errors(
     stack: StackFile, alice: Api, alices_strategy: str, changes: dict[str, Any]

@@ -12,7 +12,6 @@ import pytest
 from pydantic import ValidationError
 
 from shared.models import (
-    RESULT_TRANSITIONS,
     STRATEGY_TRANSITIONS,
     BacktestConfiguration,
     BacktestResult,
@@ -25,14 +24,11 @@ from shared.models import (
     ParameterError,
     PerformanceMetrics,
     PerformanceReport,
-    PortfolioSnapshot,
-    PositionHolding,
     ReadOnlyError,
     StrategyStatus,
     Trade,
     TradingHours,
     TradingStrategy,
-    next_result_status,
     next_strategy_status,
     sha256_of_file,
     validate_parameters,
@@ -194,16 +190,6 @@ def test_strategy_state_machine(current: StrategyStatus, target: StrategyStatus)
             next_strategy_status(current, target)
 
 
-@pytest.mark.parametrize("current", list(BacktestStatus))
-@pytest.mark.parametrize("target", list(BacktestStatus))
-def test_result_state_machine(current: BacktestStatus, target: BacktestStatus) -> None:
-    if target in RESULT_TRANSITIONS[current]:
-        assert next_result_status(current, target) is target
-    else:
-        with pytest.raises(IllegalTransitionError, match=f"backtest result cannot go from {current} to {target}"):
-            next_result_status(current, target)
-
-
 # --- configuration and commission ------------------------------------------------------------------
 CONFIG = {
     "strategy_id": uuid.uuid4(),
@@ -285,18 +271,6 @@ def _result() -> BacktestResult:
     return BacktestResult(id=uuid.uuid4(), configuration_id=uuid.uuid4())
 
 
-def test_result_lifecycle_and_immutability() -> None:
-    running = _result().start(NOW)
-    done = running.complete(NOW + timedelta(seconds=5), _metrics(0.5), 4, 2, 2)
-    assert done.status is BacktestStatus.COMPLETED
-    with pytest.raises(ReadOnlyError, match="COMPLETED and cannot be modified"):
-        done.fail(NOW, "late")
-    with pytest.raises(IllegalTransitionError, match="cannot go from PENDING to COMPLETED"):
-        _result().complete(NOW, _metrics(0.0), 0, 0, 0)
-    failed = _result().fail(NOW, "fewer than 30 trading days")
-    assert failed.error_message == "fewer than 30 trading days"
-
-
 @pytest.mark.parametrize(
     ("data", "needle"),
     [
@@ -339,10 +313,8 @@ def test_unrealistic_sharpe_is_kept_and_flagged() -> None:
     assert "sharpe_ratio 7.20 is outside the realistic range -3..5" in result.warnings
 
 
-# --- trades and portfolio --------------------------------------------------------------------------
+# --- trades --------------------------------------------------------------------------
 TRADE = {
-    "id": uuid.uuid4(),
-    "backtest_result_id": uuid.uuid4(),
     "instrument_id": "AAPL.NASDAQ",
     "entry_time": NOW,
     "entry_price": "100",
@@ -365,45 +337,6 @@ TRADE = {
 )
 def test_trade_rules(change: dict[str, Any], needle: str) -> None:
     _fails(Trade, {**TRADE, **change}, needle)
-
-
-@pytest.mark.parametrize(
-    ("side", "exit_price", "pnl", "pnl_pct"),
-    [("LONG", "110", "98.00", "9.8000"), ("SHORT", "110", "-102.00", "-10.2000")],
-)
-def test_trade_pnl_is_net_of_commission(side: str, exit_price: str, pnl: str, pnl_pct: str) -> None:
-    closed = Trade.model_validate({**TRADE, "side": side}).close(NOW + timedelta(1), Decimal(exit_price), Decimal(1))
-    assert closed.pnl == Decimal(pnl)
-    assert closed.pnl_pct == Decimal(pnl_pct)
-    assert not closed.is_open
-
-
-def _holding(quantity: int = 10, price: str = "100") -> dict[str, Any]:
-    return {
-        "instrument_id": "AAPL.NASDAQ",
-        "quantity": quantity,
-        "avg_price": "95",
-        "market_price": price,
-        "market_value": str(quantity * Decimal(price)),
-    }
-
-
-def test_snapshot_rules() -> None:
-    base = {
-        "backtest_result_id": uuid.uuid4(),
-        "timestamp": NOW,
-        "kind": "DAILY",
-        "cash_balance": "-500",
-        "positions": [_holding()],
-        "total_value": "500",
-        "margin_used": "1500",
-        "buying_power": "0",
-    }
-    assert PortfolioSnapshot.model_validate(base).cash_balance == -500  # negative cash: margin
-    _fails(PortfolioSnapshot, {**base, "total_value": "600"}, "total_value must be cash + sum(position values)")
-    _fails(PortfolioSnapshot, {**base, "margin_used": "1500.01"}, "margin_used must be <= total_value x leverage")
-    _fails(PositionHolding, {**_holding(), "market_value": "1"}, "market_value must be quantity x market_price")
-    _fails(PositionHolding, _holding(quantity=0), "quantity: a held position is not zero")
 
 
 # --- reports ---------------------------------------------------------------------------------------

@@ -127,6 +127,7 @@ def _raw(request: BacktestRequested, **configuration: Any) -> bytes:
         {"initial_capital": "1e15"},
         {"instrument_ids": [f"S{i}.NASDAQ" for i in range(120)]},
         {"position_size_pct": "50", "benchmark_symbol": "spy!"},
+        {"instrument_ids": ["aapl.nasdaq"]},
         {"initial_capitol": "5000"},  # misspelt: REST forbids unknown fields, and so does the shared model
     ],
 )

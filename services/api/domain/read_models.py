@@ -13,14 +13,14 @@ from uuid import UUID
 
 from shared import topics
 from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BarsLoaded, IngestFailed, IngestProgress
-from shared.models.enums import TERMINAL_STATUSES
+from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
 
 TERMINAL = TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
 class BacktestView:
-    status: str
+    status: BacktestStatus
     progress_pct: float
     estimated_completion: datetime | None
     error_message: str | None
@@ -46,7 +46,9 @@ def contradiction(topic: str, data: Any, result: EngineResult | None) -> str | N
         return "the engine has no such backtest"
     if result.user_id != data.user_id:
         return "the backtest belongs to another user"
-    expected = {topics.BACKTEST_COMPLETED: "COMPLETED", topics.BACKTEST_FAILED: "FAILED"}.get(topic)
+    expected = {topics.BACKTEST_COMPLETED: BacktestStatus.COMPLETED, topics.BACKTEST_FAILED: BacktestStatus.FAILED}.get(
+        topic
+    )
     if expected is not None and result.status != expected:
         return f"the engine has the backtest {result.status}"
     if expected is not None and data.sweep_id is not None and data.sweep_id != result.sweep_id:
@@ -54,7 +56,7 @@ def contradiction(topic: str, data: Any, result: EngineResult | None) -> str | N
     return None
 
 
-PENDING = BacktestView(status="PENDING", progress_pct=0.0, estimated_completion=None, error_message=None)
+PENDING = BacktestView(status=BacktestStatus.PENDING, progress_pct=0.0, estimated_completion=None, error_message=None)
 
 
 def next_backtest_view(current: BacktestView, topic: str, data: Any) -> BacktestView:
@@ -62,14 +64,16 @@ def next_backtest_view(current: BacktestView, topic: str, data: Any) -> Backtest
     if current.status in TERMINAL:
         return current
     if topic == topics.BACKTEST_COMPLETED and isinstance(data, BacktestCompleted):
-        return BacktestView("COMPLETED", 100.0, None, None)
+        return BacktestView(BacktestStatus.COMPLETED, 100.0, None, None)
     if topic == topics.BACKTEST_FAILED and isinstance(data, BacktestFailed):
-        return replace(current, status="FAILED", estimated_completion=None, error_message=data.error_message)
+        return replace(
+            current, status=BacktestStatus.FAILED, estimated_completion=None, error_message=data.error_message
+        )
     if topic == topics.BACKTEST_PROGRESS and isinstance(data, BacktestProgress):
         if data.status.value in TERMINAL:  # the completed/failed events carry the details; wait for them
             return current
         return BacktestView(
-            status=data.status.value if data.status.value == "RUNNING" else current.status,
+            status=data.status if data.status is BacktestStatus.RUNNING else current.status,
             progress_pct=max(current.progress_pct, float(data.progress_pct)),
             estimated_completion=data.estimated_completion,
             error_message=None,
@@ -99,14 +103,14 @@ def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
     if topic == topics.INGEST_PROGRESS and isinstance(data, IngestProgress):
         return replace(
             current,
-            status="RUNNING",
+            status=BacktestStatus.RUNNING,
             rows_done=max(current.rows_done, data.rows_done),
             rows_total=data.rows_total if data.rows_total is not None else current.rows_total,
         )
     if topic == topics.BARS_LOADED and isinstance(data, BarsLoaded):
         loaded = data.rows_inserted + data.rows_updated + data.rows_unchanged
         return ImportView(
-            status="COMPLETED",
+            status=BacktestStatus.COMPLETED,
             rows_done=loaded + data.rows_rejected,
             rows_total=current.rows_total,
             rows_loaded=loaded,
@@ -122,7 +126,7 @@ def next_import_view(current: ImportView, topic: str, data: Any) -> ImportView:
     if topic == topics.INGEST_FAILED and isinstance(data, IngestFailed):
         return replace(
             current,
-            status="FAILED",
+            status=BacktestStatus.FAILED,
             rows_loaded=data.rows_loaded,
             rows_rejected=data.rows_rejected,
             errors=[e.model_dump() for e in data.errors],

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from shared.benchmark import BenchmarkChoice
 from shared.models import StrategyStatus
+from shared.models.backtest import MIN_TRADING_DAYS
 from shared.models.strategy import TradingStrategy
 from shared.strategy_types import ParameterError, UnknownStrategyType, get_strategy_type
-
-MIN_TRADING_DAYS = 30
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -22,14 +21,12 @@ from services.api import correlation, sharing
 from services.api.auth import CurrentUser
 from services.api.domain.listing import Filter, prefix_like
 from services.api.domain.read_models import TERMINAL
-from services.api.domain.submission import benchmark_problems, data_problems, instrument_problems, strategy_problems
 from services.api.finished import FINISHED
 from services.api.handlers.deps import Ctx, Db
 from services.api.pagination import DEFAULT, IdPrefix, Limit, Offset, Page, Since, Until, day_start
-from services.api.problems import FieldError, ProblemError, not_found, unprocessable, validation_problem
-from services.api.repository.backtests import insert_configuration, list_status, record_requested, status_fields
+from services.api.problems import ProblemError, not_found, refused_problem, validation_problem
+from services.api.repository.backtests import list_status, status_fields
 from services.api.repository.backtests import status_row as read_status_row
-from services.api.repository.strategies import get_strategy
 from services.api.schemas import (
     BacktestAccepted,
     BacktestSubmit,
@@ -39,11 +36,10 @@ from services.api.schemas import (
     SnapshotOut,
     TradeOut,
 )
-from shared import topics
+from services.api.service_layer.backtests import submit_backtest
+from services.api.service_layer.submission import Refused
+from services.api.service_layer.unit_of_work import PostgresUnitOfWork
 from shared.db.reads import (
-    benchmark_choice,
-    count_sessions_with_bars,
-    fetch_instruments,
     fetch_reports,
     fetch_result,
     fetch_snapshots,
@@ -51,15 +47,11 @@ from shared.db.reads import (
 )
 from shared.db.reads import fetch_trades as read_trades
 from shared.db.types import Connection
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.kafka.outbox import enqueue
 from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
-from shared.models.backtest import SHARPE_REALISTIC
 from shared.runtime.service import ServiceContext
 from shared.settings import Settings
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
-SOURCE = "bts/api"
 POLL_S = 0.25
 
 
@@ -98,40 +90,11 @@ async def submit(
         config = body.configuration()
     except ValidationError as exc:
         raise validation_problem(exc) from exc
-    strategy = await get_strategy(conn, user, body.strategy_id)
-    problems = strategy_problems(strategy, body.strategy_id)
-    known = await fetch_instruments(conn, list(config.instrument_ids))
-    problems += instrument_problems(config.instrument_ids, set(known))
-    lo = datetime.combine(config.start_date, datetime.min.time(), UTC)
-    hi = datetime.combine(config.end_date, datetime.max.time(), UTC)
-    sessions = {iid: await count_sessions_with_bars(conn, iid, timeframe.value, lo, hi) for iid in known}
-    problems += data_problems(config.instrument_ids, sessions, timeframe.value)
-    problems += benchmark_problems(
-        await benchmark_choice(conn, config.benchmark_symbol, config.start_date, config.end_date)
-    )
-    if problems or strategy is None:
-        raise unprocessable([FieldError(field=p.field, message=p.message) for p in problems])
-    request = BacktestRequested(
-        backtest_id=uuid.uuid4(),
-        user_id=user,
-        configuration=config,
-        timeframe=timeframe,
-        strategy=StrategySpec(
-            id=strategy.id, name=strategy.name, strategy_type=strategy.strategy_type, parameters=strategy.parameters
-        ),
-    )
-    event = make_event(
-        topics.BACKTEST_REQUESTED,
-        request,
-        source=SOURCE,
-        subject=str(request.backtest_id),
-        correlation_id=correlation.current(),
-    )
-    async with conn.transaction():
-        await insert_configuration(conn, request)
-        await record_requested(conn, request, request.requested_at)
-        await enqueue(conn, "api", event, key=str(user))  # keyed by user: one user's runs stay in order
-    return BacktestAccepted(id=request.backtest_id, status="PENDING")
+    try:
+        backtest_id = await submit_backtest(PostgresUnitOfWork(conn), user, config, timeframe, correlation.current())
+    except Refused as refused:
+        raise refused_problem(refused) from refused
+    return BacktestAccepted(id=backtest_id)
 
 
 @router.get("", response_model=Page[BacktestSummary])
@@ -282,12 +245,7 @@ async def get_result(backtest: Owned, ctx: Ctx) -> Response:
     if body is None:
         async with ctx.pool.acquire() as conn:
             result = await _result(conn, backtest, ctx.settings)
-        sharpe = ((result.metrics or {}).get("risk") or {}).get("sharpe_ratio")
-        low, high = SHARPE_REALISTIC
-        shown = ResultOut(
-            **result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}),
-            sharpe_unrealistic=sharpe is not None and not low <= sharpe <= high,
-        )
+        shown = ResultOut.model_validate(result.model_dump(exclude={"user_id", "request", "progress_pct", "series"}))
         body = shown.model_dump_json().encode()
         if result.status in TERMINAL:
             FINISHED.result_body[backtest["id"]] = body

@@ -25,6 +25,7 @@ from services.api.problems import FieldError, ProblemError, not_found, unprocess
 from services.api.repository.backtests import status_row
 from services.api.schemas import ComparedBacktest, ComparisonOut, EquityCurve, MetricRow
 from shared.db.reads import ResultRow, fetch_daily_equity, fetch_result
+from shared.models.enums import BacktestStatus
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 
@@ -47,8 +48,8 @@ async def compare(
         if await status_row(conn, user, backtest_id) is None:
             raise not_found("backtest", backtest_id)
         result = await fetch_result(conn, backtest_id)
-        if result is None or result.status != "COMPLETED" or result.metrics is None:
-            state = result.status if result is not None else "PENDING"
+        if result is None or result.status != BacktestStatus.COMPLETED or result.metrics is None:
+            state = result.status if result is not None else BacktestStatus.PENDING
             raise ProblemError(
                 409, "Conflict", f"backtest {backtest_id} is {state}: only COMPLETED backtests can be compared"
             )

@@ -20,7 +20,7 @@ from services.api.repository.instruments import (
 )
 from shared.calendars import UnknownExchangeError, calendar_for
 from shared.models import AssetClass, Instrument
-from shared.models.backtest import INSTRUMENT_ID_PATTERN
+from shared.models.instrument import INSTRUMENT_ID_PATTERN
 
 router = APIRouter(prefix="/instruments", tags=["instruments"])
 InstrumentId = Path(pattern=INSTRUMENT_ID_PATTERN, examples=["AAPL.NASDAQ"])

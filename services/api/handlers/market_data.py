@@ -27,6 +27,7 @@ from services.api.repository.imports import insert_job, job_row
 from services.api.repository.instruments import get_instrument
 from services.api.repository.uploads import bytes_on_disk, lock_bytes_on_disk
 from services.api.schemas import BarOut, IbkrImport, ImportJobOut, JobAccepted
+from services.api.service_layer import SOURCE
 from services.api.uploads import UploadPolicy
 from shared import topics
 from shared.db.reads import may_write_instrument, stream_bars, writer_refused
@@ -35,9 +36,9 @@ from shared.events import IngestRequested, make_event
 from shared.kafka.outbox import enqueue
 from shared.models import DataSource, Timeframe
 from shared.models.enums import BarAdjustment
+from shared.models.instrument import INSTRUMENT_ID_PATTERN
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
-SOURCE = "bts/api"
 CHUNK = 1024 * 1024
 
 
@@ -109,7 +110,7 @@ async def import_csv(
     conn: Db,
     ctx: Ctx,
     file: Annotated[UploadFile, File(description="CSV: timestamp,open,high,low,close,volume or a common export")],
-    instrument_id: Annotated[str, Form(pattern=r"^[A-Z0-9][A-Z0-9./-]{0,19}\.[A-Z0-9]{2,12}$")],
+    instrument_id: Annotated[str, Form(pattern=INSTRUMENT_ID_PATTERN)],
     timeframe: Annotated[Timeframe, Form()],
     skip_invalid: Annotated[bool, Form(description="load the valid rows and report the rejects")] = False,
     naive_timestamps_in_exchange_tz: Annotated[bool, Form(description="naive timestamps are exchange time")] = False,

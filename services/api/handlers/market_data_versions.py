@@ -18,7 +18,7 @@ from services.api.repository.instruments import get_instrument
 from services.api.schemas import CoverageOut, DataVersionOut, GapRange
 from shared.db.reads import fetch_data_versions, fetch_series_days
 from shared.models import Timeframe
-from shared.models.backtest import INSTRUMENT_ID_PATTERN
+from shared.models.instrument import INSTRUMENT_ID_PATTERN
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
 

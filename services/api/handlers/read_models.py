@@ -10,9 +10,11 @@ from typing import Any, Final
 
 import structlog
 
-from services.api import sweep_flow
 from services.api.domain.read_models import contradiction, next_backtest_view, next_import_view
 from services.api.repository import backtests, imports, requeue
+from services.api.service_layer import SOURCE
+from services.api.service_layer.sweep_flow import on_backtest_finished
+from services.api.service_layer.unit_of_work import PostgresUnitOfWork
 from shared import topics
 from shared.db.reads import ResultState, fetch_result_state
 from shared.db.types import Connection
@@ -35,7 +37,7 @@ async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
     elif topic == topics.BACKTEST_REQUESTED and isinstance(data, BacktestRequested):
         # also requests published straight to Kafka by outside producers
         await backtests.record_requested(conn, data, envelope.time)
-        if envelope.source != sweep_flow.SOURCE:  # an outside producer's: kept, to be sent again if lost
+        if envelope.source != SOURCE:  # an outside producer's: kept, to be sent again if lost
             await requeue.remember_outside_request(conn, data)
     elif topic in BACKTEST_TOPICS:
         result = await fetch_result_state(conn, data.backtest_id)
@@ -53,7 +55,7 @@ async def apply_event(conn: Connection, envelope: Envelope[Any]) -> None:
         if changed != view:
             await backtests.save_view(conn, data.backtest_id, changed)
         if isinstance(data, BacktestCompleted | BacktestFailed):  # a sweep's child: release the next one
-            await sweep_flow.on_backtest_finished(conn, data, datetime.now(UTC))
+            await on_backtest_finished(PostgresUnitOfWork(conn), data, datetime.now(UTC))
     elif topic in IMPORT_TOPICS and getattr(data, "job_id", None) is not None:
         current = await imports.view_for_update(conn, data.job_id)
         instrument = await imports.job_instrument(conn, data.job_id)

@@ -22,14 +22,15 @@ from services.api.problems import ProblemError
 from services.api.repository.backtests import insert_configuration, record_requested
 from services.api.repository.strategies import get_strategy
 from services.api.schemas import ReproductionAccepted, ReproductionRequest
+from services.api.service_layer import SOURCE
 from shared import topics
 from shared.db.reads import fetch_manifest, fetch_result
 from shared.events import BacktestRequested, make_event
 from shared.kafka.outbox import enqueue
+from shared.models.enums import TERMINAL_STATUSES
 from shared.models.manifest import RunManifest
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
-SOURCE = "bts/api"
 
 
 @router.get(
@@ -65,7 +66,7 @@ async def reproduce(
     reads the market data as of the original run (`data_as_of`) unless `latest_data` is true; a result
     from before data versioning has no as-of and reruns on the current bars."""
     result = await fetch_result(conn, backtest["id"])
-    if result is None or result.status not in ("COMPLETED", "FAILED"):
+    if result is None or result.status not in TERMINAL_STATUSES:
         raise ProblemError(
             409, "Conflict", f"backtest {backtest['id']} is {backtest['status']}: reproduce it once it has finished"
         )

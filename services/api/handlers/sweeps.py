@@ -4,9 +4,9 @@ per combination (see services/api/domain/sweep_queue.py for the keys), followed 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
-from datetime import UTC, date, datetime
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -17,31 +17,19 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
-from services.api import sweep_flow
 from services.api.auth import CurrentUser
 from services.api.domain import prescreen
 from services.api.domain.listing import Filter, prefix_like
-from services.api.domain.submission import (
-    Problem,
-    benchmark_problems,
-    data_problems,
-    instrument_problems,
-    strategy_problems,
-)
-from services.api.domain.sweep_queue import estimated_completion, partition_keys, progress_pct
-from services.api.domain.sweep_space import (
-    Range,
-    Space,
-    expand,
-    parameter_model,
-    space_problems,
-)
+from services.api.domain.sweep_queue import estimated_completion, progress_pct
 from services.api.handlers.deps import Ctx, Db
 from services.api.pagination import DEFAULT, IdPrefix, Limit, Offset, Page, Since, Until, day_start
-from services.api.problems import FieldError, ProblemError, not_found, unprocessable, validation_problem
+from services.api.problems import ProblemError, not_found, refused_problem, validation_problem
 from services.api.repository import sweeps as repo
-from services.api.repository.strategies import get_strategy
 from services.api.repository.sweeps import ChildRecord, SweepRecord
+from services.api.service_layer import sweep_flow
+from services.api.service_layer.submission import Refused
+from services.api.service_layer.sweeps import SweepLimits, submit_sweep
+from services.api.service_layer.unit_of_work import PostgresUnitOfWork
 from services.api.sweep_schemas import (
     CurvePoint,
     LeaderboardRow,
@@ -53,54 +41,13 @@ from services.api.sweep_schemas import (
     WalkForwardOut,
     WindowOut,
 )
-from shared import topics
-from shared.db.reads import (
-    benchmark_choice,
-    count_sessions_with_bars,
-    fetch_instruments,
-    fetch_snapshots,
-    fetch_sweep_reports,
-    stream_bars,
-)
+from shared.db.reads import fetch_instruments, fetch_snapshots, fetch_sweep_reports, stream_bars
 from shared.db.types import Connection
 from shared.models import BacktestConfiguration
-from shared.models.objectives import Objective, objective
-from shared.models.walk_forward import Window, WindowCurve, efficiency, out_of_sample, stitch, summary, windows
-from shared.strategy_types import UnknownStrategyType
+from shared.models.enums import TERMINAL_STATUSES, BacktestStatus, SweepChildState, SweepPhase
+from shared.models.walk_forward import WindowCurve, efficiency, out_of_sample, stitch, summary
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
-
-
-def _problem(problems: list[Problem]) -> ProblemError:
-    return unprocessable([FieldError(field=p.field, message=p.message) for p in problems])
-
-
-async def _strategy(conn: Connection, user: UUID, body: SweepSubmit) -> tuple[str, UUID | None, dict[str, Any]]:
-    """The strategy type, the stored strategy (if any) and the fixed parameters."""
-    if body.strategy_id is None:
-        return str(body.strategy_type), None, dict(body.parameters)
-    strategy = await get_strategy(conn, user, body.strategy_id)
-    problems = strategy_problems(strategy, body.strategy_id)
-    if problems or strategy is None:
-        raise _problem(problems)
-    return strategy.strategy_type, strategy.id, {**strategy.parameters, **body.parameters}
-
-
-async def _data_problems(
-    conn: Connection, config: BacktestConfiguration, timeframe: str, periods: list[tuple[str, date, date]]
-) -> list[Problem]:
-    known = await fetch_instruments(conn, list(config.instrument_ids))
-    problems = instrument_problems(config.instrument_ids, set(known))
-    for where, start, end in periods:
-        lo = datetime.combine(start, datetime.min.time(), UTC)
-        hi = datetime.combine(end, datetime.max.time(), UTC)
-        sessions = {iid: await count_sessions_with_bars(conn, iid, timeframe, lo, hi) for iid in known}
-        for p in data_problems(config.instrument_ids, sessions, timeframe):
-            problems.append(
-                Problem(p.field if not where else "body.walk_forward", f"{where}{p.message}" if where else p.message)
-            )
-        problems += benchmark_problems(await benchmark_choice(conn, config.benchmark_symbol, start, end), where)
-    return problems
 
 
 async def _market(conn: Connection, config: BacktestConfiguration) -> prescreen.Market:
@@ -129,221 +76,23 @@ def _frame(closes: dict[str, dict[Any, float]]) -> pd.DataFrame:
     return pd.DataFrame(closes).sort_index()
 
 
-def _size_problems(body: SweepSubmit, space: Space, max_runs: int, window_count: int) -> list[Problem]:
-    """The sweep counted, never expanded: an enormous grid is refused before any of its values is looked at."""
-    problems: list[Problem] = []
-    size = space.size()
-    runs = size * window_count + window_count if body.walk_forward else size
-    if runs > max_runs:
-        where = "body.samples" if space.random else "body.grid"
-        what = (
-            f"{size:,} combinations x {window_count} windows + {window_count} = {runs:,} backtests"
-            if body.walk_forward
-            else f"{runs:,} combinations"
-        )
-        problems.append(
-            Problem(where, f"the sweep expands to {what}; at most {max_runs:,} are allowed (BTS_SWEEP_MAX_RUNS)")
-        )
-    return problems
-
-
-def _checks(body: SweepSubmit, strategy_type: str, space: Space, goal: Objective | None) -> list[Problem]:
-    problems: list[Problem] = []
-    swept = space.swept
-    for name in body.heatmap or []:
-        if name not in swept:
-            problems.append(Problem("body.heatmap", f"{name!r} is not swept; swept: {', '.join(swept)}"))
-    if body.heatmap and len(set(body.heatmap)) != 2:
-        problems.append(Problem("body.heatmap", "name two different parameters"))
-    if body.prescreen is not None:
-        if not prescreen.supports(strategy_type):
-            problems.append(
-                Problem(
-                    "body.prescreen",
-                    f"no vectorised pre-screen for {strategy_type}; it exists for: "
-                    + ", ".join(prescreen.screened_types()),
-                )
-            )
-        if goal is not None and goal.metric not in prescreen.SUPPORTED_OBJECTIVES:
-            problems.append(
-                Problem(
-                    "body.prescreen",
-                    f"the pre-screen cannot estimate {goal.metric}; it can: "
-                    f"{', '.join(sorted(prescreen.SUPPORTED_OBJECTIVES))}",
-                )
-            )
-        if body.walk_forward is not None:
-            problems.append(Problem("body.prescreen", "a pre-screen and a walk-forward cannot be combined"))
-        if body.timeframe.value != "BAR_DAILY":
-            problems.append(Problem("body.prescreen", "the pre-screen works on daily bars only"))
-    return problems
-
-
-def _children(
-    sweep_id: UUID,
-    combos: list[dict[str, Any]],
-    config: BacktestConfiguration,
-    found: list[Window],
-    scores: list[float] | None,
-    chosen: set[int],
-) -> list[ChildRecord]:
-    def child(n: int, combination: int, phase: str, window: Window | None, run: bool) -> ChildRecord:
-        start = window.in_sample_start if window else config.start_date
-        end = window.in_sample_end if window else config.end_date
-        score = scores[combination] if scores is not None else None
-        return ChildRecord(
-            sweep_id=sweep_id,
-            n=n,
-            backtest_id=uuid.uuid4() if run else None,
-            combination=combination,
-            phase=phase,
-            window_index=window.index if window else None,
-            priority=1,
-            parameters=combos[combination],
-            start_date=start,
-            end_date=end,
-            state="QUEUED" if run else "SCREENED_OUT",
-            kafka_key=None,
-            prescreen_score=None if score is None or score != score else score,
-            objective_value=None,
-            metrics=None,
-            trades_count=None,
-            error_message=None,
-            published_at=None,
-            finished_at=None,
-        )
-
-    if found:  # window-major: early windows finish first, so their out-of-sample runs start early
-        pairs = [(w, i) for w in found for i in range(len(combos))]
-        return [child(n, i, "IN_SAMPLE", w, True) for n, (w, i) in enumerate(pairs)]
-    order = sorted(range(len(combos)), key=lambda i: (i not in chosen, i))  # the ones to run first
-    return [child(n, i, "SWEEP", None, i in chosen) for n, i in enumerate(order)]
-
-
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=SweepAccepted)
 async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> SweepAccepted:
     """Check everything up front (422 naming each problem), expand the parameter space, and queue one backtest
     per combination (walk-forward: per combination and in-sample window, then one per out-of-sample window)."""
     sweep_id = uuid.uuid4()
-    try:
+    try:  # a sweep over a type: the sweep stands for the strategy
         config = BacktestConfiguration(strategy_id=body.strategy_id or sweep_id, **body.configuration_values())
     except ValidationError as exc:
         raise validation_problem(exc) from exc
-    strategy_type, strategy_id, fixed = await _strategy(conn, user, body)
-    problems: list[Problem] = []
+    limits = SweepLimits(ctx.settings.sweep_max_runs, ctx.settings.sweep_queue_per_partition)
     try:
-        model = parameter_model(strategy_type)
-    except UnknownStrategyType as exc:
-        raise _problem([Problem("body.strategy_type", str(exc))]) from exc
-    seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
-    space = Space(
-        grid=dict(body.grid),
-        ranges={k: Range(v.low, v.high) for k, v in body.ranges.items()},
-        samples=body.samples,
-        seed=seed if (body.ranges or body.samples) else None,
-    )
-    fixed = {k: v for k, v in fixed.items() if k not in space.swept}
-    try:
-        goal: Objective | None = objective(body.objective, body.direction)
-    except ValueError as exc:
-        goal = None
-        problems.append(Problem("body.objective", str(exc)))
-    found: list[Window] = []
-    if body.walk_forward is not None:
-        try:
-            found = windows(body.walk_forward, config.start_date, config.end_date)
-        except ValueError as exc:
-            problems.append(Problem("body.walk_forward", str(exc)))
-    problems += _size_problems(body, space, ctx.settings.sweep_max_runs, max(len(found), 1))
-    if problems:
-        raise _problem(problems)
-    # Checking every value, expanding and pre-screening are CPU work: off the event loop, in a worker thread.
-    problems += await asyncio.to_thread(space_problems, model, space, fixed)
-    problems += _checks(body, strategy_type, space, goal)
-    if problems:
-        raise _problem(problems)
-    periods = [("", config.start_date, config.end_date)] + [
-        (f"window {w.index} {phase}: ", s, e)
-        for w in found
-        for phase, s, e in (
-            ("in sample", w.in_sample_start, w.in_sample_end),
-            ("out of sample", w.out_of_sample_start, w.out_of_sample_end),
+        queued = await submit_sweep(
+            PostgresUnitOfWork(conn), user, body, config, limits, sweep_id, lambda c: _market(conn, c)
         )
-    ]
-    problems += await _data_problems(conn, config, body.timeframe.value, periods)
-    if problems:
-        raise _problem(problems)
-    assert goal is not None
-    expansion = await asyncio.to_thread(expand, model, space, fixed)
-    combos = expansion.combinations
-    if not combos:
-        raise _problem([Problem("body.grid", f"no valid combination: {expansion.skip_reason}")])
-    scores: list[float] | None = None
-    chosen = set(range(len(combos)))
-    if body.prescreen is not None:
-        market = await _market(conn, config)
-        scores = await asyncio.to_thread(prescreen.scores, market, strategy_type, combos, goal)
-        chosen = set(prescreen.top_k(scores, goal, body.prescreen.top_k))
-    children = await asyncio.to_thread(_children, sweep_id, combos, config, found, scores, chosen)
-    queued = sum(1 for c in children if c.state == "QUEUED")
-    total = queued + len(found)
-    now = datetime.now(UTC)
-    swept = space.swept
-    walk = (
-        None
-        if body.walk_forward is None
-        else {**body.walk_forward.model_dump(), "windows": [w.as_dict() for w in found]}
-    )
-    sweep = SweepRecord(
-        id=sweep_id,
-        user_id=user,
-        name=body.name,
-        strategy_id=strategy_id,
-        strategy_type=strategy_type,
-        base_parameters=fixed,
-        space=_space_json(space),
-        configuration=body.configuration_values(),
-        timeframe=body.timeframe.value,
-        objective=goal.metric,
-        direction=goal.direction,
-        heatmap=list(body.heatmap or swept[:2]),
-        prescreen_top_k=body.prescreen.top_k if body.prescreen else None,
-        walk_forward=walk,
-        report_top=body.report_top,
-        combinations=len(combos),
-        skipped=expansion.skipped,
-        total=total,
-        kafka_keys=partition_keys(sweep_id, topics.PARTITIONS[topics.BACKTEST_REQUESTED]),
-        status="PENDING",
-        error_message=None,
-        submitted_at=now,
-        started_at=now,
-        completed_at=None,
-        updated_at=now,
-    )
-    async with conn.transaction():
-        await repo.insert_sweep(conn, sweep)
-        await repo.insert_children(conn, children)
-        await sweep_flow.start(conn, sweep, queued, ctx.settings.sweep_queue_per_partition, now)
-    return SweepAccepted(
-        id=sweep_id,
-        combinations=len(combos),
-        skipped=expansion.skipped,
-        total=total,
-        seed=space.seed,
-        windows=[w.as_dict() for w in found],
-    )
-
-
-def _space_json(space: Space) -> dict[str, Any]:
-    document: dict[str, Any] = {"grid": space.grid}
-    if space.random:
-        document.update(
-            ranges={k: {"low": r.low, "high": r.high} for k, r in space.ranges.items()},
-            samples=space.samples,
-            seed=space.seed,
-        )
-    return document
+    except Refused as refused:
+        raise refused_problem(refused) from refused
+    return SweepAccepted(**asdict(queued))
 
 
 async def owned(sweep_id: UUID, user: CurrentUser, conn: Db) -> SweepRecord:
@@ -357,7 +106,7 @@ Owned = Annotated[SweepRecord, Depends(owned)]
 
 
 def _summary(sweep: SweepRecord, counts: dict[str, int]) -> dict[str, Any]:
-    done = counts.get("COMPLETED", 0) + counts.get("FAILED", 0)
+    done = counts.get(SweepChildState.COMPLETED, 0) + counts.get(SweepChildState.FAILED, 0)
     return {
         "id": sweep.id,
         "name": sweep.name,
@@ -368,7 +117,7 @@ def _summary(sweep: SweepRecord, counts: dict[str, int]) -> dict[str, Any]:
         "direction": sweep.direction,
         "total": sweep.total,
         "done": done,
-        "failed": counts.get("FAILED", 0),
+        "failed": counts.get(SweepChildState.FAILED, 0),
         "progress_pct": progress_pct(done, sweep.total),
         "submitted_at": sweep.submitted_at,
         "completed_at": sweep.completed_at,
@@ -424,7 +173,9 @@ async def _windows(conn: Connection, sweep: SweepRecord) -> list[WindowOut]:
     found = []
     for window in spec.get("windows", []):
         index = int(window["index"])
-        best = await repo.ranked(conn, sweep.id, sweep.direction, 1, ("IN_SAMPLE",), index, completed_only=True)
+        best = await repo.ranked(
+            conn, sweep.id, sweep.direction, 1, (SweepPhase.IN_SAMPLE,), index, completed_only=True
+        )
         out = oos.get(index)
         done, total = counts.get(index, (0, 0))
         outcome = (
@@ -462,7 +213,7 @@ async def _stitched(conn: Connection, sweep: SweepRecord) -> tuple[list[CurvePoi
     capital = float(sweep.configuration.get("initial_capital", 100_000))
     curves = []
     for child in await repo.out_of_sample(conn, sweep.id):
-        ran = child.state == "COMPLETED" and child.backtest_id is not None
+        ran = child.state == SweepChildState.COMPLETED and child.backtest_id is not None
         rows = await fetch_snapshots(conn, child.backtest_id, "DAILY") if ran and child.backtest_id else []
         curves.append(
             WindowCurve(
@@ -495,7 +246,7 @@ async def get_sweep(
     values = _summary(sweep, counts)
     now = datetime.now(UTC)
     remaining = sweep.total - values["done"]
-    finished = sweep.status in ("COMPLETED", "FAILED")
+    finished = sweep.status in TERMINAL_STATUSES
     board = await repo.ranked(conn, sweep.id, sweep.direction, limit)
     walk = None
     if sweep.walk_forward is not None:
@@ -511,15 +262,21 @@ async def get_sweep(
         )
     reports = await fetch_sweep_reports(conn, sweep.id)
     report_url = str(request.url_for("sweep_report", sweep_id=sweep.id)) if reports else None
-    shown = "RUNNING" if sweep.status == "PENDING" and (values["done"] or counts.get("RUNNING")) else sweep.status
+    shown = (
+        BacktestStatus.RUNNING
+        if sweep.status == BacktestStatus.PENDING and (values["done"] or counts.get(BacktestStatus.RUNNING))
+        else sweep.status
+    )
     return SweepOut(
         **{**values, "status": shown},
         combinations=sweep.combinations,
         skipped=sweep.skipped,
-        completed=counts.get("COMPLETED", 0),
-        running=counts.get("RUNNING", 0),
-        queued=counts.get("QUEUED", 0) + counts.get("PUBLISHED", 0) - counts.get("RUNNING", 0),
-        screened_out=counts.get("SCREENED_OUT", 0),
+        completed=counts.get(SweepChildState.COMPLETED, 0),
+        running=counts.get(BacktestStatus.RUNNING, 0),
+        queued=counts.get(SweepChildState.QUEUED, 0)
+        + counts.get(SweepChildState.PUBLISHED, 0)
+        - counts.get(BacktestStatus.RUNNING, 0),
+        screened_out=counts.get(SweepChildState.SCREENED_OUT, 0),
         started_at=sweep.started_at,
         estimated_completion=None
         if finished

@@ -13,6 +13,7 @@ from services.api.domain.read_models import BacktestView
 from services.api.repository.listing import page
 from shared.db.types import Connection
 from shared.events import BacktestRequested
+from shared.models.enums import BacktestStatus
 
 STATUS_COLUMNS = (
     "id, user_id, configuration_id, status, progress_pct, estimated_completion, error_message, submitted_at, "
@@ -104,7 +105,9 @@ async def view_for_update(conn: Connection, backtest_id: UUID) -> BacktestView |
     )
     if row is None:
         return None
-    return BacktestView(row["status"], float(row["progress_pct"]), row["estimated_completion"], row["error_message"])
+    return BacktestView(
+        BacktestStatus(row["status"]), float(row["progress_pct"]), row["estimated_completion"], row["error_message"]
+    )
 
 
 async def save_view(conn: Connection, backtest_id: UUID, view: BacktestView) -> None:

@@ -13,6 +13,7 @@ from services.api.domain.listing import Filter
 from services.api.repository.listing import page
 from shared.db.reads import SweepChildRow, SweepRow
 from shared.db.types import Connection
+from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
 
 SWEEP_COLUMNS = (
     "id, user_id, name, strategy_id, strategy_type, base_parameters, space, configuration, timeframe, objective, "
@@ -23,7 +24,6 @@ CHILD_COLUMNS = (
     "sweep_id, n, backtest_id, combination, phase, window_index, priority, parameters, start_date, end_date, state, "
     "kafka_key, prescreen_score, objective_value, metrics, trades_count, error_message, published_at, finished_at"
 )
-TERMINAL_STATES = ("COMPLETED", "FAILED")
 
 
 class SweepRecord(SweepRow):
@@ -100,8 +100,8 @@ async def state_counts(conn: Connection, sweep_ids: list[UUID]) -> dict[UUID, di
     counts: dict[UUID, dict[str, int]] = {sid: {} for sid in sweep_ids}
     for r in rows:
         counts[r["sweep_id"]][r["state"]] = int(r["n"])
-        if r["state"] == "PUBLISHED":
-            counts[r["sweep_id"]]["RUNNING"] = int(r["running"])
+        if r["state"] == SweepChildState.PUBLISHED:
+            counts[r["sweep_id"]][BacktestStatus.RUNNING] = int(r["running"])
     return counts
 
 
@@ -186,7 +186,7 @@ async def ranked(
     sweep_id: UUID,
     direction: str,
     limit: int,
-    phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE"),
+    phases: tuple[str, ...] = (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE),
     window: int | None = None,
     completed_only: bool = False,
 ) -> list[ChildRecord]:

@@ -6,8 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from shared.db.types import Connection
-
-ENDED = ("COMPLETED", "FAILED")
+from shared.models.enums import TERMINAL_STATUSES
 
 
 async def bytes_on_disk(conn: Connection, user_id: UUID) -> int:
@@ -34,7 +33,7 @@ async def ended_uploads(
         "SELECT id, upload_file FROM api.import_jobs WHERE upload_file IS NOT NULL AND upload_deleted_at IS NULL "
         "AND status = ANY($1::text[]) AND ($2::timestamptz IS NULL OR updated_at <= $2) "
         "AND ($3::uuid IS NULL OR id = $3)",
-        list(ENDED),
+        list(TERMINAL_STATUSES),
         ended_before,
         job_id,
     )

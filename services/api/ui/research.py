@@ -139,7 +139,7 @@ async def _detail(request: Request, session: Session, conn: Db, ctx: Ctx, backte
     """Everything the detail page shows; raises the REST API's 404 for another user's id."""
     backtest = await backtests.owned(backtest_id, session.user_id, ctx)
     values: dict[str, Any] = {"backtest": backtest, "result": None, "trades": [], "report": None, "manifest": None}
-    if backtest["status"] == "COMPLETED" or backtest["status"] == "FAILED":
+    if backtest["status"] in TERMINAL:
         try:
             values["result"] = json.loads(bytes((await backtests.get_result(backtest, ctx)).body))
             trades = await backtests.get_trades(backtest, conn, ctx, "json")
@@ -417,7 +417,7 @@ async def _sweep_values(request: Request, session: Session, conn: Db, sweep_id: 
     sweep = await sweeps.owned(sweep_id, session.user_id, conn)
     shown = await sweeps.get_sweep(sweep, conn, request, 1000)
     board = [row.model_dump(mode="json") for row in shown.leaderboard]
-    finished = shown.status in ("COMPLETED", "FAILED")
+    finished = shown.status in TERMINAL
     return {
         "sweep": shown,
         "leaderboard": board[:50],

@@ -18,6 +18,7 @@ import plotly.offline
 from services.reporting.domain.charts import all_charts
 from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TIME_ZONE, TRADE_COLUMNS, ReportData
 from services.reporting.domain.tearsheet import extended_metrics
+from shared.models.enums import BacktestStatus
 from shared.presentation.html import environment
 from shared.presentation.metrics import GROUP_TITLES, LABELS, format_metric, percent_text
 
@@ -60,7 +61,7 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
 
 def render_html(data: ReportData, generated_at: datetime) -> str:
     currency = str(data.configuration.get("currency", "USD"))
-    completed = data.status == "COMPLETED" and data.metrics is not None and not data.daily.empty
+    completed = data.status == BacktestStatus.COMPLETED and data.metrics is not None and not data.daily.empty
     charts: list[str] = []
     cards: list[dict[str, str]] = []
     groups: list[dict[str, Any]] = []
@@ -285,6 +286,7 @@ def render_portfolio_csv(data: ReportData) -> str:
 
 
 def render_json(data: ReportData, generated_at: datetime) -> str:
+    completed = data.status == BacktestStatus.COMPLETED and not data.daily.empty
     document = {
         "backtest_id": str(data.backtest_id),
         "status": data.status,
@@ -292,7 +294,7 @@ def render_json(data: ReportData, generated_at: datetime) -> str:
         "configuration": data.configuration,
         "metrics": data.metrics,
         # the tear sheet's further figures (services.reporting.domain.tearsheet); the data model's are in metrics
-        "extended": extended_metrics(data) if data.status == "COMPLETED" and not data.daily.empty else None,
+        "extended": extended_metrics(data) if completed else None,
         "warnings": data.warnings,
         "timeframe": data.timeframe,
         "time_zone": TIME_ZONE,

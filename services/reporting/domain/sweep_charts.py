@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from services.reporting.domain.sweep_data import SweepReportData, heatmap_grid
+from shared.models.enums import SweepChildState
 from shared.presentation.charts import TEMPLATE
 from shared.presentation.metrics import LABELS, PERCENT_METRICS
 
@@ -28,7 +29,7 @@ def objective_map(data: SweepReportData) -> go.Figure | None:
     """A heatmap over the two chosen parameters; a scatter coloured by the objective when they take too many
     values for a grid; a line when only one parameter is swept."""
     metric = data.sweep.objective
-    done = [c for c in data.ranked() if c.state == "COMPLETED" and c.objective_value is not None]
+    done = [c for c in data.ranked() if c.state == SweepChildState.COMPLETED and c.objective_value is not None]
     if not done:
         return None
     direction = "higher" if data.goal.direction == "maximize" else "lower"
@@ -95,7 +96,7 @@ def screen_scatter(data: SweepReportData) -> go.Figure | None:
     done = [
         c
         for c in data.children
-        if c.state == "COMPLETED" and c.prescreen_score is not None and c.objective_value is not None
+        if c.state == SweepChildState.COMPLETED and c.prescreen_score is not None and c.objective_value is not None
     ]
     if not done:
         return None

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from shared.db.reads import SweepChildRow, SweepRow
+from shared.models.enums import SweepChildState, SweepPhase
 from shared.models.objectives import objective
 
 HEADLINE = (
@@ -42,14 +43,14 @@ class SweepReportData:
         ]
         return names
 
-    def ranked(self, phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE")) -> list[SweepChildRow]:
+    def ranked(self, phases: tuple[str, ...] = (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE)) -> list[SweepChildRow]:
         """Run children best first: completed by the objective (undefined last), then the others."""
         goal = self.goal
-        run = [c for c in self.children if c.phase in phases and c.state != "SCREENED_OUT"]
+        run = [c for c in self.children if c.phase in phases and c.state != SweepChildState.SCREENED_OUT]
         return sorted(
             run,
             key=lambda c: (
-                c.state != "COMPLETED",
+                c.state != SweepChildState.COMPLETED,
                 *goal.sort_key(c.objective_value),
                 c.window_index or 0,
                 c.combination,
@@ -69,7 +70,7 @@ def headline(child: SweepChildRow) -> dict[str, float | None]:
 
 
 def leaderboard_frame(
-    data: SweepReportData, phases: tuple[str, ...] = ("SWEEP", "IN_SAMPLE"), with_phase: bool = False
+    data: SweepReportData, phases: tuple[str, ...] = (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE), with_phase: bool = False
 ) -> pd.DataFrame:
     """One row per run child, best first: rank, parameters, objective, headline metrics, trades, ids."""
     rows = []
@@ -116,7 +117,7 @@ def heatmap_grid(data: SweepReportData, max_axis: int = 40) -> Grid | None:
     if len(data.sweep.heatmap) != 2:
         return None
     x_name, y_name = data.sweep.heatmap
-    done = [c for c in data.ranked() if c.state == "COMPLETED" and c.objective_value is not None]
+    done = [c for c in data.ranked() if c.state == SweepChildState.COMPLETED and c.objective_value is not None]
     if not done:
         return None
     frame = pd.DataFrame(
@@ -149,7 +150,7 @@ def screen_quality(data: SweepReportData) -> ScreenQuality | None:
     pairs = [
         (c.prescreen_score, c.objective_value)
         for c in data.children
-        if c.state == "COMPLETED" and c.prescreen_score is not None and c.objective_value is not None
+        if c.state == SweepChildState.COMPLETED and c.prescreen_score is not None and c.objective_value is not None
     ]
     if len(pairs) < 3:
         return ScreenQuality(None, len(pairs))

@@ -14,6 +14,7 @@ import plotly.offline
 from services.reporting.domain.render import TEMPLATES
 from services.reporting.domain.sweep_charts import objective_map, screen_scatter, stitched_curve, window_objectives
 from services.reporting.domain.sweep_data import SweepReportData, headline, leaderboard_frame, screen_quality
+from shared.models.enums import SweepChildState, SweepPhase
 from shared.models.no_signal import is_no_signal
 from shared.models.walk_forward import efficiency, out_of_sample
 from shared.presentation.html import environment
@@ -43,9 +44,9 @@ def window_rows(data: SweepReportData) -> list[dict[str, Any]]:
     rows = []
     for window in (data.sweep.walk_forward or {}).get("windows", []):
         index = int(window["index"])
-        inside = [c for c in data.ranked(("IN_SAMPLE",)) if c.window_index == index]
-        best = next((c for c in inside if c.state == "COMPLETED"), None)
-        oos = next((c for c in data.children if c.phase == "OUT_OF_SAMPLE" and c.window_index == index), None)
+        inside = [c for c in data.ranked((SweepPhase.IN_SAMPLE,)) if c.window_index == index]
+        best = next((c for c in inside if c.state == SweepChildState.COMPLETED), None)
+        oos = next((c for c in data.children if c.phase == SweepPhase.OUT_OF_SAMPLE and c.window_index == index), None)
         # no signal in the window: not a failure, the money stayed in cash (0%); the data model still
         # records the run itself as FAILED ("at least 1 signal"), the walk-forward counts it flat
         outcome = (
@@ -109,8 +110,8 @@ def _table(data: SweepReportData, phases: tuple[str, ...]) -> tuple[list[str], l
 def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
     sweep, metric = data.sweep, data.sweep.objective
     # a walk-forward's leaderboards: in-sample runs ranked within their window, out-of-sample runs apart
-    columns, rows, total = _table(data, ("SWEEP", "IN_SAMPLE"))
-    oos_columns, oos_rows, _ = _table(data, ("OUT_OF_SAMPLE",)) if sweep.walk_forward else ([], [], 0)
+    columns, rows, total = _table(data, (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE))
+    oos_columns, oos_rows, _ = _table(data, (SweepPhase.OUT_OF_SAMPLE,)) if sweep.walk_forward else ([], [], 0)
     windows = window_rows(data)
     for w in windows:
         w["in_sample_text"] = _value(metric, w["in_sample_objective"])
@@ -131,7 +132,7 @@ def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
     ]
     counts = data.counts()
     quality = screen_quality(data)
-    best = next((c for c in data.ranked() if c.state == "COMPLETED"), None)
+    best = next((c for c in data.ranked() if c.state == SweepChildState.COMPLETED), None)
     summary = data.stitched_summary or {}
     return (
         environment(TEMPLATES)
@@ -170,7 +171,9 @@ def render_sweep_html(data: SweepReportData, generated_at: datetime) -> str:
 def render_leaderboard_csv(data: SweepReportData) -> str:
     """Every run child (walk-forward: in and out of sample), best first, with its parameters and metrics."""
     buffer = io.StringIO()
-    leaderboard_frame(data, ("SWEEP", "IN_SAMPLE", "OUT_OF_SAMPLE"), with_phase=True).to_csv(buffer, index=False)
+    leaderboard_frame(data, (SweepPhase.SWEEP, SweepPhase.IN_SAMPLE, SweepPhase.OUT_OF_SAMPLE), with_phase=True).to_csv(
+        buffer, index=False
+    )
     return buffer.getvalue()
 
 

@@ -1,9 +1,9 @@
 """A sweep's life in the gateway: publish children, release the next as each finishes, run the
 walk-forward's out-of-sample windows, and announce the end (sweep.completed).
 
-Everything here runs inside the caller's transaction (the POST's, or the read model's idempotent
+Everything here runs inside the caller's unit of work (the POST's, or the read model's idempotent
 one), with the sweep row locked, so two gateway replicas never release the same child and an event
-seen twice changes nothing. Publishing is an outbox row: it leaves only if the transaction commits.
+seen twice changes nothing. Publishing goes through the outbox: it leaves only if the unit commits.
 """
 
 from __future__ import annotations
@@ -16,19 +16,17 @@ from uuid import UUID
 import structlog
 
 from services.api.domain.sweep_queue import first_release
-from services.api.repository import sweeps as repo
-from services.api.repository.backtests import record_requested
 from services.api.repository.sweeps import ChildRecord, SweepRecord
+from services.api.service_layer import SOURCE
+from services.api.service_layer.unit_of_work import UnitOfWork
 from shared import topics
-from shared.db.types import Connection
 from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, StrategySpec, SweepCompleted, make_event
-from shared.kafka.outbox import enqueue
 from shared.models import BacktestConfiguration, Timeframe
 from shared.models.backtest import CANCELLED_BY_USER
+from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
 from shared.models.objectives import objective
 from shared.models.walk_forward import warmup_start
 
-SOURCE = "bts/api"
 log = structlog.get_logger()
 
 
@@ -44,7 +42,7 @@ def child_request(sweep: SweepRecord, child: ChildRecord) -> BacktestRequested:
     label = sweep.name or f"sweep {str(sweep.id)[:8]}"
     where = "" if child.window_index is None else f" window {child.window_index} {child.phase.lower()}"
     warmup = None
-    if child.phase == "OUT_OF_SAMPLE" and sweep.walk_forward is not None:
+    if child.phase == SweepPhase.OUT_OF_SAMPLE and sweep.walk_forward is not None:
         # the indicators warm up on the bars before the window, so the window trades on its own signals
         warmup = warmup_start(child.start_date, int(sweep.walk_forward["in_sample_months"]))
     return BacktestRequested(
@@ -63,7 +61,7 @@ def child_request(sweep: SweepRecord, child: ChildRecord) -> BacktestRequested:
     )
 
 
-async def publish(conn: Connection, sweep: SweepRecord, child: ChildRecord, key: str, now: datetime) -> None:
+async def publish(uow: UnitOfWork, sweep: SweepRecord, child: ChildRecord, key: str, now: datetime) -> None:
     request = child_request(sweep, child)
     event = make_event(
         topics.BACKTEST_REQUESTED,
@@ -72,80 +70,87 @@ async def publish(conn: Connection, sweep: SweepRecord, child: ChildRecord, key:
         subject=str(request.backtest_id),
         correlation_id=str(sweep.id),
     )
-    await enqueue(conn, "api", event, key=key)
-    await record_requested(conn, request, now)
-    await repo.mark_published(conn, sweep.id, child.n, key, now)
+    await uow.outbox.publish(event, key=key)
+    await uow.backtests.record_requested(request, now)
+    await uow.sweeps.mark_published(sweep.id, child.n, key, now)
 
 
-async def release(conn: Connection, sweep: SweepRecord, keys: list[str], now: datetime) -> int:
+async def release(uow: UnitOfWork, sweep: SweepRecord, keys: list[str], now: datetime) -> int:
     """Publish the next queued children, one on each of `keys`."""
-    children = await repo.next_queued(conn, sweep.id, len(keys))
+    children = await uow.sweeps.next_queued(sweep.id, len(keys))
     for child, key in zip(children, keys, strict=False):
-        await publish(conn, sweep, child, key, now)
+        await publish(uow, sweep, child, key, now)
     return len(children)
 
 
-async def start(conn: Connection, sweep: SweepRecord, queued: int, per_partition: int, now: datetime) -> int:
+async def start(uow: UnitOfWork, sweep: SweepRecord, queued: int, per_partition: int, now: datetime) -> int:
     """The first children: `per_partition` on each of the sweep's keys."""
     count = first_release(queued, len(sweep.kafka_keys), per_partition)
     keys = [sweep.kafka_keys[i % len(sweep.kafka_keys)] for i in range(count)]
-    return await release(conn, sweep, keys, now)
+    return await release(uow, sweep, keys, now)
 
 
-async def on_backtest_finished(conn: Connection, data: BacktestCompleted | BacktestFailed, now: datetime) -> None:
-    """A backtest finished: if it is a sweep child, record it, release the next one, and move the sweep on."""
+async def on_backtest_finished(uow: UnitOfWork, data: BacktestCompleted | BacktestFailed, now: datetime) -> None:
+    """A backtest finished: if it is a sweep child, record it, release the next one, and move the sweep on.
+    Seen twice, the second changes nothing (the child is finished already)."""
+    async with uow:
+        await _child_finished(uow, data, now)
+        await uow.commit()
+
+
+async def _child_finished(uow: UnitOfWork, data: BacktestCompleted | BacktestFailed, now: datetime) -> None:
     sweep_id = data.sweep_id
     if sweep_id is None:  # also children whose engine predates the field: look the backtest up
-        sweep_id = await conn.fetchval(
-            "SELECT sweep_id FROM api.sweep_children WHERE backtest_id = $1", data.backtest_id
-        )
+        sweep_id = await uow.sweeps.of_backtest(data.backtest_id)
         if sweep_id is None:
             return
-    sweep = await repo.sweep_for_update(conn, sweep_id)  # serialises every change to this sweep
+    sweep = await uow.sweeps.for_update(sweep_id)  # serialises every change to this sweep
     if sweep is None:
         return
     if isinstance(data, BacktestCompleted):
         metrics = data.metrics.model_dump(mode="json")
         value = objective(sweep.objective, sweep.direction).value(metrics)  # type: ignore[arg-type]
-        child = await repo.finish_child(
-            conn, data.backtest_id, "COMPLETED", value, metrics, data.trades_count, None, now
+        child = await uow.sweeps.finish_child(
+            data.backtest_id, SweepChildState.COMPLETED, value, metrics, data.trades_count, None, now
         )
     else:
-        child = await repo.finish_child(conn, data.backtest_id, "FAILED", None, None, None, data.error_message, now)
+        child = await uow.sweeps.finish_child(
+            data.backtest_id, SweepChildState.FAILED, None, None, None, data.error_message, now
+        )
     if child is None:  # not a child, or seen already
         return
-    if sweep.status == "PENDING":
-        await repo.set_status(conn, sweep.id, "RUNNING", now)
+    if sweep.status == BacktestStatus.PENDING:
+        await uow.sweeps.set_status(sweep.id, BacktestStatus.RUNNING, now)
     if sweep.error_message != CANCELLED_BY_USER:  # a cancelled sweep queues and releases nothing more
-        if child.phase == "IN_SAMPLE" and child.window_index is not None:
-            await _close_window(conn, sweep, child.window_index, now)
-        await release(conn, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
-    if await repo.open_children(conn, sweep.id) == 0:
-        await finish(conn, sweep, now)
+        if child.phase == SweepPhase.IN_SAMPLE and child.window_index is not None:
+            await _close_window(uow, sweep, child.window_index, now)
+        await release(uow, sweep, [child.kafka_key or sweep.kafka_keys[0]], now)
+    if await uow.sweeps.open_children(sweep.id) == 0:
+        await finish(uow, sweep, now)
 
 
-async def _close_window(conn: Connection, sweep: SweepRecord, window: int, now: datetime) -> None:
+async def _close_window(uow: UnitOfWork, sweep: SweepRecord, window: int, now: datetime) -> None:
     """Once every in-sample run of a window finished: queue the best parameters out of sample."""
-    still_open, has_oos = await repo.window_open(conn, sweep.id, window)
+    still_open, has_oos = await uow.sweeps.window_open(sweep.id, window)
     if still_open or has_oos:
         return
-    best = await repo.ranked(conn, sweep.id, sweep.direction, 1, ("IN_SAMPLE",), window, completed_only=True)
+    best = await uow.sweeps.ranked(sweep.id, sweep.direction, 1, (SweepPhase.IN_SAMPLE,), window, completed_only=True)
     spec = (sweep.walk_forward or {})["windows"][window]
     oos_start, oos_end = date.fromisoformat(spec["out_of_sample_start"]), date.fromisoformat(spec["out_of_sample_end"])
-    n = await repo.max_n(conn, sweep.id) + 1
+    n = await uow.sweeps.max_n(sweep.id) + 1
     if not best:
         failed = ChildRecord(
             sweep_id=sweep.id,
             n=n,
             backtest_id=None,
             combination=0,
-            phase="OUT_OF_SAMPLE",
+            phase=SweepPhase.OUT_OF_SAMPLE,
             window_index=window,
             priority=0,
             parameters={},
             start_date=oos_start,
             end_date=oos_end,
-            state="FAILED",
+            state=SweepChildState.FAILED,
             kafka_key=None,
             prescreen_score=None,
             objective_value=None,
@@ -155,7 +160,7 @@ async def _close_window(conn: Connection, sweep: SweepRecord, window: int, now: 
             published_at=None,
             finished_at=now,
         )
-        await repo.insert_children(conn, [failed])
+        await uow.sweeps.add_children([failed])
         return
     chosen = best[0]
     oos = ChildRecord(
@@ -163,13 +168,13 @@ async def _close_window(conn: Connection, sweep: SweepRecord, window: int, now: 
         n=n,
         backtest_id=uuid.uuid4(),
         combination=chosen.combination,
-        phase="OUT_OF_SAMPLE",
+        phase=SweepPhase.OUT_OF_SAMPLE,
         window_index=window,
         priority=0,
         parameters=chosen.parameters,
         start_date=oos_start,
         end_date=oos_end,
-        state="QUEUED",
+        state=SweepChildState.QUEUED,
         kafka_key=None,
         prescreen_score=None,
         objective_value=None,
@@ -179,18 +184,18 @@ async def _close_window(conn: Connection, sweep: SweepRecord, window: int, now: 
         published_at=None,
         finished_at=None,
     )
-    await repo.insert_children(conn, [oos])
+    await uow.sweeps.add_children([oos])
 
 
-async def finish(conn: Connection, sweep: SweepRecord, now: datetime) -> None:
+async def finish(uow: UnitOfWork, sweep: SweepRecord, now: datetime) -> None:
     """Every child finished: the sweep is COMPLETED (FAILED if none completed), announced on sweep.completed."""
-    counts = (await repo.state_counts(conn, [sweep.id]))[sweep.id]
-    completed, failed = counts.get("COMPLETED", 0), counts.get("FAILED", 0)
-    status = "COMPLETED" if completed else "FAILED"
+    counts = await uow.sweeps.state_counts(sweep.id)
+    completed, failed = counts.get(SweepChildState.COMPLETED, 0), counts.get(SweepChildState.FAILED, 0)
+    status = BacktestStatus.COMPLETED if completed else BacktestStatus.FAILED
     error = None if completed else "no backtest of the sweep completed; see the children's error messages"
-    await repo.set_status(conn, sweep.id, status, now, error)
-    best = await repo.ranked(conn, sweep.id, sweep.direction, max(sweep.report_top, 1), completed_only=True)
-    oos = [c.backtest_id for c in await repo.out_of_sample(conn, sweep.id) if c.backtest_id is not None]
+    await uow.sweeps.set_status(sweep.id, status, now, error)
+    best = await uow.sweeps.ranked(sweep.id, sweep.direction, max(sweep.report_top, 1), completed_only=True)
+    oos = [c.backtest_id for c in await uow.sweeps.out_of_sample(sweep.id) if c.backtest_id is not None]
     reported: list[UUID] = [c.backtest_id for c in best[: sweep.report_top] if c.backtest_id is not None] + oos
     data = SweepCompleted(
         sweep_id=sweep.id,
@@ -205,7 +210,7 @@ async def finish(conn: Connection, sweep: SweepRecord, now: datetime) -> None:
         report_backtest_ids=list(dict.fromkeys(reported)),
     )
     event = make_event(topics.SWEEP_COMPLETED, data, source=SOURCE, subject=str(sweep.id), correlation_id=str(sweep.id))
-    await enqueue(conn, "api", event, key=str(sweep.user_id))
+    await uow.outbox.publish(event, key=str(sweep.user_id))
     log.info("sweep finished", sweep_id=str(sweep.id), status=status, completed=completed, failed=failed)
 
 
