@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bts.migrations import migrate_all
-from shared.embedded.postgres import EmbeddedPostgres
-from shared.settings import Settings
+from shared.devstack.postgres import EmbeddedPostgres
+from shared.platform.settings import Settings
 
 
 @contextlib.contextmanager

@@ -28,10 +28,10 @@ from playwright.sync_api import Page, sync_playwright
 
 from bts.stackfile import read_stack
 from bts.up import Stack
-from shared.apikeys import hash_key
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.process import free_port
-from shared.settings import Settings
+from shared.devstack.process import free_port
+from shared.platform.apikeys import hash_key
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.settings import Settings
 
 BACKTESTS = 1_000
 CHROMIUM = "/usr/bin/chromium"

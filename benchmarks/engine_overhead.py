@@ -46,16 +46,16 @@ from services.engine.domain.runner import run_backtest
 from services.engine.handlers import BacktestHandler, job_from_request
 from services.engine.inputs import load_inputs, run_input
 from services.engine.job import BacktestJob
-from shared import topics
-from shared.db.timeseries import ensure_partitions
-from shared.db.urls import role_url
-from shared.embedded.stack import EmbeddedStack
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.kafka.admin import ensure_topics
-from shared.kafka.producer import EventPublisher
-from shared.models import BacktestConfiguration, StrategyType
-from shared.runtime.service import ServiceContext
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, StrategyType
+from shared.devstack.stack import EmbeddedStack
+from shared.platform.db.timeseries import ensure_partitions
+from shared.platform.db.urls import role_url
+from shared.platform.kafka.admin import ensure_topics
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.runtime.service import ServiceContext
+from shared.platform.settings import Settings
 from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx, register_owners
 
 DAILY_SYMBOLS = ("BNA", "BNB", "BNC", "SPY")

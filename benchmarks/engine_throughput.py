@@ -32,12 +32,12 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bts.migrations import migrate_all
 from services.engine.bars import day_bounds
-from shared import topics
-from shared.db.timeseries import ensure_partitions
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import EmbeddedStack
-from shared.kafka.admin import ensure_topics
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.devstack.stack import EmbeddedStack
+from shared.platform.db.timeseries import ensure_partitions
+from shared.platform.db.urls import asyncpg_dsn, role_url
+from shared.platform.kafka.admin import ensure_topics
+from shared.platform.settings import Settings
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.engine_replicas import EngineReplica, request_event, users_covering_every_partition
 from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx, register_owners

@@ -34,8 +34,8 @@ from bts.demo import create_strategies, register_and_load
 from bts.gateway import Gateway
 from bts.sample_data import write_sample_files
 from bts.up import Stack
-from shared.embedded.process import free_port, stop_process
-from shared.settings import Settings
+from shared.devstack.process import free_port, stop_process
+from shared.platform.settings import Settings
 
 BARE_APP = """
 from fastapi import FastAPI

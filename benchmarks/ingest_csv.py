@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.embedded.postgres import psql_path
+from shared.devstack.postgres import psql_path
 
 INSTRUMENT = "EUR/USD.IDEALPRO"
 
@@ -88,8 +88,8 @@ async def _ingest(url: str, path: Path) -> dict[str, float]:
 
     from services.ingest.csv_import import ImportPlan, import_csv
     from services.ingest.domain.sessions import SessionTable
-    from shared.calendars import calendar_for
-    from shared.db.urls import role_url
+    from shared.domain.calendars import calendar_for
+    from shared.platform.db.urls import role_url
 
     base_mb = _peak_rss_mb()
     sessions = SessionTable(calendar_for("IDEALPRO"))

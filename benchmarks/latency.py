@@ -35,7 +35,7 @@ import httpx
 
 from benchmarks.sweep import END, INSTRUMENTS, POSITION_PCT, START, _inputs, _prepare
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
-from shared.db.urls import asyncpg_dsn
+from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.stack import started_stack
 
 PARAMETERS: dict[str, Any] = {"fast_period": 20, "slow_period": 50}

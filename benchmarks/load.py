@@ -31,12 +31,12 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.engine.handlers import job_from_request
-from shared import topics
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.events import BacktestRequested, Envelope, StrategySpec, make_event
-from shared.kafka.lag import consumer_lag
-from shared.models import BacktestConfiguration, StrategyType
-from shared.runtime.logging import configure_logging
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, Envelope, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, StrategyType
+from shared.platform.db.urls import asyncpg_dsn, role_url
+from shared.platform.kafka.lag import consumer_lag
+from shared.platform.runtime.logging import configure_logging
 from tests.faults.stack_control import live_stack
 from tests.integration.market import load_daily_symbols, register_owners
 

@@ -50,8 +50,8 @@ from services.engine.domain.errors import JobRejected
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
 from services.engine.inputs import load_inputs
 from services.engine.job import BacktestJob
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.models.objectives import objective
+from shared.contracts.models.objectives import objective
+from shared.platform.db.urls import asyncpg_dsn, role_url
 from tests.integration.engine_replicas import EngineReplica, finished_backtests
 from tests.integration.market import load_daily_symbols
 from tests.integration.stack import started_stack

@@ -52,7 +52,7 @@ from benchmarks.sweep import (
     warm_up,
 )
 from benchmarks.sweep import START as START_DATE
-from shared.db.urls import asyncpg_dsn
+from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.market import load_daily_symbols
 from tests.integration.stack import started_stack
 

@@ -29,8 +29,8 @@ from bts.options import (
 )
 from bts.progress import bars, metrics_table
 from bts.strategy_cmd import resolve
-from shared.models import Timeframe
-from shared.models.enums import TERMINAL_STATUSES, BacktestStatus, PriceAdjustment
+from shared.contracts.models import Timeframe
+from shared.contracts.models.enums import TERMINAL_STATUSES, BacktestStatus, PriceAdjustment
 
 app = typer.Typer(help="Backtests: submit, follow, read results.", no_args_is_help=True)
 TERMINAL = TERMINAL_STATUSES

@@ -60,8 +60,8 @@ def user_create(
     import asyncpg
 
     from bts.database import service_database_url
-    from shared.accounts import UserExistsError, create_user
-    from shared.settings import Settings
+    from shared.platform.accounts import UserExistsError, create_user
+    from shared.platform.settings import Settings
 
     url = service_database_url(Settings(), "api")
 
@@ -92,7 +92,7 @@ def up() -> None:
     """Start the whole stack (embedded PostgreSQL and Kafka where no URL is set); Ctrl-C stops it."""
     from bts.demo import console_url
     from bts.up import Stack, StartupError, run_until_signalled
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
 
     settings = Settings()
 
@@ -115,7 +115,7 @@ def demo() -> None:
     """Start the stack, load sample data, run the three strategies, print metrics and report paths, stop."""
     from bts.demo import run_demo
     from bts.up import StartupError
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
 
     try:
         run_demo(Settings())
@@ -127,7 +127,7 @@ def demo() -> None:
 def migrate() -> None:
     """Create roles and schemas, run every service's migrations and apply the read-only grants."""
     from bts.migrations import migrate_all
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
 
     settings = Settings()
     if not settings.database_url:
@@ -141,8 +141,8 @@ def topics_create() -> None:
     """Create every topic with its partitions and its dead-letter twin."""
     import asyncio
 
-    from shared.kafka.admin import ensure_topics
-    from shared.settings import Settings
+    from shared.platform.kafka.admin import ensure_topics
+    from shared.platform.settings import Settings
 
     settings = Settings()
     if not settings.kafka_bootstrap:

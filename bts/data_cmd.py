@@ -11,7 +11,7 @@ from rich.table import Table
 from bts.console import out
 from bts.gateway import Gateway
 from bts.options import JsonOpt
-from shared.models import Timeframe
+from shared.contracts.models import Timeframe
 
 app = typer.Typer(help="Market data: coverage and versions.", no_args_is_help=True)
 COVERAGE_COLUMNS = (

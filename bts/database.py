@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bts.console import CliError
 from bts.stackfile import read_stack
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.settings import Settings
+from shared.platform.db.urls import asyncpg_dsn, role_url
+from shared.platform.settings import Settings
 
 
 def service_database_url(settings: Settings, service: str) -> str:

@@ -20,8 +20,8 @@ from bts.ids import every_item
 from bts.progress import bars, metrics_table
 from bts.sample_data import SYMBOLS, write_sample_files
 from bts.up import Stack
-from shared.models.enums import BacktestStatus
-from shared.settings import Settings
+from shared.contracts.models.enums import BacktestStatus
+from shared.platform.settings import Settings
 
 STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
     ("SMA 20/50 crossover", "SMA_CROSSOVER", {"fast_period": 20, "slow_period": 50}),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.accounts import key_owner, new_key_for
-from shared.db.urls import asyncpg_dsn
-from shared.private_files import write_private
+from shared.platform.accounts import key_owner, new_key_for
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.private_files import write_private
 
 DEMO_USER = "demo"
 

@@ -17,7 +17,7 @@ from bts.options import flag_for
 if TYPE_CHECKING:
     import httpx
 
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -50,7 +50,7 @@ class Gateway:
         so that errors name the flag."""
         import httpx
 
-        from shared.settings import Settings
+        from shared.platform.settings import Settings
 
         settings = settings or Settings()
         self.flags = flags

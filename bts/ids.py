@@ -7,7 +7,7 @@ from typing import Any
 
 from bts.console import CliError
 from bts.gateway import Gateway
-from shared.id_prefix import SHOWN, Ambiguous, NoMatch, PrefixError, check_prefix, full_id
+from shared.domain.id_prefix import SHOWN, Ambiguous, NoMatch, PrefixError, check_prefix, full_id
 
 PAGE = 500  # the gateway's largest page
 

@@ -13,8 +13,8 @@ from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.options import INGEST_CSV_FLAGS, INGEST_IBKR_FLAGS, TimeframeOpt
 from bts.progress import bars, row_errors_table
-from shared.models import Timeframe
-from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
+from shared.contracts.models import Timeframe
+from shared.contracts.models.enums import TERMINAL_STATUSES, BacktestStatus
 
 app = typer.Typer(help="Load market data (CSV files, Interactive Brokers history).", no_args_is_help=True)
 TERMINAL = TERMINAL_STATUSES

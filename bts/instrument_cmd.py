@@ -11,7 +11,7 @@ from bts.console import CliError, out
 from bts.gateway import Gateway
 from bts.ids import page_note
 from bts.options import JsonOpt
-from shared.models import AssetClass, Currency
+from shared.contracts.models import AssetClass, Currency
 
 app = typer.Typer(help="Instruments (SYMBOL.EXCHANGE).", no_args_is_help=True)
 

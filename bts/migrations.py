@@ -6,9 +6,9 @@ import asyncio
 import importlib.util
 from pathlib import Path
 
-from shared.db.bootstrap import apply_grants, bootstrap
-from shared.db.migrate import upgrade
-from shared.db.ownership import SERVICE_NAMES
+from shared.platform.db.bootstrap import apply_grants, bootstrap
+from shared.platform.db.migrate import upgrade
+from shared.platform.db.ownership import SERVICE_NAMES
 
 
 def migrations_dir(service: str) -> Path:

@@ -8,7 +8,7 @@ from typing import Any, Final
 import typer
 
 from bts.console import CliError
-from shared.models import Timeframe
+from shared.contracts.models import Timeframe
 
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 

@@ -15,7 +15,7 @@ from bts.console import CliError, err, out
 from bts.gateway import Gateway
 from bts.manifests import manifest_checks
 from bts.options import JsonOpt
-from shared.models.enums import BacktestStatus
+from shared.contracts.models.enums import BacktestStatus
 from shared.presentation.metrics import GROUP_TITLES, LABELS, format_metric
 
 

@@ -12,7 +12,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from shared.calendars import calendar_for
+from shared.domain.calendars import calendar_for
 
 # symbol -> (seed, start price, annual drift, annual volatility)
 SYMBOLS: Final[dict[str, tuple[int, float, float, float]]] = {

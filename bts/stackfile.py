@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from shared.private_files import write_private
+from shared.platform.private_files import write_private
 
 
 class ServiceProcess(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 MAX_BACKOFF_S = 10.0
 

@@ -28,8 +28,8 @@ from bts.options import (
 )
 from bts.progress import bars, num, pct
 from bts.strategy_cmd import parse_params, resolve
-from shared.models import Timeframe
-from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
+from shared.contracts.models import Timeframe
+from shared.contracts.models.enums import TERMINAL_STATUSES, BacktestStatus
 
 app = typer.Typer(help="Parameter sweeps (grid or random search) and walk-forward analysis.", no_args_is_help=True)
 TERMINAL = TERMINAL_STATUSES

@@ -26,12 +26,12 @@ from bts.demo_key import kept_demo_key
 from bts.migrations import migrate_all
 from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
-from shared.db.ownership import SERVICE_NAMES
-from shared.db.urls import redact, role_url
-from shared.embedded.process import die_with_parent, free_port, port_open, stop_process
-from shared.embedded.stack import EmbeddedStack, Endpoints
-from shared.kafka.admin import ensure_topics
-from shared.settings import Settings
+from shared.devstack.process import die_with_parent, free_port, port_open, stop_process
+from shared.devstack.stack import EmbeddedStack, Endpoints
+from shared.platform.db.ownership import SERVICE_NAMES
+from shared.platform.db.urls import redact, role_url
+from shared.platform.kafka.admin import ensure_topics
+from shared.platform.settings import Settings
 
 Say = Callable[[str], None]
 

@@ -18,7 +18,7 @@ Importing it imports neither NautilusTrader nor any service.
 
 from bts_sdk.loading import StrategyClassError, strategy_class
 from bts_sdk.strategy import Bar, Strategy, has_screen
-from shared.models.parameters import MeanReversionParameters, MomentumParameters, SmaCrossoverParameters
+from shared.contracts.models.parameters import MeanReversionParameters, MomentumParameters, SmaCrossoverParameters
 from shared.strategy_types import (
     ENTRY_POINT_GROUP,
     ParameterError,

@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import EmbeddedStack, Endpoints
-from shared.settings import Settings
+from shared.devstack.stack import EmbeddedStack, Endpoints
+from shared.platform.db.urls import asyncpg_dsn, role_url
+from shared.platform.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -40,17 +40,17 @@ from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from services.api.reconcile import Reconciler
 from services.api.strict_json import StrictJsonMiddleware
 from services.api.uploads import UploadPolicy, UploadSweep, deleting_ended_uploads
-from shared import topics
-from shared.events import TOPIC_PAYLOADS, Envelope
-from shared.kafka.consumer import MessageProcessor, handle_record, subscriber_options
-from shared.kafka.inbox import idempotent
-from shared.kafka.producer import EventPublisher
-from shared.kafka.security import faststream_security
-from shared.raw_requests import parse_request
-from shared.runtime.messaging import idle_pause, messaging, observed
-from shared.runtime.schedule import PeriodicJob
-from shared.runtime.service import Component, ServiceContext, create_service_app, required, serve
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.contracts.events import TOPIC_PAYLOADS, Envelope
+from shared.contracts.raw_requests import parse_request
+from shared.platform.kafka.consumer import MessageProcessor, handle_record, subscriber_options
+from shared.platform.kafka.inbox import idempotent
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.kafka.security import faststream_security
+from shared.platform.runtime.messaging import idle_pause, messaging, observed
+from shared.platform.runtime.schedule import PeriodicJob
+from shared.platform.runtime.service import Component, ServiceContext, create_service_app, required, serve
+from shared.platform.settings import Settings
 
 SERVICE = "api"
 GROUP = "bts-api"

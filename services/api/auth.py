@@ -20,9 +20,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.api.domain.auth_failures import AuthFailures, FailureLimit
 from services.api.problems import ProblemError
 from services.api.users import KEY_REVOKED_CHANNEL, KeyOwner, key_owner
-from shared.apikeys import hash_key
-from shared.db.urls import asyncpg_dsn
-from shared.settings import Settings
+from shared.platform.apikeys import hash_key
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.settings import Settings
 
 log = structlog.get_logger()
 

@@ -24,10 +24,8 @@ from services.api.repository.instruments import get_instrument
 from services.api.repository.strategies import get_strategy, insert_strategy
 from services.api.service_layer import sweep_flow
 from services.api.service_layer.unit_of_work import PostgresUnitOfWork
-from shared import topics
-from shared.db.reads import may_write_instrument, writer_refused
-from shared.db.types import Connection
-from shared.events import (
+from shared.contracts import topics
+from shared.contracts.events import (
     BacktestCancelRequested,
     BacktestDeleted,
     MarketDataDeleteRequested,
@@ -35,10 +33,12 @@ from shared.events import (
     SweepDeleted,
     make_event,
 )
-from shared.kafka.outbox import enqueue
-from shared.models import StrategyStatus, Timeframe
-from shared.models.backtest import CANCELLED_BY_USER
-from shared.models.strategy import TradingStrategy
+from shared.contracts.models import StrategyStatus, Timeframe
+from shared.contracts.models.backtest import CANCELLED_BY_USER
+from shared.contracts.models.strategy import TradingStrategy
+from shared.platform.db.reads import may_write_instrument, writer_refused
+from shared.platform.db.types import Connection
+from shared.platform.kafka.outbox import enqueue
 
 SOURCE = "bts/api"
 

@@ -10,7 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from services.api.domain.listing import DEFAULT_LIMIT, MAX_LIMIT
-from shared.id_prefix import MIN_PREFIX, PREFIX_PATTERN
+from shared.domain.id_prefix import MIN_PREFIX, PREFIX_PATTERN
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from services.api.service_layer.submission import Refused
-from shared.models.errors import field_problems
+from shared.contracts.models.errors import field_problems
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -24,12 +24,12 @@ from services.api.repository.requeue import MAX_DOUBLINGS, StaleJob
 from services.api.service_layer import SOURCE
 from services.api.service_layer.sweep_flow import on_backtest_finished
 from services.api.service_layer.unit_of_work import PostgresUnitOfWork
-from shared import topics
-from shared.db.types import Connection
-from shared.events import BacktestFailed, BacktestRequested, make_event
-from shared.kafka.outbox import enqueue
-from shared.kafka.resend import resend_latest
-from shared.runtime.metrics import JOBS_REQUESTED_AGAIN
+from shared.contracts import topics
+from shared.contracts.events import BacktestFailed, BacktestRequested, make_event
+from shared.platform.db.types import Connection
+from shared.platform.kafka.outbox import enqueue
+from shared.platform.kafka.resend import resend_latest
+from shared.platform.runtime.metrics import JOBS_REQUESTED_AGAIN
 
 LOST_BACKTEST = "its request was lost before any engine received it; submit it again"
 LOST_IMPORT = "its request was lost before ingest received it; import the file again"
@@ -38,7 +38,7 @@ log = structlog.get_logger()
 
 
 class Reconciler:
-    """The periodic job (`shared.runtime.schedule.PeriodicJob`'s work): how many jobs it requested again."""
+    """The periodic job (`shared.platform.runtime.schedule.PeriodicJob`'s work): how many jobs it requested again."""
 
     def __init__(self, pool: asyncpg.Pool, stale_after_s: float, batch: int = 200) -> None:
         self.pool, self.stale_after_s, self.batch = pool, stale_after_s, batch

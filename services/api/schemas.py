@@ -1,4 +1,4 @@
-"""HTTP request and response bodies. Field names are the data model's; entities come from `shared.models`."""
+"""HTTP request and response bodies. Field names are the data model's; entities come from `shared.contracts.models`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models import DataSource, StrategyStatus, Timeframe
-from shared.models.backtest import BacktestConfiguration, BacktestResult, BacktestSettings
-from shared.models.enums import BacktestStatus, BarAdjustment
-from shared.models.responses import BacktestStatusResponse, StrategyResponse
-from shared.models.trade import Trade
+from shared.contracts.models import DataSource, StrategyStatus, Timeframe
+from shared.contracts.models.backtest import BacktestConfiguration, BacktestResult, BacktestSettings
+from shared.contracts.models.enums import BacktestStatus, BarAdjustment
+from shared.contracts.models.responses import BacktestStatusResponse, StrategyResponse
+from shared.contracts.models.trade import Trade
 
 
 class StrategyCreate(BaseModel):

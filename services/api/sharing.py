@@ -21,8 +21,8 @@ from typing import Any
 from uuid import UUID
 
 from services.api.domain.bundle import Bundle, read_bundle, sha256, write_bundle
-from shared.db.reads import fetch_manifest, fetch_reports
-from shared.db.types import Connection
+from shared.platform.db.reads import fetch_manifest, fetch_reports
+from shared.platform.db.types import Connection
 
 REPORTS = "reports/"
 

@@ -9,9 +9,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.api.schemas import ConfigurationFields
-from shared.models import Timeframe
-from shared.models.enums import BacktestStatus
-from shared.models.walk_forward import WalkForwardSpec
+from shared.contracts.models import Timeframe
+from shared.contracts.models.enums import BacktestStatus
+from shared.contracts.models.walk_forward import WalkForwardSpec
 
 Scalar = int | float | bool | str
 MAX_COUNT = 1_000_000  # top_k and samples: beyond any BTS_SWEEP_MAX_RUNS (the real limit, checked before expansion)

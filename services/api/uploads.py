@@ -25,13 +25,13 @@ import structlog
 
 from services.api.problems import ProblemError
 from services.api.repository import uploads as repo
-from shared import topics
-from shared.db.types import Connection
-from shared.events import Envelope
-from shared.kafka.inbox import TxHandler
-from shared.models.enums import TERMINAL_STATUSES
-from shared.runtime.schedule import Clock, PeriodicJob, utc_now
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.contracts.events import Envelope
+from shared.contracts.models.enums import TERMINAL_STATUSES
+from shared.platform.db.types import Connection
+from shared.platform.kafka.inbox import TxHandler
+from shared.platform.runtime.schedule import Clock, PeriodicJob, utc_now
+from shared.platform.settings import Settings
 
 log = structlog.get_logger()
 

@@ -1,6 +1,6 @@
 """Users and their API keys (schema `api`). Admins (operators) may also call /ops.
 
-Creating a user, a key for a named user and checking a key are in `shared.accounts`: `bts user create`
+Creating a user, a key for a named user and checking a key are in `shared.platform.accounts`: `bts user create`
 and `bts up`'s demo key use them too, and the CLI imports no service."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from shared.accounts import CreatedUser, KeyOwner, UserExistsError, create_user, key_owner, new_key_for
-from shared.apikeys import new_key
-from shared.db.types import Connection
+from shared.platform.accounts import CreatedUser, KeyOwner, UserExistsError, create_user, key_owner, new_key_for
+from shared.platform.apikeys import new_key
+from shared.platform.db.types import Connection
 
 __all__ = [
     "KEY_REVOKED_CHANNEL",

@@ -12,13 +12,13 @@ from pathlib import Path
 from services.engine.handlers import BacktestHandler
 from services.engine.lifecycle import LifecycleHandler
 from services.engine.retention import ResultRetention
-from shared import topics
-from shared.kafka.consumer import GiveUp
-from shared.kafka.principals import lifecycle_group
-from shared.kafka.producer import EventPublisher
-from shared.raw_requests import parse_request
-from shared.runtime.messaging import consumer, messaging
-from shared.runtime.service import Component, ServiceContext, run_worker
+from shared.contracts import topics
+from shared.contracts.raw_requests import parse_request
+from shared.platform.kafka.consumer import GiveUp
+from shared.platform.kafka.principals import lifecycle_group
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.runtime.messaging import consumer, messaging
+from shared.platform.runtime.service import Component, ServiceContext, run_worker
 
 SERVICE = "engine"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -39,8 +39,8 @@ from services.engine.manifest import run_manifest
 from services.engine.run_progress import run_with_progress
 from services.engine.runs_store import PgRunSession, PgRunStore, RunSession, RunStore
 from services.engine.snapshot_feed import SnapshotFeed
-from shared.db.reads import InstrumentRow
-from shared.runtime.transient import is_transient
+from shared.platform.db.reads import InstrumentRow
+from shared.platform.runtime.transient import is_transient
 
 THIS_PROCESS = uuid4()  # who runs a result: a run left RUNNING by another process is a takeover
 

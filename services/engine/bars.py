@@ -16,10 +16,10 @@ import pandas as pd
 
 from services.engine.domain.adjustment import back_adjust, splits_inside
 from services.engine.domain.sessions import session_dates as session_dates  # where the callers find it
-from shared.db.bar_versions import settled_as_of
-from shared.db.reads import fetch_corporate_actions, fetch_series_adjustment, read_bar_columns
-from shared.db.types import Connection
-from shared.models.enums import BarAdjustment, PriceAdjustment
+from shared.contracts.models.enums import BarAdjustment, PriceAdjustment
+from shared.platform.db.bar_versions import settled_as_of
+from shared.platform.db.reads import fetch_corporate_actions, fetch_series_adjustment, read_bar_columns
+from shared.platform.db.types import Connection
 
 ADJUSTMENT_ATTR = "price_adjustment"  # key in a bar frame's attrs: how its prices were adjusted (the manifest's)
 BAR_LENGTH = {"BAR_1MIN": timedelta(minutes=1), "BAR_5MIN": timedelta(minutes=5), "BAR_1HOUR": timedelta(hours=1)}

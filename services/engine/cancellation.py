@@ -20,7 +20,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.db.types import Connection
+from shared.platform.db.types import Connection
 
 CancelCheck = Callable[[], Awaitable[bool]]
 CANCEL_CHECK: ContextVar[CancelCheck | None] = ContextVar("bts_engine_cancel_check", default=None)

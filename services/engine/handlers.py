@@ -16,19 +16,26 @@ from services.engine.domain.request_check import request_problems
 from services.engine.input_cache import InputCache
 from services.engine.job import BacktestJob, Refusal
 from services.engine.request_facts import TableFacts
-from shared import topics
-from shared.db.reads import gateway_waits_for
-from shared.db.types import Connection
-from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BacktestRequested, Envelope, make_event
-from shared.kafka.outbox import enqueue
-from shared.kafka.producer import EventPublisher
-from shared.kafka.resend import resend_latest
-from shared.models import BacktestStatus, PerformanceMetrics
-from shared.models.backtest import CANCELLED_BY_USER
-from shared.models.errors import summarize
-from shared.raw_requests import UncheckedRequest
-from shared.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED, REQUESTS_REFUSED
-from shared.runtime.service import ServiceContext
+from shared.contracts import topics
+from shared.contracts.events import (
+    BacktestCompleted,
+    BacktestFailed,
+    BacktestProgress,
+    BacktestRequested,
+    Envelope,
+    make_event,
+)
+from shared.contracts.models import BacktestStatus, PerformanceMetrics
+from shared.contracts.models.backtest import CANCELLED_BY_USER
+from shared.contracts.models.errors import summarize
+from shared.contracts.raw_requests import UncheckedRequest
+from shared.platform.db.reads import gateway_waits_for
+from shared.platform.db.types import Connection
+from shared.platform.kafka.outbox import enqueue
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.kafka.resend import resend_latest
+from shared.platform.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED, REQUESTS_REFUSED
+from shared.platform.runtime.service import ServiceContext
 
 SOURCE = "bts/engine"
 log = structlog.get_logger()

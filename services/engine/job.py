@@ -11,7 +11,7 @@ from uuid import UUID
 
 import pandas as pd
 
-from shared.models.commission import CommissionModel
+from shared.contracts.models.commission import CommissionModel
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import structlog
 
 from services.engine import repository
 from services.engine.cancellation import record_cancellation
-from shared import topics
-from shared.db.types import Connection
-from shared.events import BacktestCancelRequested, BacktestDeleted, Envelope
-from shared.runtime.metrics import EVENTS_IGNORED
+from shared.contracts import topics
+from shared.contracts.events import BacktestCancelRequested, BacktestDeleted, Envelope
+from shared.platform.db.types import Connection
+from shared.platform.runtime.metrics import EVENTS_IGNORED
 
 log = structlog.get_logger()
 

@@ -28,8 +28,8 @@ from services.engine.domain.manifest import (
     trades_sha256,
 )
 from services.engine.job import BacktestJob
-from shared.models.manifest import RunManifest
-from shared.settings import Settings
+from shared.contracts.models.manifest import RunManifest
+from shared.platform.settings import Settings
 from shared.strategy_types import ParameterError, registry
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]

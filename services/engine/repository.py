@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from services.engine.domain.ledger import Holding, Snapshot, TradeRecord
-from shared.db.timeseries import ensure_partitions
-from shared.db.types import Connection
+from shared.platform.db.timeseries import ensure_partitions
+from shared.platform.db.types import Connection
 
 
 @contextlib.asynccontextmanager

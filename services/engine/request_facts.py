@@ -1,12 +1,12 @@
-"""The facts a request is checked against, read from the tables that own them (see shared.db.reads)."""
+"""The facts a request is checked against, read from the tables that own them (see shared.platform.db.reads)."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 from services.engine.domain.request_check import StrategyFacts, SweepFacts
-from shared.db import reads
-from shared.db.types import Connection
+from shared.platform.db import reads
+from shared.platform.db.types import Connection
 
 
 class TableFacts:

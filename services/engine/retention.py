@@ -13,7 +13,7 @@ import asyncpg
 import structlog
 
 from services.engine.repository import delete_finished_before
-from shared.runtime.schedule import Clock, PeriodicJob, utc_now
+from shared.platform.runtime.schedule import Clock, PeriodicJob, utc_now
 
 log = structlog.get_logger()
 

@@ -23,7 +23,7 @@ from services.engine.domain.outcome import BacktestOutcome
 from services.engine.input_cache import InputCache
 from services.engine.inputs import Inputs, cached_inputs
 from services.engine.job import BacktestJob
-from shared.db.types import Connection
+from shared.platform.db.types import Connection
 
 
 class RunSession(Protocol):

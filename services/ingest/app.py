@@ -12,11 +12,11 @@ from services.ingest.ib_source import IbEndpoint
 from services.ingest.import_runs import ImportRuns
 from services.ingest.lifecycle import MarketDataDeletion
 from services.ingest.retention import MarketDataRetention
-from shared import topics
-from shared.kafka.principals import lifecycle_group
-from shared.kafka.producer import EventPublisher
-from shared.runtime.messaging import consumer, messaging
-from shared.runtime.service import Component, ServiceContext, run_worker
+from shared.contracts import topics
+from shared.platform.kafka.principals import lifecycle_group
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.runtime.messaging import consumer, messaging
+from shared.platform.runtime.service import Component, ServiceContext, run_worker
 
 SERVICE = "ingest"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

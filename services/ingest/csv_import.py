@@ -25,8 +25,10 @@ from services.ingest.domain.pgcopy import encode_rows
 from services.ingest.domain.quality_report import LoadedBars, QualityReport, QualityScan
 from services.ingest.domain.sessions import SessionTable, in_range, outside_range_reason
 from services.ingest.domain.timestamps import parse_timestamps
-from shared.models.enums import BarAdjustment
-from shared.text_bounds import MAX_ROW_ERRORS as ERROR_CAP  # errors reported in full; the total is always counted
+from shared.contracts.models.enums import BarAdjustment
+from shared.contracts.text_bounds import (
+    MAX_ROW_ERRORS as ERROR_CAP,  # errors reported in full; the total is always counted
+)
 
 Progress = Callable[[int, int | None], Awaitable[None]]
 

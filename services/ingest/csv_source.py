@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from services.ingest.domain.csv_layout import BAR_FIELDS, CsvLayout, detect_layout
-from shared.text_bounds import clip, summarize_names
+from shared.contracts.text_bounds import clip, summarize_names
 
 BLOCK_SIZE = 2 << 20  # bytes per parsed block: ~35k one-minute bars; bigger blocks only cost memory
 MAX_LINE_BYTES: Final = 64 * 1024  # the longest line (header or row) read; a bar takes under 200 bytes

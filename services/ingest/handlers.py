@@ -19,18 +19,8 @@ from services.ingest.domain.ib_pacing import HistoricalPacer
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbEndpoint, IbHistory, IbUnavailable, contract_for
 from services.ingest.series_adjustment import AdjustmentConflict
-from shared import topics
-from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
-from shared.db.reads import (
-    InstrumentRow,
-    fetch_instruments,
-    gateway_waits_for,
-    may_write_instrument,
-    split_dates,
-    writer_refused,
-)
-from shared.db.types import Connection
-from shared.events import (
+from shared.contracts import topics
+from shared.contracts.events import (
     BarsLoaded,
     Envelope,
     ImportWarning,
@@ -40,12 +30,22 @@ from shared.events import (
     RowError,
     make_event,
 )
-from shared.kafka.outbox import enqueue
-from shared.kafka.producer import EventPublisher
-from shared.kafka.resend import resend_latest
-from shared.models import DataSource
-from shared.runtime.metrics import BARS_INGESTED
-from shared.text_bounds import MAX_NAME_CHARS, clip
+from shared.contracts.models import DataSource
+from shared.contracts.text_bounds import MAX_NAME_CHARS, clip
+from shared.domain.calendars import UnknownExchangeError, calendar_code, calendar_for
+from shared.platform.db.reads import (
+    InstrumentRow,
+    fetch_instruments,
+    gateway_waits_for,
+    may_write_instrument,
+    split_dates,
+    writer_refused,
+)
+from shared.platform.db.types import Connection
+from shared.platform.kafka.outbox import enqueue
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.kafka.resend import resend_latest
+from shared.platform.runtime.metrics import BARS_INGESTED
 
 SOURCE = "bts/ingest"
 PROGRESS_EVERY_S = 0.5

@@ -22,7 +22,7 @@ from ib_async.wrapper import RequestError
 
 from services.ingest.domain.ib_chunks import IB_BAR_SIZE, plan_chunks
 from services.ingest.domain.ib_pacing import HistoricalPacer, PacedRequest
-from shared.db.reads import InstrumentRow
+from shared.platform.db.reads import InstrumentRow
 
 log = structlog.get_logger()
 PACING_VIOLATION = 162

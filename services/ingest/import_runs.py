@@ -11,8 +11,8 @@ import asyncpg
 
 from services.ingest.handlers import IngestHandler
 from services.ingest.repository import forget_start, record_start
-from shared.events import Envelope
-from shared.kafka.inbox import claim, idempotent
+from shared.contracts.events import Envelope
+from shared.platform.kafka.inbox import claim, idempotent
 
 GROUP = "bts-ingest"
 

@@ -1,6 +1,6 @@
 """market_data.delete_requested in (ingest's lifecycle consumer group): an instrument's bars go.
 
-Each series (instrument, timeframe) is changed under the same lock an import takes (shared/db/bar_versions.py),
+Each series (instrument, timeframe) is changed under the same lock an import takes (shared/platform/db/bar_versions.py),
 so a reader as of a time sees the series whole before or after. With `keep_versions`, the current bars move to
 market_data_history replaced at the deletion's version time: the series is empty from then on, but reading as
 of an earlier time (a result's data_as_of: its reproduction) still finds the bars the result was computed from.
@@ -15,9 +15,9 @@ from typing import Any
 import asyncpg
 import structlog
 
-from shared.db.bar_versions import begin_series_version
-from shared.db.types import Connection
-from shared.events import Envelope, MarketDataDeleteRequested
+from shared.contracts.events import Envelope, MarketDataDeleteRequested
+from shared.platform.db.bar_versions import begin_series_version
+from shared.platform.db.types import Connection
 
 log = structlog.get_logger()
 SERIES = "instrument_id = $1 AND timeframe = $2"

@@ -14,9 +14,9 @@ import pandas as pd
 
 from services.ingest.domain.pgcopy import HEADER, STAGING_COLUMNS, TRAILER
 from services.ingest.domain.quality_report import LoadedBars
-from shared.db.bar_versions import begin_series_version
-from shared.db.timeseries import ensure_partitions
-from shared.db.types import Connection
+from shared.platform.db.bar_versions import begin_series_version
+from shared.platform.db.timeseries import ensure_partitions
+from shared.platform.db.types import Connection
 
 STAGING = "bars_staging"
 

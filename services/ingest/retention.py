@@ -11,8 +11,8 @@ import structlog
 
 from services.ingest.domain.retention import market_data_cutoff
 from services.ingest.repository import purge_history_before
-from shared.db.timeseries import purge_before
-from shared.runtime.schedule import Clock, PeriodicJob, utc_now
+from shared.platform.db.timeseries import purge_before
+from shared.platform.runtime.schedule import Clock, PeriodicJob, utc_now
 
 log = structlog.get_logger()
 TABLE = "ingest.market_data"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.db.types import Connection
-from shared.models.enums import BarAdjustment
+from shared.contracts.models.enums import BarAdjustment
+from shared.platform.db.types import Connection
 
 
 class AdjustmentConflict(Exception):

@@ -16,14 +16,14 @@ from services.reporting.lifecycle import LifecycleHandler
 from services.reporting.reconcile import ReportReconciler, RetryPolicy
 from services.reporting.repository import record_failure
 from services.reporting.retention import RetentionJob
-from shared import topics
-from shared.events import Envelope
-from shared.kafka.inbox import idempotent
-from shared.kafka.principals import lifecycle_group
-from shared.kafka.producer import EventPublisher
-from shared.runtime.messaging import consumer, messaging
-from shared.runtime.schedule import PeriodicJob
-from shared.runtime.service import Component, ServiceContext, run_worker
+from shared.contracts import topics
+from shared.contracts.events import Envelope
+from shared.platform.kafka.inbox import idempotent
+from shared.platform.kafka.principals import lifecycle_group
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.runtime.messaging import consumer, messaging
+from shared.platform.runtime.schedule import PeriodicJob
+from shared.platform.runtime.service import Component, ServiceContext, run_worker
 
 SERVICE = "reporting"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -12,15 +12,15 @@ import structlog
 
 from services.reporting.report_job import GeneratedReport, generate_reports
 from services.reporting.sweep_report_job import SweepNotFound, generate_sweep_report
-from shared import topics
-from shared.db.reads import fetch_result_state
-from shared.db.types import Connection
-from shared.events import Envelope, ReportGenerated, SweepCompleted, make_event
-from shared.kafka.consumer import Handler
-from shared.kafka.outbox import enqueue
-from shared.models import ReportType
-from shared.models.enums import TERMINAL_STATUSES
-from shared.runtime.metrics import EVENTS_IGNORED
+from shared.contracts import topics
+from shared.contracts.events import Envelope, ReportGenerated, SweepCompleted, make_event
+from shared.contracts.models import ReportType
+from shared.contracts.models.enums import TERMINAL_STATUSES
+from shared.platform.db.reads import fetch_result_state
+from shared.platform.db.types import Connection
+from shared.platform.kafka.consumer import Handler
+from shared.platform.kafka.outbox import enqueue
+from shared.platform.runtime.metrics import EVENTS_IGNORED
 
 SOURCE = "bts/reporting"
 log = structlog.get_logger()

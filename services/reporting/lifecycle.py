@@ -17,8 +17,8 @@ import structlog
 
 from services.reporting import repository
 from services.reporting.repository import ReportTable
-from shared import topics
-from shared.events import Envelope
+from shared.contracts import topics
+from shared.contracts.events import Envelope
 
 log = structlog.get_logger()
 

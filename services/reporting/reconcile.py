@@ -20,10 +20,10 @@ import structlog
 from services.reporting import repository
 from services.reporting.handlers import announce
 from services.reporting.report_job import generate_reports
-from shared import topics
-from shared.db.reads import completed_results_without_reports
-from shared.kafka.inbox import claim_work
-from shared.runtime.transient import is_transient
+from shared.contracts import topics
+from shared.platform.db.reads import completed_results_without_reports
+from shared.platform.kafka.inbox import claim_work
+from shared.platform.runtime.transient import is_transient
 
 GROUP = "bts-reporting"
 log = structlog.get_logger()

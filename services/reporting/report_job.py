@@ -24,8 +24,8 @@ import pandas as pd
 from services.reporting import repository
 from services.reporting.domain.render import render_html, render_json, render_portfolio_csv, render_trades_csv
 from services.reporting.domain.report_data import ReportData
-from shared.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
-from shared.models.enums import BacktestStatus
+from shared.contracts.models.enums import BacktestStatus
+from shared.platform.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
 
 RETENTION = timedelta(days=90)
 

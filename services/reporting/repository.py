@@ -11,8 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.db.types import Connection
-from shared.runtime.metrics import REPORT_FAILURES
+from shared.platform.db.types import Connection
+from shared.platform.runtime.metrics import REPORT_FAILURES
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.reporting.report_job import RETENTION, purge_expired
-from shared.runtime.schedule import Clock, PeriodicJob, utc_now
+from shared.platform.runtime.schedule import Clock, PeriodicJob, utc_now
 
 
 class RetentionJob(PeriodicJob):

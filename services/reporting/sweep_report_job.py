@@ -24,9 +24,10 @@ from services.reporting import repository
 from services.reporting.domain.sweep_data import SweepReportData
 from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
 from services.reporting.report_job import GeneratedReport, ResultNotFound, generate_reports, write_file
-from shared.db.reads import SweepChildRow, fetch_result, fetch_snapshots, fetch_sweep, fetch_sweep_children
-from shared.models.enums import SweepChildState, SweepPhase
-from shared.models.walk_forward import WindowCurve, buy_and_hold, stitch, summary
+from shared.contracts.models.enums import SweepChildState, SweepPhase
+from shared.contracts.models.walk_forward import WindowCurve, buy_and_hold, stitch, summary
+from shared.contracts.sweep_rows import SweepChildRow
+from shared.platform.db.reads import fetch_result, fetch_snapshots, fetch_sweep, fetch_sweep_children
 
 
 class SweepNotFound(Exception):

@@ -3,8 +3,8 @@ exactly as a plugin registers its own."""
 
 from __future__ import annotations
 
-from shared.models.enums import StrategyType
-from shared.models.parameters import MeanReversionParameters, MomentumParameters, SmaCrossoverParameters
+from shared.contracts.models.enums import StrategyType
+from shared.contracts.models.parameters import MeanReversionParameters, MomentumParameters, SmaCrossoverParameters
 from shared.strategy_types.spec import StrategyTypeSpec
 
 _BUILTIN = "bts_sdk.builtin"

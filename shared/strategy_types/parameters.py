@@ -1,6 +1,6 @@
 """The base of every strategy's parameter model, and parameter errors that name each field.
 
-Kept free of `shared.models` (and of NautilusTrader), so the registry can be imported anywhere.
+Kept free of `shared.contracts.models` (and of NautilusTrader), so the registry can be imported anywhere.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.text_bounds import MAX_FIELD_CHARS, MAX_LISTED_ERRORS, clip
+from shared.contracts.text_bounds import MAX_FIELD_CHARS, MAX_LISTED_ERRORS, clip
 
 
 class StrategyParameters(BaseModel):

@@ -13,7 +13,7 @@ import time
 
 import asyncpg
 
-from shared.db.urls import asyncpg_dsn
+from shared.platform.db.urls import asyncpg_dsn
 
 # Each query returns one text per problem; an empty answer from all of them means "settled".
 CHECKS: dict[str, str] = {

@@ -26,17 +26,17 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bts.up import RunningService, Stack
-from shared import topics
-from shared.db.ownership import SERVICE_NAMES
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.postgres import EmbeddedPostgres
-from shared.embedded.process import free_port, port_open, stop_process, wait_until
-from shared.embedded.tansu import EmbeddedTansu
-from shared.events import BacktestRequested, Envelope, IngestRequested, StrategySpec, make_event
-from shared.kafka.dlq import DeadLetter, read_dlq
-from shared.kafka.lag import consumer_lag, high_watermarks
-from shared.models import BacktestConfiguration, DataSource, StrategyType, Timeframe
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, Envelope, IngestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, DataSource, StrategyType, Timeframe
+from shared.devstack.postgres import EmbeddedPostgres
+from shared.devstack.process import free_port, port_open, stop_process, wait_until
+from shared.devstack.tansu import EmbeddedTansu
+from shared.platform.db.ownership import SERVICE_NAMES
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.kafka.dlq import DeadLetter, read_dlq
+from shared.platform.kafka.lag import consumer_lag, high_watermarks
+from shared.platform.settings import Settings
 
 # Which group consumes which topic (the ownership table of docs/architecture.md, as the services wire it).
 CONSUMERS: dict[str, tuple[str, ...]] = {

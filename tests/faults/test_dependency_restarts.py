@@ -29,8 +29,8 @@ import httpx
 import pytest
 
 from services.api.users import new_key_for
-from shared import topics
-from shared.db.urls import asyncpg_dsn
+from shared.contracts import topics
+from shared.platform.db.urls import asyncpg_dsn
 from tests.faults.stack_control import (
     LiveStack,
     backtest_event,

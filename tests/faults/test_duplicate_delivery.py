@@ -23,9 +23,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.api.users import new_key_for
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import parse_event
+from shared.contracts import topics
+from shared.contracts.events import parse_event
+from shared.platform.db.urls import asyncpg_dsn
 from tests.faults.stack_control import CONSUMERS, LiveStack, backtest_event, file_digest, live_stack, message, until
 from tests.integration.market import load_daily_symbols, register_owners, write_daily_csv
 

@@ -19,11 +19,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.engine.backtest_job import run_job
 from services.engine.handlers import job_from_request
 from services.engine.job import BacktestJob
-from shared import topics
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import Endpoints
-from shared.events import parse_event
-from shared.kafka.admin import ensure_topics
+from shared.contracts import topics
+from shared.contracts.events import parse_event
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import asyncpg_dsn, role_url
+from shared.platform.kafka.admin import ensure_topics
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.engine_replicas import EngineReplica, request_event, users_covering_every_partition
 from tests.integration.market import FX_PAIR, load_daily_symbols, load_minute_fx, register_owners

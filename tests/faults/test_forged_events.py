@@ -30,10 +30,10 @@ import httpx
 import pytest
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.events import BacktestCompleted, BacktestFailed, make_event
-from shared.kafka.dlq import read_dlq
-from shared.models import PerformanceMetrics
+from shared.contracts import topics
+from shared.contracts.events import BacktestCompleted, BacktestFailed, make_event
+from shared.contracts.models import PerformanceMetrics
+from shared.platform.kafka.dlq import read_dlq
 from tests.faults.invariants import settled
 from tests.integration.clients import Api
 from tests.integration.conftest import publish

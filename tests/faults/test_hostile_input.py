@@ -16,8 +16,8 @@ import pytest
 
 from bts.stackfile import StackFile
 from services.ingest.csv_source import MAX_LINE_BYTES
-from shared import topics
-from shared.kafka.dlq import read_dlq
+from shared.contracts import topics
+from shared.platform.kafka.dlq import read_dlq
 from tests.faults.invariants import settled
 from tests.integration.clients import Api
 from tests.integration.stack import started_stack

@@ -26,10 +26,10 @@ import asyncpg
 import pytest
 
 from bts.stackfile import StackFile, read_stack
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import IngestRequested, make_event
-from shared.models import DataSource, Timeframe
+from shared.contracts import topics
+from shared.contracts.events import IngestRequested, make_event
+from shared.contracts.models import DataSource, Timeframe
+from shared.platform.db.urls import asyncpg_dsn
 from tests.faults.invariants import settled
 from tests.integration.clients import Api
 from tests.integration.conftest import publish

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.load import ENGINE_GROUP, LoadReport, prepare, requests, run_load
-from shared.events import BacktestRequested, Envelope
+from shared.contracts.events import BacktestRequested, Envelope
 from tests.faults.stack_control import live_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

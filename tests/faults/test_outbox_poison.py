@@ -21,11 +21,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration
-from shared.text_bounds import MAX_SUMMARY_CHARS
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration
+from shared.contracts.text_bounds import MAX_SUMMARY_CHARS
+from shared.platform.db.urls import asyncpg_dsn
 from tests.faults.invariants import settled
 from tests.integration.clients import Api, bts, nasdaq_instrument
 from tests.integration.market import write_daily_csv

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from shared import topics
-from shared.events import parse_event
-from shared.kafka.consumer import MAX_MESSAGE_BYTES
-from shared.kafka.dlq import DeadLetter
+from shared.contracts import topics
+from shared.contracts.events import parse_event
+from shared.platform.kafka.consumer import MAX_MESSAGE_BYTES
+from shared.platform.kafka.dlq import DeadLetter
 from tests.faults.stack_control import (
     CONSUMERS,
     LiveStack,

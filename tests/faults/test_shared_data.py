@@ -17,11 +17,11 @@ import asyncpg
 import pytest
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.db.reads import writer_refused
-from shared.db.urls import asyncpg_dsn
-from shared.events import IngestRequested, make_event
-from shared.models import DataSource, Timeframe
+from shared.contracts import topics
+from shared.contracts.events import IngestRequested, make_event
+from shared.contracts.models import DataSource, Timeframe
+from shared.platform.db.reads import writer_refused
+from shared.platform.db.urls import asyncpg_dsn
 from tests.faults.invariants import settled
 from tests.integration.clients import PROBLEM, Api, server_sent_events
 from tests.integration.conftest import publish, wait_for_events

@@ -16,7 +16,7 @@ import httpx
 
 from bts.stackfile import StackFile
 from services.api.users import create_user
-from shared.db.urls import asyncpg_dsn
+from shared.platform.db.urls import asyncpg_dsn
 
 PROBLEM = "application/problem+json"
 

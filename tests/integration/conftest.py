@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.events import parse_event
+from shared.contracts import topics
+from shared.contracts.events import parse_event
 from tests.integration.stack import started_stack
 
 

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared import topics
-from shared.db.urls import role_url
-from shared.embedded.process import free_port
-from shared.events import BacktestRequested, Envelope, StrategySpec, make_event
-from shared.models import BacktestConfiguration, StrategyType
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, Envelope, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, StrategyType
+from shared.devstack.process import free_port
+from shared.platform.db.urls import role_url
 
 # Tuning that a replica started beside a stack takes from the caller's environment, as the stack did.
 PASSED_THROUGH = ("BTS_KAFKA_FETCH_MAX_WAIT_MS",)

@@ -16,9 +16,9 @@ import pandas as pd
 from services.engine.job import BacktestJob
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
-from shared.calendars import calendar_for
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.events import BacktestRequested
+from shared.contracts.events import BacktestRequested
+from shared.domain.calendars import calendar_for
+from shared.platform.db.urls import asyncpg_dsn, role_url
 
 
 def write_daily_csv(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bts.stackfile import StackFile, read_stack
-from shared.embedded.process import free_port
+from shared.devstack.process import free_port
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from bts.stackfile import read_stack
-from shared.embedded.process import free_port
+from shared.devstack.process import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.apikeys import hash_key
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.platform.apikeys import hash_key
+from shared.platform.db.urls import asyncpg_dsn
 
 pytestmark = pytest.mark.integration
 

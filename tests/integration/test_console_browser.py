@@ -33,9 +33,9 @@ from aiokafka import AIOKafkaProducer
 from bts.sample_data import daily_bars
 from bts.stackfile import read_stack
 from services.api.users import create_user
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.process import free_port
+from shared.contracts import topics
+from shared.devstack.process import free_port
+from shared.platform.db.urls import asyncpg_dsn
 
 pytestmark = pytest.mark.integration
 playwright_sync = pytest.importorskip("playwright.sync_api")

@@ -14,13 +14,13 @@ import pytest
 from alembic import command
 
 from bts.migrations import migrate_all, migrations_dir
-from shared.db.migrate import alembic_config, applied_revision, head_revision
-from shared.db.ownership import SERVICE_NAMES, SERVICES
-from shared.db.timeseries import HAS_TIMESCALEDB_SQL, ensure_partitions
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import Endpoints
-from shared.kafka.outbox import outbox_status
-from shared.models.backtest import EARLIEST, LATEST
+from shared.contracts.models.backtest import EARLIEST, LATEST
+from shared.devstack.stack import Endpoints
+from shared.platform.db.migrate import alembic_config, applied_revision, head_revision
+from shared.platform.db.ownership import SERVICE_NAMES, SERVICES
+from shared.platform.db.timeseries import HAS_TIMESCALEDB_SQL, ensure_partitions
+from shared.platform.db.urls import asyncpg_dsn, role_url
+from shared.platform.kafka.outbox import outbox_status
 
 pytestmark = pytest.mark.integration
 

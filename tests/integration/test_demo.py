@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.embedded.process import free_port
+from shared.devstack.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -11,8 +11,8 @@ import pytest
 
 from bts.demo_key import DEMO_USER, demo_key_path, kept_demo_key
 from services.api.users import key_owner
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import asyncpg_dsn, role_url
 from tests.conftest import ROLE_PASSWORD
 
 pytestmark = pytest.mark.integration

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from shared import topics
-from shared.embedded.stack import Endpoints
-from shared.events import BarsLoaded, Envelope, make_event, parse_event
-from shared.kafka.admin import ensure_topics
-from shared.kafka.consumer import EventConsumer
-from shared.kafka.dlq import list_dlq, replay
-from shared.kafka.producer import EventPublisher
-from shared.models import Timeframe
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.contracts.events import BarsLoaded, Envelope, make_event, parse_event
+from shared.contracts.models import Timeframe
+from shared.devstack.stack import Endpoints
+from shared.platform.kafka.admin import ensure_topics
+from shared.platform.kafka.consumer import EventConsumer
+from shared.platform.kafka.dlq import list_dlq, replay
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
 

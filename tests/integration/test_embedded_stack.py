@@ -8,10 +8,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.embedded.postgres import EmbeddedPostgres
-from shared.embedded.process import port_open
-from shared.embedded.stack import EmbeddedStack
-from shared.settings import Settings
+from shared.devstack.postgres import EmbeddedPostgres
+from shared.devstack.process import port_open
+from shared.devstack.stack import EmbeddedStack
+from shared.platform.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.adj_close import RAW_NOTE
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.series_adjustment import AdjustmentConflict
-from shared.calendars import calendar_for
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import Endpoints
-from shared.models.enums import BarAdjustment
+from shared.contracts.models.enums import BarAdjustment
+from shared.devstack.stack import Endpoints
+from shared.domain.calendars import calendar_for
+from shared.platform.db.urls import asyncpg_dsn, role_url
 from tests.integration.market import backtest_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -14,8 +14,8 @@ import pytest
 import pytest_asyncio
 
 from services.engine.backtest_job import run_job
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, daily_frame, load_daily_listing
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

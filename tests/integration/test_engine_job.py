@@ -19,9 +19,9 @@ import pytest_asyncio
 from services.engine import repository, run_progress
 from services.engine.backtest_job import run_job
 from services.engine.job import BacktestJob
-from shared.calendars import calendar_for
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.domain.calendars import calendar_for
+from shared.platform.db.urls import asyncpg_dsn, role_url
 from tests.integration.market import (
     FX_PAIR,
     backtest_job,

@@ -13,9 +13,9 @@ import pytest_asyncio
 
 from services.engine.backtest_job import run_job
 from services.engine.job import BacktestJob
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
-from shared.models.manifest import RunManifest
+from shared.contracts.models.manifest import RunManifest
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

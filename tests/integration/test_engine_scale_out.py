@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration, StrategyType
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, StrategyType
+from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.engine_replicas import EngineReplica, finished_backtests, users_covering_every_partition
 from tests.integration.market import load_daily_symbols, register_owners

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration, StrategyType
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, StrategyType
 from tests.integration.clients import PROBLEM, Api, server_sent_events
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv

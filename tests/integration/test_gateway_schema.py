@@ -21,7 +21,7 @@ from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, Hyp
 
 from bts.stackfile import StackFile
 from services.api.users import create_user
-from shared.db.urls import asyncpg_dsn
+from shared.platform.db.urls import asyncpg_dsn
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -1,4 +1,4 @@
-"""An idle consumer pauses its partitions and a publisher's NOTIFY resumes it (shared.kafka.wakeup)."""
+"""An idle consumer pauses its partitions and a publisher's NOTIFY resumes it (shared.platform.kafka.wakeup)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import pytest
 
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.stack import Endpoints
-from shared.kafka.wakeup import IdleFetchPause, topic_notifier
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.kafka.wakeup import IdleFetchPause, topic_notifier
 
 
 class FakeKafkaConsumer:

@@ -12,7 +12,7 @@ import pytest
 
 from services.ingest.csv_import import ImportOutcome, ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
-from shared.calendars import calendar_code, calendar_for
+from shared.domain.calendars import calendar_code, calendar_for
 
 pytestmark = pytest.mark.integration
 

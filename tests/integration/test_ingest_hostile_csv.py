@@ -13,7 +13,7 @@ import pytest
 from services.ingest.csv_import import ImportOutcome, ImportPlan, StrictImportFailed, import_csv
 from services.ingest.csv_source import MAX_LINE_BYTES
 from services.ingest.domain.sessions import SessionTable
-from shared.calendars import calendar_for
+from shared.domain.calendars import calendar_for
 
 pytestmark = pytest.mark.integration
 

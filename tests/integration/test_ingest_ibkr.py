@@ -23,8 +23,8 @@ import pytest
 
 from bts.stackfile import StackFile, read_stack
 from services.api.users import create_user
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.process import free_port
+from shared.devstack.process import free_port
+from shared.platform.db.urls import asyncpg_dsn
 from tests.fakes.tws import FakeTws, price_at, session_dates
 from tests.integration.clients import nasdaq_instrument
 

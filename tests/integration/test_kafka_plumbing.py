@@ -14,20 +14,20 @@ import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.stack import Endpoints
-from shared.events import BarsLoaded, Envelope, make_event, parse_event
-from shared.kafka.admin import ensure_topics
-from shared.kafka.consumer import EventConsumer
-from shared.kafka.dlq import read_dlq, replay
-from shared.kafka.inbox import idempotent
-from shared.kafka.lag import consumer_lag
-from shared.kafka.outbox import OutboxRelay, enqueue
-from shared.kafka.producer import EventPublisher
-from shared.kafka.sql import messaging_ddl
-from shared.models import Timeframe
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.contracts.events import BarsLoaded, Envelope, make_event, parse_event
+from shared.contracts.models import Timeframe
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.kafka.admin import ensure_topics
+from shared.platform.kafka.consumer import EventConsumer
+from shared.platform.kafka.dlq import read_dlq, replay
+from shared.platform.kafka.inbox import idempotent
+from shared.platform.kafka.lag import consumer_lag
+from shared.platform.kafka.outbox import OutboxRelay, enqueue
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.kafka.sql import messaging_ddl
+from shared.platform.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 

@@ -15,9 +15,9 @@ import pytest
 from services.api import auth
 from services.api.auth import RevokedKeys
 from services.api.users import KeyOwner, add_key, create_user, revoke_key
-from shared.apikeys import hash_key
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.platform.apikeys import hash_key
+from shared.platform.db.urls import role_url
 from tests.conftest import ROLE_PASSWORD
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration
-from shared.models.backtest import CANCELLED_BY_USER
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration
+from shared.contracts.models.backtest import CANCELLED_BY_USER
+from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.clients import PROBLEM, Api, bts, nasdaq_instrument
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv

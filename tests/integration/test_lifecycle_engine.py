@@ -14,11 +14,11 @@ import pytest_asyncio
 from services.engine.backtest_job import run_job
 from services.engine.cancellation import cancel_checked, is_cancelled, record_cancellation, table_check
 from services.engine.lifecycle import LifecycleHandler
-from shared import topics
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
-from shared.events import BacktestCancelRequested, BacktestDeleted, make_event
-from shared.models.backtest import CANCELLED_BY_USER
+from shared.contracts import topics
+from shared.contracts.events import BacktestCancelRequested, BacktestDeleted, make_event
+from shared.contracts.models.backtest import CANCELLED_BY_USER
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

@@ -13,11 +13,11 @@ import pytest_asyncio
 
 from services.engine.backtest_job import run_job
 from services.ingest.lifecycle import MarketDataDeletion
-from shared import topics
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
-from shared.events import MarketDataDeleteRequested, make_event
-from shared.models import Timeframe
+from shared.contracts import topics
+from shared.contracts.events import MarketDataDeleteRequested, make_event
+from shared.contracts.models import Timeframe
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]

@@ -24,11 +24,11 @@ from services.engine.job import BacktestJob
 from services.ingest import repository as ingest_repository
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
-from shared.calendars import calendar_for
-from shared.db.reads import fetch_data_versions, fetch_series_days, read_bar_columns, stream_bars
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
-from shared.models.manifest import RunManifest
+from shared.contracts.models.manifest import RunManifest
+from shared.devstack.stack import Endpoints
+from shared.domain.calendars import calendar_for
+from shared.platform.db.reads import fetch_data_versions, fetch_series_days, read_bar_columns, stream_bars
+from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, load_daily_symbols, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]

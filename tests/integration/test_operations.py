@@ -17,10 +17,10 @@ import pytest
 
 from bts.stackfile import StackFile
 from services.engine.retention import ResultRetention
-from shared import topics
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.events import BacktestCompleted, BacktestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration, PerformanceMetrics, StrategyType
+from shared.contracts import topics
+from shared.contracts.events import BacktestCompleted, BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, PerformanceMetrics, StrategyType
+from shared.platform.db.urls import asyncpg_dsn, role_url
 from tests.integration.clients import PROBLEM, Api, bts
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv

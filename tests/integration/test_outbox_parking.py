@@ -15,15 +15,15 @@ import pytest
 import pytest_asyncio
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.embedded.stack import Endpoints
-from shared.events import BarsLoaded, Envelope, make_event
-from shared.kafka.outbox import OutboxRelay, RelayRetry, enqueue, outbox_status
-from shared.kafka.producer import EventPublisher
-from shared.kafka.sql import PARKED, PENDING, PUBLISHED, messaging_ddl
-from shared.models import Timeframe
-from shared.text_bounds import MAX_EVENT_BYTES
+from shared.contracts import topics
+from shared.contracts.events import BarsLoaded, Envelope, make_event
+from shared.contracts.models import Timeframe
+from shared.contracts.text_bounds import MAX_EVENT_BYTES
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.kafka.outbox import OutboxRelay, RelayRetry, enqueue, outbox_status
+from shared.platform.kafka.producer import EventPublisher
+from shared.platform.kafka.sql import PARKED, PENDING, PUBLISHED, messaging_ddl
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 

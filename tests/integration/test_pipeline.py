@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 
 from bts.stackfile import StackFile
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import BacktestRequested, IngestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration, DataSource, StrategyType, Timeframe
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, IngestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration, DataSource, StrategyType, Timeframe
+from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.conftest import publish, wait_for_events
 from tests.integration.market import register_owners, write_daily_csv
 

@@ -22,11 +22,11 @@ from services.engine.handlers import announcer
 from services.ingest.handlers import IngestHandler
 from services.ingest.import_runs import ImportRuns
 from services.reporting.reconcile import ReportReconciler, RetryPolicy
-from shared import topics
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import Endpoints
-from shared.kafka.outbox import enqueue
-from shared.kafka.producer import EventPublisher
+from shared.contracts import topics
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import asyncpg_dsn, role_url
+from shared.platform.kafka.outbox import enqueue
+from shared.platform.kafka.producer import EventPublisher
 from tests.conftest import ROLE_PASSWORD
 from tests.faults.stack_control import backtest_event, ingest_event
 from tests.integration.market import backtest_job, load_daily_symbols

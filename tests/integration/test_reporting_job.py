@@ -17,8 +17,8 @@ from services.engine.backtest_job import run_job
 from services.engine.job import BacktestJob
 from services.reporting.report_job import generate_reports
 from services.reporting.retention import RetentionJob
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]

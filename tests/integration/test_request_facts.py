@@ -11,8 +11,8 @@ import pytest
 
 from services.engine.domain.request_check import StrategyFacts, SweepFacts, request_problems
 from services.engine.request_facts import TableFacts
-from shared.events import BacktestRequested, StrategySpec
-from shared.models import BacktestConfiguration
+from shared.contracts.events import BacktestRequested, StrategySpec
+from shared.contracts.models import BacktestConfiguration
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 SMA = {"fast_period": 5, "slow_period": 20}

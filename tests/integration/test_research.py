@@ -22,10 +22,10 @@ import pytest
 
 from bts.stackfile import StackFile
 from services.api.users import create_user
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration
+from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv
 

@@ -17,9 +17,9 @@ from services.engine.backtest_job import run_job
 from services.engine.job import BacktestJob
 from services.engine.retention import ResultRetention
 from services.ingest.retention import MarketDataRetention
-from shared.db.timeseries import ensure_partitions
-from shared.db.urls import role_url
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.platform.db.timeseries import ensure_partitions
+from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]

@@ -23,9 +23,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bts.stackfile import StackFile
 from services.api.users import create_user
-from shared import topics
-from shared.db.urls import asyncpg_dsn
-from shared.events import parse_event
+from shared.contracts import topics
+from shared.contracts.events import parse_event
+from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.market import load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 from services.api.uploads import UPLOAD_ARRIVING_S, UploadPolicy, sweep_uploads
-from shared.db.urls import asyncpg_dsn, role_url
-from shared.embedded.stack import Endpoints
+from shared.devstack.stack import Endpoints
+from shared.platform.db.urls import asyncpg_dsn, role_url
 from tests.conftest import ROLE_PASSWORD
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from services.api.domain.corporate_actions import ActionsInvalid, actions_from_c
 from services.ingest.domain.adj_close import RAW_NOTE, note_for, scale_by_adj_close
 from services.ingest.domain.bar_checks import check_chunk
 from services.ingest.domain.csv_layout import ADJ_CLOSE, BAR_FIELDS, detect_layout
-from shared.models.enums import BarAdjustment, CorporateActionType
+from shared.contracts.models.enums import BarAdjustment, CorporateActionType
 
 
 def _chunk(rows: list[tuple[str, ...]]) -> dict[str, pa.Array]:

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 from services.api.domain.read_models import ImportView, next_import_view
-from shared import topics
-from shared.events import BarsLoaded, ImportWarning, IngestProgress, RowError
-from shared.models import Timeframe
-from shared.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND
+from shared.contracts import topics
+from shared.contracts.events import BarsLoaded, ImportWarning, IngestProgress, RowError
+from shared.contracts.models import Timeframe
+from shared.contracts.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND
 
 PENDING = ImportView("PENDING", 0, None, 0, 0, [], None)
 FIRST, LAST = datetime(2020, 1, 2, tzinfo=UTC), datetime(2020, 12, 31, tzinfo=UTC)

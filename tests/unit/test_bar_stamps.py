@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from services.engine.bars import stamp_at_close
-from shared.calendars import calendar_for
+from shared.domain.calendars import calendar_for
 
 
 def _hourly(opens: list[str]) -> pd.DataFrame:

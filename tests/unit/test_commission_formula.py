@@ -12,7 +12,7 @@ from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from services.engine.domain.fees import CommissionFeeModel, commission
 from services.engine.inputs import run_input
 from services.engine.job import BacktestJob
-from shared.models.commission import CommissionModel, commission_amount
+from shared.contracts.models.commission import CommissionModel, commission_amount
 
 MODELS = [
     {"type": "PER_SHARE"},

@@ -20,9 +20,9 @@ from services.engine.domain.data_checks import (
     session_prices,
     split_warnings,
 )
-from shared.benchmark import DEFAULT_BENCHMARK, BenchmarkCandidate, resolve_benchmark
-from shared.calendars import calendar_for
-from shared.quality import SPLIT_TOLERANCE, split_match
+from shared.domain.benchmark import DEFAULT_BENCHMARK, BenchmarkCandidate, resolve_benchmark
+from shared.domain.calendars import calendar_for
+from shared.domain.quality import SPLIT_TOLERANCE, split_match
 
 XNYS = calendar_for("NYSE")
 
@@ -40,7 +40,7 @@ def _prices(sessions: pd.DatetimeIndex, seed: int = 7, start: float = 330.0) -> 
     return pd.DataFrame({"open": open_, "close": close}, index=sessions)
 
 
-# -- the split ratios (shared.quality) -------------------------------------------------------------------------
+# -- the split ratios (shared.domain.quality) -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from shared import topics
-from shared.db.ownership import SERVICE_NAMES, schema_of
-from shared.kafka.principals import PRINCIPALS
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.platform.db.ownership import SERVICE_NAMES, schema_of
+from shared.platform.kafka.principals import PRINCIPALS
+from shared.platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -269,7 +269,7 @@ def test_bts_services_get_their_settings(name: str) -> None:
     env = env_of(name)
     known = {"BTS_" + field.upper() for field in Settings.model_fields}
     unknown = {key for key in env if key.startswith("BTS_")} - known
-    assert not unknown, f"{name}: not settings of shared/settings.py: {sorted(unknown)}"
+    assert not unknown, f"{name}: not settings of shared/platform/settings.py: {sorted(unknown)}"
     assert env.get("BTS_KAFKA_BOOTSTRAP") == "kafka:9092"
     assert env.get("BTS_BIND_HOST") == "0.0.0.0", f"{name} must listen on every interface in a container"
     assert env.get("BTS_STATE_DIR") == STATE_DIR

@@ -19,8 +19,8 @@ from services.engine.domain.outcome import BacktestOutcome
 from services.engine.inputs import Inputs
 from services.engine.job import BacktestJob
 from services.engine.manifest import run_manifest
-from shared.calendars import calendar_for
-from shared.db.reads import InstrumentRow
+from shared.domain.calendars import calendar_for
+from shared.platform.db.reads import InstrumentRow
 from tests.fakes.engine_runs import MemoryRuns, StoredResult
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.api.domain.read_models import contradiction
-from shared import topics
-from shared.events import BacktestFailed, BacktestProgress
-from shared.models import BacktestStatus
+from shared.contracts import topics
+from shared.contracts.events import BacktestFailed, BacktestProgress
+from shared.contracts.models import BacktestStatus
 
 ALICE, MALLORY = uuid4(), uuid4()
 

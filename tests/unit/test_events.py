@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from shared import topics
-from shared.events import (
+from shared.contracts import topics
+from shared.contracts.events import (
     TOPIC_PAYLOADS,
     BacktestRequested,
     BarsLoaded,
@@ -18,7 +18,7 @@ from shared.events import (
     make_event,
     parse_event,
 )
-from shared.models import BacktestConfiguration, StrategyType
+from shared.contracts.models import BacktestConfiguration, StrategyType
 
 
 def _request() -> BacktestRequested:

@@ -20,11 +20,11 @@ from services.api.service_layer.submission import Refused
 from services.api.service_layer.sweep_flow import on_backtest_finished
 from services.api.service_layer.sweeps import SweepLimits, SweepQueued, submit_sweep
 from services.api.sweep_schemas import SweepSubmit
-from shared import topics
-from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, SweepCompleted
-from shared.models import BacktestConfiguration, PerformanceMetrics, StrategyStatus, Timeframe
-from shared.models.backtest import MIN_TRADING_DAYS
-from shared.models.strategy import TradingStrategy
+from shared.contracts import topics
+from shared.contracts.events import BacktestCompleted, BacktestFailed, BacktestRequested, SweepCompleted
+from shared.contracts.models import BacktestConfiguration, PerformanceMetrics, StrategyStatus, Timeframe
+from shared.contracts.models.backtest import MIN_TRADING_DAYS
+from shared.contracts.models.strategy import TradingStrategy
 
 T = TypeVar("T")
 ALICE, BOB = uuid4(), uuid4()

@@ -14,9 +14,9 @@ import pytest
 from services.ingest.domain.quality_report import LoadedBars, QualityReport, QualityScan, quality_report
 from services.ingest.domain.sessions import SessionTable, in_range, outside_range_reason
 from services.ingest.domain.timestamps import parse_timestamps
-from shared.calendars import calendar_for
-from shared.quality import STALE_MIN_SESSIONS, split_match, split_matches
-from shared.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND, MAX_ROW_MESSAGE_CHARS
+from shared.contracts.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND, MAX_ROW_MESSAGE_CHARS
+from shared.domain.calendars import calendar_for
+from shared.domain.quality import STALE_MIN_SESSIONS, split_match, split_matches
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "quality"
 NYSE = SessionTable(calendar_for("NYSE"))

@@ -14,7 +14,7 @@ from services.ingest.domain.csv_layout import LayoutError, detect_layout
 from services.ingest.domain.pgcopy import HEADER, PG_EPOCH_US, TRAILER, encode_rows
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.domain.timestamps import DAILY_FORMATS, NAT, parse_timestamps
-from shared.calendars import UnknownExchangeError, calendar_code, calendar_for
+from shared.domain.calendars import UnknownExchangeError, calendar_code, calendar_for
 
 
 @pytest.mark.parametrize(

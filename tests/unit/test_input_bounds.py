@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from services.api.domain.time_range import LATEST, TimeRange, time_range
 from services.api.strict_json import non_finite_numbers
 from services.api.sweep_schemas import MAX_COUNT, PrescreenIn
-from shared.models import CommissionModel, Instrument
-from shared.models.parameters import MAX_BARS, MomentumParameters, SmaCrossoverParameters
+from shared.contracts.models import CommissionModel, Instrument
+from shared.contracts.models.parameters import MAX_BARS, MomentumParameters, SmaCrossoverParameters
 from shared.strategy_types import ParameterError, get_strategy_type
 
 

@@ -20,8 +20,8 @@ from services.engine.domain.errors import RunCancelled
 from services.engine.domain.progress import RunTracker
 from services.engine.domain.runner import RunInput, run_backtest
 from services.engine.run_progress import run_with_progress
-from shared.id_prefix import Ambiguous, NoMatch, TooShort, full_id, unique_match
-from shared.models.backtest import CANCELLED_BY_USER
+from shared.contracts.models.backtest import CANCELLED_BY_USER
+from shared.domain.id_prefix import Ambiguous, NoMatch, TooShort, full_id, unique_match
 from tests.unit.test_engine_domain import PER_SHARE, _bars, _spec
 
 A, B, C = (uuid.UUID(int=n) for n in (1, 2, 3))

@@ -18,7 +18,7 @@ from services.engine.domain.ledger import TradeRecord
 from services.engine.domain.manifest import bars_sha256, canonical_floats, canonical_number, json_sha256, trades_sha256
 from services.engine.job import BacktestJob
 from services.engine.manifest import run_manifest
-from shared.models.manifest import RunManifest
+from shared.contracts.models.manifest import RunManifest
 
 
 def _bars(days: int = 40) -> pd.DataFrame:

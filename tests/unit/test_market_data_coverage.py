@@ -10,7 +10,7 @@ import pytest
 
 from services.api.domain.bar_range import exclusive_end
 from services.api.domain.coverage import MAX_GAP_RANGES, series_coverage
-from shared.quality import session_gaps
+from shared.domain.quality import session_gaps
 
 # NASDAQ sessions around Thanksgiving 2020 (26th closed) and a weekend.
 SESSIONS = [date(2020, 11, d) for d in (19, 20, 23, 24, 25, 27, 30)]

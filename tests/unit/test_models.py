@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.models import (
+from shared.contracts.models import (
     STRATEGY_TRANSITIONS,
     BacktestConfiguration,
     BacktestResult,
@@ -362,7 +362,7 @@ def test_report_hash_must_match_the_file(tmp_path: Path) -> None:
 
 
 def test_response_models_follow_the_seed() -> None:
-    from shared.models import BacktestStatusResponse
+    from shared.contracts.models import BacktestStatusResponse
 
     with pytest.raises(ValidationError, match="progress_pct"):
         BacktestStatusResponse(
@@ -372,7 +372,7 @@ def test_response_models_follow_the_seed() -> None:
 
 
 def test_a_session_time_with_an_offset_is_refused_not_compared() -> None:
-    from shared.models.instrument import Session
+    from shared.contracts.models.instrument import Session
 
     with pytest.raises(ValidationError, match="without an offset"):
         Session.model_validate({"open": "09:30:00Z", "close": "16:00:00"})

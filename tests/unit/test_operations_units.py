@@ -10,7 +10,7 @@ import pytest
 
 from services.api.correlation import accepted
 from services.ingest.domain.retention import market_data_cutoff, years_before
-from shared.db.timeseries import (
+from shared.platform.db.timeseries import (
     PARTITIONS_BEFORE_SQL,
     compression_sql,
     delete_before_sql,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka import errors
 
-from shared.kafka.outbox import refused_for_good
+from shared.platform.kafka.outbox import refused_for_good
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from services.engine.domain.adjustment import back_adjust
-from shared.models.corporate_action import CorporateAction
-from shared.models.enums import CorporateActionType, PriceAdjustment
+from shared.contracts.models.corporate_action import CorporateAction
+from shared.contracts.models.enums import CorporateActionType, PriceAdjustment
 from tests.unit.test_engine_reference import _engine, _reference
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "adjust"

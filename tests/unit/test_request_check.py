@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from services.api.problems import validation_problem
 from services.api.schemas import BacktestSubmit
 from services.engine.domain.request_check import StrategyFacts, SweepFacts, request_problems
-from shared import topics
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.models import BacktestConfiguration
-from shared.raw_requests import UncheckedRequest, parse_request
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import BacktestConfiguration
+from shared.contracts.raw_requests import UncheckedRequest, parse_request
 
 SMA = {"fast_period": 10, "slow_period": 30}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bts.migrations import migrations_dir
-from shared.db import migrate, revisions
-from shared.db.ownership import SERVICE_NAMES
+from shared.platform.db import migrate, revisions
+from shared.platform.db.ownership import SERVICE_NAMES
 
 
 @pytest.mark.parametrize("service", SERVICE_NAMES)

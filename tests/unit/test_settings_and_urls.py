@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db.ownership import SERVICES, schema_of
-from shared.db.timeseries import TIME_SERIES, create_time_series_table_sql
-from shared.db.urls import asyncpg_dsn, redact, role_url, sqlalchemy_url
-from shared.settings import Settings
+from shared.platform.db.ownership import SERVICES, schema_of
+from shared.platform.db.timeseries import TIME_SERIES, create_time_series_table_sql
+from shared.platform.db.urls import asyncpg_dsn, redact, role_url, sqlalchemy_url
+from shared.platform.settings import Settings
 
 
 def test_unset_urls_mean_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,7 +63,7 @@ def test_time_series_ddl_has_one_capability_switch(table: str) -> None:
 def test_kafka_clients_authenticate_only_when_a_principal_is_set() -> None:
     from faststream.security import SASLScram512
 
-    from shared.kafka.security import client_options, faststream_security
+    from shared.platform.kafka.security import client_options, faststream_security
 
     plain = Settings(kafka_sasl_username="", kafka_sasl_password="")
     assert client_options(plain) == {}

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from services.engine.domain.errors import StrategyUnavailable
 from services.engine.domain.strategy_loader import resolve_strategy
-from shared.models import StrategyType, TradingStrategy
+from shared.contracts.models import StrategyType, TradingStrategy
 from shared.strategy_types import (
     ENTRY_POINT_GROUP,
     ParameterError,

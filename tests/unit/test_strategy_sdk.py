@@ -54,7 +54,7 @@ def test_the_example_plugin_imports_only_the_sdk_and_its_declared_dependencies()
 
 def test_the_import_check_sees_an_internal_import(tmp_path: Path) -> None:
     probe = tmp_path / "strategy.py"
-    probe.write_text("from services.engine.domain.strategies import SignalStrategy\nimport shared.models\n")
+    probe.write_text("from services.engine.domain.strategies import SignalStrategy\nimport shared.contracts.models\n")
     assert _imported_roots(probe) - PLUGIN_ALLOWED == {"services", "shared"}
 
 

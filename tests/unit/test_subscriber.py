@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from shared import topics
-from shared.events import BarsLoaded, Envelope, make_event
-from shared.kafka.consumer import EventConsumer
-from shared.models import Timeframe
-from shared.settings import Settings
+from shared.contracts import topics
+from shared.contracts.events import BarsLoaded, Envelope, make_event
+from shared.contracts.models import Timeframe
+from shared.platform.kafka.consumer import EventConsumer
+from shared.platform.settings import Settings
 
 pytestmark = pytest.mark.asyncio
 

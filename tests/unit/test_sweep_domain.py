@@ -13,10 +13,11 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bts_sdk.builtin.sma_crossover import crossing_positions, sma_table
 from services.api.domain import prescreen
-from services.api.domain.sweep_queue import estimated_completion, first_release, partition_keys, partition_of
+from services.api.domain.sweep_queue import estimated_completion, first_release
 from services.api.domain.sweep_space import Range, Space, expand, parameter_model, space_problems
-from shared.models.objectives import objective
-from shared.models.walk_forward import WalkForwardSpec, WindowCurve, stitch, summary, windows
+from shared.contracts.models.objectives import objective
+from shared.contracts.models.walk_forward import WalkForwardSpec, WindowCurve, stitch, summary, windows
+from shared.platform.kafka.partitioning import partition_keys, partition_of
 from shared.strategy_types import UnknownStrategyType
 
 SMA = parameter_model("SMA_CROSSOVER")

@@ -14,9 +14,9 @@ import pandas as pd
 
 from services.reporting.domain.sweep_data import SweepReportData, heatmap_grid, screen_quality
 from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html, window_rows
-from shared.db.reads import SweepChildRow, SweepRow
-from shared.models.no_signal import no_signal_message
-from shared.models.walk_forward import WindowCurve, buy_and_hold, efficiency, stitch, summary
+from shared.contracts.models.no_signal import no_signal_message
+from shared.contracts.models.walk_forward import WindowCurve, buy_and_hold, efficiency, stitch, summary
+from shared.contracts.sweep_rows import SweepChildRow, SweepRow
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -11,11 +11,9 @@ import structlog
 from pydantic import TypeAdapter
 
 from services.ingest.domain.csv_layout import LayoutError, detect_layout
-from shared import topics
-from shared.events import BacktestFailed, IngestFailed, RowError, Warnings, make_event
-from shared.runtime.logging import truncate_long_values
-from shared.strategy_types import ParameterError, get_strategy_type
-from shared.text_bounds import (
+from shared.contracts import topics
+from shared.contracts.events import BacktestFailed, IngestFailed, RowError, Warnings, make_event
+from shared.contracts.text_bounds import (
     MAX_LOG_TRACEBACK_CHARS,
     MAX_LOG_VALUE_CHARS,
     MAX_ROW_ERRORS,
@@ -24,6 +22,8 @@ from shared.text_bounds import (
     clip,
     summarize_names,
 )
+from shared.platform.runtime.logging import truncate_long_values
+from shared.strategy_types import ParameterError, get_strategy_type
 
 
 def test_clip_keeps_short_texts_and_says_how_much_was_cut() -> None:

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
 
-from shared.kafka.dlq import KEEP_WHOLE_BYTES, TRUNCATED_PREFIX_BYTES, DeadLetter
-from shared.runtime.transient import backoff_delay, is_transient, retry_while_transient
+from shared.platform.kafka.dlq import KEEP_WHOLE_BYTES, TRUNCATED_PREFIX_BYTES, DeadLetter
+from shared.platform.runtime.transient import backoff_delay, is_transient, retry_while_transient
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from services.engine.domain.runner import InstrumentSpec, RunInput, RunOutput, run_backtest
-from shared.events import BacktestRequested
-from shared.models.no_signal import is_no_signal, no_signal_message
-from shared.models.walk_forward import WalkForwardSpec, warmup_start, windows
+from shared.contracts.events import BacktestRequested
+from shared.contracts.models.no_signal import is_no_signal, no_signal_message
+from shared.contracts.models.walk_forward import WalkForwardSpec, warmup_start, windows
 
 SMA_200 = {"fast_period": 20, "slow_period": 200}
 

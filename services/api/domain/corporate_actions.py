@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from shared.models.corporate_action import MAX_ACTIONS, CorporateAction
+from shared.contracts.models.corporate_action import MAX_ACTIONS, CorporateAction
 
 CSV_HEADER: Final = ("type", "ex_date", "ratio", "amount")
 MAX_REPORTED: Final = 20  # problems listed in one answer

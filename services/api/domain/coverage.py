@@ -12,14 +12,14 @@ from typing import Final, Protocol
 
 import pandas as pd
 
-from shared.calendars import UnknownExchangeError, calendar_for
-from shared.quality import session_gaps
+from shared.domain.calendars import UnknownExchangeError, calendar_for
+from shared.domain.quality import session_gaps
 
 MAX_GAP_RANGES: Final = 5  # listed per series; `gap_ranges` counts them all
 
 
 class SeriesDays(Protocol):
-    """A series summed up per day (shared.db.reads.SeriesDays is one)."""
+    """A series summed up per day (shared.platform.db.reads.SeriesDays is one)."""
 
     @property
     def instrument_id(self) -> str: ...

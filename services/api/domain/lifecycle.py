@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from uuid import UUID
 
-from shared.models.enums import TERMINAL_STATUSES
+from shared.contracts.models.enums import TERMINAL_STATUSES
 
 NAME_MAX = 100  # TradingStrategy.name's max_length
 SHOWN = 10  # ids named in a refusal; the rest are counted

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.id_prefix import check_prefix
+from shared.domain.id_prefix import check_prefix
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50

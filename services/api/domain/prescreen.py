@@ -29,7 +29,7 @@ from bts_sdk import (
     registry,
     strategy_class,
 )
-from shared.models.objectives import Objective
+from shared.contracts.models.objectives import Objective
 
 TRADING_DAYS: Final = 252
 BLOCK: Final = 256  # combinations per block: (256 x days x instruments) floats stay small

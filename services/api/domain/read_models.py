@@ -11,9 +11,16 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from shared import topics
-from shared.events import BacktestCompleted, BacktestFailed, BacktestProgress, BarsLoaded, IngestFailed, IngestProgress
-from shared.models.enums import TERMINAL_STATUSES, BacktestStatus
+from shared.contracts import topics
+from shared.contracts.events import (
+    BacktestCompleted,
+    BacktestFailed,
+    BacktestProgress,
+    BarsLoaded,
+    IngestFailed,
+    IngestProgress,
+)
+from shared.contracts.models.enums import TERMINAL_STATUSES, BacktestStatus
 
 TERMINAL = TERMINAL_STATUSES
 

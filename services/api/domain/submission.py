@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from shared.benchmark import BenchmarkChoice
-from shared.models import StrategyStatus
-from shared.models.backtest import MIN_TRADING_DAYS
-from shared.models.strategy import TradingStrategy
+from shared.contracts.models import StrategyStatus
+from shared.contracts.models.backtest import MIN_TRADING_DAYS
+from shared.contracts.models.strategy import TradingStrategy
+from shared.domain.benchmark import BenchmarkChoice
 from shared.strategy_types import ParameterError, UnknownStrategyType, get_strategy_type
 
 

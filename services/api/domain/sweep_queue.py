@@ -1,12 +1,12 @@
 """How a sweep's children reach the engines (pure): keys, how many at once, and the ETA.
 
-The rule (README, "Parameter sweeps"):
+The rule (docs/research.md):
 
 - Interactive backtests are keyed by user id: one partition per user, so one user's runs go one at a
   time, in order (the data model's "single backtest at a time per user").
 - A sweep's children are keyed by the sweep: it has one key per partition of backtest.requested
-  (`<sweep id>:<salt>`, salts chosen so that the keys hash onto every partition), so every engine
-  replica gets a share.
+  (`<sweep id>:<salt>`, salts chosen so that the keys hash onto every partition, see
+  `shared.platform.kafka.partitioning`), so every engine replica gets a share.
 - A sweep never floods the topic: at most `sweep_queue_per_partition` (default 2) of its children are
   queued or running per partition. Each finished child releases the next one, on the same key. So an
   interactive run waits behind at most two children of each active sweep in its partition, whatever
@@ -15,27 +15,7 @@ The rule (README, "Parameter sweeps"):
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
-from uuid import UUID
-
-from aiokafka.partitioner import murmur2
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as in the Java client and aiokafka) gives `key`."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
-def partition_keys(sweep_id: UUID, partitions: int) -> list[str]:
-    """One key per partition, in partition order."""
-    found: dict[int, str] = {}
-    for salt in itertools.count():
-        key = f"{sweep_id}:{salt}"
-        found.setdefault(partition_of(key, partitions), key)
-        if len(found) == partitions:
-            return [found[p] for p in range(partitions)]
-    raise AssertionError("unreachable")
 
 
 def first_release(queued: int, partitions: int, per_partition: int) -> int:

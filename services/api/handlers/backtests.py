@@ -39,17 +39,17 @@ from services.api.schemas import (
 from services.api.service_layer.backtests import submit_backtest
 from services.api.service_layer.submission import Refused
 from services.api.service_layer.unit_of_work import PostgresUnitOfWork
-from shared.db.reads import (
+from shared.contracts.models import BacktestStatus, BacktestStatusResponse, Timeframe
+from shared.platform.db.reads import (
     fetch_reports,
     fetch_result,
     fetch_snapshots,
     result_exists,
 )
-from shared.db.reads import fetch_trades as read_trades
-from shared.db.types import Connection
-from shared.models import BacktestStatus, BacktestStatusResponse, Timeframe
-from shared.runtime.service import ServiceContext
-from shared.settings import Settings
+from shared.platform.db.reads import fetch_trades as read_trades
+from shared.platform.db.types import Connection
+from shared.platform.runtime.service import ServiceContext
+from shared.platform.settings import Settings
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 POLL_S = 0.25

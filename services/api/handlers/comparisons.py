@@ -1,6 +1,6 @@
 """/backtests/compare: several of your completed backtests, metrics side by side (and equity curves).
 
-The gateway serves the data (read-only, through shared/db/reads.py, ownership checked); the HTML
+The gateway serves the data (read-only, through shared/platform/db/reads.py, ownership checked); the HTML
 comparison report is rendered from this JSON by the reporting service's renderer in the CLI
 (`bts backtest compare`), so the gateway needs no charting and no new topic or table is needed.
 """
@@ -24,8 +24,8 @@ from services.api.handlers.deps import Db
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
 from services.api.repository.backtests import status_row
 from services.api.schemas import ComparedBacktest, ComparisonOut, EquityCurve, MetricRow
-from shared.db.reads import ResultRow, fetch_daily_equity, fetch_result
-from shared.models.enums import BacktestStatus
+from shared.contracts.models.enums import BacktestStatus
+from shared.platform.db.reads import ResultRow, fetch_daily_equity, fetch_result
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 

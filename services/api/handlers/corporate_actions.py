@@ -15,8 +15,8 @@ from services.api.handlers.instruments import WRITE_REFUSED, InstrumentId
 from services.api.problems import FieldError, ProblemError, not_found, unprocessable
 from services.api.repository.corporate_actions import upsert_actions
 from services.api.repository.instruments import get_instrument
-from shared.db.reads import fetch_corporate_actions, may_write_instrument, writer_refused
-from shared.models.corporate_action import CorporateAction
+from shared.contracts.models.corporate_action import CorporateAction
+from shared.platform.db.reads import fetch_corporate_actions, may_write_instrument, writer_refused
 
 router = APIRouter(prefix="/instruments", tags=["instruments"])
 PATH: Final = "/{instrument_id}/corporate-actions"

@@ -8,7 +8,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
-from shared.runtime.service import ServiceContext
+from shared.platform.runtime.service import ServiceContext
 
 
 async def context(request: Request) -> ServiceContext:  # async: a sync dependency costs a thread hop

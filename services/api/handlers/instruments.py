@@ -18,9 +18,9 @@ from services.api.repository.instruments import (
     list_instruments,
     register_instrument,
 )
-from shared.calendars import UnknownExchangeError, calendar_for
-from shared.models import AssetClass, Instrument
-from shared.models.instrument import INSTRUMENT_ID_PATTERN
+from shared.contracts.models import AssetClass, Instrument
+from shared.contracts.models.instrument import INSTRUMENT_ID_PATTERN
+from shared.domain.calendars import UnknownExchangeError, calendar_for
 
 router = APIRouter(prefix="/instruments", tags=["instruments"])
 InstrumentId = Path(pattern=INSTRUMENT_ID_PATTERN, examples=["AAPL.NASDAQ"])

@@ -16,7 +16,7 @@ from services.api.handlers.strategies import out
 from services.api.problems import FieldError, ProblemError, validation_problem
 from services.api.repository.strategies import DuplicateStrategyName
 from services.api.schemas import StrategyOut
-from shared.models import Timeframe
+from shared.contracts.models import Timeframe
 
 router = APIRouter(tags=["lifecycle"])
 

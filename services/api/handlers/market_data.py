@@ -29,14 +29,14 @@ from services.api.repository.uploads import bytes_on_disk, lock_bytes_on_disk
 from services.api.schemas import BarOut, IbkrImport, ImportJobOut, JobAccepted
 from services.api.service_layer import SOURCE
 from services.api.uploads import UploadPolicy
-from shared import topics
-from shared.db.reads import may_write_instrument, stream_bars, writer_refused
-from shared.db.types import Connection
-from shared.events import IngestRequested, make_event
-from shared.kafka.outbox import enqueue
-from shared.models import DataSource, Timeframe
-from shared.models.enums import BarAdjustment
-from shared.models.instrument import INSTRUMENT_ID_PATTERN
+from shared.contracts import topics
+from shared.contracts.events import IngestRequested, make_event
+from shared.contracts.models import DataSource, Timeframe
+from shared.contracts.models.enums import BarAdjustment
+from shared.contracts.models.instrument import INSTRUMENT_ID_PATTERN
+from shared.platform.db.reads import may_write_instrument, stream_bars, writer_refused
+from shared.platform.db.types import Connection
+from shared.platform.kafka.outbox import enqueue
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
 CHUNK = 1024 * 1024

@@ -16,9 +16,9 @@ from services.api.handlers.instruments import InstrumentId
 from services.api.problems import not_found
 from services.api.repository.instruments import get_instrument
 from services.api.schemas import CoverageOut, DataVersionOut, GapRange
-from shared.db.reads import fetch_data_versions, fetch_series_days
-from shared.models import Timeframe
-from shared.models.instrument import INSTRUMENT_ID_PATTERN
+from shared.contracts.models import Timeframe
+from shared.contracts.models.instrument import INSTRUMENT_ID_PATTERN
+from shared.platform.db.reads import fetch_data_versions, fetch_series_days
 
 router = APIRouter(prefix="/market-data", tags=["market data"])
 

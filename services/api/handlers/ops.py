@@ -10,11 +10,11 @@ from fastapi import APIRouter, Path, Query
 from services.api.auth import AdminUser
 from services.api.handlers.deps import Ctx, Db
 from services.api.problems import ProblemError
-from shared import topics
-from shared.db.ownership import SERVICES
-from shared.kafka.dlq import DlqListing, ReplayOutcome, list_dlq, replay
-from shared.kafka.lag import PartitionLag, consumer_lag
-from shared.kafka.outbox import OutboxStatus, outbox_status
+from shared.contracts import topics
+from shared.platform.db.ownership import SERVICES
+from shared.platform.kafka.dlq import DlqListing, ReplayOutcome, list_dlq, replay
+from shared.platform.kafka.lag import PartitionLag, consumer_lag
+from shared.platform.kafka.outbox import OutboxStatus, outbox_status
 
 router = APIRouter(prefix="/ops", tags=["operations"])
 ADMIN_ONLY: dict[int | str, dict[str, Any]] = {403: {"description": "the API key is not an admin's"}}

@@ -15,13 +15,13 @@ from services.api.repository import backtests, imports, requeue
 from services.api.service_layer import SOURCE
 from services.api.service_layer.sweep_flow import on_backtest_finished
 from services.api.service_layer.unit_of_work import PostgresUnitOfWork
-from shared import topics
-from shared.db.reads import ResultState, fetch_result_state
-from shared.db.types import Connection
-from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, BarsLoaded, Envelope
-from shared.models import PerformanceMetrics
-from shared.raw_requests import UncheckedRequest
-from shared.runtime.metrics import EVENTS_IGNORED
+from shared.contracts import topics
+from shared.contracts.events import BacktestCompleted, BacktestFailed, BacktestRequested, BarsLoaded, Envelope
+from shared.contracts.models import PerformanceMetrics
+from shared.contracts.raw_requests import UncheckedRequest
+from shared.platform.db.reads import ResultState, fetch_result_state
+from shared.platform.db.types import Connection
+from shared.platform.runtime.metrics import EVENTS_IGNORED
 
 log = structlog.get_logger()
 

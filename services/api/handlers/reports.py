@@ -13,7 +13,7 @@ from services.api.auth import CurrentUser
 from services.api.handlers.deps import Db
 from services.api.problems import ProblemError, not_found
 from services.api.repository.backtests import status_row
-from shared.db.reads import fetch_report
+from shared.platform.db.reads import fetch_report
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 MEDIA = {"HTML": "text/html", "CSV": "text/csv", "JSON": "application/json"}

@@ -23,12 +23,12 @@ from services.api.repository.backtests import insert_configuration, record_reque
 from services.api.repository.strategies import get_strategy
 from services.api.schemas import ReproductionAccepted, ReproductionRequest
 from services.api.service_layer import SOURCE
-from shared import topics
-from shared.db.reads import fetch_manifest, fetch_result
-from shared.events import BacktestRequested, make_event
-from shared.kafka.outbox import enqueue
-from shared.models.enums import TERMINAL_STATUSES
-from shared.models.manifest import RunManifest
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, make_event
+from shared.contracts.models.enums import TERMINAL_STATUSES
+from shared.contracts.models.manifest import RunManifest
+from shared.platform.db.reads import fetch_manifest, fetch_result
+from shared.platform.kafka.outbox import enqueue
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 

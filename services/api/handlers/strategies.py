@@ -23,9 +23,9 @@ from services.api.repository.strategies import (
     save_strategy,
 )
 from services.api.schemas import StrategyCreate, StrategyOut, StrategyUpdate
-from shared.models import DomainError, StrategyStatus
-from shared.models.parameters import ParameterError, validate_parameters
-from shared.models.strategy import TradingStrategy
+from shared.contracts.models import DomainError, StrategyStatus
+from shared.contracts.models.parameters import ParameterError, validate_parameters
+from shared.contracts.models.strategy import TradingStrategy
 
 router = APIRouter(prefix="/strategies", tags=["strategies"])
 

@@ -41,11 +41,11 @@ from services.api.sweep_schemas import (
     WalkForwardOut,
     WindowOut,
 )
-from shared.db.reads import fetch_instruments, fetch_snapshots, fetch_sweep_reports, stream_bars
-from shared.db.types import Connection
-from shared.models import BacktestConfiguration
-from shared.models.enums import TERMINAL_STATUSES, BacktestStatus, SweepChildState, SweepPhase
-from shared.models.walk_forward import WindowCurve, efficiency, out_of_sample, stitch, summary
+from shared.contracts.models import BacktestConfiguration
+from shared.contracts.models.enums import TERMINAL_STATUSES, BacktestStatus, SweepChildState, SweepPhase
+from shared.contracts.models.walk_forward import WindowCurve, efficiency, out_of_sample, stitch, summary
+from shared.platform.db.reads import fetch_instruments, fetch_snapshots, fetch_sweep_reports, stream_bars
+from shared.platform.db.types import Connection
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 

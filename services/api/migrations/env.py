@@ -1,3 +1,3 @@
-from shared.db.alembic_env import run_migrations
+from shared.platform.db.alembic_env import run_migrations
 
 run_migrations(service="api")

@@ -11,9 +11,9 @@ import asyncpg
 from services.api.domain.listing import Filter
 from services.api.domain.read_models import BacktestView
 from services.api.repository.listing import page
-from shared.db.types import Connection
-from shared.events import BacktestRequested
-from shared.models.enums import BacktestStatus
+from shared.contracts.events import BacktestRequested
+from shared.contracts.models.enums import BacktestStatus
+from shared.platform.db.types import Connection
 
 STATUS_COLUMNS = (
     "id, user_id, configuration_id, status, progress_pct, estimated_completion, error_message, submitted_at, "

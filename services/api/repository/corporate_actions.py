@@ -1,12 +1,12 @@
 """api.corporate_actions: the gateway writes them (user-defined reference data, beside the instruments);
-ingest and the engine read them through shared.db.reads."""
+ingest and the engine read them through shared.platform.db.reads."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from shared.db.types import Connection
-from shared.models.corporate_action import CorporateAction
+from shared.contracts.models.corporate_action import CorporateAction
+from shared.platform.db.types import Connection
 
 
 async def upsert_actions(conn: Connection, instrument_id: str, actions: list[CorporateAction], user: UUID) -> None:

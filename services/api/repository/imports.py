@@ -9,8 +9,8 @@ from uuid import UUID
 import asyncpg
 
 from services.api.domain.read_models import ImportView
-from shared.db.types import Connection
-from shared.events import IngestRequested
+from shared.contracts.events import IngestRequested
+from shared.platform.db.types import Connection
 
 COLUMNS = (
     "id AS job_id, instrument_id, timeframe, source, status, rows_done, rows_total, rows_loaded, rows_rejected, "

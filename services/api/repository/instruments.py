@@ -11,9 +11,9 @@ from uuid import UUID
 
 from services.api.domain.listing import Filter
 from services.api.repository.listing import page
-from shared.db.reads import fetch_instruments, writer_refused
-from shared.db.types import Connection
-from shared.models import Instrument
+from shared.contracts.models import Instrument
+from shared.platform.db.reads import fetch_instruments, writer_refused
+from shared.platform.db.types import Connection
 
 
 class InstrumentNotWritable(Exception):

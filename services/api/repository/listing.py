@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from services.api.domain.listing import Filter
-from shared.db.types import Connection
+from shared.platform.db.types import Connection
 
 
 def where(filters: list[Filter]) -> tuple[str, list[Any]]:

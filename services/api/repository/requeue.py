@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any, Final, Literal
 from uuid import UUID
 
-from shared.db.types import Connection
-from shared.events import BacktestRequested
+from shared.contracts.events import BacktestRequested
+from shared.platform.db.types import Connection
 
 # After each request again, the job waits twice as long before the next (up to 2**MAX_DOUBLINGS times).
 MAX_DOUBLINGS: Final = 4

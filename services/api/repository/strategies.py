@@ -9,8 +9,8 @@ import asyncpg
 
 from services.api.domain.listing import Filter
 from services.api.repository.listing import page
-from shared.db.types import Connection
-from shared.models.strategy import TradingStrategy
+from shared.contracts.models.strategy import TradingStrategy
+from shared.platform.db.types import Connection
 
 COLUMNS = "id, user_id, name, strategy_type, parameters, status, created_at, updated_at"
 

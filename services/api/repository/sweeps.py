@@ -11,9 +11,9 @@ import asyncpg
 
 from services.api.domain.listing import Filter
 from services.api.repository.listing import page
-from shared.db.reads import SweepChildRow, SweepRow
-from shared.db.types import Connection
-from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
+from shared.contracts.models.enums import BacktestStatus, SweepChildState, SweepPhase
+from shared.contracts.sweep_rows import SweepChildRow, SweepRow
+from shared.platform.db.types import Connection
 
 SWEEP_COLUMNS = (
     "id, user_id, name, strategy_id, strategy_type, base_parameters, space, configuration, timeframe, objective, "

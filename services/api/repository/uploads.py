@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from shared.db.types import Connection
-from shared.models.enums import TERMINAL_STATUSES
+from shared.contracts.models.enums import TERMINAL_STATUSES
+from shared.platform.db.types import Connection
 
 
 async def bytes_on_disk(conn: Connection, user_id: UUID) -> int:

@@ -9,10 +9,10 @@ from services.api.domain.submission import Problem, strategy_problems
 from services.api.service_layer import SOURCE
 from services.api.service_layer.submission import Period, Refused, data_check
 from services.api.service_layer.unit_of_work import UnitOfWork
-from shared import topics
-from shared.events import BacktestRequested, StrategySpec, make_event
-from shared.models import Timeframe
-from shared.models.backtest import BacktestConfiguration
+from shared.contracts import topics
+from shared.contracts.events import BacktestRequested, StrategySpec, make_event
+from shared.contracts.models import Timeframe
+from shared.contracts.models.backtest import BacktestConfiguration
 
 
 async def submit_backtest(

@@ -12,10 +12,10 @@ from uuid import UUID
 
 from services.api.repository.sweeps import ChildRecord, SweepRecord
 from services.api.service_layer.unit_of_work import UnitOfWork
-from shared.benchmark import BenchmarkCandidate, BenchmarkChoice, resolve_benchmark
-from shared.events import BacktestRequested, Envelope
-from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase, Timeframe
-from shared.models.strategy import TradingStrategy
+from shared.contracts.events import BacktestRequested, Envelope
+from shared.contracts.models.enums import BacktestStatus, SweepChildState, SweepPhase, Timeframe
+from shared.contracts.models.strategy import TradingStrategy
+from shared.domain.benchmark import BenchmarkCandidate, BenchmarkChoice, resolve_benchmark
 
 OPEN_STATES = (SweepChildState.QUEUED, SweepChildState.PUBLISHED)
 FINISHED_STATES = (BacktestStatus.COMPLETED.value, BacktestStatus.FAILED.value)

@@ -17,8 +17,8 @@ from services.api.domain.submission import (
     strategy_problems,
 )
 from services.api.service_layer.unit_of_work import UnitOfWork
-from shared.models.backtest import BacktestConfiguration
-from shared.models.strategy import TradingStrategy
+from shared.contracts.models.backtest import BacktestConfiguration
+from shared.contracts.models.strategy import TradingStrategy
 
 
 class Refused(Exception):

@@ -19,13 +19,20 @@ from services.api.domain.sweep_queue import first_release
 from services.api.repository.sweeps import ChildRecord, SweepRecord
 from services.api.service_layer import SOURCE
 from services.api.service_layer.unit_of_work import UnitOfWork
-from shared import topics
-from shared.events import BacktestCompleted, BacktestFailed, BacktestRequested, StrategySpec, SweepCompleted, make_event
-from shared.models import BacktestConfiguration, Timeframe
-from shared.models.backtest import CANCELLED_BY_USER
-from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
-from shared.models.objectives import objective
-from shared.models.walk_forward import warmup_start
+from shared.contracts import topics
+from shared.contracts.events import (
+    BacktestCompleted,
+    BacktestFailed,
+    BacktestRequested,
+    StrategySpec,
+    SweepCompleted,
+    make_event,
+)
+from shared.contracts.models import BacktestConfiguration, Timeframe
+from shared.contracts.models.backtest import CANCELLED_BY_USER
+from shared.contracts.models.enums import BacktestStatus, SweepChildState, SweepPhase
+from shared.contracts.models.objectives import objective
+from shared.contracts.models.walk_forward import warmup_start
 
 log = structlog.get_logger()
 

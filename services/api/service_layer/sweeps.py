@@ -15,18 +15,18 @@ from uuid import UUID
 
 from services.api.domain import prescreen
 from services.api.domain.submission import Problem
-from services.api.domain.sweep_queue import partition_keys
 from services.api.domain.sweep_space import Range, Space, expand, parameter_model, space_problems
 from services.api.repository.sweeps import ChildRecord, SweepRecord
 from services.api.service_layer import sweep_flow
 from services.api.service_layer.submission import Period, Refused, check_strategy, data_check
 from services.api.service_layer.unit_of_work import UnitOfWork
 from services.api.sweep_schemas import SweepSubmit
-from shared import topics
-from shared.models import BacktestConfiguration
-from shared.models.enums import BacktestStatus, SweepChildState, SweepPhase
-from shared.models.objectives import Objective, objective
-from shared.models.walk_forward import Window, windows
+from shared.contracts import topics
+from shared.contracts.models import BacktestConfiguration
+from shared.contracts.models.enums import BacktestStatus, SweepChildState, SweepPhase
+from shared.contracts.models.objectives import Objective, objective
+from shared.contracts.models.walk_forward import Window, windows
+from shared.platform.kafka.partitioning import partition_keys
 from shared.strategy_types import UnknownStrategyType
 
 MarketReader = Callable[[BacktestConfiguration], Awaitable[prescreen.Market]]

@@ -19,13 +19,13 @@ from services.api.repository import backtests as backtest_rows
 from services.api.repository import sweeps as sweep_rows
 from services.api.repository.strategies import get_strategy
 from services.api.repository.sweeps import ChildRecord, SweepRecord
-from shared.benchmark import BenchmarkChoice
-from shared.db.reads import benchmark_choice, count_sessions_with_bars, fetch_instruments
-from shared.db.types import Connection
-from shared.events import BacktestRequested, Envelope
-from shared.kafka.outbox import enqueue
-from shared.models.enums import SweepPhase
-from shared.models.strategy import TradingStrategy
+from shared.contracts.events import BacktestRequested, Envelope
+from shared.contracts.models.enums import SweepPhase
+from shared.contracts.models.strategy import TradingStrategy
+from shared.domain.benchmark import BenchmarkChoice
+from shared.platform.db.reads import benchmark_choice, count_sessions_with_bars, fetch_instruments
+from shared.platform.db.types import Connection
+from shared.platform.kafka.outbox import enqueue
 
 
 class StrategyRepository(Protocol):

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from services.api.handlers import ops
 from services.api.handlers.deps import Ctx, Db
 from services.api.ui.web import Admin, AdminWriter, ConsoleRoute, render
-from shared import topics
+from shared.contracts import topics
 
 router = APIRouter(prefix="/ui/ops", route_class=ConsoleRoute, include_in_schema=False)
 DLQ_SHOWN = 50

@@ -10,7 +10,7 @@ from uuid import UUID
 from services.api.repository.backtests import STATUS_COLUMNS, status_fields
 from services.api.repository.imports import COLUMNS as IMPORT_COLUMNS
 from services.api.repository.imports import _decoded as decoded_job  # its jsonb decoding, one definition
-from shared.db.types import Connection
+from shared.platform.db.types import Connection
 
 # Sortable columns: the query string names a key, never SQL.
 SORTS: Final = {

@@ -36,8 +36,8 @@ from services.api.sweep_schemas import SweepSubmit
 from services.api.ui import charts, queries
 from services.api.ui.forms import parameter_fields, parameter_values, place_errors, split_list
 from services.api.ui.web import ConsoleRoute, FormText, Session, Writer, render
-from shared.models import BacktestStatus, StrategyStatus, Timeframe
-from shared.models.enums import BarAdjustment
+from shared.contracts.models import BacktestStatus, StrategyStatus, Timeframe
+from shared.contracts.models.enums import BarAdjustment
 from shared.strategy_types import registry
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)

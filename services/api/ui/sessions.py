@@ -9,8 +9,8 @@ from uuid import UUID
 
 from services.api.ui.security import SESSION_LIFETIME, new_token, token_digest
 from services.api.users import key_owner
-from shared.apikeys import hash_key
-from shared.db.types import Connection
+from shared.platform.apikeys import hash_key
+from shared.platform.db.types import Connection
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from shared.models.corporate_action import CorporateAction
-from shared.models.enums import CorporateActionType, PriceAdjustment
+from shared.contracts.models.corporate_action import CorporateAction
+from shared.contracts.models.enums import CorporateActionType, PriceAdjustment
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 

@@ -2,7 +2,7 @@
 
 Each finding is a short warning on the result: where the data starts late or ends early (positions are
 then marked at the last known close), sessions of the calendar without a bar (as date ranges), and
-session-to-session moves that match a split ratio (shared.quality) with no corporate action on record.
+session-to-session moves that match a split ratio (shared.domain.quality) with no corporate action on record.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Final
 
 import pandas as pd
 
-from shared.quality import session_gaps, split_match
+from shared.domain.quality import session_gaps, split_match
 
 # Listed per warning at most; the rest are counted ("and N more").
 MAX_LISTED: Final = 5

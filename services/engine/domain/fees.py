@@ -1,6 +1,6 @@
 """The request's `commission_model` as a Nautilus fee model.
 
-The formula is `shared.models.commission.commission_amount` (the one definition, also behind
+The formula is `shared.contracts.models.commission.commission_amount` (the one definition, also behind
 `CommissionModel.commission_for`): computed in Decimal and rounded to the cent there. Nautilus' own
 per-contract model rounds the rate itself to the currency's precision (0.005 -> 0.01 per share), which
 would double the IBKR rate.
@@ -15,7 +15,7 @@ from typing import Any
 from nautilus_trader.backtest.models import FeeModel
 from nautilus_trader.model.objects import Money
 
-from shared.models.commission import commission_amount
+from shared.contracts.models.commission import commission_amount
 
 
 def commission(kind: str, quantity: Decimal, price: Decimal, params: Mapping[str, Decimal]) -> Decimal:

@@ -22,7 +22,7 @@ from services.engine.domain.no_trade import CheapestLot, no_trade_warning
 from services.engine.domain.progress import RunTracker
 from services.engine.domain.runner import MarginCall, RunInput, RunOutput, run_backtest
 from services.engine.domain.sessions import session_dates
-from shared.models.no_signal import no_signal_message
+from shared.contracts.models.no_signal import no_signal_message
 
 SHARPE_REALISTIC = (-3.0, 5.0)
 SnapshotSink = Callable[[list[Snapshot]], None]

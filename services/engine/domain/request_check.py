@@ -3,7 +3,7 @@
 The gateway checks the same before it publishes, but anyone who can write the topic can publish a
 request: the configuration is held to the shared model's limits (as REST is), and the user, their
 strategy, the instruments and, for a sweep's child, its sweep are looked up in the tables that own them.
-(A request that breaks the model's rules never gets here: see `shared.raw_requests`.)
+(A request that breaks the model's rules never gets here: see `shared.contracts.raw_requests`.)
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from shared.events import BacktestRequested
-from shared.models.enums import TERMINAL_STATUSES
+from shared.contracts.events import BacktestRequested
+from shared.contracts.models.enums import TERMINAL_STATUSES
 from shared.strategy_types import ParameterError, UnknownStrategyType, get_strategy_type
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from services.ingest.domain.bar_checks import MAX_PRICE, MIN_PRICE, PRICE_FIELDS, CheckedChunk, RowProblem
-from shared.models.enums import BarAdjustment
+from shared.contracts.models.enums import BarAdjustment
 
 RAW_NOTE: Final = (
     "Adj Close ignored: the file has an Adj Close column and the import is RAW, so Close and the other prices "

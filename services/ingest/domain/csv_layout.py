@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from shared.text_bounds import summarize_names
+from shared.contracts.text_bounds import summarize_names
 
 BAR_FIELDS: Final = ("timestamp", "open", "high", "low", "close", "volume")
 # read when present: an ADJUSTED import scales prices by it, a RAW one says that it was ignored

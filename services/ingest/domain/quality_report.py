@@ -2,7 +2,7 @@
 
 GAP: sessions of the calendar between the first and last bar with no bar at all (as ranges).
 SPLIT_SUSPECT: a session's first open or last close that moved from the previous session's close by a
-split ratio (shared.quality). STALE: bars repeating the same OHLC, or with zero volume, over
+split ratio (shared.domain.quality). STALE: bars repeating the same OHLC, or with zero volume, over
 STALE_MIN_SESSIONS sessions or more.
 
 The bars stream through a QualityScan batch by batch, in time order, and it keeps only what the checks
@@ -23,8 +23,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from services.ingest.domain.sessions import SessionTable
-from shared.quality import STALE_MIN_SESSIONS, runs, split_matches
-from shared.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND
+from shared.contracts.text_bounds import MAX_IMPORT_WARNINGS_PER_KIND
+from shared.domain.quality import STALE_MIN_SESSIONS, runs, split_matches
 
 
 class WarningKind(StrEnum):

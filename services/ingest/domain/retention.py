@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-from shared.models.backtest import EARLIEST
+from shared.contracts.models.backtest import EARLIEST
 
 
 def years_before(moment: datetime, years: int) -> datetime:

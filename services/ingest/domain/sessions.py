@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shared.models.backtest import EARLIEST, LATEST
+from shared.contracts.models.backtest import EARLIEST, LATEST
 
 DAY_NS: Final = 86_400 * 10**9
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.text_bounds import MAX_NAME_CHARS, clip
+from shared.contracts.text_bounds import MAX_NAME_CHARS, clip
 
 NAT = np.iinfo(np.int64).min
 _AWARE = r"(?:[zZ]|[+-]\d\d:?\d\d)$"

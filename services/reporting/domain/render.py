@@ -18,7 +18,7 @@ import plotly.offline
 from services.reporting.domain.charts import all_charts
 from services.reporting.domain.report_data import PORTFOLIO_COLUMNS, TIME_ZONE, TRADE_COLUMNS, ReportData
 from services.reporting.domain.tearsheet import extended_metrics
-from shared.models.enums import BacktestStatus
+from shared.contracts.models.enums import BacktestStatus
 from shared.presentation.html import environment
 from shared.presentation.metrics import GROUP_TITLES, LABELS, format_metric, percent_text
 

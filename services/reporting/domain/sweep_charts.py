@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from services.reporting.domain.sweep_data import SweepReportData, heatmap_grid
-from shared.models.enums import SweepChildState
+from shared.contracts.models.enums import SweepChildState
 from shared.presentation.charts import TEMPLATE
 from shared.presentation.metrics import LABELS, PERCENT_METRICS
 

@@ -9,9 +9,9 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 
-from shared.db.reads import SweepChildRow, SweepRow
-from shared.models.enums import SweepChildState, SweepPhase
-from shared.models.objectives import objective
+from shared.contracts.models.enums import SweepChildState, SweepPhase
+from shared.contracts.models.objectives import objective
+from shared.contracts.sweep_rows import SweepChildRow, SweepRow
 
 HEADLINE = (
     ("returns", "total_return"),

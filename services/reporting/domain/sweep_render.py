@@ -14,9 +14,9 @@ import plotly.offline
 from services.reporting.domain.render import TEMPLATES
 from services.reporting.domain.sweep_charts import objective_map, screen_scatter, stitched_curve, window_objectives
 from services.reporting.domain.sweep_data import SweepReportData, headline, leaderboard_frame, screen_quality
-from shared.models.enums import SweepChildState, SweepPhase
-from shared.models.no_signal import is_no_signal
-from shared.models.walk_forward import efficiency, out_of_sample
+from shared.contracts.models.enums import SweepChildState, SweepPhase
+from shared.contracts.models.no_signal import is_no_signal
+from shared.contracts.models.walk_forward import efficiency, out_of_sample
 from shared.presentation.html import environment
 from shared.presentation.metrics import format_metric
 

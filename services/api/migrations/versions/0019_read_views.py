@@ -1,7 +1,7 @@
 """Read views: what other services may read of the gateway's tables (instruments and corporate actions
 for ingest and the engine; users, strategies, sweeps and the status of jobs to check requests and
 announce ends; sweeps and their children for reporting). Readers are granted SELECT on these views only
-(shared/db/ownership.py): api.users shows its ids, never names or keys.
+(shared/platform/db/ownership.py): api.users shows its ids, never names or keys.
 
 Revision ID: 0019
 Revises: 0016
@@ -9,7 +9,7 @@ Revises: 0016
 
 from alembic import op
 
-from shared.kafka.sql import outbox_read_view_ddl
+from shared.platform.kafka.sql import outbox_read_view_ddl
 
 revision = "0019"
 down_revision = "0016"

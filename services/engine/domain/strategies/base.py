@@ -42,7 +42,7 @@ from services.engine.domain.book import Book, InstrumentTerms
 from services.engine.domain.errors import RunCancelled
 from services.engine.domain.fees import commission
 from services.engine.domain.sizing import SizingRules, entry_quantity
-from shared.models.backtest import CANCELLED_BY_USER
+from shared.contracts.models.backtest import CANCELLED_BY_USER
 
 
 class SignalConfig(StrategyConfig, frozen=True):  # type: ignore[misc,call-arg]

@@ -8,7 +8,7 @@ Revises: 0004
 
 from alembic import op
 
-from shared.kafka.sql import outbox_job_index_ddl
+from shared.platform.kafka.sql import outbox_job_index_ddl
 
 revision = "0005"
 down_revision = "0004"

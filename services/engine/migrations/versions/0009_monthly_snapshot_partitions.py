@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from alembic import context, op
 
-from shared.models.backtest import EARLIEST, LATEST
+from shared.contracts.models.backtest import EARLIEST, LATEST
 
 revision = "0009"
 down_revision = "0008"

@@ -1,5 +1,5 @@
 """Read views: what other services may read of the engine's tables (reporting and the gateway read
-results, trades and snapshots). Readers are granted SELECT on these views only (shared/db/ownership.py),
+results, trades and snapshots). Readers are granted SELECT on these views only (shared/platform/db/ownership.py),
 so the engine may change its tables as long as the views keep their columns.
 
 Revision ID: 0013
@@ -8,7 +8,7 @@ Revises: 0009
 
 from alembic import op
 
-from shared.kafka.sql import outbox_read_view_ddl
+from shared.platform.kafka.sql import outbox_read_view_ddl
 
 revision = "0013"
 down_revision = "0009"

@@ -6,8 +6,8 @@ Revises:
 
 from alembic import context, op
 
-from shared.db.timeseries import create_time_series_table_sql, ensure_partitions_function_sql
-from shared.kafka.sql import messaging_ddl
+from shared.platform.db.timeseries import create_time_series_table_sql, ensure_partitions_function_sql
+from shared.platform.kafka.sql import messaging_ddl
 
 revision = "0001"
 down_revision = None

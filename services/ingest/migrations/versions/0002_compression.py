@@ -7,7 +7,7 @@ Revises: 0001
 
 from alembic import context, op
 
-from shared.db.timeseries import compression_sql, remove_compression_sql
+from shared.platform.db.timeseries import compression_sql, remove_compression_sql
 
 revision = "0002"
 down_revision = "0001"

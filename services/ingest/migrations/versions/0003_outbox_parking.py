@@ -1,5 +1,5 @@
 """Outbox rows get a status (pending, published, parked), the reason and time a row was parked: a row the
-broker refuses for good no longer stops the relay (see shared.kafka.outbox).
+broker refuses for good no longer stops the relay (see shared.platform.kafka.outbox).
 
 Revision ID: 0003
 Revises: 0002
@@ -7,7 +7,7 @@ Revises: 0002
 
 from alembic import op
 
-from shared.kafka.sql import outbox_parking_ddl
+from shared.platform.kafka.sql import outbox_parking_ddl
 
 revision = "0003"
 down_revision = "0002"

@@ -8,7 +8,7 @@ Revises: 0003
 
 from alembic import op
 
-from shared.kafka.sql import outbox_job_index_ddl
+from shared.platform.kafka.sql import outbox_job_index_ddl
 
 revision = "0004"
 down_revision = "0003"

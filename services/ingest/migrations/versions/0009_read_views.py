@@ -1,6 +1,6 @@
 """Read views: what other services may read of ingest's tables (the engine and the gateway read bars,
 their versions and how a series was adjusted). Readers are granted SELECT on these views only
-(shared/db/ownership.py), so ingest may change its tables as long as the views keep their columns.
+(shared/platform/db/ownership.py), so ingest may change its tables as long as the views keep their columns.
 
 Revision ID: 0009
 Revises: 0008
@@ -8,7 +8,7 @@ Revises: 0008
 
 from alembic import op
 
-from shared.kafka.sql import outbox_read_view_ddl
+from shared.platform.kafka.sql import outbox_read_view_ddl
 
 revision = "0009"
 down_revision = "0008"

@@ -6,7 +6,7 @@ Revises:
 
 from alembic import op
 
-from shared.kafka.sql import messaging_ddl
+from shared.platform.kafka.sql import messaging_ddl
 
 revision = "0001"
 down_revision = None

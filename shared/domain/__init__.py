@@ -1,0 +1,1 @@
+"""Pure market knowledge the services share: exchange calendars, data-quality checks, benchmarks."""

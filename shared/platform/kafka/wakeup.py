@@ -1,0 +1,157 @@
+"""Idle consumers do not poll the broker: they pause while nothing happens and wake on a PostgreSQL NOTIFY.
+
+Tansu answers a Fetch only after the consumer's whole fetch_max_wait_ms (see docs/architecture.md), so a
+consumer that keeps fetching costs the broker and itself CPU all the time, and a shorter wait (lower
+latency) costs more. Instead, every publisher of the platform sends `pg_notify('bts_topic:<topic>')` once
+the broker has acknowledged a message (`notify_published`), and each consumer's `IdleFetchPause`:
+
+- leaves the consumer fetching as usual while messages flow (and for `active_s` after the last one:
+  settings.kafka_idle_after_s, short, so that most hops find the consumer paused and are woken at once
+  rather than landing during a Fetch that Tansu holds for fetch_max_wait_ms);
+- then pauses all its partitions (aiokafka sends no Fetch for paused partitions; group heartbeats go on)
+  and waits for a notification on one of its topics' channels;
+- resumes at once when one comes (a Fetch for data already there is answered at once: a hop costs a
+  NOTIFY and one round trip), or after `poll_s` anyway, for one short look (`check_s`): messages from
+  producers that do not notify (another platform's, a DLQ replay, a lost LISTEN connection) still arrive,
+  at most `poll_s` late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer
+
+from shared.platform.runtime.tasks import cancel
+
+log = structlog.get_logger()
+
+
+def wake_channel(topic: str) -> str:
+    """The LISTEN/NOTIFY channel that says a message was published to `topic`."""
+    return f"bts_topic:{topic}"
+
+
+def topic_notifier(pool: asyncpg.Pool) -> Callable[[str], Awaitable[None]]:
+    """`notify(topic)`: tell the consumers of `topic` that a message is there. Best effort: a database
+    that is away only delays the consumers until their next look (see IdleFetchPause)."""
+
+    async def notify(topic: str) -> None:
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute("SELECT pg_notify($1, '')", wake_channel(topic))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("topic notification not sent", topic=topic, error=repr(exc))
+
+    return notify
+
+
+class IdleFetchPause:
+    """Pauses a consumer's fetching while it is idle; a notification on one of `topic_names` wakes it.
+
+    `kafka_consumer` returns the aiokafka consumer (None until it exists, e.g. a FastStream subscriber not
+    started yet); `last_activity` returns the monotonic time of the last message handled."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        topic_names: Iterable[str],
+        kafka_consumer: Callable[[], AIOKafkaConsumer | None],
+        last_activity: Callable[[], float],
+        active_s: float,
+        poll_s: float,
+        check_s: float = 0.25,
+    ) -> None:
+        self.pool, self.channels = pool, [wake_channel(t) for t in topic_names]
+        self.kafka_consumer, self.last_activity = kafka_consumer, last_activity
+        self.active_s, self.poll_s, self.check_s = active_s, poll_s, check_s
+        self._wake = asyncio.Event()
+        self._listener: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self.pauses = 0  # how often it paused (for tests and benchmarks)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self._listen()
+        self._task = asyncio.create_task(self._run(), name="idle-fetch-pause")
+
+    async def stop(self) -> None:
+        await cancel(self._task)
+        self._task = None
+        self._resume(self._paused())
+        await self._unlisten()
+
+    async def _listen(self) -> None:
+        try:
+            conn = await self.pool.acquire()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot listen for topic notifications; consumers poll", error=repr(exc))
+            return
+        try:
+            for channel in self.channels:
+                await conn.add_listener(channel, self._on_notify)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot listen for topic notifications; consumers poll", error=repr(exc))
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
+            return
+        self._listener = conn
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            for channel in self.channels:
+                await conn.remove_listener(channel, self._on_notify)
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn)
+
+    async def _run(self) -> None:
+        active_for = self.active_s
+        while True:
+            # Cleared before the active period: a notification from now on is seen below, never lost.
+            self._wake.clear()
+            await asyncio.sleep(active_for)
+            if self._wake.is_set() or time.monotonic() - self.last_activity() < active_for:
+                active_for = self.active_s
+                continue
+            if self._listener is None or self._listener.is_closed():  # the database restarted: listen again
+                await self._unlisten()
+                await self._listen()
+            paused = self._pause()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            finally:
+                self._resume(paused)
+            active_for = self.active_s if self._wake.is_set() else self.check_s
+
+    def _paused(self) -> list[Any]:
+        consumer = self.kafka_consumer()
+        return list(consumer.paused()) if consumer is not None else []
+
+    def _pause(self) -> list[Any]:
+        consumer = self.kafka_consumer()
+        if consumer is None:
+            return []
+        assigned = list(consumer.assignment())
+        if assigned:
+            consumer.pause(*assigned)
+            self.pauses += 1
+        return assigned
+
+    def _resume(self, partitions: list[Any]) -> None:
+        consumer = self.kafka_consumer()
+        if consumer is None or not partitions:
+            return
+        with contextlib.suppress(Exception):  # partitions revoked meanwhile are no longer ours to resume
+            consumer.resume(*[tp for tp in partitions if tp in consumer.assignment()])

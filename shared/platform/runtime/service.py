@@ -1,0 +1,109 @@
+"""One way to build and serve every service: an ASGI app whose lifespan runs the service's components.
+
+A worker is a FastAPI app with only the operations routes; its real work (consumers, outbox relay)
+runs as components started and stopped by the lifespan, so uvicorn's signal handling gives every
+service the same graceful shutdown on SIGTERM / Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import asyncpg
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.runtime.health import Check, database_check, health_router, kafka_check, migrations_check
+from shared.platform.runtime.logging import configure_logging
+from shared.platform.settings import Settings
+
+log = structlog.get_logger()
+
+
+class Component(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class ServiceContext:
+    name: str
+    settings: Settings
+    pool: asyncpg.Pool
+    kafka_bootstrap: str
+    components: list[Component] = field(default_factory=list)
+
+
+ComponentFactory = Callable[[ServiceContext], Awaitable[list[Component]]]
+
+
+def required(value: str | None, variable: str) -> str:
+    if not value:
+        raise SystemExit(f"{variable} is not set: start services with `bts up`, or set it to a real URL")
+    return value
+
+
+def create_service_app(
+    name: str,
+    migrations_dir: Path,
+    settings: Settings,
+    components: ComponentFactory | None = None,
+    app: FastAPI | None = None,
+) -> FastAPI:
+    """Wrap `app` (or a bare one) with the operations routes and a lifespan that runs `components`."""
+    database_url = asyncpg_dsn(required(settings.database_url, "BTS_DATABASE_URL"))
+    kafka_bootstrap = required(settings.kafka_bootstrap, "BTS_KAFKA_BOOTSTRAP")
+    checks: dict[str, Check] = {}  # filled once the pool exists; /ready reads it per request
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # min_size=0: start even while the database is down; /ready says so until it is back.
+        pool = await asyncpg.create_pool(database_url, min_size=0, max_size=10)
+        ctx = ServiceContext(name=name, settings=settings, pool=pool, kafka_bootstrap=kafka_bootstrap)
+        target.state.ctx = ctx
+        checks.update(
+            database=database_check(pool),
+            kafka=kafka_check(kafka_bootstrap),
+            migrations=migrations_check(pool, name, migrations_dir),
+        )
+        try:
+            if components is not None:
+                ctx.components = await components(ctx)
+            for component in ctx.components:
+                await component.start()
+            log.info("service started", components=[type(c).__name__ for c in ctx.components])
+            async with inner(target):  # the app's own lifespan (e.g. FastStream's broker), inside ours
+                yield
+        finally:
+            for component in reversed(ctx.components):
+                try:
+                    await component.stop()
+                except Exception:
+                    log.exception("component failed to stop", component=type(component).__name__)
+            await pool.close()
+            log.info("service stopped")
+
+    target = app or FastAPI(title=f"bts {name}", docs_url=None, redoc_url=None)
+    target.include_router(health_router(name, checks))
+    inner = target.router.lifespan_context
+    target.router.lifespan_context = lifespan
+    return target
+
+
+def serve(app: FastAPI, name: str, settings: Settings, port: int) -> None:
+    configure_logging(name, settings.log_level)
+    config = uvicorn.Config(app, host=settings.bind_host, port=port, log_config=None, access_log=False, lifespan="on")
+    uvicorn.Server(config).run()
+
+
+def run_worker(name: str, migrations_dir: Path, components: ComponentFactory | None = None) -> None:
+    """Entry point of a worker service (`python -m services.<name>`)."""
+    settings = Settings()
+    app = create_service_app(name, migrations_dir, settings, components)
+    serve(app, name, settings, port=settings.service_port or 8080)
