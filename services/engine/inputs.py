@@ -19,12 +19,11 @@ from services.engine.domain.errors import JobRejected
 from services.engine.domain.runner import InstrumentSpec, RunInput
 from services.engine.input_cache import InputCache, Key
 from services.engine.job import BacktestJob
+from shared.contracts.models.backtest import MIN_TRADING_DAYS
 from shared.contracts.models.enums import PriceAdjustment
 from shared.domain.calendars import UnknownExchangeError, calendar_code, calendar_for
 from shared.platform.db.reads import InstrumentRow, benchmark_choice, fetch_instruments, split_dates
 from shared.platform.db.types import Connection
-
-MIN_TRADING_DAYS = 30
 
 
 class Inputs(NamedTuple):

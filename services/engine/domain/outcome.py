@@ -22,9 +22,9 @@ from services.engine.domain.no_trade import CheapestLot, no_trade_warning
 from services.engine.domain.progress import RunTracker
 from services.engine.domain.runner import MarginCall, RunInput, RunOutput, run_backtest
 from services.engine.domain.sessions import session_dates
+from shared.contracts.models.backtest import SHARPE_REALISTIC, sharpe_unrealistic
 from shared.contracts.models.no_signal import no_signal_message
 
-SHARPE_REALISTIC = (-3.0, 5.0)
 SnapshotSink = Callable[[list[Snapshot]], None]
 
 
@@ -137,8 +137,9 @@ def summary(
     if output.margin_calls:
         outcome.warnings.append(margin_call_warning(output.margin_calls))
     sharpe = metrics["risk"]["sharpe_ratio"]
-    if sharpe is not None and not SHARPE_REALISTIC[0] <= sharpe <= SHARPE_REALISTIC[1]:
-        outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range -3..5")
+    if sharpe_unrealistic(sharpe):
+        low, high = SHARPE_REALISTIC
+        outcome.warnings.append(f"sharpe_ratio {sharpe:.2f} is outside the realistic range {low:g}..{high:g}")
     return outcome
 
 
