@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from shared.contracts.events import Envelope
 from shared.contracts.text_bounds import MAX_EVENT_BYTES, MAX_SUMMARY_CHARS, clip
+from shared.platform.db.listeners import listener_alive
 from shared.platform.db.types import Connection
 from shared.platform.kafka.producer import EventPublisher
 from shared.platform.kafka.sql import PARKED, PENDING, PUBLISHED, notify_channel
@@ -116,11 +117,16 @@ class OutboxRelay:
             return int(await conn.fetchval(f"SELECT count(*) FROM {self.schema}.outbox WHERE status = $1", PARKED))
 
     async def _listen(self) -> Any:
+        """A held connection listening for new rows; None while the database is away (the relay polls)."""
+        conn = None
         try:
             conn = await self.pool.acquire()
             await conn.add_listener(notify_channel(self.schema), self._on_notify)
             return conn
-        except (OSError, asyncpg.PostgresError):
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await self.pool.release(conn)
             return None
 
     async def _run(self) -> None:
@@ -128,7 +134,7 @@ class OutboxRelay:
         backoff = 0.5
         try:
             while True:
-                if listener is not None and listener.is_closed():  # the database restarted
+                if listener is not None and not listener_alive(listener):  # the database restarted
                     with contextlib.suppress(Exception):
                         await self.pool.release(listener)
                     listener = None

@@ -28,6 +28,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer
 
+from shared.platform.db.listeners import listener_alive
 from shared.platform.runtime.tasks import cancel
 
 log = structlog.get_logger()
@@ -116,6 +117,17 @@ class IdleFetchPause:
             await self.pool.release(conn)
 
     async def _run(self) -> None:
+        while True:  # this loop must outlive anything (a dead listener, a database away): else consumers stall
+            try:
+                await self._pause_while_idle()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("idle pause failed; consumers fetch meanwhile", error=repr(exc))
+                self._resume(self._paused())
+                await asyncio.sleep(self.poll_s)
+
+    async def _pause_while_idle(self) -> None:
         active_for = self.active_s
         while True:
             # Cleared before the active period: a notification from now on is seen below, never lost.
@@ -124,7 +136,7 @@ class IdleFetchPause:
             if self._wake.is_set() or time.monotonic() - self.last_activity() < active_for:
                 active_for = self.active_s
                 continue
-            if self._listener is None or self._listener.is_closed():  # the database restarted: listen again
+            if not listener_alive(self._listener):  # the database restarted: listen again
                 await self._unlisten()
                 await self._listen()
             paused = self._pause()
