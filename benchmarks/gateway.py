@@ -4,8 +4,8 @@
 
 Starts the stack as `bts up` does (embedded parts), loads the demo's sample data, runs one backtest
 through the REST API, then drives with wrk (Debian: `apt-get install wrk`), on loopback:
-  GET /api/v1/backtests/{id}          the seed's BacktestStatusResponse (API-key check + read model row)
-  GET /api/v1/backtests/{id}/result   the seed's BacktestResult with its metrics JSON
+  GET /api/v1/backtests/{id}          the data model's BacktestStatusResponse (API-key check + read model row)
+  GET /api/v1/backtests/{id}/result   the data model's BacktestResult with its metrics JSON
   GET /api/v1/backtests?limit=1       for comparison: a read that always queries the database
   bare                                a FastAPI app with one route returning a constant, served by
                                       uvicorn in its own process with the gateway's settings
