@@ -24,6 +24,7 @@ import pandas as pd
 from services.reporting import repository
 from services.reporting.domain.render import render_html, render_json, render_portfolio_csv, render_trades_csv
 from services.reporting.domain.report_data import ReportData
+from services.reporting.domain.tearsheet import extended_metrics
 from shared.contracts.models.enums import BacktestStatus
 from shared.platform.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
 
@@ -103,15 +104,23 @@ def write_file(path: Path, content: str) -> str:
 def _render_files(
     data: ReportData, folder: Path, generated_at: datetime
 ) -> list[tuple[str, Path, str, dict[str, Any]]]:
-    """CPU and file work (runs in a worker thread): render, write, hash."""
+    """CPU and file work (runs in a worker thread): render, write, hash. The tear sheet's figures are computed
+    once for the HTML and the JSON."""
+    completed = data.status == BacktestStatus.COMPLETED
+    extended = extended_metrics(data) if completed and data.metrics is not None and not data.daily.empty else None
     files: list[tuple[str, str, str, dict[str, Any]]] = [
-        ("HTML", "report.html", render_html(data, generated_at), {"charts": data.status == BacktestStatus.COMPLETED}),
+        ("HTML", "report.html", render_html(data, generated_at, extended), {"charts": completed}),
     ]
-    if data.status == BacktestStatus.COMPLETED:
+    if completed:
         files += [
             ("CSV", "trades.csv", render_trades_csv(data), {"content": "trades"}),
             ("CSV", "portfolio_daily.csv", render_portfolio_csv(data), {"content": "daily portfolio values"}),
-            ("JSON", "result.json", render_json(data, generated_at), {"content": "result, metrics, configuration"}),
+            (
+                "JSON",
+                "result.json",
+                render_json(data, generated_at, extended),
+                {"content": "result, metrics, configuration"},
+            ),
         ]
     written = []
     for report_type, name, content, meta in files:

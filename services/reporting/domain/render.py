@@ -59,7 +59,8 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def render_html(data: ReportData, generated_at: datetime) -> str:
+def render_html(data: ReportData, generated_at: datetime, extended: dict[str, Any] | None = None) -> str:
+    """The report page; `extended`: the tear sheet's figures when the caller has them already (else computed)."""
     currency = str(data.configuration.get("currency", "USD"))
     completed = data.status == BacktestStatus.COMPLETED and data.metrics is not None and not data.daily.empty
     charts: list[str] = []
@@ -68,7 +69,7 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
     trades: list[list[str]] = []
     tear: dict[str, Any] = {}
     if completed and data.metrics is not None:
-        extended = extended_metrics(data)
+        extended = extended if extended is not None else extended_metrics(data)
         tear = _tear_sheet(extended, currency)
         charts = [
             fig.to_html(
@@ -285,8 +286,11 @@ def render_portfolio_csv(data: ReportData) -> str:
     return buffer.getvalue()
 
 
-def render_json(data: ReportData, generated_at: datetime) -> str:
+def render_json(data: ReportData, generated_at: datetime, extended: dict[str, Any] | None = None) -> str:
+    """result.json; `extended`: the tear sheet's figures when the caller has them already (else computed)."""
     completed = data.status == BacktestStatus.COMPLETED and not data.daily.empty
+    if completed and extended is None:
+        extended = extended_metrics(data)
     document = {
         "backtest_id": str(data.backtest_id),
         "status": data.status,
@@ -294,7 +298,7 @@ def render_json(data: ReportData, generated_at: datetime) -> str:
         "configuration": data.configuration,
         "metrics": data.metrics,
         # the tear sheet's further figures (services.reporting.domain.tearsheet); the data model's are in metrics
-        "extended": extended_metrics(data) if completed else None,
+        "extended": extended if completed else None,
         "warnings": data.warnings,
         "timeframe": data.timeframe,
         "time_zone": TIME_ZONE,
