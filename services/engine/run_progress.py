@@ -34,10 +34,10 @@ async def run_with_progress(
     every_s = SAMPLE_EVERY_S if every_s is None else every_s
     cancelled = CANCEL_CHECK.get()
     tracker = RunTracker()
+    if cancelled is not None and await _asked_to_stop(cancelled):  # cancelled before it started: stop at bar one
+        tracker.cancel()
     task = asyncio.ensure_future(asyncio.to_thread(work, tracker))
     rate = RateMeter()
-    if cancelled is not None and await _asked_to_stop(cancelled):  # cancelled just before it started
-        tracker.cancel()
     if first is not None:
         await _best_effort(report, first, None)
     while True:

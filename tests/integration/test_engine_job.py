@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, date, datetime
@@ -18,6 +19,7 @@ import pytest_asyncio
 
 from services.engine import repository, run_progress
 from services.engine.backtest_job import run_job
+from services.engine.domain.strategies.base import SignalStrategy
 from services.engine.job import BacktestJob
 from shared.devstack.stack import Endpoints
 from shared.domain.calendars import calendar_for
@@ -231,8 +233,20 @@ async def test_thirty_trading_days_are_required_before_running(
 async def test_a_long_run_reports_progress_and_a_sane_estimate(
     engine_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Sampled every 0.1 s rather than every second: on a fast machine the run itself takes about a second.
+    # On a fast machine the whole run fits between two samples, so the run is held at two bars until the
+    # sampler has reported from there: a value from inside the run, then one with an estimate.
     monkeypatch.setattr(run_progress, "SAMPLE_EVERY_S", 0.1)
+    inside_seen, estimate_seen = threading.Event(), threading.Event()
+    holds = {1_000: inside_seen, 40_000: estimate_seen}
+    on_bar = SignalStrategy.on_bar
+
+    def held_on_bar(strategy: SignalStrategy, bar: object) -> None:
+        on_bar(strategy, bar)
+        hold = holds.get(strategy.bars_seen)
+        if hold is not None:
+            hold.wait(timeout=30)
+
+    monkeypatch.setattr(SignalStrategy, "on_bar", held_on_bar)
     fx_costs = {"type": "PERCENT", "percent": "0.002", "minimum": "2.00", "slippage_ticks": 1}
     job = _job(
         instrument_ids=[FX_PAIR],
@@ -250,6 +264,10 @@ async def test_a_long_run_reports_progress_and_a_sane_estimate(
                 "SELECT progress_pct FROM engine.backtest_results WHERE id = $1", job.backtest_id
             )
         seen.append((pct, eta, datetime.now(UTC), float(stored)))
+        if 10.0 < pct < 90.0:
+            inside_seen.set()
+            if eta is not None:
+                estimate_seen.set()
 
     outcome = await run_job(engine_pool, job, on_progress)
     assert outcome.status == "COMPLETED", outcome.error_message
@@ -258,7 +276,7 @@ async def test_a_long_run_reports_progress_and_a_sane_estimate(
     assert values == sorted(values)  # never goes back
     assert values[0] == 0.0
     assert [stored for *_, stored in seen] == values  # each value was stored before it was published
-    assert any(10.0 < pct < 90.0 for pct in values), values  # a value from inside the run itself
+    assert inside_seen.is_set() and estimate_seen.is_set(), values  # values from inside the run itself
     estimates = [(eta, at) for _, eta, at, _ in seen if eta is not None]
     assert estimates
     for eta, at in estimates:  # in the future when given, and not absurdly far
