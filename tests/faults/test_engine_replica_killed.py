@@ -121,7 +121,9 @@ def test_killed_replicas_request_is_redone_by_the_other_exactly_once(
 
     def running_in_nautilus() -> bool:
         row = asyncio.run(_row(url, backtest_id))
-        return row is not None and row["status"] == "RUNNING" and row["progress_pct"] >= 10  # bars loaded, handed to Nautilus
+        return (
+            row is not None and row["status"] == "RUNNING" and row["progress_pct"] >= 10
+        )  # bars loaded, handed to Nautilus
 
     _until(running_in_nautilus, 120, "Nautilus to be running the request")
     victim.kill()

@@ -276,7 +276,8 @@ async def test_a_long_run_reports_progress_and_a_sane_estimate(
     assert values == sorted(values)  # never goes back
     assert values[0] == 0.0
     assert [stored for *_, stored in seen] == values  # each value was stored before it was published
-    assert inside_seen.is_set() and estimate_seen.is_set(), values  # values from inside the run itself
+    assert inside_seen.is_set(), values  # a value from inside the run itself
+    assert estimate_seen.is_set(), values  # and one with an estimate
     estimates = [(eta, at) for _, eta, at, _ in seen if eta is not None]
     assert estimates
     for eta, at in estimates:  # in the future when given, and not absurdly far
