@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from itertools import pairwise
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
-from shared.domain.quality import session_gaps, split_match
+from shared.domain.quality import session_gaps, split_matches
 
 # Listed per warning at most; the rest are counted ("and N more").
 MAX_LISTED: Final = 5
@@ -78,13 +78,14 @@ def split_warnings(instrument_id: str, prices: pd.DataFrame, split_dates: frozen
     """Moves from one session's close to the next session's open or close that match a split ratio, except on
     the ex-dates of splits on record (`split_dates`: those moves are explained)."""
     suspects: list[str] = []
-    rows = list(prices[["open", "close"]].itertuples(name=None))
-    for (_, _, before), (day, opened, closed) in pairwise(rows):
-        if pd.Timestamp(day).date() in split_dates:
+    opens, closes = (prices[column].to_numpy(dtype=np.float64) for column in ("open", "close"))
+    on_open, on_close = split_matches(closes[:-1], opens[1:]), split_matches(closes[:-1], closes[1:])
+    for i, match in enumerate(a or b for a, b in zip(on_open, on_close, strict=True)):
+        day = prices.index[i + 1]
+        if match is None or pd.Timestamp(day).date() in split_dates:
             continue
-        match = split_match(before, opened) or split_match(before, closed)
-        if match is not None:
-            suspects.append(f"{_day(day)} ({match.label}: close {before:g} -> open {opened:g}, close {closed:g})")
+        before, (opened, closed) = prices["close"].iloc[i], prices[["open", "close"]].iloc[i + 1]
+        suspects.append(f"{_day(day)} ({match.label}: close {before:g} -> open {opened:g}, close {closed:g})")
     if not suspects:
         return []
     return [
