@@ -21,6 +21,7 @@ from bts.progress import bars, metrics_table
 from bts.sample_data import SYMBOLS, write_sample_files
 from bts.up import Stack
 from shared.contracts.models.enums import BacktestStatus
+from shared.platform.gateway_access import GatewayAccess
 from shared.platform.settings import Settings
 
 STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
@@ -96,7 +97,7 @@ def _reports(gateway: Gateway, backtest_id: str, reports_dir: Path, timeout_s: f
 
 def _run(settings: Settings, stack: Stack) -> None:
     files = write_sample_files(stack.state_dir / "samples")
-    with Gateway(settings.model_copy(update={"api_key": stack.demo_key})) as gateway:
+    with Gateway(GatewayAccess(settings.api_url, stack.demo_key)) as gateway:
         register_and_load(gateway, files)
         strategies = create_strategies(gateway)
         submitted = {}

@@ -1,7 +1,7 @@
 """The CLI's HTTP client of the gateway: every failure becomes a CliError that says what to do.
 
-httpx and the settings are imported when a command first talks to the gateway, not when `bts` starts:
-`bts --help` answers at once (tests/unit/test_cli_imports.py)."""
+httpx is imported when a command first talks to the gateway, not when `bts` starts: `bts --help` answers at
+once (tests/unit/test_cli_imports.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from bts.console import CliError
 from bts.options import flag_for
+from shared.platform.gateway_access import GatewayAccess
 
 if TYPE_CHECKING:
     import httpx
-
-    from shared.platform.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -44,24 +43,22 @@ def problem_message(response: httpx.Response, flags: dict[str, str] | None = Non
 
 class Gateway:
     def __init__(
-        self, settings: Settings | None = None, timeout: float = 60, flags: dict[str, str] | None = None
+        self, access: GatewayAccess | None = None, timeout: float = 60, flags: dict[str, str] | None = None
     ) -> None:
-        """`settings`: the environment's (BTS_*) unless given. `flags`: the command's request field -> CLI flag,
-        so that errors name the flag."""
+        """`access`: the environment's (BTS_API_URL, BTS_API_KEY) unless given. `flags`: the command's request
+        field -> CLI flag, so that errors name the flag."""
         import httpx
 
-        from shared.platform.settings import Settings
-
-        settings = settings or Settings()
+        access = access or GatewayAccess.from_env()
         self.flags = flags
-        if not settings.api_key:
+        if not access.api_key:
             raise CliError(
                 "BTS_API_KEY is not set: create a key with `bts user create NAME` (or use the demo key "
                 "`bts up` prints) and export BTS_API_KEY=<key>"
             )
-        self.url = settings.api_url.rstrip("/")
+        self.url = access.api_url.rstrip("/")
         self.http = httpx.Client(
-            base_url=self.url + "/api/v1", timeout=timeout, headers={"Authorization": f"Bearer {settings.api_key}"}
+            base_url=self.url + "/api/v1", timeout=timeout, headers={"Authorization": f"Bearer {access.api_key}"}
         )
 
     def __enter__(self) -> Gateway:

@@ -8,9 +8,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.platform.gateway_access import DEFAULT_API_URL, ENV_PREFIX
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BTS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database_url: str | None = Field(
         default=None,
@@ -22,7 +24,7 @@ class Settings(BaseSettings):
         description="storage of the embedded broker: memory:// (lost on restart) or s3://BUCKET/ (AWS_* variables)",
     )
     state_dir: Path = Field(default=Path(".bts"), description="embedded data, uploads, reports, ports")
-    api_url: str = "http://127.0.0.1:8000"
+    api_url: str = DEFAULT_API_URL
     api_key: str | None = None
     ib_host: str = "127.0.0.1"
     ib_port: int = 7497

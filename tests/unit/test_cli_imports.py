@@ -25,6 +25,7 @@ HEAVY = (
     "asyncpg",
     "aiokafka",
     "jinja2",
+    "pydantic_settings",  # the services' settings: a client reads BTS_API_URL and BTS_API_KEY alone
 )
 
 # Runs `bts ARGS...` in this process as the console script does, then writes the modules it loaded.
