@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
-TEMPLATE = "plotly_white"
+TEMPLATE = "bts"  # plotly_white, cut to the trace types the charts draw (below)
+TRACE_TYPES = ("bar", "heatmap", "histogram", "scatter")
+
+
+def _template() -> go.layout.Template:
+    """plotly_white with only TRACE_TYPES' defaults: every figure copies (and validates) its template, and the
+    whole of plotly_white cost ~15 ms a chart and 3.5 KB of each chart's HTML for trace types no chart draws."""
+    white = pio.templates["plotly_white"]
+    return go.layout.Template(layout=white.layout, data={kind: white.data[kind] for kind in TRACE_TYPES})
+
+
+pio.templates[TEMPLATE] = _template()
+pio.templates.default = TEMPLATE  # a new figure starts from it, not from the full default it would copy too
 
 
 def layout(fig: go.Figure, title: str, y_title: str, y_format: str | None = None, height: int = 380) -> go.Figure:

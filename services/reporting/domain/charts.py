@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -15,14 +16,14 @@ from shared.presentation.metrics import percent_text
 ROLLING_DAYS = 63  # a quarter of trading days
 
 
-def _x(index: pd.Index | pd.Series) -> list[str]:
-    """Dates as plain strings ('2024-01-02' or '2024-01-02 14:30'): fewer bytes than full timestamps."""
+def _x(index: pd.Index | pd.Series) -> npt.NDArray[np.object_]:
+    """Dates as plain strings ('2024-01-02' or '2024-01-02 14:30'): fewer bytes than full timestamps. An array,
+    not a list: plotly checks a list element by element, an array at once."""
     stamps = pd.DatetimeIndex(index)
-    if len(stamps) and (stamps.tz_convert(None) if stamps.tz is not None else stamps).normalize().nunique() == len(
-        stamps
-    ):
-        return list(stamps.strftime("%Y-%m-%d"))
-    return list(stamps.strftime("%Y-%m-%d %H:%M"))
+    naive = stamps.tz_convert(None) if stamps.tz is not None else stamps
+    daily = len(stamps) and naive.normalize().nunique() == len(stamps)
+    text: npt.NDArray[np.object_] = stamps.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M").to_numpy(dtype=object)
+    return text
 
 
 def equity_vs_benchmark(data: ReportData) -> go.Figure:
@@ -116,7 +117,7 @@ def trades_on_prices(data: ReportData) -> go.Figure:
     for instrument, closes in sorted(data.prices.items()):
         fig.add_trace(
             go.Scatter(
-                x=closes.index, y=closes.astype(float), name=f"{instrument} close", mode="lines", line={"width": 1}
+                x=_x(closes.index), y=closes.astype(float), name=f"{instrument} close", mode="lines", line={"width": 1}
             )
         )
         mine = trades[trades["instrument_id"] == instrument]
@@ -168,9 +169,10 @@ def pnl_distribution(data: ReportData) -> go.Figure:
 def exposure(data: ReportData, extended: dict[str, Any]) -> go.Figure:
     """Gross leverage (sum of |position value| / portfolio value) and net exposure, day by day."""
     series = extended.get("exposure") or {}
+    dates = np.asarray(series.get("dates", []), dtype=object)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=series.get("dates", []), y=series.get("gross_leverage", []), name="Gross leverage"))
-    fig.add_trace(go.Scatter(x=series.get("dates", []), y=series.get("net_exposure", []), name="Net exposure"))
+    for key, name in (("gross_leverage", "Gross leverage"), ("net_exposure", "Net exposure")):
+        fig.add_trace(go.Scatter(x=dates, y=np.asarray(series.get(key, []), dtype=np.float64), name=name))
     return layout(fig, "Exposure and gross leverage over time", "Position value / portfolio value", ".0%")
 
 
