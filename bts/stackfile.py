@@ -38,6 +38,14 @@ def write_stack(state_dir: Path, stack: StackFile) -> None:
     write_private(path, stack.model_dump_json(indent=2))  # its admin database URL carries a password
 
 
+def forget_stack(state_dir: Path, pid: int) -> None:
+    """Remove the stack file if the `bts up` of process `pid` wrote it: a second `bts up` (or `bts demo`) on the
+    same state dir that was refused must not hide the running stack from the other commands."""
+    found = read_stack(state_dir)
+    if found is not None and found.pid == pid:
+        stack_path(state_dir).unlink(missing_ok=True)
+
+
 def read_stack(state_dir: Path) -> StackFile | None:
     path = stack_path(state_dir)
     if not path.exists():

@@ -24,7 +24,7 @@ import httpx
 
 from bts.demo_key import kept_demo_key
 from bts.migrations import migrate_all
-from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
+from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
 from shared.devstack.process import die_with_parent, free_port, port_open, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
@@ -180,7 +180,7 @@ class Stack:
             stop_process(svc.proc, signal.SIGTERM, timeout=15)
         self.services.clear()
         self.embedded.stop()
-        stack_path(self.state_dir).unlink(missing_ok=True)
+        forget_stack(self.state_dir, os.getpid())
 
 
 def _tail(path: Path, lines: int = 20) -> str:
