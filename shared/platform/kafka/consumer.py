@@ -47,7 +47,7 @@ log = structlog.get_logger()
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 GiveUp = Callable[[Envelope[Any], str], Awaitable[None]]  # (the message given up on, why)
 MAX_MESSAGE_BYTES = 1_000_000
-FETCHER_BACKSTOP_MS = 1_000  # aiokafka's consumer_timeout_ms: see subscriber_options
+FETCHER_BACKSTOP_MS = 5_000  # aiokafka's consumer_timeout_ms: see subscriber_options
 
 
 @dataclass

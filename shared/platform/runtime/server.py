@@ -9,7 +9,6 @@ every second as before: the same behaviour for a tenth of the idle wake-ups (iss
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from types import FrameType
 
 import uvicorn
@@ -22,18 +21,29 @@ class QuietServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self._stop_requested: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tick: asyncio.Future[None] | None = None  # done at the end of the current tick, or on a stop request
 
     async def main_loop(self) -> None:
-        self._loop, self._stop_requested = asyncio.get_running_loop(), asyncio.Event()
-        # counter 0 on every tick: uvicorn's once-a-second work (Date header, notify callback) runs each tick
-        while not await self.on_tick(0):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_requested.wait(), timeout=TICK_S)
+        loop = self._loop = asyncio.get_running_loop()
+        while True:
+            tick = self._tick = loop.create_future()  # before the check: a stop request from now on ends the wait
+            # counter 0 on every tick: uvicorn's once-a-second work (Date header, notify callback) runs each tick
+            if await self.on_tick(0):
+                return
+            timer = loop.call_later(TICK_S, _end, tick)  # a bare timer: no task per tick, unlike wait_for
+            try:
+                await tick
+            finally:
+                timer.cancel()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
-        loop, stop_requested = self._loop, self._stop_requested
-        if loop is not None and stop_requested is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stop_requested.set)  # a signal handler may run outside the loop's callbacks
+        loop, tick = self._loop, self._tick
+        if loop is not None and tick is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(_end, tick)  # a signal handler may run outside the loop's callbacks
+
+
+def _end(tick: asyncio.Future[None]) -> None:
+    if not tick.done():
+        tick.set_result(None)
