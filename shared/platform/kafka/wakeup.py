@@ -12,11 +12,11 @@ the broker has acknowledged a message (`notify_published`), and each consumer's 
   and waits for a notification on one of its topics' channels;
 - resumes at once when one comes (a Fetch for data already there is answered at once: a hop costs a
   NOTIFY and one round trip);
-- and every `poll_s` takes a look without fetching: one ListOffsets request says whether a partition's log
-  goes past the consumer's position (a Fetch would be held by Tansu for fetch_max_wait_ms, and a look by
-  fetching took two or three of them). If one does, or the look fails, or the assignment changed, it
-  resumes: messages from producers that do not notify (another platform's, a DLQ replay, a lost LISTEN
-  connection) still arrive, at most `poll_s` late.
+- and every `poll_s` takes a look without fetching: one ListOffsets request (and the high watermark of the
+  last fetch) says whether a partition's log goes past the consumer's position (a Fetch would be held by
+  Tansu for fetch_max_wait_ms, and a look by fetching took two or three of them). If one does, or the look
+  fails, or the assignment changed, it resumes: messages from producers that do not notify (another
+  platform's, a DLQ replay, a lost LISTEN connection) still arrive, at most `poll_s` late.
 """
 
 from __future__ import annotations
@@ -166,8 +166,14 @@ class IdleFetchPause:
 
         async def behind() -> bool:
             ends = await consumer.end_offsets(paused)  # one ListOffsets request per broker, answered at once
-            positions = {tp: await consumer.position(tp) for tp in paused}
-            return any(ends.get(tp, 0) > position for tp, position in positions.items())
+            for tp in paused:
+                # Tansu answers ListOffsets with the last batch's base offset + 1 (see lag.py): enough to see a
+                # batch written since the last fetch, not the rest of a batch fetched and dropped by the pause
+                # (a long handler ran meantime); the last fetch's high watermark shows those.
+                fetched_to = consumer.highwater(tp)
+                if fetched_to is None or max(ends.get(tp, 0), fetched_to) > await consumer.position(tp):
+                    return True
+            return False
 
         try:
             return await asyncio.wait_for(behind(), timeout=self.poll_s)
