@@ -2,8 +2,9 @@
 
 uvicorn's main loop sleeps 0.1 s between ticks only to notice a stop request (its signal handler sets
 `should_exit`) and refreshes the responses' Date header every tenth tick. Here a tick waits up to a
-second on an event the signal handler sets, so a stop is seen at once and the Date header is refreshed
-every second as before: the same behaviour for a tenth of the idle wake-ups (issue #17, "idle is idle").
+second on a future that the signal handler also completes, so a stop is seen at once and the Date header
+is refreshed every second as before: the same behaviour for a tenth of the idle wake-ups (issue #17,
+"idle is idle").
 """
 
 from __future__ import annotations
