@@ -15,10 +15,24 @@ from shared.platform.kafka.wakeup import IdleFetchPause, topic_notifier
 
 
 class FakeKafkaConsumer:
-    """The part of AIOKafkaConsumer the pause uses: assignment, pause, resume, paused."""
+    """The part of AIOKafkaConsumer the pause uses: assignment, pause, resume, paused, and for a look
+    end_offsets, highwater and position (every partition read to its end unless `ends` or `fetched_to`
+    say otherwise)."""
 
     def __init__(self, partitions: set[str]) -> None:
         self.partitions, self.paused_now = partitions, set[str]()
+        self.ends = dict.fromkeys(partitions, 7)  # what ListOffsets answers
+        self.fetched_to: dict[str, int | None] = dict.fromkeys(partitions, 7)  # the last fetch's high watermark
+        self.positions = dict.fromkeys(partitions, 7)
+
+    async def end_offsets(self, tps: list[str]) -> dict[str, int]:
+        return {tp: self.ends[tp] for tp in tps}
+
+    def highwater(self, tp: str) -> int | None:
+        return self.fetched_to[tp]
+
+    async def position(self, tp: str) -> int:
+        return self.positions[tp]
 
     def assignment(self) -> set[str]:
         return set(self.partitions)
@@ -75,12 +89,62 @@ async def test_an_idle_consumer_pauses_and_a_notification_on_its_topic_resumes_i
     assert not kafka.paused()  # a stopped pause leaves nothing paused
 
 
-async def test_a_paused_consumer_looks_anyway_every_poll_s(pool: asyncpg.Pool) -> None:
-    """Messages from producers that do not notify still arrive: the pause lifts every poll_s."""
-    kafka = FakeKafkaConsumer({"ingest.requested-0"})
-    pause = IdleFetchPause(pool, ["ingest.requested"], lambda: kafka, lambda: 0.0, active_s=0.1, poll_s=0.3)
+async def test_a_paused_consumer_looks_every_poll_s_without_fetching(pool: asyncpg.Pool) -> None:
+    """Messages from producers that do not notify still arrive: every poll_s a look (end offsets against the
+    consumer's positions, no fetch) resumes the consumer if, and only if, a partition has unread messages."""
+    kafka = FakeKafkaConsumer({"ingest.requested-0", "ingest.requested-1"})
+    pause = IdleFetchPause(pool, ["ingest.requested"], lambda: kafka, lambda: 0.0, active_s=0.1, poll_s=0.2)
     await pause.start()
     try:
-        await _until(lambda: pause.pauses >= 3)  # paused, looked, paused again ...
+        await _until(lambda: pause.looks >= 3)  # looked three times and found nothing ...
+        assert pause.pauses == 1  # ... so it never resumed
+        assert kafka.paused() == kafka.partitions
+        looks = pause.looks
+        kafka.ends["ingest.requested-1"] += 1  # a message nobody announced
+        await _until(lambda: pause.pauses >= 2)  # resumed by a look, then paused again once idle
+        assert pause.looks > looks
+    finally:
+        await pause.stop()
+
+
+async def test_a_look_resumes_a_consumer_that_fetched_more_than_it_handled(pool: asyncpg.Pool) -> None:
+    """Tansu's ListOffsets says the last batch's base offset + 1: the rest of a batch that was fetched, then
+    dropped by the pause while a long handler ran, is seen from the last fetch's high watermark."""
+    kafka = FakeKafkaConsumer({"backtest.requested-0"})
+    kafka.positions["backtest.requested-0"] = 8  # handled the batch's first record (offset 7) ...
+    kafka.ends["backtest.requested-0"] = 8  # ... Tansu: batch base 7 + 1
+    kafka.fetched_to["backtest.requested-0"] = 10  # the batch held offsets 7, 8 and 9
+    pause = IdleFetchPause(pool, ["backtest.requested"], lambda: kafka, lambda: 0.0, active_s=0.1, poll_s=0.2)
+    await pause.start()
+    try:
+        await _until(lambda: pause.pauses >= 2)  # paused, looked, resumed, paused again
+    finally:
+        await pause.stop()
+
+
+async def test_a_look_resumes_a_consumer_that_never_fetched(pool: asyncpg.Pool) -> None:
+    """No high watermark yet (nothing fetched since the assignment): the look cannot tell, so it fetches."""
+    kafka = FakeKafkaConsumer({"backtest.requested-0"})
+    kafka.fetched_to["backtest.requested-0"] = None
+    pause = IdleFetchPause(pool, ["backtest.requested"], lambda: kafka, lambda: 0.0, active_s=0.1, poll_s=0.2)
+    await pause.start()
+    try:
+        await _until(lambda: pause.pauses >= 2)
+    finally:
+        await pause.stop()
+
+
+async def test_a_look_that_fails_resumes_the_consumer(pool: asyncpg.Pool) -> None:
+    """A look the broker cannot answer lets the consumer fetch: it finds out by fetching, as before looks."""
+    kafka = FakeKafkaConsumer({"ingest.requested-0"})
+
+    async def broker_away(tps: list[str]) -> dict[str, int]:
+        raise ConnectionError("broker away")
+
+    kafka.end_offsets = broker_away  # type: ignore[method-assign]
+    pause = IdleFetchPause(pool, ["ingest.requested"], lambda: kafka, lambda: 0.0, active_s=0.1, poll_s=0.2)
+    await pause.start()
+    try:
+        await _until(lambda: pause.pauses >= 3)  # paused, looked (failed), resumed, paused again ...
     finally:
         await pause.stop()

@@ -27,6 +27,7 @@ from shared.platform.kafka.lag import consumer_lag
 from shared.platform.kafka.outbox import OutboxRelay, enqueue
 from shared.platform.kafka.producer import EventPublisher
 from shared.platform.kafka.sql import messaging_ddl
+from shared.platform.kafka.wakeup import IdleFetchPause
 from shared.platform.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
@@ -268,3 +269,35 @@ async def test_lag_counts_what_a_stopped_group_has_not_read_and_drains(
             await asyncio.sleep(0.2)
     finally:
         await second.stop()
+
+
+async def test_a_paused_consumer_finds_by_looking_a_message_nobody_announced(
+    topic: str, publisher: EventPublisher, consumer_for: Start, scratch: Scratch
+) -> None:
+    """A producer that sends no NOTIFY (another platform's, a replay): the paused consumer's look (end offsets
+    against its positions on the real broker, no fetch) finds the message and resumes it; once it is read,
+    looks find nothing and the consumer stays paused."""
+    received: list[Envelope[Any]] = []
+
+    async def handler(envelope: Envelope[Any]) -> None:
+        received.append(envelope)
+
+    consumer = await consumer_for(topic, handler)
+    processor = consumer.processor
+    pause = IdleFetchPause(
+        scratch.pool, [topic], lambda: consumer.kafka, lambda: processor.last_activity, active_s=0.1, poll_s=0.3
+    )
+    await pause.start()
+    try:
+        await _wait_for(lambda: pause.looks >= 2)
+        event = _event("LOOK.NASDAQ")
+        await publisher.send_raw(topic, event.model_dump_json().encode(), "LOOK.NASDAQ")  # publisher: no on_sent
+        await _wait_for(lambda: len(received) == 1)
+        looks = pause.looks
+        await _wait_for(lambda: pause.looks >= looks + 1)  # paused again after the message, and looked
+        pauses, looks = pause.pauses, pause.looks
+        await _wait_for(lambda: pause.looks >= looks + 3)
+        assert pause.pauses == pauses  # read to the end: the looks found nothing, no resume
+    finally:
+        await pause.stop()
+    assert [e.id for e in received] == [event.id]

@@ -47,6 +47,7 @@ log = structlog.get_logger()
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 GiveUp = Callable[[Envelope[Any], str], Awaitable[None]]  # (the message given up on, why)
 MAX_MESSAGE_BYTES = 1_000_000
+FETCHER_BACKSTOP_MS = 5_000  # aiokafka's consumer_timeout_ms: see subscriber_options
 
 
 @dataclass
@@ -202,6 +203,10 @@ def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.MANUAL,  # committed by `commit_handled`, which waits out broker outages
         "max_poll_interval_ms": 3_600_000,  # a backtest may run for many minutes between polls
         "fetch_max_bytes": 4 * MAX_MESSAGE_BYTES,
+        # aiokafka's fetch loop wakes for every event it waits on (a fetch answered, a record consumed, a
+        # resume, a seek, a rebalance); this is only its backstop timer, which at aiokafka's 200 ms woke
+        # every idle (paused) consumer 5 times a second for nothing
+        "consumer_timeout_ms": FETCHER_BACKSTOP_MS,
         **consumer_timeouts(settings),
     }
 

@@ -11,9 +11,12 @@ the broker has acknowledged a message (`notify_published`), and each consumer's 
 - then pauses all its partitions (aiokafka sends no Fetch for paused partitions; group heartbeats go on)
   and waits for a notification on one of its topics' channels;
 - resumes at once when one comes (a Fetch for data already there is answered at once: a hop costs a
-  NOTIFY and one round trip), or after `poll_s` anyway, for one short look (`check_s`): messages from
-  producers that do not notify (another platform's, a DLQ replay, a lost LISTEN connection) still arrive,
-  at most `poll_s` late.
+  NOTIFY and one round trip);
+- and every `poll_s` takes a look without fetching: one ListOffsets request (and the high watermark of the
+  last fetch) says whether a partition's log goes past the consumer's position (a Fetch would be held by
+  Tansu for fetch_max_wait_ms, and a look by fetching took two or three of them). If one does, or the look
+  fails, or the assignment changed, it resumes: messages from producers that do not notify (another
+  platform's, a DLQ replay, a lost LISTEN connection) still arrive, at most `poll_s` late.
 """
 
 from __future__ import annotations
@@ -67,15 +70,15 @@ class IdleFetchPause:
         last_activity: Callable[[], float],
         active_s: float,
         poll_s: float,
-        check_s: float = 0.25,
     ) -> None:
         self.pool, self.channels = pool, [wake_channel(t) for t in topic_names]
         self.kafka_consumer, self.last_activity = kafka_consumer, last_activity
-        self.active_s, self.poll_s, self.check_s = active_s, poll_s, check_s
+        self.active_s, self.poll_s = active_s, poll_s
         self._wake = asyncio.Event()
         self._listener: Any = None
         self._task: asyncio.Task[None] | None = None
         self.pauses = 0  # how often it paused (for tests and benchmarks)
+        self.looks = 0  # how often a paused consumer looked for messages nobody notified (likewise)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -128,24 +131,57 @@ class IdleFetchPause:
                 await asyncio.sleep(self.poll_s)
 
     async def _pause_while_idle(self) -> None:
-        active_for = self.active_s
         while True:
             # Cleared before the active period: a notification from now on is seen below, never lost.
             self._wake.clear()
-            await asyncio.sleep(active_for)
-            if self._wake.is_set() or time.monotonic() - self.last_activity() < active_for:
-                active_for = self.active_s
+            await asyncio.sleep(self.active_s)
+            if self._wake.is_set() or time.monotonic() - self.last_activity() < self.active_s:
                 continue
             if not listener_alive(self._listener):  # the database restarted: listen again
                 await self._unlisten()
                 await self._listen()
             paused = self._pause()
             try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                await self._until_woken(paused)
             finally:
                 self._resume(paused)
-            active_for = self.active_s if self._wake.is_set() else self.check_s
+
+    async def _until_woken(self, paused: list[Any]) -> None:
+        """Until a notification comes, or a look every poll_s finds something to fetch."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                return
+            self.looks += 1
+            if await self._worth_fetching(paused):
+                return
+
+    async def _worth_fetching(self, paused: list[Any]) -> bool:
+        """A look without fetching: is a paused partition's log past the consumer's position? Also yes when the
+        assignment changed (pause the new one: e.g. the consumer had none yet) or the look fails or takes
+        long: then fetching finds out."""
+        consumer = self.kafka_consumer()
+        if consumer is None or not paused or set(consumer.assignment()) != set(paused):
+            return True
+
+        async def behind() -> bool:
+            ends = await consumer.end_offsets(paused)  # one ListOffsets request per broker, answered at once
+            for tp in paused:
+                # Tansu answers ListOffsets with the last batch's base offset + 1 (see lag.py): enough to see a
+                # batch written since the last fetch, not the rest of a batch fetched and dropped by the pause
+                # (a long handler ran meantime); the last fetch's high watermark shows those.
+                fetched_to = consumer.highwater(tp)
+                if fetched_to is None or max(ends.get(tp, 0), fetched_to) > await consumer.position(tp):
+                    return True
+            return False
+
+        try:
+            return await asyncio.wait_for(behind(), timeout=self.poll_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("look for unannounced messages failed; fetching instead", error=repr(exc))
+            return True
 
     def _paused(self) -> list[Any]:
         consumer = self.kafka_consumer()

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from shared.platform.db.urls import asyncpg_dsn
 from shared.platform.runtime.health import Check, database_check, health_router, kafka_check, migrations_check
 from shared.platform.runtime.logging import configure_logging
+from shared.platform.runtime.server import QuietServer
 from shared.platform.settings import Settings
 
 log = structlog.get_logger()
@@ -99,7 +100,7 @@ def create_service_app(
 def serve(app: FastAPI, name: str, settings: Settings, port: int) -> None:
     configure_logging(name, settings.log_level)
     config = uvicorn.Config(app, host=settings.bind_host, port=port, log_config=None, access_log=False, lifespan="on")
-    uvicorn.Server(config).run()
+    QuietServer(config).run()  # wakes once a second while idle, not ten times
 
 
 def run_worker(name: str, migrations_dir: Path, components: ComponentFactory | None = None) -> None:
