@@ -47,7 +47,7 @@ log = structlog.get_logger()
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 GiveUp = Callable[[Envelope[Any], str], Awaitable[None]]  # (the message given up on, why)
 MAX_MESSAGE_BYTES = 1_000_000
-FETCHER_BACKSTOP_MS = 5_000  # aiokafka's consumer_timeout_ms: see subscriber_options
+FETCHER_BACKSTOP_MS = 1_000  # aiokafka's consumer_timeout_ms: see subscriber_options
 
 
 @dataclass
@@ -205,7 +205,8 @@ def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
         "fetch_max_bytes": 4 * MAX_MESSAGE_BYTES,
         # aiokafka's fetch loop wakes for every event it waits on (a fetch answered, a record consumed, a
         # resume, a seek, a rebalance); this is only its backstop timer, which at aiokafka's 200 ms woke
-        # every idle (paused) consumer 5 times a second for nothing
+        # every idle (paused) consumer 5 times a second for nothing; 1 s, not more: it also bounds how long a
+        # fetcher that missed a wake-up (seen once after a broker restart with 5 s) waits to fetch again
         "consumer_timeout_ms": FETCHER_BACKSTOP_MS,
         **consumer_timeouts(settings),
     }

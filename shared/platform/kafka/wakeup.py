@@ -11,7 +11,7 @@ the broker has acknowledged a message (`notify_published`), and each consumer's 
 - then pauses all its partitions (aiokafka sends no Fetch for paused partitions; group heartbeats go on)
   and waits for a notification on one of its topics' channels;
 - resumes at once when one comes (a Fetch for data already there is answered at once: a hop costs a
-  NOTIFY and one round trip);
+  NOTIFY and one round trip), and stays resumed until a message was handled (or poll_s passed);
 - and every `poll_s` takes a look without fetching: one ListOffsets request (and the high watermark of the
   last fetch) says whether a partition's log goes past the consumer's position (a Fetch would be held by
   Tansu for fetch_max_wait_ms, and a look by fetching took two or three of them). If one does, or the look
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -145,6 +146,16 @@ class IdleFetchPause:
                 await self._until_woken(paused)
             finally:
                 self._resume(paused)
+            await self._until_handled_since(time.monotonic())
+
+    async def _until_handled_since(self, woken_at: float) -> None:
+        """Stay resumed until a message was handled after `woken_at`, or for poll_s at most: a fetcher that is
+        still reconnecting (a broker restart) may need longer than active_s to send its Fetch, and pausing it
+        again before then left the message unread until a later look happened to find the fetcher ready."""
+        for _ in range(math.ceil(self.poll_s / self.active_s)):  # a look every active_s, as while active
+            if self.last_activity() >= woken_at:
+                return
+            await asyncio.sleep(self.active_s)
 
     async def _until_woken(self, paused: list[Any]) -> None:
         """Until a notification comes, or a look every poll_s finds something to fetch."""
