@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-import empyrical
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -140,6 +139,8 @@ def _finite(value: Any) -> float | None:
 
 def summary(curve: pd.Series, initial_capital: float) -> dict[str, float | None]:
     """Headline metrics of a stitched curve, with the engine's conventions (252 days, empyrical)."""
+    import empyrical  # here: it loads scipy (seconds), and the gateway imports this module to start
+
     if curve.empty:
         return {"total_return": None, "cagr": None, "sharpe_ratio": None, "max_drawdown": None, "volatility": None}
     full = pd.concat([pd.Series([initial_capital], index=[curve.index[0] - pd.Timedelta(days=1)]), curve])
