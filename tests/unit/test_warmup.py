@@ -1,0 +1,95 @@
+"""The warm-ups: the component runs its work once the service has started and logs it (or logs why it failed
+without stopping the service); each service's warm-up runs its own code on synthetic data; and what the warm-ups
+load is not on the services' way to ready (checked on what a fresh process imported, not on a clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+from structlog.testing import capture_logs
+
+from services.api.warmup import exercise as warm_gateway
+from services.engine.warmup import exercise as warm_engine
+from services.reporting.warmup import exercise as warm_reporting
+from shared.platform.runtime.warmup import WarmUp
+
+
+async def test_the_warm_up_waits_for_the_service_to_start_then_runs_once_and_logs_its_time() -> None:
+    started, runs = asyncio.Event(), []
+
+    async def warm() -> None:
+        runs.append("warm")
+
+    warm_up = WarmUp(started, warm)
+    with capture_logs() as logs:
+        await warm_up.start()
+        await asyncio.sleep(0.01)
+        assert runs == []  # the service has not started yet
+        started.set()
+        await warm_up.finished()
+        await warm_up.stop()
+    assert runs == ["warm"]
+    assert [e["event"] for e in logs if e["event"].startswith("warmed up in ")], logs
+    assert next(e for e in logs if e["event"].startswith("warmed up in "))["seconds"] >= 0
+
+
+async def test_a_failed_warm_up_is_logged_and_the_service_goes_on() -> None:
+    started = asyncio.Event()
+    started.set()
+
+    async def warm() -> None:
+        raise RuntimeError("no calendar today")
+
+    warm_up = WarmUp(started, warm)
+    with capture_logs() as logs:
+        await warm_up.start()
+        await warm_up.finished()
+        await warm_up.stop()
+    failed = [e for e in logs if e["event"].startswith("warm-up failed")]
+    assert failed and "no calendar today" in failed[0]["error"]
+    assert not [e for e in logs if e["event"].startswith("warmed up in ")]
+
+
+async def test_a_stopped_service_stops_a_warm_up_still_waiting() -> None:
+    warm_up = WarmUp(asyncio.Event(), pytest.fail)  # type: ignore[arg-type]  # never called
+    await warm_up.start()
+    await warm_up.stop()
+
+
+def test_the_engine_warm_up_runs_a_synthetic_backtest_through_the_engine() -> None:
+    outcome = warm_engine(["NO-SUCH-EXCHANGE", "NASDAQ", "LSE"])  # unknown exchanges are passed over
+    assert outcome.status == "COMPLETED", outcome.error_message
+    assert outcome.trades_count > 0  # the ledger saw round trips
+    assert outcome.metrics["benchmark"]["beta"] is not None  # empyrical ran against the benchmark
+    assert outcome.manifest is not None and outcome.manifest["trades_sha256"]  # the manifest code ran
+
+
+def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None:
+    assert warm_reporting() == ["HTML", "CSV", "CSV", "JSON"]
+
+
+def test_the_gateway_warm_up_computes_a_walk_forward_summary() -> None:
+    summary = warm_gateway()
+    assert summary["total_return"] == pytest.approx(0.02)
+    assert summary["volatility"] is not None
+
+
+# What each service must not import before it is ready: the warm-up (or the first message) loads it.
+LOADED_AFTER_READY = {
+    "engine": ("nautilus_trader", "empyrical", "scipy", "plotly", "exchange_calendars", "pandas"),
+    "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2"),
+    "api": ("nautilus_trader", "empyrical", "scipy", "plotly"),
+}
+
+
+@pytest.mark.parametrize("service", sorted(LOADED_AFTER_READY))
+def test_a_service_starts_without_the_libraries_only_its_messages_need(service: str) -> None:
+    listing = f"import json, sys, services.{service}.app; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True, timeout=120, check=True)
+    loaded = {m.split(".")[0] for m in json.loads(done.stdout)}
+    assert "fastapi" in loaded  # the check is not vacuous: the service's own stack is there
+    assert sorted(loaded & set(LOADED_AFTER_READY[service])) == []
