@@ -50,7 +50,8 @@ async def test_a_failed_warm_up_is_logged_and_the_service_goes_on() -> None:
         await warm_up.finished()
         await warm_up.stop()
     failed = [e for e in logs if e["event"].startswith("warm-up failed")]
-    assert failed and "no calendar today" in failed[0]["error"]
+    assert failed
+    assert "no calendar today" in failed[0]["error"]
     assert not [e for e in logs if e["event"].startswith("warmed up in ")]
 
 
@@ -65,7 +66,8 @@ def test_the_engine_warm_up_runs_a_synthetic_backtest_through_the_engine() -> No
     assert outcome.status == "COMPLETED", outcome.error_message
     assert outcome.trades_count > 0  # the ledger saw round trips
     assert outcome.metrics["benchmark"]["beta"] is not None  # empyrical ran against the benchmark
-    assert outcome.manifest is not None and outcome.manifest["trades_sha256"]  # the manifest code ran
+    assert outcome.manifest is not None
+    assert outcome.manifest["trades_sha256"]
 
 
 def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None:
