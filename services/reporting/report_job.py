@@ -13,7 +13,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,8 +25,6 @@ from services.reporting import repository
 from services.reporting.domain.report_data import ReportData
 from shared.contracts.models.enums import BacktestStatus
 from shared.platform.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
-
-RETENTION = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -162,14 +160,3 @@ async def generate_reports(
             )
             reports.append(GeneratedReport(report_id, report_type, str(path), digest))
     return reports
-
-
-async def purge_expired(conn: asyncpg.Connection, now: datetime, keep: timedelta = RETENTION) -> int:
-    """Retention: reports older than `keep` (90 days) go, row and file (backtests' and sweeps')."""
-    removed = 0
-    for table in (repository.BACKTEST_REPORTS, repository.SWEEP_REPORTS):
-        for row in await repository.expired_reports(conn, table, now - keep):
-            await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
-            await repository.delete_report(conn, table, row["id"])
-            removed += 1
-    return removed

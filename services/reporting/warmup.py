@@ -12,22 +12,29 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from services.reporting.domain.report_data import ReportData
-from services.reporting.report_job import render_files
+from services.reporting.handlers import jobs_loaded
 from shared.contracts.models.metrics import PerformanceMetrics
+
+if TYPE_CHECKING:
+    from services.reporting.domain.report_data import ReportData
 
 SESSIONS = 60
 INSTRUMENT = "WARMUP.ARCA"
 
 
 async def warm_up() -> None:
-    """Render the synthetic report in a worker thread (the event loop keeps serving and heart-beating)."""
+    """Load the report jobs, then render the synthetic report, in worker threads (the event loop keeps serving and
+    heart-beating)."""
+    await jobs_loaded()
     await asyncio.to_thread(exercise)
 
 
 def exercise() -> list[str]:
     """Render every report of `synthetic_report()` into a temporary folder; the types written."""
+    from services.reporting.report_job import render_files
+
     with tempfile.TemporaryDirectory(prefix="bts-reporting-warmup-") as folder:
         written = render_files(synthetic_report(), Path(folder), datetime.now(UTC))
     return [report_type for report_type, *_ in written]
@@ -38,6 +45,8 @@ def synthetic_report() -> ReportData:
     benchmark; every metric set (validated as the data model's metrics)."""
     import numpy as np
     import pandas as pd
+
+    from services.reporting.domain.report_data import ReportData
 
     days = pd.bdate_range("2024-01-02", periods=SESSIONS)
     values = 100_000 * (1 + 0.001 * np.arange(SESSIONS) + 0.01 * np.sin(np.arange(SESSIONS) / 4))

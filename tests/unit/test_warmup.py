@@ -83,7 +83,7 @@ def test_the_gateway_warm_up_computes_a_walk_forward_summary() -> None:
 # What each service must not import before it is ready: the warm-up (or the first message) loads it.
 LOADED_AFTER_READY = {
     "engine": ("nautilus_trader", "empyrical", "scipy", "plotly", "exchange_calendars", "pandas"),
-    "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2"),
+    "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2", "pandas"),
     "api": ("nautilus_trader", "empyrical", "scipy", "plotly"),
 }
 
