@@ -24,7 +24,6 @@ from pathlib import Path
 import httpx
 
 from bts.demo_key import kept_demo_key
-from bts.migrations import migrate_all
 from bts.stackfile import ServiceProcess, StackFile, stack_path, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
 from shared.devstack.process import die_with_parent, free_port, port_open, stop_process
@@ -86,6 +85,8 @@ class Stack:
             self.services.append(self._spawn(name, api_port if name == "api" else free_port(), gated=True))
         self.endpoints = self.embedded.start()
         ep = self.endpoints
+        from bts.migrations import migrate_all  # alembic: imported while the services import, not before
+
         self.say(f"database  {redact(ep.database_url)} ({'embedded' if ep.embedded_postgres else 'external'})")
         self.say(f"kafka     {ep.kafka_bootstrap} ({'embedded Tansu' if ep.embedded_kafka else 'external'})")
         asyncio.run(ensure_topics(ep.kafka_bootstrap))

@@ -153,8 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
         pause = idle_pause(
             ctx, list(READ_MODEL_TOPICS), lambda: getattr(subscriber, "consumer", None), gateway.state.read_models
         )
-        warm = WarmUp(ctx.started, warm_up)  # after ready: empyrical, for the first walk-forward sweep
-        return [*messaging(ctx, publisher, []), pause, revoked, upload_sweep, reconciler, warm]
+        warm = WarmUp(warm_up)  # empyrical, for the first walk-forward sweep, while the read models' group joins
+        return [warm, *messaging(ctx, publisher, []), pause, revoked, upload_sweep, reconciler]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

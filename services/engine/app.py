@@ -37,8 +37,9 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     lifecycle = consumer(ctx, publisher, lifecycle_topics, LifecycleHandler(ctx.pool), group=lifecycle_group(SERVICE))
     settings = ctx.settings
     retention = ResultRetention(ctx.pool, timedelta(days=settings.result_retention_days), settings.retention_every_s)
-    warm = WarmUp(ctx.started, lambda: warm_up(ctx.pool))  # after ready: the first backtest costs a warm one's
-    return [*messaging(ctx, publisher, [requests, lifecycle]), retention, warm]
+    # first: it runs while the consumers join their groups, so the first backtest costs what a warm one does
+    warm = WarmUp(lambda: warm_up(ctx.pool))
+    return [warm, *messaging(ctx, publisher, [requests, lifecycle]), retention]
 
 
 def main() -> None:

@@ -70,8 +70,8 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
         LifecycleHandler(ctx.pool),
         group=lifecycle_group(SERVICE),
     )
-    warm = WarmUp(ctx.started, warm_up)  # after ready: the first report costs what a warm one does
-    return [*messaging(ctx, publisher, [finished, deletions]), retention, reconciler, warm]
+    warm = WarmUp(warm_up)  # first: it runs while the consumers join; the first report costs what a warm one does
+    return [warm, *messaging(ctx, publisher, [finished, deletions]), retention, reconciler]
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ service the same graceful shutdown on SIGTERM / Ctrl-C.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ class ServiceContext:
     pool: asyncpg.Pool
     kafka_bootstrap: str
     components: list[Component] = field(default_factory=list)
-    started: asyncio.Event = field(default_factory=asyncio.Event)  # set once every component and the app started
 
 
 ComponentFactory = Callable[[ServiceContext], Awaitable[list[Component]]]
@@ -81,7 +79,6 @@ def create_service_app(
                 await component.start()
             log.info("service started", components=[type(c).__name__ for c in ctx.components])
             async with inner(target):  # the app's own lifespan (e.g. FastStream's broker), inside ours
-                ctx.started.set()
                 yield
         finally:
             for component in reversed(ctx.components):

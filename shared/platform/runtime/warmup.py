@@ -1,6 +1,7 @@
 """Warm-up: what a service's first message would otherwise pay for (heavy imports such as NautilusTrader,
-empyrical or plotly, exchange calendars, first-use costs), done once in the background right after the service
-has started, so neither its readiness nor its first request waits for it.
+empyrical or plotly, exchange calendars, first-use costs), done once in the background from the moment the
+service starts its components: the imports it spends seconds of CPU on are not on the way to ready, and they
+overlap the seconds the consumers wait for their group join, so the first request seldom waits for them.
 
 A message that arrives during the warm-up still works: it waits on the same imports (Python's import locks)
 and caches, never on the warm-up itself. A failed warm-up is logged; the first message then pays as before.
@@ -22,15 +23,15 @@ Warm = Callable[[], Awaitable[None]]
 
 
 class WarmUp:
-    """A component that runs `warm()` once, in a task of its own, as soon as `started` is set (the service's
-    components and app have started: `ServiceContext.started`)."""
+    """A component that runs `warm()` once, in a task of its own, from the moment it is started. List it before
+    the service's consumers: it then runs while they join their groups (seconds of waiting on the broker),
+    and is done, or nearly, when the service is ready."""
 
-    def __init__(self, started: asyncio.Event, warm: Warm) -> None:
-        self.started, self.warm = started, warm
+    def __init__(self, warm: Warm) -> None:
+        self.warm = warm
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
-        await self.started.wait()
         started = time.monotonic()
         try:
             await self.warm()
