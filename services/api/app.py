@@ -40,7 +40,6 @@ from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from services.api.reconcile import Reconciler
 from services.api.strict_json import StrictJsonMiddleware
 from services.api.uploads import UploadPolicy, UploadSweep, deleting_ended_uploads
-from services.api.warmup import warm_up
 from shared.contracts import topics
 from shared.contracts.events import TOPIC_PAYLOADS, Envelope
 from shared.contracts.raw_requests import parse_request
@@ -51,7 +50,6 @@ from shared.platform.kafka.security import faststream_security
 from shared.platform.runtime.messaging import idle_pause, messaging, observed
 from shared.platform.runtime.schedule import PeriodicJob
 from shared.platform.runtime.service import Component, ServiceContext, create_service_app, required, serve
-from shared.platform.runtime.warmup import WarmUp
 from shared.platform.settings import Settings
 
 SERVICE = "api"
@@ -153,8 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
         pause = idle_pause(
             ctx, list(READ_MODEL_TOPICS), lambda: getattr(subscriber, "consumer", None), gateway.state.read_models
         )
-        warm = WarmUp(warm_up)  # empyrical, for the first walk-forward sweep, while the read models' group joins
-        return [warm, *messaging(ctx, publisher, []), pause, revoked, upload_sweep, reconciler]
+        return [*messaging(ctx, publisher, []), pause, revoked, upload_sweep, reconciler]
 
     return create_service_app(SERVICE, MIGRATIONS_DIR, settings, components, app=gateway)
 

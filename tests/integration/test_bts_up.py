@@ -82,7 +82,7 @@ def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: si
         # after ready, the warm-ups run in the background (not timed: they end, and say so)
         logs = {svc.name: Path(svc.log) for svc in stack.services}
         assert "COMPLETED" in _wait_for_log(logs["engine"], "warm-up backtest done", timeout=120)
-        for name in ("engine", "reporting", "api"):
+        for name in ("engine", "reporting"):
             _wait_for_log(logs[name], "warmed up in", timeout=120)
         descendants = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in descendants)

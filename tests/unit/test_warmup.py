@@ -12,7 +12,6 @@ import sys
 import pytest
 from structlog.testing import capture_logs
 
-from services.api.warmup import exercise as warm_gateway
 from services.engine.warmup import exercise as warm_engine
 from services.reporting.warmup import exercise as warm_reporting
 from shared.platform.runtime.warmup import WarmUp
@@ -70,12 +69,6 @@ def test_the_engine_warm_up_runs_a_synthetic_backtest_through_the_engine() -> No
 
 def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None:
     assert warm_reporting() == ["HTML", "CSV", "CSV", "JSON"]
-
-
-def test_the_gateway_warm_up_computes_a_walk_forward_summary() -> None:
-    summary = warm_gateway()
-    assert summary["total_return"] == pytest.approx(0.02)
-    assert summary["volatility"] is not None
 
 
 # What each service must not import before it is ready: the warm-up (or the first message) loads it.
