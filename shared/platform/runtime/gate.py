@@ -7,9 +7,11 @@ Only with BTS_START_GATE=stdin (what `bts up` sets); a service started any other
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+import threading
 
 GATE_VARIABLE = "BTS_START_GATE"
 FROM_STDIN = "stdin"
@@ -23,3 +25,9 @@ def environment_from_parent() -> None:
     if not line:  # the parent went away, or gave up starting the stack
         raise SystemExit("bts up closed this service's stdin before it sent its settings")
     os.environ.update({str(k): str(v) for k, v in json.loads(line).items()})
+
+
+def preload(module: str) -> None:
+    """Import `module` in a background thread from now on: a service's heavy module (what its warm-up and its
+    messages need, not its start) loads while the service waits for its settings, before the warm-up asks."""
+    threading.Thread(target=importlib.import_module, args=(module,), name="preload", daemon=True).start()
