@@ -75,7 +75,7 @@ def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None
 LOADED_AFTER_READY = {
     "engine": ("nautilus_trader", "empyrical", "scipy", "plotly", "exchange_calendars", "pandas"),
     "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2", "pandas"),
-    "api": ("nautilus_trader", "empyrical", "scipy", "plotly"),
+    "api": ("nautilus_trader", "empyrical", "scipy", "plotly", "pandas"),
 }
 
 
