@@ -67,6 +67,16 @@ def test_the_engine_warm_up_runs_a_synthetic_backtest_through_the_engine() -> No
     assert outcome.manifest["trades_sha256"]
 
 
+async def test_a_backtest_that_runs_during_the_warm_up_completes_too() -> None:
+    """A request that arrives during the warm-up runs alongside its synthetic run (two Nautilus runs, two
+    threads of one process)."""
+    warm, request = await asyncio.gather(
+        asyncio.to_thread(warm_engine, ["NASDAQ"]), asyncio.to_thread(warm_engine, ["NYSE"])
+    )
+    assert (warm.status, request.status) == ("COMPLETED", "COMPLETED")
+    assert warm.metrics == request.metrics  # same sessions, same prices: the runs did not disturb each other
+
+
 def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None:
     assert warm_reporting() == ["HTML", "CSV", "CSV", "JSON"]
 
