@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -45,6 +46,8 @@ SOURCE = "bts/engine"
 # The use case imports NautilusTrader, empyrical and pandas (seconds of CPU): not on the service's way to ready.
 # The warm-up loads it after ready; a message that comes first loads it (or waits for the warm-up's import).
 USE_CASE = "services.engine.backtest_job"
+# Set when this process starts its first backtest: a warm-up still going then leaves the rest to that run.
+BACKTEST_STARTED = threading.Event()
 log = structlog.get_logger()
 
 
@@ -202,6 +205,7 @@ class BacktestHandler:
         async def progress(pct: float, eta: datetime | None) -> None:
             await self._progress(envelope, BacktestStatus.RUNNING, pct, eta)
 
+        BACKTEST_STARTED.set()
         await use_case_loaded()
         from services.engine.backtest_job import run_job
 

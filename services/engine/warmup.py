@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 
-from services.engine.handlers import use_case_loaded
+from services.engine.handlers import BACKTEST_STARTED, use_case_loaded
 from services.engine.job import BacktestJob
 from shared.contracts.models.commission import CommissionModel
 from shared.domain.benchmark import DEFAULT_BENCHMARK
@@ -40,8 +40,12 @@ WARM_UP_PERIOD = (date(2024, 7, 1), date(2024, 12, 31))  # ~125 sessions: a few 
 
 async def warm_up(pool: asyncpg.Pool) -> None:
     """Load the use case, build the calendars of the registered instruments' exchanges, run the synthetic
-    backtest: the work in a worker thread (the event loop keeps serving and heart-beating)."""
+    backtest: the work in a worker thread (the event loop keeps serving and heart-beating). Once a real backtest
+    has started, only the imports are done (it competes with nothing else for the CPU)."""
     await use_case_loaded()
+    if BACKTEST_STARTED.is_set():  # a backtest came during the imports: it warms up the rest, not competing
+        log.info("warm-up cut short: a backtest came first")
+        return
     async with pool.acquire() as conn:
         exchanges = await instrument_exchanges(conn)
     outcome = await asyncio.to_thread(exercise, [DEFAULT_BENCHMARK_EXCHANGE, *exchanges])

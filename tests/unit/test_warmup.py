@@ -12,7 +12,9 @@ import sys
 import pytest
 from structlog.testing import capture_logs
 
+from services.engine.handlers import BACKTEST_STARTED
 from services.engine.warmup import exercise as warm_engine
+from services.engine.warmup import warm_up as warm_up_engine
 from services.reporting.warmup import exercise as warm_reporting
 from shared.platform.runtime.warmup import WarmUp
 
@@ -75,6 +77,16 @@ async def test_a_backtest_that_runs_during_the_warm_up_completes_too() -> None:
     )
     assert (warm.status, request.status) == ("COMPLETED", "COMPLETED")
     assert warm.metrics == request.metrics  # same sessions, same prices: the runs did not disturb each other
+
+
+async def test_the_engine_warm_up_leaves_the_rest_to_a_backtest_that_came_first() -> None:
+    BACKTEST_STARTED.set()
+    try:
+        with capture_logs() as logs:
+            await warm_up_engine(None)  # type: ignore[arg-type]  # no database read: it stops before
+    finally:
+        BACKTEST_STARTED.clear()
+    assert [e["event"] for e in logs] == ["warm-up cut short: a backtest came first"]
 
 
 def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None:
