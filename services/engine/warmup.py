@@ -40,20 +40,34 @@ WARM_UP_PERIOD = (date(2024, 7, 1), date(2024, 12, 31))  # ~125 sessions: a few 
 
 async def warm_up(pool: asyncpg.Pool) -> None:
     """Load the use case, build the calendars of the registered instruments' exchanges, run the synthetic
-    backtest: the work in a worker thread (the event loop keeps serving and heart-beating). Once a real backtest
-    has started, only the imports are done (it competes with nothing else for the CPU)."""
+    backtest: the work in worker threads (the event loop keeps serving and heart-beating). Once a real backtest
+    has started, the warm-up stops at its next step: that run warms up the rest, competing with nothing."""
     await use_case_loaded()
-    if BACKTEST_STARTED.is_set():  # a backtest came during the imports: it warms up the rest, not competing
-        log.info("warm-up cut short: a backtest came first")
+    if _came_first():
         return
     async with pool.acquire() as conn:
         exchanges = await instrument_exchanges(conn)
-    outcome = await asyncio.to_thread(exercise, [DEFAULT_BENCHMARK_EXCHANGE, *exchanges])
+    first = await asyncio.to_thread(build_calendars, [DEFAULT_BENCHMARK_EXCHANGE, *exchanges])
+    if _came_first():
+        return
+    outcome = await asyncio.to_thread(run_synthetic, *first)
     log.info("warm-up backtest done", status=outcome.status, trades=outcome.trades_count, calendars=len(exchanges) + 1)
 
 
+def _came_first() -> bool:
+    if BACKTEST_STARTED.is_set():
+        log.info("warm-up cut short: a backtest came first")
+        return True
+    return False
+
+
 def exercise(exchanges: Iterable[str]) -> BacktestOutcome:
-    """Build the calendars of `exchanges` (the first one trades the synthetic run), then run it through `compute`."""
+    """Build the calendars of `exchanges` (the first one trades the synthetic run), then run it."""
+    return run_synthetic(*build_calendars(exchanges))
+
+
+def build_calendars(exchanges: Iterable[str]) -> tuple[str, Any]:
+    """The calendars of `exchanges` (cached by `calendar_for`); the first exchange that has one, and its calendar."""
     first = None
     for exchange in exchanges:
         try:
@@ -63,9 +77,14 @@ def exercise(exchanges: Iterable[str]) -> BacktestOutcome:
         first = first or (exchange, calendar)
     if first is None:
         raise UnknownExchangeError(DEFAULT_BENCHMARK_EXCHANGE)
-    job, instruments, bars, benchmark = synthetic_run(*first)
+    return first
+
+
+def run_synthetic(exchange: str, calendar: Any) -> BacktestOutcome:
+    """The synthetic backtest on `exchange` through the engine's `compute` (no database)."""
     from services.engine.backtest_job import compute  # loaded by use_case_loaded
 
+    job, instruments, bars, benchmark = synthetic_run(exchange, calendar)
     outcome, _ = compute(job, instruments, bars, benchmark)
     return outcome
 
