@@ -11,6 +11,7 @@ PR_SET_PDEATHSIG, so even a `kill -9` of `bts up` leaves no orphan.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +24,6 @@ from pathlib import Path
 import httpx
 
 from bts.demo_key import kept_demo_key
-from bts.migrations import migrate_all
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
 from shared.devstack.process import die_with_parent, free_port, port_open, stop_process
@@ -31,6 +31,7 @@ from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
 from shared.platform.kafka.admin import ensure_topics
+from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE
 from shared.platform.settings import Settings
 
 Say = Callable[[str], None]
@@ -78,16 +79,22 @@ class Stack:
                 f"port {api_port} is taken (BTS_API_URL={self.settings.api_url}): is a stack already up? "
                 "Stop it, or set BTS_API_URL to another port."
             )
+        # The services import their code (seconds of CPU each) while the database and broker start; they get
+        # the database and broker's addresses once the schemas are migrated (shared/platform/runtime/gate.py).
+        for name in self.service_names:
+            self.services.append(self._spawn(name, api_port if name == "api" else free_port(), gated=True))
         self.endpoints = self.embedded.start()
         ep = self.endpoints
+        from bts.migrations import migrate_all  # alembic: imported while the services import, not before
+
         self.say(f"database  {redact(ep.database_url)} ({'embedded' if ep.embedded_postgres else 'external'})")
         self.say(f"kafka     {ep.kafka_bootstrap} ({'embedded Tansu' if ep.embedded_kafka else 'external'})")
         asyncio.run(ensure_topics(ep.kafka_bootstrap))
         self.timescaledb = migrate_all(ep.database_url, self.settings.db_role_password)
         self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
         self.demo_key = kept_demo_key(self.state_dir, role_url(ep.database_url, "api", self.settings.db_role_password))
-        for name in self.service_names:
-            self.services.append(self._spawn(name, api_port if name == "api" else free_port()))
+        for svc in self.services:
+            self._open_gate(svc)
         self._wait_ready(ready_timeout)
         stack = self._write_stack_file()
         self.say(f"ready in {time.monotonic() - started:.1f} s")
@@ -120,17 +127,33 @@ class Stack:
         self._write_stack_file()
         return self.services[index]
 
-    def _spawn(self, name: str, port: int) -> RunningService:
+    def _endpoints_env(self, name: str) -> dict[str, str]:
+        """What a service learns once the database and broker are up: where they are, and its database role."""
         assert self.endpoints is not None
+        return {
+            "BTS_DATABASE_URL": role_url(self.endpoints.database_url, name, self.settings.db_role_password),
+            "BTS_KAFKA_BOOTSTRAP": self.endpoints.kafka_bootstrap,
+        }
+
+    def _open_gate(self, svc: RunningService) -> None:
+        """Send a service started `gated` the rest of its environment; it goes on from its imports to start."""
+        assert svc.proc.stdin is not None
+        try:
+            svc.proc.stdin.write((json.dumps(self._endpoints_env(svc.name)) + "\n").encode())
+            svc.proc.stdin.close()
+        except BrokenPipeError:  # it exited already: _wait_ready says so, with its log
+            pass
+
+    def _spawn(self, name: str, port: int, gated: bool = False) -> RunningService:
+        """Start service `name` on `port`; `gated`: before the database and broker are up (see `_open_gate`)."""
         log_path = self.state_dir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
-            "BTS_DATABASE_URL": role_url(self.endpoints.database_url, name, self.settings.db_role_password),
-            "BTS_KAFKA_BOOTSTRAP": self.endpoints.kafka_bootstrap,
             "BTS_STATE_DIR": str(self.state_dir),
             "BTS_API_URL": self.settings.api_url,
             "BTS_SERVICE_PORT": str(port),
+            **({GATE_VARIABLE: FROM_STDIN} if gated else self._endpoints_env(name)),
         }
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
@@ -138,7 +161,7 @@ class Stack:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
                 # Own process group: a terminal's Ctrl-C reaches only `bts up`, which then stops
                 # everything in order (services, broker, database).
                 process_group=0,

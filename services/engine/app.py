@@ -12,6 +12,7 @@ from pathlib import Path
 from services.engine.handlers import BacktestHandler
 from services.engine.lifecycle import LifecycleHandler
 from services.engine.retention import ResultRetention
+from services.engine.warmup import warm_up
 from shared.contracts import topics
 from shared.contracts.raw_requests import parse_request
 from shared.platform.kafka.consumer import GiveUp
@@ -19,6 +20,7 @@ from shared.platform.kafka.principals import lifecycle_group
 from shared.platform.kafka.producer import EventPublisher
 from shared.platform.runtime.messaging import consumer, messaging
 from shared.platform.runtime.service import Component, ServiceContext, run_worker
+from shared.platform.runtime.warmup import WarmUp
 
 SERVICE = "engine"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -35,7 +37,9 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
     lifecycle = consumer(ctx, publisher, lifecycle_topics, LifecycleHandler(ctx.pool), group=lifecycle_group(SERVICE))
     settings = ctx.settings
     retention = ResultRetention(ctx.pool, timedelta(days=settings.result_retention_days), settings.retention_every_s)
-    return [*messaging(ctx, publisher, [requests, lifecycle]), retention]
+    # first: it runs while the consumers join their groups, so the first backtest costs what a warm one does
+    warm = WarmUp(lambda: warm_up(ctx.pool))
+    return [warm, *messaging(ctx, publisher, [requests, lifecycle]), retention]
 
 
 def main() -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
 
 from services.engine import repository
-from services.engine.backtest_job import Announce, fail_given_up, refuse_job, run_job
 from services.engine.cancellation import cancel_checked, is_cancelled, table_check
-from services.engine.domain.outcome import BacktestOutcome
 from services.engine.domain.request_check import request_problems
 from services.engine.input_cache import InputCache
 from services.engine.job import BacktestJob, Refusal
@@ -37,8 +38,23 @@ from shared.platform.kafka.resend import resend_latest
 from shared.platform.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED, REQUESTS_REFUSED
 from shared.platform.runtime.service import ServiceContext
 
+if TYPE_CHECKING:
+    from services.engine.backtest_job import Announce
+    from services.engine.domain.outcome import BacktestOutcome
+
 SOURCE = "bts/engine"
+# The use case imports NautilusTrader, empyrical and pandas (seconds of CPU): not on the service's way to ready.
+# The warm-up loads it after ready; a message that comes first loads it (or waits for the warm-up's import).
+USE_CASE = "services.engine.backtest_job"
+# Set when this process starts its first backtest: a warm-up still going then leaves the rest to that run.
+BACKTEST_STARTED = threading.Event()
 log = structlog.get_logger()
+
+
+async def use_case_loaded() -> None:
+    """Import the use case in a worker thread, if not done yet: the event loop goes on meanwhile (the consumer
+    group's heartbeats, /ready)."""
+    await asyncio.to_thread(importlib.import_module, USE_CASE)
 
 
 def refused(problems: list[str]) -> str:
@@ -169,6 +185,9 @@ class BacktestHandler:
             data = BacktestFailed(**ids, configuration_id=refusal.configuration_id, error_message=refusal.reason)
             await self._announce(conn, envelope, topics.BACKTEST_FAILED, data, outcome.status)
 
+        await use_case_loaded()
+        from services.engine.backtest_job import refuse_job
+
         outcome = await refuse_job(self.ctx.pool, refusal, announce)
         if outcome.status == "FAILED":
             REQUESTS_REFUSED.inc()
@@ -185,6 +204,10 @@ class BacktestHandler:
     async def _run(self, envelope: Envelope[Any], job: BacktestJob) -> None:
         async def progress(pct: float, eta: datetime | None) -> None:
             await self._progress(envelope, BacktestStatus.RUNNING, pct, eta)
+
+        BACKTEST_STARTED.set()
+        await use_case_loaded()
+        from services.engine.backtest_job import run_job
 
         BACKTESTS_RUNNING.inc()
         try:
@@ -221,5 +244,8 @@ class BacktestHandler:
             )
             return
         job = job_from_request(data)
+        await use_case_loaded()
+        from services.engine.backtest_job import fail_given_up
+
         if await fail_given_up(self.ctx.pool, job, announcer(job, envelope.correlation_id), reason):
             log.warning("backtest failed: request given up on", backtest_id=str(job.backtest_id), reason=reason)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import pandas as pd
-
 from shared.contracts.models.commission import CommissionModel
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class BacktestJob:
     @property
     def trade_from(self) -> pd.Timestamp | None:
         """The first time the strategy may trade when the job has a warm-up (its bars before it only warm up)."""
+        import pandas as pd  # here, not at the top: the engine's handler builds jobs before pandas is needed
+
         return None if self.warmup_start is None else pd.Timestamp(self.start_date, tz="UTC")
 
     def __post_init__(self) -> None:

@@ -9,12 +9,14 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from services.engine.domain.ledger import Holding, Snapshot, TradeRecord
 from shared.platform.db.timeseries import ensure_partitions
 from shared.platform.db.types import Connection
+
+if TYPE_CHECKING:  # the ledger (pandas, NautilusTrader) loads with the use case, after the service is ready
+    from services.engine.domain.ledger import Holding, Snapshot, TradeRecord
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from services.reporting.lifecycle import LifecycleHandler
 from services.reporting.reconcile import ReportReconciler, RetryPolicy
 from services.reporting.repository import record_failure
 from services.reporting.retention import RetentionJob
+from services.reporting.warmup import warm_up
 from shared.contracts import topics
 from shared.contracts.events import Envelope
 from shared.platform.kafka.inbox import idempotent
@@ -24,6 +25,7 @@ from shared.platform.kafka.producer import EventPublisher
 from shared.platform.runtime.messaging import consumer, messaging
 from shared.platform.runtime.schedule import PeriodicJob
 from shared.platform.runtime.service import Component, ServiceContext, run_worker
+from shared.platform.runtime.warmup import WarmUp
 
 SERVICE = "reporting"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -68,7 +70,8 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
         LifecycleHandler(ctx.pool),
         group=lifecycle_group(SERVICE),
     )
-    return [*messaging(ctx, publisher, [finished, deletions]), retention, reconciler]
+    warm = WarmUp(warm_up)  # first: it runs while the consumers join; the first report costs what a warm one does
+    return [warm, *messaging(ctx, publisher, [finished, deletions]), retention, reconciler]
 
 
 def main() -> None:

@@ -3,15 +3,15 @@ the outbox."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
 import structlog
 
-from services.reporting.report_job import GeneratedReport, generate_reports
-from services.reporting.sweep_report_job import SweepNotFound, generate_sweep_report
 from shared.contracts import topics
 from shared.contracts.events import Envelope, ReportGenerated, SweepCompleted, make_event
 from shared.contracts.models import ReportType
@@ -22,8 +22,21 @@ from shared.platform.kafka.consumer import Handler
 from shared.platform.kafka.outbox import enqueue
 from shared.platform.runtime.metrics import EVENTS_IGNORED
 
+if TYPE_CHECKING:
+    from services.reporting.report_job import GeneratedReport
+
 SOURCE = "bts/reporting"
+# The report jobs import pandas, and render with plotly, jinja2 and empyrical (seconds of CPU): not on the
+# service's way to ready. The warm-up loads them after ready; a message that comes first loads them.
+JOBS = ("services.reporting.report_job", "services.reporting.sweep_report_job")
 log = structlog.get_logger()
+
+
+async def jobs_loaded() -> None:
+    """Import the report jobs in a worker thread, if not done yet: the event loop goes on meanwhile (the
+    consumer group's heartbeats, /ready)."""
+    for module in JOBS:
+        await asyncio.to_thread(importlib.import_module, module)
 
 
 def unless_contradicted(pool: asyncpg.Pool, handler: Handler) -> Handler:
@@ -60,10 +73,16 @@ class ReportHandler:
             return
         if getattr(data, "sweep_id", None) is not None:
             return  # a sweep's child: reported, if among the best, when the sweep completes
+        await jobs_loaded()
+        from services.reporting.report_job import generate_reports
+
         reports = await generate_reports(conn, data.backtest_id, self.reports_dir)  # type: ignore[arg-type]
         await self._announce(conn, envelope, data.backtest_id, data.user_id, reports)
 
     async def _sweep(self, conn: Connection, envelope: Envelope[Any], data: SweepCompleted) -> None:
+        await jobs_loaded()
+        from services.reporting.sweep_report_job import SweepNotFound, generate_sweep_report
+
         try:
             best, folder = data.report_backtest_ids, self.reports_dir
             children, own = await generate_sweep_report(conn, data.sweep_id, best, folder)  # type: ignore[arg-type]

@@ -18,8 +18,7 @@ import asyncpg
 import structlog
 
 from services.reporting import repository
-from services.reporting.handlers import announce
-from services.reporting.report_job import generate_reports
+from services.reporting.handlers import announce, jobs_loaded
 from shared.contracts import topics
 from shared.platform.db.reads import completed_results_without_reports
 from shared.platform.kafka.inbox import claim_work
@@ -60,6 +59,9 @@ class ReportReconciler:
 
     async def report(self, backtest_id: UUID, user_id: UUID) -> int:
         """The reports of one result, unless someone made them meanwhile; a failure is recorded."""
+        await jobs_loaded()
+        from services.reporting.report_job import generate_reports
+
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 if not await claim_work(conn, "reporting", GROUP, backtest_id, topics.BACKTEST_COMPLETED):

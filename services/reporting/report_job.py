@@ -13,7 +13,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,13 +22,9 @@ import asyncpg
 import pandas as pd
 
 from services.reporting import repository
-from services.reporting.domain.render import render_html, render_json, render_portfolio_csv, render_trades_csv
 from services.reporting.domain.report_data import ReportData
-from services.reporting.domain.tearsheet import extended_metrics
 from shared.contracts.models.enums import BacktestStatus
 from shared.platform.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
-
-RETENTION = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -101,11 +97,14 @@ def write_file(path: Path, content: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _render_files(
-    data: ReportData, folder: Path, generated_at: datetime
-) -> list[tuple[str, Path, str, dict[str, Any]]]:
+def render_files(data: ReportData, folder: Path, generated_at: datetime) -> list[tuple[str, Path, str, dict[str, Any]]]:
     """CPU and file work (runs in a worker thread): render, write, hash. The tear sheet's figures are computed
     once for the HTML and the JSON."""
+    # Imported here, in the worker thread: plotly, jinja2 and empyrical (scipy) cost seconds, which the service
+    # does not spend before it is ready (the warm-up loads them right after).
+    from services.reporting.domain.render import render_html, render_json, render_portfolio_csv, render_trades_csv
+    from services.reporting.domain.tearsheet import extended_metrics
+
     completed = data.status == BacktestStatus.COMPLETED
     extended = extended_metrics(data) if completed and data.metrics is not None and not data.daily.empty else None
     files: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -144,7 +143,7 @@ async def generate_reports(
 ) -> list[GeneratedReport]:
     generated_at = now or datetime.now(UTC)
     data = await load_report_data(conn, result_id)
-    written = await asyncio.to_thread(_render_files, data, reports_dir / str(result_id), generated_at)
+    written = await asyncio.to_thread(render_files, data, reports_dir / str(result_id), generated_at)
     reports: list[GeneratedReport] = []
     async with conn.transaction():
         for report_type, path, digest, metadata in written:
@@ -161,14 +160,3 @@ async def generate_reports(
             )
             reports.append(GeneratedReport(report_id, report_type, str(path), digest))
     return reports
-
-
-async def purge_expired(conn: asyncpg.Connection, now: datetime, keep: timedelta = RETENTION) -> int:
-    """Retention: reports older than `keep` (90 days) go, row and file (backtests' and sweeps')."""
-    removed = 0
-    for table in (repository.BACKTEST_REPORTS, repository.SWEEP_REPORTS):
-        for row in await repository.expired_reports(conn, table, now - keep):
-            await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
-            await repository.delete_report(conn, table, row["id"])
-            removed += 1
-    return removed

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 
-from services.reporting.report_job import RETENTION, purge_expired
+from services.reporting import repository
 from shared.platform.runtime.schedule import Clock, PeriodicJob, utc_now
+
+RETENTION = timedelta(days=90)
+
+
+async def purge_expired(conn: asyncpg.Connection, now: datetime, keep: timedelta = RETENTION) -> int:
+    """Retention: reports older than `keep` (90 days) go, row and file (backtests' and sweeps')."""
+    removed = 0
+    for table in (repository.BACKTEST_REPORTS, repository.SWEEP_REPORTS):
+        for row in await repository.expired_reports(conn, table, now - keep):
+            await asyncio.to_thread(Path(row["file_path"]).unlink, missing_ok=True)
+            await repository.delete_report(conn, table, row["id"])
+            removed += 1
+    return removed
 
 
 class RetentionJob(PeriodicJob):

@@ -22,7 +22,6 @@ import pandas as pd
 
 from services.reporting import repository
 from services.reporting.domain.sweep_data import SweepReportData
-from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
 from services.reporting.report_job import GeneratedReport, ResultNotFound, generate_reports, write_file
 from shared.contracts.models.enums import SweepChildState, SweepPhase
 from shared.contracts.models.walk_forward import WindowCurve, buy_and_hold, stitch, summary
@@ -82,6 +81,11 @@ async def _benchmark_closes(conn: asyncpg.Connection, data: SweepReportData, win
 
 
 def _render(data: SweepReportData, folder: Path, generated_at: datetime) -> list[tuple[str, Path, str, dict[str, Any]]]:
+    from services.reporting.domain.sweep_render import (
+        render_leaderboard_csv,
+        render_sweep_html,
+    )  # plotly: see render_files
+
     files = [
         ("HTML", "report.html", render_sweep_html(data, generated_at)),
         ("CSV", "leaderboard.csv", render_leaderboard_csv(data)),

@@ -51,6 +51,17 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> 
     raise AssertionError(f"no {needle!r} in output of bts up:\n" + "\n".join(lines))
 
 
+def _wait_for_log(path: Path, needle: str, timeout: float) -> str:
+    """The first line of the log at `path` that contains `needle` (waited for: the service writes it later)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [line for line in path.read_text(errors="replace").splitlines() if needle in line]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {needle!r} in {path}:\n{path.read_text(errors='replace')[-3000:]}")
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: signal.Signals) -> None:
     api_port = free_port()
@@ -68,6 +79,11 @@ def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: si
             assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "migrations": "ok"}
             assert httpx.get(svc.url + "/health", timeout=5).json()["service"] == svc.name
             assert b"python_info" in httpx.get(svc.url + "/metrics", timeout=5).content
+        # after ready, the warm-ups run in the background (not timed: they end, and say so)
+        logs = {svc.name: Path(svc.log) for svc in stack.services}
+        assert "COMPLETED" in _wait_for_log(logs["engine"], "warm-up backtest done", timeout=120)
+        for name in ("engine", "reporting"):
+            _wait_for_log(logs[name], "warmed up in", timeout=120)
         descendants = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in descendants)
         assert "postgres" in names

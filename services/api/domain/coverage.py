@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final, Protocol
 
-import pandas as pd
-
 from shared.domain.calendars import UnknownExchangeError, calendar_for
 from shared.domain.quality import session_gaps
 
@@ -59,6 +57,8 @@ class SeriesCoverage:
 
 def expected_sessions(exchange: str | None, first: date, last: date) -> list[date] | None:
     """The exchange's sessions from `first` to `last` (both included); None when it has no calendar."""
+    import pandas as pd  # here, with the calendar: not on the gateway's way to ready
+
     if exchange is None:
         return None
     try:

@@ -14,10 +14,9 @@ All combinations are evaluated at once, a block at a time, as (combinations x da
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import pandas as pd
 
 from bts_sdk import (
     Strategy,
@@ -30,6 +29,9 @@ from bts_sdk import (
     strategy_class,
 )
 from shared.contracts.models.objectives import Objective
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRADING_DAYS: Final = 252
 BLOCK: Final = 256  # combinations per block: (256 x days x instruments) floats stay small
@@ -127,6 +129,8 @@ def screened_types() -> list[str]:
 
 def scores(market: Market, strategy_type: str, combos: list[dict[str, Any]], objective: Objective) -> list[float]:
     """The estimated objective of every combination (NaN where undefined)."""
+    import pandas as pd  # here (a worker thread runs it): not on the gateway's way to ready
+
     strategy = _screened(strategy_type)
     if strategy is None:
         raise ValueError(f"no vectorised pre-screen for {strategy_type}")

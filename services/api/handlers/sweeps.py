@@ -8,11 +8,10 @@ import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 import anyio
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
@@ -47,6 +46,9 @@ from shared.contracts.models.walk_forward import WindowCurve, efficiency, out_of
 from shared.platform.db.reads import fetch_instruments, fetch_snapshots, fetch_sweep_reports, stream_bars
 from shared.platform.db.types import Connection
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
 
@@ -73,6 +75,8 @@ async def _market(conn: Connection, config: BacktestConfiguration) -> prescreen.
 
 
 def _frame(closes: dict[str, dict[Any, float]]) -> pd.DataFrame:
+    import pandas as pd  # here (a worker thread runs it): not on the gateway's way to ready
+
     return pd.DataFrame(closes).sort_index()
 
 
@@ -80,6 +84,7 @@ def _frame(closes: dict[str, dict[Any, float]]) -> pd.DataFrame:
 async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> SweepAccepted:
     """Check everything up front (422 naming each problem), expand the parameter space, and queue one backtest
     per combination (walk-forward: per combination and in-sample window, then one per out-of-sample window)."""
+
     sweep_id = uuid.uuid4()
     try:  # a sweep over a type: the sweep stands for the strategy
         config = BacktestConfiguration(strategy_id=body.strategy_id or sweep_id, **body.configuration_values())

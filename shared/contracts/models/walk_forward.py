@@ -22,15 +22,16 @@ import calendar
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import empyrical
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.models.enums import SweepChildState
 from shared.contracts.models.no_signal import is_no_signal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Mode = Literal["rolling", "anchored"]
 MIN_WEEKDAYS = 30
@@ -118,6 +119,8 @@ class WindowCurve:
 
 def stitch(curves: list[WindowCurve], initial_capital: float) -> pd.Series:
     """The chained OOS equity curve (index: dates). Starts from `initial_capital`."""
+    import pandas as pd  # here: the gateway imports this module to start, pandas only to compute
+
     level = initial_capital
     parts: list[pd.Series] = []
     for curve in sorted(curves, key=lambda c: c.index):
@@ -140,6 +143,10 @@ def _finite(value: Any) -> float | None:
 
 def summary(curve: pd.Series, initial_capital: float) -> dict[str, float | None]:
     """Headline metrics of a stitched curve, with the engine's conventions (252 days, empyrical)."""
+    # here: they cost seconds (empyrical loads scipy), and the gateway imports this module to start
+    import empyrical
+    import pandas as pd
+
     if curve.empty:
         return {"total_return": None, "cagr": None, "sharpe_ratio": None, "max_drawdown": None, "volatility": None}
     full = pd.concat([pd.Series([initial_capital], index=[curve.index[0] - pd.Timedelta(days=1)]), curve])
@@ -169,6 +176,8 @@ def efficiency(pairs: list[tuple[float | None, float | None]]) -> float | None:
 def buy_and_hold(closes: pd.Series, curve: pd.Series, initial_capital: float) -> pd.Series:
     """The benchmark bought with `initial_capital` on the stitched curve's first day and held: its closes
     (index: dates, any order, duplicates allowed) on the curve's dates, carried over days without a close."""
+    import pandas as pd  # here: the gateway imports this module to start, pandas only to compute
+
     if curve.empty or closes.empty:
         return pd.Series(dtype=float)
     prices = closes[~closes.index.duplicated(keep="last")].sort_index()

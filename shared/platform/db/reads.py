@@ -67,6 +67,12 @@ async def fetch_instruments(conn: Connection, ids: list[str]) -> dict[str, Instr
     return {r["id"]: InstrumentRow(**{**dict(r), "trading_hours": _json(r["trading_hours"])}) for r in rows}
 
 
+async def instrument_exchanges(conn: Connection) -> list[str]:
+    """The exchanges of the registered instruments, each once (reader: engine, whose warm-up builds their
+    calendars)."""
+    return [r["exchange"] for r in await conn.fetch("SELECT DISTINCT exchange FROM api.v_instruments ORDER BY 1")]
+
+
 async def may_write_instrument(conn: Connection, user_id: UUID | None, instrument_id: str) -> bool:
     """Whether `user_id` may register `instrument_id` again or import its bars: an admin, or the user who
     registered it (api.may_write_instrument holds the rule; readers: api, ingest)."""
