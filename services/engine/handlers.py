@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,6 +35,7 @@ from shared.platform.kafka.producer import EventPublisher
 from shared.platform.kafka.resend import resend_latest
 from shared.platform.runtime.metrics import BACKTESTS, BACKTESTS_RUNNING, EVENTS_IGNORED, REQUESTS_REFUSED
 from shared.platform.runtime.service import ServiceContext
+from shared.platform.runtime.warmup import imported_in_thread
 
 if TYPE_CHECKING:
     from services.engine.backtest_job import Announce
@@ -52,9 +51,8 @@ log = structlog.get_logger()
 
 
 async def use_case_loaded() -> None:
-    """Import the use case in a worker thread, if not done yet: the event loop goes on meanwhile (the consumer
-    group's heartbeats, /ready)."""
-    await asyncio.to_thread(importlib.import_module, USE_CASE)
+    """The use case imported (in a worker thread, if not done yet)."""
+    await imported_in_thread(USE_CASE)
 
 
 def refused(problems: list[str]) -> str:

@@ -3,8 +3,6 @@ the outbox."""
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -21,6 +19,7 @@ from shared.platform.db.types import Connection
 from shared.platform.kafka.consumer import Handler
 from shared.platform.kafka.outbox import enqueue
 from shared.platform.runtime.metrics import EVENTS_IGNORED
+from shared.platform.runtime.warmup import imported_in_thread
 
 if TYPE_CHECKING:
     from services.reporting.report_job import GeneratedReport
@@ -33,10 +32,8 @@ log = structlog.get_logger()
 
 
 async def jobs_loaded() -> None:
-    """Import the report jobs in a worker thread, if not done yet: the event loop goes on meanwhile (the
-    consumer group's heartbeats, /ready)."""
-    for module in JOBS:
-        await asyncio.to_thread(importlib.import_module, module)
+    """The report jobs imported (in a worker thread, if not done yet)."""
+    await imported_in_thread(*JOBS)
 
 
 def unless_contradicted(pool: asyncpg.Pool, handler: Handler) -> Handler:

@@ -81,10 +81,8 @@ async def _benchmark_closes(conn: asyncpg.Connection, data: SweepReportData, win
 
 
 def _render(data: SweepReportData, folder: Path, generated_at: datetime) -> list[tuple[str, Path, str, dict[str, Any]]]:
-    from services.reporting.domain.sweep_render import (
-        render_leaderboard_csv,
-        render_sweep_html,
-    )  # plotly: see render_files
+    # imported here, in the worker thread (plotly): see render_files
+    from services.reporting.domain.sweep_render import render_leaderboard_csv, render_sweep_html
 
     files = [
         ("HTML", "report.html", render_sweep_html(data, generated_at)),

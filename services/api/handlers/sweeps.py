@@ -84,7 +84,6 @@ def _frame(closes: dict[str, dict[Any, float]]) -> pd.DataFrame:
 async def submit(body: SweepSubmit, user: CurrentUser, conn: Db, ctx: Ctx) -> SweepAccepted:
     """Check everything up front (422 naming each problem), expand the parameter space, and queue one backtest
     per combination (walk-forward: per combination and in-sample window, then one per out-of-sample window)."""
-
     sweep_id = uuid.uuid4()
     try:  # a sweep over a type: the sweep stands for the strategy
         config = BacktestConfiguration(strategy_id=body.strategy_id or sweep_id, **body.configuration_values())

@@ -10,6 +10,7 @@ and caches, never on the warm-up itself. A failed warm-up is logged; the first m
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +21,13 @@ from shared.platform.runtime.tasks import cancel
 log = structlog.get_logger()
 
 Warm = Callable[[], Awaitable[None]]
+
+
+async def imported_in_thread(*modules: str) -> None:
+    """Import `modules` in a worker thread, if not done yet: the event loop goes on meanwhile (the consumer
+    groups' heartbeats, /ready). A service's heavy modules load this way, with its warm-up or its first message."""
+    for module in modules:
+        await asyncio.to_thread(importlib.import_module, module)
 
 
 class WarmUp:
