@@ -90,8 +90,7 @@ def user_create(
 @app.command()
 def up() -> None:
     """Start the whole stack (embedded PostgreSQL and Kafka where no URL is set); Ctrl-C stops it."""
-    from bts.demo import console_url
-    from bts.up import Stack, StartupError, run_until_signalled
+    from bts.up import Stack, StartupError, console_url, run_until_signalled
     from shared.platform.settings import Settings
 
     settings = Settings()

@@ -19,7 +19,7 @@ from bts.gateway import Gateway
 from bts.ids import every_item
 from bts.progress import bars, metrics_table
 from bts.sample_data import SYMBOLS, write_sample_files
-from bts.up import Stack
+from bts.up import Stack, console_url
 from shared.contracts.models.enums import BacktestStatus
 from shared.platform.gateway_access import GatewayAccess
 from shared.platform.settings import Settings
@@ -129,14 +129,6 @@ def _run(settings: Settings, stack: Stack) -> None:
     for title, path in paths.items():
         out.print(f"{title}: {path}", soft_wrap=True)
     out.print(f"gateway was {settings.api_url} (OpenAPI at /docs); service logs in {stack.state_dir / 'logs'}")
-
-
-CONSOLE_PATH = "/ui"  # the gateway's web console (docs/console.md)
-
-
-def console_url(api_url: str) -> str:
-    """Where the web console of the gateway at `api_url` is: sign in there with an API key."""
-    return api_url.rstrip("/") + CONSOLE_PATH
 
 
 def run_demo(settings: Settings) -> None:

@@ -21,20 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from bts.demo_key import kept_demo_key
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
 from shared.devstack.process import die_with_parent, free_port, port_open, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
-from shared.platform.kafka.admin import ensure_topics
-from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE
+from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE, preload
 from shared.platform.settings import Settings
 
 Say = Callable[[str], None]
+
+# Imported after the services are spawned (they need not wait for them): migrations, topics, the demo key.
+STARTUP_MODULES = ("bts.migrations", "shared.platform.kafka.admin", "bts.demo_key")
 
 
 class StartupError(RuntimeError):
@@ -83,9 +82,13 @@ class Stack:
         # the database and broker's addresses once the schemas are migrated (shared/platform/runtime/gate.py).
         for name in self.service_names:
             self.services.append(self._spawn(name, api_port if name == "api" else free_port(), gated=True))
+        # What the rest of the start needs (alembic, aiokafka, asyncpg) loads while the database and broker start.
+        preload(*STARTUP_MODULES)
         self.endpoints = self.embedded.start()
         ep = self.endpoints
-        from bts.migrations import migrate_all  # alembic: imported while the services import, not before
+        from bts.demo_key import kept_demo_key
+        from bts.migrations import migrate_all
+        from shared.platform.kafka.admin import ensure_topics
 
         self.say(f"database  {redact(ep.database_url)} ({'embedded' if ep.embedded_postgres else 'external'})")
         self.say(f"kafka     {ep.kafka_bootstrap} ({'embedded Tansu' if ep.embedded_kafka else 'external'})")
@@ -170,6 +173,8 @@ class Stack:
         return RunningService(name=name, proc=proc, port=port, log_path=log_path)
 
     def _wait_ready(self, timeout: float) -> None:
+        import httpx
+
         deadline = time.monotonic() + timeout
         pending = {s.name: s for s in self.services}
         with httpx.Client(timeout=2.0) as client:
@@ -217,6 +222,11 @@ def _note_in_log(svc: RunningService, line: str) -> None:
     """A line of the supervisor's in the service's own log, where its operator looks first."""
     with svc.log_path.open("a") as log:
         log.write(f"[bts up] {line}\n")
+
+
+def console_url(api_url: str) -> str:
+    """Where the web console of the gateway at `api_url` is: sign in there with an API key (docs/console.md)."""
+    return api_url.rstrip("/") + "/ui"
 
 
 def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[Stack], None]) -> int:

@@ -2,6 +2,8 @@ from services.engine.app import main
 from services.engine.handlers import USE_CASE
 from shared.platform.runtime.gate import environment_from_parent, preload
 
-preload(USE_CASE)  # NautilusTrader, empyrical, pandas: meanwhile, so the warm-up ends soon after ready
 environment_from_parent()  # after the imports: `bts up` sends the database and broker once they are up
+# NautilusTrader, empyrical, pandas: after the gate, not before, so that they do not take the CPU from the database's
+# start, the migrations and the other services' imports; they load while the consumers wait for their group join.
+preload(USE_CASE)
 main()

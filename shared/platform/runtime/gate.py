@@ -27,7 +27,13 @@ def environment_from_parent() -> None:
     os.environ.update({str(k): str(v) for k, v in json.loads(line).items()})
 
 
-def preload(module: str) -> None:
-    """Import `module` in a background thread from now on: a service's heavy module (what its warm-up and its
-    messages need, not its start) loads while the service waits for its settings, before the warm-up asks."""
-    threading.Thread(target=importlib.import_module, args=(module,), name="preload", daemon=True).start()
+def preload(*modules: str) -> None:
+    """Import `modules`, in turn, in a background thread from now on: what a process needs soon but not yet (a
+    service's heavy modules, which its warm-up and messages need, not its start) loads while it waits for
+    something else (its settings; `bts up`: the database and broker). A later import of one waits for it."""
+
+    def load() -> None:
+        for module in modules:
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name="preload", daemon=True).start()
