@@ -228,6 +228,8 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
         output.closes = pd.DataFrame({i: f["close"] for i, f in frames.items()}).sort_index()
         return output
     finally:
+        if engine.kernel.trader.is_running:  # a run stopped by an exception (a cancel): stop it before disposing
+            engine.end()
         engine.dispose()
 
 
