@@ -1,7 +1,14 @@
-"""Shared by the tests that need a whole running stack: start `bts up`, publish and read events."""
+"""Shared by the tests that need a whole running stack: start `bts up`, publish and read events.
+
+`running_stack` is one stack per test session (per xdist worker), shared by every module that asks for it:
+each module works under names of its own (users, instruments, strategies), reads back only what it made,
+and never writes the default benchmark, which the fixture loads once. Modules that need a
+stack with other settings start their own with `started_stack`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,12 +19,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bts.stackfile import StackFile
 from shared.contracts import topics
 from shared.contracts.events import parse_event
+from shared.domain.benchmark import DEFAULT_BENCHMARK
+from tests.integration.market import load_daily_symbols
 from tests.integration.stack import started_stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFile]:
-    with started_stack(tmp_path_factory.mktemp("pipeline-state")) as stack:
+    with started_stack(tmp_path_factory.mktemp("shared-stack")) as stack:
+        # The default benchmark, SPY.NASDAQ with daily bars of 2020-2021 and no owner: the one listing of SPY
+        # with bars in that period, so every module's backtests there resolve it alike. No module writes it.
+        folder = tmp_path_factory.mktemp("shared-benchmark")
+        asyncio.run(load_daily_symbols(stack.database_url, folder, (DEFAULT_BENCHMARK,)))
         yield stack
 
 

@@ -1,6 +1,9 @@
 """benchmark_symbol at the gateway on a real `bts up` stack: a bare symbol listed twice (SPY.ARCA and
 SPY.NYSEARCA, both with bars) or unknown is a 422 naming the candidates, for backtests and sweeps; an
-instrument id runs, and the result, manifest and reports name what it resolved to and count closed trades."""
+instrument id runs, and the result, manifest and reports name what it resolved to and count closed trades.
+
+Its period is 2022-2023: on the shared stack the default benchmark's one listing with bars of 2020-2021 is
+SPY.NASDAQ (conftest.py), and these two listings must not make the other modules' default ambiguous."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from tests.integration.market import daily_frame, load_daily_listing, load_daily
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-PERIOD = {"start_date": "2020-01-01", "end_date": "2021-12-31"}
+PERIOD = {"start_date": "2022-01-03", "end_date": "2023-12-29"}
 AMBIGUOUS = (
     "benchmark_symbol SPY: ambiguous: 2 instruments with symbol SPY have daily bars in the period "
     "(SPY.ARCA, SPY.NYSEARCA); name one by its instrument id"
@@ -27,11 +30,12 @@ AMBIGUOUS = (
 
 @pytest.fixture(scope="module")
 def alice(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """GBA.NASDAQ and two SPY listings with daily bars of 2020-2021, and an active SMA 5/20 strategy."""
+    """GBA.NASDAQ and two SPY listings with daily bars of the period, and an active SMA 5/20 strategy."""
     folder = tmp_path_factory.mktemp("benchmark-bars")
-    asyncio.run(load_daily_symbols(running_stack.database_url, folder, ("GBA",)))
+    start, end = PERIOD["start_date"], PERIOD["end_date"]
+    asyncio.run(load_daily_symbols(running_stack.database_url, folder, ("GBA",), start, end))
     for seed, exchange in enumerate(("ARCA", "NYSEARCA")):
-        frame = daily_frame(exchange, 20 + seed, "2020-01-02", "2021-12-31")
+        frame = daily_frame(exchange, 20 + seed, start, end)
         asyncio.run(load_daily_listing(running_stack.database_url, folder, "SPY", exchange, frame))
     api = Api(running_stack, "alice")
     yield api
@@ -64,7 +68,7 @@ def test_an_ambiguous_or_unknown_benchmark_is_a_422_naming_the_candidates(alice:
     no_data = _errors(
         alice.http.post(
             "/backtests",
-            json={**body, "benchmark_symbol": "GBA.NASDAQ", "start_date": "2022-01-03", "end_date": "2022-12-30"},
+            json={**body, "benchmark_symbol": "GBA.NASDAQ", "start_date": "2020-01-02", "end_date": "2020-12-31"},
         )
     )
     assert "GBA.NASDAQ has 0 daily bar(s) in the period" in no_data["body.benchmark_symbol"]

@@ -22,7 +22,7 @@ from tests.integration.conftest import publish, wait_for_events
 from tests.integration.market import register_owners, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-SYMBOLS = ("PIPA", "PIPB", "SPY")
+SYMBOLS = ("PIPA", "PIPB")  # and the benchmark (SPY), the shared stack's
 
 
 async def _register_and_upload(stack: StackFile, folder: Path) -> list[tuple[Any, str]]:
@@ -98,7 +98,7 @@ def test_csv_to_bars_to_backtest_to_reports_over_kafka(running_stack: StackFile)
     ids = {str(r[0].data.backtest_id) for r in requests}
     completed = asyncio.run(wait_for_events(bootstrap, topics.BACKTEST_COMPLETED, ids))
     assert all(e.data.trades_count > 0 for e in completed)
-    assert all(e.data.metrics.benchmark.beta is not None for e in completed)  # SPY loaded above
+    assert all(e.data.metrics.benchmark.beta is not None for e in completed)  # the shared stack's SPY
     reports = asyncio.run(wait_for_events(bootstrap, topics.REPORT_GENERATED, ids))
     for event in reports:
         assert Path(event.data.file_path).is_file()

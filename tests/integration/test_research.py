@@ -91,10 +91,11 @@ class Api:
 
 @pytest.fixture(scope="module")
 def alice(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """A user, with RSA, RSB and SPY registered and two years of daily bars loaded through the gateway."""
+    """A user, with RSA and RSB registered and two years of daily bars loaded through the gateway (the benchmark,
+    SPY, is the shared stack's: see conftest.py)."""
     api = Api(running_stack, "alice")
     folder = tmp_path_factory.mktemp("research-csv")
-    for seed, symbol in enumerate(("RSA", "RSB", "SPY")):
+    for seed, symbol in enumerate(("RSA", "RSB")):
         body = {
             "id": f"{symbol}.NASDAQ",
             "symbol": symbol,

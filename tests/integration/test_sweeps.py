@@ -29,7 +29,7 @@ from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.market import load_daily_symbols
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-SYMBOLS = ("SWA", "SWB", "SPY")
+SYMBOLS = ("SWA", "SWB")  # and the benchmark (SPY), the shared stack's
 PERIOD = {"start_date": "2020-01-01", "end_date": "2021-12-31"}
 BASE = {
     "strategy_type": "SMA_CROSSOVER",
