@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from faststream.kafka.fastapi import KafkaMessage, KafkaRouter
 
 from services.api import problems, ui
@@ -39,6 +39,7 @@ from services.api.handlers import (
 from services.api.handlers.read_models import READ_MODEL_TOPICS, apply_event
 from services.api.reconcile import Reconciler
 from services.api.strict_json import StrictJsonMiddleware
+from services.api.text_params import refuse_nul_parameters
 from services.api.uploads import UploadPolicy, UploadSweep, deleting_ended_uploads
 from shared.contracts import topics
 from shared.contracts.events import TOPIC_PAYLOADS, Envelope
@@ -121,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     gateway.add_middleware(FinishedReadsFastPath)  # finished backtests read again: answered from memory
     gateway.add_middleware(CorrelationMiddleware)  # outermost: its log line and header cover every answer
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_nul_parameters)])
     # comparisons before backtests: /backtests/compare must not be read as /backtests/{backtest_id}
     # market_data_versions before market_data: /market-data/coverage is not /market-data/{instrument_id}
     data_routers = [strategy_types, strategies, instruments, corporate_actions, market_data_versions, market_data]

@@ -153,6 +153,20 @@ def test_bad_strategy_parameters_name_the_field(alice: Api) -> None:
     assert any(e["field"] == "body.strategy_type" for e in wrong_type.json()["errors"])
 
 
+def test_a_nul_in_a_query_or_path_parameter_is_a_422_naming_it(alice: Api) -> None:
+    """PostgreSQL text cannot hold a NUL: the filters refuse it instead of failing in the database (was a 500)."""
+    for path, field in [
+        ("/instruments?id_prefix=A%00", "query.id_prefix"),
+        ("/strategies?strategy_type=A%00", "query.strategy_type"),
+        ("/backtests?instrument_id=A%00", "query.instrument_id"),
+        ("/instruments/A%00B", "path.instrument_id"),
+    ]:
+        response = alice.http.get(path)
+        assert response.status_code == 422, (path, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
 def test_instruments_are_overwritten_by_their_owner_and_need_a_known_exchange(alice: Api, bob: Api) -> None:
     assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 201
     assert alice.http.post("/instruments", json=_instrument("REG")).status_code == 200  # the owner overwrites
