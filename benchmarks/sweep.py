@@ -304,7 +304,7 @@ def screen_quality(
 
 
 FETCH_HELP = (
-    "the consumers' BTS_KAFKA_FETCH_MAX_WAIT_MS (default 100): Tansu answers a fetch only after this wait, "
+    "the consumers' BTS_KAFKA_FETCH_MAX_WAIT_MS (default 40): Tansu answers a fetch only after this wait, "
     "so a short one costs CPU in polling"
 )
 

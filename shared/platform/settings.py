@@ -100,11 +100,12 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 6000
     # A third of the session timeout (Kafka's advice): half the heartbeats of an idle stack of 1 s.
     kafka_heartbeat_interval_ms: int = 2000
-    # How long an idle fetch waits for data. Apache Kafka answers as soon as data arrives, so this only paces
-    # idle polling; Tansu always waits it out (about half of it is added to each hop), and at 20 ms the idle
-    # polling of the services' consumers cost the broker and the services about a sixth of a core (sweep
-    # benchmark: 50.0 s at 20 ms, 40.2-42.8 s at 100 ms).
-    kafka_fetch_max_wait_ms: int = Field(default=100, ge=1, le=1000)
+    # How long an empty fetch of an active consumer waits for data. Apache Kafka answers as soon as data arrives;
+    # Tansu always waits it out, so about half of it is added to each hop. Idle consumers pause (below), so it
+    # only paces active ones: at 40 ms instead of 100 a POST -> RUNNING took 71 ms instead of 112-123 ms and the
+    # 200-combination sweep 49.0 s instead of 47.7 s (docs/benchmarks.md). At 20 ms, before consumers paused
+    # when idle, their polling cost about a sixth of a core.
+    kafka_fetch_max_wait_ms: int = Field(default=40, ge=1, le=1000)
     # Idle consumers send no fetches: they pause after this long without a message and wake on a NOTIFY from
     # the publisher (shared.platform.kafka.wakeup), or look anyway every kafka_idle_poll_s (producers that do
     # not notify).
