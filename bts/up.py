@@ -224,9 +224,12 @@ def _note_in_log(svc: RunningService, line: str) -> None:
         log.write(f"[bts up] {line}\n")
 
 
+CONSOLE_PATH = "/ui"  # the gateway's web console (docs/console.md)
+
+
 def console_url(api_url: str) -> str:
-    """Where the web console of the gateway at `api_url` is: sign in there with an API key (docs/console.md)."""
-    return api_url.rstrip("/") + "/ui"
+    """Where the web console of the gateway at `api_url` is: sign in there with an API key."""
+    return api_url.rstrip("/") + CONSOLE_PATH
 
 
 def run_until_signalled(settings: Settings, say: Say, on_ready: Callable[[Stack], None]) -> int:

@@ -59,22 +59,19 @@ def loaded(alice: Api, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """GWA registered and two years of daily bars uploaded through the gateway (the benchmark, SPY, is the
     shared stack's: see conftest.py)."""
     folder = tmp_path_factory.mktemp("gateway-csv")
-    ids = []
-    for seed, symbol in enumerate(("GWA",)):
-        response = alice.http.post("/instruments", json=_instrument(symbol))
-        assert response.status_code in (201, 409), response.text
-        path = folder / f"{symbol}.csv"
-        write_daily_csv(path, seed + 40)
-        with path.open("rb") as file:
-            form = {"instrument_id": f"{symbol}.NASDAQ", "timeframe": "BAR_DAILY"}
-            accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
-        assert accepted.status_code == 202, accepted.text
-        job = alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
-        assert job["status"] == "COMPLETED", job
-        assert job["rows_loaded"] == job["rows_inserted"] == 505
-        assert job["rows_rejected"] == 0
-        ids.append(f"{symbol}.NASDAQ")
-    return ids
+    response = alice.http.post("/instruments", json=_instrument("GWA"))
+    assert response.status_code in (201, 409), response.text
+    path = folder / "GWA.csv"
+    write_daily_csv(path, 40)
+    with path.open("rb") as file:
+        form = {"instrument_id": "GWA.NASDAQ", "timeframe": "BAR_DAILY"}
+        accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
+    assert accepted.status_code == 202, accepted.text
+    job = alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
+    assert job["status"] == "COMPLETED", job
+    assert job["rows_loaded"] == job["rows_inserted"] == 505
+    assert job["rows_rejected"] == 0
+    return ["GWA.NASDAQ"]
 
 
 def _active_strategy(

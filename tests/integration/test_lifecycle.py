@@ -46,18 +46,17 @@ def bob(running_stack: StackFile) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def loaded(alice: Api, tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("lifecycle-csv")
-    for seed, symbol in enumerate(("LFA",)):  # the benchmark (SPY) is the shared stack's
-        assert alice.http.post("/instruments", json=nasdaq_instrument(symbol)).status_code in (200, 201)
-        path = folder / f"{symbol}.csv"
-        write_daily_csv(path, seed + 70)
-        with path.open("rb") as file:
-            form = {"instrument_id": f"{symbol}.NASDAQ", "timeframe": "BAR_DAILY"}
-            accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
-        assert accepted.status_code == 202, accepted.text
-        assert alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})["status"] == (
-            "COMPLETED"
-        )
+    folder = tmp_path_factory.mktemp("lifecycle-csv")  # the benchmark (SPY) is the shared stack's
+    assert alice.http.post("/instruments", json=nasdaq_instrument("LFA")).status_code in (200, 201)
+    path = folder / "LFA.csv"
+    write_daily_csv(path, 70)
+    with path.open("rb") as file:
+        form = {"instrument_id": "LFA.NASDAQ", "timeframe": "BAR_DAILY"}
+        accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
+    assert accepted.status_code == 202, accepted.text
+    assert alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})["status"] == (
+        "COMPLETED"
+    )
     return "LFA.NASDAQ"
 
 
