@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.ingest.domain.ib_chunks import plan_chunks
-from services.ingest.domain.ib_pacing import HistoricalPacer, PacedRequest
+from services.ingest.domain.ib_pacing import ARRIVAL_MARGIN_S, HistoricalPacer, PacedRequest
 
 
 class VirtualClock:
@@ -77,8 +77,8 @@ async def test_a_burst_is_capped_at_50_a_second() -> None:
     clock = VirtualClock()
     pacer = HistoricalPacer(clock, window_limit=(10_000, 600.0))  # only the per-second rule binds
     starts = await _run_all(pacer, clock, [_request(i, contract=f"X{i}") for i in range(500)])
-    assert _max_in_window([(t, 1) for t, _ in starts], 1.0) == 50
-    assert 9.0 <= clock.now() < 10.0
+    assert _max_in_window([(t, 1) for t, _ in starts], 1.0 + ARRIVAL_MARGIN_S) == 50
+    assert 9 * (1.0 + ARRIVAL_MARGIN_S) <= clock.now() < 10 * (1.0 + ARRIVAL_MARGIN_S)
 
 
 async def test_identical_requests_wait_15_seconds_and_a_contract_5_per_2_seconds() -> None:
@@ -86,13 +86,13 @@ async def test_identical_requests_wait_15_seconds_and_a_contract_5_per_2_seconds
     pacer = HistoricalPacer(clock)
     same = _request(1)
     starts = await _run_all(pacer, clock, [same, same])
-    assert starts[1][0] - starts[0][0] == pytest.approx(15.0)
+    assert starts[1][0] - starts[0][0] == pytest.approx(15.0 + ARRIVAL_MARGIN_S)
     clock2 = VirtualClock()
     pacer2 = HistoricalPacer(clock2)
     family = [PacedRequest("AAPL", "SMART", "TRADES", "1 min", "1 D", f"end{i}") for i in range(6)]
     starts2 = await _run_all(pacer2, clock2, family)
     assert [t for t, _ in starts2[:5]] == [0.0] * 5
-    assert starts2[5][0] == pytest.approx(2.0)
+    assert starts2[5][0] == pytest.approx(2.0 + ARRIVAL_MARGIN_S)
 
 
 async def test_at_most_50_open_and_first_come_first_served() -> None:

@@ -4,6 +4,10 @@ All rules at once: at most 50 requests started in any second (the data model's r
 second for everything sent); at most 50 historical requests open at once; no identical request within
 15 s; at most 5 requests for the same contract, exchange and tick type within 2 s; at most 60 requests
 in any 10 minutes, a BID_ASK request counting twice. Requests are granted in the order they asked.
+
+IB counts at its servers, where a request arrives later than it was granted here, by a delay that varies
+with the network and with how busy this process is. So every window is kept `arrival_margin_s` longer
+than IB's own: two requests granted exactly one window apart could otherwise arrive inside it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ class MonotonicClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+ARRIVAL_MARGIN_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -65,17 +72,21 @@ class HistoricalPacer:
         identical_s: float = 15.0,
         family_limit: tuple[int, float] = (5, 2.0),
         window_limit: tuple[int, float] = (60, 600.0),
+        arrival_margin_s: float = ARRIVAL_MARGIN_S,
     ) -> None:
         self.clock = clock or MonotonicClock()
-        self.per_second, self.max_open, self.identical_s = per_second, max_open, identical_s
-        self.family_limit, self.window_limit = family_limit, window_limit
+        margin = arrival_margin_s
+        self.per_second, self.max_open, self.identical_s = per_second, max_open, identical_s + margin
+        self.second_s = 1.0 + margin
+        self.family_limit = (family_limit[0], family_limit[1] + margin)
+        self.window_limit = (window_limit[0], window_limit[1] + margin)
         self.history: deque[Started] = deque()  # starts within the longest window, oldest first
         self.open = 0
         self._turn = asyncio.Lock()  # FIFO: asyncio.Lock wakes waiters in order
         self._released = asyncio.Event()
 
     def _prune(self, now: float) -> None:
-        horizon = max(self.window_limit[1], self.identical_s, self.family_limit[1], 1.0)
+        horizon = max(self.window_limit[1], self.identical_s, self.family_limit[1], self.second_s)
         while self.history and self.history[0].at <= now - horizon:
             self.history.popleft()
 
@@ -83,9 +94,9 @@ class HistoricalPacer:
         """Seconds until `request` may start under the rate rules (0: now). The open-requests cap is separate."""
         self._prune(now)
         waits = [0.0]
-        last_second = [s for s in self.history if s.at > now - 1.0]
+        last_second = [s for s in self.history if s.at > now - self.second_s]
         if len(last_second) >= self.per_second:
-            waits.append(last_second[-self.per_second].at + 1.0 - now)
+            waits.append(last_second[-self.per_second].at + self.second_s - now)
         same = [s.at for s in self.history if s.request == request and s.at > now - self.identical_s]
         if same:
             waits.append(same[-1] + self.identical_s - now)
