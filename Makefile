@@ -36,7 +36,7 @@ browser:
 # The example strategy plugin is installed first, so its own tests (and the gateway's plugin test) run.
 test: lint typecheck browser
 	$(UV) pip install --python $(BIN)/python --quiet -c constraints.txt -e examples/donchian-breakout
-	$(BIN)/pytest -n auto --maxprocesses=2 --dist loadfile
+	$(BIN)/pytest -n auto --maxprocesses=2 --dist loadfile --max-worker-restart=0
 
 unit: install
 	$(BIN)/pytest tests/unit -q

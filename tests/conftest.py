@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import faulthandler
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -11,6 +14,36 @@ import pytest
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.urls import asyncpg_dsn, role_url
 from shared.platform.settings import Settings
+
+# pytest-timeout interrupts a stuck test with SIGALRM, once. A hang that signal cannot end (C code that
+# ignores it, or a teardown that blocks after the test was failed) would stall the whole run until CI
+# kills it, with nothing printed. So every test also has a watchdog outside Python: this long after the
+# timeout it prints every thread's stack and ends the worker; pytest-xdist reports the test as crashed
+# (`make test` stops there: --max-worker-restart=0). pytest's own faulthandler plugin is off: it cancels
+# its timer as soon as a test fails, which is when a teardown hang begins.
+WATCHDOG_AFTER_TIMEOUT_S = 90
+_stderr_copy = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    assert sys.__stderr__ is not None
+    config.stash[_stderr_copy] = os.dup(sys.__stderr__.fileno())
+    faulthandler.enable(file=config.stash[_stderr_copy])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    marker = item.get_closest_marker("timeout")
+    timeout = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
+    if timeout <= 0:
+        return (yield)
+    faulthandler.dump_traceback_later(
+        timeout + WATCHDOG_AFTER_TIMEOUT_S, file=item.config.stash[_stderr_copy], exit=True
+    )
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="session")
