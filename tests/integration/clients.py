@@ -68,10 +68,12 @@ def server_sent_events(api: Api, path: str, within: float = 120) -> list[tuple[s
     ("comment", text) per comment line. Fails if it is still open after `within` seconds."""
     found: list[tuple[str, Any]] = []
     name, data = "message", []
+    deadline = time.monotonic() + within  # keep-alive comments keep each read short: the deadline bounds them all
     with api.http.stream("GET", path, timeout=httpx.Timeout(within, read=within)) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
+            assert time.monotonic() < deadline, f"{path} still open after {within:.0f} s: {found}"
             if line.startswith(":"):
                 found.append(("comment", line[1:].strip()))
             elif line.startswith("event:"):
