@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -84,6 +85,16 @@ def server_sent_events(api: Api, path: str, within: float = 120) -> list[tuple[s
                 found.append((name, json.loads("\n".join(data))))
                 name, data = "message", []
     return found
+
+
+def import_daily_csv(api: Api, path: Path, instrument_id: str) -> dict[str, Any]:
+    """Upload `path` as the daily bars of `instrument_id` through the gateway, as a user does; the import job
+    once it has ended (COMPLETED or FAILED)."""
+    with path.open("rb") as file:
+        form = {"instrument_id": instrument_id, "timeframe": "BAR_DAILY"}
+        accepted = api.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
+    assert accepted.status_code == 202, accepted.text
+    return api.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
 
 
 def nasdaq_instrument(symbol: str, **overrides: Any) -> dict[str, Any]:

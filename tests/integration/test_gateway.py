@@ -20,7 +20,7 @@ from bts.stackfile import StackFile
 from shared.contracts import topics
 from shared.contracts.events import BacktestRequested, StrategySpec, make_event
 from shared.contracts.models import BacktestConfiguration, StrategyType
-from tests.integration.clients import PROBLEM, Api, server_sent_events
+from tests.integration.clients import PROBLEM, Api, import_daily_csv, server_sent_events
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv
 
@@ -63,11 +63,7 @@ def loaded(alice: Api, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     assert response.status_code in (201, 409), response.text
     path = folder / "GWA.csv"
     write_daily_csv(path, 40)
-    with path.open("rb") as file:
-        form = {"instrument_id": "GWA.NASDAQ", "timeframe": "BAR_DAILY"}
-        accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
-    assert accepted.status_code == 202, accepted.text
-    job = alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})
+    job = import_daily_csv(alice, path, "GWA.NASDAQ")
     assert job["status"] == "COMPLETED", job
     assert job["rows_loaded"] == job["rows_inserted"] == 505
     assert job["rows_rejected"] == 0

@@ -23,7 +23,7 @@ from shared.contracts.events import BacktestRequested, StrategySpec, make_event
 from shared.contracts.models import BacktestConfiguration
 from shared.contracts.models.backtest import CANCELLED_BY_USER
 from shared.platform.db.urls import asyncpg_dsn
-from tests.integration.clients import PROBLEM, Api, bts, nasdaq_instrument
+from tests.integration.clients import PROBLEM, Api, bts, import_daily_csv, nasdaq_instrument
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv
 
@@ -50,13 +50,7 @@ def loaded(alice: Api, tmp_path_factory: pytest.TempPathFactory) -> str:
     assert alice.http.post("/instruments", json=nasdaq_instrument("LFA")).status_code in (200, 201)
     path = folder / "LFA.csv"
     write_daily_csv(path, 70)
-    with path.open("rb") as file:
-        form = {"instrument_id": "LFA.NASDAQ", "timeframe": "BAR_DAILY"}
-        accepted = alice.http.post("/market-data/import", files={"file": (path.name, file, "text/csv")}, data=form)
-    assert accepted.status_code == 202, accepted.text
-    assert alice.wait(f"/market-data/import/{accepted.json()['job_id']}", {"COMPLETED", "FAILED"})["status"] == (
-        "COMPLETED"
-    )
+    assert import_daily_csv(alice, path, "LFA.NASDAQ")["status"] == "COMPLETED"
     return "LFA.NASDAQ"
 
 

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +20,11 @@ import httpx
 import pytest
 
 from bts.stackfile import StackFile
-from services.api.users import create_user
 from shared.contracts import topics
 from shared.contracts.events import BacktestRequested, StrategySpec, make_event
 from shared.contracts.models import BacktestConfiguration
 from shared.platform.db.urls import asyncpg_dsn
+from tests.integration.clients import Api, import_daily_csv, nasdaq_instrument
 from tests.integration.conftest import publish
 from tests.integration.market import write_daily_csv
 
@@ -34,30 +33,15 @@ PROBLEM = "application/problem+json"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class Api:
+class Researcher(Api):
+    """A gateway user who also runs the CLI (`cli_env`), with shortcuts for strategies and backtests."""
+
     def __init__(self, stack: StackFile, name: str) -> None:
-        async def create() -> tuple[uuid.UUID, str]:
-            conn = await asyncpg.connect(asyncpg_dsn(stack.database_url))
-            try:
-                created = await create_user(conn, f"{name}-{uuid.uuid4().hex[:6]}")
-            finally:
-                await conn.close()
-            return created.user_id, created.api_key
-
-        self.user_id, self.key = asyncio.run(create())
+        super().__init__(stack, name)
         self.cli_env = {"BTS_API_URL": stack.api_url, "BTS_API_KEY": self.key}
-        self.http = httpx.Client(
-            base_url=stack.api_url + "/api/v1", timeout=30, headers={"Authorization": f"Bearer {self.key}"}
-        )
 
-    def wait(self, backtest_id: str, within: float = 180) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
-            body: dict[str, Any] = self.http.get(f"/backtests/{backtest_id}").json()
-            if body.get("status") in ("COMPLETED", "FAILED"):
-                return body
-            assert time.monotonic() < deadline, body
-            time.sleep(0.3)
+    def finished(self, backtest_id: str, within: float = 180) -> dict[str, Any]:
+        return self.wait(f"/backtests/{backtest_id}", {"COMPLETED", "FAILED"}, within)
 
     def strategy(self, strategy_type: str, parameters: dict[str, Any]) -> str:
         created = self.http.post(
@@ -90,57 +74,35 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def alice(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def alice(running_stack: StackFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Researcher]:
     """A user, with RSA and RSB registered and two years of daily bars loaded through the gateway (the benchmark,
     SPY, is the shared stack's: see conftest.py)."""
-    api = Api(running_stack, "alice")
+    api = Researcher(running_stack, "alice")
     folder = tmp_path_factory.mktemp("research-csv")
     for seed, symbol in enumerate(("RSA", "RSB")):
-        body = {
-            "id": f"{symbol}.NASDAQ",
-            "symbol": symbol,
-            "exchange": "NASDAQ",
-            "asset_class": "EQUITY",
-            "currency": "USD",
-            "tick_size": "0.01",
-            "lot_size": 1,
-            "margin_requirement": "25",
-        }
-        assert api.http.post("/instruments", json=body).status_code == 201
+        assert api.http.post("/instruments", json=nasdaq_instrument(symbol)).status_code == 201
         path = folder / f"{symbol}.csv"
         write_daily_csv(path, seed + 60)
-        with path.open("rb") as file:
-            job = api.http.post(
-                "/market-data/import",
-                files={"file": (path.name, file, "text/csv")},
-                data={"instrument_id": f"{symbol}.NASDAQ", "timeframe": "BAR_DAILY"},
-            ).json()
-        deadline = time.monotonic() + 120
-        while (state := api.http.get(f"/market-data/import/{job['job_id']}").json())["status"] not in (
-            "COMPLETED",
-            "FAILED",
-        ):
-            assert time.monotonic() < deadline, state
-            time.sleep(0.3)
-        assert state["status"] == "COMPLETED", state
+        job = import_daily_csv(api, path, f"{symbol}.NASDAQ")
+        assert job["status"] == "COMPLETED", job
     yield api
     api.http.close()
 
 
 @pytest.fixture(scope="module")
-def bob(running_stack: StackFile) -> Iterator[Api]:
-    api = Api(running_stack, "bob")
+def bob(running_stack: StackFile) -> Iterator[Researcher]:
+    api = Researcher(running_stack, "bob")
     yield api
     api.http.close()
 
 
 @pytest.fixture(scope="module")
-def two_runs(alice: Api) -> tuple[str, str]:
+def two_runs(alice: Researcher) -> tuple[str, str]:
     """Two COMPLETED backtests of different strategies on RSA."""
     first = alice.backtest(alice.strategy("SMA_CROSSOVER", {"fast_period": 5, "slow_period": 20}), "RSA.NASDAQ")
     second = alice.backtest(alice.strategy("MOMENTUM", {"lookback": 10, "threshold": 0.01}), "RSA.NASDAQ")
     for backtest_id in (first, second):
-        assert alice.wait(backtest_id)["status"] == "COMPLETED"
+        assert alice.finished(backtest_id)["status"] == "COMPLETED"
     return first, second
 
 
@@ -159,7 +121,7 @@ def bts(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.
 
 
 # --- strategy types ------------------------------------------------------------------------------------
-def test_the_registered_types_are_listed_with_their_json_schemas(alice: Api) -> None:
+def test_the_registered_types_are_listed_with_their_json_schemas(alice: Researcher) -> None:
     listed = {t["name"]: t for t in alice.http.get("/strategy-types").json()}
     assert {"SMA_CROSSOVER", "MEAN_REVERSION", "MOMENTUM"} <= set(listed)
     sma = listed["SMA_CROSSOVER"]
@@ -212,7 +174,7 @@ def test_the_registered_types_are_listed_with_their_json_schemas(alice: Api) -> 
     ],
 )
 def test_creation_is_checked_against_the_registered_schema(
-    alice: Api, strategy_type: str, parameters: dict[str, Any], field: str, message: str
+    alice: Researcher, strategy_type: str, parameters: dict[str, Any], field: str, message: str
 ) -> None:
     response = alice.http.post(
         "/strategies", json={"name": "bad", "strategy_type": strategy_type, "parameters": parameters}
@@ -223,7 +185,7 @@ def test_creation_is_checked_against_the_registered_schema(
     assert errors[field].startswith(message), errors
 
 
-def test_the_engine_fails_a_type_it_does_not_have_with_the_reason(running_stack: StackFile, alice: Api) -> None:
+def test_the_engine_fails_a_type_it_does_not_have_with_the_reason(running_stack: StackFile, alice: Researcher) -> None:
     backtest_id = uuid.uuid4()
     request = BacktestRequested(
         backtest_id=backtest_id,
@@ -235,7 +197,7 @@ def test_the_engine_fails_a_type_it_does_not_have_with_the_reason(running_stack:
     )
     event = make_event(topics.BACKTEST_REQUESTED, request, source="test/outside", subject=str(backtest_id))
     asyncio.run(publish(running_stack.kafka_bootstrap, [(event, str(alice.user_id))]))
-    final = alice.wait(str(backtest_id))
+    final = alice.finished(str(backtest_id))
     assert final["status"] == "FAILED"
     assert "strategy type 'NOT_INSTALLED' is not registered; registered: " in final["error_message"]
     summary = next(b for b in alice.http.get("/backtests").json()["items"] if b["id"] == str(backtest_id))
@@ -246,7 +208,7 @@ def test_the_engine_fails_a_type_it_does_not_have_with_the_reason(running_stack:
     importlib.util.find_spec("bts_donchian") is None,
     reason="the example plugin is not installed (make test installs it)",
 )
-def test_the_example_plugin_is_listed_and_a_backtest_with_it_completes(alice: Api) -> None:
+def test_the_example_plugin_is_listed_and_a_backtest_with_it_completes(alice: Researcher) -> None:
     plugin = alice.http.get("/strategy-types/DONCHIAN_BREAKOUT").json()
     assert (plugin["distribution"], plugin["builtin"]) == ("bts-donchian-breakout", False)
     assert set(plugin["parameters_schema"]["required"]) == {"entry_lookback", "exit_lookback"}
@@ -263,7 +225,7 @@ def test_the_example_plugin_is_listed_and_a_backtest_with_it_completes(alice: Ap
     backtest_id = alice.backtest(
         alice.strategy("DONCHIAN_BREAKOUT", {"entry_lookback": 20, "exit_lookback": 10}), "RSA.NASDAQ"
     )
-    final = alice.wait(backtest_id)
+    final = alice.finished(backtest_id)
     assert final["status"] == "COMPLETED", final
     assert alice.http.get(f"/backtests/{backtest_id}/result").json()["trades_count"] > 0
     manifest = alice.http.get(f"/backtests/{backtest_id}/manifest").json()
@@ -271,7 +233,9 @@ def test_the_example_plugin_is_listed_and_a_backtest_with_it_completes(alice: Ap
 
 
 # --- manifests and reproduction ------------------------------------------------------------------------
-def test_every_result_serves_its_manifest_to_its_owner_only(alice: Api, bob: Api, two_runs: tuple[str, str]) -> None:
+def test_every_result_serves_its_manifest_to_its_owner_only(
+    alice: Researcher, bob: Researcher, two_runs: tuple[str, str]
+) -> None:
     first, _ = two_runs
     manifest = alice.http.get(f"/backtests/{first}/manifest").json()
     assert set(manifest["data"]) == {"RSA.NASDAQ"}
@@ -297,7 +261,7 @@ def test_every_result_serves_its_manifest_to_its_owner_only(alice: Api, bob: Api
     assert bob.http.post(f"/backtests/{first}/reproduce").status_code == 404
 
 
-def test_reproduce_reruns_the_request_and_says_the_trades_match(alice: Api, two_runs: tuple[str, str]) -> None:
+def test_reproduce_reruns_the_request_and_says_the_trades_match(alice: Researcher, two_runs: tuple[str, str]) -> None:
     first, _ = two_runs
     done = bts("backtest", "reproduce", first, "--json", env=alice.cli_env)
     assert done.returncode == 0, done.stderr
@@ -314,10 +278,10 @@ def test_reproduce_reruns_the_request_and_says_the_trades_match(alice: Api, two_
 
 
 def test_reproduce_exits_non_zero_when_the_trades_differ_and_says_what_changed(
-    running_stack: StackFile, alice: Api
+    running_stack: StackFile, alice: Researcher
 ) -> None:
     original = alice.backtest(alice.strategy("SMA_CROSSOVER", {"fast_period": 5, "slow_period": 20}), "RSB.NASDAQ")
-    assert alice.wait(original)["status"] == "COMPLETED"
+    assert alice.finished(original)["status"] == "COMPLETED"
 
     async def reprice() -> None:  # RSB's bars change after the run: every fill price moves by a cent
         conn = await asyncpg.connect(asyncpg_dsn(running_stack.database_url))
@@ -337,14 +301,14 @@ def test_reproduce_exits_non_zero_when_the_trades_differ_and_says_what_changed(
     assert re.search(r"configuration .* same", done.stdout)
 
 
-def test_reproduce_refuses_what_has_not_completed(alice: Api) -> None:
+def test_reproduce_refuses_what_has_not_completed(alice: Researcher) -> None:
     done = bts("backtest", "reproduce", str(uuid.uuid4()), env=alice.cli_env)
     assert done.returncode == 1
     assert "does not exist" in done.stderr
 
 
 # --- comparisons -----------------------------------------------------------------------------------------
-def test_compare_puts_metrics_side_by_side(alice: Api, two_runs: tuple[str, str]) -> None:
+def test_compare_puts_metrics_side_by_side(alice: Researcher, two_runs: tuple[str, str]) -> None:
     first, second = two_runs
     response = alice.http.get("/backtests/compare", params={"ids": f"{first},{second}"})
     assert response.status_code == 200, response.text
@@ -366,7 +330,9 @@ def test_compare_puts_metrics_side_by_side(alice: Api, two_runs: tuple[str, str]
     assert curve["values"][-1] == pytest.approx(float(portfolio[-1]["total_value"]))
 
 
-def test_compare_refuses_too_few_too_many_and_other_users_ids(alice: Api, bob: Api, two_runs: tuple[str, str]) -> None:
+def test_compare_refuses_too_few_too_many_and_other_users_ids(
+    alice: Researcher, bob: Researcher, two_runs: tuple[str, str]
+) -> None:
     first, second = two_runs
     theirs = bob.backtest(bob.strategy("MOMENTUM", {"lookback": 10, "threshold": 0.01}), "RSA.NASDAQ")
     for ids, status, needle in [
@@ -386,7 +352,7 @@ def test_compare_refuses_too_few_too_many_and_other_users_ids(alice: Api, bob: A
 
 
 def test_bts_backtest_compare_prints_a_table_and_writes_the_html_report(
-    alice: Api, two_runs: tuple[str, str], tmp_path: Path
+    alice: Researcher, two_runs: tuple[str, str], tmp_path: Path
 ) -> None:
     first, second = two_runs
     done = bts("backtest", "compare", first, second, env=alice.cli_env, cwd=tmp_path)
