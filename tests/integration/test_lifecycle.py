@@ -94,8 +94,14 @@ def _eventually(check: Callable[[], bool], what: str, within: float = 60) -> Non
 
 def test_cancel_delete_and_ownership(running_stack: StackFile, alice: Api, bob: Api, loaded: str) -> None:
     strategy_id = _strategy(alice, "lifecycle-sma")
+    # One user's runs go one at a time, in order: `second` waits behind five runs (about 2 s of work), so the
+    # cancel reaches the engine before the run would start. (The engine takes the next queued run as soon as
+    # one ends: behind one short run alone, the cancel could come too late and the run complete.)
+    ahead = _strategy(alice, "lifecycle-ahead")
+    for _ in range(4):
+        _submit(alice, ahead, loaded)
     first = _submit(alice, strategy_id, loaded)
-    second = _submit(alice, strategy_id, loaded)  # one user's runs go one at a time: this one waits behind
+    second = _submit(alice, strategy_id, loaded)
     assert bob.http.post(f"/backtests/{second}/cancel").status_code == 404  # not his: as if it did not exist
     cancel = alice.http.post(f"/backtests/{second}/cancel")
     assert cancel.status_code == 202, cancel.text
