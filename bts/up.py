@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
-from shared.devstack.process import die_with_parent, free_port, port_open, stop_process
+from shared.devstack.process import die_with_parent, port_open, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
@@ -44,8 +45,12 @@ class StartupError(RuntimeError):
 class RunningService:
     name: str
     proc: subprocess.Popen[bytes]
-    port: int
+    listener: socket.socket  # bound and listening here, served by the service (it inherits it)
     log_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.listener.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -81,7 +86,7 @@ class Stack:
         # The services import their code (seconds of CPU each) while the database and broker start; they get
         # the database and broker's addresses once the schemas are migrated (shared/platform/runtime/gate.py).
         for name in self.service_names:
-            self.services.append(self._spawn(name, api_port if name == "api" else free_port(), gated=True))
+            self.services.append(self._spawn(name, self._listener(api_port if name == "api" else 0), gated=True))
         # What the rest of the start needs (alembic, aiokafka, asyncpg) loads while the database and broker start.
         preload(*STARTUP_MODULES)
         self.endpoints = self.embedded.start()
@@ -126,7 +131,7 @@ class Stack:
         """Start the exited service `name` again on its port; stack.json shows the new pid."""
         index = next(i for i, s in enumerate(self.services) if s.name == name)
         old = self.services[index]
-        self.services[index] = self._spawn(name, old.port)
+        self.services[index] = self._spawn(name, old.listener)
         self._write_stack_file()
         return self.services[index]
 
@@ -147,15 +152,34 @@ class Stack:
         except BrokenPipeError:  # it exited already: _wait_ready says so, with its log
             pass
 
-    def _spawn(self, name: str, port: int, gated: bool = False) -> RunningService:
-        """Start service `name` on `port`; `gated`: before the database and broker are up (see `_open_gate`)."""
+    def _listener(self, port: int) -> socket.socket:
+        """A listening socket on `port` (0: one the OS picks) that a service inherits and serves on. Bound here,
+        at once: a port picked free and bound by the service seconds later (after its imports) was sometimes
+        taken meanwhile, and the service failed to start; a restarted service gets the same socket back."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((self.settings.bind_host, port))
+        except OSError as exc:
+            listener.close()
+            raise StartupError(
+                f"cannot listen on port {port}: {exc.strerror}; set BTS_API_URL to another port"
+            ) from exc
+        listener.listen(2048)
+        listener.set_inheritable(True)
+        return listener
+
+    def _spawn(self, name: str, listener: socket.socket, gated: bool = False) -> RunningService:
+        """Start service `name` serving on `listener`; `gated`: before the database and broker are up (see
+        `_open_gate`)."""
         log_path = self.state_dir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             "BTS_STATE_DIR": str(self.state_dir),
             "BTS_API_URL": self.settings.api_url,
-            "BTS_SERVICE_PORT": str(port),
+            "BTS_SERVICE_PORT": str(listener.getsockname()[1]),
+            "BTS_LISTEN_FD": str(listener.fileno()),
             **({GATE_VARIABLE: FROM_STDIN} if gated else self._endpoints_env(name)),
         }
         with log_path.open("ab") as log:
@@ -169,8 +193,9 @@ class Stack:
                 # everything in order (services, broker, database).
                 process_group=0,
                 preexec_fn=die_with_parent(signal.SIGTERM),
+                pass_fds=(listener.fileno(),),
             )
-        return RunningService(name=name, proc=proc, port=port, log_path=log_path)
+        return RunningService(name=name, proc=proc, listener=listener, log_path=log_path)
 
     def _wait_ready(self, timeout: float) -> None:
         import httpx
@@ -206,6 +231,7 @@ class Stack:
                 svc.proc.send_signal(signal.SIGTERM)
         for svc in self.services:
             stop_process(svc.proc, signal.SIGTERM, timeout=15)
+            svc.listener.close()
         self.services.clear()
         self.embedded.stop()
         forget_stack(self.state_dir, os.getpid())

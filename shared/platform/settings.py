@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default="bts", description="password of the per-service login roles created by `bts migrate`"
     )
     service_port: int | None = Field(default=None, description="health/metrics port of a worker service")
+    listen_fd: int | None = Field(
+        default=None, description="a listening socket inherited from `bts up` (its descriptor), served instead"
+    )
     bind_host: str = Field(default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)")
     log_level: str = "INFO"
     git_commit: str | None = Field(

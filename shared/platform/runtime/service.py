@@ -8,6 +8,7 @@ service the same graceful shutdown on SIGTERM / Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,9 @@ def create_service_app(
 def serve(app: FastAPI, name: str, settings: Settings, port: int) -> None:
     configure_logging(name, settings.log_level)
     config = uvicorn.Config(app, host=settings.bind_host, port=port, log_config=None, access_log=False, lifespan="on")
-    QuietServer(config).run()  # wakes once a second while idle, not ten times
+    # Under `bts up` the socket is bound already (bts/up.py): the port cannot be taken between pick and bind.
+    sockets = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
+    QuietServer(config).run(sockets=sockets)  # wakes once a second while idle, not ten times
 
 
 def run_worker(name: str, migrations_dir: Path, components: ComponentFactory | None = None) -> None:
