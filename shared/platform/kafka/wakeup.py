@@ -181,7 +181,13 @@ class IdleFetchPause:
         assigned = list(consumer.assignment()) if consumer is not None else []
         if consumer is None or not assigned:
             return False
-        return await self._look(consumer, assigned, if_it_fails=False)
+        try:
+            return await asyncio.wait_for(_behind(consumer, assigned), timeout=self.poll_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("look for a backlog failed; pausing", error=repr(exc))
+            return False
 
     async def _worth_fetching(self, paused: list[Any]) -> bool:
         """A look without fetching: is a paused partition's log past the consumer's position? Also yes when the
@@ -190,17 +196,13 @@ class IdleFetchPause:
         consumer = self.kafka_consumer()
         if consumer is None or not paused or set(consumer.assignment()) != set(paused):
             return True
-        return await self._look(consumer, paused, if_it_fails=True)
-
-    async def _look(self, consumer: AIOKafkaConsumer, partitions: list[Any], if_it_fails: bool) -> bool:
-        """`_behind`, within poll_s; `if_it_fails` when the broker does not answer in time or at all."""
         try:
-            return await asyncio.wait_for(_behind(consumer, partitions), timeout=self.poll_s)
+            return await asyncio.wait_for(_behind(consumer, paused), timeout=self.poll_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.debug("look at the partitions' ends failed", error=repr(exc), taken_as=if_it_fails)
-            return if_it_fails
+            log.debug("look for unannounced messages failed; fetching instead", error=repr(exc))
+            return True
 
     def _paused(self) -> list[Any]:
         consumer = self.kafka_consumer()
