@@ -8,10 +8,8 @@ the broker has acknowledged a message (`notify_published`), and each consumer's 
 - leaves the consumer fetching as usual while messages flow (and for `active_s` after the last one:
   settings.kafka_idle_after_s, short, so that most hops find the consumer paused and are woken at once
   rather than landing during a Fetch that Tansu holds for fetch_max_wait_ms);
-- then, unless a look (below) finds messages past its position that nobody announced (a backlog left by
-  a database outage that lost their NOTIFYs, or a queue of long runs), pauses all its partitions (aiokafka
-  sends no Fetch for paused partitions; group heartbeats go on) and waits for a notification on one of its
-  topics' channels;
+- then pauses all its partitions (aiokafka sends no Fetch for paused partitions; group heartbeats go on)
+  and waits for a notification on one of its topics' channels;
 - resumes at once when one comes (a Fetch for data already there is answered at once: a hop costs a
   NOTIFY and one round trip), and stays resumed until a message was handled (or poll_s passed);
 - and every `poll_s` takes a look without fetching: one ListOffsets request (and the high watermark of the
@@ -140,8 +138,6 @@ class IdleFetchPause:
             await asyncio.sleep(self.active_s)
             if self._wake.is_set() or time.monotonic() - self.last_activity() < self.active_s:
                 continue
-            if await self._backlog_left():
-                continue
             if not listener_alive(self._listener):  # the database restarted: listen again
                 await self._unlisten()
                 await self._listen()
@@ -171,24 +167,6 @@ class IdleFetchPause:
             if await self._worth_fetching(paused):
                 return
 
-    async def _backlog_left(self) -> bool:
-        """A look before pausing: do the assigned partitions hold messages past the consumer's position? Then it
-        stays active. Messages nobody announced (a database outage lost their NOTIFYs, another producer's) would
-        otherwise wait for a look each, poll_s apart: after an outage a backlog drained one partition per poll_s,
-        and a queue of long runs one run per poll_s. A look that fails says no: the paused consumer's own looks
-        find out."""
-        consumer = self.kafka_consumer()
-        assigned = list(consumer.assignment()) if consumer is not None else []
-        if consumer is None or not assigned:
-            return False
-        try:
-            return await asyncio.wait_for(_behind(consumer, assigned), timeout=self.poll_s)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.debug("look for a backlog failed; pausing", error=repr(exc))
-            return False
-
     async def _worth_fetching(self, paused: list[Any]) -> bool:
         """A look without fetching: is a paused partition's log past the consumer's position? Also yes when the
         assignment changed (pause the new one: e.g. the consumer had none yet) or the look fails or takes
@@ -196,8 +174,20 @@ class IdleFetchPause:
         consumer = self.kafka_consumer()
         if consumer is None or not paused or set(consumer.assignment()) != set(paused):
             return True
+
+        async def behind() -> bool:
+            ends = await consumer.end_offsets(paused)  # one ListOffsets request per broker, answered at once
+            for tp in paused:
+                # Tansu answers ListOffsets with the last batch's base offset + 1 (see lag.py): enough to see a
+                # batch written since the last fetch, not the rest of a batch fetched and dropped by the pause
+                # (a long handler ran meantime); the last fetch's high watermark shows those.
+                fetched_to = consumer.highwater(tp)
+                if fetched_to is None or max(ends.get(tp, 0), fetched_to) > await consumer.position(tp):
+                    return True
+            return False
+
         try:
-            return await asyncio.wait_for(_behind(consumer, paused), timeout=self.poll_s)
+            return await asyncio.wait_for(behind(), timeout=self.poll_s)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -224,17 +214,3 @@ class IdleFetchPause:
             return
         with contextlib.suppress(Exception):  # partitions revoked meanwhile are no longer ours to resume
             consumer.resume(*[tp for tp in partitions if tp in consumer.assignment()])
-
-
-async def _behind(consumer: AIOKafkaConsumer, partitions: list[Any]) -> bool:
-    """Whether one of `partitions` has messages past the consumer's position: one ListOffsets request per
-    broker, answered at once, and no Fetch."""
-    ends = await consumer.end_offsets(partitions)
-    for tp in partitions:
-        # Tansu answers ListOffsets with the last batch's base offset + 1 (see lag.py): enough to see a batch
-        # written since the last fetch, not the rest of a batch fetched and dropped by the pause (a long handler
-        # ran meantime); the last fetch's high watermark shows those. No high watermark yet: cannot tell.
-        fetched_to = consumer.highwater(tp)
-        if fetched_to is None or max(ends.get(tp, 0), fetched_to) > await consumer.position(tp):
-            return True
-    return False
