@@ -95,7 +95,7 @@ def _eventually(check: Callable[[], bool], what: str, within: float = 60) -> Non
 def test_cancel_delete_and_ownership(running_stack: StackFile, alice: Api, bob: Api, loaded: str) -> None:
     strategy_id = _strategy(alice, "lifecycle-sma")
     # One user's runs go one at a time, in order: `second` waits behind five runs (about 2 s of work), so the
-    # cancel reaches the engine before the run would start. (The engine takes the next queued run as soon as
+    # cancel reaches the engine before the run would start. (The engine can take the next queued run as soon as
     # one ends: behind one short run alone, the cancel could come too late and the run complete.)
     ahead = _strategy(alice, "lifecycle-ahead")
     for _ in range(4):
