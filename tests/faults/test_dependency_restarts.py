@@ -114,12 +114,22 @@ async def _finished_exactly_once(stack: LiveStack, requests: list[Any]) -> None:
     for row in rows:
         assert row["status"] == "COMPLETED", dict(row)
         assert row["trades"] == row["trades_count"] > 0, dict(row)  # each trade (closed or open) written once
-    completed = await stack.fetchval(
-        "SELECT count(*) FROM engine.outbox WHERE topic = $1 AND (payload->'data'->>'backtest_id')::uuid = ANY($2)",
+    announced = await stack.fetch(
+        "SELECT payload->'data'->>'backtest_id' AS id, payload->'data' AS data FROM engine.outbox "
+        "WHERE topic = $1 AND (payload->'data'->>'backtest_id')::uuid = ANY($2)",
         topics.BACKTEST_COMPLETED,
         ids,
     )
-    assert completed == len(ids)  # announced once each
+    outcomes: dict[str, set[str]] = {}
+    for row in announced:
+        outcomes.setdefault(row["id"], set()).add(row["data"])
+    assert sorted(outcomes) == sorted(map(str, ids))  # each announced
+    assert all(len(data) == 1 for data in outcomes.values()), outcomes  # ... with one outcome: it ran once
+    # More than one announcement of a run is only the designed recovery: the gateway still waited for it
+    # after reconcile_stale_after_s (a consumer that rejoined after the outage was slow to read), asked for it
+    # again, and the engine announced the same end again (docs/reliability.md).
+    again = len(announced) - len(ids)
+    assert again <= _logged(stack, "engine", "backtest already done; its end announced again"), again
     for topic in topics.ALL_TOPICS:  # nothing was dead-lettered: an outage is not the message's fault
         assert await stack.dead_letters(topic) == [], topic
     stack.assert_services_alive()
