@@ -27,7 +27,7 @@ from shared.platform.kafka.lag import consumer_lag
 from shared.platform.kafka.outbox import OutboxRelay, enqueue
 from shared.platform.kafka.producer import EventPublisher
 from shared.platform.kafka.sql import messaging_ddl
-from shared.platform.kafka.wakeup import IdleFetchPause
+from shared.platform.kafka.wakeup import IdleFetchPause, topic_notifier
 from shared.platform.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
@@ -301,3 +301,33 @@ async def test_a_paused_consumer_finds_by_looking_a_message_nobody_announced(
     finally:
         await pause.stop()
     assert [e.id for e in received] == [event.id]
+
+
+async def test_a_consumer_is_not_paused_while_it_handles_a_message(
+    topic: str, publisher: EventPublisher, consumer_for: Start, scratch: Scratch
+) -> None:
+    """Three messages announced at once, each handled for longer than active_s: a pause during the first would
+    drop the two fetched behind it, and nobody announces them again (poll_s is beyond the test, so no look
+    finds them either). The consumer stays active while it handles a message, and reads all three."""
+    received: list[Envelope[Any]] = []
+
+    async def slow_handler(envelope: Envelope[Any]) -> None:
+        await asyncio.sleep(0.5)
+        received.append(envelope)
+
+    consumer = await consumer_for(topic, slow_handler)
+    processor = consumer.processor
+    pause = IdleFetchPause(
+        scratch.pool, [topic], lambda: consumer.kafka, lambda: processor.last_activity, active_s=0.1, poll_s=3600
+    )
+    await pause.start()
+    try:
+        await _wait_for(lambda: pause.pauses >= 1)
+        events = [_event(f"SLOW{i}.NASDAQ") for i in range(3)]
+        for event in events:  # one key: one partition, fetched in one batch
+            await publisher.send_raw(topic, event.model_dump_json().encode(), "SLOW.NASDAQ")
+        await topic_notifier(scratch.pool)(topic)
+        await _wait_for(lambda: len(received) == 3, within=15)
+    finally:
+        await pause.stop()
+    assert [e.id for e in received] == [e.id for e in events]

@@ -82,14 +82,23 @@ class MessageProcessor:
         self.stats = ConsumerStats()
         self.on_dead_letter: Callable[[str], None] | None = None  # (topic) -> None, for metrics
         self.on_give_up: dict[str, GiveUp] = {}  # topic -> what ends the job of a message given up on
-        self.last_activity = time.monotonic()  # when a message was last taken or finished (idle detection)
+        self._handling = 0  # messages being handled now
+        self._finished_at = time.monotonic()
+
+    @property
+    def last_activity(self) -> float:
+        """When the last message was finished, or now while one is being handled (idle detection: see
+        wakeup.IdleFetchPause). A consumer paused during a long handler dropped the messages it had fetched
+        behind it, and they waited for the next notification or look."""
+        return time.monotonic() if self._handling else self._finished_at
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        self.last_activity = time.monotonic()
+        self._handling += 1
         try:
             await self._process(record)
         finally:
-            self.last_activity = time.monotonic()
+            self._handling -= 1
+            self._finished_at = time.monotonic()
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic

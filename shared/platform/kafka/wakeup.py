@@ -5,9 +5,10 @@ consumer that keeps fetching costs the broker and itself CPU all the time, and a
 latency) costs more. Instead, every publisher of the platform sends `pg_notify('bts_topic:<topic>')` once
 the broker has acknowledged a message (`notify_published`), and each consumer's `IdleFetchPause`:
 
-- leaves the consumer fetching as usual while messages flow (and for `active_s` after the last one:
-  settings.kafka_idle_after_s, short, so that most hops find the consumer paused and are woken at once
-  rather than landing during a Fetch that Tansu holds for fetch_max_wait_ms);
+- leaves the consumer fetching as usual while messages flow, while one is being handled (a pause would drop
+  the messages fetched behind it), and for `active_s` after the last one (settings.kafka_idle_after_s,
+  short, so that most hops find the consumer paused and are woken at once rather than landing during a
+  Fetch that Tansu holds for fetch_max_wait_ms);
 - then pauses all its partitions (aiokafka sends no Fetch for paused partitions; group heartbeats go on)
   and waits for a notification on one of its topics' channels;
 - resumes at once when one comes (a Fetch for data already there is answered at once: a hop costs a
@@ -61,7 +62,8 @@ class IdleFetchPause:
     """Pauses a consumer's fetching while it is idle; a notification on one of `topic_names` wakes it.
 
     `kafka_consumer` returns the aiokafka consumer (None until it exists, e.g. a FastStream subscriber not
-    started yet); `last_activity` returns the monotonic time of the last message handled."""
+    started yet); `last_activity` returns the monotonic time of the last message handled, or now while one is
+    being handled (a pause then would drop the messages fetched behind it: nobody announces them again)."""
 
     def __init__(
         self,
