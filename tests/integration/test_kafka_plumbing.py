@@ -271,6 +271,14 @@ async def test_lag_counts_what_a_stopped_group_has_not_read_and_drains(
         await second.stop()
 
 
+def _idle_pause(scratch: Scratch, topic: str, consumer: EventConsumer, poll_s: float) -> IdleFetchPause:
+    """A service's idle pause (see shared.platform.runtime.messaging) on a test consumer, with active_s 0.1."""
+    processor = consumer.processor
+    return IdleFetchPause(
+        scratch.pool, [topic], lambda: consumer.kafka, lambda: processor.last_activity, active_s=0.1, poll_s=poll_s
+    )
+
+
 async def test_a_paused_consumer_finds_by_looking_a_message_nobody_announced(
     topic: str, publisher: EventPublisher, consumer_for: Start, scratch: Scratch
 ) -> None:
@@ -282,11 +290,7 @@ async def test_a_paused_consumer_finds_by_looking_a_message_nobody_announced(
     async def handler(envelope: Envelope[Any]) -> None:
         received.append(envelope)
 
-    consumer = await consumer_for(topic, handler)
-    processor = consumer.processor
-    pause = IdleFetchPause(
-        scratch.pool, [topic], lambda: consumer.kafka, lambda: processor.last_activity, active_s=0.1, poll_s=0.3
-    )
+    pause = _idle_pause(scratch, topic, await consumer_for(topic, handler), poll_s=0.3)
     await pause.start()
     try:
         await _wait_for(lambda: pause.looks >= 2)
@@ -315,11 +319,7 @@ async def test_a_consumer_is_not_paused_while_it_handles_a_message(
         await asyncio.sleep(0.5)
         received.append(envelope)
 
-    consumer = await consumer_for(topic, slow_handler)
-    processor = consumer.processor
-    pause = IdleFetchPause(
-        scratch.pool, [topic], lambda: consumer.kafka, lambda: processor.last_activity, active_s=0.1, poll_s=3600
-    )
+    pause = _idle_pause(scratch, topic, await consumer_for(topic, slow_handler), poll_s=3600)
     await pause.start()
     try:
         await _wait_for(lambda: pause.pauses >= 1)
