@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +42,31 @@ def log_records(log: Path, event: str) -> list[dict[str, Any]]:
 def finished_backtests(log: Path, among: set[str]) -> set[str]:
     """The backtests of `among` that the engine writing `log` finished."""
     return {str(r["backtest_id"]) for r in log_records(log, "backtest finished")} & among
+
+
+def last_assignment(log: Path, group: str, topic: str) -> set[int] | None:
+    """The partitions of `topic` last assigned, in consumer group `group`, to the service writing `log` (from
+    aiokafka's log line of each assignment); None before its first."""
+    found = None
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and "Setting newly assigned partitions" in line:
+            event = str(json.loads(line).get("event", ""))
+            if event.endswith(f" for group {group}"):
+                found = {int(p) for p in re.findall(rf"topic='{re.escape(topic)}', partition=(\d+)\)", event)}
+    return found
+
+
+def wait_until_shared(logs: list[Path], within: float = 60) -> None:
+    """Until the engines writing `logs` hold a share each of backtest.requested, together all of it: the
+    consumer group has rebalanced onto all of them (Tansu takes one or two session timeouts)."""
+    topic, partitions = topics.BACKTEST_REQUESTED, topics.PARTITIONS[topics.BACKTEST_REQUESTED]
+    deadline = time.monotonic() + within
+    while True:
+        shares = [last_assignment(log, "bts-engine", topic) or set() for log in logs]
+        if all(shares) and sorted(p for share in shares for p in share) == list(range(partitions)):
+            return
+        assert time.monotonic() < deadline, f"backtest.requested not shared by {len(logs)} engines: {shares}"
+        time.sleep(0.2)
 
 
 class EngineReplica:

@@ -4,7 +4,6 @@ request completed exactly once, and both replicas did work; a user's second requ
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -19,7 +18,12 @@ from shared.contracts.events import BacktestRequested, StrategySpec, make_event
 from shared.contracts.models import BacktestConfiguration, StrategyType
 from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.conftest import publish, wait_for_events
-from tests.integration.engine_replicas import EngineReplica, finished_backtests, users_covering_every_partition
+from tests.integration.engine_replicas import (
+    EngineReplica,
+    finished_backtests,
+    users_covering_every_partition,
+    wait_until_shared,
+)
 from tests.integration.market import load_daily_symbols, register_owners
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -48,7 +52,7 @@ def test_two_engine_replicas_share_the_work_exactly_once(
 ) -> None:
     stack = running_stack
     asyncio.run(load_daily_symbols(stack.database_url, tmp_path, ("SCA", "SCB")))
-    time.sleep(15)  # the group rebalances onto both replicas (Tansu takes one to two session timeouts)
+    wait_until_shared([Path(next(s.log for s in stack.services if s.name == "engine")), second_engine])
     users = users_covering_every_partition(8)
     events = []
     for user in users:
