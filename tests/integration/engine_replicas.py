@@ -44,10 +44,10 @@ def finished_backtests(log: Path, among: set[str]) -> set[str]:
     return {str(r["backtest_id"]) for r in log_records(log, "backtest finished")} & among
 
 
-def last_assignment(log: Path, group: str, topic: str) -> set[int] | None:
+def last_assignment(log: Path, group: str, topic: str) -> set[int]:
     """The partitions of `topic` last assigned, in consumer group `group`, to the service writing `log` (from
-    aiokafka's log line of each assignment); None before its first."""
-    found = None
+    aiokafka's log line of each assignment); none before its first."""
+    found: set[int] = set()
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("{") and "Setting newly assigned partitions" in line:
             event = str(json.loads(line).get("event", ""))
@@ -62,7 +62,7 @@ def wait_until_shared(logs: list[Path], within: float = 60) -> None:
     topic, partitions = topics.BACKTEST_REQUESTED, topics.PARTITIONS[topics.BACKTEST_REQUESTED]
     deadline = time.monotonic() + within
     while True:
-        shares = [last_assignment(log, "bts-engine", topic) or set() for log in logs]
+        shares = [last_assignment(log, "bts-engine", topic) for log in logs]
         if all(shares) and sorted(p for share in shares for p in share) == list(range(partitions)):
             return
         assert time.monotonic() < deadline, f"backtest.requested not shared by {len(logs)} engines: {shares}"
