@@ -33,10 +33,14 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "error: the browser test needs chromium (Debian: sudo apt-get install chromium)"; exit 1; fi; }
 
+# Three pytest workers on two cores: the suite spends about a third of its time waiting (stacks starting,
+# recoveries, broker round trips), which a third worker fills (docs/benchmarks.md). Each takes whole files.
+TEST_WORKERS ?= 3
+
 # The example strategy plugin is installed first, so its own tests (and the gateway's plugin test) run.
 test: lint typecheck browser
 	$(UV) pip install --python $(BIN)/python --quiet -c constraints.txt -e examples/donchian-breakout
-	$(BIN)/pytest -n auto --maxprocesses=2 --dist loadfile --max-worker-restart=0
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --max-worker-restart=0
 
 unit: install
 	$(BIN)/pytest tests/unit -q
