@@ -307,19 +307,33 @@ async def test_a_paused_consumer_finds_by_looking_a_message_nobody_announced(
     assert [e.id for e in received] == [event.id]
 
 
+@pytest.mark.parametrize("slow", ["handler", "commit"])
 async def test_a_consumer_is_not_paused_while_it_handles_a_message(
-    topic: str, publisher: EventPublisher, consumer_for: Start, scratch: Scratch
+    slow: str, topic: str, publisher: EventPublisher, consumer_for: Start, scratch: Scratch
 ) -> None:
-    """Three messages announced at once, each handled for longer than active_s: a pause during the first would
-    drop the two fetched behind it, and nobody announces them again (poll_s is beyond the test, so no look
-    finds them either). The consumer stays active while it handles a message, and reads all three."""
+    """Three messages announced at once, each taking longer than active_s, in its handler or in the offset commit
+    after it (a loaded broker): a pause then would drop the two fetched behind the first, and nobody announces
+    them again (poll_s is beyond the test, so no look finds them either). The consumer stays active while it
+    handles a message, commit included, and reads all three."""
     received: list[Envelope[Any]] = []
 
-    async def slow_handler(envelope: Envelope[Any]) -> None:
-        await asyncio.sleep(0.5)
+    async def handler(envelope: Envelope[Any]) -> None:
+        if slow == "handler":
+            await asyncio.sleep(0.5)
         received.append(envelope)
 
-    pause = _idle_pause(scratch, topic, await consumer_for(topic, slow_handler), poll_s=3600)
+    consumer = await consumer_for(topic, handler)
+    if slow == "commit":
+        kafka = consumer.kafka
+        assert kafka is not None
+        real_commit = kafka.commit
+
+        async def slow_commit(*args: Any, **kwargs: Any) -> None:
+            await asyncio.sleep(0.5)
+            await real_commit(*args, **kwargs)
+
+        kafka.commit = slow_commit  # type: ignore[method-assign]
+    pause = _idle_pause(scratch, topic, consumer, poll_s=3600)
     await pause.start()
     try:
         await _wait_for(lambda: pause.pauses >= 1)

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,13 +92,19 @@ class MessageProcessor:
         behind it, and they waited for the next notification or look."""
         return time.monotonic() if self._handling else self._finished_at
 
-    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """A message is being handled while this is open (see `last_activity`); it may be nested."""
         self._handling += 1
         try:
-            await self._process(record)
+            yield
         finally:
             self._handling -= 1
             self._finished_at = time.monotonic()
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        with self.busy():
+            await self._process(record)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
@@ -224,9 +230,12 @@ def subscriber_options(settings: Settings, group_id: str) -> dict[str, Any]:
 async def handle_record(
     processor: MessageProcessor, record: ConsumerRecord[bytes, bytes], consumer: AIOKafkaConsumer
 ) -> None:
-    """What every subscriber does with a record: process it (never raises), then commit past it."""
-    await processor.process(record)
-    await commit_handled(consumer, record, processor.group_id)
+    """What every subscriber does with a record: process it (never raises), then commit past it. The commit is
+    part of the handling: a consumer paused while it waits (a loaded or restarting broker) would drop the
+    records it fetched behind this one."""
+    with processor.busy():
+        await processor.process(record)
+        await commit_handled(consumer, record, processor.group_id)
 
 
 async def commit_handled(consumer: AIOKafkaConsumer, record: ConsumerRecord[bytes, bytes], group_id: str) -> None:
