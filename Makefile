@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV     := $(BIN)/uv
 export UV_NATIVE_TLS := 1
+# Python writes the bytecode of what it imports (into .venv and the source tree's __pycache__), even where the
+# environment says not to: without it every process compiles every module it imports, each time (a service's
+# start, a test worker's collection, each `bts` command), about half of their start-up CPU (docs/benchmarks.md).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install test lint typecheck unit demo up clean lock browser
 
