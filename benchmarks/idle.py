@@ -12,26 +12,44 @@ every path, the stack is left alone for --quiet seconds, and a second one is sub
 POST until the gateway shows it RUNNING (gateway -> engine -> gateway: two hops through the broker)
 is printed next to the same time for a third one submitted right after the second finished (goal: the
 quiet one at most 50 ms slower).
+
+Last, what a producer that sends no NOTIFY (another platform publishing backtest.requested straight to
+Kafka) waits after a short quiet period: the time from its publish until the engine has started the run,
+median of --direct requests, each after 1 s of quiet; the paused engine finds it at its next look, at most
+BTS_KAFKA_IDLE_POLL_S later.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
+from aiokafka import AIOKafkaProducer
 
 from benchmarks.sweep import _prepare, _processes, cpu_seconds
 from bts.stackfile import StackFile
+from shared.contracts import topics
+from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.settings import Settings
+from tests.faults.stack_control import until
+from tests.integration.engine_replicas import request_event
+from tests.integration.market import register_owners
 from tests.integration.stack import started_stack
 
+SMA_PARAMETERS = {"fast_period": 10, "slow_period": 30}
 SETTLE_S = 10.0  # after ready: consumers join their groups, reconcilers run their first pass
 
 
@@ -75,10 +93,49 @@ def until_running(http: httpx.Client, body: dict[str, Any]) -> float:
     return running
 
 
+STARTED = ("RUNNING", "COMPLETED", "FAILED")
+ENDED = ("COMPLETED", "FAILED")
+
+
+async def _run_in(conn: asyncpg.Connection, backtest: uuid.UUID, statuses: tuple[str, ...]) -> bool:
+    """Whether the engine's run of `backtest` has one of `statuses`."""
+    status = await conn.fetchval("SELECT status FROM engine.backtest_results WHERE id = $1", backtest)
+    return status in statuses
+
+
+async def straight_to_kafka(found: StackFile, requests: int, quiet_s: float = 1.0) -> list[float]:
+    """Seconds from publishing each of `requests` backtest.requested events straight to Kafka (no NOTIFY), each
+    after `quiet_s` without a message, until the engine has started it; each run is waited out before the next."""
+    events = [
+        request_event(uuid.uuid4(), ["BSA.NASDAQ"], date(2023, 1, 1), date(2024, 12, 31), SMA_PARAMETERS)
+        for _ in range(requests)
+    ]
+    await register_owners(found.database_url, [event.data for event in events])
+    conn = await asyncpg.connect(asyncpg_dsn(found.database_url))
+    producer = AIOKafkaProducer(bootstrap_servers=found.kafka_bootstrap)
+    await producer.start()
+    waits = []
+    try:
+        for event in events:
+            await asyncio.sleep(quiet_s)
+            started = time.perf_counter()
+            value, key = event.model_dump_json().encode(), str(event.data.user_id).encode()
+            await producer.send_and_wait(topics.BACKTEST_REQUESTED, value, key=key)
+            is_started = functools.partial(_run_in, conn, event.data.backtest_id, STARTED)
+            await until(is_started, "the engine to start a request published straight to Kafka", every=0.002)
+            waits.append(time.perf_counter() - started)
+            await until(functools.partial(_run_in, conn, event.data.backtest_id, ENDED), "its end", every=0.05)
+    finally:
+        await producer.stop()
+        await conn.close()
+    return waits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60, help="how long CPU is sampled")
     parser.add_argument("--quiet", type=float, default=10, help="quiet period before the first-hop measurement")
+    parser.add_argument("--direct", type=int, default=5, help="requests published straight to Kafka")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bts-bench-idle-") as tmp:
         state = Path(tmp) / "state"
@@ -93,7 +150,7 @@ def main() -> None:
                     json={
                         "name": "idle SMA",
                         "strategy_type": "SMA_CROSSOVER",
-                        "parameters": {"fast_period": 10, "slow_period": 30},
+                        "parameters": SMA_PARAMETERS,
                     },
                 )
                 strategy = http.post(f"/strategies/{created.json()['id']}/activate").json()["id"]
@@ -107,6 +164,7 @@ def main() -> None:
                 time.sleep(args.quiet)
                 after_quiet = until_running(http, body)
                 busy = [until_running(http, body) for _ in range(3)]
+            direct = asyncio.run(straight_to_kafka(found, args.direct))
     floor = sleeper_cpu(min(args.seconds, 20))
     total = sum(idle.values())
     print(f"\nidle stack over {args.seconds:g} s, % of one core:")
@@ -118,6 +176,11 @@ def main() -> None:
         f"POST -> RUNNING (two hops): after {args.quiet:g} s quiet {after_quiet * 1000:.0f} ms, "
         f"right after another run {busy_s * 1000:.0f} ms (median of {len(busy)}); "
         f"difference {(after_quiet - busy_s) * 1000:+.0f} ms (goal <= +50 ms)"
+    )
+    look_s = Settings().kafka_idle_poll_s
+    print(
+        f"straight to Kafka (no NOTIFY), 1 s quiet -> the engine started it: median {statistics.median(direct):.2f} s, "
+        f"longest {max(direct):.2f} s of {len(direct)} (a look every {look_s:g} s, BTS_KAFKA_IDLE_POLL_S)"
     )
 
 
