@@ -109,7 +109,8 @@ async def test_a_paused_consumer_looks_every_poll_s_without_fetching(pool: async
 
 async def test_a_look_resumes_a_consumer_that_fetched_more_than_it_handled(pool: asyncpg.Pool) -> None:
     """Tansu's ListOffsets says the last batch's base offset + 1: the rest of a batch that was fetched, then
-    dropped by the pause while a commit was slow (after its handler), is seen from the last fetch's high watermark."""
+    dropped by the pause (an event loop that stalled between two records), is seen from the last fetch's high
+    watermark."""
     kafka = FakeKafkaConsumer({"backtest.requested-0"})
     kafka.positions["backtest.requested-0"] = 8  # handled the batch's first record (offset 7) ...
     kafka.ends["backtest.requested-0"] = 8  # ... Tansu: batch base 7 + 1

@@ -94,7 +94,7 @@ class MessageProcessor:
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
-        """A message is being handled while this is open (see `last_activity`); it may be nested."""
+        """A message is being handled while this is open (see `last_activity`): `handle_record` opens it."""
         self._handling += 1
         try:
             yield
@@ -103,10 +103,6 @@ class MessageProcessor:
             self._finished_at = time.monotonic()
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        with self.busy():
-            await self._process(record)
-
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         topic = record.topic
         if replayed_for_another_group(record, self.group_id):
             return  # a dead letter of another group, replayed: that group handles it, we did long ago

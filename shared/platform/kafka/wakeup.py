@@ -182,7 +182,8 @@ class IdleFetchPause:
             for tp in paused:
                 # Tansu answers ListOffsets with the last batch's base offset + 1 (see lag.py): enough to see a
                 # batch written since the last fetch, not the rest of a batch fetched and dropped by the pause
-                # (it came while a commit was slow, after the handler); the last fetch's high watermark shows those.
+                # (an event loop that stalled past active_s between two records); the last fetch's high watermark
+                # shows those.
                 fetched_to = consumer.highwater(tp)
                 if fetched_to is None or max(ends.get(tp, 0), fetched_to) > await consumer.position(tp):
                     return True
