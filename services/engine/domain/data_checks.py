@@ -80,11 +80,13 @@ def split_warnings(instrument_id: str, prices: pd.DataFrame, split_dates: frozen
     suspects: list[str] = []
     opens, closes = (prices[column].to_numpy(dtype=np.float64) for column in ("open", "close"))
     on_open, on_close = split_matches(closes[:-1], opens[1:]), split_matches(closes[:-1], closes[1:])
-    for i, match in enumerate(a or b for a, b in zip(on_open, on_close, strict=True)):
+    # Only the matched moves are visited: boxing every session's date costs more than the checks themselves.
+    matched = [(i, a or b) for i, (a, b) in enumerate(zip(on_open, on_close, strict=True)) if a or b]
+    for i, match in matched:
         day = prices.index[i + 1]
-        if match is None or pd.Timestamp(day).date() in split_dates:
+        if pd.Timestamp(day).date() in split_dates:
             continue
-        before, (opened, closed) = prices["close"].iloc[i], prices[["open", "close"]].iloc[i + 1]
+        before, opened, closed = closes[i], opens[i + 1], closes[i + 1]
         suspects.append(f"{_day(day)} ({match.label}: close {before:g} -> open {opened:g}, close {closed:g})")
     if not suspects:
         return []
