@@ -172,8 +172,12 @@ async def run_backtest_job(
             else:
                 await session.mark_running(job.backtest_id, clock(), run_by)
         log.info("backtest started", backtest_id=str(job.backtest_id), taken_over=status == "RUNNING")
-        await progress(0.0, None)
-        return await _run_claimed(session, job, progress, announce, cache, clock)
+        # Reported while the inputs load (a database write and a broker round trip the run need not wait for).
+        first_report = asyncio.ensure_future(progress(0.0, None))
+        try:
+            return await _run_claimed(session, job, progress, announce, cache, clock, first_report)
+        finally:
+            await _settled(first_report)
 
 
 async def _run_claimed(
@@ -183,11 +187,14 @@ async def _run_claimed(
     announce: Announce | None,
     cache: InputCache | None,
     clock: Clock,
+    first_report: asyncio.Future[None],
 ) -> BacktestOutcome:
-    """The claimed run, written through the `session` that holds it."""
+    """The claimed run, written through the `session` that holds it; `first_report`: the report of progress 0, which
+    every later report and the end follow."""
     try:
         resolve_strategy(job.strategy_type, job.parameters)  # an unregistered type fails before any data is read
         instruments, bars, benchmark, warnings, as_of = await session.inputs(job, cache)
+        await first_report
         job = replace(job, data_as_of=as_of)
         await session.set_data_as_of(job.backtest_id, as_of)
         started = time.monotonic()
@@ -231,6 +238,7 @@ async def _run_claimed(
         if is_transient(exc):  # the database or broker is away: not the request's fault, the consumer retries
             raise
         message = f"internal error: {type(exc).__name__}: {exc}"  # a bug: the result says so, the consumer goes on
+    await _settled(first_report)
     async with session.transaction():
         return await _fail(session, job, announce, message, clock())
 
