@@ -5,11 +5,16 @@ overlap the seconds the consumers wait for their group join, so the first reques
 
 A message that arrives during the warm-up still works: it waits on the same imports (Python's import locks)
 and caches, never on the warm-up itself. A failed warm-up is logged; the first message then pays as before.
+
+What the warm-up leaves loaded (modules, classes, caches: about 300,000 objects in the engine) stays for the
+life of the process, so it is then moved out of the garbage collector's sight (`gc.freeze`): otherwise every
+full collection walks all of it again, and one in every few backtests paid ~0.15 s for that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +35,14 @@ async def imported_in_thread(*modules: str) -> None:
         await asyncio.to_thread(importlib.import_module, module)
 
 
+def freeze_loaded() -> int:
+    """Collect the garbage there is, then exempt every object alive now from later collections (they are still
+    freed when nothing refers to them). Returns how many objects are exempt."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 class WarmUp:
     """A component that runs `warm()` once, in a task of its own, from the moment it is started. List it before
     the service's consumers: it then runs while they join their groups (seconds of waiting on the broker),
@@ -48,8 +61,9 @@ class WarmUp:
         except Exception as exc:
             log.warning("warm-up failed; the first message pays for it", error=repr(exc))
             return
+        frozen = freeze_loaded()
         seconds = time.monotonic() - started
-        log.info(f"warmed up in {seconds:.2f} s", seconds=round(seconds, 3))
+        log.info(f"warmed up in {seconds:.2f} s", seconds=round(seconds, 3), frozen_objects=frozen)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="warm-up")
