@@ -28,13 +28,15 @@ from shared.devstack.process import die_with_parent, port_open, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
-from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE, preload
+from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE, MIGRATED, preload
 from shared.platform.settings import Settings
 
 Say = Callable[[str], None]
 
 # Imported after the services are spawned (they need not wait for them): migrations, topics, the demo key.
 STARTUP_MODULES = ("bts.migrations", "shared.platform.kafka.admin", "bts.demo_key")
+# A service that is not serving yet refuses the connection at once: asking often costs next to nothing.
+READY_POLL_S = 0.05
 
 
 class StartupError(RuntimeError):
@@ -84,12 +86,13 @@ class Stack:
                 "Stop it, or set BTS_API_URL to another port."
             )
         # The services import their code (seconds of CPU each) while the database and broker start; they get
-        # the database and broker's addresses once the schemas are migrated (shared/platform/runtime/gate.py).
+        # the database and broker's addresses once both are up, then word that the schemas are migrated
+        # (shared/platform/runtime/gate.py).
         for name in self.service_names:
             self.services.append(self._spawn(name, self._listener(api_port if name == "api" else 0), gated=True))
         # What the rest of the start needs (alembic, aiokafka, asyncpg) loads while the database and broker start.
         preload(*STARTUP_MODULES)
-        self.endpoints = self.embedded.start()
+        self.endpoints = self.embedded.start_broker()  # and where the database will be
         ep = self.endpoints
         from bts.demo_key import kept_demo_key
         from bts.migrations import migrate_all
@@ -98,11 +101,15 @@ class Stack:
         self.say(f"database  {redact(ep.database_url)} ({'embedded' if ep.embedded_postgres else 'external'})")
         self.say(f"kafka     {ep.kafka_bootstrap} ({'embedded Tansu' if ep.embedded_kafka else 'external'})")
         asyncio.run(ensure_topics(ep.kafka_bootstrap))
+        # The services' consumers join their groups (3 s on Tansu) while the database starts and is migrated.
+        for svc in self.services:
+            self._open_gate(svc)
+        self.embedded.start_database()
         self.timescaledb = migrate_all(ep.database_url, self.settings.db_role_password)
         self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
         self.demo_key = kept_demo_key(self.state_dir, role_url(ep.database_url, "api", self.settings.db_role_password))
         for svc in self.services:
-            self._open_gate(svc)
+            self._gate_line(svc, MIGRATED, last=True)
         self._wait_ready(ready_timeout)
         stack = self._write_stack_file()
         self.say(f"ready in {time.monotonic() - started:.1f} s")
@@ -144,11 +151,17 @@ class Stack:
         }
 
     def _open_gate(self, svc: RunningService) -> None:
-        """Send a service started `gated` the rest of its environment; it goes on from its imports to start."""
+        """Send a service started `gated` the rest of its environment; it goes on from its imports to start, and
+        its other components wait for the line that says the schemas are migrated."""
+        self._gate_line(svc, json.dumps(self._endpoints_env(svc.name)))
+
+    def _gate_line(self, svc: RunningService, line: str, last: bool = False) -> None:
         assert svc.proc.stdin is not None
         try:
-            svc.proc.stdin.write((json.dumps(self._endpoints_env(svc.name)) + "\n").encode())
-            svc.proc.stdin.close()
+            svc.proc.stdin.write((line + "\n").encode())
+            svc.proc.stdin.flush()
+            if last:
+                svc.proc.stdin.close()
         except BrokenPipeError:  # it exited already: _wait_ready says so, with its log
             pass
 
@@ -219,7 +232,7 @@ class Stack:
                 if time.monotonic() > deadline:
                     names = ", ".join(pending)
                     raise StartupError(f"not ready within {timeout:.0f} s: {names}; see {self.state_dir}/logs")
-                time.sleep(0.2)
+                time.sleep(READY_POLL_S)
 
     def exited(self) -> list[RunningService]:
         return [s for s in self.services if s.proc.poll() is not None]

@@ -144,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
             # a request that breaks the model's rules is the engine's to FAIL (then its backtest.failed comes)
             MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, read_models), publisher, parse=parse_request),
         )
+        gateway.state.read_models.hold_until = ctx.started  # its subscriber joins before the rest starts
         revoked = RevokedKeys(required(settings.database_url, "BTS_DATABASE_URL"))
         upload_sweep = UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)
         requeue = Reconciler(ctx.pool, settings.reconcile_stale_after_s)

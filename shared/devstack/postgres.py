@@ -86,6 +86,7 @@ class EmbeddedPostgres:
         self.log_path = self.data_dir.parent / "postgres.log"
         self.secret_path = self.data_dir.parent / "postgres.secret"
         self._password = ""
+        self._new_secret = False  # made by this instance: the server does not know it yet
         self._proc: subprocess.Popen[bytes] | None = None
         self._user: str | None = None
 
@@ -174,6 +175,13 @@ class EmbeddedPostgres:
             shutil.rmtree(building, ignore_errors=True)
         return final if (final / "PG_VERSION").exists() else None
 
+    def planned_url(self) -> str:
+        """The admin URL the server will answer on once started (its secret is made now if there is none)."""
+        if not self._password:
+            self.secret_path.parent.mkdir(parents=True, exist_ok=True)
+            self._password, self._new_secret = read_or_create_secret(self.secret_path)
+        return self.admin_url
+
     def start(self, timeout: float = 60.0) -> str:
         """Start the server, create the `bts` database if needed, return the admin URL."""
         self._user = _run_as()
@@ -220,9 +228,9 @@ class EmbeddedPostgres:
     def _require_password(self) -> None:
         """Make sure the superuser has the kept secret and pg_hba.conf trusts no one (an older data
         directory was made with trust): the password is set in single-user mode, before anyone can connect."""
-        self._password, created = read_or_create_secret(self.secret_path)
+        self.planned_url()
         hba = self.data_dir / "pg_hba.conf"
-        if not created and hba.exists() and hba.read_text() == HBA_RULES:
+        if not self._new_secret and hba.exists() and hba.read_text() == HBA_RULES:
             return
         literal = self._password.replace("'", "''")
         single_user = ["--single", "-D", str(self.data_dir), "-c", "password_encryption=scram-sha-256", "postgres"]

@@ -28,13 +28,21 @@ class EmbeddedStack:
         self.tansu: EmbeddedTansu | None = None
 
     def start(self) -> Endpoints:
+        """The broker, then the database; both answer on return."""
+        endpoints = self.start_broker()
+        self.start_database()
+        return endpoints
+
+    def start_broker(self) -> Endpoints:
+        """Start the broker (Tansu unless one is configured) and say where the database will be: its URL is known
+        before it starts (`bts up` tells its services both at once, and starts the database meanwhile)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         database_url = self.settings.database_url
         kafka_bootstrap = self.settings.kafka_bootstrap
         try:
             if database_url is None:
                 self.postgres = EmbeddedPostgres(self.state_dir / "postgres" / "data")
-                database_url = self.postgres.start()
+                database_url = self.postgres.planned_url()
             if kafka_bootstrap is None:
                 self.tansu = EmbeddedTansu(self.state_dir / "logs", storage=self.settings.tansu_storage)
                 kafka_bootstrap = self.tansu.start()
@@ -47,6 +55,16 @@ class EmbeddedStack:
             embedded_postgres=self.postgres is not None,
             embedded_kafka=self.tansu is not None,
         )
+
+    def start_database(self) -> None:
+        """Start the embedded database, if there is one (after `start_broker`)."""
+        if self.postgres is None:
+            return
+        try:
+            self.postgres.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         # Broker first: services should have stopped already; the database goes last.

@@ -37,7 +37,7 @@ def started_stack(
                 raise RuntimeError(f"bts up exited with {proc.returncode}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"bts up was not ready within {ready_within:.0f} s")
-            time.sleep(0.2)
+            time.sleep(0.05)
         yield found
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -83,6 +83,7 @@ class MessageProcessor:
         self.on_dead_letter: Callable[[str], None] | None = None  # (topic) -> None, for metrics
         self.on_give_up: dict[str, GiveUp] = {}  # topic -> what ends the job of a message given up on
         self._handling = 0  # messages being handled now
+        self.hold_until: asyncio.Event | None = None  # set: handling may begin (the service has started)
         self._finished_at = time.monotonic()
 
     @property
@@ -230,6 +231,8 @@ async def handle_record(
     part of the handling: a consumer paused while it waits (a loaded or restarting broker) would drop the
     records it fetched behind this one."""
     with processor.busy():
+        if processor.hold_until is not None:
+            await processor.hold_until.wait()
         await processor.process(record)
         await commit_handled(consumer, record, processor.group_id)
 

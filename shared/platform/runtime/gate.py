@@ -1,12 +1,17 @@
 """Settings sent after start: `bts up` starts the services before its embedded database and broker are up, so
-that their imports (seconds of CPU each) overlap that start, and sends each one the rest of its environment
-(database URL, broker) on stdin, one JSON object on one line, once the schemas are migrated.
+that their imports (seconds of CPU each) overlap that start, and sends each one on stdin:
+
+1. the rest of its environment (database URL, broker), one JSON object on one line, once the database and the
+   broker are up: the service starts, and its consumers join their groups (seconds on Tansu) meanwhile;
+2. `migrated`, once the schemas are: the rest of the service starts (shared/platform/runtime/service.py).
 
 Only with BTS_START_GATE=stdin (what `bts up` sets); a service started any other way reads nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import json
 import os
@@ -15,6 +20,8 @@ import threading
 
 GATE_VARIABLE = "BTS_START_GATE"
 FROM_STDIN = "stdin"
+MIGRATED = "migrated"  # the second line
+YIELDING_NICE = 10
 
 
 def environment_from_parent() -> None:
@@ -27,12 +34,34 @@ def environment_from_parent() -> None:
     os.environ.update({str(k): str(v) for k, v in json.loads(line).items()})
 
 
-def preload(*modules: str) -> None:
+async def schemas_migrated() -> None:
+    """Wait for the second line if the gate is set (at once otherwise): the schemas are migrated."""
+    if os.environ.get(GATE_VARIABLE) != FROM_STDIN:
+        return
+    loop = asyncio.get_running_loop()
+    said: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:  # a daemon thread: a service stopped meanwhile does not wait for the line
+        line = sys.stdin.readline()
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(lambda: said.done() or said.set_result(line))
+
+    threading.Thread(target=read, name="gate", daemon=True).start()
+    if (await said).strip() != MIGRATED:
+        raise SystemExit("bts up closed this service's stdin before it said the schemas were migrated")
+
+
+def preload(*modules: str, yielding: bool = False) -> None:
     """Import `modules`, in turn, in a background thread from now on: what a process needs soon but not yet (a
     service's heavy modules, which its warm-up and messages need, not its start) loads while it waits for
-    something else (its settings; `bts up`: the database and broker). A later import of one waits for it."""
+    something else (its settings; `bts up`: the database and broker). A later import of one waits for it.
+    `yielding`: at a lower CPU priority (that thread only), so that it takes no CPU from the other services'
+    start, which `bts up` waits for."""
 
     def load() -> None:
+        if yielding:
+            with contextlib.suppress(OSError):  # Linux: a nice value per thread
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), YIELDING_NICE)
         for module in modules:
             importlib.import_module(module)
 

@@ -38,6 +38,7 @@ def consumer(
     group = group or f"bts-{ctx.name}"
     instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, group, topic_names, handler, publisher, parse=parse)
     instance.processor.on_give_up.update(on_give_up or {})
+    instance.processor.hold_until = ctx.started  # it joins before the rest of the service starts
     observed(ctx.name, instance.processor)
     return instance
 
@@ -98,6 +99,8 @@ class StartedTogether:
     """Components started at once (stopped one by one, in reverse): a consumer's start waits until its group
     has its partitions, seconds on Tansu (half the session timeout), so a service of two groups joined in turn
     would wait twice before it is ready."""
+
+    joins_group = True  # started before the rest of the service (shared/platform/runtime/service.py)
 
     def __init__(self, parts: list[Component]) -> None:
         self.parts = parts

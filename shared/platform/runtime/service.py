@@ -3,16 +3,23 @@
 A worker is a FastAPI app with only the operations routes; its real work (consumers, outbox relay)
 runs as components started and stopped by the lifespan, so uvicorn's signal handling gives every
 service the same graceful shutdown on SIGTERM / Ctrl-C.
+
+Start order: what joins a consumer group (a component marked `joins_group`, and the app's own lifespan, e.g.
+the gateway's FastStream broker) starts at once, since a join takes seconds on Tansu (half the session
+timeout); the other components wait for the schemas (under `bts up`: its word that they are migrated,
+shared/platform/runtime/gate.py) and start in order meanwhile. Consumers hold what they fetch until every
+component has started (`ServiceContext.started`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -20,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from shared.platform.db.urls import asyncpg_dsn
+from shared.platform.runtime.gate import schemas_migrated
 from shared.platform.runtime.health import Check, database_check, health_router, kafka_check, migrations_check
 from shared.platform.runtime.logging import configure_logging
 from shared.platform.runtime.server import QuietServer
@@ -40,6 +48,8 @@ class ServiceContext:
     pool: asyncpg.Pool
     kafka_bootstrap: str
     components: list[Component] = field(default_factory=list)
+    # Set by the lifespan once every component has started: what a consumer fetched before waits for it.
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 ComponentFactory = Callable[[ServiceContext], Awaitable[list[Component]]]
@@ -74,14 +84,17 @@ def create_service_app(
             kafka=kafka_check(kafka_bootstrap),
             migrations=migrations_check(pool, name, migrations_dir),
         )
+        app_lifespan = inner(target)  # the app's own lifespan (e.g. FastStream's broker), inside ours
         try:
             if components is not None:
                 ctx.components = await components(ctx)
-            for component in ctx.components:
-                await component.start()
+            await start_components(ctx.components, app_lifespan)
+            ctx.started.set()
             log.info("service started", components=[type(c).__name__ for c in ctx.components])
-            async with inner(target):  # the app's own lifespan (e.g. FastStream's broker), inside ours
+            try:
                 yield
+            finally:
+                await app_lifespan.__aexit__(None, None, None)
         finally:
             for component in reversed(ctx.components):
                 try:
@@ -96,6 +109,28 @@ def create_service_app(
     inner = target.router.lifespan_context
     target.router.lifespan_context = lifespan
     return target
+
+
+async def start_components(
+    components: list[Component], app_lifespan: contextlib.AbstractAsyncContextManager[Any]
+) -> None:
+    """Start `components` in order and enter `app_lifespan`; what joins a consumer group starts at once, the rest
+    once the schemas are migrated (see the module's docstring). A component listed after a group starts once
+    the group has joined. If a start fails, the joins under way are cancelled and the app's lifespan is left."""
+    joining = {id(c): asyncio.ensure_future(c.start()) for c in components if getattr(c, "joins_group", False)}
+    app = asyncio.ensure_future(app_lifespan.__aenter__())
+    try:
+        await schemas_migrated()
+        for component in components:
+            await (joining[id(component)] if id(component) in joining else component.start())
+        await app
+    except BaseException:
+        for task in [*joining.values(), app]:
+            task.cancel()
+        await asyncio.gather(*joining.values(), app, return_exceptions=True)
+        if not app.cancelled() and app.exception() is None:
+            await app_lifespan.__aexit__(None, None, None)
+        raise
 
 
 def serve(app: FastAPI, name: str, settings: Settings, port: int) -> None:
