@@ -81,7 +81,7 @@ def split_warnings(instrument_id: str, prices: pd.DataFrame, split_dates: frozen
     opens, closes = (prices[column].to_numpy(dtype=np.float64) for column in ("open", "close"))
     on_open, on_close = split_matches(closes[:-1], opens[1:]), split_matches(closes[:-1], closes[1:])
     # Only the matched moves are visited: boxing every session's date costs more than the checks themselves.
-    matched = [(i, a or b) for i, (a, b) in enumerate(zip(on_open, on_close, strict=True)) if a or b]
+    matched = [(i, match) for i, (a, b) in enumerate(zip(on_open, on_close, strict=True)) if (match := a or b)]
     for i, match in matched:
         day = prices.index[i + 1]
         if pd.Timestamp(day).date() in split_dates:

@@ -43,8 +43,13 @@ async def schemas_migrated() -> None:
 
     def read() -> None:  # a daemon thread: a service stopped meanwhile does not wait for the line
         line = sys.stdin.readline()
+
+        def settle() -> None:
+            if not said.done():
+                said.set_result(line)
+
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(lambda: said.done() or said.set_result(line))
+            loop.call_soon_threadsafe(settle)
 
     threading.Thread(target=read, name="gate", daemon=True).start()
     if (await said).strip() != MIGRATED:
