@@ -17,11 +17,14 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 GATE_VARIABLE = "BTS_START_GATE"
 FROM_STDIN = "stdin"
 MIGRATED = "migrated"  # the second line
 YIELDING_NICE = 10
+T = TypeVar("T")
 
 
 def environment_from_parent() -> None:
@@ -65,9 +68,36 @@ def preload(*modules: str, yielding: bool = False) -> None:
 
     def load() -> None:
         if yielding:
-            with contextlib.suppress(OSError):  # Linux: a nice value per thread
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), YIELDING_NICE)
+            yield_cpu()
         for module in modules:
             importlib.import_module(module)
 
     threading.Thread(target=load, name="preload", daemon=True).start()
+
+
+def yield_cpu() -> None:
+    """Lower the CPU priority of the calling thread only (Linux keeps a nice value per thread; elsewhere nothing
+    changes). A process it starts afterwards inherits it: call it only on a thread that starts none."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), YIELDING_NICE)
+
+
+def yielding(work: Callable[[], T]) -> T:
+    """`work()` on a thread of lower CPU priority (`yield_cpu`), waited for: what must be done soon, but not as
+    soon as what runs beside it (`bts up`: its migrations, while the services import and start)."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        yield_cpu()
+        try:
+            done.append(work())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="yielding")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return done[0]
