@@ -17,8 +17,9 @@ import pandas as pd
 from services.engine.domain.adjustment import back_adjust, splits_inside
 from services.engine.domain.sessions import session_dates as session_dates  # where the callers find it
 from shared.contracts.models.enums import BarAdjustment, PriceAdjustment
+from shared.platform.db.bar_columns import read_bar_columns
 from shared.platform.db.bar_versions import settled_as_of
-from shared.platform.db.reads import fetch_corporate_actions, fetch_series_adjustment, read_bar_columns
+from shared.platform.db.reads import fetch_corporate_actions, fetch_series_adjustment
 from shared.platform.db.types import Connection
 
 ADJUSTMENT_ATTR = "price_adjustment"  # key in a bar frame's attrs: how its prices were adjusted (the manifest's)

@@ -27,7 +27,8 @@ from services.ingest.domain.sessions import SessionTable
 from shared.contracts.models.manifest import RunManifest
 from shared.devstack.stack import Endpoints
 from shared.domain.calendars import calendar_for
-from shared.platform.db.reads import fetch_data_versions, fetch_series_days, read_bar_columns, stream_bars
+from shared.platform.db.bar_columns import read_bar_columns
+from shared.platform.db.reads import fetch_data_versions, fetch_series_days, stream_bars
 from shared.platform.db.urls import role_url
 from tests.integration.market import backtest_job, load_daily_symbols, write_daily_csv
 

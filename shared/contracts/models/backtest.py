@@ -4,12 +4,11 @@ COMPLETED | FAILED)."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Final, Self
 from uuid import UUID, uuid4
 
-import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from shared.contracts.models.commission import CommissionModel
@@ -26,6 +25,15 @@ CANCELLED_BY_USER = "cancelled by the user"  # the error_message of a backtest i
 
 MAX_INSTRUMENTS: Final = 50
 MAX_INITIAL_CAPITAL: Final = Decimal("1e12")
+
+
+def weekdays(start: date, end: date) -> int:
+    """Monday-to-Friday days from `start` to `end`, both included (0 if `end` is before `start`)."""
+    if end < start:
+        return 0
+    weeks, rest = divmod((end - start).days + 1, 7)
+    first = start.weekday()
+    return weeks * 5 + sum(1 for day in range(rest) if (first + day) % 7 < 5)
 
 
 def sharpe_unrealistic(sharpe: float | None) -> bool:
@@ -92,10 +100,10 @@ class BacktestConfiguration(BacktestSettings):
             raise ValueError(
                 f"end_date must be after start_date (start_date={self.start_date}, end_date={self.end_date})"
             )
-        weekdays = int(np.busday_count(self.start_date, self.end_date + timedelta(days=1)))
-        if weekdays < MIN_TRADING_DAYS:
+        count = weekdays(self.start_date, self.end_date)
+        if count < MIN_TRADING_DAYS:
             raise ValueError(
-                f"end_date: the period has {weekdays} weekdays; backtests need at least {MIN_TRADING_DAYS} trading days"
+                f"end_date: the period has {count} weekdays; backtests need at least {MIN_TRADING_DAYS} trading days"
             )
         return self
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.models.backtest import weekdays
 from shared.contracts.models.enums import SweepChildState
 from shared.contracts.models.no_signal import is_no_signal
 
@@ -70,10 +71,6 @@ def add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def weekdays(start: date, end: date) -> int:
-    return int(np.busday_count(start, end + timedelta(days=1)))
 
 
 def warmup_start(out_of_sample_start: date, in_sample_months: int) -> date:

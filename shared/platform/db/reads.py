@@ -16,8 +16,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-import numpy as np
-import numpy.typing as npt
 from asyncpg import Record
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -142,95 +140,6 @@ async def stream_bars(
     cursor = await conn.cursor(bars_sql(BAR_COLUMNS, as_of is not None), *args)
     while rows := await cursor.fetch(batch):
         yield rows
-
-
-# Binary COPY of fixed-width columns: every row is the same 74 bytes (a field count, then a length
-# and a value per field), so numpy reads a chunk of rows in one call, without a Python object per value.
-_BAR_COPY_COLUMNS = '"timestamp", open::float8, high::float8, low::float8, close::float8, volume'
-_BAR_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("l0", ">i4"),
-        ("timestamp", ">i8"),
-        ("l1", ">i4"),
-        ("open", ">f8"),
-        ("l2", ">i4"),
-        ("high", ">f8"),
-        ("l3", ">i4"),
-        ("low", ">f8"),
-        ("l4", ">i4"),
-        ("close", ">f8"),
-        ("l5", ">i4"),
-        ("volume", ">i8"),
-    ]
-)
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: binary timestamps count from there
-
-
-class BarColumns(BaseModel):
-    """Bars as columns: `timestamp` in Unix nanoseconds (bar open, UTC), prices as float64."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    timestamp: npt.NDArray[np.int64]
-    open: npt.NDArray[np.float64]
-    high: npt.NDArray[np.float64]
-    low: npt.NDArray[np.float64]
-    close: npt.NDArray[np.float64]
-    volume: npt.NDArray[np.int64]
-
-
-class _BarCopyParser:
-    """Turns the COPY stream's chunks into column arrays as they arrive (rows may span chunks)."""
-
-    def __init__(self) -> None:
-        self.pending = b""
-        self.header_done = False
-        self.parts: list[npt.NDArray[np.void]] = []
-
-    async def feed(self, chunk: bytes) -> None:
-        data = self.pending + bytes(chunk)
-        if not self.header_done:
-            if len(data) < 19:
-                self.pending = data
-                return
-            if data[:11] != _COPY_SIGNATURE:
-                raise ValueError("not a PostgreSQL binary COPY stream")
-            extension = int.from_bytes(data[15:19], "big")
-            data, self.header_done = data[19 + extension :], True
-        rows = len(data) // _BAR_ROW.itemsize
-        if rows:
-            self.parts.append(np.frombuffer(data, dtype=_BAR_ROW, count=rows).copy())
-        self.pending = data[rows * _BAR_ROW.itemsize :]
-
-    def columns(self) -> BarColumns:
-        if self.pending not in (b"", b"\xff\xff"):  # the trailer: a field count of -1
-            raise ValueError(f"binary COPY stream ended inside a row ({len(self.pending)} bytes left)")
-        rows = np.concatenate(self.parts) if self.parts else np.empty(0, dtype=_BAR_ROW)
-        if len(rows) and (rows["fields"] != 6).any():
-            raise ValueError("unexpected column count in the binary COPY stream")
-        return BarColumns(
-            timestamp=(rows["timestamp"].astype(np.int64) + _PG_EPOCH_US) * 1000,
-            open=rows["open"].astype(np.float64),
-            high=rows["high"].astype(np.float64),
-            low=rows["low"].astype(np.float64),
-            close=rows["close"].astype(np.float64),
-            volume=rows["volume"].astype(np.int64),
-        )
-
-
-async def read_bar_columns(
-    conn: Connection, instrument_id: str, timeframe: str, start: datetime, end: datetime, as_of: datetime | None = None
-) -> BarColumns:
-    """ingest.market_data in time order as column arrays, streamed with a binary COPY: memory holds the
-    columns (about 48 bytes a bar), never a Python object per value; `as_of`: the bars as they were then
-    (None: the current ones). Readers: engine."""
-    parser = _BarCopyParser()
-    args = (instrument_id, timeframe, start, end) + ((as_of,) if as_of is not None else ())
-    sql = bars_sql(_BAR_COPY_COLUMNS, as_of is not None)
-    await conn.copy_from_query(sql, *args, output=parser.feed, format="binary")
-    return parser.columns()
 
 
 async def count_sessions_with_bars(
