@@ -34,7 +34,8 @@ from shared.platform.settings import Settings
 Say = Callable[[str], None]
 
 # Imported after the services are spawned (they need not wait for them): migrations, topics, the demo key.
-STARTUP_MODULES = ("bts.migrations", "shared.platform.kafka.admin", "bts.demo_key")
+TOPIC_MODULES = ("shared.platform.kafka.admin",)
+MIGRATION_MODULES = ("bts.migrations", "bts.demo_key")
 # A service that is not serving yet refuses the connection at once: asking often costs next to nothing.
 READY_POLL_S = 0.05
 
@@ -90,12 +91,12 @@ class Stack:
         # (shared/platform/runtime/gate.py).
         for name in self.service_names:
             self.services.append(self._spawn(name, self._listener(api_port if name == "api" else 0), gated=True))
-        # What the rest of the start needs (alembic, aiokafka, asyncpg) loads while the database and broker start.
-        preload(*STARTUP_MODULES)
+        # What the rest of the start needs loads while the broker starts: the topics' admin client first (the
+        # services wait for the topics), the migrations' modules after it, giving way to the services' imports.
+        preload(*TOPIC_MODULES)
+        preload(*MIGRATION_MODULES, yielding=True)
         self.endpoints = self.embedded.start_broker()  # and where the database will be
         ep = self.endpoints
-        from bts.demo_key import kept_demo_key
-        from bts.migrations import migrate_all
         from shared.platform.kafka.admin import ensure_topics
 
         self.say(f"database  {redact(ep.database_url)} ({'embedded' if ep.embedded_postgres else 'external'})")
@@ -105,6 +106,9 @@ class Stack:
         for svc in self.services:
             self._open_gate(svc)
         self.embedded.start_database()
+        from bts.demo_key import kept_demo_key
+        from bts.migrations import migrate_all
+
         # The migrations are done well before the joins: they give way to the services' start (lower priority).
         self.timescaledb = yielding(lambda: migrate_all(ep.database_url, self.settings.db_role_password))
         self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
