@@ -38,20 +38,22 @@ DEFAULT_BENCHMARK_EXCHANGE = "ARCA"  # where the default benchmark (SPY) is list
 WARM_UP_PERIOD = (date(2024, 7, 1), date(2024, 12, 31))  # ~125 sessions: a few crossovers of SMA 5/20
 
 
-async def warm_up(pool: asyncpg.Pool) -> None:
+async def warm_up(pool: asyncpg.Pool) -> bool:
     """Load the use case, build the calendars of the registered instruments' exchanges, run the synthetic
     backtest: the work in worker threads (the event loop keeps serving and heart-beating). Once a real backtest
-    has started, the warm-up stops at its next step: that run warms up the rest, competing with nothing."""
+    has started, the warm-up stops at its next step: that run warms up the rest, competing with nothing.
+    Returns whether no backtest started meanwhile (see shared.platform.runtime.warmup)."""
     await use_case_loaded()
     if _came_first():
-        return
+        return False
     async with pool.acquire() as conn:
         exchanges = await instrument_exchanges(conn)
     first = await asyncio.to_thread(build_calendars, [DEFAULT_BENCHMARK_EXCHANGE, *exchanges])
     if _came_first():
-        return
+        return False
     outcome = await asyncio.to_thread(run_synthetic, *first)
     log.info("warm-up backtest done", status=outcome.status, trades=outcome.trades_count, calendars=len(exchanges) + 1)
+    return not BACKTEST_STARTED.is_set()
 
 
 def _came_first() -> bool:

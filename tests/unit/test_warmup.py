@@ -91,10 +91,26 @@ async def test_the_engine_warm_up_leaves_the_rest_to_a_backtest_that_came_first(
     BACKTEST_STARTED.set()
     try:
         with capture_logs() as logs:
-            await warm_up_engine(None)  # type: ignore[arg-type]  # no database read: it stops before
+            alone = await warm_up_engine(None)  # type: ignore[arg-type]  # no database read: it stops before
     finally:
         BACKTEST_STARTED.clear()
     assert [e["event"] for e in logs] == ["warm-up cut short: a backtest came first"]
+    assert alone is False  # so nothing is frozen: the running backtest's objects must stay collectable
+
+
+async def test_a_warm_up_that_work_came_before_freezes_nothing() -> None:
+    async def warm() -> bool:
+        return False
+
+    warm_up = WarmUp(warm)
+    with capture_logs() as logs:
+        await warm_up.start()
+        await warm_up.finished()
+        await warm_up.stop()
+    done = [e for e in logs if e["event"].startswith("warmed up in ")]
+    assert len(done) == 1
+    assert done[0]["frozen_objects"] == 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None:
@@ -103,8 +119,8 @@ def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None
 
 # What each service must not import before it is ready: the warm-up (or the first message) loads it.
 LOADED_AFTER_READY = {
-    "engine": ("nautilus_trader", "empyrical", "scipy", "plotly", "exchange_calendars", "pandas"),
-    "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2", "pandas"),
+    "engine": ("nautilus_trader", "empyrical", "scipy", "plotly", "exchange_calendars", "pandas", "numpy"),
+    "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2", "pandas", "numpy"),
     "api": ("nautilus_trader", "empyrical", "scipy", "plotly", "pandas"),
 }
 

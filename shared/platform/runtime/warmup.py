@@ -8,7 +8,8 @@ and caches, never on the warm-up itself. A failed warm-up is logged; the first m
 
 What the warm-up leaves loaded (modules, classes, caches: about 300,000 objects in the engine) stays for the
 life of the process, so it is then moved out of the garbage collector's sight (`gc.freeze`): otherwise every
-full collection walks all of it again, and one in every few backtests paid ~0.15 s for that.
+full collection walks all of it again, and one in every few backtests paid ~0.15 s for that. Not when the
+warm-up says work came first (it returns False): the objects of a job in flight would be kept for good.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from shared.platform.runtime.tasks import cancel
 
 log = structlog.get_logger()
 
-Warm = Callable[[], Awaitable[None]]
+Warm = Callable[[], Awaitable[bool | None]]  # False: work came first (nothing is frozen)
 
 
 async def imported_in_thread(*modules: str) -> None:
@@ -55,13 +56,13 @@ class WarmUp:
     async def _run(self) -> None:
         started = time.monotonic()
         try:
-            await self.warm()
+            alone = await self.warm()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("warm-up failed; the first message pays for it", error=repr(exc))
             return
-        frozen = freeze_loaded()
+        frozen = freeze_loaded() if alone is not False else 0
         seconds = time.monotonic() - started
         log.info(f"warmed up in {seconds:.2f} s", seconds=round(seconds, 3), frozen_objects=frozen)
 
