@@ -30,8 +30,8 @@ class RawSender(Protocol):
 
 class EventPublisher:
     def __init__(self, bootstrap: str) -> None:
-        # linger_ms=0: every send is awaited (send_and_wait), so waiting for a batch to fill only delays it (5 ms a
-        # hop at linger_ms=5); sends made while one is in flight still go out together (docs/benchmarks.md).
+        # linger_ms=0: every send is awaited (send_and_wait; the outbox relay sends its rows one after the other),
+        # so waiting for a batch to fill only delays each message, by 5 ms at linger_ms=5 (docs/benchmarks.md).
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", linger_ms=0, request_timeout_ms=15_000, **client_options()
         )
