@@ -28,7 +28,7 @@ from shared.devstack.process import die_with_parent, port_open, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
-from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE, MIGRATED, preload, yielding
+from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE, MIGRATED, at_lower_priority, preload
 from shared.platform.settings import Settings
 
 Say = Callable[[str], None]
@@ -110,7 +110,7 @@ class Stack:
         from bts.migrations import migrate_all
 
         # The migrations are done well before the joins: they give way to the services' start (lower priority).
-        self.timescaledb = yielding(lambda: migrate_all(ep.database_url, self.settings.db_role_password))
+        self.timescaledb = at_lower_priority(lambda: migrate_all(ep.database_url, self.settings.db_role_password))
         self.say(f"schemas   migrated ({'TimescaleDB hypertables' if self.timescaledb else 'native partitions'})")
         self.demo_key = kept_demo_key(self.state_dir, role_url(ep.database_url, "api", self.settings.db_role_password))
         for svc in self.services:

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from shared.platform.runtime.gate import YIELDING_NICE, yielding
+from shared.platform.runtime.gate import YIELDING_NICE, at_lower_priority
 
 SHOW = (
     "import os; from shared.platform.runtime.gate import environment_from_parent; "
@@ -70,12 +70,12 @@ def test_without_the_gate_the_schemas_are_not_waited_for() -> None:
     assert done.stdout.strip() == "migrated"
 
 
-def test_yielding_work_runs_at_a_lower_cpu_priority_and_gives_back_its_result_or_error() -> None:
+def test_work_at_lower_priority_runs_at_a_lower_cpu_priority_and_gives_back_its_result_or_error() -> None:
     def own_nice() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     before = own_nice()
-    assert yielding(own_nice) == min(19, before + YIELDING_NICE)
+    assert at_lower_priority(own_nice) == min(19, before + YIELDING_NICE)
     assert own_nice() == before  # the caller's thread keeps its own
     with pytest.raises(ValueError, match="invalid literal"):
-        yielding(lambda: int("x"))
+        at_lower_priority(lambda: int("x"))

@@ -82,7 +82,7 @@ def yield_cpu() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), YIELDING_NICE)
 
 
-def yielding(work: Callable[[], T]) -> T:
+def at_lower_priority(work: Callable[[], T]) -> T:
     """`work()` on a thread of lower CPU priority (`yield_cpu`), waited for: what must be done soon, but not as
     soon as what runs beside it (`bts up`: its migrations, while the services import and start)."""
     done: list[T] = []
@@ -95,7 +95,7 @@ def yielding(work: Callable[[], T]) -> T:
         except BaseException as exc:
             failed.append(exc)
 
-    thread = threading.Thread(target=run, name="yielding")
+    thread = threading.Thread(target=run, name="lower-priority")
     thread.start()
     thread.join()
     if failed:
