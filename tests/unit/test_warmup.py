@@ -9,6 +9,8 @@ import gc
 import json
 import subprocess
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -17,7 +19,7 @@ from services.engine.handlers import BACKTEST_STARTED
 from services.engine.warmup import exercise as warm_engine
 from services.engine.warmup import warm_up as warm_up_engine
 from services.reporting.warmup import exercise as warm_reporting
-from shared.platform.runtime.warmup import WarmUp
+from shared.platform.runtime.warmup import Warm, WarmUp
 
 
 async def test_the_warm_up_runs_once_in_the_background_and_logs_its_time() -> None:
@@ -47,15 +49,21 @@ async def test_the_warm_up_runs_once_in_the_background_and_logs_its_time() -> No
         gc.unfreeze()  # this test process goes on with other tests
 
 
-async def test_a_failed_warm_up_is_logged_and_the_service_goes_on() -> None:
-    async def warm() -> None:
-        raise RuntimeError("no calendar today")
-
+async def _logs_of_warm_up(warm: Warm) -> list[MutableMapping[str, Any]]:
+    """What a WarmUp running `warm` to its end logs."""
     warm_up = WarmUp(warm)
     with capture_logs() as logs:
         await warm_up.start()
         await warm_up.finished()
         await warm_up.stop()
+    return logs
+
+
+async def test_a_failed_warm_up_is_logged_and_the_service_goes_on() -> None:
+    async def warm() -> None:
+        raise RuntimeError("no calendar today")
+
+    logs = await _logs_of_warm_up(warm)
     failed = [e for e in logs if e["event"].startswith("warm-up failed")]
     assert failed
     assert "no calendar today" in failed[0]["error"]
@@ -102,11 +110,7 @@ async def test_a_warm_up_that_work_came_before_freezes_nothing() -> None:
     async def warm() -> bool:
         return False
 
-    warm_up = WarmUp(warm)
-    with capture_logs() as logs:
-        await warm_up.start()
-        await warm_up.finished()
-        await warm_up.stop()
+    logs = await _logs_of_warm_up(warm)
     done = [e for e in logs if e["event"].startswith("warmed up in ")]
     assert len(done) == 1
     assert done[0]["frozen_objects"] == 0
