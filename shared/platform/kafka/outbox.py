@@ -140,6 +140,9 @@ class OutboxRelay:
                     listener = None
                 if listener is None:
                     listener = await self._listen()
+                # Cleared before the pass, not after it: a row committed while the pass runs (after its last
+                # claim) must wake the wait below at once, not poll_s later (a cancel once waited 5 s for it).
+                self._wake.clear()
                 try:
                     while await self.publish_once():
                         pass
@@ -154,7 +157,6 @@ class OutboxRelay:
                             await self.pool.release(listener)
                         listener = None
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
         finally:
