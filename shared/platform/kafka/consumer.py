@@ -261,6 +261,8 @@ async def commit_handled(consumer: AIOKafkaConsumer, record: ConsumerRecord[byte
 class EventConsumer:
     """A worker's consumer: a FastStream subscriber in the service's group around a MessageProcessor."""
 
+    joins_group = True  # its start waits for the group join: the service starts it at once (runtime/service.py)
+
     def __init__(
         self,
         settings: Settings,

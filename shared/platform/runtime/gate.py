@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 GATE_VARIABLE = "BTS_START_GATE"
@@ -85,19 +86,5 @@ def yield_cpu() -> None:
 def at_lower_priority(work: Callable[[], T]) -> T:
     """`work()` on a thread of lower CPU priority (`yield_cpu`), waited for: what must be done soon, but not as
     soon as what runs beside it (`bts up`: its migrations, while the services import and start)."""
-    done: list[T] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        yield_cpu()
-        try:
-            done.append(work())
-        except BaseException as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, name="lower-priority")
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return done[0]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lower-priority", initializer=yield_cpu) as thread:
+        return thread.submit(work).result()

@@ -95,30 +95,13 @@ def _kafka_of(consumer: EventConsumer) -> Callable[[], Any]:
     return lambda: consumer.kafka
 
 
-class StartedTogether:
-    """Components started at once (stopped one by one, in reverse): a consumer's start waits until its group
-    has its partitions, seconds on Tansu (half the session timeout), so a service of two groups joined in turn
-    would wait twice before it is ready."""
-
-    joins_group = True  # started before the rest of the service (shared/platform/runtime/service.py)
-
-    def __init__(self, parts: list[Component]) -> None:
-        self.parts = parts
-
-    async def start(self) -> None:
-        await asyncio.gather(*(part.start() for part in self.parts))
-
-    async def stop(self) -> None:
-        for part in reversed(self.parts):
-            await part.stop()
-
-
 def messaging(ctx: ServiceContext, publisher: EventPublisher, consumers: list[EventConsumer]) -> list[Component]:
-    """Start order: publisher, outbox relay, backlog gauge, the consumers (together), their idle pauses (stopped
-    in reverse). Every message the publisher sends wakes the consumers of its topic."""
+    """Start order: publisher, outbox relay, backlog gauge, the consumers, their idle pauses (stopped in reverse).
+    The consumers join their groups at once, all together (shared/platform/runtime/service.py): a join waits
+    seconds on Tansu, so a service of two groups joined in turn would wait twice. Every message the publisher
+    sends wakes the consumers of its topic."""
     publisher.on_sent = topic_notifier(ctx.pool)
     relay = OutboxRelay(ctx.pool, ctx.name, publisher)
     relay.on_parked = OUTBOX_PARKED_TOTAL.labels(ctx.name).inc
     pauses = [idle_pause(ctx, c.topic_names, _kafka_of(c), c.processor) for c in consumers]
-    together: list[Component] = [StartedTogether(list(consumers))] if consumers else []
-    return [publisher, relay, BacklogGauge(ctx.name, relay), *together, *pauses]
+    return [publisher, relay, BacklogGauge(ctx.name, relay), *consumers, *pauses]
