@@ -48,7 +48,7 @@ from shared.platform.kafka.consumer import MessageProcessor, handle_record, subs
 from shared.platform.kafka.inbox import idempotent
 from shared.platform.kafka.producer import EventPublisher
 from shared.platform.kafka.security import faststream_security
-from shared.platform.runtime.messaging import idle_pause, messaging, observed
+from shared.platform.runtime.messaging import idle_pause, in_service, messaging
 from shared.platform.runtime.schedule import PeriodicJob
 from shared.platform.runtime.service import Component, ServiceContext, create_service_app, required, serve
 from shared.platform.settings import Settings
@@ -139,12 +139,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def components(ctx: ServiceContext) -> list[Component]:
         publisher = EventPublisher(ctx.kafka_bootstrap)
         read_models = deleting_ended_uploads(apply_event, uploads)
-        gateway.state.read_models = observed(
-            SERVICE,
+        gateway.state.read_models = in_service(
+            ctx,
             # a request that breaks the model's rules is the engine's to FAIL (then its backtest.failed comes)
             MessageProcessor(GROUP, idempotent(ctx.pool, "api", GROUP, read_models), publisher, parse=parse_request),
         )
-        gateway.state.read_models.hold_until = ctx.started  # its subscriber joins before the rest starts
         revoked = RevokedKeys(required(settings.database_url, "BTS_DATABASE_URL"))
         upload_sweep = UploadSweep(ctx.pool, uploads, settings.upload_sweep_every_s)
         requeue = Reconciler(ctx.pool, settings.reconcile_stale_after_s)

@@ -38,13 +38,16 @@ def consumer(
     group = group or f"bts-{ctx.name}"
     instance = EventConsumer(ctx.settings, ctx.kafka_bootstrap, group, topic_names, handler, publisher, parse=parse)
     instance.processor.on_give_up.update(on_give_up or {})
-    instance.processor.hold_until = ctx.started  # it joins before the rest of the service starts
-    observed(ctx.name, instance.processor)
+    in_service(ctx, instance.processor)
     return instance
 
 
-def observed(service: str, processor: MessageProcessor) -> MessageProcessor:
-    """Export a processor's counts and handler latencies as Prometheus metrics."""
+def in_service(ctx: ServiceContext, processor: MessageProcessor) -> MessageProcessor:
+    """A processor as the service runs it: what it fetched waits until every component has started (its
+    consumer joins before the rest starts: shared/platform/runtime/service.py), and its counts and handler
+    latencies are exported as Prometheus metrics."""
+    processor.hold_until = ctx.started
+    service = ctx.name
 
     def observe(topic: str, outcome: str, seconds: float) -> None:
         MESSAGES_CONSUMED.labels(service, topic).inc()
