@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.ingest.domain.ib_chunks import IbEndpoint
 from services.ingest.handlers import IngestHandler
-from services.ingest.ib_source import IbEndpoint
 from services.ingest.import_runs import ImportRuns
 from services.ingest.lifecycle import MarketDataDeletion
 from services.ingest.retention import MarketDataRetention

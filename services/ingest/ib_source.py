@@ -20,7 +20,7 @@ import structlog
 from ib_async import IB, BarData, Contract, Forex, Stock
 from ib_async.wrapper import RequestError
 
-from services.ingest.domain.ib_chunks import IB_BAR_SIZE, plan_chunks
+from services.ingest.domain.ib_chunks import IB_BAR_SIZE, IbEndpoint, plan_chunks
 from services.ingest.domain.ib_pacing import HistoricalPacer, PacedRequest
 from shared.platform.db.reads import InstrumentRow
 
@@ -29,13 +29,6 @@ PACING_VIOLATION = 162
 NO_SECURITY = 200
 HEADER = ["timestamp", "open", "high", "low", "close", "volume"]
 ChunkProgress = Callable[[int, int, int], Awaitable[None]]  # chunks done, chunks total, bars so far
-
-
-@dataclass(frozen=True)
-class IbEndpoint:
-    host: str
-    port: int
-    client_id: int
 
 
 @dataclass

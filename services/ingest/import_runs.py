@@ -10,8 +10,8 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.ingest.handlers import IngestHandler
-from services.ingest.repository import forget_start, record_start
 from shared.contracts.events import Envelope
+from shared.platform.db.types import Connection
 from shared.platform.kafka.inbox import claim, idempotent
 
 GROUP = "bts-ingest"
@@ -27,6 +27,25 @@ def takeovers_exhausted(starts: int, max_takeovers: int) -> str:
         f"the import was started by {starts} ingest processes and each stopped before it ended (taken over at "
         f"most {max_takeovers} times); check the file, or see the ingest log"
     )
+
+
+async def record_start(conn: Connection, job_id: UUID, instance: UUID) -> int:
+    """Note that `instance` (one ingest process) starts import `job_id`; how many processes started it so far
+    (retries inside one process count once: only a takeover by another process adds one)."""
+    starts = await conn.fetchval(
+        "INSERT INTO ingest.import_attempts (job_id, starts, instance) VALUES ($1, 1, $2) "
+        "ON CONFLICT (job_id) DO UPDATE SET starts = ingest.import_attempts.starts "
+        "+ CASE WHEN ingest.import_attempts.instance = EXCLUDED.instance THEN 0 ELSE 1 END, "
+        "instance = EXCLUDED.instance, started_at = now() RETURNING starts",
+        job_id,
+        instance,
+    )
+    return int(starts)
+
+
+async def forget_start(conn: Connection, job_id: UUID) -> None:
+    """The job was handled: its starts need not be counted any more."""
+    await conn.execute("DELETE FROM ingest.import_attempts WHERE job_id = $1", job_id)
 
 
 class ImportRuns:

@@ -6,7 +6,6 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 import asyncpg
 import numpy as np
@@ -174,31 +173,6 @@ async def _insert_new(
         except asyncpg.UniqueViolationError:
             pass
     return str(await conn.execute(insert + on_conflict, instrument_id, timeframe, version))
-
-
-async def record_start(conn: Connection, job_id: UUID, instance: UUID) -> int:
-    """Note that `instance` (one ingest process) starts import `job_id`; how many processes started it so far
-    (retries inside one process count once: only a takeover by another process adds one)."""
-    starts = await conn.fetchval(
-        "INSERT INTO ingest.import_attempts (job_id, starts, instance) VALUES ($1, 1, $2) "
-        "ON CONFLICT (job_id) DO UPDATE SET starts = ingest.import_attempts.starts "
-        "+ CASE WHEN ingest.import_attempts.instance = EXCLUDED.instance THEN 0 ELSE 1 END, "
-        "instance = EXCLUDED.instance, started_at = now() RETURNING starts",
-        job_id,
-        instance,
-    )
-    return int(starts)
-
-
-async def forget_start(conn: Connection, job_id: UUID) -> None:
-    """The job was handled: its starts need not be counted any more."""
-    await conn.execute("DELETE FROM ingest.import_attempts WHERE job_id = $1", job_id)
-
-
-async def purge_history_before(conn: Connection, cutoff: datetime) -> int:
-    """Retention: replaced versions of bars stamped before `cutoff` (the current bars go by partition)."""
-    tag = await conn.execute('DELETE FROM ingest.market_data_history WHERE "timestamp" < $1', cutoff)
-    return int(str(tag).split()[-1])
 
 
 async def staged_in_order(conn: Connection, batch: int = 100_000) -> AsyncIterator[LoadedBars]:

@@ -10,12 +10,18 @@ import asyncpg
 import structlog
 
 from services.ingest.domain.retention import market_data_cutoff
-from services.ingest.repository import purge_history_before
 from shared.platform.db.timeseries import purge_before
+from shared.platform.db.types import Connection
 from shared.platform.runtime.schedule import Clock, PeriodicJob, utc_now
 
 log = structlog.get_logger()
 TABLE = "ingest.market_data"
+
+
+async def purge_history_before(conn: Connection, cutoff: datetime) -> int:
+    """Retention: replaced versions of bars stamped before `cutoff` (the current bars go by partition)."""
+    tag = await conn.execute('DELETE FROM ingest.market_data_history WHERE "timestamp" < $1', cutoff)
+    return int(str(tag).split()[-1])
 
 
 class MarketDataRetention(PeriodicJob):

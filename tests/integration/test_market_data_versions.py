@@ -21,9 +21,9 @@ from services.api.domain.coverage import series_coverage
 from services.engine.backtest_job import run_job
 from services.engine.bars import load_bars
 from services.engine.job import BacktestJob
-from services.ingest import repository as ingest_repository
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
+from services.ingest.retention import purge_history_before
 from shared.contracts.models.manifest import RunManifest
 from shared.devstack.stack import Endpoints
 from shared.domain.calendars import calendar_for
@@ -140,7 +140,7 @@ async def test_a_reimport_keeps_the_replaced_bars_and_a_rerun_as_of_the_original
     ingest = await connect_as("ingest")
     try:
         cutoff = datetime(2021, 1, 1, tzinfo=UTC)
-        assert await ingest_repository.purge_history_before(ingest, cutoff) >= 42  # Nov-Dec 2020: 42 sessions
+        assert await purge_history_before(ingest, cutoff) >= 42  # Nov-Dec 2020: 42 sessions
         left = await ingest.fetch(
             'SELECT "timestamp" FROM ingest.market_data_history WHERE instrument_id = $1', INSTRUMENT
         )

@@ -126,6 +126,7 @@ LOADED_AFTER_READY = {
     "engine": ("nautilus_trader", "empyrical", "scipy", "plotly", "exchange_calendars", "pandas", "numpy"),
     "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2", "pandas", "numpy"),
     "api": ("nautilus_trader", "empyrical", "scipy", "plotly", "pandas"),
+    "ingest": ("nautilus_trader", "plotly", "exchange_calendars", "pandas", "numpy", "ib_async"),
 }
 
 

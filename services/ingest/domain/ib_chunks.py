@@ -31,6 +31,15 @@ MAX_DAYS: Final = {
 
 
 @dataclass(frozen=True)
+class IbEndpoint:
+    """Where TWS or IB Gateway listens, and the client id ingest connects with."""
+
+    host: str
+    port: int
+    client_id: int
+
+
+@dataclass(frozen=True)
 class Chunk:
     end: datetime  # UTC, exclusive
     duration: str  # IB duration string, e.g. "1 D"
