@@ -125,7 +125,7 @@ def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None
 LOADED_AFTER_READY = {
     "engine": ("nautilus_trader", "empyrical", "scipy", "plotly", "exchange_calendars", "pandas", "numpy"),
     "reporting": ("nautilus_trader", "empyrical", "scipy", "plotly", "jinja2", "pandas", "numpy"),
-    "api": ("nautilus_trader", "empyrical", "scipy", "plotly", "pandas"),
+    "api": ("nautilus_trader", "empyrical", "scipy", "plotly", "pandas", "numpy"),
     "ingest": ("nautilus_trader", "plotly", "exchange_calendars", "pandas", "numpy", "ib_async"),
 }
 

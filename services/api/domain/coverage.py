@@ -11,7 +11,6 @@ from datetime import date, datetime
 from typing import Final, Protocol
 
 from shared.domain.calendars import UnknownExchangeError, calendar_for
-from shared.domain.quality import session_gaps
 
 MAX_GAP_RANGES: Final = 5  # listed per series; `gap_ranges` counts them all
 
@@ -72,6 +71,8 @@ def expected_sessions(exchange: str | None, first: date, last: date) -> list[dat
 
 def series_coverage(series: SeriesDays) -> SeriesCoverage:
     """Coverage of one series from its per-day summary."""
+    from shared.domain.quality import session_gaps  # numpy: here, not on the gateway's way to ready
+
     sessions = expected_sessions(series.exchange, series.days[0], series.days[-1]) if series.days else None
     gaps = session_gaps(sessions, set(series.days)) if sessions is not None else None
     return SeriesCoverage(

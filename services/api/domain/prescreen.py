@@ -13,25 +13,18 @@ All combinations are evaluated at once, a block at a time, as (combinations x da
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-
-from bts_sdk import (
-    Strategy,
-    StrategyClassError,
-    StrategyParameters,
-    UnknownStrategyType,
-    get_strategy_type,
-    has_screen,
-    registry,
-    strategy_class,
-)
 from shared.contracts.models.objectives import Objective
+from shared.strategy_types import StrategyParameters, UnknownStrategyType, get_strategy_type, registry
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+    from bts_sdk import Strategy
 
 TRADING_DAYS: Final = 252
 BLOCK: Final = 256  # combinations per block: (256 x days x instruments) floats stay small
@@ -53,6 +46,8 @@ class Market:
 
 def _block(market: Market, strategy: type[Strategy[Any]], combos: list[StrategyParameters]) -> np.ndarray:
     """(combos x days) daily portfolio returns."""
+    import numpy as np  # here, as pandas in `scores`: not on the gateway's way to ready
+
     closes = market.closes
     days = len(closes)
     returns = np.zeros((len(combos), days))
@@ -84,6 +79,8 @@ def _block(market: Market, strategy: type[Strategy[Any]], combos: list[StrategyP
 
 def metric(returns: np.ndarray, name: str, calendar_days: int) -> np.ndarray:
     """One metric per row of daily returns, with empyrical's conventions (252 days, ddof 1)."""
+    import numpy as np  # here, as in `_block`
+
     growth = np.cumprod(1.0 + returns, axis=1)
     total = growth[:, -1] - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -111,6 +108,8 @@ def metric(returns: np.ndarray, name: str, calendar_days: int) -> np.ndarray:
 
 def _screened(strategy_type: str) -> type[Strategy[Any]] | None:
     """The registered type's Strategy class if it has a vectorised screen."""
+    from bts_sdk import StrategyClassError, has_screen, strategy_class  # the SDK (numpy): not on the way to ready
+
     try:
         found = strategy_class(get_strategy_type(strategy_type))
     except (UnknownStrategyType, StrategyClassError):
@@ -148,6 +147,6 @@ def scores(market: Market, strategy_type: str, combos: list[dict[str, Any]], obj
 def top_k(values: list[float], objective: Objective, k: int) -> list[int]:
     """Indices of the k best estimates (undefined ones last; ties: the earlier combination first)."""
     keyed = sorted(
-        range(len(values)), key=lambda i: (*objective.sort_key(None if np.isnan(values[i]) else values[i]), i)
+        range(len(values)), key=lambda i: (*objective.sort_key(None if math.isnan(values[i]) else values[i]), i)
     )
     return keyed[:k]

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.api.domain.submission import Problem
@@ -143,6 +142,8 @@ def _grid(space: Space) -> Iterator[dict[str, Any]]:
 
 
 def _draws(model: type[BaseModel], space: Space) -> Iterator[dict[str, Any]]:
+    import numpy as np  # here: not on the gateway's way to ready
+
     rng = np.random.default_rng(space.seed)
     while True:
         draw: dict[str, Any] = {}

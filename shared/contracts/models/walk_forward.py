@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.models.backtest import weekdays
@@ -116,7 +115,8 @@ class WindowCurve:
 
 def stitch(curves: list[WindowCurve], initial_capital: float) -> pd.Series:
     """The chained OOS equity curve (index: dates). Starts from `initial_capital`."""
-    import pandas as pd  # here: the gateway imports this module to start, pandas only to compute
+    import numpy as np  # here, as pandas: the gateway imports this module to start, numpy only to compute
+    import pandas as pd
 
     level = initial_capital
     parts: list[pd.Series] = []
@@ -163,6 +163,8 @@ def efficiency(pairs: list[tuple[float | None, float | None]]) -> float | None:
     """Walk-forward efficiency: the mean out-of-sample objective over the mean in-sample one (of the chosen
     parameters), over the windows where both are defined; None when there are none or the in-sample mean is 0.
     `pairs`: (in-sample, out-of-sample) per window. About 1: the in-sample results held out of sample."""
+    import numpy as np  # here: the gateway imports this module to start, numpy only to compute
+
     both = [(i, o) for i, o in pairs if i is not None and o is not None]
     if not both:
         return None
