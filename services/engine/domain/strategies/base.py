@@ -33,13 +33,13 @@ from typing import Any
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.identifiers import InstrumentId, Venue
+from nautilus_trader.model.identifiers import InstrumentId, PositionId, Venue
 from nautilus_trader.model.objects import Currency, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
 import bts_sdk
 from services.engine.domain.book import Book, InstrumentTerms
-from services.engine.domain.errors import RunCancelled
+from services.engine.domain.errors import RunCancelled, RunError
 from services.engine.domain.fees import commission
 from services.engine.domain.sizing import SizingRules, entry_quantity
 from shared.contracts.models.backtest import CANCELLED_BY_USER
@@ -210,15 +210,20 @@ class SignalStrategy(Strategy):  # type: ignore[misc]
         )
 
     def _close(self, key: str) -> None:
-        self._submit(key, -self.book.positions[key])
+        """Close the instrument's position: the order names it (the venue is HEDGING, see runner.run_backtest),
+        otherwise it would open an opposite one."""
+        found = self.cache.positions_open(instrument_id=self._ids[key], strategy_id=self.id)
+        if len(found) != 1:  # the book opens from flat only: one position per instrument at most
+            raise RunError(f"{key}: expected one open position to close, found {len(found)}")
+        self._submit(key, -self.book.positions[key], found[0].id)
 
-    def _submit(self, key: str, signed_quantity: int) -> None:
+    def _submit(self, key: str, signed_quantity: int, position_id: PositionId | None = None) -> None:
         side = OrderSide.BUY if signed_quantity > 0 else OrderSide.SELL
         order = self.order_factory.market(self._ids[key], side, Quantity.from_int(abs(signed_quantity)))
         order_id = order.client_order_id.value
         self.book.submitted(order_id, key, signed_quantity)
         self.submission_order[order_id] = len(self.submission_order)
-        self.submit_order(order)
+        self.submit_order(order, position_id=position_id)
 
 
 def _terms(config: SignalConfig) -> dict[str, InstrumentTerms]:
