@@ -162,4 +162,5 @@ def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dic
         params,
         costs.slippage_ticks,
         job.trade_from,
+        bars_shared=job.sweep_id is not None,  # a sweep's children share their inputs (input_cache)
     )

@@ -10,7 +10,6 @@ import contextlib
 import functools
 import platform
 import subprocess
-import weakref
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from services.engine.domain.manifest import (
     series_sha256,
     trades_sha256,
 )
+from services.engine.domain.shared_frames import derived
 from services.engine.job import BacktestJob
 from shared.contracts.models.manifest import RunManifest
 from shared.platform.settings import Settings
@@ -76,19 +76,9 @@ def provenance() -> dict[str, str]:
     }
 
 
-_SHARED_DIGESTS: dict[int, dict[str, Any]] = {}
-
-
 def _shared_bars_digest(frame: pd.DataFrame) -> dict[str, Any]:
-    """`bars_digest` of a frame that several runs share (a sweep's inputs, read once per replica and read-only
-    by convention, see input_cache): computed once per frame object, forgotten with the frame."""
-    key = id(frame)
-    found = _SHARED_DIGESTS.get(key)
-    if found is None:
-        found = bars_digest(frame)
-        _SHARED_DIGESTS[key] = found
-        weakref.finalize(frame, _SHARED_DIGESTS.pop, key, None)
-    return found
+    """`bars_digest` of a frame that several runs share: computed once per frame object (see shared_frames)."""
+    return derived(frame, "bars_digest", lambda: bars_digest(frame))
 
 
 def configuration_document(job: BacktestJob, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ and the fill model has no randomness, so the same input gives the same fills.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -16,7 +17,7 @@ import pandas as pd
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.config import LoggingConfig
-from nautilus_trader.model.data import BarType
+from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
 from nautilus_trader.model.identifiers import InstrumentId, Symbol, Venue
 from nautilus_trader.model.instruments import CurrencyPair, Equity
@@ -27,6 +28,7 @@ from services.engine.domain.errors import RunError as RunError  # callers import
 from services.engine.domain.fees import CommissionFeeModel
 from services.engine.domain.fills import TickSlippageFillModel
 from services.engine.domain.progress import RunTracker
+from services.engine.domain.shared_frames import derived
 from services.engine.domain.strategies import SignalConfig, SignalStrategy
 from services.engine.domain.strategies.base import TimestampGroups
 from services.engine.domain.strategy_loader import resolve_strategy
@@ -64,6 +66,8 @@ class RunInput:
     slippage_ticks: int
     # Warm-up: bars before this time (UTC) only warm the indicators; None: the strategy trades from the first bar
     trade_from: pd.Timestamp | None = None
+    # The frames are shared by several runs (a sweep's, see shared_frames): what is made of them is made once
+    bars_shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,10 +189,11 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
             if frame is None or frame.empty:
                 raise RunError(f"no bars for {spec.id} in the requested period")
             bar_type = BarType.from_str(f"{instrument.id}-{BAR_SPEC[request.timeframe]}-LAST-EXTERNAL")
-            frame = on_tick_grid(frame[["open", "high", "low", "close", "volume"]].astype(float), spec)
-            frame.index.name = "timestamp"
+            prepare = functools.partial(nautilus_bars, frame, spec, bar_type, instrument)
+            purpose = (str(bar_type), spec.price_precision)
+            frame, nautilus = derived(frame, purpose, prepare) if request.bars_shared else prepare()
             frames[spec.id] = frame
-            engine.add_data(BarDataWrangler(bar_type, instrument).process(frame))
+            engine.add_data(nautilus)
             bar_types.append(str(bar_type))
             fed += len(frame)
         signal = SignalStrategy(
@@ -234,6 +239,15 @@ def run_backtest(request: RunInput, tracker: RunTracker | None = None, *, nautil
         if engine.kernel.trader.is_running:  # a run stopped by an exception (a cancel): stop it before disposing
             engine.end()
         engine.dispose()
+
+
+def nautilus_bars(
+    frame: pd.DataFrame, spec: InstrumentSpec, bar_type: BarType, instrument: Equity | CurrencyPair
+) -> tuple[pd.DataFrame, list[Bar]]:
+    """The instrument's bars on its tick grid (index: bar close), and as Nautilus bars of `bar_type`."""
+    grid = on_tick_grid(frame[["open", "high", "low", "close", "volume"]].astype(float), spec)
+    grid.index.name = "timestamp"
+    return grid, BarDataWrangler(bar_type, instrument).process(grid)
 
 
 def on_tick_grid(frame: pd.DataFrame, spec: InstrumentSpec) -> pd.DataFrame:
