@@ -61,7 +61,7 @@ class IngestHandler:
     async def __call__(self, conn: Connection, envelope: Envelope[Any]) -> None:
         request: IngestRequested = envelope.data
         await imported_in_thread(USE_CASE)
-        from services.ingest import import_job
+        from services.ingest import import_job  # loaded by the line above, in a worker thread
 
         sources = import_job.Sources(self.uploads, self.ib, self.pacer)
         try:
