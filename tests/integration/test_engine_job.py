@@ -230,6 +230,9 @@ async def test_thirty_trading_days_are_required_before_running(
         assert snapshots == 0
 
 
+REPORT_DELAY = pd.Timedelta(seconds=2)  # from a sample to its report: the progress is stored first
+
+
 async def test_a_long_run_reports_progress_and_a_sane_estimate(
     engine_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,11 +262,12 @@ async def test_a_long_run_reports_progress_and_a_sane_estimate(
     seen: list[tuple[float, datetime | None, datetime, float]] = []
 
     async def on_progress(pct: float, eta: datetime | None) -> None:
+        received = datetime.now(UTC)
         async with engine_pool.acquire() as conn:
             stored = await conn.fetchval(
                 "SELECT progress_pct FROM engine.backtest_results WHERE id = $1", job.backtest_id
             )
-        seen.append((pct, eta, datetime.now(UTC), float(stored)))
+        seen.append((pct, eta, received, float(stored)))
         if 10.0 < pct < 90.0:
             inside_seen.set()
             if eta is not None:
@@ -280,8 +284,10 @@ async def test_a_long_run_reports_progress_and_a_sane_estimate(
     assert estimate_seen.is_set(), values  # and one with an estimate
     estimates = [(eta, at) for _, eta, at, _ in seen if eta is not None]
     assert estimates
-    for eta, at in estimates:  # in the future when given, and not absurdly far
-        assert at <= eta <= at + (finished - at) * 20 + pd.Timedelta(seconds=60)
+    # In the future when given, and not absurdly far. The estimate is made when the run is sampled and reaches us
+    # after the value is stored: near the run's end it may have passed by that write (0.2 s once, under load).
+    for eta, at in estimates:
+        assert at - REPORT_DELAY <= eta <= at + (finished - at) * 20 + pd.Timedelta(seconds=60)
     async with engine_pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT status, progress_pct FROM engine.backtest_results WHERE id = $1", job.backtest_id
