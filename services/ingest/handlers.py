@@ -58,10 +58,15 @@ class IngestHandler:
         self.ib = ib or IbEndpoint("127.0.0.1", 7497, 1)
         self.pacer = pacer or HistoricalPacer()  # one per process: pacing holds across jobs
 
+    @staticmethod
+    async def loaded() -> None:
+        """The import job's modules imported (in a worker thread, if the preload has not done it yet): awaited
+        before the job's transaction opens, not inside it."""
+        await imported_in_thread(USE_CASE)
+
     async def __call__(self, conn: Connection, envelope: Envelope[Any]) -> None:
         request: IngestRequested = envelope.data
-        await imported_in_thread(USE_CASE)
-        from services.ingest import import_job  # loaded by the line above, in a worker thread
+        from services.ingest import import_job  # loaded already: see `loaded`
 
         sources = import_job.Sources(self.uploads, self.ib, self.pacer)
         try:

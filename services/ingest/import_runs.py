@@ -55,6 +55,7 @@ class ImportRuns:
         self.instance = uuid4()  # this process: an import another process started before is taken over
 
     async def __call__(self, envelope: Envelope[Any]) -> None:
+        await self.jobs.loaded()
         async with self.pool.acquire() as conn:
             starts = await record_start(conn, job_id(envelope), self.instance)
         if starts > self.max_takeovers + 1:  # an import that stops its process must not stop every one
