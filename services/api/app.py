@@ -55,6 +55,9 @@ from shared.platform.settings import Settings
 
 SERVICE = "api"
 GROUP = "bts-api"
+# Not on the way to ready, but soon needed on the event loop: the strategy SDK and numpy (the first lookup of a
+# strategy type loads the plugins, which import them; the pre-screen, the coverage gaps): preloaded after start.
+DEFERRED_MODULES = ("bts_sdk", "shared.domain.quality")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PRODUCERS = {
     topics.INGEST_REQUESTED: "api",
