@@ -33,7 +33,7 @@ import gc
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -172,7 +172,8 @@ class Runner:
     async def bare_input(self, job: BacktestJob) -> Any:
         async with self.pool.acquire() as conn:
             instruments, bars, _, _, _ = await load_inputs(conn, job)
-        return run_input(job, instruments, bars)
+        # a bare run prepares its Nautilus bars every time, as a user's loop of fresh engines would
+        return replace(run_input(job, instruments, bars), bars_shared=False)
 
     async def trades(self, request: BacktestRequested) -> int:
         async with self.pool.acquire() as conn:

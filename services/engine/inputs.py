@@ -1,11 +1,13 @@
 """A job's inputs: its instruments, bars (adjusted, checked, re-stamped at their close) and benchmark closes,
 read as of one system time; and the `RunInput` Nautilus is given for them.
 
-A sweep's children read them through an `InputCache` (once per sweep and replica).
+Runs read them through a replica's `InputCache`: a sweep's children once per sweep, other runs again only
+when the data they are read from changed (`cached_inputs`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -14,6 +16,7 @@ import pandas as pd
 
 from services.engine import repository
 from services.engine.bars import adjusted_bars, load_bars, session_dates, stamp_at_close, trading_days
+from services.engine.data_version import DataVersion, read_data_version
 from services.engine.domain.data_checks import CheckedSeries, data_warnings, session_prices
 from services.engine.domain.errors import JobRejected
 from services.engine.domain.runner import InstrumentSpec, RunInput
@@ -87,10 +90,8 @@ def _data_checks(
     return data_warnings(series, job.start_date, job.end_date)
 
 
-def cache_key(job: BacktestJob) -> Key | None:
-    """What a sweep's children share (None: not a sweep child, read the database)."""
-    if job.sweep_id is None:
-        return None
+def cache_key(job: BacktestJob) -> Key:
+    """What runs that may share their inputs have in common (a sweep's children: their sweep too)."""
     return (
         job.sweep_id,
         tuple(job.instrument_ids),
@@ -104,17 +105,44 @@ def cache_key(job: BacktestJob) -> Key | None:
     )
 
 
+class Reusable(NamedTuple):
+    """Inputs kept for later runs, with the version of the data they were read from."""
+
+    inputs: Inputs
+    version: DataVersion
+
+
 async def cached_inputs(conn: Connection, job: BacktestJob, cache: InputCache | None) -> Inputs:
-    """`load_inputs`, through the cache for a sweep's children."""
-    key = cache_key(job) if cache is not None else None
-    if cache is not None and key is not None:
+    """`load_inputs`, through the cache when there is one: a sweep's children read their sweep's inputs once;
+    any other run as of now reuses the inputs of an earlier run of the same instruments and period if the data
+    they were read from is unchanged. A run as of a given time (a reproduction) reads the database."""
+    if cache is None or (job.sweep_id is None and job.data_as_of is not None):
+        return await load_inputs(conn, job)
+    key = cache_key(job)
+    if job.sweep_id is not None:
         found: Inputs | None = cache.get(key)
-        if found is not None:
-            return found
-    loaded = await load_inputs(conn, job)
-    if cache is not None and key is not None:
-        cache.put(key, loaded)
-    return loaded
+        if found is None:
+            found = await load_inputs(conn, job)
+            cache.put(key, found, _bar_count(found))
+        return found
+    async with conn.transaction():
+        as_of = await repository.database_now(conn)
+        version = await read_data_version(conn, job)
+        kept: Reusable | None = cache.get(key)
+        if kept is not None and kept.version == version:  # it was written by its as-of, before this one
+            return kept.inputs._replace(as_of=as_of)
+        loaded = await load_inputs(conn, replace(job, data_as_of=as_of))
+        # Kept if what was read is the current data, and the instruments and corporate actions (not locked like
+        # the series) did not change while it was read.
+        if version.written_by(as_of) and await read_data_version(conn, job) == version:
+            cache.put(key, Reusable(loaded, version), _bar_count(loaded))
+        return loaded
+
+
+def _bar_count(inputs: Inputs) -> int:
+    return sum(len(frame) for frame in inputs.bars.values()) + (
+        len(inputs.benchmark) if inputs.benchmark is not None else 0
+    )
 
 
 async def _benchmark(conn: Connection, job: BacktestJob, as_of: datetime) -> tuple[pd.Series | None, list[str]]:
@@ -162,5 +190,5 @@ def run_input(job: BacktestJob, instruments: dict[str, InstrumentRow], bars: dic
         params,
         costs.slippage_ticks,
         job.trade_from,
-        bars_shared=job.sweep_id is not None,  # a sweep's children share their inputs (input_cache)
+        bars_shared=True,  # the engine's inputs are kept in its InputCache for later runs: read-only
     )

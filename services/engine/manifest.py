@@ -77,7 +77,8 @@ def provenance() -> dict[str, str]:
 
 
 def _shared_bars_digest(frame: pd.DataFrame) -> dict[str, Any]:
-    """`bars_digest` of a frame that several runs share: computed once per frame object (see shared_frames)."""
+    """`bars_digest` of a frame that runs may share (kept in the engine's InputCache): computed once per frame
+    object (see shared_frames)."""
     return derived(frame, "bars_digest", lambda: bars_digest(frame))
 
 
@@ -108,7 +109,6 @@ def run_manifest(
 ) -> dict[str, Any]:
     """The manifest as JSON. A failed run has what was known when it failed (no trades digest)."""
     spec = registry().get(job.strategy_type)
-    digest = _shared_bars_digest if job.sweep_id is not None else bars_digest
     parameters = dict(job.parameters)  # kept as requested when the run failed on them
     if spec is not None:
         with contextlib.suppress(ParameterError):
@@ -118,7 +118,7 @@ def run_manifest(
     manifest = RunManifest.model_validate(
         {
             "manifest_version": MANIFEST_VERSION,
-            "data": {iid: digest(frame) for iid, frame in (bars or {}).items()},
+            "data": {iid: _shared_bars_digest(frame) for iid, frame in (bars or {}).items()},
             "price_adjustment": {
                 iid: frame.attrs[ADJUSTMENT_ATTR]
                 for iid, frame in (bars or {}).items()
@@ -127,7 +127,7 @@ def run_manifest(
             "benchmark": {
                 "symbol": job.benchmark_symbol,
                 "instrument_id": benchmark.name,
-                "sha256": series_sha256(benchmark),
+                "sha256": derived(benchmark, "sha256", lambda: series_sha256(benchmark)),
                 "points": len(benchmark),
             }
             if benchmark is not None

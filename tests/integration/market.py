@@ -158,6 +158,21 @@ def backtest_job(instruments: list[str], benchmark: str, **overrides: object) ->
     return BacktestJob(**fields)  # type: ignore[arg-type]
 
 
+# The second vendor's file differs by 2% on these sessions (both ends included).
+CHANGED_FROM, CHANGED_TO = "2020-11-02", "2021-02-26"
+
+
+def other_vendor(original: Path, target: Path) -> int:
+    """The file `original` (written by write_daily_csv) with prices 2% higher in the changed sessions; how many
+    sessions changed."""
+    frame = pd.read_csv(original)
+    inside = (frame["timestamp"] >= CHANGED_FROM) & (frame["timestamp"] <= CHANGED_TO)
+    for column in ("open", "high", "low", "close"):
+        frame.loc[inside, column] = (frame.loc[inside, column] * 1.02).round(2)
+    frame.to_csv(target, index=False)
+    return int(inside.sum())
+
+
 def daily_frame(exchange: str, seed: int, start: str = "2022-01-03", end: str = "2023-12-29") -> pd.DataFrame:
     """Daily opens and closes (a random walk) on the exchange's sessions from `start` to `end`."""
     sessions = calendar_for(exchange).sessions_in_range(start, end)

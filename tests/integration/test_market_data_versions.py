@@ -30,14 +30,12 @@ from shared.domain.calendars import calendar_for
 from shared.platform.db.bar_columns import read_bar_columns
 from shared.platform.db.reads import fetch_data_versions, fetch_series_days, stream_bars
 from shared.platform.db.urls import role_url
-from tests.integration.market import backtest_job, load_daily_symbols, write_daily_csv
+from tests.integration.market import backtest_job, load_daily_symbols, other_vendor, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
 ConnectAs = Callable[[str], Awaitable[asyncpg.Connection]]
 INSTRUMENT, BENCHMARK = "VRA.NASDAQ", "VRB"
-# The second vendor's file differs by 2% on these sessions (both ends included).
-CHANGED_FROM, CHANGED_TO = "2020-11-02", "2021-02-26"
 LO, HI = datetime(2020, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC)
 
 
@@ -47,16 +45,6 @@ async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFact
     pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=2)
     yield pool
     await pool.close()
-
-
-def other_vendor(original: Path, target: Path) -> int:
-    """The file `original` (written by load_daily_symbols) with prices 2% higher in the changed sessions."""
-    frame = pd.read_csv(original)
-    inside = (frame["timestamp"] >= CHANGED_FROM) & (frame["timestamp"] <= CHANGED_TO)
-    for column in ("open", "high", "low", "close"):
-        frame.loc[inside, column] = (frame.loc[inside, column] * 1.02).round(2)
-    frame.to_csv(target, index=False)
-    return int(inside.sum())
 
 
 async def _import(conn: asyncpg.Connection, path: Path, instrument: str) -> Any:

@@ -66,7 +66,8 @@ class RunInput:
     slippage_ticks: int
     # Warm-up: bars before this time (UTC) only warm the indicators; None: the strategy trades from the first bar
     trade_from: pd.Timestamp | None = None
-    # The frames are shared by several runs (a sweep's, see shared_frames): what is made of them is made once
+    # The frames are shared by several runs (the engine's InputCache, see shared_frames): what is made of them
+    # is made once
     bars_shared: bool = False
 
 

@@ -12,8 +12,14 @@ from datetime import datetime
 
 from shared.platform.db.types import Connection
 
-# One advisory lock key per (instrument, timeframe); hashtext collisions only make unrelated series wait.
-_KEY = "hashtext('market_data:' || $1 || ':' || $2)"
+
+def _lock_key(instrument: str, timeframe: str) -> str:
+    """SQL of the advisory lock key of an (instrument, timeframe) series, given their SQL expressions; hashtext
+    collisions only make unrelated series wait."""
+    return f"hashtext('market_data:' || {instrument} || ':' || {timeframe})"
+
+
+_KEY = _lock_key("$1", "$2")
 
 
 async def begin_series_version(conn: Connection, instrument_id: str, timeframe: str) -> datetime:
@@ -27,3 +33,12 @@ async def settled_as_of(conn: Connection, instrument_id: str, timeframe: str) ->
     """For a reader as of a time taken before this call (inside its transaction): wait for the imports of
     the series that were stamped by then to commit."""
     await conn.execute(f"SELECT pg_advisory_xact_lock_shared({_KEY})", instrument_id, timeframe)
+
+
+async def settled_series_as_of(conn: Connection, series: list[tuple[str, str]]) -> None:
+    """`settled_as_of` for several (instrument, timeframe) series in one statement."""
+    await conn.execute(
+        f"SELECT pg_advisory_xact_lock_shared({_lock_key('i', 't')}) FROM unnest($1::text[], $2::text[]) AS s(i, t)",
+        [i for i, _ in series],
+        [t for _, t in series],
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -465,6 +465,57 @@ async def split_dates(conn: Connection, instrument_id: str) -> frozenset[date]:
     engine)."""
     actions = await fetch_corporate_actions(conn, instrument_id)
     return frozenset(a.ex_date for a in actions if a.type == CorporateActionType.SPLIT)
+
+
+class SeriesSpan(NamedTuple):
+    """One series' bars in [lo, hi)."""
+
+    instrument_id: str
+    timeframe: str
+    lo: datetime
+    hi: datetime
+
+
+class SeriesState(NamedTuple):
+    """What a series' current bars in a span are, short of the bars: how many, the latest system time one was
+    written at (None: all written before versioning), and how the series was imported."""
+
+    instrument_id: str
+    timeframe: str
+    bars: int
+    last_written: datetime | None
+    price_adjustment: str | None
+
+
+async def series_states(conn: Connection, spans: list[SeriesSpan]) -> list[SeriesState]:
+    """The state of each span's current bars, in one query (readers: engine). Every write stamps the bars it
+    writes with a later system time, so a span whose state is unchanged holds the same bars."""
+    rows = await conn.fetch(
+        """
+        SELECT s.instrument_id, s.timeframe, m.bars, m.last_written, a.price_adjustment
+          FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+               WITH ORDINALITY AS s(instrument_id, timeframe, lo, hi, n)
+         CROSS JOIN LATERAL (
+               SELECT count(*) AS bars, max(valid_from) AS last_written FROM ingest.v_market_data
+                WHERE instrument_id = s.instrument_id AND timeframe = s.timeframe
+                  AND "timestamp" >= s.lo AND "timestamp" < s.hi) AS m
+          LEFT JOIN ingest.v_series_adjustment a ON a.instrument_id = s.instrument_id AND a.timeframe = s.timeframe
+         ORDER BY s.n
+        """,
+        *(list(column) for column in zip(*spans, strict=True)),
+    )
+    return [SeriesState(*row) for row in rows]
+
+
+async def corporate_actions_of(conn: Connection, instrument_ids: list[str]) -> list[tuple[Any, ...]]:
+    """The corporate actions on record for the instruments, as rows (readers: engine, to tell whether they
+    changed)."""
+    rows = await conn.fetch(
+        "SELECT instrument_id, type, ex_date, ratio, amount FROM api.v_corporate_actions "
+        "WHERE instrument_id = ANY($1::text[]) ORDER BY instrument_id, ex_date, type",
+        instrument_ids,
+    )
+    return [tuple(row) for row in rows]
 
 
 async def fetch_series_adjustment(conn: Connection, instrument_id: str, timeframe: str) -> BarAdjustment:
