@@ -16,10 +16,10 @@ import pandas as pd
 
 from services.engine.domain.adjustment import back_adjust, splits_inside
 from services.engine.domain.sessions import session_dates as session_dates  # where the callers find it
+from shared.contracts.models.corporate_action import CorporateAction
 from shared.contracts.models.enums import BarAdjustment, PriceAdjustment
 from shared.platform.db.bar_columns import read_bar_columns
 from shared.platform.db.bar_versions import settled_as_of
-from shared.platform.db.reads import fetch_corporate_actions, fetch_series_adjustment
 from shared.platform.db.types import Connection
 
 ADJUSTMENT_ATTR = "price_adjustment"  # key in a bar frame's attrs: how its prices were adjusted (the manifest's)
@@ -36,9 +36,16 @@ async def load_bars(
 ) -> pd.DataFrame:
     """Bars of one instrument as a float frame indexed by bar open (UTC); `as_of`: as they were at that
     system time (None: the current bars), once the imports stamped by then have committed."""
-    lo, hi = day_bounds(start, end)
     if as_of is not None:
         await settled_as_of(conn, instrument_id, timeframe)
+    return await read_bars(conn, instrument_id, timeframe, start, end, as_of)
+
+
+async def read_bars(
+    conn: Connection, instrument_id: str, timeframe: str, start: date, end: date, as_of: datetime | None
+) -> pd.DataFrame:
+    """`load_bars` for a reader that has settled the series as of `as_of` already (its shared lock is held)."""
+    lo, hi = day_bounds(start, end)
     columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of)
     index = pd.DatetimeIndex(columns.timestamp.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     return pd.DataFrame(
@@ -54,16 +61,19 @@ async def load_bars(
     )
 
 
-async def adjusted_bars(
-    conn: Connection, instrument_id: str, timeframe: str, frame: pd.DataFrame, mode: PriceAdjustment
+def adjusted_bars(
+    instrument_id: str,
+    frame: pd.DataFrame,
+    stored: BarAdjustment,
+    actions: list[CorporateAction],
+    mode: PriceAdjustment,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Back-adjust RAW bars for the instrument's corporate actions as `mode` asks; bars imported ADJUSTED are
-    returned as they are. What was done goes into the frame's attrs (for the manifest); returns warnings."""
-    stored = await fetch_series_adjustment(conn, instrument_id, timeframe)
+    """Back-adjust RAW bars (`stored`: how they were imported) for the instrument's corporate `actions` as `mode`
+    asks; bars imported ADJUSTED are returned as they are. What was done goes into the frame's attrs (for the
+    manifest); returns warnings."""
     record: dict[str, Any] = {"bars": stored.value, "requested": mode.value, "applied": PriceAdjustment.NONE.value}
     notes: list[str] = []
     if stored is BarAdjustment.RAW and mode is not PriceAdjustment.NONE:
-        actions = await fetch_corporate_actions(conn, instrument_id)
         sessions = frame.index.tz_convert(None).normalize()
         done = back_adjust(frame, pd.DatetimeIndex(sessions), actions, mode)
         frame = done.frame
@@ -71,7 +81,7 @@ async def adjusted_bars(
         notes += [f"ADJUSTMENT {instrument_id}: {reason}; not applied" for reason in done.skipped]
     elif stored is BarAdjustment.RAW:  # NONE asked for: say which recorded splits stay in the prices
         sessions = pd.DatetimeIndex(frame.index.tz_convert(None).normalize())
-        kept = splits_inside(sessions, await fetch_corporate_actions(conn, instrument_id))
+        kept = splits_inside(sessions, actions)
         if kept:
             listed = ", ".join(f"{a.ex_date} ({a.value:g}:1)" for a in kept)
             notes.append(

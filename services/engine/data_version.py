@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from services.engine.bars import day_bounds
 from services.engine.job import BacktestJob
+from shared.contracts.models.corporate_action import CorporateAction
+from shared.contracts.models.enums import BarAdjustment
 from shared.domain.benchmark import BenchmarkChoice
 from shared.platform.db.bar_versions import settled_series_as_of
 from shared.platform.db.reads import (
@@ -32,19 +33,25 @@ from shared.platform.db.types import Connection
 
 @dataclass(frozen=True)
 class DataVersion:
-    instruments: tuple[InstrumentRow, ...]
+    instruments: dict[str, InstrumentRow]  # those of the job's that exist
     benchmark: BenchmarkChoice
-    series: tuple[SeriesState, ...]
-    actions: tuple[tuple[Any, ...], ...]
+    series: tuple[SeriesState, ...]  # the job's instruments in its order, then the benchmark's (if resolved)
+    actions: dict[str, list[CorporateAction]]  # per instrument of the job
 
     def written_by(self, as_of: datetime) -> bool:
         """Whether every current bar was written by `as_of`: then the bars as of `as_of` are the current ones."""
         return all(s.last_written is None or s.last_written <= as_of for s in self.series)
 
+    def adjustment(self, instrument_id: str) -> BarAdjustment:
+        """How the instrument's bars of the job's timeframe were imported (RAW when never recorded)."""
+        stored = next(s.price_adjustment for s in self.series if s.instrument_id == instrument_id)
+        return BarAdjustment(stored) if stored else BarAdjustment.RAW
+
 
 async def read_data_version(conn: Connection, job: BacktestJob) -> DataVersion:
-    """The version of `job`'s inputs, inside the caller's transaction: the series' shared locks are taken first
-    and held until it ends (no import of them commits meanwhile; see shared.platform.db.bar_versions)."""
+    """The version of `job`'s inputs, inside the caller's transaction: the series' shared locks are taken before
+    their state is read and held until the transaction ends, so no import of them commits meanwhile (see
+    shared.platform.db.bar_versions); the inputs read in the same transaction are those of this version."""
     instruments = await fetch_instruments(conn, job.instrument_ids)
     choice = await benchmark_choice(conn, job.benchmark_symbol, job.start_date, job.end_date)
     traded = day_bounds(job.warmup_start or job.start_date, job.end_date)
@@ -52,9 +59,5 @@ async def read_data_version(conn: Connection, job: BacktestJob) -> DataVersion:
     if choice.instrument_id is not None:
         spans.append(SeriesSpan(choice.instrument_id, "BAR_DAILY", *day_bounds(job.start_date, job.end_date)))
     await settled_series_as_of(conn, [(span.instrument_id, span.timeframe) for span in spans])
-    return DataVersion(
-        tuple(instruments[iid] for iid in sorted(instruments)),
-        choice,
-        tuple(await series_states(conn, spans)),
-        tuple(await corporate_actions_of(conn, job.instrument_ids)),
-    )
+    states = await series_states(conn, spans)
+    return DataVersion(instruments, choice, tuple(states), await corporate_actions_of(conn, job.instrument_ids))

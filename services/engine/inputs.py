@@ -7,7 +7,6 @@ when the data they are read from changed (`cached_inputs`).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -15,7 +14,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from services.engine import repository
-from services.engine.bars import adjusted_bars, load_bars, session_dates, stamp_at_close, trading_days
+from services.engine.bars import adjusted_bars, read_bars, session_dates, stamp_at_close, trading_days
 from services.engine.data_version import DataVersion, read_data_version
 from services.engine.domain.data_checks import CheckedSeries, data_warnings, session_prices
 from services.engine.domain.errors import JobRejected
@@ -23,9 +22,11 @@ from services.engine.domain.runner import InstrumentSpec, RunInput
 from services.engine.input_cache import InputCache, Key
 from services.engine.job import BacktestJob
 from shared.contracts.models.backtest import MIN_TRADING_DAYS
+from shared.contracts.models.corporate_action import split_ex_dates
 from shared.contracts.models.enums import PriceAdjustment
+from shared.domain.benchmark import BenchmarkChoice
 from shared.domain.calendars import UnknownExchangeError, calendar_code, calendar_for
-from shared.platform.db.reads import InstrumentRow, benchmark_choice, fetch_instruments, split_dates
+from shared.platform.db.reads import InstrumentRow
 from shared.platform.db.types import Connection
 
 
@@ -39,35 +40,43 @@ class Inputs(NamedTuple):
 
 async def load_inputs(conn: Connection, job: BacktestJob) -> Inputs:
     """Everything the run reads from the database, as of one system time (`job.data_as_of` or now)."""
-    instruments = await fetch_instruments(conn, job.instrument_ids)
+    async with conn.transaction():
+        # Every read of the run goes through the same as-of: a reproduction at this time reads the same bars.
+        as_of = job.data_as_of or await repository.database_now(conn)
+        return await read_inputs(conn, job, as_of, await read_data_version(conn, job))
+
+
+async def read_inputs(conn: Connection, job: BacktestJob, as_of: datetime, version: DataVersion) -> Inputs:
+    """`load_inputs` in the transaction that read `version` (its instruments, benchmark, adjustments and corporate
+    actions are used as read; its series are locked)."""
+    instruments = version.instruments
     missing = [i for i in job.instrument_ids if i not in instruments]
     if missing:
         raise JobRejected(f"unknown instrument(s): {', '.join(missing)}")
     bars: dict[str, pd.DataFrame] = {}
     checks: list[str] = []
-    async with conn.transaction():
-        # Every read of the run goes through the same as-of: a reproduction at this time reads the same bars.
-        as_of = job.data_as_of or await repository.database_now(conn)
-        for iid in job.instrument_ids:
-            first = job.warmup_start or job.start_date
-            frame = await load_bars(conn, iid, job.timeframe, first, job.end_date, as_of)
-            frame, notes = await adjusted_bars(conn, iid, job.timeframe, frame, PriceAdjustment(job.price_adjustment))
-            checks += notes
-            days = trading_days(in_period(frame, job))
-            if days < MIN_TRADING_DAYS:
-                raise JobRejected(
-                    f"{iid} has {days} trading day(s) of {job.timeframe} data between {job.start_date} and "
-                    f"{job.end_date}; at least {MIN_TRADING_DAYS} are required"
-                )
-            try:
-                calendar = calendar_for(instruments[iid].exchange)
-                bars[iid] = stamp_at_close(frame, job.timeframe, calendar)
-            except (UnknownExchangeError, ValueError) as exc:
-                raise JobRejected(f"{iid}: {exc}") from exc
-            splits = await split_dates(conn, iid)
-            period = in_period(bars[iid], job)
-            checks += _data_checks(job, iid, period, calendar, calendar_code(instruments[iid].exchange), splits)
-        benchmark, warnings = await _benchmark(conn, job, as_of)
+    for iid in job.instrument_ids:
+        first = job.warmup_start or job.start_date
+        frame = await read_bars(conn, iid, job.timeframe, first, job.end_date, as_of)
+        actions = version.actions[iid]
+        mode = PriceAdjustment(job.price_adjustment)
+        frame, notes = adjusted_bars(iid, frame, version.adjustment(iid), actions, mode)
+        checks += notes
+        days = trading_days(in_period(frame, job))
+        if days < MIN_TRADING_DAYS:
+            raise JobRejected(
+                f"{iid} has {days} trading day(s) of {job.timeframe} data between {job.start_date} and "
+                f"{job.end_date}; at least {MIN_TRADING_DAYS} are required"
+            )
+        try:
+            calendar = calendar_for(instruments[iid].exchange)
+            bars[iid] = stamp_at_close(frame, job.timeframe, calendar)
+        except (UnknownExchangeError, ValueError) as exc:
+            raise JobRejected(f"{iid}: {exc}") from exc
+        period = in_period(bars[iid], job)
+        code = calendar_code(instruments[iid].exchange)
+        checks += _data_checks(job, iid, period, calendar, code, split_ex_dates(actions))
+    benchmark, warnings = await _benchmark(conn, job, as_of, version.benchmark)
     return Inputs(instruments, bars, benchmark, warnings + checks, as_of)
 
 
@@ -131,10 +140,8 @@ async def cached_inputs(conn: Connection, job: BacktestJob, cache: InputCache | 
         kept: Reusable | None = cache.get(key)
         if kept is not None and kept.version == version:  # it was written by its as-of, before this one
             return kept.inputs._replace(as_of=as_of)
-        loaded = await load_inputs(conn, replace(job, data_as_of=as_of))
-        # Kept if what was read is the current data, and the instruments and corporate actions (not locked like
-        # the series) did not change while it was read.
-        if version.written_by(as_of) and await read_data_version(conn, job) == version:
+        loaded = await read_inputs(conn, job, as_of, version)
+        if version.written_by(as_of):  # what was read is the current data, not an earlier version of it
             cache.put(key, Reusable(loaded, version), _bar_count(loaded))
         return loaded
 
@@ -145,16 +152,17 @@ def _bar_count(inputs: Inputs) -> int:
     )
 
 
-async def _benchmark(conn: Connection, job: BacktestJob, as_of: datetime) -> tuple[pd.Series | None, list[str]]:
-    """The benchmark's daily closes, named by the instrument id `benchmark_symbol` resolves to (the gateway
-    resolves it the same way at submission). Unresolved: the default runs on without benchmark metrics
+async def _benchmark(
+    conn: Connection, job: BacktestJob, as_of: datetime, choice: BenchmarkChoice
+) -> tuple[pd.Series | None, list[str]]:
+    """The benchmark's daily closes, named by the instrument id `benchmark_symbol` resolves to (`choice`: the
+    gateway resolves it the same way at submission). Unresolved: the default runs on without benchmark metrics
     (a warning), any other name fails the job."""
-    choice = await benchmark_choice(conn, job.benchmark_symbol, job.start_date, job.end_date)
     if choice.instrument_id is None:
         if not choice.tolerated:
             raise JobRejected(f"benchmark_symbol {job.benchmark_symbol}: {choice.problem}")
         return None, [f"benchmark {job.benchmark_symbol}: {choice.problem}; benchmark metrics are null"]
-    frame = await load_bars(conn, choice.instrument_id, "BAR_DAILY", job.start_date, job.end_date, as_of)
+    frame = await read_bars(conn, choice.instrument_id, "BAR_DAILY", job.start_date, job.end_date, as_of)
     closes = frame["close"].astype(float).rename(choice.instrument_id)
     closes.index = closes.index.tz_convert(None).normalize()
     return closes, []

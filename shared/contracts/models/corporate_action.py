@@ -60,3 +60,8 @@ class CorporateAction(BaseModel):
         value = self.ratio if self.type is CorporateActionType.SPLIT else self.amount
         assert value is not None  # the validator guarantees it
         return value
+
+
+def split_ex_dates(actions: list[CorporateAction]) -> frozenset[date]:
+    """The ex-dates of the splits among `actions`: price moves on those days are explained."""
+    return frozenset(a.ex_date for a in actions if a.type is CorporateActionType.SPLIT)

@@ -19,10 +19,9 @@ import asyncpg
 from asyncpg import Record
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from shared.contracts.models.corporate_action import CorporateAction
+from shared.contracts.models.corporate_action import CorporateAction, split_ex_dates
 from shared.contracts.models.enums import (
     BarAdjustment,
-    CorporateActionType,
 )
 from shared.contracts.sweep_rows import SweepChildRow, SweepRow
 from shared.contracts.sweep_rows import decode_json as _json
@@ -463,8 +462,7 @@ async def fetch_corporate_actions(conn: Connection, instrument_id: str) -> list[
 async def split_dates(conn: Connection, instrument_id: str) -> frozenset[date]:
     """The ex-dates of the instrument's splits on record: moves on those days are explained (readers: ingest,
     engine)."""
-    actions = await fetch_corporate_actions(conn, instrument_id)
-    return frozenset(a.ex_date for a in actions if a.type == CorporateActionType.SPLIT)
+    return split_ex_dates(await fetch_corporate_actions(conn, instrument_id))
 
 
 class SeriesSpan(NamedTuple):
@@ -507,15 +505,20 @@ async def series_states(conn: Connection, spans: list[SeriesSpan]) -> list[Serie
     return [SeriesState(*row) for row in rows]
 
 
-async def corporate_actions_of(conn: Connection, instrument_ids: list[str]) -> list[tuple[Any, ...]]:
-    """The corporate actions on record for the instruments, as rows (readers: engine, to tell whether they
-    changed)."""
+async def corporate_actions_of(conn: Connection, instrument_ids: list[str]) -> dict[str, list[CorporateAction]]:
+    """`fetch_corporate_actions` of several instruments in one query (each listed, with or without actions)."""
     rows = await conn.fetch(
         "SELECT instrument_id, type, ex_date, ratio, amount FROM api.v_corporate_actions "
         "WHERE instrument_id = ANY($1::text[]) ORDER BY instrument_id, ex_date, type",
         instrument_ids,
     )
-    return [tuple(row) for row in rows]
+    actions: dict[str, list[CorporateAction]] = {iid: [] for iid in instrument_ids}
+    for row in rows:
+        actions[row["instrument_id"]].append(CorporateAction.model_validate({k: row[k] for k in _ACTION_FIELDS}))
+    return actions
+
+
+_ACTION_FIELDS = ("type", "ex_date", "ratio", "amount")
 
 
 async def fetch_series_adjustment(conn: Connection, instrument_id: str, timeframe: str) -> BarAdjustment:
