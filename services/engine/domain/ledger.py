@@ -141,6 +141,15 @@ class Ledger:
     def mark(self, closes: dict[str, Decimal]) -> None:
         self.prices.update(closes)
 
+    def mark_held(self, columns: dict[str, int], closes: list[float]) -> None:
+        """Mark the instruments held at `closes` (`columns`: each instrument's place in it; NaN: no close yet).
+        Only a held instrument's mark is read, and a fill marks an instrument when it is taken: converting the
+        others' closes to Decimal every day would be wasted."""
+        for instrument_id, quantity in self.quantities.items():
+            close = closes[columns[instrument_id]]
+            if quantity and close == close:  # close != close: NaN
+                self.prices[instrument_id] = _decimal(close)
+
     def snapshot(self, ts: pd.Timestamp, kind: str) -> Snapshot:
         holdings = tuple(
             Holding(i, q, self.avg_prices[i], self.prices[i]) for i, q in sorted(self.quantities.items()) if q
@@ -205,11 +214,16 @@ class MarginBreach(RunError):
         self.snapshot = snapshot
 
 
+def _decimal(close: float) -> Decimal:
+    """A close as a Decimal: the text of the float, as the price was given."""
+    return Decimal(repr(close))
+
+
 def _marks(frame: pd.DataFrame) -> list[dict[str, Decimal]]:
-    """Each row's closes as Decimals (the text of the float, as the prices were given), NaN left out."""
+    """Each row's closes as Decimals, NaN left out."""
     columns = [str(c) for c in frame.columns]
     return [
-        {c: Decimal(repr(v)) for c, v in zip(columns, row, strict=True) if v == v}  # v != v: NaN
+        {c: _decimal(v) for c, v in zip(columns, row, strict=True) if v == v}  # v != v: NaN
         for row in frame.to_numpy(dtype=float).tolist()
     ]
 
@@ -237,11 +251,13 @@ def build_ledger(
     marks = daily_closes if closes is None else closes
     at_fills = _marks(marks.sort_index().ffill().reindex(pd.DatetimeIndex([e[0].ts for e in events]), method="ffill"))
     position = 0
-    for ts, row in zip(pd.DatetimeIndex(daily_closes.index), _marks(daily_closes), strict=True):
+    columns = {str(c): n for n, c in enumerate(daily_closes.columns)}
+    days = daily_closes.to_numpy(dtype=float).tolist()
+    for ts, row in zip(pd.DatetimeIndex(daily_closes.index), days, strict=True):
         while position < len(events) and events[position][0].ts <= ts:
             ledger.trade_event(events[position], at_fills[position])
             position += 1
-        ledger.mark(row)
+        ledger.mark_held(columns, row)
         ledger.record(ledger.snapshot(ts, "DAILY"))
     for index in range(position, len(events)):
         ledger.trade_event(events[index], at_fills[index])
