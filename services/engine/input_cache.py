@@ -7,8 +7,8 @@ runs on the same instruments and period do not read them again.
   `DataVersion`, checked at each run; see inputs.cached_inputs).
 
 Entries are read-only by convention: a run copies what it changes. The cache holds at most `max_entries`
-entries and `max_bars` bars between them, the least recently used going first. A bar costs ~250 bytes kept: its
-columns, and the NautilusTrader bars made of them once (see domain/shared_frames); 4,000,000 bars, ~1 GB.
+entries and `max_bars` bars between them, the least recently used going first. A bar costs ~550 bytes kept (measured:
+its columns, and the NautilusTrader bars made of them once, see domain/shared_frames): 2,000,000 bars, ~1.1 GB.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ Key = tuple[UUID | None, tuple[str, ...], str, date, date, str, str, datetime | 
 
 
 class InputCache:
-    def __init__(self, max_entries: int = 16, max_bars: int = 4_000_000) -> None:
+    def __init__(self, max_entries: int = 16, max_bars: int = 2_000_000) -> None:
         self.max_entries = max_entries
         self.max_bars = max_bars
         self._entries: OrderedDict[Key, tuple[Any, int]] = OrderedDict()
