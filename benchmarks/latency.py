@@ -35,6 +35,7 @@ import httpx
 
 from benchmarks.sweep import END, INSTRUMENTS, POSITION_PCT, START, _inputs, _prepare
 from services.engine.domain.runner import InstrumentSpec, RunInput, run_backtest
+from shared.contracts import topics
 from shared.platform.db.urls import asyncpg_dsn
 from tests.integration.stack import started_stack
 
@@ -54,6 +55,8 @@ class Breakdown:
     """Where one run's time went, from the rows' own timestamps: seconds."""
 
     to_engine: float  # POST, gateway, outbox relay, broker hop, claim: until the engine marked it RUNNING
+    gateway: float  # of to_engine: POST -> the gateway's transaction began (its outbox row's time)
+    relay: float  # of to_engine: -> the relay's batch began (the gateway's commit, its NOTIFY, the relay's read)
     engine: float  # RUNNING -> COMPLETED row committed
     back: float  # COMPLETED row -> the client saw COMPLETED (relay, hop to the gateway, its read model, poll)
     report: float  # COMPLETED row -> the HTML report row (hop to reporting, rendering)
@@ -68,16 +71,24 @@ async def breakdown(database_url: str, runs: list[Waited]) -> list[Breakdown]:
             row = await conn.fetchrow(
                 "SELECT extract(epoch FROM r.started_at) AS started, extract(epoch FROM r.completed_at) AS completed, "
                 "(SELECT extract(epoch FROM min(p.generated_at)) FROM reporting.performance_reports p "
-                " WHERE p.backtest_result_id = r.id AND p.report_type = 'HTML') AS reported "
-                "FROM engine.backtest_results r WHERE r.id = $1",
+                " WHERE p.backtest_result_id = r.id AND p.report_type = 'HTML') AS reported, "
+                "o.created_at AS queued, o.published_at AS relayed "
+                "FROM engine.backtest_results r JOIN LATERAL (SELECT extract(epoch FROM created_at) AS created_at, "
+                "extract(epoch FROM published_at) AS published_at FROM api.outbox WHERE topic = $2 "
+                "AND payload -> 'data' ->> 'backtest_id' = $1::text) o ON true WHERE r.id = $1",
                 uuid.UUID(run.backtest_id),
+                topics.BACKTEST_REQUESTED,
             )
             if row is None or row["reported"] is None:
                 raise SystemExit(f"backtest {run.backtest_id}: no result or HTML report row")
-            started, completed, reported = (float(row[k]) for k in ("started", "completed", "reported"))
+            started, completed, reported, queued, relayed = (
+                float(row[k]) for k in ("started", "completed", "reported", "queued", "relayed")
+            )
             found.append(
                 Breakdown(
                     to_engine=started - run.submitted_at,
+                    gateway=queued - run.submitted_at,
+                    relay=relayed - queued,
                     engine=completed - started,
                     back=run.submitted_at + run.completed_s - completed,
                     report=reported - completed,
@@ -185,11 +196,15 @@ def main() -> None:
     print(f"warm COMPLETED runs: {', '.join(f'{w.completed_s:.3f}' for w in warm)}")
     print(f"cold / warm COMPLETED: {cold.completed_s / completed:.2f} (goal <= 1.5)")
     print(f"goals: COMPLETED <= bare + 0.25 s ({bare + 0.25:.3f} s), report <= 1.0 s")
-    print("\nwhere the time went (s; from the rows' timestamps): to engine | engine | back to client | report | back")
+    print(
+        "\nwhere the time went (s; from the rows' timestamps): to engine (gateway, relay, hop and claim) | engine | "
+        "back to client | report | back"
+    )
     for name, part in [("cold", parts[0]), *((f"warm {n}", p) for n, p in enumerate(parts[1:], 1))]:
+        hop = part.to_engine - part.gateway - part.relay
         print(
-            f"  {name:<7} {part.to_engine:6.3f} | {part.engine:6.3f} | {part.back:6.3f} | "
-            f"{part.report:6.3f} | {part.report_back:6.3f}"
+            f"  {name:<7} {part.to_engine:6.3f} ({part.gateway:.3f}, {part.relay:.3f}, {hop:.3f}) | "
+            f"{part.engine:6.3f} | {part.back:6.3f} | {part.report:6.3f} | {part.report_back:6.3f}"
         )
 
 

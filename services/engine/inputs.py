@@ -28,6 +28,7 @@ from shared.domain.benchmark import BenchmarkChoice
 from shared.domain.calendars import UnknownExchangeError, calendar_code, calendar_for
 from shared.platform.db.reads import InstrumentRow
 from shared.platform.db.types import Connection
+from shared.platform.runtime.metrics import BACKTEST_INPUTS
 
 
 class Inputs(NamedTuple):
@@ -126,24 +127,30 @@ async def cached_inputs(conn: Connection, job: BacktestJob, cache: InputCache | 
     any other run as of now reuses the inputs of an earlier run of the same instruments and period if the data
     they were read from is unchanged. A run as of a given time (a reproduction) reads the database."""
     if cache is None or (job.sweep_id is None and job.data_as_of is not None):
-        return await load_inputs(conn, job)
+        return _counted("read", await load_inputs(conn, job))
     key = cache_key(job)
     if job.sweep_id is not None:
         found: Inputs | None = cache.get(key)
-        if found is None:
-            found = await load_inputs(conn, job)
-            cache.put(key, found, _bar_count(found))
-        return found
+        if found is not None:
+            return _counted("reused", found)
+        found = await load_inputs(conn, job)
+        cache.put(key, found, _bar_count(found))
+        return _counted("read", found)
     async with conn.transaction():
         as_of = await repository.database_now(conn)
         version = await read_data_version(conn, job)
         kept: Reusable | None = cache.get(key)
         if kept is not None and kept.version == version:  # it was written by its as-of, before this one
-            return kept.inputs._replace(as_of=as_of)
+            return _counted("reused", kept.inputs._replace(as_of=as_of))
         loaded = await read_inputs(conn, job, as_of, version)
         if version.written_by(as_of):  # what was read is the current data, not an earlier version of it
             cache.put(key, Reusable(loaded, version), _bar_count(loaded))
-        return loaded
+        return _counted("read", loaded)
+
+
+def _counted(source: str, inputs: Inputs) -> Inputs:
+    BACKTEST_INPUTS.labels(source).inc()
+    return inputs
 
 
 def _bar_count(inputs: Inputs) -> int:

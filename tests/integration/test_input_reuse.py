@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 
 from services.engine.input_cache import InputCache
 from services.engine.inputs import Inputs, cached_inputs, load_inputs
@@ -67,6 +68,10 @@ async def _import(conn: asyncpg.Connection, path: Path, instrument: str) -> None
     await import_csv(conn, plan)
 
 
+def _counted(source: str) -> float:
+    return REGISTRY.get_sample_value("bts_backtest_inputs_total", {"source": source}) or 0.0
+
+
 def _reused(later: Inputs, earlier: Inputs) -> bool:
     return all(later.bars[iid] is earlier.bars[iid] for iid in earlier.bars) and later.benchmark is earlier.benchmark
 
@@ -76,9 +81,11 @@ async def test_inputs_are_reused_while_their_data_is_unchanged_and_read_again_af
 ) -> None:
     cache = InputCache()
     first = await _read(engine_pool, _job(), cache)
+    reused_before = _counted("reused")
     other_parameters = _job(parameters={"fast_period": 10, "slow_period": 30})
     second = await _read(engine_pool, other_parameters, cache)
     assert _reused(second, first)
+    assert _counted("reused") == reused_before + 1  # operators see it on /metrics
     assert second.as_of > first.as_of  # the run is as of its own time, which the reused data was current at
 
     # Another vendor's bars for one traded instrument, then for the benchmark.

@@ -17,6 +17,11 @@ OUTBOX_PARKED = Gauge("bts_outbox_parked_rows", "Outbox rows parked: refused by 
 OUTBOX_PARKED_TOTAL = Counter("bts_outbox_parked_total", "Outbox rows this process parked", ["service"])
 BACKTESTS = Counter("bts_backtests_total", "Backtests finished, by status", ["status"])
 BACKTESTS_RUNNING = Gauge("bts_backtests_running", "Backtests running in this process")
+BACKTEST_INPUTS = Counter(
+    "bts_backtest_inputs_total",
+    "Backtests' inputs, by how they were had: read from the database, or reused from an earlier run's",
+    ["source"],
+)
 BARS_INGESTED = Counter("bts_bars_ingested_total", "Bars written to market_data", ["timeframe"])
 EVENTS_IGNORED = Counter(
     "bts_events_ignored_total",
