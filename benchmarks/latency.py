@@ -12,9 +12,10 @@ at 10% per position with the default IBKR-like costs:
               stored, the event back at the gateway), polled every --poll-ms;
   report:     POST -> GET /backtests/{id}/reports lists the HTML report.
 
-The first backtest of the fresh database is the cold one; then the median of --warm more. Prints the
-figures, the differences and ratios vs bare (goals: COMPLETED <= bare + 0.25 s, report <= 1.0 s, the cold
-run within 1.5x of a warm one).
+The first backtest of the fresh database is the cold one; then the median of --warm more of the same (the
+engine reuses the inputs it read: docs/engine.md), and of --warm on inputs it has not read yet (each a day
+later). Prints the figures, the differences and ratios vs bare (goals: COMPLETED <= bare + 0.25 s, report
+<= 1.0 s, the cold run within 1.5x of a warm one: both warm kinds are printed).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,9 +77,10 @@ async def breakdown(database_url: str, runs: list[Waited]) -> list[Breakdown]:
                 "o.created_at AS queued, o.published_at AS relayed "
                 "FROM engine.backtest_results r JOIN LATERAL (SELECT extract(epoch FROM created_at) AS created_at, "
                 "extract(epoch FROM published_at) AS published_at FROM api.outbox WHERE topic = $2 "
-                "AND payload -> 'data' ->> 'backtest_id' = $1::text) o ON true WHERE r.id = $1",
+                "AND payload -> 'data' ->> 'backtest_id' = $3) o ON true WHERE r.id = $1",
                 uuid.UUID(run.backtest_id),
                 topics.BACKTEST_REQUESTED,
+                run.backtest_id,
             )
             if row is None or row["reported"] is None:
                 raise SystemExit(f"backtest {run.backtest_id}: no result or HTML report row")
@@ -100,12 +103,12 @@ async def breakdown(database_url: str, runs: list[Waited]) -> list[Breakdown]:
         await conn.close()
 
 
-def submit_and_wait(http: httpx.Client, strategy_id: str, poll_s: float) -> Waited:
+def submit_and_wait(http: httpx.Client, strategy_id: str, poll_s: float, start: date = START) -> Waited:
     """One backtest through the REST API: seconds until COMPLETED, and until its HTML report is listed."""
     body = {
         "strategy_id": strategy_id,
         "instrument_ids": INSTRUMENTS,
-        "start_date": START.isoformat(),
+        "start_date": start.isoformat(),
         "end_date": END.isoformat(),
         "position_size_pct": str(POSITION_PCT * 2),
     }
@@ -178,9 +181,16 @@ def main() -> None:
             strategy = _strategy(http)
             cold = submit_and_wait(http, strategy, args.poll_ms / 1000)
             warm = [submit_and_wait(http, strategy, args.poll_ms / 1000) for _ in range(args.warm)]
+            # Warm runs on inputs the engine has not read yet (each starts a day later): the database's cold
+            # start apart from the engine's reuse of the inputs it read (docs/engine.md, "Inputs read once").
+            new_inputs = [
+                submit_and_wait(http, strategy, args.poll_ms / 1000, START + timedelta(days=n))
+                for n in range(1, args.warm + 1)
+            ]
         parts = asyncio.run(breakdown(found.database_url, [cold, *warm]))
         bare = statistics.median(bare_runs(found.database_url, max(3, args.warm)))
     completed = statistics.median(w.completed_s for w in warm)
+    first_read = statistics.median(w.completed_s for w in new_inputs)
     report = statistics.median(w.report_s for w in warm)
     print(f"\n3 instruments x 6 years daily, SMA 20/50; client polls every {args.poll_ms:g} ms")
     print(f"{'':<28} {'seconds':>8} {'- bare':>8} {'/ bare':>7}")
@@ -194,7 +204,11 @@ def main() -> None:
     for name, seconds in rows:
         print(f"{name:<28} {seconds:>8.3f} {seconds - bare:>+8.3f} {seconds / bare:>7.2f}")
     print(f"warm COMPLETED runs: {', '.join(f'{w.completed_s:.3f}' for w in warm)}")
-    print(f"cold / warm COMPLETED: {cold.completed_s / completed:.2f} (goal <= 1.5)")
+    print(f"warm on inputs not read yet (median of {len(new_inputs)}): COMPLETED {first_read:.3f} s")
+    print(
+        f"cold / warm COMPLETED: {cold.completed_s / completed:.2f} against the repeated runs, "
+        f"{cold.completed_s / first_read:.2f} against runs on new inputs (goal <= 1.5)"
+    )
     print(f"goals: COMPLETED <= bare + 0.25 s ({bare + 0.25:.3f} s), report <= 1.0 s")
     print(
         "\nwhere the time went (s; from the rows' timestamps): to engine (gateway, relay, hop and claim) | engine | "
