@@ -187,7 +187,7 @@ def main() -> None:
                 submit_and_wait(http, strategy, args.poll_ms / 1000, START + timedelta(days=n))
                 for n in range(1, args.warm + 1)
             ]
-        parts = asyncio.run(breakdown(found.database_url, [cold, *warm]))
+        parts = asyncio.run(breakdown(found.database_url, [cold, *warm, *new_inputs]))
         bare = statistics.median(bare_runs(found.database_url, max(3, args.warm)))
     completed = statistics.median(w.completed_s for w in warm)
     first_read = statistics.median(w.completed_s for w in new_inputs)
@@ -214,7 +214,12 @@ def main() -> None:
         "\nwhere the time went (s; from the rows' timestamps): to engine (gateway, relay, hop and claim) | engine | "
         "back to client | report | back"
     )
-    for name, part in [("cold", parts[0]), *((f"warm {n}", p) for n, p in enumerate(parts[1:], 1))]:
+    named = [
+        ("cold", parts[0]),
+        *((f"warm {n}", p) for n, p in enumerate(parts[1 : len(warm) + 1], 1)),
+        *((f"new {n}", p) for n, p in enumerate(parts[len(warm) + 1 :], 1)),
+    ]
+    for name, part in named:
         hop = part.to_engine - part.gateway - part.relay
         print(
             f"  {name:<7} {part.to_engine:6.3f} ({part.gateway:.3f}, {part.relay:.3f}, {hop:.3f}) | "

@@ -1,7 +1,8 @@
 """A replica reuses the inputs it read for an earlier run of the same instruments and period only while the
 data they were read from is unchanged: each reuse equals a fresh read as of the same time, and any change (a
 re-import of the bars or of the benchmark's, a corporate action, an instrument's row) makes the next run read
-again. A reproduction (a run as of a given time) always reads the database."""
+again. A reproduction (a run as of a given time) always reads the database. The engine's warm-up reads a
+made-up job's inputs on the connections a first backtest uses."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from prometheus_client import REGISTRY
 from services.engine.input_cache import InputCache
 from services.engine.inputs import Inputs, cached_inputs, load_inputs
 from services.engine.job import BacktestJob
+from services.engine.warmup import WARM_CONNECTIONS, build_calendars, synthetic_run, warm_connections
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
 from shared.devstack.stack import Endpoints
@@ -156,3 +158,16 @@ async def test_a_reuse_waits_for_an_import_stamped_before_it_and_then_reads_it(
     assert not _reused(after, kept)
     moved = after.bars["IRB.NASDAQ"]["close"] != kept.bars["IRB.NASDAQ"]["close"]
     assert int(moved.sum()) == changed
+
+
+async def test_the_warm_up_reads_a_made_up_job_on_as_many_connections_as_a_first_backtest_uses(
+    migrated: Endpoints,
+) -> None:
+    pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=0, max_size=10)
+    try:
+        job = synthetic_run(*build_calendars(["NASDAQ"]))[0]
+        await warm_connections(pool, job)
+        assert pool.get_size() == WARM_CONNECTIONS  # each opened, its reads prepared, and back in the pool
+        assert pool.get_idle_size() == WARM_CONNECTIONS
+    finally:
+        await pool.close()
