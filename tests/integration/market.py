@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -156,6 +157,19 @@ def backtest_job(instruments: list[str], benchmark: str, **overrides: object) ->
     }
     fields.update(overrides)
     return BacktestJob(**fields)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def engine_pool_on(
+    admin_url: str, folder: Path, symbols: tuple[str, ...], max_size: int = 2
+) -> AsyncIterator[asyncpg.Pool]:
+    """The engine's pool on a database holding `symbols`' daily bars (load_daily_symbols)."""
+    await load_daily_symbols(admin_url, folder, symbols)
+    pool = await asyncpg.create_pool(role_url(admin_url, "engine", "bts"), min_size=1, max_size=max_size)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 # The second vendor's file differs by 2% on these sessions (both ends included).

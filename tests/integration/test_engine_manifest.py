@@ -15,8 +15,7 @@ from services.engine.backtest_job import run_job
 from services.engine.job import BacktestJob
 from shared.contracts.models.manifest import RunManifest
 from shared.devstack.stack import Endpoints
-from shared.platform.db.urls import role_url
-from tests.integration.market import backtest_job, load_daily_symbols
+from tests.integration.market import backtest_job, engine_pool_on
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -25,10 +24,8 @@ SYMBOLS = ("MANA", "MANB")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncpg.Pool]:
-    await load_daily_symbols(migrated.database_url, tmp_path_factory.mktemp("bars"), SYMBOLS)
-    pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+    async with engine_pool_on(migrated.database_url, tmp_path_factory.mktemp("bars"), SYMBOLS) as pool:
+        yield pool
 
 
 def _job(**overrides: object) -> BacktestJob:

@@ -26,7 +26,7 @@ from services.ingest.domain.sessions import SessionTable
 from shared.devstack.stack import Endpoints
 from shared.domain.calendars import calendar_for
 from shared.platform.db.urls import asyncpg_dsn, role_url
-from tests.integration.market import backtest_job, load_daily_symbols, other_vendor, write_daily_csv
+from tests.integration.market import backtest_job, engine_pool_on, other_vendor, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
@@ -37,10 +37,8 @@ TRADED = ["IRA.NASDAQ", "IRB.NASDAQ"]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncpg.Pool]:
-    await load_daily_symbols(migrated.database_url, tmp_path_factory.mktemp("reuse"), SYMBOLS)
-    pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+    async with engine_pool_on(migrated.database_url, tmp_path_factory.mktemp("reuse"), SYMBOLS) as pool:
+        yield pool
 
 
 def _job(**overrides: object) -> BacktestJob:

@@ -18,8 +18,7 @@ from shared.contracts import topics
 from shared.contracts.events import BacktestCancelRequested, BacktestDeleted, make_event
 from shared.contracts.models.backtest import CANCELLED_BY_USER
 from shared.devstack.stack import Endpoints
-from shared.platform.db.urls import role_url
-from tests.integration.market import backtest_job, load_daily_symbols
+from tests.integration.market import backtest_job, engine_pool_on
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -28,10 +27,8 @@ SYMBOLS = ("LCA", "SPY")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncpg.Pool]:
-    await load_daily_symbols(migrated.database_url, tmp_path_factory.mktemp("bars"), SYMBOLS)
-    pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=4)
-    yield pool
-    await pool.close()
+    async with engine_pool_on(migrated.database_url, tmp_path_factory.mktemp("bars"), SYMBOLS, max_size=4) as pool:
+        yield pool
 
 
 async def _rows(pool: asyncpg.Pool, backtest_id: uuid.UUID) -> tuple[int, int, int]:

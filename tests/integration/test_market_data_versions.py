@@ -29,8 +29,7 @@ from shared.devstack.stack import Endpoints
 from shared.domain.calendars import calendar_for
 from shared.platform.db.bar_columns import read_bar_columns
 from shared.platform.db.reads import fetch_data_versions, fetch_series_days, stream_bars
-from shared.platform.db.urls import role_url
-from tests.integration.market import backtest_job, load_daily_symbols, other_vendor, write_daily_csv
+from tests.integration.market import backtest_job, engine_pool_on, load_daily_symbols, other_vendor, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
@@ -41,10 +40,8 @@ LO, HI = datetime(2020, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC)
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def engine_pool(migrated: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[asyncpg.Pool]:
-    await load_daily_symbols(migrated.database_url, tmp_path_factory.mktemp("versioned"), ("VRA", "VRB"))
-    pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+    async with engine_pool_on(migrated.database_url, tmp_path_factory.mktemp("versioned"), ("VRA", "VRB")) as pool:
+        yield pool
 
 
 async def _import(conn: asyncpg.Connection, path: Path, instrument: str) -> Any:
