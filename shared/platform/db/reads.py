@@ -488,6 +488,8 @@ class SeriesState(NamedTuple):
 async def series_states(conn: Connection, spans: list[SeriesSpan]) -> list[SeriesState]:
     """The state of each span's current bars, in one query (readers: engine). Every write stamps the bars it
     writes with a later system time, so a span whose state is unchanged holds the same bars."""
+    if not spans:
+        return []
     rows = await conn.fetch(
         """
         SELECT s.instrument_id, s.timeframe, m.bars, m.last_written, a.price_adjustment
