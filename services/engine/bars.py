@@ -18,8 +18,9 @@ from services.engine.domain.adjustment import back_adjust, splits_inside
 from services.engine.domain.sessions import session_dates as session_dates  # where the callers find it
 from shared.contracts.models.corporate_action import CorporateAction
 from shared.contracts.models.enums import BarAdjustment, PriceAdjustment
-from shared.platform.db.bar_columns import read_bar_columns
+from shared.platform.db.bar_columns import BarColumns, read_bar_columns, read_spans_columns
 from shared.platform.db.bar_versions import settled_as_of
+from shared.platform.db.reads import SeriesSpan
 from shared.platform.db.types import Connection
 
 ADJUSTMENT_ATTR = "price_adjustment"  # key in a bar frame's attrs: how its prices were adjusted (the manifest's)
@@ -46,7 +47,15 @@ async def read_bars(
 ) -> pd.DataFrame:
     """`load_bars` for a reader that has settled the series as of `as_of` already (its shared lock is held)."""
     lo, hi = day_bounds(start, end)
-    columns = await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of)
+    return _frame(await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of))
+
+
+async def read_spans(conn: Connection, spans: list[SeriesSpan], as_of: datetime) -> list[pd.DataFrame]:
+    """`read_bars` of several series settled as of `as_of`, in one statement (see read_spans_columns)."""
+    return [_frame(columns) for columns in await read_spans_columns(conn, spans, as_of)]
+
+
+def _frame(columns: BarColumns) -> pd.DataFrame:
     index = pd.DatetimeIndex(columns.timestamp.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     return pd.DataFrame(
         {

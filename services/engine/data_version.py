@@ -35,7 +35,8 @@ from shared.platform.db.types import Connection
 class DataVersion:
     instruments: dict[str, InstrumentRow]  # those of the job's that exist
     benchmark: BenchmarkChoice
-    series: tuple[SeriesState, ...]  # the job's instruments in its order, then the benchmark's (if resolved)
+    spans: tuple[SeriesSpan, ...]  # the job's instruments in its order, then the benchmark's (if resolved)
+    series: tuple[SeriesState, ...]  # the state of each span
     actions: dict[str, list[CorporateAction]]  # per instrument of the job
 
     def written_by(self, as_of: datetime) -> bool:
@@ -60,4 +61,5 @@ async def read_data_version(conn: Connection, job: BacktestJob) -> DataVersion:
         spans.append(SeriesSpan(choice.instrument_id, "BAR_DAILY", *day_bounds(job.start_date, job.end_date)))
     await settled_series_as_of(conn, [(span.instrument_id, span.timeframe) for span in spans])
     states = await series_states(conn, spans)
-    return DataVersion(instruments, choice, tuple(states), await corporate_actions_of(conn, job.instrument_ids))
+    actions = await corporate_actions_of(conn, job.instrument_ids)
+    return DataVersion(instruments, choice, tuple(spans), tuple(states), actions)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from services.engine import repository
-from services.engine.bars import adjusted_bars, read_bars, session_dates, stamp_at_close, trading_days
+from services.engine.bars import adjusted_bars, read_spans, session_dates, stamp_at_close, trading_days
 from services.engine.data_version import DataVersion, read_data_version
 from services.engine.domain.data_checks import CheckedSeries, data_warnings, session_prices
 from services.engine.domain.errors import JobRejected
@@ -56,9 +56,8 @@ async def read_inputs(conn: Connection, job: BacktestJob, as_of: datetime, versi
         raise JobRejected(f"unknown instrument(s): {', '.join(missing)}")
     bars: dict[str, pd.DataFrame] = {}
     checks: list[str] = []
-    for iid in job.instrument_ids:
-        first = job.warmup_start or job.start_date
-        frame = await read_bars(conn, iid, job.timeframe, first, job.end_date, as_of)
+    frames = await read_spans(conn, list(version.spans), as_of)  # the instruments', then the benchmark's
+    for iid, frame in zip(job.instrument_ids, frames, strict=False):
         actions = version.actions[iid]
         mode = PriceAdjustment(job.price_adjustment)
         frame, notes = adjusted_bars(iid, frame, version.adjustment(iid), actions, mode)
@@ -77,7 +76,7 @@ async def read_inputs(conn: Connection, job: BacktestJob, as_of: datetime, versi
         period = in_period(bars[iid], job)
         code = calendar_code(instruments[iid].exchange)
         checks += _data_checks(job, iid, period, calendar, code, split_ex_dates(actions))
-    benchmark, warnings = await _benchmark(conn, job, as_of, version.benchmark)
+    benchmark, warnings = _benchmark(job, version.benchmark, frames[len(job.instrument_ids) :])
     return Inputs(instruments, bars, benchmark, warnings + checks, as_of)
 
 
@@ -159,18 +158,17 @@ def _bar_count(inputs: Inputs) -> int:
     )
 
 
-async def _benchmark(
-    conn: Connection, job: BacktestJob, as_of: datetime, choice: BenchmarkChoice
+def _benchmark(
+    job: BacktestJob, choice: BenchmarkChoice, read: list[pd.DataFrame]
 ) -> tuple[pd.Series | None, list[str]]:
-    """The benchmark's daily closes, named by the instrument id `benchmark_symbol` resolves to (`choice`: the
-    gateway resolves it the same way at submission). Unresolved: the default runs on without benchmark metrics
-    (a warning), any other name fails the job."""
+    """The benchmark's daily closes (`read`: its bars, if it resolved), named by the instrument id
+    `benchmark_symbol` resolves to (`choice`: the gateway resolves it the same way at submission). Unresolved:
+    the default runs on without benchmark metrics (a warning), any other name fails the job."""
     if choice.instrument_id is None:
         if not choice.tolerated:
             raise JobRejected(f"benchmark_symbol {job.benchmark_symbol}: {choice.problem}")
         return None, [f"benchmark {job.benchmark_symbol}: {choice.problem}; benchmark metrics are null"]
-    frame = await read_bars(conn, choice.instrument_id, "BAR_DAILY", job.start_date, job.end_date, as_of)
-    closes = frame["close"].astype(float).rename(choice.instrument_id)
+    closes = read[0]["close"].astype(float).rename(choice.instrument_id)
     closes.index = closes.index.tz_convert(None).normalize()
     return closes, []
 

@@ -66,15 +66,14 @@ async def warm_connections(pool: asyncpg.Pool, job: BacktestJob, count: int = WA
     a connection's first reads of market data cost ~25 ms more than its later ones (their statements are
     prepared and planned over every monthly partition), and a backtest reads on one connection and reports its
     progress on another."""
-    from services.engine.bars import read_bars
+    from services.engine.bars import read_spans
     from services.engine.data_version import read_data_version
     from services.engine.repository import database_now
 
     async def read_once() -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await read_data_version(conn, job)
-            as_of = await database_now(conn)
-            await read_bars(conn, job.instrument_ids[0], job.timeframe, job.start_date, job.end_date, as_of)
+            version = await read_data_version(conn, job)
+            await read_spans(conn, list(version.spans), await database_now(conn))
 
     await asyncio.gather(*(read_once() for _ in range(count)))
 

@@ -27,8 +27,8 @@ from services.ingest.retention import purge_history_before
 from shared.contracts.models.manifest import RunManifest
 from shared.devstack.stack import Endpoints
 from shared.domain.calendars import calendar_for
-from shared.platform.db.bar_columns import read_bar_columns
-from shared.platform.db.reads import fetch_data_versions, fetch_series_days, stream_bars
+from shared.platform.db.bar_columns import read_bar_columns, read_spans_columns
+from shared.platform.db.reads import SeriesSpan, fetch_data_versions, fetch_series_days, stream_bars
 from tests.integration.market import backtest_job, engine_pool_on, load_daily_symbols, other_vendor, write_daily_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
@@ -192,3 +192,38 @@ async def test_a_read_as_of_a_time_waits_for_an_import_stamped_before_it_so_a_re
     assert first["close"].tolist() == again["close"].tolist()
     loaded_first = pd.read_csv(tmp_path / "vrc.csv")["close"].to_numpy()
     assert int((first["close"].to_numpy() != loaded_first).sum()) == changed  # the read has the import
+
+
+async def test_several_series_read_in_one_statement_equal_each_read_alone_as_of_any_time(
+    engine_pool: asyncpg.Pool, connect_as: ConnectAs, migrated: Endpoints, tmp_path: Path
+) -> None:
+    await load_daily_symbols(migrated.database_url, tmp_path, ("VRD",))  # seed 0, as written below
+    async with engine_pool.acquire() as conn:
+        before: datetime = await conn.fetchval("SELECT now()")
+    write_daily_csv(tmp_path / "vrd.csv", 0)
+    other_vendor(tmp_path / "vrd.csv", tmp_path / "vrd-other.csv")
+    ingest = await connect_as("ingest")
+    try:
+        await _import(ingest, tmp_path / "vrd-other.csv", "VRD.NASDAQ")  # replaced bars go to the history
+    finally:
+        await ingest.close()
+    spans = [
+        SeriesSpan("VRD.NASDAQ", "BAR_DAILY", LO, HI),
+        SeriesSpan("NONE.NASDAQ", "BAR_DAILY", LO, HI),  # no such series: no rows
+        SeriesSpan("VRA.NASDAQ", "BAR_DAILY", datetime(2021, 3, 1, tzinfo=UTC), HI),
+        SeriesSpan("VRD.NASDAQ", "BAR_DAILY", datetime(2020, 12, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC)),
+    ]
+    async with engine_pool.acquire() as conn:
+        after: datetime = await conn.fetchval("SELECT now()")
+        for when in (before, after):
+            together = await read_spans_columns(conn, spans, when)
+            alone = [await read_bar_columns(conn, *span, as_of=when) for span in spans]
+            assert [len(c.close) for c in together] == [len(c.close) for c in alone]
+            for got, expected in zip(together, alone, strict=True):
+                for field in ("timestamp", "open", "high", "low", "close", "volume"):
+                    assert (getattr(got, field) == getattr(expected, field)).all(), field
+        first = await read_spans_columns(conn, spans[:1], before)
+        then = await read_spans_columns(conn, spans[:1], after)
+    assert len(together[0].close) == 505
+    assert len(together[1].close) == 0
+    assert (first[0].close != then[0].close).sum() == 80  # the history as of before, the new bars after

@@ -119,6 +119,21 @@ def bars_sql(columns: str, as_of: bool) -> str:
     )
 
 
+def spans_bars_sql(columns: str) -> str:
+    """SELECT the span's ordinal (1-based, int2) and `columns` of the bars of every span ($1-$4: instrument ids,
+    timeframes, from, to) as they were at time $5, in span then time order: several series in one statement."""
+    series = (
+        'instrument_id = s.instrument_id AND timeframe = s.timeframe AND "timestamp" >= s.lo AND "timestamp" < s.hi'
+    )
+    return (
+        f"SELECT s.n::int2, {columns} FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) "
+        "WITH ORDINALITY AS s(instrument_id, timeframe, lo, hi, n) CROSS JOIN LATERAL ("
+        f"SELECT {BAR_COLUMNS} FROM ingest.v_market_data WHERE {series} AND {_WRITTEN_BY} UNION ALL "
+        f"SELECT {BAR_COLUMNS} FROM ingest.v_market_data_history WHERE {series} AND {_WRITTEN_BY} AND valid_to > $5"
+        ') AS m ORDER BY s.n, m."timestamp"'
+    )
+
+
 BAR_COLUMNS = '"timestamp", open, high, low, close, volume'
 
 
