@@ -39,19 +39,13 @@ async def load_bars(
     system time (None: the current bars), once the imports stamped by then have committed."""
     if as_of is not None:
         await settled_as_of(conn, instrument_id, timeframe)
-    return await read_bars(conn, instrument_id, timeframe, start, end, as_of)
-
-
-async def read_bars(
-    conn: Connection, instrument_id: str, timeframe: str, start: date, end: date, as_of: datetime | None
-) -> pd.DataFrame:
-    """`load_bars` for a reader that has settled the series as of `as_of` already (its shared lock is held)."""
     lo, hi = day_bounds(start, end)
     return _frame(await read_bar_columns(conn, instrument_id, timeframe, lo, hi, as_of))
 
 
 async def read_spans(conn: Connection, spans: list[SeriesSpan], as_of: datetime) -> list[pd.DataFrame]:
-    """`read_bars` of several series settled as of `as_of`, in one statement (see read_spans_columns)."""
+    """`load_bars` of several series as of `as_of`, in one statement (see read_spans_columns), for a reader that
+    has settled them as of it already (their shared locks are held)."""
     return [_frame(columns) for columns in await read_spans_columns(conn, spans, as_of)]
 
 

@@ -45,7 +45,11 @@ class DataVersion:
 
     def adjustment(self, instrument_id: str) -> BarAdjustment:
         """How the instrument's bars of the job's timeframe were imported (RAW when never recorded)."""
-        stored = next(s.price_adjustment for s in self.series if s.instrument_id == instrument_id)
+        stored = next(
+            s.price_adjustment
+            for span, s in zip(self.spans, self.series, strict=True)
+            if span.instrument_id == instrument_id
+        )
         return BarAdjustment(stored) if stored else BarAdjustment.RAW
 
 

@@ -56,10 +56,11 @@ async def read_inputs(conn: Connection, job: BacktestJob, as_of: datetime, versi
         raise JobRejected(f"unknown instrument(s): {', '.join(missing)}")
     bars: dict[str, pd.DataFrame] = {}
     checks: list[str] = []
-    frames = await read_spans(conn, list(version.spans), as_of)  # the instruments', then the benchmark's
-    for iid, frame in zip(job.instrument_ids, frames, strict=False):
+    frames = await read_spans(conn, list(version.spans), as_of)
+    traded, benchmark_bars = frames[: len(job.instrument_ids)], frames[len(job.instrument_ids) :]
+    mode = PriceAdjustment(job.price_adjustment)
+    for iid, frame in zip(job.instrument_ids, traded, strict=True):
         actions = version.actions[iid]
-        mode = PriceAdjustment(job.price_adjustment)
         frame, notes = adjusted_bars(iid, frame, version.adjustment(iid), actions, mode)
         checks += notes
         days = trading_days(in_period(frame, job))
@@ -76,7 +77,7 @@ async def read_inputs(conn: Connection, job: BacktestJob, as_of: datetime, versi
         period = in_period(bars[iid], job)
         code = calendar_code(instruments[iid].exchange)
         checks += _data_checks(job, iid, period, calendar, code, split_ex_dates(actions))
-    benchmark, warnings = _benchmark(job, version.benchmark, frames[len(job.instrument_ids) :])
+    benchmark, warnings = _benchmark(job, version.benchmark, benchmark_bars)
     return Inputs(instruments, bars, benchmark, warnings + checks, as_of)
 
 

@@ -57,7 +57,7 @@ async def warm_up(pool: asyncpg.Pool) -> bool:
     log.info("warm-up backtest done", status=outcome.status, trades=outcome.trades_count, calendars=len(exchanges) + 1)
     if _came_first():
         return False
-    await warm_connections(pool, synthetic_run(*first)[0])
+    await warm_connections(pool, synthetic_job(first[0]))
     return not BACKTEST_STARTED.is_set()
 
 
@@ -113,6 +113,25 @@ def run_synthetic(exchange: str, calendar: Any) -> BacktestOutcome:
     return outcome
 
 
+def synthetic_job(exchange: str) -> BacktestJob:
+    """The warm-up's job: SMA 5/20 on one made-up instrument of `exchange` over WARM_UP_PERIOD."""
+    start, end = WARM_UP_PERIOD
+    return BacktestJob(
+        backtest_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        configuration_id=uuid.uuid4(),
+        strategy_type="SMA_CROSSOVER",
+        parameters={"fast_period": 5, "slow_period": 20},
+        instrument_ids=[f"WARMUP.{exchange}"],
+        start_date=start,
+        end_date=end,
+        initial_capital=Decimal(100_000),
+        position_size_pct=Decimal(10),
+        commission_model=CommissionModel(),
+        benchmark_symbol=DEFAULT_BENCHMARK,
+    )
+
+
 def synthetic_run(
     exchange: str, calendar: Any
 ) -> tuple[BacktestJob, dict[str, InstrumentRow], dict[str, pd.DataFrame], pd.Series]:
@@ -123,15 +142,15 @@ def synthetic_run(
 
     from services.engine.bars import stamp_at_close
 
-    start, end = WARM_UP_PERIOD
-    sessions = pd.DatetimeIndex(calendar.sessions_in_range(start.isoformat(), end.isoformat()))
+    job = synthetic_job(exchange)
+    sessions = pd.DatetimeIndex(calendar.sessions_in_range(job.start_date.isoformat(), job.end_date.isoformat()))
     wave = 100 + 10 * np.sin(np.arange(len(sessions)) * 2 * math.pi / 30)
     close = np.round(wave, 2)
     frame = pd.DataFrame(
         {"open": close, "high": close + 0.5, "low": close - 0.5, "close": close, "volume": 100_000.0},
         index=sessions.tz_localize("UTC"),
     )
-    iid = f"WARMUP.{exchange}"
+    iid = job.instrument_ids[0]
     instrument = InstrumentRow(
         id=iid,
         symbol="WARMUP",
@@ -142,20 +161,6 @@ def synthetic_run(
         lot_size=1,
         trading_hours={},
         margin_requirement=Decimal(25),
-    )
-    job = BacktestJob(
-        backtest_id=uuid.uuid4(),
-        user_id=uuid.uuid4(),
-        configuration_id=uuid.uuid4(),
-        strategy_type="SMA_CROSSOVER",
-        parameters={"fast_period": 5, "slow_period": 20},
-        instrument_ids=[iid],
-        start_date=start,
-        end_date=end,
-        initial_capital=Decimal(100_000),
-        position_size_pct=Decimal(10),
-        commission_model=CommissionModel(),
-        benchmark_symbol=DEFAULT_BENCHMARK,
     )
     benchmark = pd.Series(
         np.linspace(400.0, 440.0, len(sessions)), index=sessions, name=f"{DEFAULT_BENCHMARK}.{exchange}"

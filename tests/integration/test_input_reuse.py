@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 from services.engine.input_cache import InputCache
 from services.engine.inputs import Inputs, cached_inputs, load_inputs
 from services.engine.job import BacktestJob
-from services.engine.warmup import WARM_CONNECTIONS, build_calendars, synthetic_run, warm_connections
+from services.engine.warmup import WARM_CONNECTIONS, synthetic_job, warm_connections
 from services.ingest.csv_import import ImportPlan, import_csv
 from services.ingest.domain.sessions import SessionTable
 from shared.devstack.stack import Endpoints
@@ -163,7 +163,7 @@ async def test_the_warm_up_reads_a_made_up_job_on_as_many_connections_as_a_first
 ) -> None:
     pool = await asyncpg.create_pool(role_url(migrated.database_url, "engine", "bts"), min_size=0, max_size=10)
     try:
-        job = synthetic_run(*build_calendars(["NASDAQ"]))[0]
+        job = synthetic_job("NASDAQ")
         await warm_connections(pool, job)
         assert pool.get_size() == WARM_CONNECTIONS  # each opened, its reads prepared, and back in the pool
         assert pool.get_idle_size() == WARM_CONNECTIONS

@@ -32,7 +32,7 @@ async def begin_series_version(conn: Connection, instrument_id: str, timeframe: 
 async def settled_as_of(conn: Connection, instrument_id: str, timeframe: str) -> None:
     """For a reader as of a time taken before this call (inside its transaction): wait for the imports of
     the series that were stamped by then to commit."""
-    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({_KEY})", instrument_id, timeframe)
+    await settled_series_as_of(conn, [(instrument_id, timeframe)])
 
 
 async def settled_series_as_of(conn: Connection, series: list[tuple[str, str]]) -> None:

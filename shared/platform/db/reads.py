@@ -108,29 +108,36 @@ _SERIES = 'instrument_id = $1 AND timeframe = $2 AND "timestamp" >= $3 AND "time
 _WRITTEN_BY = "(valid_from IS NULL OR valid_from <= $5)"
 
 
+def _as_of(columns: str, series: str) -> str:
+    """SELECT `columns` of the bars `series` selects as they were at time $5 (in no order)."""
+    return (
+        f"SELECT {columns} FROM ingest.v_market_data WHERE {series} AND {_WRITTEN_BY} UNION ALL "
+        f"SELECT {columns} FROM ingest.v_market_data_history WHERE {series} AND {_WRITTEN_BY} AND valid_to > $5"
+    )
+
+
 def bars_sql(columns: str, as_of: bool) -> str:
     """SELECT `columns` of one series' bars in [$3, $4) in time order; `as_of`: as they were at time $5."""
     if not as_of:
         return f'SELECT {columns} FROM ingest.v_market_data WHERE {_SERIES} ORDER BY "timestamp"'
-    return (
-        f"SELECT {columns} FROM ingest.v_market_data WHERE {_SERIES} AND {_WRITTEN_BY} UNION ALL "
-        f"SELECT {columns} FROM ingest.v_market_data_history WHERE {_SERIES} AND {_WRITTEN_BY} AND valid_to > $5 "
-        'ORDER BY "timestamp"'
-    )
+    return f'{_as_of(columns, _SERIES)} ORDER BY "timestamp"'
+
+
+# Several series' spans ($1-$4: instrument ids, timeframes, from, to), numbered from 1 in their order, and the
+# bars of the span `s` in a lateral subquery.
+_SPANS = (
+    "unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) "
+    "WITH ORDINALITY AS s(instrument_id, timeframe, lo, hi, n)"
+)
+_IN_SPAN = 'instrument_id = s.instrument_id AND timeframe = s.timeframe AND "timestamp" >= s.lo AND "timestamp" < s.hi'
 
 
 def spans_bars_sql(columns: str) -> str:
-    """SELECT the span's ordinal (1-based, int2) and `columns` of the bars of every span ($1-$4: instrument ids,
-    timeframes, from, to) as they were at time $5, in span then time order: several series in one statement."""
-    series = (
-        'instrument_id = s.instrument_id AND timeframe = s.timeframe AND "timestamp" >= s.lo AND "timestamp" < s.hi'
-    )
+    """SELECT the span's ordinal (int2) and `columns` of the bars of every span as they were at time $5, in span
+    then time order: several series in one statement."""
     return (
-        f"SELECT s.n::int2, {columns} FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) "
-        "WITH ORDINALITY AS s(instrument_id, timeframe, lo, hi, n) CROSS JOIN LATERAL ("
-        f"SELECT {BAR_COLUMNS} FROM ingest.v_market_data WHERE {series} AND {_WRITTEN_BY} UNION ALL "
-        f"SELECT {BAR_COLUMNS} FROM ingest.v_market_data_history WHERE {series} AND {_WRITTEN_BY} AND valid_to > $5"
-        ') AS m ORDER BY s.n, m."timestamp"'
+        f"SELECT s.n::int2, {columns} FROM {_SPANS} CROSS JOIN LATERAL ({_as_of(BAR_COLUMNS, _IN_SPAN)}) AS m "
+        'ORDER BY s.n, m."timestamp"'
     )
 
 
@@ -493,30 +500,21 @@ class SeriesState(NamedTuple):
     """What a series' current bars in a span are, short of the bars: how many, the latest system time one was
     written at (None: all written before versioning), and how the series was imported."""
 
-    instrument_id: str
-    timeframe: str
     bars: int
     last_written: datetime | None
     price_adjustment: str | None
 
 
 async def series_states(conn: Connection, spans: list[SeriesSpan]) -> list[SeriesState]:
-    """The state of each span's current bars, in one query (readers: engine). Every write stamps the bars it
-    writes with a later system time, so a span whose state is unchanged holds the same bars."""
+    """The state of each span's current bars, in the spans' order, in one query (readers: engine). Every write
+    stamps the bars it writes with a later system time, so a span whose state is unchanged holds the same bars."""
     if not spans:
         return []
     rows = await conn.fetch(
-        """
-        SELECT s.instrument_id, s.timeframe, m.bars, m.last_written, a.price_adjustment
-          FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-               WITH ORDINALITY AS s(instrument_id, timeframe, lo, hi, n)
-         CROSS JOIN LATERAL (
-               SELECT count(*) AS bars, max(valid_from) AS last_written FROM ingest.v_market_data
-                WHERE instrument_id = s.instrument_id AND timeframe = s.timeframe
-                  AND "timestamp" >= s.lo AND "timestamp" < s.hi) AS m
-          LEFT JOIN ingest.v_series_adjustment a ON a.instrument_id = s.instrument_id AND a.timeframe = s.timeframe
-         ORDER BY s.n
-        """,
+        f"SELECT m.bars, m.last_written, a.price_adjustment FROM {_SPANS} CROSS JOIN LATERAL ("
+        f"SELECT count(*) AS bars, max(valid_from) AS last_written FROM ingest.v_market_data WHERE {_IN_SPAN}) AS m "
+        "LEFT JOIN ingest.v_series_adjustment a ON a.instrument_id = s.instrument_id AND a.timeframe = s.timeframe "
+        "ORDER BY s.n",
         *(list(column) for column in zip(*spans, strict=True)),
     )
     return [SeriesState(*row) for row in rows]
