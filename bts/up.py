@@ -15,16 +15,15 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bts.launcher import LaunchedProcess, Launcher
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
-from shared.devstack.process import die_with_parent, port_open, stop_process
+from shared.devstack.process import port_open, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
@@ -47,7 +46,7 @@ class StartupError(RuntimeError):
 @dataclass
 class RunningService:
     name: str
-    proc: subprocess.Popen[bytes]
+    proc: LaunchedProcess
     listener: socket.socket  # bound and listening here, served by the service (it inherits it)
     log_path: Path
 
@@ -69,6 +68,7 @@ class Stack:
     services: list[RunningService] = field(default_factory=list)
     timescaledb: bool = False
     demo_key: str = ""
+    launcher: Launcher | None = None
     service_names: tuple[str, ...] = SERVICE_NAMES  # fault and load tests start a subset
 
     def __post_init__(self) -> None:
@@ -89,13 +89,15 @@ class Stack:
         # The services import their code (seconds of CPU each) while the database and broker start; they get
         # the database and broker's addresses once both are up, then word that the schemas are migrated
         # (shared/platform/runtime/gate.py).
-        for name in self.service_names:
-            self.services.append(self._spawn(name, self._listener(api_port if name == "api" else 0), gated=True))
-        # What the rest of the start needs loads while the broker starts: the topics' admin client first (the
+        # The launcher imports what every service imports while the broker starts, then forks the services: each
+        # imports only its own code (bts/launcher.py). The topics' admin client loads meanwhile here (the
         # services wait for the topics), the migrations' modules after it, giving way to the services' imports.
+        self.launcher = Launcher(self.state_dir / "logs" / "launcher.log")
         preload(*TOPIC_MODULES)
         preload(*MIGRATION_MODULES, yielding=True)
         self.endpoints = self.embedded.start_broker()  # and where the database will be
+        for name in self.service_names:
+            self.services.append(self._spawn(name, self._listener(api_port if name == "api" else 0), gated=True))
         ep = self.endpoints
         from shared.platform.kafka.admin import ensure_topics
 
@@ -200,19 +202,8 @@ class Stack:
             "BTS_LISTEN_FD": str(listener.fileno()),
             **({GATE_VARIABLE: FROM_STDIN} if gated else self._endpoints_env(name)),
         }
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
-                # Own process group: a terminal's Ctrl-C reaches only `bts up`, which then stops
-                # everything in order (services, broker, database).
-                process_group=0,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-                pass_fds=(listener.fileno(),),
-            )
+        assert self.launcher is not None, "start() starts the launcher"
+        proc = self.launcher.launch(f"services.{name}", env, log_path, listener.fileno(), piped_stdin=gated)
         return RunningService(name=name, proc=proc, listener=listener, log_path=log_path)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -251,6 +242,8 @@ class Stack:
             stop_process(svc.proc, signal.SIGTERM, timeout=15)
             svc.listener.close()
         self.services.clear()
+        if self.launcher is not None:
+            self.launcher.stop()
         self.embedded.stop()
         forget_stack(self.state_dir, os.getpid())
 

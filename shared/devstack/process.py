@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 _PR_SET_PDEATHSIG = 1
 
@@ -50,7 +51,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
     raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
 
 
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+class ChildProcess(Protocol):
+    """What `stop_process` needs of a child: a `subprocess.Popen`, or a service `bts up` forked."""
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+def stop_process(proc: ChildProcess, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
     """Ask a child to stop with `sig`, then kill it if it does not exit in time."""
     if proc.poll() is not None:
         return
