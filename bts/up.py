@@ -3,9 +3,10 @@
 It supervises the services: one that exits is started again on the same port after a backoff (see
 `bts.supervisor`), and the stack stops only when one crashes too often.
 
-Every process it starts is its child and dies with it: on a signal it stops the services (SIGTERM,
-then SIGKILL after a grace period), then the broker, then the database. Children also get
-PR_SET_PDEATHSIG, so even a `kill -9` of `bts up` leaves no orphan.
+Every process it starts dies with it: on a signal it stops the services (SIGTERM, then SIGKILL after a grace
+period), then the broker, then the database. The services are forked by its service launcher
+(`bts/launcher.py`); every child gets PR_SET_PDEATHSIG (the services, the launcher's death), so even a
+`kill -9` of `bts up` leaves no orphan.
 """
 
 from __future__ import annotations
