@@ -64,6 +64,9 @@ SHARED_IMPORTS = (
     "shared.platform.kafka.producer",
     "shared.platform.runtime.messaging",
     "shared.platform.runtime.service",
+    # The gateway's own modules too (its routes: 0.3 s of CPU, the most of the four), which otherwise make it the
+    # last service to join its group; the others only carry them in memory.
+    "services.api.app",
 )
 MESSAGE_BYTES = 1 << 20  # an environment is a few KB
 WAIT_POLL_S = 0.01

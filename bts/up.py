@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bts.launcher import LaunchedProcess, Launcher
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
@@ -30,6 +31,9 @@ from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
 from shared.platform.runtime.gate import FROM_STDIN, GATE_VARIABLE, MIGRATED, at_lower_priority, preload
 from shared.platform.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 Say = Callable[[str], None]
 
@@ -208,28 +212,39 @@ class Stack:
         return RunningService(name=name, proc=proc, listener=listener, log_path=log_path)
 
     def _wait_ready(self, timeout: float) -> None:
+        """Until every service answers /ready, each asked on its own: a service still starting holds its request
+        until it serves, and its /ready then runs its checks (a database query, a broker connection), so asking
+        them one after the other added those waits up."""
+        try:
+            asyncio.run(self._all_ready(time.monotonic() + timeout, timeout))
+        except ExceptionGroup as failed:  # the first service that failed to start says why; the others were stopped
+            raise failed.exceptions[0] from None
+
+    async def _all_ready(self, deadline: float, allowed_s: float) -> None:
         import httpx
 
-        deadline = time.monotonic() + timeout
-        pending = {s.name: s for s in self.services}
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                for name, svc in list(pending.items()):
-                    if svc.proc.poll() is not None:
-                        raise StartupError(
-                            f"service {name} exited with code {svc.proc.returncode} while starting; "
-                            f"its log ({svc.log_path}) ends with:\n{_tail(svc.log_path)}"
-                        )
-                    try:
-                        if client.get(svc.url + "/ready").status_code == 200:
-                            self.say(f"service   {name:<10} {svc.url}  ready")
-                            del pending[name]
-                    except httpx.HTTPError:
-                        pass
-                if time.monotonic() > deadline:
-                    names = ", ".join(pending)
-                    raise StartupError(f"not ready within {timeout:.0f} s: {names}; see {self.state_dir}/logs")
-                time.sleep(READY_POLL_S)
+        async with httpx.AsyncClient(timeout=2.0) as client, asyncio.TaskGroup() as group:
+            for svc in self.services:
+                group.create_task(self._ready(client, svc, deadline, allowed_s))
+
+    async def _ready(self, client: httpx.AsyncClient, svc: RunningService, deadline: float, allowed_s: float) -> None:
+        import httpx
+
+        while True:
+            if svc.proc.poll() is not None:
+                raise StartupError(
+                    f"service {svc.name} exited with code {svc.proc.returncode} while starting; "
+                    f"its log ({svc.log_path}) ends with:\n{_tail(svc.log_path)}"
+                )
+            try:
+                if (await client.get(svc.url + "/ready")).status_code == 200:
+                    self.say(f"service   {svc.name:<10} {svc.url}  ready")
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise StartupError(f"not ready within {allowed_s:.0f} s: {svc.name}; see {self.state_dir}/logs")
+            await asyncio.sleep(READY_POLL_S)
 
     def exited(self) -> list[RunningService]:
         return [s for s in self.services if s.proc.poll() is not None]
