@@ -12,6 +12,7 @@ set in single-user mode before the server listens, so it is never reachable with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -19,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from importlib.metadata import version
@@ -382,8 +384,16 @@ def build_prepared_template(name: str, prepare: Callable[[str], object], keep: i
     return final if (final / "PG_VERSION").exists() else None
 
 
+STALE_BUILD_S = 3600.0
+
+
 def _prune_prepared(current: Path, keep: int) -> None:
-    """Delete all but the `keep` newest prepared templates other than `current` (one per change of migrations)."""
+    """Delete all but the `keep` newest prepared templates other than `current` (one per change of migrations),
+    and what builders killed before they could clean up left (an hour old)."""
+    for left in current.parent.glob(".building-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - left.stat().st_mtime > STALE_BUILD_S:
+                shutil.rmtree(left, ignore_errors=True)
     stem = current.name.rsplit("-", 1)[0]
     others = sorted(
         (p for p in current.parent.glob(f"{stem}-*") if p != current and p.is_dir()),
