@@ -10,8 +10,9 @@ bytecode: where PYTHONDONTWRITEBYTECODE is set and none was written, every servi
 every start (9.4 s to ready instead of 6.4 s on 2026-12-07).
 
 Baseline, in the same run: what `bts up` cannot do without, the embedded PostgreSQL and Tansu started on a
-fresh state dir and the schemas migrated, in this process with no service; the difference is the services'
-own start (imports, connections, the consumer groups' join).
+fresh state dir (a copy of the migrated template where there is one, as `bts up` makes it) and the schemas
+migrated, in this process with no service; the difference is the services' own start (imports, connections,
+the consumer groups' join).
 """
 
 from __future__ import annotations
@@ -36,14 +37,17 @@ def time_to_ready() -> float:
 
 def time_to_migrated() -> float:
     """Seconds to start the embedded database and broker on a fresh state dir and migrate the schemas."""
-    from bts.migrations import migrate_all
+    from bts.migrations import migrate_all, migrations_digest
+    from shared.devstack.postgres import prepared_template
     from shared.devstack.stack import EmbeddedStack
     from shared.platform.settings import Settings
 
+    # The same migrated template `bts up` copies, where there is one (docs/operations.md).
+    template = prepared_template(f"migrated-{migrations_digest()}")
     with tempfile.TemporaryDirectory(prefix="bts-bench-up-") as tmp:
         settings = Settings(state_dir=Path(tmp) / "state")
         started = time.perf_counter()
-        with EmbeddedStack(settings) as endpoints:
+        with EmbeddedStack(settings, template=template) as endpoints:
             migrate_all(endpoints.database_url, settings.db_role_password)
             return time.perf_counter() - started
 

@@ -101,18 +101,15 @@ class Stack:
                 f"port {api_port} is taken (BTS_API_URL={self.settings.api_url}): is a stack already up? "
                 "Stop it, or set BTS_API_URL to another port."
             )
-        # The services import their code (seconds of CPU each) while the database and broker start; they get
-        # the database and broker's addresses once both are up, then word that the schemas are migrated
-        # (shared/platform/runtime/gate.py).
-        # The launcher imports what every service imports while the broker starts, then forks the services: each
-        # imports only its own code (bts/launcher.py). The topics' admin client loads meanwhile here (the
-        # services wait for the topics), the migrations' modules after it, giving way to the services' imports.
+        # The launcher imports what every service imports while the broker starts, then forks the services
+        # (bts/launcher.py). Each imports its own code while the database starts, gets the database and broker's
+        # addresses once both are up, then word that the schemas are migrated (shared/platform/runtime/gate.py).
+        # The topics' admin client loads meanwhile here (the services wait for the topics), the migrations'
+        # modules after it, giving way to the services' imports.
         self.launcher = Launcher(self.state_dir / "logs" / "launcher.log")
         preload(*TOPIC_MODULES)
-        self.endpoints = self.embedded.start_broker()  # and where the database will be
-        # Not before: a module this thread imports slowly, at its lower priority, holds the import lock that
-        # the broker's start waits for (1 s to a running broker instead of 0.1 s).
         preload(*MIGRATION_MODULES, yielding=True)
+        self.endpoints = self.embedded.start_broker()  # and where the database will be
         for name in self.service_names:
             self.services.append(self._spawn(name, self._listener(api_port if name == "api" else 0), gated=True))
         ep = self.endpoints
