@@ -167,6 +167,8 @@ class Launcher:
                 self._exits[pid] = -signal.SIGTERM
 
     def _receive(self, block: bool) -> dict[str, Any] | None:
+        if self._sock.fileno() < 0:  # stopped
+            return None
         if not block and not select.select([self._sock], [], [], 0)[0]:
             return None
         try:

@@ -143,7 +143,8 @@ class Stack:
         postgres = self.embedded.postgres
         if postgres is None or postgres.copied_prepared_template:
             return
-        if (prepared_template(self.template_name) / "PG_VERSION").exists():
+        template = prepared_template(self.template_name)
+        if template is None or (template / "PG_VERSION").exists():
             return
         with (self.state_dir / "logs" / "template.log").open("ab") as log:
             self.template_builder = subprocess.Popen(

