@@ -56,13 +56,20 @@ SETTLE_S = 10.0  # after ready: consumers join their groups, reconcilers run the
 def stack_cpu(found: StackFile, state: Path, seconds: float) -> dict[str, float]:
     """% of one core per component over `seconds`."""
     groups = _processes(found, state, [])
-    supervisor = psutil.Process(found.pid)  # itself only: its children are the components above
-    before, own = cpu_seconds(groups), sum(supervisor.cpu_times()[:2])
+    # Themselves only: their children are the components above (the launcher's are the services).
+    supervisor = psutil.Process(found.pid)
+    launcher = [p for p in supervisor.children() if "bts.launcher" in " ".join(p.cmdline())]
+    own = {"bts up": [supervisor], "launcher": launcher}
+    before, own_before = cpu_seconds(groups), {name: _own_cpu(procs) for name, procs in own.items()}
     time.sleep(seconds)
-    after, own_after = cpu_seconds(groups), sum(supervisor.cpu_times()[:2])
+    after, own_after = cpu_seconds(groups), {name: _own_cpu(procs) for name, procs in own.items()}
     used = {name: 100 * (after[name] - before[name]) / seconds for name in groups}
-    used["bts up"] = 100 * (own_after - own) / seconds
+    used.update({name: 100 * (own_after[name] - own_before[name]) / seconds for name in own})
     return used
+
+
+def _own_cpu(procs: list[psutil.Process]) -> float:
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
 
 
 def sleeper_cpu(seconds: float) -> float:
