@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bts.launcher import LaunchedProcess, Launcher
+from bts.launcher import Launcher
 from bts.migrations import MIGRATION_MODULES as MIGRATION_IMPORTS
 from bts.migrations import migrations_digest
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
 from shared.devstack.postgres import prepared_template
-from shared.devstack.process import die_with_parent, port_open, stop_process
+from shared.devstack.process import ChildProcess, die_with_parent, port_open, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
@@ -42,10 +42,11 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 
-# Imported after the services are spawned (they need not wait for them): migrations, topics, the demo key.
+# Imported in the background while the broker starts (the services need not wait for them): topics, migrations,
+# the demo key.
 TOPIC_MODULES = ("shared.platform.kafka.admin",)
 MIGRATION_MODULES = (*MIGRATION_IMPORTS, "bts.demo_key")
-# A service that is not serving yet refuses the connection at once: asking often costs next to nothing.
+# Between two asks of a service that is not ready (one still starting holds the request until it serves).
 READY_POLL_S = 0.05
 
 
@@ -56,7 +57,7 @@ class StartupError(RuntimeError):
 @dataclass
 class RunningService:
     name: str
-    proc: LaunchedProcess
+    proc: ChildProcess  # forked by the launcher, or a process of its own (BTS_SERVICE_LAUNCHER=false)
     listener: socket.socket  # bound and listening here, served by the service (it inherits it)
     log_path: Path
 
@@ -106,7 +107,8 @@ class Stack:
         # addresses once both are up, then word that the schemas are migrated (shared/platform/runtime/gate.py).
         # The topics' admin client loads meanwhile here (the services wait for the topics), the migrations'
         # modules after it, giving way to the services' imports.
-        self.launcher = Launcher(self.state_dir / "logs" / "launcher.log")
+        if self.settings.service_launcher:
+            self.launcher = Launcher(self.state_dir / "logs" / "launcher.log")
         preload(*TOPIC_MODULES)
         preload(*MIGRATION_MODULES, yielding=True)
         self.endpoints = self.embedded.start_broker()  # and where the database will be
@@ -236,8 +238,23 @@ class Stack:
             "BTS_LISTEN_FD": str(listener.fileno()),
             **({GATE_VARIABLE: FROM_STDIN} if gated else self._endpoints_env(name)),
         }
-        assert self.launcher is not None, "start() starts the launcher"
-        proc = self.launcher.launch(f"services.{name}", env, log_path, listener.fileno(), piped_stdin=gated)
+        proc: ChildProcess
+        if self.launcher is not None:
+            proc = self.launcher.launch(f"services.{name}", env, log_path, listener.fileno(), piped_stdin=gated)
+        else:
+            with log_path.open("ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", f"services.{name}"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
+                    # Own process group: a terminal's Ctrl-C reaches only `bts up`, which then stops
+                    # everything in order (services, broker, database).
+                    process_group=0,
+                    preexec_fn=die_with_parent(signal.SIGTERM),
+                    pass_fds=(listener.fileno(),),
+                )
         return RunningService(name=name, proc=proc, listener=listener, log_path=log_path)
 
     def _wait_ready(self, timeout: float) -> None:

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import IO, Protocol
 
 _PR_SET_PDEATHSIG = 1
 
@@ -52,7 +52,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
 
 
 class ChildProcess(Protocol):
-    """What `stop_process` needs of a child: a `subprocess.Popen`, or a service `bts up` forked."""
+    """What `stop_process` and `bts up`'s supervisor use of a child: a `subprocess.Popen`, or a service that
+    `bts up`'s launcher forked."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
 
     def poll(self) -> int | None: ...
 

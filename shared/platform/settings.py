@@ -1,5 +1,6 @@
 """Settings from the environment (prefix BTS_). An unset URL means: start the embedded part."""
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
         default=None, description="a listening socket inherited from `bts up` (its descriptor), served instead"
     )
     bind_host: str = Field(default="127.0.0.1", description="interface services listen on (0.0.0.0 in containers)")
+    service_launcher: bool = Field(
+        default=sys.platform == "linux",
+        description="`bts up` forks the services from a launcher that imported their libraries once (Linux); "
+        "false: each starts as a process of its own and imports everything (a restart then loads changed code)",
+    )
     log_level: str = "INFO"
     git_commit: str | None = Field(
         default=None, description="commit the code was built from (set at image build time); run manifests record it"

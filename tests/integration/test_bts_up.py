@@ -62,10 +62,14 @@ def _wait_for_log(path: Path, needle: str, timeout: float) -> str:
     raise AssertionError(f"no {needle!r} in {path}:\n{path.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("stop_signal", "launcher"),
+    [(signal.SIGINT, "true"), (signal.SIGTERM, "true"), (signal.SIGTERM, "false")],
+    ids=["SIGINT", "SIGTERM", "SIGTERM, a process of its own per service"],
+)
+def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: signal.Signals, launcher: str) -> None:
     api_port = free_port()
-    proc = _start_up(tmp_path / "state", api_port)
+    proc = _start_up(tmp_path / "state", api_port, BTS_SERVICE_LAUNCHER=launcher)
     try:
         lines = _wait_for_line(proc, "Press Ctrl-C", timeout=180)
         assert any(f"http://127.0.0.1:{api_port}" in line for line in lines)
@@ -89,6 +93,7 @@ def test_bts_up_serves_and_stops_without_orphans(tmp_path: Path, stop_signal: si
         assert "postgres" in names
         assert "tansu" in names
         assert "services.engine" in names
+        assert ("bts.launcher" in names) == (launcher == "true")
         if stop_signal == signal.SIGINT:  # as a terminal's Ctrl-C: to the whole foreground group, twice
             os.killpg(proc.pid, signal.SIGINT)
             os.killpg(proc.pid, signal.SIGINT)
