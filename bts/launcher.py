@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from shared.devstack.process import die_with_parent, stop_process
+from shared.devstack.process import die_with_parent, start_logged, stop_process
 
 # What every service imports before its own code (measured with -X importtime): libraries, then the platform
 # modules all four share, which read nothing from the environment at import. A service restarted by `bts up`
@@ -118,16 +118,9 @@ class Launcher:
     def _start(self) -> tuple[socket.socket, subprocess.Popen[bytes]]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        with theirs, self._log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bts.launcher", str(theirs.fileno())],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-                pass_fds=(theirs.fileno(),),
-            )
+        with theirs:
+            command = [sys.executable, "-m", "bts.launcher", str(theirs.fileno())]
+            proc = start_logged(command, self._log_path, pass_fds=(theirs.fileno(),))
         return ours, proc
 
     def launch(

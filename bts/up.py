@@ -30,7 +30,7 @@ from bts.migrations import migrations_digest
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
 from shared.devstack.postgres import prepared_template
-from shared.devstack.process import ChildProcess, die_with_parent, port_open, stop_process
+from shared.devstack.process import ChildProcess, port_open, start_logged, stop_process
 from shared.devstack.stack import EmbeddedStack, Endpoints
 from shared.platform.db.ownership import SERVICE_NAMES
 from shared.platform.db.urls import redact, role_url
@@ -148,15 +148,10 @@ class Stack:
         template = prepared_template(self.template_name)
         if template is None or (template / "PG_VERSION").exists():
             return
-        with (self.state_dir / "logs" / "template.log").open("ab") as log:
-            self.template_builder = subprocess.Popen(
-                [sys.executable, "-m", "bts.migrated_template", self.template_name],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-            )
+        self.template_builder = start_logged(
+            [sys.executable, "-m", "bts.migrated_template", self.template_name],
+            self.state_dir / "logs" / "template.log",
+        )
 
     def _write_stack_file(self) -> StackFile:
         assert self.endpoints is not None
@@ -242,19 +237,13 @@ class Stack:
         if self.launcher is not None:
             proc = self.launcher.launch(f"services.{name}", env, log_path, listener.fileno(), piped_stdin=gated)
         else:
-            with log_path.open("ab") as log:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", f"services.{name}"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
-                    # Own process group: a terminal's Ctrl-C reaches only `bts up`, which then stops
-                    # everything in order (services, broker, database).
-                    process_group=0,
-                    preexec_fn=die_with_parent(signal.SIGTERM),
-                    pass_fds=(listener.fileno(),),
-                )
+            proc = start_logged(
+                [sys.executable, "-m", f"services.{name}"],
+                log_path,
+                env=env,
+                stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
+                pass_fds=(listener.fileno(),),
+            )
         return RunningService(name=name, proc=proc, listener=listener, log_path=log_path)
 
     def _wait_ready(self, timeout: float) -> None:

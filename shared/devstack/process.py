@@ -9,7 +9,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import IO, Protocol
 
 _PR_SET_PDEATHSIG = 1
@@ -40,6 +41,29 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
             libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
     return _preexec
+
+
+def start_logged(
+    command: list[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+    pass_fds: tuple[int, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """Start `command` with its output appended to `log_path`, in a process group of its own (a terminal's
+    Ctrl-C reaches only its parent, which stops everything in order), and SIGTERM when its parent dies."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdin=stdin,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+            pass_fds=pass_fds,
+        )
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:

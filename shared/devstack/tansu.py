@@ -12,7 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from shared.devstack.process import die_with_parent, free_port, port_open, stop_process, wait_until
+from shared.devstack.process import free_port, port_open, start_logged, stop_process, wait_until
 
 
 def broker_binary() -> str:
@@ -43,23 +43,8 @@ class EmbeddedTansu:
         """Start (or start again after `stop`) on the same port."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         url = f"tcp://127.0.0.1:{self.port}"
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [
-                    broker_binary(),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    self.storage,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-                process_group=0,
-            )
+        command = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        self._proc = start_logged([*command, "--storage-engine", self.storage], self.log_path)
         try:
             wait_until(self._ready, timeout, f"Tansu on port {self.port} (log: {self.log_path})")
         except BaseException:
