@@ -38,13 +38,16 @@ browser:
 	  else echo "error: the browser test needs chromium (Debian: sudo apt-get install chromium)"; exit 1; fi; }
 
 # Three pytest workers on two cores: the suite spends about a third of its time waiting (stacks starting,
-# recoveries, broker round trips), which a third worker fills (docs/benchmarks.md). Each takes whole files.
+# recoveries, broker round trips), which a third worker fills (docs/benchmarks.md). Each takes whole files,
+# in the order they are collected: the fault tests (the longest files) first, the unit tests last, so the
+# workers end together. (pytest-xdist's default hands out the files with the most tests first, which left
+# the longest files, with two or three tests each, to the end of one worker.)
 TEST_WORKERS ?= 3
 
 # The example strategy plugin is installed first, so its own tests (and the gateway's plugin test) run.
 test: lint typecheck browser
 	$(UV) pip install --python $(BIN)/python --quiet -c constraints.txt -e examples/donchian-breakout
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --max-worker-restart=0
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --max-worker-restart=0
 
 unit: install
 	$(BIN)/pytest tests/unit -q
