@@ -6,6 +6,7 @@ Wiring only: what runs in this process and with which settings.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,8 @@ async def build_components(ctx: ServiceContext) -> list[Component]:
         LifecycleHandler(ctx.pool),
         group=lifecycle_group(SERVICE),
     )
-    warm = WarmUp(warm_up)  # first: it runs while the consumers join; the first report costs what a warm one does
+    # first: it runs while the consumers join; the first report costs what a warm one does
+    warm = WarmUp(functools.partial(warm_up, reports_dir))
     return [warm, *messaging(ctx, publisher, [finished, deletions]), retention, reconciler]
 
 

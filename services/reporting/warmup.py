@@ -1,13 +1,14 @@
 """Reporting's warm-up: after ready, the reports of one synthetic completed backtest rendered through the
 service's own `render_files` (plotly and its figures, the jinja2 template, empyrical's tear sheet, the CSVs and
-JSON) into a temporary folder, in a worker thread, with no database write; so the first real report costs what
-the later ones do.
+JSON) into one folder of the reports folder, in a worker thread, with no database write; so the first real report
+costs what the later ones do. The folder is emptied before and after: a warm-up killed half-way leaves only it, and
+the next start reuses it (a temporary folder per start would pile up in /tmp).
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import shutil
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,21 +23,25 @@ if TYPE_CHECKING:
 
 SESSIONS = 60
 INSTRUMENT = "WARMUP.ARCA"
+FOLDER = ".warm-up"  # in the reports folder; no result's folder is named so (they are UUIDs)
 
 
-async def warm_up() -> None:
+async def warm_up(reports_dir: Path) -> None:
     """Load the report jobs, then render the synthetic report, in worker threads (the event loop keeps serving and
     heart-beating)."""
     await jobs_loaded()
-    await asyncio.to_thread(exercise)
+    await asyncio.to_thread(exercise, reports_dir / FOLDER)
 
 
-def exercise() -> list[str]:
-    """Render every report of `synthetic_report()` into a temporary folder; the types written."""
+def exercise(folder: Path) -> list[str]:
+    """Render every report of `synthetic_report()` into `folder`, emptied before and after; the types written."""
     from services.reporting.report_job import render_files
 
-    with tempfile.TemporaryDirectory(prefix="bts-reporting-warmup-") as folder:
-        written = render_files(synthetic_report(), Path(folder), datetime.now(UTC))
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        written = render_files(synthetic_report(), folder, datetime.now(UTC))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return [report_type for report_type, *_ in written]
 
 

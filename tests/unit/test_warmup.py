@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,8 +118,12 @@ async def test_a_warm_up_that_work_came_before_freezes_nothing() -> None:
     assert gc.get_freeze_count() == 0
 
 
-def test_the_reporting_warm_up_renders_every_report_of_a_completed_run() -> None:
-    assert warm_reporting() == ["HTML", "CSV", "CSV", "JSON"]
+def test_the_reporting_warm_up_renders_every_report_of_a_completed_run(tmp_path: Path) -> None:
+    folder = tmp_path / "reports" / ".warm-up"
+    folder.mkdir(parents=True)
+    (folder / "left-by-a-killed-warm-up.html").write_text("<html>")
+    assert warm_reporting(folder) == ["HTML", "CSV", "CSV", "JSON"]
+    assert not folder.exists()  # nothing left behind, not even a former start's files
 
 
 # What each service must not import before it is ready: the warm-up (or the first message) loads it.
