@@ -24,6 +24,7 @@ number its environment names, default signal handlers, exactly the environment i
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -189,9 +190,15 @@ class Launcher:
 
 def serve(fd: int) -> None:
     """The launcher's loop: start a service per request, report each one reaped, until `bts up` goes."""
+    # The preload makes ~190,000 objects that live as long as the services: no collection on the way (15% of its
+    # time), and none in the services later (frozen: their collections skip them, and the pages that hold them stay
+    # shared with the launcher instead of being copied on the collector's first write). As the gc docs advise.
+    gc.disable()
     for module in SHARED_IMPORTS:
         with contextlib.suppress(ImportError):  # the service then imports it itself, or says why not
             importlib.import_module(module)
+    gc.freeze()
+    gc.enable()
     sock = socket.socket(fileno=fd)
     woken_r, woken_w = os.pipe()
     os.set_blocking(woken_w, False)
