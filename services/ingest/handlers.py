@@ -12,6 +12,7 @@ import structlog
 
 from services.ingest.domain.ib_chunks import IbEndpoint
 from services.ingest.domain.ib_pacing import HistoricalPacer
+from services.ingest.domain.ib_reachability import IbReachability
 from shared.contracts import topics
 from shared.contracts.events import (
     BarsLoaded,
@@ -57,6 +58,7 @@ class IngestHandler:
         self.uploads = uploads or Path(".bts/uploads")
         self.ib = ib or IbEndpoint("127.0.0.1", 7497, 1)
         self.pacer = pacer or HistoricalPacer()  # one per process: pacing holds across jobs
+        self.reachability = IbReachability()  # one per process too: see services/ingest/domain/ib_reachability.py
 
     @staticmethod
     async def loaded() -> None:
@@ -68,7 +70,7 @@ class IngestHandler:
         request: IngestRequested = envelope.data
         from services.ingest import import_job  # loaded already: see `loaded`
 
-        sources = import_job.Sources(self.uploads, self.ib, self.pacer)
+        sources = import_job.Sources(self.uploads, self.ib, self.pacer, self.reachability)
         try:
             outcome = await import_job.run_import(conn, request, sources, self._progress_publisher(envelope))
         except import_job.REFUSALS as exc:

@@ -22,6 +22,7 @@ from ib_async.wrapper import RequestError
 
 from services.ingest.domain.ib_chunks import IB_BAR_SIZE, IbEndpoint, plan_chunks
 from services.ingest.domain.ib_pacing import HistoricalPacer, PacedRequest
+from services.ingest.domain.ib_reachability import IbReachability
 from shared.platform.db.reads import InstrumentRow
 
 log = structlog.get_logger()
@@ -56,32 +57,40 @@ class IbHistory:
         self,
         endpoint: IbEndpoint,
         pacer: HistoricalPacer,
+        reachability: IbReachability | None = None,
         max_attempts: int = 4,
         backoff_s: float = 1.0,
         request_timeout_s: float = 120.0,
     ) -> None:
         self.endpoint, self.pacer = endpoint, pacer
+        self.reachability = reachability or IbReachability()
         self.max_attempts, self.backoff_s, self.request_timeout_s = max_attempts, backoff_s, request_timeout_s
         self.ib = IB()
         self.ib.RaiseRequestErrors = True
 
     async def _connect(self) -> None:
+        refusal = self.reachability.refusal()
+        if refusal is not None:
+            raise IbUnavailable(refusal)
         last: Exception | None = None
         for attempt in range(1, self.max_attempts + 1):
             try:
                 await self.ib.connectAsync(
                     self.endpoint.host, self.endpoint.port, clientId=self.endpoint.client_id, timeout=10, readonly=True
                 )
+                self.reachability.reached()
                 return
             except (OSError, TimeoutError, ConnectionError) as exc:
                 last = exc
                 self.ib.disconnect()
                 log.warning("IB connect failed", attempt=attempt, error=repr(exc))
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-        raise IbUnavailable(
+        reason = (
             f"cannot reach TWS / IB Gateway at {self.endpoint.host}:{self.endpoint.port} after "
             f"{self.max_attempts} attempts ({last!r}); set BTS_IB_HOST / BTS_IB_PORT"
         )
+        self.reachability.failed(reason)
+        raise IbUnavailable(reason)
 
     async def fetch(
         self,

@@ -18,6 +18,7 @@ from services.ingest.csv_import import ImportOutcome, ImportPlan, Progress, Stri
 from services.ingest.csv_source import CsvFileError
 from services.ingest.domain.ib_chunks import IbEndpoint
 from services.ingest.domain.ib_pacing import HistoricalPacer
+from services.ingest.domain.ib_reachability import IbReachability
 from services.ingest.domain.sessions import SessionTable
 from services.ingest.ib_source import IbHistory, IbUnavailable, contract_for
 from services.ingest.series_adjustment import AdjustmentConflict
@@ -54,6 +55,7 @@ class Sources:
     uploads: Path
     ib: IbEndpoint
     pacer: HistoricalPacer  # one per process: pacing holds across jobs
+    reachability: IbReachability  # one per process: an unreachable gateway fails the next imports at once
 
 
 def file_path(uri: str | None) -> Path:
@@ -131,7 +133,7 @@ async def _import_ib(
         await progress(bars, None)
 
     try:
-        fetched = await IbHistory(sources.ib, sources.pacer).fetch(
+        fetched = await IbHistory(sources.ib, sources.pacer, sources.reachability).fetch(
             instrument, request.timeframe.value, request.start, request.end, target, on_chunk
         )
     except IbUnavailable as exc:
