@@ -10,18 +10,7 @@ import pytest
 
 from services.ingest.domain.ib_chunks import plan_chunks
 from services.ingest.domain.ib_pacing import ARRIVAL_MARGIN_S, HistoricalPacer, PacedRequest
-
-
-class VirtualClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += max(seconds, 0.0)
-        await asyncio.sleep(0)
+from tests.fakes.clock import VirtualClock
 
 
 def _request(i: int, what: str = "TRADES", contract: str | None = None) -> PacedRequest:

@@ -3,7 +3,6 @@ reason (they would otherwise hold the ingest consumer ~15 s each), until the wai
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,18 +15,7 @@ from services.ingest.domain.ib_reachability import IbReachability
 from services.ingest.ib_source import IbHistory, IbUnavailable
 from shared.devstack.process import free_port
 from shared.platform.db.reads import InstrumentRow
-
-
-class VirtualClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-        await asyncio.sleep(0)
+from tests.fakes.clock import VirtualClock
 
 
 def test_a_failure_is_the_reason_until_the_wait_is_over_and_a_connection_clears_it() -> None:
