@@ -37,13 +37,13 @@ def time_to_ready() -> float:
 
 def time_to_migrated() -> float:
     """Seconds to start the embedded database and broker on a fresh state dir and migrate the schemas."""
-    from bts.migrations import migrate_all, migrations_digest
+    from bts.migrations import migrate_all, migrated_template_name
     from shared.devstack.postgres import prepared_template
     from shared.devstack.stack import EmbeddedStack
     from shared.platform.settings import Settings
 
     # The same migrated template `bts up` copies, where there is one (docs/operations.md).
-    template = prepared_template(f"migrated-{migrations_digest()}")
+    template = prepared_template(migrated_template_name())
     with tempfile.TemporaryDirectory(prefix="bts-bench-up-") as tmp:
         settings = Settings(state_dir=Path(tmp) / "state")
         started = time.perf_counter()

@@ -36,6 +36,11 @@ def migrations_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def migrated_template_name() -> str:
+    """The name of the prepared database template these migrations make (shared/devstack/postgres.py)."""
+    return f"migrated-{migrations_digest()}"
+
+
 def migrate_all(admin_url: str, role_password: str) -> bool:
     """Idempotent; returns whether TimescaleDB is in use. Call outside a running event loop."""
     from shared.platform.db.bootstrap import apply_grants, bootstrap

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from bts.launcher import Launcher
 from bts.migrations import MIGRATION_MODULES as MIGRATION_IMPORTS
-from bts.migrations import migrations_digest
+from bts.migrations import migrated_template_name
 from bts.stackfile import ServiceProcess, StackFile, forget_stack, write_stack
 from bts.supervisor import CrashHistory, CrashPolicy
 from shared.devstack.postgres import prepared_template
@@ -87,7 +87,7 @@ class Stack:
     def __post_init__(self) -> None:
         # A new embedded database copies one whose schemas these migrations made, once there is one (made by
         # `_prepare_template` after a start that had none).
-        self.template_name = f"migrated-{migrations_digest()}"
+        self.template_name = migrated_template_name()
         self.embedded = EmbeddedStack(self.settings, template=prepared_template(self.template_name))
 
     @property
@@ -145,7 +145,7 @@ class Stack:
         postgres = self.embedded.postgres
         if postgres is None or postgres.copied_prepared_template:
             return
-        template = prepared_template(self.template_name)
+        template = self.embedded.template
         if template is None or (template / "PG_VERSION").exists():
             return
         self.template_builder = start_logged(

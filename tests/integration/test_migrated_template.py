@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 import bts.migrations
-from bts.migrations import migrate_all, migrations_digest
+from bts.migrations import migrate_all, migrated_template_name, migrations_digest
 from shared.devstack import postgres
 from shared.devstack.postgres import EmbeddedPostgres, prepared_template
 from shared.platform.db.migrate import head_revision
@@ -45,7 +45,7 @@ def test_a_new_database_copies_the_migrated_template_and_only_sets_its_passwords
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(postgres, "TEMPLATE_ROOT", tmp_path / "cache" / "bts")
-    name = f"migrated-{migrations_digest()}"
+    name = migrated_template_name()
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     subprocess.run([sys.executable, "-m", "bts.migrated_template", name], env=env, check=True, timeout=300)
     template = prepared_template(name)
