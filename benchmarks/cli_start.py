@@ -6,7 +6,7 @@
 Cases (each a fresh process, as a person or a script starts it):
   python -c pass:                 the interpreter alone (the baseline);
   import typer:                   the command-line framework alone (a floor for any typer CLI);
-  bts --help, bts backtest --help, bts backtest list --help, bts sweep run --help;
+  bts --help, bts backtest --help, bts backtest list --help, bts sweep submit --help;
   bts backtest list (no key):     a client command up to its first request (refused at once: no BTS_API_KEY).
 Prints the median and the fastest wall time of each, the median CPU time (user + system of the child,
 which other load on the machine inflates much less than the wall time) and the medians' ratios to the
@@ -36,6 +36,7 @@ GOAL_S = 0.25
 class Case:
     name: str
     argv: list[str]
+    exit_code: int = 0  # what the command answers (a wrong command line would time its usage error)
 
 
 def _cases() -> list[Case]:
@@ -47,8 +48,8 @@ def _cases() -> list[Case]:
         Case("bts --help", [*bts, "--help"]),
         Case("bts backtest --help", [*bts, "backtest", "--help"]),
         Case("bts backtest list --help", [*bts, "backtest", "list", "--help"]),
-        Case("bts sweep run --help", [*bts, "sweep", "run", "--help"]),
-        Case("bts backtest list (no key)", [*bts, "backtest", "list"]),
+        Case("bts sweep submit --help", [*bts, "sweep", "submit", "--help"]),
+        Case("bts backtest list (no key)", [*bts, "backtest", "list"], exit_code=1),
     ]
 
 
@@ -81,8 +82,11 @@ def main() -> None:
 
 def _report(runs: int, env: dict[str, str]) -> None:
     cases = _cases()
-    for case in cases:  # warm the file cache and the bytecode caches once
-        _time_once(case.argv, env)
+    for case in cases:  # warm the file cache and the bytecode caches once, and check each answers as it should
+        answer = subprocess.run(case.argv, env=env, capture_output=True, text=True, check=False)
+        if answer.returncode != case.exit_code:
+            said = (answer.stderr.strip() or answer.stdout.strip()).splitlines()[-1:]
+            raise SystemExit(f"{case.name}: exit {answer.returncode}, expected {case.exit_code}: {said}")
     times: dict[str, list[Timing]] = {case.name: [] for case in cases}
     for _ in range(runs):  # interleaved, so a burst of load touches every case alike
         for case in cases:
