@@ -40,7 +40,8 @@ def unless_contradicted(pool: asyncpg.Pool, handler: Handler) -> Handler:
     """Skip a backtest event that the engine's existing result contradicts (another user, not finished):
     logged and counted, and checked before the idempotent handler, so that it does not use up the
     backtest's one unit of work and the real event still makes the reports. An event about a result the
-    engine does not have goes on to the handler, which retries and then dead-letters it."""
+    engine does not have (yet) goes on to the handler, which retries and then dead-letters it; so does one
+    whose result the engine has created since this check and not finished (`ResultNotFinished`)."""
 
     async def handle(envelope: Envelope[Any]) -> None:
         data = envelope.data

@@ -23,7 +23,7 @@ import pandas as pd
 
 from services.reporting import repository
 from services.reporting.domain.report_data import ReportData
-from shared.contracts.models.enums import BacktestStatus
+from shared.contracts.models.enums import TERMINAL_STATUSES, BacktestStatus
 from shared.platform.db.reads import ResultRow, fetch_result, fetch_snapshots, fetch_trades
 
 
@@ -37,6 +37,12 @@ class GeneratedReport:
 
 class ResultNotFound(Exception):
     pass
+
+
+class ResultNotFinished(Exception):
+    """The engine's result is PENDING or RUNNING: an event ahead of the run's end (forged, or about a run taken
+    over) makes no report. Raised inside the idempotent transaction, so the event is not marked done: it is tried
+    again, and the run's own event still makes the reports."""
 
 
 def _series(values: dict[str, Any] | None) -> pd.Series | None:
@@ -61,6 +67,8 @@ async def load_report_data(conn: asyncpg.Connection, result_id: UUID) -> ReportD
     result = await fetch_result(conn, result_id)
     if result is None:
         raise ResultNotFound(f"backtest result {result_id} does not exist")
+    if result.status not in TERMINAL_STATUSES:
+        raise ResultNotFinished(f"backtest result {result_id} is {result.status}: reported once it has finished")
     trades = pd.DataFrame([dict(r) for r in await fetch_trades(conn, result_id)])
     daily = pd.DataFrame([dict(r) for r in await fetch_snapshots(conn, result_id, "DAILY")])
     if not daily.empty:

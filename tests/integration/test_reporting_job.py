@@ -13,9 +13,10 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from services.engine import repository as engine_repository
 from services.engine.backtest_job import run_job
 from services.engine.job import BacktestJob
-from services.reporting.report_job import generate_reports
+from services.reporting.report_job import ResultNotFinished, generate_reports
 from services.reporting.retention import RetentionJob
 from shared.devstack.stack import Endpoints
 from shared.platform.db.urls import role_url
@@ -127,6 +128,27 @@ async def test_a_failed_backtest_gets_a_short_report_that_says_why(
     assert "did not complete" in html
     assert "unknown instrument(s): NOPE.NASDAQ" in html
     assert "plotly-graph-div" not in html
+
+
+async def test_a_result_not_finished_gets_no_report(
+    migrated: Endpoints, reporting: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """An event ahead of the run's end (a forged backtest.failed while the engine runs it) makes no report: the
+    report would show an unfinished run, and its unit of work would turn away the run's own event."""
+    job = _job()
+    engine = await asyncpg.connect(role_url(migrated.database_url, "engine", "bts"))
+    try:
+        await engine_repository.claim_result(engine, job.backtest_id, job.configuration_id, job.user_id, {})
+        for status in ("PENDING", "RUNNING"):
+            if status == "RUNNING":
+                await engine_repository.mark_running(engine, job.backtest_id, datetime.now(UTC), uuid.uuid4())
+            with pytest.raises(ResultNotFinished, match=status):
+                await generate_reports(reporting, job.backtest_id, tmp_path)
+    finally:
+        await engine.close()
+    assert not (tmp_path / str(job.backtest_id)).exists()
+    rows = "SELECT count(*) FROM reporting.performance_reports WHERE backtest_result_id = $1"
+    assert await reporting.fetchval(rows, job.backtest_id) == 0
 
 
 async def test_retention_removes_reports_older_than_90_days(
