@@ -40,9 +40,9 @@ class ResultNotFound(Exception):
 
 
 class ResultNotFinished(Exception):
-    """The engine's result is PENDING or RUNNING: an event ahead of the run's end (forged, or about a run taken
-    over) makes no report. Raised inside the idempotent transaction, so the event is not marked done: it is tried
-    again, and the run's own event still makes the reports."""
+    """The engine's result is PENDING or RUNNING: an event ahead of the run's end (a forged one) makes no report.
+    Raised inside the idempotent transaction, so the event is not marked done: it is tried again, and the run's
+    own event still makes the reports."""
 
 
 def _series(values: dict[str, Any] | None) -> pd.Series | None:
